@@ -1,0 +1,413 @@
+// Package config reads and validates medic's YAML configuration file. Secrets never
+// live in the file: tokens come from the environment (see Secrets).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+// Config is medic's whole configuration, as read from one YAML file.
+type Config struct {
+	// Listen is the address of the HTTP listener (/healthz, /readyz, /metrics, webhooks).
+	Listen string `yaml:"listen"`
+	// Store is the store URL: sqlite:PATH (the default, sqlite:medic.db) or postgres://…
+	Store string `yaml:"store"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+
+	Slack        Slack                  `yaml:"slack"`
+	GitHub       GitHub                 `yaml:"github"`
+	Status       Status                 `yaml:"status"`
+	Environments map[string]Environment `yaml:"environments"`
+}
+
+// Slack configures where medic listens and speaks.
+type Slack struct {
+	// CommandChannels are the channel IDs where slash commands are accepted; empty
+	// accepts every channel.
+	CommandChannels []string `yaml:"command_channels"`
+	// AlertChannel is the default channel ID for alerts.
+	AlertChannel string `yaml:"alert_channel"`
+	// Workers bounds how many commands and clicks are handled at once.
+	Workers int `yaml:"workers"`
+}
+
+// GitHub names the repository whose workflows deploy the service.
+type GitHub struct {
+	Owner string `yaml:"owner"`
+	Repo  string `yaml:"repo"`
+}
+
+// Status configures /status.
+type Status struct {
+	// SectionTimeout bounds each section of the report.
+	SectionTimeout time.Duration `yaml:"section_timeout"`
+}
+
+// Environment configures one environment.
+type Environment struct {
+	AWS          AWS    `yaml:"aws"`
+	Lambda       Lambda `yaml:"lambda"`
+	AlarmPrefix  string `yaml:"alarm_prefix"`
+	Health       Health `yaml:"health"`
+	Deploy       Deploy `yaml:"deploy"`
+	AlertChannel string `yaml:"alert_channel"`
+	// DynamoDBTable is the environment's application table.
+	DynamoDBTable string `yaml:"dynamodb_table"`
+	// ArtifactsBucket holds Lambda artifacts as {function}/lambda-{sha}.zip.
+	ArtifactsBucket string `yaml:"artifacts_bucket"`
+	// SecretsPrefix is the Secrets Manager name prefix of the environment ("prod/").
+	SecretsPrefix string `yaml:"secrets_prefix"`
+}
+
+// AWS says where an environment's resources live and how medic reaches them.
+type AWS struct {
+	Region  string `yaml:"region"`
+	RoleARN string `yaml:"role_arn"`
+}
+
+// Lambda lists an environment's functions and where their deployed version lives.
+type Lambda struct {
+	Functions []string `yaml:"functions"`
+	Version   Version  `yaml:"version"`
+}
+
+// Version names exactly one place a function's deployed version is read from.
+type Version struct {
+	// Tag is a resource tag key of the function ("model_version").
+	Tag string `yaml:"tag"`
+	// Env is an environment variable of the function ("MODEL_VERSION").
+	Env string `yaml:"env"`
+	// S3Key is a key pattern in the artifacts bucket, "{short}/lambda-{sha}.zip".
+	S3Key string `yaml:"s3_key"`
+	// ShortPrefix is removed from a function name to form {short} ("prod-sentiment-").
+	ShortPrefix string `yaml:"short_prefix"`
+}
+
+// Health is an environment's health endpoint.
+type Health struct {
+	URL string `yaml:"url"`
+	// APIKeySecret is the Secrets Manager ID whose value is sent as X-API-Key.
+	APIKeySecret string `yaml:"api_key_secret"`
+}
+
+// Deploy names the workflow whose successful runs deploy the environment.
+type Deploy struct {
+	Workflow string `yaml:"workflow"`
+	Branch   string `yaml:"branch"`
+}
+
+// Defaults applied to keys left out of the file.
+const (
+	DefaultListen         = ":8080"
+	DefaultStore          = "sqlite:medic.db"
+	DefaultSectionTimeout = 5 * time.Second
+	DefaultWorkers        = 16
+	DefaultLogLevel       = "info"
+)
+
+// Problem is one thing wrong with a config: the key, what is wrong and how to fix it.
+type Problem struct {
+	Key string
+	Msg string
+	Fix string
+}
+
+func (p Problem) String() string {
+	s := p.Key + ": " + p.Msg
+	if p.Fix != "" {
+		s += " (fix: " + p.Fix + ")"
+	}
+	return s
+}
+
+// Problems is every problem found in a config. It is returned as an error.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return fmt.Sprintf("%d problem(s) in the config:\n  %s", len(ps), strings.Join(lines, "\n  "))
+}
+
+// Load reads and validates the config file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	defer f.Close()
+	return Parse(f)
+}
+
+// Parse reads and validates a config. Unknown keys are problems, so a typo never
+// silently falls back to a default. On failure the error is a Problems listing
+// everything found, or a YAML syntax error with its line.
+func Parse(r io.Reader) (*Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Problems{{Key: "(file)", Msg: "the config is empty", Fix: "start from medic.example.yaml"}}
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			ps := make(Problems, 0, len(te.Errors))
+			for _, e := range te.Errors {
+				ps = append(ps, Problem{Key: "(yaml)", Msg: e, Fix: "remove or rename the key; see the config reference in README.md"})
+			}
+			return nil, ps
+		}
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	c.applyDefaults()
+	if ps := c.Validate(); len(ps) > 0 {
+		return nil, ps
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Store == "" {
+		c.Store = DefaultStore
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+	if c.Status.SectionTimeout == 0 {
+		c.Status.SectionTimeout = DefaultSectionTimeout
+	}
+	if c.Slack.Workers == 0 {
+		c.Slack.Workers = DefaultWorkers
+	}
+	for name, env := range c.Environments {
+		if env.AlertChannel == "" {
+			env.AlertChannel = c.Slack.AlertChannel
+		}
+		c.Environments[name] = env
+	}
+}
+
+var (
+	envNameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	channelRE   = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
+	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
+	lambdaRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	workflowRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.ya?ml$`)
+	ghNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
+	tagKeyRE    = regexp.MustCompile(`^[\w.:/=+@ -]{1,128}$`)
+	envVarRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	bucketRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	tableRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	secretIDRE  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]{1,512}$`)
+	branchRE    = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,255}$`)
+	logLevelSet = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
+)
+
+// Validate returns every problem of a config after defaults are applied.
+func (c *Config) Validate() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
+
+	if !logLevelSet[c.LogLevel] {
+		add("log_level", fmt.Sprintf("unknown level %q", c.LogLevel), "use debug, info, warn or error")
+	}
+	if !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		add("store", fmt.Sprintf("unsupported store URL %q", redactURL(c.Store)), "use sqlite:PATH (e.g. sqlite:/var/lib/medic/medic.db) or postgres://user@host/db")
+	}
+	if c.Status.SectionTimeout < 0 || c.Status.SectionTimeout > 5*time.Minute {
+		add("status.section_timeout", fmt.Sprintf("%s is out of range", c.Status.SectionTimeout), "use a duration between 1s and 5m, e.g. 5s")
+	}
+	if c.Slack.Workers < 1 || c.Slack.Workers > 1024 {
+		add("slack.workers", fmt.Sprintf("%d is out of range", c.Slack.Workers), "use 1 to 1024 (default 16)")
+	}
+	for i, ch := range c.Slack.CommandChannels {
+		if !channelRE.MatchString(ch) {
+			add(fmt.Sprintf("slack.command_channels[%d]", i), fmt.Sprintf("%q is not a Slack channel ID", ch), "use the channel's ID (C…), from the channel's details in Slack, not its name")
+		}
+	}
+	if c.Slack.AlertChannel != "" && !channelRE.MatchString(c.Slack.AlertChannel) {
+		add("slack.alert_channel", fmt.Sprintf("%q is not a Slack channel ID", c.Slack.AlertChannel), "use the channel's ID (C…), not its name")
+	}
+	if !ghNameRE.MatchString(c.GitHub.Owner) {
+		add("github.owner", fmt.Sprintf("%q is not a GitHub owner", c.GitHub.Owner), "set the organisation or user that owns the repository")
+	}
+	if !ghNameRE.MatchString(c.GitHub.Repo) {
+		add("github.repo", fmt.Sprintf("%q is not a GitHub repository name", c.GitHub.Repo), "set the repository name without the owner")
+	}
+	if len(c.Environments) == 0 {
+		add("environments", "no environment is configured", "add at least one, e.g. environments: {prod: {...}}")
+	}
+	for _, name := range sortedKeys(c.Environments) {
+		ps = append(ps, validateEnv(name, c.Environments[name])...)
+	}
+	return ps
+}
+
+func validateEnv(name string, e Environment) Problems {
+	var ps Problems
+	k := "environments." + name
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: k + key, Msg: msg, Fix: fix}) }
+	if !envNameRE.MatchString(name) {
+		add("", fmt.Sprintf("%q is not a valid environment name", name), "use lowercase letters, digits and dashes, starting with a letter (e.g. prod)")
+	}
+	if !regionRE.MatchString(e.AWS.Region) {
+		add(".aws.region", fmt.Sprintf("%q is not an AWS region", e.AWS.Region), "set the region of the environment's resources, e.g. us-east-1")
+	}
+	if e.AWS.RoleARN != "" && !roleARNRE.MatchString(e.AWS.RoleARN) {
+		add(".aws.role_arn", fmt.Sprintf("%q is not an IAM role ARN", e.AWS.RoleARN), "use arn:aws:iam::ACCOUNT:role/NAME, or remove the key to use the default credentials")
+	}
+	if len(e.Lambda.Functions) == 0 {
+		add(".lambda.functions", "no Lambda function is listed", "list the environment's function names")
+	}
+	seen := map[string]bool{}
+	for i, f := range e.Lambda.Functions {
+		if !lambdaRE.MatchString(f) {
+			add(fmt.Sprintf(".lambda.functions[%d]", i), fmt.Sprintf("%q is not a Lambda function name", f), "use the function's name (letters, digits, - and _), not its ARN")
+		}
+		if seen[f] {
+			add(fmt.Sprintf(".lambda.functions[%d]", i), fmt.Sprintf("%q is listed twice", f), "remove the duplicate")
+		}
+		seen[f] = true
+	}
+	v := e.Lambda.Version
+	set := 0
+	for _, s := range []string{v.Tag, v.Env, v.S3Key} {
+		if s != "" {
+			set++
+		}
+	}
+	switch {
+	case set != 1:
+		add(".lambda.version", "exactly one of tag, env or s3_key must be set", "e.g. version: {tag: model_version}")
+	case v.Tag != "" && !tagKeyRE.MatchString(v.Tag):
+		add(".lambda.version.tag", fmt.Sprintf("%q is not a tag key", v.Tag), "use the tag key that holds the deployed version")
+	case v.Env != "" && !envVarRE.MatchString(v.Env):
+		add(".lambda.version.env", fmt.Sprintf("%q is not an environment variable name", v.Env), "use the variable name, e.g. MODEL_VERSION")
+	case v.S3Key != "":
+		if !strings.Contains(v.S3Key, "{sha}") {
+			add(".lambda.version.s3_key", fmt.Sprintf("%q has no {sha} placeholder", v.S3Key), `use a pattern like "{short}/lambda-{sha}.zip"`)
+		}
+		if e.ArtifactsBucket == "" {
+			add(".artifacts_bucket", "s3_key needs the artifacts bucket", "set artifacts_bucket to the bucket holding the Lambda artifacts")
+		}
+	}
+	if e.AlarmPrefix == "" {
+		add(".alarm_prefix", "no alarm prefix is set", `set the prefix of the environment's alarm names, e.g. "prod-"`)
+	}
+	if e.Health.URL != "" {
+		u, err := url.Parse(e.Health.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add(".health.url", fmt.Sprintf("%q is not an http(s) URL", e.Health.URL), "use the full URL of the health endpoint, e.g. https://dashboard.example.com/health")
+		} else if u.User != nil {
+			add(".health.url", "the URL carries credentials", "remove user:password from the URL; the API key comes from health.api_key_secret")
+		}
+	} else {
+		add(".health.url", "no health endpoint is set", "set the URL medic calls to check the environment")
+	}
+	if e.Health.APIKeySecret != "" && !secretIDRE.MatchString(e.Health.APIKeySecret) {
+		add(".health.api_key_secret", fmt.Sprintf("%q is not a Secrets Manager ID", e.Health.APIKeySecret), "use the secret's name or ARN")
+	}
+	if !workflowRE.MatchString(e.Deploy.Workflow) {
+		add(".deploy.workflow", fmt.Sprintf("%q is not a workflow file name", e.Deploy.Workflow), "use the file name under .github/workflows, e.g. deploy-prod.yml")
+	}
+	if e.Deploy.Branch != "" && !branchRE.MatchString(e.Deploy.Branch) {
+		add(".deploy.branch", fmt.Sprintf("%q is not a branch name", e.Deploy.Branch), "use a branch name such as main, or remove the key")
+	}
+	if e.AlertChannel != "" && !channelRE.MatchString(e.AlertChannel) {
+		add(".alert_channel", fmt.Sprintf("%q is not a Slack channel ID", e.AlertChannel), "use the channel's ID (C…), not its name")
+	}
+	if e.DynamoDBTable != "" && !tableRE.MatchString(e.DynamoDBTable) {
+		add(".dynamodb_table", fmt.Sprintf("%q is not a DynamoDB table name", e.DynamoDBTable), "use the table's name")
+	}
+	if e.ArtifactsBucket != "" && !bucketRE.MatchString(e.ArtifactsBucket) {
+		add(".artifacts_bucket", fmt.Sprintf("%q is not an S3 bucket name", e.ArtifactsBucket), "use the bucket's name without s3://")
+	}
+	return ps
+}
+
+// DomainEnvironments converts the config's environments into recovery's domain values,
+// sorted by name.
+func (c *Config) DomainEnvironments() []recovery.Environment {
+	out := make([]recovery.Environment, 0, len(c.Environments))
+	for _, name := range sortedKeys(c.Environments) {
+		e := c.Environments[name]
+		vs := recovery.VersionSource{ShortPrefix: e.Lambda.Version.ShortPrefix}
+		switch {
+		case e.Lambda.Version.Tag != "":
+			vs.Kind, vs.Key = recovery.VersionFromTag, e.Lambda.Version.Tag
+		case e.Lambda.Version.Env != "":
+			vs.Kind, vs.Key = recovery.VersionFromEnv, e.Lambda.Version.Env
+		default:
+			vs.Kind, vs.Key = recovery.VersionFromS3Key, e.Lambda.Version.S3Key
+		}
+		out = append(out, recovery.Environment{
+			Name:            name,
+			Region:          e.AWS.Region,
+			RoleARN:         e.AWS.RoleARN,
+			Functions:       append([]string(nil), e.Lambda.Functions...),
+			Version:         vs,
+			AlarmPrefix:     e.AlarmPrefix,
+			HealthURL:       e.Health.URL,
+			HealthKeySecret: e.Health.APIKeySecret,
+			DeployWorkflow:  e.Deploy.Workflow,
+			DeployBranch:    e.Deploy.Branch,
+			AlertChannel:    e.AlertChannel,
+			Table:           e.DynamoDBTable,
+			ArtifactsBucket: e.ArtifactsBucket,
+			SecretsPrefix:   e.SecretsPrefix,
+		})
+	}
+	return out
+}
+
+// Redacted returns a copy safe to log: the store URL's password is masked.
+func (c *Config) Redacted() Config {
+	r := *c
+	r.Store = redactURL(c.Store)
+	return r
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	return u.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

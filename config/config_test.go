@@ -1,0 +1,182 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/medic-ops/medic"
+	"github.com/medic-ops/medic/recovery"
+)
+
+func mustParse(tb testing.TB, src string) *Config {
+	tb.Helper()
+	c, err := Parse(strings.NewReader(src))
+	if err != nil {
+		tb.Fatalf("parse: %v", err)
+	}
+	return c
+}
+
+func TestExampleConfigIsValidAndUsesRunbookNames(t *testing.T) {
+	c, err := Parse(bytes.NewReader(medic.ExampleConfig))
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	prod, ok := c.Environments["prod"]
+	if !ok {
+		t.Fatal("example config has no prod environment")
+	}
+	want := []string{"prod-sentiment-ingestion", "prod-sentiment-analysis", "prod-sentiment-dashboard"}
+	if strings.Join(prod.Lambda.Functions, ",") != strings.Join(want, ",") {
+		t.Errorf("prod functions: got %v, want %v", prod.Lambda.Functions, want)
+	}
+	if prod.AlarmPrefix != "prod-" || prod.Deploy.Workflow != "deploy-prod.yml" {
+		t.Errorf("prod alarm prefix/workflow: got %q/%q, want prod-/deploy-prod.yml", prod.AlarmPrefix, prod.Deploy.Workflow)
+	}
+	if got := c.Environments["preprod"].DynamoDBTable; got != "preprod-sentiment-items" {
+		t.Errorf("preprod table: got %q, want preprod-sentiment-items", got)
+	}
+	if got := c.Environments["preprod"].Deploy.Workflow; got != "build-and-promote.yml" {
+		t.Errorf("preprod workflow: got %q, want build-and-promote.yml", got)
+	}
+}
+
+const minimal = `
+github: {owner: acme, repo: svc}
+environments:
+  prod:
+    aws: {region: us-east-1}
+    lambda: {functions: [prod-a], version: {tag: v}}
+    alarm_prefix: prod-
+    health: {url: "https://h.example.com/health"}
+    deploy: {workflow: deploy-prod.yml}
+`
+
+func TestDefaults(t *testing.T) {
+	c := mustParse(t, minimal)
+	if c.Listen != DefaultListen || c.Store != DefaultStore || c.Status.SectionTimeout != DefaultSectionTimeout || c.Slack.Workers != DefaultWorkers {
+		t.Errorf("defaults: got listen=%q store=%q timeout=%s workers=%d", c.Listen, c.Store, c.Status.SectionTimeout, c.Slack.Workers)
+	}
+	envs := c.DomainEnvironments()
+	if len(envs) != 1 || envs[0].Version.Kind != recovery.VersionFromTag || envs[0].Version.Key != "v" {
+		t.Errorf("domain environments: got %+v", envs)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace [2]string // old, new applied to minimal
+		wantKey string
+		wantFix string
+	}{
+		{"unknown key is refused", [2]string{"alarm_prefix: prod-", "alarm_prefix: prod-\n    alarm_prefx: x"}, "(yaml)", "remove or rename"},
+		{"bad region", [2]string{"us-east-1", "useast"}, "environments.prod.aws.region", "e.g. us-east-1"},
+		{"bad role", [2]string{"region: us-east-1}", "region: us-east-1, role_arn: medic}"}, "environments.prod.aws.role_arn", "arn:aws:iam::"},
+		{"no functions", [2]string{"functions: [prod-a]", "functions: []"}, "environments.prod.lambda.functions", "list the"},
+		{"function ARN instead of name", [2]string{"[prod-a]", "[\"arn:aws:lambda:us-east-1:1:function:a\"]"}, "environments.prod.lambda.functions[0]", "not its ARN"},
+		{"two version sources", [2]string{"{tag: v}", "{tag: v, env: V}"}, "environments.prod.lambda.version", "exactly one"},
+		{"s3 key without bucket", [2]string{"{tag: v}", "{s3_key: \"{short}/lambda-{sha}.zip\"}"}, "environments.prod.artifacts_bucket", "artifacts bucket"},
+		{"s3 key without sha", [2]string{"{tag: v}}", "{s3_key: \"lambda.zip\"}}\n    artifacts_bucket: b-1"}, "environments.prod.lambda.version.s3_key", "{sha}"},
+		{"no alarm prefix", [2]string{"alarm_prefix: prod-", "alarm_prefix: \"\""}, "environments.prod.alarm_prefix", "prefix"},
+		{"health not a URL", [2]string{"https://h.example.com/health", "h.example.com"}, "environments.prod.health.url", "full URL"},
+		{"health URL with password", [2]string{"https://h.example.com/health", "https://u:p@h.example.com/health"}, "environments.prod.health.url", "api_key_secret"},
+		{"workflow path", [2]string{"deploy-prod.yml", ".github/workflows/deploy-prod.yml"}, "environments.prod.deploy.workflow", "file name"},
+		{"channel name instead of ID", [2]string{"github:", "slack: {alert_channel: \"#ops\"}\ngithub:"}, "slack.alert_channel", "ID"},
+		{"bad store", [2]string{"github:", "store: mysql://x\ngithub:"}, "store", "sqlite:PATH"},
+		{"bad env name", [2]string{"  prod:", "  Prod_1:"}, "environments.Prod_1", "lowercase"},
+		{"no repo", [2]string{"repo: svc", "repo: \"\""}, "github.repo", "repository name"},
+		{"bad log level", [2]string{"github:", "log_level: loud\ngithub:"}, "log_level", "debug, info"},
+		{"timeout out of range", [2]string{"github:", "status: {section_timeout: 1h}\ngithub:"}, "status.section_timeout", "between"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(minimal, tt.replace[0], tt.replace[1], 1)
+			if src == minimal {
+				t.Fatalf("replacement %q not found in the base config", tt.replace[0])
+			}
+			_, err := Parse(strings.NewReader(src))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("got error %v, want Problems", err)
+			}
+			for _, p := range ps {
+				if p.Key == tt.wantKey {
+					if !strings.Contains(p.Fix+p.Msg, tt.wantFix) {
+						t.Errorf("problem %q: got %q, want it to mention %q", p.Key, p.String(), tt.wantFix)
+					}
+					return
+				}
+			}
+			t.Errorf("got problems %v, want one for key %q", ps, tt.wantKey)
+		})
+	}
+}
+
+func TestEveryProblemIsReported(t *testing.T) {
+	src := strings.NewReplacer("us-east-1", "nowhere", "deploy-prod.yml", "x", "prod-\n", "\"\"\n").Replace(minimal)
+	_, err := Parse(strings.NewReader(src))
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("got %v, want Problems", err)
+	}
+	if len(ps) != 3 {
+		t.Errorf("got %d problems (%v), want 3", len(ps), ps)
+	}
+}
+
+func TestEmptyConfig(t *testing.T) {
+	_, err := Parse(strings.NewReader(""))
+	if err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("got %v, want a problem saying the config is empty", err)
+	}
+}
+
+func TestRedactedHidesStorePassword(t *testing.T) {
+	c := mustParse(t, "store: postgres://medic:s3cret@db:5432/medic\n"+minimal)
+	if r := c.Redacted(); strings.Contains(r.Store, "s3cret") {
+		t.Errorf("redacted store: got %q, want the password masked", r.Store)
+	}
+	if c.Store != "postgres://medic:s3cret@db:5432/medic" {
+		t.Errorf("Redacted changed the original: %q", c.Store)
+	}
+}
+
+func TestSecretsFromEnv(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		wantKeys []string
+	}{
+		{"good", map[string]string{EnvSlackAppToken: "xapp-1-A", EnvSlackBotToken: "xoxb-1"}, nil},
+		{"missing both", map[string]string{}, []string{EnvSlackAppToken, EnvSlackBotToken}},
+		{"swapped", map[string]string{EnvSlackAppToken: "xoxb-1", EnvSlackBotToken: "xapp-1"}, []string{EnvSlackAppToken, EnvSlackBotToken}},
+		{"bad api url", map[string]string{EnvSlackAppToken: "xapp-1", EnvSlackBotToken: "xoxb-1", EnvSlackAPIURL: "localhost:1"}, []string{EnvSlackAPIURL}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ps := SecretsFromEnv(env(tt.vars))
+			var keys []string
+			for _, p := range ps {
+				keys = append(keys, p.Key)
+				for _, v := range tt.vars {
+					if v != "" && strings.Contains(p.String(), v) && strings.HasPrefix(v, "x") {
+						t.Errorf("problem %q echoes a token", p.String())
+					}
+				}
+			}
+			if strings.Join(keys, ",") != strings.Join(tt.wantKeys, ",") {
+				t.Errorf("got problems for %v, want %v", keys, tt.wantKeys)
+			}
+		})
+	}
+	s, _ := SecretsFromEnv(env(map[string]string{EnvSlackAPIURL: "http://127.0.0.1:1/api", EnvGitHubAPIURL: "http://127.0.0.1:2"}))
+	if s.SlackAPIURL != "http://127.0.0.1:1/api/" || s.GitHubAPIURL != "http://127.0.0.1:2/" {
+		t.Errorf("trailing slashes: got %q and %q", s.SlackAPIURL, s.GitHubAPIURL)
+	}
+}
+
+

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Secrets are the credentials and endpoint overrides medic reads from its process
+// environment. They never appear in the config file, logs or Slack.
+type Secrets struct {
+	// SlackAppToken (SLACK_APP_TOKEN, xapp-…) opens the Socket Mode connection.
+	SlackAppToken string
+	// SlackBotToken (SLACK_BOT_TOKEN, xoxb-…) calls the Web API.
+	SlackBotToken string
+	// GitHubToken (GITHUB_TOKEN) reads workflow runs; optional for public repositories.
+	GitHubToken string
+	// WebhookSecret (GITHUB_WEBHOOK_SECRET) verifies X-Hub-Signature-256 on webhooks.
+	WebhookSecret string
+	// SlackAPIURL (SLACK_API_URL) replaces https://slack.com/api/.
+	SlackAPIURL string
+	// GitHubAPIURL (GITHUB_API_URL) replaces https://api.github.com/.
+	GitHubAPIURL string
+}
+
+// The environment variables medic reads.
+const (
+	EnvSlackAppToken = "SLACK_APP_TOKEN"
+	EnvSlackBotToken = "SLACK_BOT_TOKEN"
+	EnvGitHubToken   = "GITHUB_TOKEN"
+	EnvWebhookSecret = "GITHUB_WEBHOOK_SECRET"
+	EnvSlackAPIURL   = "SLACK_API_URL"
+	EnvGitHubAPIURL  = "GITHUB_API_URL"
+)
+
+// SecretsFromEnv reads Secrets through getenv (os.Getenv in production) and checks
+// every token's prefix, so a bot token pasted as the app token is caught at start-up
+// with a message that says which variable to fix. The messages never echo a token.
+func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
+	s := Secrets{
+		SlackAppToken: strings.TrimSpace(getenv(EnvSlackAppToken)),
+		SlackBotToken: strings.TrimSpace(getenv(EnvSlackBotToken)),
+		GitHubToken:   strings.TrimSpace(getenv(EnvGitHubToken)),
+		WebhookSecret: getenv(EnvWebhookSecret),
+		SlackAPIURL:   strings.TrimSpace(getenv(EnvSlackAPIURL)),
+		GitHubAPIURL:  strings.TrimSpace(getenv(EnvGitHubAPIURL)),
+	}
+	var ps Problems
+	checkToken := func(name, val, prefix, what string) {
+		switch {
+		case val == "":
+			ps = append(ps, Problem{Key: name, Msg: "is not set", Fix: fmt.Sprintf("export %s with the %s (%s…) from the Slack app's settings", name, what, prefix)})
+		case !strings.HasPrefix(val, prefix):
+			ps = append(ps, Problem{Key: name, Msg: fmt.Sprintf("does not start with %q", prefix), Fix: fmt.Sprintf("set it to the %s; it starts with %s", what, prefix)})
+		}
+	}
+	checkToken(EnvSlackAppToken, s.SlackAppToken, "xapp-", "app-level token with connections:write")
+	checkToken(EnvSlackBotToken, s.SlackBotToken, "xoxb-", "bot user OAuth token")
+	if s.GitHubToken != "" && strings.ContainsAny(s.GitHubToken, " \t\n") {
+		ps = append(ps, Problem{Key: EnvGitHubToken, Msg: "contains whitespace", Fix: "set it to the token alone"})
+	}
+	for _, u := range []struct{ name, val string }{{EnvSlackAPIURL, s.SlackAPIURL}, {EnvGitHubAPIURL, s.GitHubAPIURL}} {
+		if u.val == "" {
+			continue
+		}
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			ps = append(ps, Problem{Key: u.name, Msg: fmt.Sprintf("%q is not an http(s) URL", u.val), Fix: "use a full URL such as https://slack.com/api/, or unset it"})
+		}
+	}
+	if s.SlackAPIURL != "" && !strings.HasSuffix(s.SlackAPIURL, "/") {
+		s.SlackAPIURL += "/" // slack-go appends method names to it
+	}
+	if s.GitHubAPIURL != "" && !strings.HasSuffix(s.GitHubAPIURL, "/") {
+		s.GitHubAPIURL += "/" // go-github requires the trailing slash
+	}
+	return s, ps
+}

@@ -1,0 +1,169 @@
+// Package recovery is medic's core: the runbook's environments, incidents, scenarios,
+// actions and jobs, and the services that gather status, classify failures and run
+// recovery. It declares the small interfaces it needs from the world (AWS, GitHub,
+// Terraform, the store) and imports no other package of medic.
+package recovery
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Environment is one stage of the promotion pipeline (dev, preprod, prod, …) and the
+// resources medic watches and recovers in it.
+type Environment struct {
+	// Name is the environment's name as people type it ("prod").
+	Name string
+	// Region is the AWS region of the environment's resources.
+	Region string
+	// RoleARN, when set, is assumed for every AWS call on this environment.
+	RoleARN string
+	// Functions are the Lambda function names of the environment.
+	Functions []string
+	// Version says where a function's deployed version is read from.
+	Version VersionSource
+	// AlarmPrefix selects the environment's CloudWatch alarms ("prod-").
+	AlarmPrefix string
+	// HealthURL is the health endpoint checked by /status and verification.
+	HealthURL string
+	// HealthKeySecret is the Secrets Manager ID of the X-API-Key sent to HealthURL.
+	HealthKeySecret string
+	// DeployWorkflow is the workflow file whose successful runs are deploys ("deploy-prod.yml").
+	DeployWorkflow string
+	// DeployBranch restricts deploy runs to one branch; empty means any.
+	DeployBranch string
+	// AlertChannel is the Slack channel ID that receives this environment's alerts.
+	AlertChannel string
+	// Table is the environment's DynamoDB table ("preprod-sentiment-items").
+	Table string
+	// ArtifactsBucket holds the Lambda artifacts "{function}/lambda-{sha}.zip".
+	ArtifactsBucket string
+	// SecretsPrefix is the prefix of the environment's secrets ("prod/").
+	SecretsPrefix string
+}
+
+// VersionSourceKind names where a Lambda function's deployed version lives.
+type VersionSourceKind string
+
+// The places a deployed version can be read from.
+const (
+	// VersionFromTag reads a resource tag of the function.
+	VersionFromTag VersionSourceKind = "tag"
+	// VersionFromEnv reads an environment variable of the function.
+	VersionFromEnv VersionSourceKind = "env"
+	// VersionFromS3Key finds the artifact in ArtifactsBucket whose SHA-256 matches the
+	// function's code and reads the version from its key.
+	VersionFromS3Key VersionSourceKind = "s3_key"
+)
+
+// VersionSource says where a function's deployed version is read from.
+type VersionSource struct {
+	// Kind is tag, env or s3_key.
+	Kind VersionSourceKind
+	// Key is the tag key or environment variable name; for s3_key it is the key
+	// pattern with the placeholders {function}, {short} and {sha}.
+	Key string
+	// ShortPrefix is removed from a function name to get {short} ("prod-sentiment-").
+	ShortPrefix string
+}
+
+// Severity ranks an incident, following the runbook's quick reference.
+type Severity int
+
+// Severities from the runbook, lowest first.
+const (
+	SeverityLow Severity = iota + 1
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = map[Severity]string{
+	SeverityLow:      "LOW",
+	SeverityMedium:   "MEDIUM",
+	SeverityHigh:     "HIGH",
+	SeverityCritical: "CRITICAL",
+}
+
+func (s Severity) String() string {
+	if n, ok := severityNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("Severity(%d)", int(s))
+}
+
+// ParseSeverity reads LOW, MEDIUM, HIGH or CRITICAL (any case).
+func ParseSeverity(s string) (Severity, error) {
+	for sev, name := range severityNames {
+		if strings.EqualFold(s, name) {
+			return sev, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want LOW, MEDIUM, HIGH or CRITICAL)", s)
+}
+
+// IncidentStatus is where an incident stands.
+type IncidentStatus string
+
+// Incident statuses.
+const (
+	IncidentOpen         IncidentStatus = "open"
+	IncidentAcknowledged IncidentStatus = "acknowledged"
+	IncidentResolved     IncidentStatus = "resolved"
+)
+
+// Incident is one failure being handled: one signal source (a workflow run, an alarm)
+// is one incident, and later signals from the same source update it.
+type Incident struct {
+	ID        string
+	Env       string
+	Scenario  string
+	Severity  Severity
+	Status    IncidentStatus
+	Title     string
+	SourceKey string
+	OpenedAt  time.Time
+	UpdatedAt time.Time
+	// Channel and MessageTS locate the incident's alert message in Slack.
+	Channel   string
+	MessageTS string
+}
+
+// JobState is where a recovery job stands.
+type JobState string
+
+// Job states.
+const (
+	JobPending     JobState = "pending"
+	JobRunning     JobState = "running"
+	JobSucceeded   JobState = "succeeded"
+	JobFailed      JobState = "failed"
+	JobCancelled   JobState = "cancelled"
+	JobInterrupted JobState = "interrupted"
+)
+
+// Job is an approved recovery action being carried out as durable steps.
+type Job struct {
+	ID          string
+	Env         string
+	Action      string
+	IncidentID  string
+	State       JobState
+	RequestedBy string
+	ApprovedBy  string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// AuditEntry is one line of the append-only audit log: who decided or did what.
+type AuditEntry struct {
+	At         time.Time
+	Actor      string
+	Action     string
+	Env        string
+	IncidentID string
+	JobID      string
+	// Detail holds redacted inputs and outputs.
+	Detail map[string]string
+}

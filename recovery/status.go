@@ -1,0 +1,297 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FunctionStatus is what /status shows of one Lambda function.
+type FunctionStatus struct {
+	Name             string
+	State            string
+	StateReason      string
+	LastUpdateStatus string
+	// Version is the deployed version read from the configured VersionSource; empty
+	// when it could not be found, with VersionNote saying why.
+	Version      string
+	VersionNote  string
+	LastModified time.Time
+}
+
+// Alarm is a CloudWatch alarm and its state.
+type Alarm struct {
+	Name   string
+	State  string
+	Reason string
+	Since  time.Time
+}
+
+// HealthResult is the answer of an environment's health endpoint.
+type HealthResult struct {
+	StatusCode int
+	// Body is an excerpt of the answer, with credentials redacted.
+	Body    string
+	Latency time.Duration
+}
+
+// Healthy reports whether the endpoint answered 200.
+func (h HealthResult) Healthy() bool { return h.StatusCode == 200 }
+
+// Deploy is a successful run of an environment's deploy workflow.
+type Deploy struct {
+	RunID    int64
+	SHA      string
+	Branch   string
+	Workflow string
+	At       time.Time
+	URL      string
+}
+
+// Section is one independently gathered part of a status report: either a value or
+// the one-line reason it is missing.
+type Section[T any] struct {
+	Value T
+	// Problem is empty when Value is good, otherwise one line such as
+	// "CloudWatch: AccessDenied on DescribeAlarms".
+	Problem string
+}
+
+// OK reports whether the section was gathered.
+func (s Section[T]) OK() bool { return s.Problem == "" }
+
+// StatusReport is the answer to /status <env>.
+type StatusReport struct {
+	Env       string
+	At        time.Time
+	Functions Section[[]FunctionStatus]
+	Alarms    Section[[]Alarm]
+	Health    Section[HealthResult]
+	LastGood  Section[*Deploy]
+	Incidents Section[[]Incident]
+	Jobs      Section[[]Job]
+}
+
+// FunctionReader reads the state of an environment's Lambda functions.
+//
+// Functions returns errors that implement Summarizer where it can.
+type FunctionReader interface {
+	Functions(ctx context.Context, env Environment) ([]FunctionStatus, error)
+}
+
+// AlarmReader lists the alarms of an environment that are in ALARM.
+type AlarmReader interface {
+	AlarmsFiring(ctx context.Context, env Environment) ([]Alarm, error)
+}
+
+// HealthChecker calls an environment's health endpoint.
+type HealthChecker interface {
+	CheckHealth(ctx context.Context, env Environment) (HealthResult, error)
+}
+
+// DeployHistory finds an environment's deploys. LastSuccessfulDeploy returns nil and
+// no error when the environment has never been deployed.
+type DeployHistory interface {
+	LastSuccessfulDeploy(ctx context.Context, env Environment) (*Deploy, error)
+}
+
+// IncidentReader lists an environment's open incidents.
+type IncidentReader interface {
+	OpenIncidents(ctx context.Context, env string) ([]Incident, error)
+}
+
+// JobReader lists an environment's running jobs.
+type JobReader interface {
+	RunningJobs(ctx context.Context, env string) ([]Job, error)
+}
+
+// Summarizer is implemented by errors that can say in one line what failed, for
+// example "CloudWatch: AccessDenied on DescribeAlarms".
+type Summarizer interface {
+	Summary() string
+}
+
+// UnknownEnvironmentError is returned for an environment the config does not have.
+type UnknownEnvironmentError struct {
+	Name  string
+	Valid []string
+}
+
+func (e *UnknownEnvironmentError) Error() string {
+	return fmt.Sprintf("unknown environment %q; valid environments: %s", e.Name, strings.Join(e.Valid, ", "))
+}
+
+// Environments is the configured set of environments, looked up by name.
+type Environments struct {
+	byName map[string]Environment
+	names  []string
+}
+
+// NewEnvironments indexes envs by name. Names must be unique and non-empty.
+func NewEnvironments(envs []Environment) (*Environments, error) {
+	e := &Environments{byName: map[string]Environment{}}
+	for _, env := range envs {
+		if env.Name == "" {
+			return nil, errors.New("environment without a name")
+		}
+		if _, dup := e.byName[env.Name]; dup {
+			return nil, fmt.Errorf("environment %q defined twice", env.Name)
+		}
+		e.byName[env.Name] = env
+		e.names = append(e.names, env.Name)
+	}
+	sort.Strings(e.names)
+	return e, nil
+}
+
+// Get returns the named environment or an *UnknownEnvironmentError.
+func (e *Environments) Get(name string) (Environment, error) {
+	env, ok := e.byName[strings.ToLower(strings.TrimSpace(name))]
+	if !ok {
+		return Environment{}, &UnknownEnvironmentError{Name: name, Valid: e.Names()}
+	}
+	return env, nil
+}
+
+// Names lists the environment names in order.
+func (e *Environments) Names() []string { return append([]string(nil), e.names...) }
+
+// StatusSources are what a StatusService reads from. Every field is required.
+type StatusSources struct {
+	Functions FunctionReader
+	Alarms    AlarmReader
+	Health    HealthChecker
+	Deploys   DeployHistory
+	Incidents IncidentReader
+	Jobs      JobReader
+}
+
+// StatusService answers /status: it gathers each section in parallel, each under its
+// own timeout, so one slow or failing source never hides the others.
+type StatusService struct {
+	envs    *Environments
+	src     StatusSources
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// NewStatusService returns a StatusService. timeout bounds each section; now is the clock.
+func NewStatusService(envs *Environments, src StatusSources, timeout time.Duration, now func() time.Time) (*StatusService, error) {
+	if src.Functions == nil || src.Alarms == nil || src.Health == nil || src.Deploys == nil || src.Incidents == nil || src.Jobs == nil {
+		return nil, errors.New("status service: every source is required")
+	}
+	if timeout <= 0 {
+		return nil, errors.New("status service: timeout must be positive")
+	}
+	return &StatusService{envs: envs, src: src, timeout: timeout, now: now}, nil
+}
+
+// Status gathers the report of the named environment. It fails only for an unknown
+// environment (*UnknownEnvironmentError); a failing source shows as that section's Problem.
+func (s *StatusService) Status(ctx context.Context, name string) (StatusReport, error) {
+	env, err := s.envs.Get(name)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	r := StatusReport{Env: env.Name, At: s.now()}
+	var wg sync.WaitGroup
+	wg.Add(6)
+	go func() {
+		defer wg.Done()
+		r.Functions = gather(ctx, s.timeout, "Lambda", func(ctx context.Context) ([]FunctionStatus, error) {
+			return s.src.Functions.Functions(ctx, env)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		r.Alarms = gather(ctx, s.timeout, "CloudWatch", func(ctx context.Context) ([]Alarm, error) {
+			return s.src.Alarms.AlarmsFiring(ctx, env)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		r.Health = gather(ctx, s.timeout, "Health", func(ctx context.Context) (HealthResult, error) {
+			return s.src.Health.CheckHealth(ctx, env)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		r.LastGood = gather(ctx, s.timeout, "GitHub", func(ctx context.Context) (*Deploy, error) {
+			return s.src.Deploys.LastSuccessfulDeploy(ctx, env)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		r.Incidents = gather(ctx, s.timeout, "Incidents", func(ctx context.Context) ([]Incident, error) {
+			return s.src.Incidents.OpenIncidents(ctx, env.Name)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		r.Jobs = gather(ctx, s.timeout, "Jobs", func(ctx context.Context) ([]Job, error) {
+			return s.src.Jobs.RunningJobs(ctx, env.Name)
+		})
+	}()
+	wg.Wait()
+	return r, nil
+}
+
+// gather runs f under its own timeout and turns a failure into a one-line Problem. It
+// returns when the timeout passes even if f does not honour its context.
+func gather[T any](ctx context.Context, timeout time.Duration, source string, f func(context.Context) (T, error)) Section[T] {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return Section[T]{Problem: Problem(source, res.err, timeout)}
+		}
+		return Section[T]{Value: res.v}
+	case <-ctx.Done():
+		return Section[T]{Problem: Problem(source, ctx.Err(), timeout)}
+	}
+}
+
+// Problem turns err from source into the one line people see in Slack. It never
+// includes more than the error's summary, so a credential inside a raw error message
+// cannot reach a channel through it when the source implements Summarizer.
+func Problem(source string, err error, timeout time.Duration) string {
+	var sum Summarizer
+	switch {
+	case errors.As(err, &sum):
+		s := sum.Summary()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Sprintf("%s: no answer within %s (%s)", source, timeout, s)
+		}
+		return s
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("%s: no answer within %s", source, timeout)
+	case errors.Is(err, context.Canceled):
+		return fmt.Sprintf("%s: cancelled", source)
+	default:
+		return fmt.Sprintf("%s: %s", source, firstLine(err.Error(), 200))
+	}
+}
+
+func firstLine(s string, max int) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}

@@ -1,0 +1,62 @@
+-- medic's first schema. Portable SQL: the same migrations run on SQLite and PostgreSQL.
+-- Times are Unix milliseconds (BIGINT); structured details are JSON text.
+
+-- +goose Up
+CREATE TABLE incidents (
+    id          TEXT PRIMARY KEY,
+    env         TEXT NOT NULL,
+    scenario    TEXT NOT NULL,
+    severity    INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    source_key  TEXT NOT NULL,
+    opened_at   BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    channel     TEXT NOT NULL DEFAULT '',
+    message_ts  TEXT NOT NULL DEFAULT '',
+    data        TEXT NOT NULL DEFAULT '{}'
+);
+-- One signal source is one open incident.
+CREATE UNIQUE INDEX incidents_open_source ON incidents (source_key) WHERE status <> 'resolved';
+CREATE INDEX incidents_env_status ON incidents (env, status);
+
+CREATE TABLE jobs (
+    id            TEXT PRIMARY KEY,
+    env           TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    incident_id   TEXT NOT NULL DEFAULT '',
+    state         TEXT NOT NULL,
+    requested_by  TEXT NOT NULL DEFAULT '',
+    approved_by   TEXT NOT NULL DEFAULT '',
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    data          TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX jobs_env_state ON jobs (env, state);
+
+-- Append-only: medic only ever inserts here.
+CREATE TABLE audit (
+    id           TEXT PRIMARY KEY,
+    at           BIGINT NOT NULL,
+    actor        TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    env          TEXT NOT NULL DEFAULT '',
+    incident_id  TEXT NOT NULL DEFAULT '',
+    job_id       TEXT NOT NULL DEFAULT '',
+    detail       TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_incident ON audit (incident_id, at);
+CREATE INDEX audit_at ON audit (at);
+
+-- Keys claimed once (Slack envelope IDs, webhook deliveries): the first claimer wins.
+CREATE TABLE claims (
+    key         TEXT PRIMARY KEY,
+    claimed_at  BIGINT NOT NULL
+);
+CREATE INDEX claims_claimed_at ON claims (claimed_at);
+
+-- +goose Down
+DROP TABLE claims;
+DROP TABLE audit;
+DROP TABLE jobs;
+DROP TABLE incidents;

@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+func mustOpen(tb testing.TB, path string) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), "sqlite:"+path, Options{})
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "medic.db")
+	ctx := context.Background()
+	s := mustOpen(t, path)
+	if err := s.AppendAudit(ctx, recovery.AuditEntry{Actor: "U1", Action: "status.requested", Env: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2 := mustOpen(t, path)
+	got, err := s2.Audit(ctx, AuditFilter{Env: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Actor != "U1" {
+		t.Fatalf("after reopen: got %+v, want the one entry", got)
+	}
+}
+
+func TestClaimIsWonOnceUnderConcurrency(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
+	var wins int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.Claim(context.Background(), "envelope:E1")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("got %d winners, want 1", wins)
+	}
+}
+
+func TestPurgeClaims(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "m.db"), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Claim(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := s.Claim(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PurgeClaims(ctx, now.Add(-time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("purge: got %d, %v; want 1, nil", n, err)
+	}
+	if ok, _ := s.Claim(ctx, "old"); !ok {
+		t.Error("a purged key could not be claimed again")
+	}
+	if ok, _ := s.Claim(ctx, "new"); ok {
+		t.Error("a recent key was claimed twice")
+	}
+}
+
+func TestOneOpenIncidentPerSource(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	in := recovery.Incident{ID: "inc-1", Env: "prod", Scenario: "canary-fail", Severity: recovery.SeverityCritical,
+		Status: recovery.IncidentOpen, Title: "Canary failed", SourceKey: "run:42", OpenedAt: t0, UpdatedAt: t0}
+	if err := s.CreateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in.ID = "inc-2"
+	if err := s.CreateIncident(ctx, in); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("second open incident for run:42: got %v, want ErrDuplicate", err)
+	}
+	got, err := s.OpenIncidents(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "inc-1" || got[0].Severity != recovery.SeverityCritical || !got[0].OpenedAt.Equal(t0) {
+		t.Fatalf("open incidents: got %+v", got)
+	}
+	if other, _ := s.OpenIncidents(ctx, "preprod"); len(other) != 0 {
+		t.Fatalf("preprod: got %d incidents, want 0", len(other))
+	}
+}
+
+func TestRunningJobs(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	for i, st := range []recovery.JobState{recovery.JobRunning, recovery.JobSucceeded, recovery.JobPending} {
+		j := recovery.Job{ID: string(rune('a' + i)), Env: "prod", Action: "rollback", State: st, CreatedAt: t0.Add(time.Duration(i) * time.Minute), UpdatedAt: t0}
+		if err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.RunningJobs(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "c" {
+		t.Fatalf("running jobs: got %+v, want a then c", got)
+	}
+}
+
+func TestAuditOrderAndFilter(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	entries := []recovery.AuditEntry{
+		{At: t0.Add(2 * time.Second), Actor: "U2", Action: "approved", IncidentID: "inc-1", Detail: map[string]string{"sha": "abc123"}},
+		{At: t0, Actor: "medic", Action: "detected", IncidentID: "inc-1"},
+		{At: t0.Add(time.Second), Actor: "U1", Action: "requested", IncidentID: "inc-2"},
+	}
+	for _, e := range entries {
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Audit(ctx, AuditFilter{IncidentID: "inc-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Action != "detected" || got[1].Action != "approved" || got[1].Detail["sha"] != "abc123" {
+		t.Fatalf("audit of inc-1: got %+v", got)
+	}
+}
+
+func TestOpenRefusesUnknownScheme(t *testing.T) {
+	_, err := Open(context.Background(), "mysql://u:pw@h/db", Options{})
+	if err == nil {
+		t.Fatal("got nil, want an error")
+	}
+	if want := "pw"; containsWord(err.Error(), want) {
+		t.Errorf("error %q shows the password", err)
+	}
+}
+
+func containsWord(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if s[i:i+len(w)] == w && (i+len(w) == len(s) || s[i+len(w)] == '@') {
+			return true
+		}
+	}
+	return false
+}
