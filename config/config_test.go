@@ -178,5 +178,3 @@ func TestSecretsFromEnv(t *testing.T) {
 		t.Errorf("trailing slashes: got %q and %q", s.SlackAPIURL, s.GitHubAPIURL)
 	}
 }
-
-
