@@ -1,0 +1,301 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+// Slack's Block Kit limits, enforced where messages are built
+// (https://api.slack.com/reference/block-kit/blocks):
+const (
+	// maxBlocks is the most blocks one message may carry.
+	maxBlocks = 50
+	// maxSectionText is the most characters of a section's text.
+	maxSectionText = 3000
+	// maxHeaderText is the most characters of a header's plain text.
+	maxHeaderText = 150
+	// maxListItems caps the lines of one list in a section, so a storm of alarms
+	// still fits the section limit and stays readable.
+	maxListItems = 15
+)
+
+// StatusMessage renders a status report as Block Kit blocks plus the notification
+// text Slack shows where blocks cannot be displayed. It is pure: the same report
+// always gives the same message.
+func StatusMessage(r recovery.StatusReport, requestedBy string) (blocks []slack.Block, fallback string) {
+	verdict, healthy := statusVerdict(r)
+	icon := ":large_green_circle:"
+	if !healthy {
+		icon = ":red_circle:"
+	}
+	blocks = append(blocks,
+		slack.NewHeaderBlock(plain(fmt.Sprintf("%s status", r.Env))),
+		section(fmt.Sprintf("%s *%s*", icon, esc(verdict))),
+	)
+	ctxLine := "Gathered " + r.At.UTC().Format("2006-01-02 15:04:05 UTC")
+	if requestedBy != "" {
+		ctxLine = fmt.Sprintf("Requested by <@%s> · %s", requestedBy, ctxLine)
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctxLine)), slack.NewDividerBlock())
+	blocks = append(blocks,
+		section("*Lambda functions*\n"+functionsText(r.Functions)),
+		section("*Alarms in ALARM*\n"+alarmsText(r.Alarms, r.At)),
+		section("*Health endpoint*\n"+healthText(r.Health)),
+		section("*Last known good deploy*\n"+deployText(r.LastGood, r.At)),
+		section("*Open incidents*\n"+incidentsText(r.Incidents)),
+		section("*Running jobs*\n"+jobsText(r.Jobs)),
+	)
+	return capBlocks(blocks), fmt.Sprintf("%s status: %s", r.Env, verdict)
+}
+
+// statusVerdict sums a report up in one line and says whether all looks well.
+func statusVerdict(r recovery.StatusReport) (string, bool) {
+	var bad []string
+	if n := len(r.Alarms.Value); r.Alarms.OK() && n > 0 {
+		bad = append(bad, plural(n, "alarm")+" in ALARM")
+	}
+	if r.Health.OK() && !r.Health.Value.Healthy() {
+		bad = append(bad, fmt.Sprintf("health endpoint answered %d", r.Health.Value.StatusCode))
+	}
+	if r.Functions.OK() {
+		n := 0
+		for _, f := range r.Functions.Value {
+			if !functionHealthy(f) {
+				n++
+			}
+		}
+		if n > 0 {
+			bad = append(bad, plural(n, "function")+" not active/updated")
+		}
+	}
+	if n := len(r.Incidents.Value); r.Incidents.OK() && n > 0 {
+		bad = append(bad, plural(n, "open incident"))
+	}
+	unknown := 0
+	for _, ok := range []bool{r.Functions.OK(), r.Alarms.OK(), r.Health.OK(), r.LastGood.OK(), r.Incidents.OK(), r.Jobs.OK()} {
+		if !ok {
+			unknown++
+		}
+	}
+	if unknown > 0 {
+		bad = append(bad, plural(unknown, "section")+" could not be read")
+	}
+	if len(bad) == 0 {
+		return r.Env + " looks healthy", true
+	}
+	return r.Env + " needs attention: " + strings.Join(bad, ", "), false
+}
+
+func functionHealthy(f recovery.FunctionStatus) bool {
+	return f.State == "Active" && (f.LastUpdateStatus == "" || f.LastUpdateStatus == "Successful")
+}
+
+func functionsText(s recovery.Section[[]recovery.FunctionStatus]) string {
+	if !s.OK() {
+		return problemLine(s.Problem)
+	}
+	if len(s.Value) == 0 {
+		return "_none configured_"
+	}
+	return list(len(s.Value), func(i int) string {
+		f := s.Value[i]
+		mark := ":white_check_mark:"
+		if !functionHealthy(f) {
+			mark = ":x:"
+		}
+		line := fmt.Sprintf("%s `%s` %s", mark, esc(f.Name), esc(orDash(f.State)))
+		if f.StateReason != "" && f.State != "Active" {
+			line += " (" + esc(f.StateReason) + ")"
+		}
+		line += " · last update " + esc(orDash(f.LastUpdateStatus))
+		if f.Version != "" {
+			line += " · version `" + esc(f.Version) + "`"
+		} else if f.VersionNote != "" {
+			line += " · version unknown (" + esc(f.VersionNote) + ")"
+		}
+		return line
+	})
+}
+
+func alarmsText(s recovery.Section[[]recovery.Alarm], now time.Time) string {
+	if !s.OK() {
+		return problemLine(s.Problem)
+	}
+	if len(s.Value) == 0 {
+		return ":white_check_mark: none"
+	}
+	return list(len(s.Value), func(i int) string {
+		a := s.Value[i]
+		line := fmt.Sprintf(":rotating_light: `%s`", esc(a.Name))
+		if !a.Since.IsZero() {
+			line += " since " + a.Since.UTC().Format("15:04 UTC") + " (" + ago(now, a.Since) + ")"
+		}
+		if a.Reason != "" {
+			line += " — " + esc(cut(a.Reason, 200))
+		}
+		return line
+	})
+}
+
+func healthText(s recovery.Section[recovery.HealthResult]) string {
+	if !s.OK() {
+		return problemLine(s.Problem)
+	}
+	h := s.Value
+	mark := ":white_check_mark:"
+	if !h.Healthy() {
+		mark = ":x:"
+	}
+	line := fmt.Sprintf("%s HTTP %d in %s", mark, h.StatusCode, h.Latency.Round(time.Millisecond))
+	if h.Body != "" {
+		line += "\n```" + escCode(cut(h.Body, 500)) + "```"
+	}
+	return line
+}
+
+func deployText(s recovery.Section[*recovery.Deploy], now time.Time) string {
+	if !s.OK() {
+		return problemLine(s.Problem)
+	}
+	d := s.Value
+	if d == nil {
+		return "_no successful deploy found_"
+	}
+	line := fmt.Sprintf("`%s`", esc(shortSHA(d.SHA)))
+	if !d.At.IsZero() {
+		line += " at " + d.At.UTC().Format("2006-01-02 15:04 UTC") + " (" + ago(now, d.At) + ")"
+	}
+	if d.Workflow != "" {
+		line += " · " + esc(d.Workflow)
+	}
+	if d.URL != "" {
+		line += fmt.Sprintf(" · <%s|run %d>", d.URL, d.RunID)
+	}
+	return line
+}
+
+func incidentsText(s recovery.Section[[]recovery.Incident]) string {
+	if !s.OK() {
+		return problemLine(s.Problem)
+	}
+	if len(s.Value) == 0 {
+		return "_none_"
+	}
+	return list(len(s.Value), func(i int) string {
+		in := s.Value[i]
+		return fmt.Sprintf("`%s` %s %s — %s", esc(in.ID), in.Severity, esc(in.Scenario), esc(in.Title))
+	})
+}
+
+func jobsText(s recovery.Section[[]recovery.Job]) string {
+	if !s.OK() {
+		return problemLine(s.Problem)
+	}
+	if len(s.Value) == 0 {
+		return "_none_"
+	}
+	return list(len(s.Value), func(i int) string {
+		j := s.Value[i]
+		return fmt.Sprintf("`%s` %s — %s", esc(j.ID), esc(j.Action), j.State)
+	})
+}
+
+func problemLine(p string) string { return ":warning: " + esc(p) }
+
+// list renders n items one per line, at most maxListItems, then "…and N more".
+func list(n int, item func(int) string) string {
+	var b strings.Builder
+	for i := 0; i < n && i < maxListItems; i++ {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(item(i))
+	}
+	if n > maxListItems {
+		fmt.Fprintf(&b, "\n…and %d more", n-maxListItems)
+	}
+	return b.String()
+}
+
+func section(text string) *slack.SectionBlock {
+	return slack.NewSectionBlock(mrkdwn(cut(text, maxSectionText)), nil, nil)
+}
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, cut(s, maxHeaderText), true, false)
+}
+
+// capBlocks keeps a message within Slack's 50-block limit, saying what was left out.
+func capBlocks(blocks []slack.Block) []slack.Block {
+	if len(blocks) <= maxBlocks {
+		return blocks
+	}
+	kept := append([]slack.Block(nil), blocks[:maxBlocks-1]...)
+	return append(kept, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("…%d more blocks left out (Slack allows %d per message)", len(blocks)-maxBlocks+1, maxBlocks))))
+}
+
+// esc escapes the three characters Slack's mrkdwn treats as control characters, so
+// text from the outside world (alarm reasons, commit messages) cannot forge links or
+// mentions.
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// escCode escapes text for a code block, where backticks would end the block early.
+func escCode(s string) string { return strings.ReplaceAll(esc(s), "```", "ˋˋˋ") }
+
+// cut shortens s to at most max characters (not bytes), marking the cut.
+func cut(s string, max int) string {
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	return string(r[:max-1]) + "…"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// ago says how long before now t was, coarsely ("3m ago", "2h ago", "5d ago").
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/medic-ops/medic/bot"
+	"github.com/medic-ops/medic/config"
+	deployaws "github.com/medic-ops/medic/deploy/aws"
+	deploygithub "github.com/medic-ops/medic/deploy/github"
+	"github.com/medic-ops/medic/deploy/health"
+	"github.com/medic-ops/medic/handlers"
+	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/store"
+)
+
+// external is how the app reaches the outside world. serve fills it from the process
+// environment; demo and tests point it at the sandbox.
+type external struct {
+	secrets config.Secrets
+	// awsEndpoint, when set, replaces every AWS endpoint (else AWS_ENDPOINT_URL applies).
+	awsEndpoint string
+	// awsCredentials, when set, replace AWS's default credential chain.
+	awsCredentials sdkaws.CredentialsProvider
+	// socketOptions tune the Socket Mode client (tests shorten ping intervals).
+	socketOptions []socketmode.Option
+	// httpClient is used for health checks and GitHub; nil means the defaults.
+	httpClient *http.Client
+	now        func() time.Time
+}
+
+// app is one running medic: store, Slack link, handlers and HTTP listener.
+type app struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	store    *store.Store
+	bot      *bot.Bot
+	listener net.Listener
+	server   *http.Server
+	now      func() time.Time
+}
+
+// newApp wires medic from cfg. It opens the store and the listener, so a bad store
+// URL or a busy port fails here, before Slack is contacted. Call run, then close.
+func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logger) (*app, error) {
+	if ext.now == nil {
+		ext.now = time.Now
+	}
+	envs, err := recovery.NewEnvironments(cfg.DomainEnvironments())
+	if err != nil {
+		return nil, fmt.Errorf("reading environments: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.Store, store.Options{Now: ext.now})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, store: st, now: ext.now}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+
+	awsProvider, err := deployaws.NewProvider(ctx, deployaws.Options{Endpoint: ext.awsEndpoint, Credentials: ext.awsCredentials})
+	if err != nil {
+		return nil, err
+	}
+	ghClient, err := deploygithub.New(deploygithub.Options{
+		BaseURL: ext.secrets.GitHubAPIURL, Token: ext.secrets.GitHubToken, HTTPClient: ext.httpClient,
+		Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo,
+	})
+	if err != nil {
+		return nil, err
+	}
+	status, err := recovery.NewStatusService(envs, recovery.StatusSources{
+		Functions: awsProvider,
+		Alarms:    awsProvider,
+		Health:    health.New(ext.httpClient, awsProvider, ext.now),
+		Deploys:   ghClient,
+		Incidents: st,
+		Jobs:      st,
+	}, cfg.Status.SectionTimeout, ext.now)
+	if err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	slackOpts := []slack.Option{slack.OptionAppLevelToken(ext.secrets.SlackAppToken), slack.OptionRetry(3)}
+	if ext.secrets.SlackAPIURL != "" {
+		slackOpts = append(slackOpts, slack.OptionAPIURL(ext.secrets.SlackAPIURL))
+	}
+	if ext.httpClient != nil {
+		slackOpts = append(slackOpts, slack.OptionHTTPClient(ext.httpClient))
+	}
+	api := slack.New(ext.secrets.SlackBotToken, slackOpts...)
+	poster := bot.NewPoster(api)
+	router := handlers.NewRouter(poster, status, handlers.Options{
+		CommandChannels: cfg.Slack.CommandChannels,
+		Environments:    envs.Names(),
+		Logger:          log.Named("handlers"),
+	})
+	a.bot = bot.New(api, router, bot.Options{
+		Workers:       cfg.Slack.Workers,
+		Claimer:       st,
+		Logger:        log,
+		Metrics:       bot.NewMetrics(reg),
+		SocketOptions: ext.socketOptions,
+	})
+
+	a.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s (config key listen): %w", cfg.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	a.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ok = true
+	return a, nil
+}
+
+// addr is the HTTP listener's address (useful when the config asks for port 0).
+func (a *app) addr() string { return a.listener.Addr().String() }
+
+// readyz answers 200 only while the Socket Mode link is up and the store answers.
+func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
+	if !a.bot.Ready() {
+		http.Error(w, "not ready: Socket Mode link is down", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		http.Error(w, "not ready: store does not answer", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// run serves until ctx ends or a part fails for good, then shuts everything down.
+func (a *app) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := a.server.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return a.server.Shutdown(shutdownCtx)
+	})
+	g.Go(func() error {
+		err := a.bot.Run(ctx)
+		if err != nil {
+			return err
+		}
+		if ctx.Err() == nil {
+			return errors.New("slack link stopped unexpectedly")
+		}
+		return nil
+	})
+	g.Go(func() error { return a.purgeClaims(ctx) })
+	return g.Wait()
+}
+
+// purgeClaims forgets envelope and delivery IDs older than a day, hourly. Slack and
+// GitHub redeliver within minutes, so a day is ample.
+func (a *app) purgeClaims(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := a.store.PurgeClaims(ctx, a.now().Add(-24*time.Hour)); err != nil {
+				a.log.Warn("purging claims", zap.Error(err))
+			} else if n > 0 {
+				a.log.Debug("purged claims", zap.Int64("count", n))
+			}
+		}
+	}
+}
+
+func (a *app) close() {
+	if a.listener != nil {
+		a.listener.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}

@@ -1,0 +1,151 @@
+// Package github reads and drives the GitHub side of medic's pipeline (workflow runs,
+// jobs, logs, commits) through go-github.
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	gh "github.com/google/go-github/v66/github"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+// Client is medic's GitHub client for one repository.
+type Client struct {
+	gh    *gh.Client
+	owner string
+	repo  string
+}
+
+// Options configure a Client.
+type Options struct {
+	// BaseURL replaces https://api.github.com/ (GITHUB_API_URL); it must end in "/".
+	BaseURL string
+	// Token authenticates (GITHUB_TOKEN); empty works for public repositories.
+	Token string
+	// HTTPClient replaces http.DefaultClient.
+	HTTPClient *http.Client
+	Owner      string
+	Repo       string
+}
+
+// New returns a Client.
+func New(o Options) (*Client, error) {
+	c := gh.NewClient(o.HTTPClient)
+	if o.Token != "" {
+		c = c.WithAuthToken(o.Token)
+	}
+	if o.BaseURL != "" {
+		u, err := url.Parse(o.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("parsing GitHub API URL: %w", err)
+		}
+		if !strings.HasSuffix(u.Path, "/") {
+			u.Path += "/"
+		}
+		c.BaseURL = u
+	}
+	if o.Owner == "" || o.Repo == "" {
+		return nil, errors.New("github: owner and repo are required")
+	}
+	return &Client{gh: c, owner: o.Owner, repo: o.Repo}, nil
+}
+
+// APIError is a failed GitHub call, summarized for people.
+type APIError struct {
+	Operation string
+	Status    int
+	Detail    string
+	Err       error
+}
+
+func (e *APIError) Error() string { return e.Summary() + ": " + e.Err.Error() }
+
+// Unwrap returns go-github's error.
+func (e *APIError) Unwrap() error { return e.Err }
+
+// Summary says in one line what failed, e.g. "GitHub: rate limited on ListWorkflowRuns".
+func (e *APIError) Summary() string {
+	s := "GitHub: "
+	if e.Detail != "" {
+		s += e.Detail
+	} else if e.Status != 0 {
+		s += fmt.Sprintf("HTTP %d", e.Status)
+	} else {
+		s += "request failed"
+	}
+	return s + " on " + e.Operation
+}
+
+// Retryable reports whether trying again later may succeed (rate limits, 5xx).
+func (e *APIError) Retryable() bool {
+	return e.Status == 429 || e.Status >= 500 || strings.HasPrefix(e.Detail, "rate limited")
+}
+
+func wrap(op string, resp *gh.Response, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &APIError{Operation: op, Err: err}
+	if resp != nil {
+		e.Status = resp.StatusCode
+	}
+	var rl *gh.RateLimitError
+	var abuse *gh.AbuseRateLimitError
+	var er *gh.ErrorResponse
+	switch {
+	case errors.As(err, &rl):
+		e.Detail = "rate limited until " + rl.Rate.Reset.UTC().Format("15:04 UTC")
+	case errors.As(err, &abuse):
+		e.Detail = "rate limited (secondary limit)"
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Detail = "timeout"
+	case errors.As(err, &er) && er.Response != nil:
+		e.Status = er.Response.StatusCode
+		if e.Status == 429 {
+			e.Detail = "rate limited (429)"
+		} else {
+			e.Detail = fmt.Sprintf("HTTP %d %s", e.Status, firstLine(er.Message))
+		}
+	}
+	return e
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return strings.TrimSpace(s)
+}
+
+// LastSuccessfulDeploy returns the newest successful run of env's deploy workflow
+// (on its deploy branch when one is set): the last known good SHA. It returns nil
+// when there is none.
+func (c *Client) LastSuccessfulDeploy(ctx context.Context, env recovery.Environment) (*recovery.Deploy, error) {
+	runs, resp, err := c.gh.Actions.ListWorkflowRunsByFileName(ctx, c.owner, c.repo, env.DeployWorkflow,
+		&gh.ListWorkflowRunsOptions{Status: "success", Branch: env.DeployBranch, ListOptions: gh.ListOptions{PerPage: 1}})
+	if err != nil {
+		return nil, wrap("ListWorkflowRuns", resp, err)
+	}
+	if len(runs.WorkflowRuns) == 0 {
+		return nil, nil
+	}
+	r := runs.WorkflowRuns[0]
+	d := &recovery.Deploy{
+		RunID:    r.GetID(),
+		SHA:      r.GetHeadSHA(),
+		Branch:   r.GetHeadBranch(),
+		Workflow: env.DeployWorkflow,
+		URL:      r.GetHTMLURL(),
+		At:       r.GetUpdatedAt().UTC(),
+	}
+	return d, nil
+}
