@@ -207,17 +207,24 @@ func jobsText(s recovery.Section[[]recovery.Job]) string {
 
 func problemLine(p string) string { return ":warning: " + esc(p) }
 
-// list renders n items one per line, at most maxListItems, then "…and N more".
+// list renders n items one per line: at most maxListItems, and no more than fit a
+// section with its title, then "…and N more".
 func list(n int, item func(int) string) string {
+	const budget = maxSectionText - 100 // room for the section title and the tail line
 	var b strings.Builder
-	for i := 0; i < n && i < maxListItems; i++ {
-		if i > 0 {
+	shown := 0
+	for ; shown < n && shown < maxListItems; shown++ {
+		line := item(shown)
+		if b.Len()+len(line)+1 > budget {
+			break
+		}
+		if shown > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString(item(i))
+		b.WriteString(line)
 	}
-	if n > maxListItems {
-		fmt.Fprintf(&b, "\n…and %d more", n-maxListItems)
+	if shown < n {
+		fmt.Fprintf(&b, "\n…and %d more", n-shown)
 	}
 	return b.String()
 }

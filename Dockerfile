@@ -1,0 +1,18 @@
+# medic: a static binary on a distroless base (no shell at run time), as a non-root user.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+ARG COMMIT=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/medic ./cmd/medic
+
+FROM gcr.io/distroless/static-debian12:nonroot
+# distroless/static carries the CA certificates medic needs for Slack, GitHub and AWS.
+COPY --from=build /out/medic /usr/local/bin/medic
+USER nonroot:nonroot
+WORKDIR /var/lib/medic
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/medic"]
+CMD ["serve", "--config", "/etc/medic/medic.yaml"]

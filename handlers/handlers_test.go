@@ -1,0 +1,113 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+type posted struct {
+	kind, channel, user, responseURL, text string
+	report                                 recovery.StatusReport
+}
+
+type fakePoster struct {
+	mu    sync.Mutex
+	posts []posted
+	err   error
+}
+
+func (f *fakePoster) PostStatus(_ context.Context, channel, user string, r recovery.StatusReport) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.posts = append(f.posts, posted{kind: "status", channel: channel, user: user, report: r})
+	return f.err
+}
+
+func (f *fakePoster) Ephemeral(_ context.Context, channel, user, responseURL, text string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.posts = append(f.posts, posted{kind: "ephemeral", channel: channel, user: user, responseURL: responseURL, text: text})
+	return nil
+}
+
+var _ Poster = (*fakePoster)(nil)
+
+type fakeStatus struct{ err error }
+
+func (f fakeStatus) Status(_ context.Context, env string) (recovery.StatusReport, error) {
+	if env != "prod" && env != "dev" {
+		return recovery.StatusReport{}, &recovery.UnknownEnvironmentError{Name: env, Valid: []string{"dev", "prod"}}
+	}
+	return recovery.StatusReport{Env: env}, f.err
+}
+
+func TestStatusCommand(t *testing.T) {
+	tests := []struct {
+		name      string
+		channel   string
+		text      string
+		command   string
+		statusErr error
+		wantKind  string
+		wantText  []string
+	}{
+		{name: "posts the report in the channel", channel: "C0OPS", text: "prod", wantKind: "status"},
+		{name: "extra spaces are fine", channel: "C0OPS", text: "  dev  ", wantKind: "status"},
+		{name: "missing argument gives usage", channel: "C0OPS", text: "", wantKind: "ephemeral", wantText: []string{"Usage: `/status <env>`", "dev, prod"}},
+		{name: "two arguments give usage", channel: "C0OPS", text: "prod now", wantKind: "ephemeral", wantText: []string{"Usage"}},
+		{name: "unknown environment lists the valid ones", channel: "C0OPS", text: "qa", wantKind: "ephemeral", wantText: []string{"Unknown environment `qa`", "dev, prod"}},
+		{name: "typed markup is not echoed", channel: "C0OPS", text: "<!here>", wantKind: "ephemeral", wantText: []string{"Unknown environment `!here`"}},
+		{name: "channel not allowed", channel: "C0RANDOM", text: "prod", wantKind: "ephemeral", wantText: []string{"does not take commands in this channel", "<#C0OPS>"}},
+		{name: "unknown command", channel: "C0OPS", command: "/deploy", text: "prod", wantKind: "ephemeral", wantText: []string{"does not know /deploy", "/status <env>"}},
+		{name: "internal error gives a reference only", channel: "C0OPS", text: "prod", statusErr: errors.New("db password=hunter2 refused"), wantKind: "ephemeral", wantText: []string{"internal error (ref "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fakePoster{}
+			r := NewRouter(p, fakeStatus{err: tt.statusErr}, Options{CommandChannels: []string{"C0OPS"}, Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+			cmd := tt.command
+			if cmd == "" {
+				cmd = "/status"
+			}
+			r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: cmd, Text: tt.text, ChannelID: tt.channel, UserID: "U0ALICE", ResponseURL: "http://sandbox/hooks/1"})
+			if len(p.posts) != 1 {
+				t.Fatalf("got %d posts, want 1: %+v", len(p.posts), p.posts)
+			}
+			got := p.posts[0]
+			if got.kind != tt.wantKind {
+				t.Fatalf("got a %s post (%q), want %s", got.kind, got.text, tt.wantKind)
+			}
+			for _, w := range tt.wantText {
+				if !strings.Contains(got.text, w) {
+					t.Errorf("got %q, want it to contain %q", got.text, w)
+				}
+			}
+			if strings.Contains(got.text, "hunter2") {
+				t.Errorf("internal error detail reached the user: %q", got.text)
+			}
+			if got.kind == "ephemeral" && (got.user != "U0ALICE" || got.responseURL == "") {
+				t.Errorf("ephemeral went to %q via %q, want U0ALICE via the response URL", got.user, got.responseURL)
+			}
+			if got.kind == "status" && (got.channel != tt.channel || got.user != "U0ALICE") {
+				t.Errorf("status posted to %q for %q", got.channel, got.user)
+			}
+		})
+	}
+}
+
+func TestInteractionWithoutHandlerIsAnswered(t *testing.T) {
+	p := &fakePoster{}
+	r := NewRouter(p, fakeStatus{}, Options{Logger: zaptest.NewLogger(t)})
+	r.HandleInteraction(context.Background(), slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U1"}, Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: "C1"}}}, ResponseURL: "http://x"})
+	if len(p.posts) != 1 || p.posts[0].kind != "ephemeral" {
+		t.Fatalf("got %+v, want one ephemeral answer", p.posts)
+	}
+}
