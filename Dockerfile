@@ -12,7 +12,7 @@ FROM gcr.io/distroless/static-debian12:nonroot
 # distroless/static carries the CA certificates medic needs for Slack, GitHub and AWS.
 COPY --from=build /out/medic /usr/local/bin/medic
 USER nonroot:nonroot
-WORKDIR /var/lib/medic
+WORKDIR /home/nonroot
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/medic"]
 CMD ["serve", "--config", "/etc/medic/medic.yaml"]
