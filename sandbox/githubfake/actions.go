@@ -571,12 +571,16 @@ func (s *Server) jobJSON(j *Job) map[string]any {
 
 // Handlers.
 
-// runStatuses and runConclusions are what the status filter of the run lists accepts
-// (docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository).
-var (
-	runStatuses    = []string{"requested", "in_progress", "completed", "queued", "waiting", "pending"}
-	runConclusions = []string{"action_required", "cancelled", "failure", "neutral", "skipped", "stale", "success", "timed_out", "startup_failure"}
-)
+// validRunStatus reports whether the status filter of the run lists accepts v: a
+// status or a conclusion (docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository).
+func validRunStatus(v string) bool {
+	switch v {
+	case "requested", "in_progress", "completed", "queued", "waiting", "pending",
+		"action_required", "cancelled", "failure", "neutral", "skipped", "stale", "success", "timed_out", "startup_failure":
+		return true
+	}
+	return false
+}
 
 func (s *Server) listWorkflowRuns(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("workflow")
@@ -601,7 +605,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, workflowID int
 	const doc = "https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository"
 	q := r.URL.Query()
 	status := q.Get("status")
-	if status != "" && !slices.Contains(runStatuses, status) && !slices.Contains(runConclusions, status) {
+	if status != "" && !validRunStatus(status) {
 		s.writeValidation(w, doc, fieldError{Resource: "WorkflowRun", Field: "status", Code: "invalid"})
 		return
 	}
@@ -859,10 +863,16 @@ func (s *Server) rerun(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("{}"))
 }
 
-// failedConclusions are the job conclusions "re-run failed jobs" repeats. Jobs skipped
-// because a job they need failed are re-run with it; the fake has no dependency graph
-// and treats every skipped job as such a dependent.
-var failedConclusions = []string{"failure", "cancelled", "timed_out", "startup_failure", "skipped"}
+// failedJob reports whether "re-run failed jobs" repeats j. Jobs skipped because a job
+// they need failed are re-run with it; the fake has no dependency graph and treats every
+// skipped job as such a dependent.
+func failedJob(j *Job) bool {
+	switch j.Conclusion {
+	case "failure", "cancelled", "timed_out", "startup_failure", "skipped":
+		return true
+	}
+	return false
+}
 
 func (s *Server) rerunFailed(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -875,7 +885,7 @@ func (s *Server) rerunFailed(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusForbidden, why, "https://docs.github.com/rest/actions/workflow-runs#re-run-failed-jobs-from-a-workflow-run")
 		return
 	}
-	s.startAttempt(rec, func(j *Job) bool { return slices.Contains(failedConclusions, j.Conclusion) })
+	s.startAttempt(rec, failedJob)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write([]byte("{}"))
 }
