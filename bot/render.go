@@ -114,7 +114,7 @@ func functionsText(s recovery.Section[[]recovery.FunctionStatus]) string {
 		}
 		line += " · last update " + esc(orDash(f.LastUpdateStatus))
 		if f.Version != "" {
-			line += " · version `" + esc(f.Version) + "`"
+			line += " · version `" + esc(shortSHA(f.Version)) + "`"
 		} else if f.VersionNote != "" {
 			line += " · version unknown (" + esc(f.VersionNote) + ")"
 		}
@@ -151,7 +151,7 @@ func healthText(s recovery.Section[recovery.HealthResult]) string {
 	if !h.Healthy() {
 		mark = ":x:"
 	}
-	line := fmt.Sprintf("%s HTTP %d in %s", mark, h.StatusCode, h.Latency.Round(time.Millisecond))
+	line := fmt.Sprintf("%s HTTP %d in %s", mark, h.StatusCode, max(h.Latency.Round(time.Millisecond), time.Millisecond))
 	if h.Body != "" {
 		line += "\n```" + escCode(cut(h.Body, 500)) + "```"
 	}

@@ -2,11 +2,153 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/sandbox/slackfake"
 )
 
+// demoScenario is one story `medic demo` can play.
+type demoScenario struct {
+	name  string
+	about string
+	// seed adjusts the healthy world before medic starts.
+	seed func(w *sandbox.World)
+	// play types and clicks as the people would; the transcript is printed after.
+	play func(ctx context.Context, d *sandboxed) error
+}
+
+func demoScenarios() []demoScenario {
+	return []demoScenario{{
+		name:  "status",
+		about: "prod has an alarm firing; alice types /status prod",
+		seed: func(w *sandbox.World) {
+			for i := range w.Envs {
+				if w.Envs[i].Name == "prod" {
+					w.Envs[i].Firing = []string{"prod-dashboard-errors"}
+					w.Envs[i].Alarms = []string{"prod-analysis-errors", "prod-ingestion-throttles"}
+				}
+			}
+		},
+		play: func(ctx context.Context, d *sandboxed) error {
+			return typeAndWait(ctx, d, userAlice, "/status", "prod", func(m slackfake.Message) bool {
+				return !m.Ephemeral && strings.Contains(m.Text, "prod status")
+			})
+		},
+	}}
+}
+
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "demo: not wired yet")
-	return 1
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("scenario", "status", "story to play (see --list)")
+	list := fs.Bool("list", false, "list the scenarios")
+	verbose := fs.Bool("v", false, "show medic's logs on stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	scenarios := demoScenarios()
+	if *list {
+		for _, s := range scenarios {
+			fmt.Fprintf(stdout, "%-14s %s\n", s.name, s.about)
+		}
+		return 0
+	}
+	var sc *demoScenario
+	for i := range scenarios {
+		if scenarios[i].name == *name {
+			sc = &scenarios[i]
+		}
+	}
+	if sc == nil {
+		fmt.Fprintf(stderr, "medic demo: unknown scenario %q (medic demo --list names them)\n", *name)
+		return 2
+	}
+	log := zap.NewNop()
+	if *verbose {
+		log, _ = newLogger("debug")
+	}
+	if err := playDemo(ctx, *sc, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "medic demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// playDemo runs one scenario: sandbox up, world seeded, medic started, the story
+// played, the transcript printed, everything stopped.
+func playDemo(ctx context.Context, sc demoScenario, out io.Writer, log *zap.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "medic-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	sb := sandbox.Start(sandbox.Options{})
+	defer sb.Close()
+	sb.Slack.SetChannel(sandboxChannel, "ops")
+	sb.Slack.SetUser(slackfake.User{ID: userAlice, Name: "alice", RealName: "Alice (on call)"})
+	sb.Slack.SetUser(slackfake.User{ID: userBob, Name: "bob", RealName: "Bob (approver)"})
+	cfg, err := sandboxConfig(sb, dir)
+	if err != nil {
+		return err
+	}
+	world := worldFromConfig(cfg)
+	if sc.seed != nil {
+		sc.seed(&world)
+	}
+	if err := sb.Seed(world); err != nil {
+		return err
+	}
+	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "medic demo: %s\n", sc.about)
+	fmt.Fprintf(out, "sandbox: Slack %s · GitHub %s · AWS %s\n\n", sb.Slack.URL(), sb.GitHub.URL(), sb.AWS.URL())
+	d.narrate = func(format string, args ...any) { fmt.Fprintf(out, "▸ "+format+"\n", args...) }
+	playErr := sc.play(ctx, d)
+	fmt.Fprintf(out, "\n── #ops transcript ──────────────────────────────────────────────\n%s\n", sb.Slack.Transcript(sandboxChannel))
+	if err := d.close(); err != nil {
+		return fmt.Errorf("medic stopped with an error: %w", err)
+	}
+	return playErr
+}
+
+// typeAndWait types a slash command as user in the ops channel and waits for the
+// message that answers it.
+func typeAndWait(ctx context.Context, d *sandboxed, user, command, text string, answered func(slackfake.Message) bool) error {
+	d.narrate("%s types in #ops: %s %s", userName(user), command, text)
+	id, err := d.sb.Slack.SlashCommand(ctx, slackfake.Command{User: user, Channel: sandboxChannel, Command: command, Text: text})
+	if err != nil {
+		return fmt.Errorf("typing %s %s: %w", command, text, err)
+	}
+	if _, err := d.sb.Slack.WaitAck(ctx, id); err != nil {
+		return fmt.Errorf("waiting for medic to ack %s: %w", command, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := d.sb.Slack.WaitForMessage(wctx, answered); err != nil {
+		return fmt.Errorf("waiting for medic's answer to %s %s: %w", command, text, err)
+	}
+	return nil
+}
+
+func userName(id string) string {
+	switch id {
+	case userAlice:
+		return "@alice"
+	case userBob:
+		return "@bob"
+	}
+	return id
 }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic"
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/sandbox"
+)
+
+// The people and channel of the sandbox's workspace.
+const (
+	sandboxChannel = "C0MEDICOPS"
+	userAlice      = "U0ALICE"
+	userBob        = "U0BOB"
+)
+
+// sandboxConfig returns the shipped example config pointed at sb: health endpoints on
+// the sandbox, the store in dir, the HTTP listener on a free loopback port.
+func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
+	cfg, err := config.Parse(bytes.NewReader(medic.ExampleConfig))
+	if err != nil {
+		return nil, fmt.Errorf("example config: %w", err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Store = "sqlite:" + filepath.Join(dir, "medic.db")
+	for name, env := range cfg.Environments {
+		env.Health.URL = sb.HealthURL(name)
+		cfg.Environments[name] = env
+	}
+	return cfg, nil
+}
+
+// sandboxExternal points medic's clients at sb, with the sandbox's tokens and static
+// AWS credentials.
+func sandboxExternal(sb *sandbox.Sandbox, now func() time.Time) external {
+	return external{
+		secrets: config.Secrets{
+			SlackAppToken: sb.Slack.AppToken(),
+			SlackBotToken: sb.Slack.BotToken(),
+			SlackAPIURL:   sb.Slack.APIURL(),
+			GitHubAPIURL:  sb.GitHub.URL() + "/",
+			GitHubToken:   "ghs_sandbox",
+			WebhookSecret: "sandbox-webhook-secret",
+		},
+		awsEndpoint:    sb.AWS.URL(),
+		awsCredentials: credentials.NewStaticCredentialsProvider("AKIASANDBOX0000000", "sandbox-secret-key", ""),
+		now:            now,
+	}
+}
+
+// worldFromConfig describes a healthy world matching cfg's names: every function
+// active on the last good deploy, every secret readable, every health endpoint 200.
+func worldFromConfig(cfg *config.Config) sandbox.World {
+	var w sandbox.World
+	for _, e := range cfg.DomainEnvironments() {
+		env := sandbox.Env{
+			Name:               e.Name,
+			Functions:          e.Functions,
+			Alarms:             []string{e.AlarmPrefix + "dashboard-errors", e.AlarmPrefix + "analysis-errors", e.AlarmPrefix + "ingestion-throttles"},
+			APIKeySecret:       e.HealthKeySecret,
+			APIKey:             "sbx-" + e.Name + "-api-key-5f2b9c",
+			DeployWorkflow:     e.DeployWorkflow,
+			DeployWorkflowName: workflowName(e.DeployWorkflow),
+			DeployBranch:       e.DeployBranch,
+			GoodDeploys:        []string{fakeSHA(e.Name, 1), fakeSHA(e.Name, 2), fakeSHA(e.Name, 3)},
+			Table:              e.Table,
+			Bucket:             e.ArtifactsBucket,
+			ShortPrefix:        e.Version.ShortPrefix,
+			Secrets:            map[string]string{e.SecretsPrefix + "sentiment-analyzer/newsapi": "sbx-newsapi-key"},
+		}
+		switch e.Version.Kind {
+		case "tag":
+			env.VersionTag = e.Version.Key
+		case "env":
+			env.VersionEnv = e.Version.Key
+		}
+		w.Envs = append(w.Envs, env)
+	}
+	return w
+}
+
+func workflowName(file string) string {
+	switch file {
+	case "deploy-prod.yml":
+		return "Deploy to Production"
+	case "build-and-promote.yml":
+		return "Build and Promote to Preprod"
+	}
+	return file
+}
+
+// fakeSHA makes a stable, real-looking commit SHA for the sandbox's history.
+func fakeSHA(env string, n int) string {
+	return fmt.Sprintf("%x", sha1.Sum([]byte(fmt.Sprintf("%s-%d-medic-sandbox-history", env, n))))
+}
+
+// sandboxed is medic running in-process against a sandbox.
+type sandboxed struct {
+	sb   *sandbox.Sandbox
+	cfg  *config.Config
+	app  *app
+	done chan error
+	stop context.CancelFunc
+	// narrate tells the reader what the people do (the demo prints it; tests drop it).
+	narrate func(format string, args ...any)
+}
+
+// startSandboxed starts medic on cfg against sb and waits until its Socket Mode link
+// is up.
+func startSandboxed(ctx context.Context, sb *sandbox.Sandbox, cfg *config.Config, ext external, log *zap.Logger) (*sandboxed, error) {
+	a, err := newApp(ctx, cfg, ext, log)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	s := &sandboxed{sb: sb, cfg: cfg, app: a, done: make(chan error, 1), stop: stop, narrate: func(string, ...any) {}}
+	go func() { s.done <- a.run(runCtx) }()
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for !a.bot.Ready() {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			s.close()
+			return nil, fmt.Errorf("medic stopped before connecting: %v", err)
+		case <-waitCtx.Done():
+			s.close()
+			return nil, fmt.Errorf("medic did not connect to the sandbox's Slack within 10s")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return s, nil
+}
+
+// close stops medic and waits for it.
+func (s *sandboxed) close() error {
+	s.stop()
+	err := <-s.done
+	s.app.close()
+	return err
+}
