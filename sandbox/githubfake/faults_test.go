@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,35 @@ func TestFaultOnDownloadAndMutationRecord(t *testing.T) {
 	ms := srv.Mutations()
 	if len(ms) != 1 || ms[0].Op != "Rerun" || ms[0].Status != 500 {
 		t.Errorf("got mutations %+v, want one Rerun answered 500", ms)
+	}
+}
+
+// TestEveryRouteConsultsTheInjector sends one request to each listed operation with a
+// fault installed and expects the fault back, so no operation bypasses the injector.
+func TestEveryRouteConsultsTheInjector(t *testing.T) {
+	srv := mustServer(t, newClock())
+	fill := strings.NewReplacer("{owner}", owner, "{repo}", repo, "{workflow}", "deploy-prod.yml", "{run}", "1",
+		"{job}", "1", "{ref...}", "heads/main", "{basehead...}", "main...dev", "{sha}", strings.Repeat("a", 40))
+	routes := srv.Routes()
+	if len(routes) < 24 {
+		t.Fatalf("got %d routes, want at least 24", len(routes))
+	}
+	for _, rt := range routes {
+		parts := strings.Fields(rt) // METHOD /path github:Op
+		method, path, op := parts[0], fill.Replace(parts[1]), parts[2]
+		t.Run(op+" "+method+" "+parts[1], func(t *testing.T) {
+			srv.Faults().Set(op, fault.Rule{Times: 1, Err: &fault.Error{Status: http.StatusTeapot, Message: "injected"}})
+			defer srv.Faults().Clear(op)
+			req, _ := http.NewRequest(method, srv.URL()+path, strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("request: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusTeapot {
+				t.Errorf("got %d, want the injected 418", resp.StatusCode)
+			}
+		})
 	}
 }
