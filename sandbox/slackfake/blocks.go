@@ -181,11 +181,14 @@ func parseBlocks(raw json.RawMessage) ([]kitBlock, error) {
 
 // normalizeBlocksLocked checks blocks against Slack's limits and gives every block
 // without a block_id one, as Slack does when it stores a message: the block_actions
-// payload of a click then always carries a string block_id.
+// payload of a click then always carries a string block_id. An empty array gives nil.
 func (s *Server) normalizeBlocksLocked(raw json.RawMessage, maxBlocks int) (json.RawMessage, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, fail("invalid_blocks_format")
+	}
+	if len(items) == 0 {
+		return nil, nil
 	}
 	blocks, err := parseBlocks(raw)
 	if err != nil {

@@ -720,3 +720,44 @@ func TestAckOfUnknownEnvelopeIsIgnored(t *testing.T) {
 		t.Errorf("WaitAck of an unknown envelope: got nil error, want one")
 	}
 }
+
+func TestViewsUpdateAndCallbackOnlySubmission(t *testing.T) {
+	ctx := mustContext(t)
+	s := mustServer(t, Options{})
+	c := mustClient(t, s, clientOptions{autoAck: true})
+	if err := s.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	title := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	}
+	opened, err := c.api.OpenViewContext(ctx, mustTrigger(ctx, t, s, c), slack.ModalViewRequest{Type: slack.VTModal, Title: title("Step 1"), ExternalID: "inc-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.api.UpdateViewContext(ctx, slack.ModalViewRequest{Type: slack.VTModal, Title: title("Step 2")}, "", "stale-hash", opened.View.ID); !isSlackError(err, "hash_conflict") {
+		t.Errorf("views.update with a stale hash: got %v, want hash_conflict", err)
+	}
+	updated, err := c.api.UpdateViewContext(ctx, slack.ModalViewRequest{Type: slack.VTModal, Title: title("Step 2")}, "inc-7", opened.View.Hash, "")
+	if err != nil {
+		t.Fatalf("views.update by external_id: %v", err)
+	}
+	if updated.View.ID != opened.View.ID || updated.View.Hash == opened.View.Hash {
+		t.Errorf("updated view: got id %s hash %s, want id %s and a new hash", updated.View.ID, updated.View.Hash, opened.View.ID)
+	}
+	if v := s.Views()[0]; v.Title != "Step 2" || v.Updates != 1 {
+		t.Errorf("view: got title %q updates %d, want Step 2 and 1", v.Title, v.Updates)
+	}
+	if _, err := c.api.OpenViewContext(ctx, mustTrigger(ctx, t, s, c), slack.ModalViewRequest{Type: slack.VTModal, Title: title(strings.Repeat("t", maxViewTitle+1))}); !isSlackError(err, "invalid_arguments") {
+		t.Errorf("views.open with a 25-character title: got %v, want invalid_arguments", err)
+	}
+
+	if _, err := s.SubmitView(ctx, Submission{User: "U1", CallbackID: "page_confirm", PrivateMetadata: "inc-9",
+		Values: map[string]map[string]string{"note": {"note_input": "paging now"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cb := c.next(ctx, t, socketmode.EventTypeInteractive).Data.(slack.InteractionCallback)
+	if cb.View.CallbackID != "page_confirm" || cb.View.PrivateMetadata != "inc-9" || cb.View.State.Values["note"]["note_input"].Value != "paging now" {
+		t.Errorf("callback-only submission: got %+v, want page_confirm inc-9 with the note", cb.View)
+	}
+}

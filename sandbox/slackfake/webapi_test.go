@@ -376,3 +376,23 @@ func TestWaitForMessage(t *testing.T) {
 		t.Errorf("edited message: got %+v, %v, want text second", r.m, r.err)
 	}
 }
+
+func TestUpdateWithEmptyBlocksRemovesThem(t *testing.T) {
+	ctx := mustContext(t)
+	s := mustServer(t, Options{})
+	api := mustAPI(t, s)
+	_, ts, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("alert", false), slack.MsgOptionBlocks(slack.NewDividerBlock()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, "C1", ts, slack.MsgOptionText("resolved", false), slack.MsgOptionBlocks()); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.Message("C1", ts)
+	if len(m.Blocks) != 0 || m.Text != "resolved" {
+		t.Errorf("after update with []: got text %q blocks %s, want resolved and no blocks", m.Text, m.Blocks)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionBlocks()); !isSlackError(err, "no_text") {
+		t.Errorf("post with no text and []: got %v, want no_text", err)
+	}
+}
