@@ -163,7 +163,7 @@ func (b *Bot) connectLoop(ctx context.Context, client *socketmode.Client) error 
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) {
 			switch se.Err {
-			case "invalid_auth", "account_inactive", "not_authed", "token_revoked":
+			case "invalid_auth", "account_inactive", "not_authed", "token_revoked", "not_allowed_token_type":
 				b.log.Error("slack refused the app token; check SLACK_APP_TOKEN", zap.String("slack_error", se.Err))
 				return fmt.Errorf("%w (%s): check SLACK_APP_TOKEN", ErrAuth, se.Err)
 			}

@@ -32,7 +32,7 @@ func (fakeSources) LastSuccessfulDeploy(context.Context, Environment) (*Deploy, 
 	return &Deploy{SHA: "abc123"}, nil
 }
 func (fakeSources) OpenIncidents(context.Context, string) ([]Incident, error) { return nil, nil }
-func (fakeSources) RunningJobs(context.Context, string) ([]Job, error)         { return nil, nil }
+func (fakeSources) RunningJobs(context.Context, string) ([]Job, error)        { return nil, nil }
 
 var (
 	_ FunctionReader = fakeSources{}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/sandbox/fault"
+	"github.com/medic-ops/medic/sandbox/slackfake"
+)
+
+// e2e is medic running against a fresh sandbox, driven through the real slack-go
+// socketmode client, go-github and the AWS SDK.
+type e2e struct {
+	*sandboxed
+	t *testing.T
+}
+
+type e2eOption func(*sandbox.World, *config.Config)
+
+func mustStart(t *testing.T, opts ...e2eOption) *e2e {
+	t.Helper()
+	sb := sandbox.Start(sandbox.Options{})
+	t.Cleanup(sb.Close)
+	cfg, err := sandboxConfig(sb, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	world := worldFromConfig(cfg)
+	for _, o := range opts {
+		o(&world, cfg)
+	}
+	if err := sb.Seed(world); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.close(); err != nil {
+			t.Errorf("medic stopped with: %v", err)
+		}
+	})
+	return &e2e{sandboxed: d, t: t}
+}
+
+func withEnv(name string, f func(*sandbox.Env)) e2eOption {
+	return func(w *sandbox.World, _ *config.Config) {
+		for i := range w.Envs {
+			if w.Envs[i].Name == name {
+				f(&w.Envs[i])
+			}
+		}
+	}
+}
+
+func mustCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// command types a slash command as user in channel and returns its envelope ID once
+// medic has acked it.
+func (e *e2e) command(user, channel, command, text string) string {
+	e.t.Helper()
+	ctx := mustCtx(e.t)
+	id, err := e.sb.Slack.SlashCommand(ctx, slackfake.Command{User: user, Channel: channel, Command: command, Text: text})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.sb.Slack.WaitAck(ctx, id); err != nil {
+		e.t.Fatalf("ack of %s %s: %v", command, text, err)
+	}
+	return id
+}
+
+// waitMessage waits for a message matching match and returns it rendered as people
+// read it.
+func (e *e2e) waitMessage(what string, match func(slackfake.Message) bool) (slackfake.Message, string) {
+	e.t.Helper()
+	m, err := e.sb.Slack.WaitForMessage(mustCtx(e.t), match)
+	if err != nil {
+		e.t.Fatalf("waiting for %s: %v\ntranscript:\n%s", what, err, e.sb.Slack.Transcript(sandboxChannel))
+	}
+	return m, slackfake.Render(m)
+}
+
+func statusOf(env string) func(slackfake.Message) bool {
+	return func(m slackfake.Message) bool {
+		return !m.Ephemeral && strings.HasPrefix(m.Text, env+" status:")
+	}
+}
+
+func ephemeralTo(user string) func(slackfake.Message) bool {
+	return func(m slackfake.Message) bool { return m.Ephemeral && m.User == user }
+}
+
+func wantContains(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("want %q in:\n%s", w, got)
+		}
+	}
+}
+
+func TestStatusHealthyProd(t *testing.T) {
+	e := mustStart(t)
+	e.command(userAlice, sandboxChannel, "/status", "prod")
+	m, text := e.waitMessage("prod status", statusOf("prod"))
+	if m.Channel != sandboxChannel || m.ThreadTS != "" {
+		t.Errorf("status posted in %s thread %q, want top level of %s", m.Channel, m.ThreadTS, sandboxChannel)
+	}
+	good := fakeSHA("prod", 3)
+	wantContains(t, text,
+		"prod looks healthy",
+		"prod-sentiment-ingestion", "prod-sentiment-analysis", "prod-sentiment-dashboard",
+		"Active · last update Successful · version `"+good[:12]+"`",
+		"Alarms in ALARM", ":white_check_mark: none",
+		"HTTP 200", `{"status":"healthy"}`,
+		"Last known good deploy", good[:12], "deploy-prod.yml",
+		"Requested by <@U0ALICE>",
+	)
+	// The API key was sent (the sandbox answers 401 without it) and never shown.
+	if strings.Contains(e.sb.Slack.Transcript(sandboxChannel), "sbx-prod-api-key") {
+		t.Error("the health endpoint's API key reached Slack")
+	}
+	// prod's role was assumed for its AWS calls.
+	if roles := e.sb.AWS.AssumedRoles(); len(roles) == 0 || !strings.Contains(strings.Join(roles, ","), "role/medic-prod") {
+		t.Errorf("assumed roles: got %v, want medic-prod's", roles)
+	}
+}
+
+func TestStatusProdWithAlarmsAndAFailedFunction(t *testing.T) {
+	e := mustStart(t, withEnv("prod", func(env *sandbox.Env) {
+		env.Firing = []string{"prod-dashboard-errors", "prod-analysis-errors"}
+		env.FailedFunctions = []string{"prod-sentiment-dashboard"}
+		env.HealthStatus, env.HealthBody = 503, `{"status":"unhealthy","dynamodb":"unreachable"}`
+	}))
+	e.command(userAlice, sandboxChannel, "/status", "prod")
+	_, text := e.waitMessage("prod status", statusOf("prod"))
+	wantContains(t, text,
+		"prod needs attention: 2 alarms in ALARM, health endpoint answered 503, 1 function not active/updated",
+		"`prod-dashboard-errors` since", "`prod-analysis-errors` since", "Threshold Crossed",
+		":x: `prod-sentiment-dashboard` Failed",
+		"HTTP 503", "unreachable",
+	)
+	if strings.Contains(text, "prod-ingestion-throttles") {
+		t.Error("an alarm in OK is listed as firing")
+	}
+}
+
+func TestStatusSurvivesAFailingAndATimingOutAWSCall(t *testing.T) {
+	e := mustStart(t, func(_ *sandbox.World, cfg *config.Config) { cfg.Status.SectionTimeout = 500 * time.Millisecond })
+	e.sb.Faults.Set("cloudwatch:DescribeAlarms", fault.Rule{Err: &fault.Error{Status: 400, Code: "AccessDenied", Message: "User is not authorized to perform cloudwatch:DescribeAlarms"}})
+	e.sb.Faults.Set("lambda:GetFunction", fault.Rule{Hang: true})
+	e.command(userAlice, sandboxChannel, "/status", "prod")
+	_, text := e.waitMessage("prod status", statusOf("prod"))
+	wantContains(t, text,
+		"CloudWatch: AccessDenied on DescribeAlarms",
+		"Lambda: no answer within 500ms",
+		"2 sections could not be read",
+		"HTTP 200", fakeSHA("prod", 3)[:12],
+	)
+}
+
+func TestStatusBadInput(t *testing.T) {
+	e := mustStart(t)
+	tests := []struct {
+		name, user, channel, text string
+		wants                     []string
+	}{
+		{"unknown environment", "U0CAROL", sandboxChannel, "qa", []string{"Unknown environment `qa`", "dev, preprod, prod"}},
+		{"missing argument", "U0DAVE", sandboxChannel, "", []string{"Usage: `/status <env>`", "dev, preprod, prod"}},
+		{"channel not allowed", "U0ERIN", "C0RANDOM", "prod", []string{"does not take commands in this channel", "<#C0MEDICOPS>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.command(tt.user, tt.channel, "/status", tt.text)
+			m, text := e.waitMessage("ephemeral answer", ephemeralTo(tt.user))
+			if m.Channel != tt.channel {
+				t.Errorf("answered in %s, want %s", m.Channel, tt.channel)
+			}
+			wantContains(t, text, tt.wants...)
+		})
+	}
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if !m.Ephemeral {
+			t.Errorf("bad input produced a message for everyone: %s", slackfake.Render(m))
+		}
+	}
+}
+
+func TestReconnectsAfterRefreshAndDrop(t *testing.T) {
+	e := mustStart(t)
+	e.sb.Slack.Disconnect("refresh_requested")
+	ctx := mustCtx(t)
+	if err := e.sb.Slack.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.command(userAlice, sandboxChannel, "/status", "dev")
+	e.waitMessage("dev status after refresh", statusOf("dev"))
+
+	e.sb.Slack.Drop() // the socket dies without a close frame
+	if err := e.sb.Slack.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.command(userAlice, sandboxChannel, "/status", "preprod")
+	e.waitMessage("preprod status after drop", statusOf("preprod"))
+	if got := e.sb.Slack.ConnectionsOpened(); got < 3 {
+		t.Errorf("connections opened: got %d, want at least 3 (start, refresh, drop)", got)
+	}
+}
+
+func TestRedeliveredEnvelopeIsAnsweredOnce(t *testing.T) {
+	e := mustStart(t)
+	id := e.command(userAlice, sandboxChannel, "/status", "prod")
+	e.waitMessage("prod status", statusOf("prod"))
+	if err := e.sb.Slack.Redeliver(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sb.Slack.WaitAcks(mustCtx(t), id, 2); err != nil {
+		t.Fatalf("the redelivery was not acked: %v", err)
+	}
+	// Wait until medic has looked at the redelivery and skipped it.
+	e.waitMetric(t, "medic_slack_duplicate_envelopes_total 1")
+	n := 0
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if statusOf("prod")(m) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("got %d status messages, want 1", n)
+	}
+}
+
+func TestReadyzFollowsTheSocketModeLink(t *testing.T) {
+	e := mustStart(t)
+	if code := e.get(t, "/readyz"); code != 200 {
+		t.Fatalf("readyz while connected: got %d, want 200", code)
+	}
+	if code := e.get(t, "/healthz"); code != 200 {
+		t.Fatalf("healthz: got %d, want 200", code)
+	}
+	e.sb.Slack.FailConnectionsOpen(1000)
+	e.sb.Slack.Drop()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.get(t, "/readyz") != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("readyz still 200 after the link dropped and could not be reopened")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.sb.Slack.FailConnectionsOpen(0)
+}
+
+func (e *e2e) get(t *testing.T, path string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + e.app.addr() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// waitMetric polls /metrics until a line equals want.
+func (e *e2e) waitMetric(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + e.app.addr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			if line == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metric line %q never appeared", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
