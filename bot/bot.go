@@ -8,10 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"go.uber.org/zap"
@@ -36,7 +39,8 @@ type Options struct {
 	// Workers handle envelopes concurrently (default 16).
 	Workers int
 	// Queue is how many acked envelopes may wait for a worker (default 1024). When it is
-	// full the reader waits, and Slack redelivers what it could not ack in time.
+	// full, new requests are acked at once and refused with a message saying medic is
+	// overloaded: the ack never waits for work.
 	Queue int
 	// HandlerTimeout bounds one command or click (default 2m).
 	HandlerTimeout time.Duration
@@ -57,6 +61,8 @@ type Bot struct {
 	opts    Options
 	log     *zap.Logger
 	ready   atomic.Bool
+	// busySlots bounds the goroutines telling people medic is overloaded.
+	busySlots chan struct{}
 }
 
 // New returns a Bot that connects with api (which must carry the app-level token, see
@@ -80,7 +86,7 @@ func New(api *slack.Client, h Handler, opts Options) *Bot {
 	if opts.Claimer == nil {
 		opts.Claimer = newMemClaimer(time.Hour, time.Now)
 	}
-	return &Bot{api: api, handler: h, opts: opts, log: opts.Logger.Named("slack")}
+	return &Bot{api: api, handler: h, opts: opts, log: opts.Logger.Named("slack"), busySlots: make(chan struct{}, 8)}
 }
 
 // Ready reports whether the Socket Mode link is up (Slack's hello received and no
@@ -100,7 +106,10 @@ type work struct {
 // drops. At shutdown it stops reading, lets queued work finish within DrainTimeout and
 // returns. It returns ErrAuth (wrapped) when Slack refuses the tokens.
 func (b *Bot) Run(ctx context.Context) error {
-	opts := append([]socketmode.Option{socketmode.OptionLog(zap.NewStdLog(b.log.Named("socketmode")))}, b.opts.SocketOptions...)
+	opts := append([]socketmode.Option{
+		socketmode.OptionLog(zap.NewStdLog(b.log.Named("socketmode"))),
+		socketmode.OptionDialer(socketDialer()),
+	}, b.opts.SocketOptions...)
 	client := socketmode.New(b.api, opts...)
 	queue := make(chan work, b.opts.Queue)
 
@@ -149,6 +158,32 @@ func (b *Bot) Run(ctx context.Context) error {
 		<-drained
 	}
 	return runErr
+}
+
+// socketReadBuffer is the kernel receive buffer of the Socket Mode connection. A burst
+// of envelopes (an incident storm, everyone typing /status at once) arrives as many
+// small frames; with the default buffer Linux may drop some and resend them only
+// after its 200 ms retransmission timeout, which would delay acks far past Slack's
+// 3-second rule under load. 4 MiB absorbs thousands of envelopes.
+const socketReadBuffer = 4 << 20
+
+// socketDialer is slack-go's default dialer (proxy from the environment, same timeouts)
+// with a larger receive buffer.
+func socketDialer() *websocket.Dialer {
+	return &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: 45 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(socketReadBuffer) // best effort: the kernel may cap it
+			}
+			return c, nil
+		},
+	}
 }
 
 // connectLoop keeps the Socket Mode link up: slack-go reconnects by itself after a
@@ -204,23 +239,41 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 		b.log.Error("slack refused the app token; check SLACK_APP_TOKEN")
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
-		if !b.ack(client, evt, ok) {
+		if !ok || evt.Request == nil {
+			b.ackBad(client, evt)
 			return
 		}
-		b.enqueue(ctx, queue, work{kind: "slash_commands", envelopeID: evt.Request.EnvelopeID,
-			run: func(ctx context.Context) { b.handler.HandleSlashCommand(ctx, cmd) }})
+		w := work{kind: "slash_commands", envelopeID: evt.Request.EnvelopeID,
+			run: func(ctx context.Context) { b.handler.HandleSlashCommand(ctx, cmd) }}
+		if b.tryEnqueue(queue, w) {
+			b.ack(client, evt)
+			return
+		}
+		// The queue is full: say so in the ack itself (Slack shows a slash command's ack
+		// payload to the user), which costs no extra call and keeps the ack instant.
+		b.ack(client, evt, map[string]any{"response_type": "ephemeral", "text": busyText})
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		if !b.ack(client, evt, ok) {
+		if !ok || evt.Request == nil {
+			b.ackBad(client, evt)
 			return
 		}
-		b.enqueue(ctx, queue, work{kind: "interactive", envelopeID: evt.Request.EnvelopeID,
+		queued := b.tryEnqueue(queue, work{kind: "interactive", envelopeID: evt.Request.EnvelopeID,
 			run: func(ctx context.Context) { b.handler.HandleInteraction(ctx, cb) }})
+		b.ack(client, evt)
+		if !queued {
+			b.tellBusy(ctx, cb)
+		}
 	case socketmode.EventTypeEventsAPI:
 		// medic subscribes to no events yet; ack so Slack does not redeliver.
-		b.ack(client, evt, true)
+		if evt.Request != nil {
+			b.ack(client, evt)
+		}
 	}
 }
+
+// busyText is what people see when medic cannot take their request right now.
+const busyText = "medic is overloaded and could not take this request. Nothing was done; please try again in a minute."
 
 func errDetail(d any) any {
 	if err, ok := d.(error); ok {
@@ -229,30 +282,58 @@ func errDetail(d any) any {
 	return d
 }
 
-// ack acknowledges the envelope of evt. A payload of the wrong type is acked too (so
-// Slack stops redelivering it) and dropped with a log line.
-func (b *Bot) ack(client *socketmode.Client, evt socketmode.Event, typeOK bool) bool {
-	if evt.Request == nil {
-		return false
-	}
-	if err := client.Ack(*evt.Request); err != nil {
+// ack acknowledges evt's envelope, with an optional payload.
+func (b *Bot) ack(client *socketmode.Client, evt socketmode.Event, payload ...any) {
+	if err := client.Ack(*evt.Request, payload...); err != nil {
 		b.log.Error("ack failed", zap.String("envelope", evt.Request.EnvelopeID), zap.Error(err))
 	}
 	b.metric(func(m *Metrics) { m.envelopes.WithLabelValues(string(evt.Type)).Inc() })
-	if !typeOK {
-		b.log.Error("envelope payload not understood; dropped", zap.String("envelope", evt.Request.EnvelopeID), zap.String("type", string(evt.Type)))
-	}
-	return typeOK
 }
 
-func (b *Bot) enqueue(ctx context.Context, queue chan<- work, w work) {
-	b.metric(func(m *Metrics) { m.queued.Inc() })
+// ackBad acks an envelope whose payload was not understood (so Slack stops
+// redelivering it) and drops it with a log line.
+func (b *Bot) ackBad(client *socketmode.Client, evt socketmode.Event) {
+	if evt.Request == nil {
+		return
+	}
+	b.ack(client, evt)
+	b.log.Error("envelope payload not understood; dropped", zap.String("envelope", evt.Request.EnvelopeID), zap.String("type", string(evt.Type)))
+}
+
+// tryEnqueue queues w without waiting: the reader must never block, or acks for the
+// envelopes behind it would wait on the work in front of them.
+func (b *Bot) tryEnqueue(queue chan<- work, w work) bool {
 	select {
 	case queue <- w:
-	case <-ctx.Done():
-		b.metric(func(m *Metrics) { m.queued.Dec() })
-		b.log.Warn("shutting down; acked envelope not handled", zap.String("envelope", w.envelopeID))
+		b.metric(func(m *Metrics) { m.queued.Inc() })
+		return true
+	default:
+		b.metric(func(m *Metrics) { m.rejected.Inc() })
+		b.log.Error("work queue full; request refused", zap.String("envelope", w.envelopeID), zap.String("type", w.kind), zap.Int("queue", cap(queue)))
+		return false
 	}
+}
+
+// tellBusy answers a click that could not be queued, through its response_url, on a
+// small bounded set of goroutines; past that bound the refusal is only logged.
+func (b *Bot) tellBusy(ctx context.Context, cb slack.InteractionCallback) {
+	if cb.ResponseURL == "" {
+		return
+	}
+	select {
+	case b.busySlots <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-b.busySlots }()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, _, err := b.api.PostMessageContext(ctx, cb.Channel.ID,
+			slack.MsgOptionResponseURL(cb.ResponseURL, slack.ResponseTypeEphemeral), slack.MsgOptionText(busyText, false)); err != nil {
+			b.log.Warn("could not tell the user medic is busy", zap.Error(err))
+		}
+	}()
 }
 
 // handle runs one piece of work once: a redelivered envelope (same envelope ID) is

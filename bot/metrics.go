@@ -8,6 +8,7 @@ type Metrics struct {
 	envelopes  *prometheus.CounterVec
 	duplicates prometheus.Counter
 	queued     prometheus.Gauge
+	rejected   prometheus.Counter
 	handled    *prometheus.HistogramVec
 	reconnects prometheus.Counter
 }
@@ -23,12 +24,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "medic_slack_duplicate_envelopes_total", Help: "Envelopes delivered again and not handled twice."}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "medic_slack_queue_depth", Help: "Acked envelopes waiting for a worker."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "medic_slack_rejected_total", Help: "Requests refused because the work queue was full."}),
 		handled: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "medic_slack_handle_seconds", Help: "Time to handle an envelope after its ack, by type.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"type"}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "medic_slack_connects_total", Help: "Socket Mode connections opened."}),
 	}
-	reg.MustRegister(m.connected, m.envelopes, m.duplicates, m.queued, m.handled, m.reconnects)
+	reg.MustRegister(m.connected, m.envelopes, m.duplicates, m.queued, m.rejected, m.handled, m.reconnects)
 	return m
 }
