@@ -53,6 +53,10 @@ type Table struct {
 	// HashKey and RangeKey name the key attributes; RangeKey may be empty.
 	HashKey  string
 	RangeKey string
+	// HashKeyType and RangeKeyType are S, N or B; unset, they come from the first item,
+	// and are S for a table seeded without items.
+	HashKeyType  string
+	RangeKeyType string
 	// Items are the table's items, in the order Scan returns them when seeded; Table()
 	// returns them in Scan order.
 	Items []Item
@@ -71,9 +75,8 @@ type dynamoWorld struct {
 
 func (dw *dynamoWorld) init() { dw.tables = map[string]*dynamoTable{} }
 
-// PutTable adds or replaces a table and its items. The key attributes' types (S, N or
-// B) come from the first item; without items they are S. It panics on an item without
-// its key attributes, a seeding mistake.
+// PutTable adds or replaces a table and its items. It panics on an item without its key
+// attributes, a seeding mistake.
 func (s *Server) PutTable(t Table) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,12 +87,16 @@ func (s *Server) PutTable(t Table) {
 	if dt.status == "" {
 		dt.status = "ACTIVE"
 	}
+	explicit := map[string]string{t.HashKey: t.HashKeyType, t.RangeKey: t.RangeKeyType}
 	for _, k := range dt.keyNames() {
 		dt.keyTypes[k] = "S"
 		if len(t.Items) > 0 {
 			if typ := attrType(t.Items[0][k]); typ != "" {
 				dt.keyTypes[k] = typ
 			}
+		}
+		if typ := explicit[k]; typ != "" {
+			dt.keyTypes[k] = typ
 		}
 	}
 	for _, it := range t.Items {
@@ -111,7 +118,10 @@ func (s *Server) Table(name string) (Table, bool) {
 	if !ok {
 		return Table{}, false
 	}
-	t := Table{Name: dt.name, Status: dt.status, HashKey: dt.hash, RangeKey: dt.rng}
+	t := Table{
+		Name: dt.name, Status: dt.status, HashKey: dt.hash, RangeKey: dt.rng,
+		HashKeyType: dt.keyTypes[dt.hash], RangeKeyType: dt.keyTypes[dt.rng],
+	}
 	for _, k := range slices.Sorted(maps.Keys(dt.items)) {
 		t.Items = append(t.Items, cloneItem(dt.items[k]))
 	}

@@ -67,15 +67,22 @@ func isolateEnv(tb testing.TB) {
 func mustConfig(tb testing.TB, srv *awsfake.Server, extra ...func(*config.LoadOptions) error) aws.Config {
 	tb.Helper()
 	isolateEnv(tb)
+	if srv != nil {
+		extra = append(extra, config.WithBaseEndpoint(srv.URL()))
+	}
+	return loadConfig(tb, extra...)
+}
+
+// loadConfig loads an SDK config from the environment plus static credentials, no
+// retries and no shared config files.
+func loadConfig(tb testing.TB, extra ...func(*config.LoadOptions) error) aws.Config {
+	tb.Helper()
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion("us-east-1"),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDSANDBOX", "secret", "")),
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		config.WithSharedConfigFiles([]string{}),
 		config.WithSharedCredentialsFiles([]string{}),
-	}
-	if srv != nil {
-		opts = append(opts, config.WithBaseEndpoint(srv.URL()))
 	}
 	cfg, err := config.LoadDefaultConfig(context.Background(), append(opts, extra...)...)
 	if err != nil {

@@ -214,19 +214,20 @@ func (s *Server) serveLambda(w http.ResponseWriter, r *http.Request) {
 		s.writeLambdaError(w, errorf(http.StatusRequestEntityTooLarge, "RequestTooLargeException", "%v", err))
 		return
 	}
-	if route == nil {
-		s.faults.Hit(r.Context(), op)
-		s.writeLambdaError(w, errorf(http.StatusNotFound, "UnknownOperationException", "no Lambda operation for %s %s", r.Method, r.URL.Path))
-		return
+	status := http.StatusNotFound
+	if route != nil {
+		status = route.status
+		for k, v := range r.URL.Query() {
+			params[k] = v[0]
+		}
 	}
-	for k, v := range r.URL.Query() {
-		params[k] = v[0]
-	}
-	status := route.status
 	if ferr := s.faults.Hit(r.Context(), op); ferr != nil {
 		e := fromFault(ferr)
 		s.writeLambdaError(w, e)
 		status = e.Status
+	} else if route == nil {
+		s.writeLambdaError(w, errorf(status, "UnknownOperationException", "no Lambda operation for %s %s", r.Method, r.URL.Path))
+		return
 	} else {
 		in := lambdaInput{Params: params, Body: body, Base: "http://" + r.Host}
 		out, err := route.run(s, in)
@@ -238,7 +239,7 @@ func (s *Server) serveLambda(w http.ResponseWriter, r *http.Request) {
 			s.writeJSON(w, status, "application/json", out)
 		}
 	}
-	if route.mutating {
+	if route != nil && route.mutating {
 		s.recordMutation(op, lambdaMutationInput(params, body), role, status)
 	}
 }

@@ -81,9 +81,10 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeQueryError(w, svc.xmlns, e)
 		status = e.Status
 	} else {
-		s.writeXML(w, http.StatusOK, fmt.Sprintf(
+		id := s.requestID()
+		s.writeXML(w, http.StatusOK, id, fmt.Sprintf(
 			`<%sResponse xmlns="%s"><%sResult>%s</%sResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>`,
-			action, svc.xmlns, action, result, action, s.requestID(), action))
+			action, svc.xmlns, action, result, action, id, action))
 	}
 	if o.mutating {
 		m := map[string]string{}
@@ -95,8 +96,9 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) writeXML(w http.ResponseWriter, status int, body string) {
+func (s *Server) writeXML(w http.ResponseWriter, status int, requestID, body string) {
 	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("X-Amzn-Requestid", requestID)
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + body))
 }
@@ -109,9 +111,10 @@ func (s *Server) writeQueryError(w http.ResponseWriter, xmlns string, e *apiErro
 		typ = "Receiver"
 	}
 	setRetryAfter(w, e)
-	s.writeXML(w, e.Status, fmt.Sprintf(
+	id := s.requestID()
+	s.writeXML(w, e.Status, id, fmt.Sprintf(
 		`<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>`,
-		xmlns, typ, xmlText(e.Code), xmlText(e.Message), s.requestID()))
+		xmlns, typ, xmlText(e.Code), xmlText(e.Message), id))
 }
 
 func xmlText(v string) string {
