@@ -17,6 +17,7 @@ package awsfake
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -214,7 +215,8 @@ func fromFault(f *fault.Error) *apiError {
 
 // asAPIError turns any handler error into an apiError; an unexpected error is a 500.
 func asAPIError(err error, internalCode string) *apiError {
-	if ae, ok := err.(*apiError); ok {
+	var ae *apiError
+	if errors.As(err, &ae) {
 		return ae
 	}
 	return &apiError{Status: http.StatusInternalServerError, Code: internalCode, Message: err.Error()}
