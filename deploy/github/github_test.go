@@ -1,0 +1,84 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/sandbox/fault"
+	"github.com/medic-ops/medic/sandbox/githubfake"
+)
+
+func mustClient(tb testing.TB) (*githubfake.Server, *Client) {
+	tb.Helper()
+	srv := githubfake.New(githubfake.Options{Repository: "traylorre/sentiment-analyzer-gsk", Token: "ghs_test"})
+	tb.Cleanup(srv.Close)
+	c, err := New(Options{BaseURL: srv.URL(), Token: "ghs_test", Owner: "traylorre", Repo: "sentiment-analyzer-gsk"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, c
+}
+
+var prod = recovery.Environment{Name: "prod", DeployWorkflow: "deploy-prod.yml", DeployBranch: "main"}
+
+func TestLastSuccessfulDeploy(t *testing.T) {
+	srv, c := mustClient(t)
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	srv.AddWorkflow("deploy-prod.yml", "Deploy to Production")
+	good := strings.Repeat("a", 40)
+	srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadBranch: "main", HeadSHA: good, Conclusion: "success", CreatedAt: t0, UpdatedAt: t0.Add(8 * time.Minute)})
+	srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadBranch: "main", HeadSHA: strings.Repeat("b", 40), Conclusion: "failure", CreatedAt: t0.Add(time.Hour)})
+	srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadBranch: "feature/x", HeadSHA: strings.Repeat("c", 40), Conclusion: "success", CreatedAt: t0.Add(2 * time.Hour)})
+	d, err := c.LastSuccessfulDeploy(context.Background(), prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d == nil || d.SHA != good || d.Branch != "main" || !d.At.Equal(t0.Add(8*time.Minute)) || d.RunID == 0 || d.URL == "" {
+		t.Fatalf("got %+v, want the successful main run %s", d, good)
+	}
+}
+
+func TestLastSuccessfulDeployNone(t *testing.T) {
+	srv, c := mustClient(t)
+	srv.AddWorkflow("deploy-prod.yml", "Deploy to Production")
+	d, err := c.LastSuccessfulDeploy(context.Background(), prod)
+	if err != nil || d != nil {
+		t.Fatalf("got %+v, %v; want nil, nil", d, err)
+	}
+}
+
+func TestErrorsAreSummarized(t *testing.T) {
+	tests := []struct {
+		name      string
+		fault     fault.Error
+		want      string
+		retryable bool
+	}{
+		{"rate limit", fault.Error{Status: 403, Code: "rate_limited", Message: "API rate limit exceeded"}, "GitHub: rate limited until", true},
+		{"server error", fault.Error{Status: 502, Code: "bad_gateway", Message: "Server Error"}, "GitHub: HTTP 502 Server Error on ListWorkflowRuns", true},
+		{"429", fault.Error{Status: 429, Code: "too_many", Message: "slow down"}, "GitHub: rate limited (429) on ListWorkflowRuns", true},
+		{"not found", fault.Error{Status: 404, Code: "not_found", Message: "Not Found"}, "GitHub: HTTP 404 Not Found on ListWorkflowRuns", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, c := mustClient(t)
+			f := tt.fault
+			srv.Faults().Set("github:ListWorkflowRuns", fault.Rule{Err: &f, Times: 1})
+			_, err := c.LastSuccessfulDeploy(context.Background(), prod)
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("got %v, want *APIError", err)
+			}
+			if !strings.HasPrefix(apiErr.Summary(), tt.want) {
+				t.Errorf("summary: got %q, want prefix %q", apiErr.Summary(), tt.want)
+			}
+			if apiErr.Retryable() != tt.retryable {
+				t.Errorf("retryable: got %v, want %v", apiErr.Retryable(), tt.retryable)
+			}
+		})
+	}
+}
