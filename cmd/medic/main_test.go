@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+func runMedic(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runMedic(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "medic dev (commit ") {
+		t.Errorf("got %d %q", code, out)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	code, _, errOut := runMedic(t, nil, "deploy")
+	if code != 2 || !strings.Contains(errOut, `unknown command "deploy"`) || !strings.Contains(errOut, "medic serve") {
+		t.Errorf("got %d %q", code, errOut)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	code, out, errOut := runMedic(t, nil, "config", "check", "--config", "../../medic.example.yaml")
+	if code != 0 || !strings.Contains(out, "OK (3 environments: [dev preprod prod])") {
+		t.Errorf("example config: got %d %q %q", code, out, errOut)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	src := strings.NewReplacer("region: us-east-1\n      role_arn: arn:aws:iam::111111111111:role/medic-prod", "region: east",
+		"workflow: deploy-prod.yml", "workflow: .github/workflows/deploy-prod.yml").Replace(readFile(t, "../../medic.example.yaml"))
+	if err := os.WriteFile(bad, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runMedic(t, nil, "config", "check", "--config", bad)
+	if code != 1 {
+		t.Errorf("bad config: got exit %d, want 1", code)
+	}
+	for _, want := range []string{"2 problem(s)", "environments.prod.aws.region", "e.g. us-east-1", "environments.prod.deploy.workflow", "file name under .github/workflows"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("want %q in:\n%s", want, errOut)
+		}
+	}
+	code, _, errOut = runMedic(t, nil, "config", "check", "--config", "/nonexistent/medic.yaml")
+	if code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing file: got %d %q", code, errOut)
+	}
+}
+
+func TestServeRefusesBadTokensBeforeConnecting(t *testing.T) {
+	code, _, errOut := runMedic(t, map[string]string{"SLACK_APP_TOKEN": "xoxb-swapped", "SLACK_BOT_TOKEN": "xapp-swapped"}, "serve", "--config", "../../medic.example.yaml")
+	if code != 2 {
+		t.Errorf("got exit %d, want 2", code)
+	}
+	for _, want := range []string{`SLACK_APP_TOKEN: does not start with "xapp-"`, `SLACK_BOT_TOKEN: does not start with "xoxb-"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("want %q in %q", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "swapped") {
+		t.Errorf("a token was echoed: %q", errOut)
+	}
+}
+
+func TestManifest(t *testing.T) {
+	code, out, _ := runMedic(t, nil, "manifest")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var m manifest
+	if err := yaml.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("manifest is not YAML: %v", err)
+	}
+	if !m.Settings.SocketModeEnabled || !m.Settings.Interactivity.IsEnabled {
+		t.Error("socket mode and interactivity must be on")
+	}
+	var cmds []string
+	for _, c := range m.Features.SlashCommands {
+		cmds = append(cmds, c.Command)
+	}
+	if !strings.Contains(strings.Join(cmds, " "), "/status") {
+		t.Errorf("slash commands: got %v, want /status", cmds)
+	}
+	scopes := strings.Join(m.OAuthConfig.Scopes.Bot, " ")
+	for _, s := range []string{"commands", "chat:write"} {
+		if !strings.Contains(scopes, s) {
+			t.Errorf("scope %s missing from %v", s, scopes)
+		}
+	}
+}
+
+func TestDemoPlaysStatus(t *testing.T) {
+	code, out, errOut := runMedic(t, nil, "demo")
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"@alice types in #ops: /status prod", "PROD STATUS", "prod needs attention: 1 alarm in ALARM", "prod-dashboard-errors", "Last known good deploy"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in the demo output:\n%s", want, out)
+		}
+	}
+	code, out, _ = runMedic(t, nil, "demo", "--list")
+	if code != 0 || !strings.Contains(out, "status") {
+		t.Errorf("demo --list: got %d %q", code, out)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
