@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	gh "github.com/google/go-github/v66/github"
 
@@ -20,6 +21,11 @@ type Client struct {
 	gh    *gh.Client
 	owner string
 	repo  string
+	// dl fetches presigned log URLs: same transport as gh, but never GitHub's token.
+	dl *http.Client
+
+	mu       sync.Mutex
+	runFiles map[int64]string // RunFile's cache
 }
 
 // Options configure a Client.
@@ -28,7 +34,9 @@ type Options struct {
 	BaseURL string
 	// Token authenticates (GITHUB_TOKEN); empty works for public repositories.
 	Token string
-	// HTTPClient replaces http.DefaultClient.
+	// HTTPClient replaces http.DefaultClient. Its Transport also carries the log
+	// downloads from the presigned storage URLs, so it must not add GitHub's token
+	// itself (Token does that for API calls only).
 	HTTPClient *http.Client
 	Owner      string
 	Repo       string
@@ -53,7 +61,14 @@ func New(o Options) (*Client, error) {
 	if o.Owner == "" || o.Repo == "" {
 		return nil, errors.New("github: owner and repo are required")
 	}
-	return &Client{gh: c, owner: o.Owner, repo: o.Repo}, nil
+	dl := &http.Client{Transport: http.DefaultTransport}
+	if o.HTTPClient != nil {
+		dl.Timeout = o.HTTPClient.Timeout
+		if o.HTTPClient.Transport != nil {
+			dl.Transport = o.HTTPClient.Transport
+		}
+	}
+	return &Client{gh: c, owner: o.Owner, repo: o.Repo, dl: dl, runFiles: map[int64]string{}}, nil
 }
 
 // APIError is a failed GitHub call, summarized for people.
@@ -112,6 +127,10 @@ func wrap(op string, resp *gh.Response, err error) error {
 		} else {
 			e.Detail = fmt.Sprintf("HTTP %d %s", e.Status, firstLine(er.Message))
 		}
+	case resp != nil && resp.StatusCode == http.StatusForbidden && resp.Rate.Limit > 0 && resp.Rate.Remaining == 0:
+		// Calls go-github does not pass through CheckResponse (the log redirect of
+		// GetWorkflowJobLogs) report a rate limit only in the headers.
+		e.Detail = "rate limited until " + resp.Rate.Reset.UTC().Format("15:04 UTC")
 	}
 	return e
 }
@@ -130,22 +149,9 @@ func firstLine(s string) string {
 // (on its deploy branch when one is set): the last known good SHA. It returns nil
 // when there is none.
 func (c *Client) LastSuccessfulDeploy(ctx context.Context, env recovery.Environment) (*recovery.Deploy, error) {
-	runs, resp, err := c.gh.Actions.ListWorkflowRunsByFileName(ctx, c.owner, c.repo, env.DeployWorkflow,
-		&gh.ListWorkflowRunsOptions{Status: "success", Branch: env.DeployBranch, ListOptions: gh.ListOptions{PerPage: 1}})
-	if err != nil {
-		return nil, wrap("ListWorkflowRuns", resp, err)
+	ds, err := c.SuccessfulDeploys(ctx, env, 1)
+	if err != nil || len(ds) == 0 {
+		return nil, err
 	}
-	if len(runs.WorkflowRuns) == 0 {
-		return nil, nil
-	}
-	r := runs.WorkflowRuns[0]
-	d := &recovery.Deploy{
-		RunID:    r.GetID(),
-		SHA:      r.GetHeadSHA(),
-		Branch:   r.GetHeadBranch(),
-		Workflow: env.DeployWorkflow,
-		URL:      r.GetHTMLURL(),
-		At:       r.GetUpdatedAt().UTC(),
-	}
-	return d, nil
+	return &ds[0], nil
 }
