@@ -188,7 +188,7 @@ func incidentsText(s recovery.Section[[]recovery.Incident]) string {
 	}
 	return list(len(s.Value), func(i int) string {
 		in := s.Value[i]
-		return fmt.Sprintf("`%s` %s %s — %s", esc(in.ID), in.Severity, esc(in.Scenario), esc(in.Title))
+		return fmt.Sprintf("`%s` %s %s — %s", esc(in.ID), in.Severity, esc(string(in.Scenario)), esc(in.Title))
 	})
 }
 

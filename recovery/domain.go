@@ -5,6 +5,7 @@
 package recovery
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -41,6 +42,15 @@ type Environment struct {
 	ArtifactsBucket string
 	// SecretsPrefix is the prefix of the environment's secrets ("prod/").
 	SecretsPrefix string
+	// Severity is the severity of the troubleshooting cases that happen in this
+	// environment (a stuck run, a lock, unreadable secrets, an alarm).
+	Severity Severity
+	// LockTable is the DynamoDB table holding the environment's Terraform state locks.
+	LockTable string
+	// DeployerUser and DeployerPolicy name the IAM user the pipeline deploys with and
+	// its inline policy, shown when secrets are not accessible.
+	DeployerUser   string
+	DeployerPolicy string
 }
 
 // VersionSourceKind names where a Lambda function's deployed version lives.
@@ -114,21 +124,83 @@ const (
 )
 
 // Incident is one failure being handled: one signal source (a workflow run, an alarm)
-// is one incident, and later signals from the same source update it.
+// is one incident while it is open, and later signals from the same source update it.
 type Incident struct {
-	ID        string
-	Env       string
-	Scenario  string
-	Severity  Severity
-	Status    IncidentStatus
-	Title     string
+	ID       string
+	Env      string
+	Scenario ScenarioID
+	Severity Severity
+	Status   IncidentStatus
+	Title    string
+	// SourceKey is the source that opened it ("run:123", "alarm:prod-dashboard-errors").
 	SourceKey string
 	OpenedAt  time.Time
 	UpdatedAt time.Time
 	// Channel and MessageTS locate the incident's alert message in Slack.
 	Channel   string
 	MessageTS string
+	// Version counts the incident's saved changes; an update carrying a stale version
+	// is refused (ErrConflict), so concurrent updates never overwrite each other.
+	Version int
+
+	// The run and job behind a pipeline incident.
+	RunID         int64  `json:",omitempty"`
+	RunAttempt    int    `json:",omitempty"`
+	RunURL        string `json:",omitempty"`
+	Workflow      string `json:",omitempty"`
+	WorkflowName  string `json:",omitempty"`
+	JobID         int64  `json:",omitempty"`
+	JobName       string `json:",omitempty"`
+	JobURL        string `json:",omitempty"`
+	Step          string `json:",omitempty"`
+	SHA           string `json:",omitempty"`
+	Branch        string `json:",omitempty"`
+	CommitMessage string `json:",omitempty"`
+	CommitAuthor  string `json:",omitempty"`
+	PullRequests  []int  `json:",omitempty"`
+	// AlarmName is the alarm behind an alarm incident.
+	AlarmName string `json:",omitempty"`
+	// Alarms are alarms seen in ALARM while the incident was open.
+	Alarms []string `json:",omitempty"`
+
+	// Cause is the likely cause read from the failure's log; Lock the state lock involved.
+	Cause Cause      `json:",omitempty"`
+	Lock  *StateLock `json:",omitempty"`
+
+	AckBy string    `json:",omitempty"`
+	AckAt time.Time `json:",omitzero"`
+	// Rollback follows the pipeline's own "Rollback on Failure" job.
+	Rollback    RollbackState `json:",omitempty"`
+	RollbackSHA string        `json:",omitempty"`
+	// FixedAt is when the failure was fixed (rollback succeeded, recovery verified).
+	FixedAt time.Time `json:",omitzero"`
+
+	// Findings are the diagnostics last gathered.
+	Findings   []Finding `json:",omitempty"`
+	GatheredAt time.Time `json:",omitzero"`
+	// Signals counts the signals applied to the incident.
+	Signals int `json:",omitempty"`
 }
+
+// RollbackState follows the pipeline's automatic rollback.
+type RollbackState string
+
+// Rollback states.
+const (
+	RollbackRunning   RollbackState = "running"
+	RollbackSucceeded RollbackState = "succeeded"
+	RollbackFailed    RollbackState = "failed"
+)
+
+// ErrDuplicate is returned by a store when a row would break a uniqueness rule (an
+// open incident for a source that already has one).
+var ErrDuplicate = errors.New("already exists")
+
+// ErrConflict is returned by a store when an update carries a stale version.
+var ErrConflict = errors.New("changed by someone else")
+
+// ErrNotFound is returned by a store for a row that does not exist.
+var ErrNotFound = errors.New("not found")
 
 // JobState is where a recovery job stands.
 type JobState string

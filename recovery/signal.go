@@ -39,7 +39,8 @@ type Signal struct {
 	// Env and Alarm are set for alarm signals.
 	Env   string
 	Alarm *Alarm
-	// IncidentID is set for SignalAlarmStuck: the fixed incident the alarm outlived.
+	// IncidentID is set for SignalAlarmStuck (the fix the alarm outlived) and
+	// SignalAlarmCleared (the incident the alarm belonged to).
 	IncidentID string
 	At         time.Time
 }
@@ -59,9 +60,13 @@ func (s Signal) Key() string {
 		if s.Run != nil {
 			return fmt.Sprintf("signal:run:%d:%d:stuck", s.Run.ID, s.Run.Attempt)
 		}
-	case SignalAlarmFiring, SignalAlarmCleared:
+	case SignalAlarmFiring:
 		if s.Alarm != nil {
-			return fmt.Sprintf("signal:alarm:%s:%s:%d", s.Alarm.Name, s.Kind, s.Alarm.Since.Unix())
+			return fmt.Sprintf("signal:alarm:%s:firing:%d", s.Alarm.Name, s.Alarm.Since.Unix())
+		}
+	case SignalAlarmCleared:
+		if s.Alarm != nil {
+			return fmt.Sprintf("signal:alarm:%s:cleared:%s", s.Alarm.Name, s.IncidentID)
 		}
 	case SignalAlarmStuck:
 		if s.Alarm != nil {

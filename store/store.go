@@ -40,9 +40,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-// ErrNotFound is returned when a looked-up row does not exist.
-var ErrNotFound = errors.New("not found")
-
 // Open connects to the store at rawURL (sqlite:PATH, or sqlite::memory: for a private
 // in-memory database) and applies every pending migration.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
@@ -145,50 +142,242 @@ func (s *Store) PurgeClaims(ctx context.Context, before time.Time) (int64, error
 	return res.RowsAffected()
 }
 
-// CreateIncident stores a new incident. An open incident with the same SourceKey
-// already present makes it fail with an error wrapping ErrDuplicate.
-func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO incidents
-		(id, env, scenario, severity, status, title, source_key, opened_at, updated_at, channel, message_ts)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		in.ID, in.Env, in.Scenario, int(in.Severity), string(in.Status), in.Title, in.SourceKey,
-		ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS)
+// PurgeWork forgets work finished before t and reports how many were removed. Keep it
+// longer than the pollers look back, or old signals would be acted on again.
+func (s *Store) PurgeWork(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM work WHERE state = 'done' AND updated_at < $1`, ms(before))
 	if err != nil {
-		if isUniqueViolation(err) {
-			return fmt.Errorf("creating incident %s: %w", in.ID, ErrDuplicate)
+		return 0, fmt.Errorf("purging finished work: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// CreateIncident stores a new incident owning its SourceKey. When an open incident
+// already owns the source it fails with an error wrapping recovery.ErrDuplicate.
+func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error {
+	if in.Version == 0 {
+		in.Version = 1
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encoding incident %s: %w", in.ID, err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`,
+			in.SourceKey, in.ID); err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("creating incident for %s: %w", in.SourceKey, recovery.ErrDuplicate)
+			}
+			return fmt.Errorf("creating incident %s: %w", in.ID, err)
 		}
-		return fmt.Errorf("creating incident %s: %w", in.ID, err)
+		_, err := tx.ExecContext(ctx, `INSERT INTO incidents
+			(id, env, scenario, severity, status, title, source_key, opened_at, updated_at, channel, message_ts, version, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			in.ID, in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, in.SourceKey,
+			ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS, in.Version, string(data))
+		if err != nil {
+			return fmt.Errorf("creating incident %s: %w", in.ID, err)
+		}
+		return nil
+	})
+}
+
+// UpdateIncident saves in when its Version is the stored one and returns it with the
+// next Version; otherwise it fails with recovery.ErrConflict (or ErrNotFound). A
+// resolved incident gives up its sources, so the next failure of the same run or
+// alarm opens a new incident.
+func (s *Store) UpdateIncident(ctx context.Context, in recovery.Incident) (recovery.Incident, error) {
+	prev := in.Version
+	in.Version++
+	data, err := json.Marshal(in)
+	if err != nil {
+		return recovery.Incident{}, fmt.Errorf("encoding incident %s: %w", in.ID, err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE incidents SET env = $1, scenario = $2, severity = $3, status = $4, title = $5,
+			updated_at = $6, channel = $7, message_ts = $8, version = $9, data = $10 WHERE id = $11 AND version = $12`,
+			in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, ms(in.UpdatedAt),
+			in.Channel, in.MessageTS, in.Version, string(data), in.ID, prev)
+		if err != nil {
+			return fmt.Errorf("updating incident %s: %w", in.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("updating incident %s: %w", in.ID, err)
+		} else if n == 0 {
+			var v int
+			switch err := tx.QueryRowContext(ctx, `SELECT version FROM incidents WHERE id = $1`, in.ID).Scan(&v); {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("updating incident %s: %w", in.ID, recovery.ErrNotFound)
+			case err != nil:
+				return fmt.Errorf("updating incident %s: %w", in.ID, err)
+			}
+			return fmt.Errorf("updating incident %s (version %d, stored %d): %w", in.ID, prev, v, recovery.ErrConflict)
+		}
+		if in.Status == recovery.IncidentResolved {
+			if _, err := tx.ExecContext(ctx, `UPDATE incident_sources SET open = 0 WHERE incident_id = $1`, in.ID); err != nil {
+				return fmt.Errorf("closing the sources of %s: %w", in.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return recovery.Incident{}, err
+	}
+	return in, nil
+}
+
+// AttachSource makes source belong to an open incident too; recovery.ErrDuplicate when
+// an open incident already owns it.
+func (s *Store) AttachSource(ctx context.Context, incidentID, source string) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`, source, incidentID); err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("attaching %s to %s: %w", source, incidentID, recovery.ErrDuplicate)
+		}
+		return fmt.Errorf("attaching %s to %s: %w", source, incidentID, err)
 	}
 	return nil
 }
 
-// ErrDuplicate is returned when a row would break a uniqueness rule.
-var ErrDuplicate = errors.New("already exists")
+const incidentColumns = `i.id, i.env, i.scenario, i.severity, i.status, i.title, i.source_key, i.opened_at, i.updated_at,
+	i.channel, i.message_ts, i.version, i.data`
 
-// OpenIncidents lists the environment's incidents that are not resolved, newest first.
+func scanIncident(row interface{ Scan(...any) error }) (recovery.Incident, error) {
+	var (
+		in                       recovery.Incident
+		id, env, scenario, title string
+		status, source, channel  string
+		ts, data                 string
+		sev, version             int
+		opened, updated          int64
+	)
+	if err := row.Scan(&id, &env, &scenario, &sev, &status, &title, &source, &opened, &updated, &channel, &ts, &version, &data); err != nil {
+		return recovery.Incident{}, err
+	}
+	if err := json.Unmarshal([]byte(data), &in); err != nil {
+		return recovery.Incident{}, fmt.Errorf("decoding incident %s: %w", id, err)
+	}
+	// The columns are authoritative.
+	in.ID, in.Env, in.Scenario, in.Severity = id, env, recovery.ScenarioID(scenario), recovery.Severity(sev)
+	in.Status, in.Title, in.SourceKey = recovery.IncidentStatus(status), title, source
+	in.OpenedAt, in.UpdatedAt, in.Channel, in.MessageTS, in.Version = fromMS(opened), fromMS(updated), channel, ts, version
+	return in, nil
+}
+
+// Incident returns one incident, or an error wrapping recovery.ErrNotFound.
+func (s *Store) Incident(ctx context.Context, id string) (recovery.Incident, error) {
+	in, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents i WHERE i.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return recovery.Incident{}, fmt.Errorf("incident %s: %w", id, recovery.ErrNotFound)
+	}
+	if err != nil {
+		return recovery.Incident{}, fmt.Errorf("reading incident %s: %w", id, err)
+	}
+	return in, nil
+}
+
+// OpenIncidentBySource returns the open incident owning source, or an error wrapping
+// recovery.ErrNotFound.
+func (s *Store) OpenIncidentBySource(ctx context.Context, source string) (recovery.Incident, error) {
+	in, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incident_sources s
+		JOIN incidents i ON i.id = s.incident_id WHERE s.source_key = $1 AND s.open = 1`, source))
+	if errors.Is(err, sql.ErrNoRows) {
+		return recovery.Incident{}, fmt.Errorf("incident for %s: %w", source, recovery.ErrNotFound)
+	}
+	if err != nil {
+		return recovery.Incident{}, fmt.Errorf("reading the incident for %s: %w", source, err)
+	}
+	return in, nil
+}
+
+// OpenIncidents lists the environment's incidents that are not resolved, most severe
+// first, then newest.
 func (s *Store) OpenIncidents(ctx context.Context, env string) ([]recovery.Incident, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, env, scenario, severity, status, title, source_key,
-		opened_at, updated_at, channel, message_ts FROM incidents
-		WHERE env = $1 AND status <> $2 ORDER BY opened_at DESC, id`, env, string(recovery.IncidentResolved))
+	rows, err := s.db.QueryContext(ctx, `SELECT `+incidentColumns+` FROM incidents i
+		WHERE i.env = $1 AND i.status <> $2 ORDER BY i.severity DESC, i.opened_at DESC, i.id`, env, string(recovery.IncidentResolved))
 	if err != nil {
 		return nil, fmt.Errorf("listing open incidents of %s: %w", env, err)
 	}
 	defer rows.Close()
 	var out []recovery.Incident
 	for rows.Next() {
-		var in recovery.Incident
-		var sev int
-		var status string
-		var opened, updated int64
-		if err := rows.Scan(&in.ID, &in.Env, &in.Scenario, &sev, &status, &in.Title, &in.SourceKey,
-			&opened, &updated, &in.Channel, &in.MessageTS); err != nil {
+		in, err := scanIncident(rows)
+		if err != nil {
 			return nil, fmt.Errorf("reading incident: %w", err)
 		}
-		in.Severity, in.Status = recovery.Severity(sev), recovery.IncidentStatus(status)
-		in.OpenedAt, in.UpdatedAt = fromMS(opened), fromMS(updated)
 		out = append(out, in)
 	}
 	return out, rows.Err()
+}
+
+// ClaimWork claims key for lease: true when nobody finished it and nobody holds an
+// unexpired lease. Several replicas claiming at once get one true.
+func (s *Store) ClaimWork(ctx context.Context, key string, lease time.Duration) (bool, error) {
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, `INSERT INTO work (key, state, lease_until, updated_at) VALUES ($1, 'claimed', $2, $3)
+		ON CONFLICT (key) DO UPDATE SET lease_until = excluded.lease_until, updated_at = excluded.updated_at
+		WHERE work.state = 'claimed' AND work.lease_until < $3`, key, ms(now.Add(lease)), ms(now))
+	if err != nil {
+		return false, fmt.Errorf("claiming %s: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claiming %s: %w", key, err)
+	}
+	return n == 1, nil
+}
+
+// CompleteWork marks claimed work done for good.
+func (s *Store) CompleteWork(ctx context.Context, key string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE work SET state = 'done', updated_at = $1 WHERE key = $2`, ms(s.now()), key); err != nil {
+		return fmt.Errorf("completing %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReleaseWork gives claimed (not done) work up so it can be claimed again.
+func (s *Store) ReleaseWork(ctx context.Context, key string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM work WHERE key = $1 AND state = 'claimed'`, key); err != nil {
+		return fmt.Errorf("releasing %s: %w", key, err)
+	}
+	return nil
+}
+
+// Cursor returns a poller's cursor, the zero time when never set.
+func (s *Store) Cursor(ctx context.Context, name string) (time.Time, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM cursors WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading cursor %s: %w", name, err)
+	}
+	return fromMS(v), nil
+}
+
+// SetCursor records a poller's cursor.
+func (s *Store) SetCursor(ctx context.Context, name string, t time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, ms(t)); err != nil {
+		return fmt.Errorf("saving cursor %s: %w", name, err)
+	}
+	return nil
+}
+
+// tx runs f in a transaction, committing when it returns nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("starting a transaction: %w", err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
 }
 
 // CreateJob stores a new job.

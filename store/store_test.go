@@ -97,13 +97,13 @@ func TestOneOpenIncidentPerSource(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
-	in := recovery.Incident{ID: "inc-1", Env: "prod", Scenario: "canary-fail", Severity: recovery.SeverityCritical,
+	in := recovery.Incident{ID: "inc-1", Env: "prod", Scenario: recovery.CanaryFail, Severity: recovery.SeverityCritical,
 		Status: recovery.IncidentOpen, Title: "Canary failed", SourceKey: "run:42", OpenedAt: t0, UpdatedAt: t0}
 	if err := s.CreateIncident(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	in.ID = "inc-2"
-	if err := s.CreateIncident(ctx, in); !errors.Is(err, ErrDuplicate) {
+	if err := s.CreateIncident(ctx, in); !errors.Is(err, recovery.ErrDuplicate) {
 		t.Fatalf("second open incident for run:42: got %v, want ErrDuplicate", err)
 	}
 	got, err := s.OpenIncidents(ctx, "prod")
@@ -177,4 +177,113 @@ func containsWord(s, w string) bool {
 		}
 	}
 	return false
+}
+
+func TestClaimWorkLease(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "m.db"), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	claim := func() bool {
+		ok, err := s.ClaimWork(ctx, "signal:job:1", 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim() {
+		t.Fatal("first claim refused")
+	}
+	if claim() {
+		t.Fatal("claimed twice within the lease")
+	}
+	now = now.Add(6 * time.Minute) // the first worker died: its lease ran out
+	if !claim() {
+		t.Fatal("an expired lease could not be claimed again")
+	}
+	if err := s.ReleaseWork(ctx, "signal:job:1"); err != nil {
+		t.Fatal(err)
+	}
+	if !claim() {
+		t.Fatal("released work could not be claimed")
+	}
+	if err := s.CompleteWork(ctx, "signal:job:1"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if claim() {
+		t.Fatal("finished work was claimed again")
+	}
+	if n, err := s.PurgeWork(ctx, now.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("purge: got %d, %v", n, err)
+	}
+}
+
+func TestUpdateIncidentVersionsAndSources(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	in := recovery.Incident{ID: "INC-1", Env: "prod", Scenario: recovery.CanaryFail, Severity: recovery.SeverityCritical,
+		Status: recovery.IncidentOpen, Title: "Production canary failed", SourceKey: "run:42", OpenedAt: t0, UpdatedAt: t0,
+		RunID: 42, Findings: []recovery.Finding{{Diagnostic: recovery.DiagHealth, Title: "Health endpoint", Lines: []string{"HTTP 503"}, Bad: true}}}
+	if err := s.CreateIncident(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.OpenIncidentBySource(ctx, "run:42")
+	if err != nil || got.Version != 1 || got.RunID != 42 || len(got.Findings) != 1 || got.Findings[0].Lines[0] != "HTTP 503" {
+		t.Fatalf("by source: got %+v, %v", got, err)
+	}
+	got.MessageTS = "1700000000.000100"
+	saved, err := s.UpdateIncident(ctx, got)
+	if err != nil || saved.Version != 2 {
+		t.Fatalf("update: got version %d, %v", saved.Version, err)
+	}
+	got.AckBy = "U1" // still version 1: someone else saved in between
+	if _, err := s.UpdateIncident(ctx, got); !errors.Is(err, recovery.ErrConflict) {
+		t.Fatalf("stale update: got %v, want ErrConflict", err)
+	}
+	if err := s.AttachSource(ctx, "INC-1", "alarm:prod-dashboard-errors"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AttachSource(ctx, "INC-9", "alarm:prod-dashboard-errors"); !errors.Is(err, recovery.ErrDuplicate) {
+		t.Fatalf("attaching a taken source: got %v, want ErrDuplicate", err)
+	}
+	if byAlarm, err := s.OpenIncidentBySource(ctx, "alarm:prod-dashboard-errors"); err != nil || byAlarm.ID != "INC-1" {
+		t.Fatalf("by attached source: got %+v, %v", byAlarm, err)
+	}
+	saved.Status = recovery.IncidentResolved
+	if _, err := s.UpdateIncident(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenIncidentBySource(ctx, "run:42"); !errors.Is(err, recovery.ErrNotFound) {
+		t.Fatalf("a resolved incident still owns its source: %v", err)
+	}
+	in2 := in
+	in2.ID = "INC-2"
+	if err := s.CreateIncident(ctx, in2); err != nil {
+		t.Fatalf("a new incident for a source whose incident was resolved: %v", err)
+	}
+	if _, err := s.Incident(ctx, "INC-404"); !errors.Is(err, recovery.ErrNotFound) {
+		t.Fatalf("missing incident: got %v", err)
+	}
+}
+
+func TestCursors(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
+	ctx := context.Background()
+	if c, err := s.Cursor(ctx, "runs:deploy-prod.yml"); err != nil || !c.IsZero() {
+		t.Fatalf("unset cursor: got %v, %v", c, err)
+	}
+	t1 := time.Date(2026, 11, 26, 3, 4, 5, 0, time.UTC)
+	for _, v := range []time.Time{t1.Add(-time.Hour), t1} {
+		if err := s.SetCursor(ctx, "runs:deploy-prod.yml", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := s.Cursor(ctx, "runs:deploy-prod.yml"); err != nil || !c.Equal(t1) {
+		t.Fatalf("cursor: got %v, %v; want %v", c, err, t1)
+	}
 }

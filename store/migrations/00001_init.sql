@@ -14,11 +14,21 @@ CREATE TABLE incidents (
     updated_at  BIGINT NOT NULL,
     channel     TEXT NOT NULL DEFAULT '',
     message_ts  TEXT NOT NULL DEFAULT '',
+    -- Optimistic concurrency: every update must carry the version it read.
+    version     INTEGER NOT NULL DEFAULT 1,
     data        TEXT NOT NULL DEFAULT '{}'
 );
--- One signal source is one open incident.
-CREATE UNIQUE INDEX incidents_open_source ON incidents (source_key) WHERE status <> 'resolved';
 CREATE INDEX incidents_env_status ON incidents (env, status);
+
+-- The signal sources (runs, alarms) each open incident owns: one source, one open
+-- incident.
+CREATE TABLE incident_sources (
+    source_key   TEXT NOT NULL,
+    incident_id  TEXT NOT NULL,
+    open         INTEGER NOT NULL DEFAULT 1
+);
+CREATE UNIQUE INDEX incident_sources_open ON incident_sources (source_key) WHERE open = 1;
+CREATE INDEX incident_sources_incident ON incident_sources (incident_id);
 
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY,
@@ -55,8 +65,27 @@ CREATE TABLE claims (
 );
 CREATE INDEX claims_claimed_at ON claims (claimed_at);
 
+-- Work done once (signals): claimed with a lease, then done. A lease that runs out
+-- (its worker died) lets the work be claimed again.
+CREATE TABLE work (
+    key          TEXT PRIMARY KEY,
+    state        TEXT NOT NULL,
+    lease_until  BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+CREATE INDEX work_updated_at ON work (updated_at);
+
+-- Where each poller got to.
+CREATE TABLE cursors (
+    name   TEXT PRIMARY KEY,
+    value  BIGINT NOT NULL
+);
+
 -- +goose Down
+DROP TABLE cursors;
+DROP TABLE work;
 DROP TABLE claims;
 DROP TABLE audit;
 DROP TABLE jobs;
+DROP TABLE incident_sources;
 DROP TABLE incidents;

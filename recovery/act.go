@@ -1,0 +1,166 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// UserError is an error whose message is meant for the person who clicked or typed.
+type UserError struct{ Msg string }
+
+func (e *UserError) Error() string { return e.Msg }
+
+// Act carries out a button click on an incident's alert and returns what to tell the
+// user who clicked (only they see it). Read-only actions run now; actions that change
+// something are refused until the approval flow exists, saying so; every click is
+// audited.
+func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user string) (string, error) {
+	a, ok := ActionByID(id)
+	if !ok {
+		return "", &UserError{fmt.Sprintf("medic does not know the action %q.", id)}
+	}
+	in, err := e.Incidents.Incident(ctx, incidentID)
+	if errors.Is(err, ErrNotFound) {
+		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
+	}
+	if err != nil {
+		return "", err
+	}
+	env, err := e.Envs.Get(in.Env)
+	if err != nil {
+		return "", err
+	}
+	switch a.Kind {
+	case Mutating, Paging:
+		e.audit(ctx, in, user, "action.refused", map[string]string{"action": string(id), "why": "approval flow not available"})
+		what := "changes " + in.Env
+		if a.Kind == Paging {
+			what = "pages people"
+		}
+		msg := fmt.Sprintf("*%s* %s and needs approval by a second person. medic's approval flow is not switched on yet, so nothing was done.", a.Label, what)
+		if a.Runbook != "" {
+			msg += fmt.Sprintf(" The runbook's way: `%s`.", a.Runbook)
+		}
+		return msg, nil
+	}
+	e.audit(ctx, in, user, "action."+string(id), nil)
+	switch id {
+	case ActAcknowledge:
+		return e.acknowledge(ctx, in, user)
+	case ActRefresh:
+		return e.refresh(ctx, in, env, user)
+	case ActVerify:
+		verdict, _ := e.verify(ctx, env)
+		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Verification requested by <@%s>: %s", user, verdict)}})
+		return "Verification posted in the alert's thread.", nil
+	case ActViewLogs:
+		return e.viewLogs(ctx, in, user)
+	case ActViewArtifacts:
+		return e.viewArtifacts(ctx, in, user)
+	}
+	return "", &UserError{fmt.Sprintf("%s is not available here.", a.Label)}
+}
+
+func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (string, error) {
+	if in.Status != IncidentOpen {
+		who := in.AckBy
+		if who == "" {
+			return fmt.Sprintf("Incident %s is %s.", in.ID, in.Status), nil
+		}
+		return fmt.Sprintf("Incident %s was already acknowledged by <@%s>.", in.ID, who), nil
+	}
+	already := ""
+	in, err := e.update(ctx, in.ID, func(cur *Incident) {
+		if cur.Status != IncidentOpen {
+			already = cur.AckBy
+			return
+		}
+		cur.Status, cur.AckBy, cur.AckAt = IncidentAcknowledged, user, e.Now()
+	})
+	if err != nil {
+		return "", err
+	}
+	if already != "" {
+		return fmt.Sprintf("Incident %s was already acknowledged by <@%s>.", in.ID, already), nil
+	}
+	if err := e.publish(ctx, &in); err != nil {
+		return "", err
+	}
+	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":eyes: Acknowledged by <@%s>.", user)}})
+	return fmt.Sprintf("You acknowledged %s.", in.ID), nil
+}
+
+func (e *Engine) refresh(ctx context.Context, in Incident, env Environment, user string) (string, error) {
+	var run *Run
+	var job *JobInfo
+	if in.RunID != 0 {
+		run = &Run{ID: in.RunID, Attempt: in.RunAttempt, Workflow: in.Workflow, WorkflowName: in.WorkflowName, HeadSHA: in.SHA, HeadBranch: in.Branch, URL: in.RunURL}
+	}
+	if in.JobID != 0 {
+		if jobs, err := e.Runs.RunJobs(ctx, in.RunID); err == nil {
+			for _, j := range jobs {
+				if j.ID == in.JobID || (j.Name == in.JobName && job == nil) {
+					jj := j
+					job = &jj
+				}
+			}
+		}
+		if job == nil {
+			job = &JobInfo{ID: in.JobID, RunID: in.RunID, Name: in.JobName, URL: in.JobURL}
+		}
+	}
+	var alarm *Alarm
+	if in.AlarmName != "" {
+		if firing, err := e.Alarms.AlarmsFiring(ctx, env); err == nil {
+			for _, a := range firing {
+				if a.Name == in.AlarmName {
+					aa := a
+					alarm = &aa
+				}
+			}
+		}
+	}
+	findings := e.Diagnoser.Gather(ctx, in, env, run, job, alarm, nil)
+	in, err := e.update(ctx, in.ID, func(cur *Incident) { setFindings(cur, findings, e.Now()) })
+	if err != nil {
+		return "", err
+	}
+	if err := e.publish(ctx, &in); err != nil {
+		return "", err
+	}
+	return "Diagnostics refreshed.", nil
+}
+
+func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string, error) {
+	if in.JobID == 0 {
+		return "This incident has no job log.", nil
+	}
+	log, err := e.Runs.JobLog(ctx, in.JobID)
+	if err != nil {
+		return "", &UserError{"Could not read the job's log: " + oneLine(err)}
+	}
+	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Log of %s, requested by <@%s>:", in.JobName, user), Title: "Log excerpt (last 60 lines up to the error)", Detail: Excerpt(log.Text, 60), Link: log.URL, LinkText: "full log"}})
+	return "The log excerpt is in the alert's thread.", nil
+}
+
+func (e *Engine) viewArtifacts(ctx context.Context, in Incident, user string) (string, error) {
+	arts, err := e.Runs.RunArtifacts(ctx, in.RunID)
+	if err != nil {
+		return "", &UserError{"Could not list the run's artifacts: " + oneLine(err)}
+	}
+	var lines []string
+	for _, a := range arts {
+		lines = append(lines, fmt.Sprintf("• %s (%s)", a.Name, sizeText(a.Size)))
+	}
+	if len(lines) == 0 {
+		lines = []string{"The run uploaded no artifacts."}
+	}
+	link := ""
+	if in.RunURL != "" {
+		link = in.RunURL + "#artifacts"
+	}
+	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Artifacts of run %d, requested by <@%s>:\n%s", in.RunID, user, strings.Join(lines, "\n")), Link: link, LinkText: "download"}})
+	return "The artifacts are listed in the alert's thread.", nil
+}

@@ -1,0 +1,731 @@
+package recovery
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// WorkClaimer records that a piece of work (a signal) is being done, so it is done
+// once: by one worker, once, even when webhook and poller report the same fact or a
+// replica dies half way (its lease runs out and the work can be claimed again).
+type WorkClaimer interface {
+	// ClaimWork returns true when the caller may do the work: nobody finished it and
+	// nobody holds an unexpired lease on it.
+	ClaimWork(ctx context.Context, key string, lease time.Duration) (bool, error)
+	// CompleteWork marks claimed work done for good.
+	CompleteWork(ctx context.Context, key string) error
+	// ReleaseWork gives claimed work up, so a later attempt can take it.
+	ReleaseWork(ctx context.Context, key string) error
+}
+
+// IncidentStore keeps incidents. Methods return ErrNotFound, ErrDuplicate or
+// ErrConflict (wrapped) as documented.
+type IncidentStore interface {
+	// OpenIncidentBySource returns the open incident a source belongs to (ErrNotFound).
+	OpenIncidentBySource(ctx context.Context, source string) (Incident, error)
+	// CreateIncident stores a new incident owning its SourceKey (ErrDuplicate when an
+	// open incident already owns it).
+	CreateIncident(ctx context.Context, in Incident) error
+	// UpdateIncident saves in if its Version is current and returns it with the new
+	// Version (ErrConflict otherwise).
+	UpdateIncident(ctx context.Context, in Incident) (Incident, error)
+	// AttachSource makes source belong to an open incident too (ErrDuplicate).
+	AttachSource(ctx context.Context, incidentID, source string) error
+	// Incident returns one incident (ErrNotFound).
+	Incident(ctx context.Context, id string) (Incident, error)
+	IncidentReader
+}
+
+// Auditor appends to the audit log.
+type Auditor interface {
+	AppendAudit(ctx context.Context, e AuditEntry) error
+}
+
+// Note is a reply in an incident's thread.
+type Note struct {
+	Text string
+	// Title and Detail carry preformatted text (a log excerpt) shown as a code block.
+	Title    string
+	Detail   string
+	Link     string
+	LinkText string
+}
+
+// Publisher shows incidents in Slack: one alert message per incident, updated in
+// place, and notes in its thread.
+type Publisher interface {
+	// PostAlert posts in's alert in in.Channel and returns the message's ts.
+	PostAlert(ctx context.Context, in Incident) (string, error)
+	// UpdateAlert rewrites the alert message at in.Channel/in.MessageTS.
+	UpdateAlert(ctx context.Context, in Incident) error
+	// PostNote replies in the alert's thread.
+	PostNote(ctx context.Context, in Incident, n Note) error
+}
+
+// EngineDeps are what an Engine works with. Every field is required.
+type EngineDeps struct {
+	Envs      *Environments
+	Pipeline  *Pipeline
+	Claims    WorkClaimer
+	Incidents IncidentStore
+	Audit     Auditor
+	Publisher Publisher
+	Diagnoser *Diagnoser
+	Runs      RunReader
+	Alarms    AlarmReader
+	Health    HealthChecker
+	Logger    *zap.Logger
+	Now       func() time.Time
+}
+
+// Engine turns signals into incidents: it classifies, gathers diagnostics, keeps one
+// alert per incident up to date and threads what happens. Signals of one source are
+// handled in order, by one worker; different sources in parallel.
+type Engine struct {
+	EngineDeps
+	lease  time.Duration
+	shards []chan Signal
+	log    *zap.Logger
+}
+
+// Workers is how many signals an Engine handles at once; QueueSize how many may wait
+// per worker.
+const (
+	Workers   = 4
+	QueueSize = 256
+	// workLease bounds how long a claimed signal stays claimed if its worker dies.
+	workLease = 5 * time.Minute
+)
+
+// NewEngine returns an Engine; call Run to start its workers.
+func NewEngine(d EngineDeps) (*Engine, error) {
+	if d.Envs == nil || d.Pipeline == nil || d.Claims == nil || d.Incidents == nil || d.Audit == nil ||
+		d.Publisher == nil || d.Diagnoser == nil || d.Runs == nil || d.Alarms == nil || d.Health == nil || d.Now == nil {
+		return nil, errors.New("engine: every dependency is required")
+	}
+	for wf, env := range d.Pipeline.Workflows {
+		if _, err := d.Envs.Get(env); err != nil {
+			return nil, fmt.Errorf("engine: workflow %s: %w", wf, err)
+		}
+	}
+	if d.Logger == nil {
+		d.Logger = zap.NewNop()
+	}
+	e := &Engine{EngineDeps: d, lease: workLease, log: d.Logger.Named("recovery")}
+	for i := 0; i < Workers; i++ {
+		e.shards = append(e.shards, make(chan Signal, QueueSize))
+	}
+	return e, nil
+}
+
+// Submit queues a signal without waiting. It returns false when the signal's queue is
+// full; the pollers will report the same fact again later.
+func (e *Engine) Submit(sig Signal) bool {
+	h := fnv.New32a()
+	h.Write([]byte(sig.SourceKey()))
+	select {
+	case e.shards[int(h.Sum32()%uint32(len(e.shards)))] <- sig:
+		return true
+	default:
+		e.log.Error("signal queue full; dropped (a poller will report it again)", zap.String("signal", sig.Key()))
+		return false
+	}
+}
+
+// Run handles queued signals until ctx ends, then finishes what it was doing.
+func (e *Engine) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, q := range e.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case sig := <-q:
+					// A signal in hand is finished even during shutdown, within bounds.
+					hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+					if err := e.Handle(hctx, sig); err != nil {
+						e.log.Error("handling signal", zap.String("signal", sig.Key()), zap.Error(err))
+					}
+					cancel()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Handle acts on a signal once: a signal whose fact was already handled (a webhook
+// redelivery, the poller seeing what a webhook reported) does nothing. A failure
+// releases the signal so it can be retried.
+func (e *Engine) Handle(ctx context.Context, sig Signal) error {
+	key := sig.Key()
+	if key == "" {
+		return fmt.Errorf("signal %s without its subject", sig.Kind)
+	}
+	ok, err := e.Claims.ClaimWork(ctx, key, e.lease)
+	if err != nil {
+		return fmt.Errorf("claiming %s: %w", key, err)
+	}
+	if !ok {
+		e.log.Debug("signal already handled", zap.String("signal", key), zap.String("via", sig.Via))
+		return nil
+	}
+	if err := e.apply(ctx, sig); err != nil {
+		if rerr := e.Claims.ReleaseWork(context.WithoutCancel(ctx), key); rerr != nil {
+			e.log.Warn("releasing signal", zap.String("signal", key), zap.Error(rerr))
+		}
+		return fmt.Errorf("handling %s: %w", key, err)
+	}
+	return e.Claims.CompleteWork(ctx, key)
+}
+
+func (e *Engine) apply(ctx context.Context, sig Signal) error {
+	switch sig.Kind {
+	case SignalRunCompleted:
+		return e.runCompleted(ctx, sig)
+	case SignalJobCompleted:
+		switch {
+		case sig.Job.Failed():
+			return e.jobFailed(ctx, sig)
+		case sig.Job.Name == e.Pipeline.RollbackJob && sig.Job.Conclusion == "success":
+			return e.rollbackSucceeded(ctx, sig)
+		}
+		return nil
+	case SignalJobStarted:
+		if sig.Job.Name == e.Pipeline.RollbackJob {
+			return e.rollbackStarted(ctx, sig)
+		}
+		return nil
+	case SignalRunStuck:
+		env := e.Pipeline.Workflows[sig.Run.Workflow]
+		if jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID); err == nil {
+			for _, j := range jobs {
+				if j.Status == "in_progress" {
+					if je, ok := e.Pipeline.JobEnvs[j.Name]; ok {
+						env = je
+					}
+				}
+			}
+		}
+		return e.open(ctx, sig, WorkflowStuck, env, nil)
+	case SignalAlarmFiring:
+		return e.alarmFiring(ctx, sig)
+	case SignalAlarmCleared:
+		return e.alarmCleared(ctx, sig)
+	case SignalAlarmStuck:
+		return e.open(ctx, sig, AlarmWontClear, sig.Env, nil)
+	}
+	return fmt.Errorf("unknown signal kind %q", sig.Kind)
+}
+
+// runCompleted looks at a finished run's jobs in order: each failed job, and the
+// rollback job's success, become job signals of their own.
+func (e *Engine) runCompleted(ctx context.Context, sig Signal) error {
+	if sig.Run.Conclusion == "success" || sig.Run.Conclusion == "skipped" {
+		return nil
+	}
+	jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, j := range jobs {
+		if j.Status != "completed" {
+			continue
+		}
+		if !j.Failed() && !(j.Name == e.Pipeline.RollbackJob && j.Conclusion == "success") {
+			continue
+		}
+		job := j
+		if err := e.Handle(ctx, Signal{Kind: SignalJobCompleted, Via: sig.Via, Run: sig.Run, Job: &job, At: sig.At}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) jobFailed(ctx context.Context, sig Signal) error {
+	c, needLog := e.Pipeline.Classify(*sig.Run, *sig.Job, nil, e.Envs)
+	var log *JobLog
+	if needLog {
+		l, err := e.Runs.JobLog(ctx, sig.Job.ID)
+		if err != nil {
+			// Classify without it (the catch-all) rather than stay silent.
+			e.log.Warn("could not read job log for classification", zap.Int64("job", sig.Job.ID), zap.Error(err))
+			empty := ""
+			c, _ = e.Pipeline.Classify(*sig.Run, *sig.Job, &empty, e.Envs)
+		} else {
+			log = &l
+			c, _ = e.Pipeline.Classify(*sig.Run, *sig.Job, &l.Text, e.Envs)
+		}
+	}
+	e.log.Info("failed job classified", zap.String("job", sig.Job.Name), zap.Int64("run", sig.Run.ID),
+		zap.String("scenario", string(c.Scenario)), zap.String("env", c.Env), zap.String("rule", c.Rule))
+	return e.open(ctx, sig, c.Scenario, c.Env, log)
+}
+
+// open creates the signal's incident or updates the one its source already has,
+// gathers the scenario's diagnostics and publishes.
+func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envName string, log *JobLog) error {
+	env, err := e.Envs.Get(envName)
+	if err != nil {
+		return fmt.Errorf("signal %s: %w", sig.Key(), err)
+	}
+	source := sig.SourceKey()
+	in, err := e.Incidents.OpenIncidentBySource(ctx, source)
+	created := false
+	switch {
+	case errors.Is(err, ErrNotFound):
+		in = e.newIncident(sig, scenario, env)
+		err = e.Incidents.CreateIncident(ctx, in)
+		if errors.Is(err, ErrDuplicate) {
+			// Another worker or replica opened it a moment ago: update that one.
+			if in, err = e.Incidents.OpenIncidentBySource(ctx, source); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		} else {
+			created = true
+			e.audit(ctx, in, "medic", "incident.opened", map[string]string{
+				"scenario": string(scenario), "severity": in.Severity.String(), "source": source, "via": sig.Via, "signal": sig.Key()})
+		}
+	case err != nil:
+		return err
+	}
+
+	var notes []Note
+	escalated := false
+	if !created {
+		from := in.Scenario
+		if escalates(from, scenario, env) {
+			escalated = true
+			notes = append(notes, Note{Text: fmt.Sprintf(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
+				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
+			e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
+		} else if sig.Job != nil && sig.Job.ID != in.JobID {
+			notes = append(notes, Note{Text: fmt.Sprintf("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
+		}
+	}
+	diagIn := in
+	if escalated || created {
+		applySignal(&diagIn, sig, scenario, env)
+	}
+	findings := e.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
+	in, err = e.update(ctx, in.ID, func(cur *Incident) {
+		if escalated || created {
+			applySignal(cur, sig, scenario, env)
+		}
+		if escalated && scenario == RollbackFail {
+			cur.Rollback = RollbackFailed
+		}
+		cur.Signals++
+		setFindings(cur, findings, e.Now())
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.publish(ctx, &in); err != nil {
+		return err
+	}
+	if created || escalated {
+		notes = append(notes, findingNotes(in.Findings)...)
+	}
+	e.postNotes(ctx, in, notes)
+	return nil
+}
+
+// escalates reports whether a signal of scenario to makes an incident of scenario
+// from more serious: a higher severity, or the automatic rollback failing.
+func escalates(from, to ScenarioID, env Environment) bool {
+	if from == to {
+		return false
+	}
+	if to == RollbackFail {
+		return true
+	}
+	return SeverityOf(to, env) > SeverityOf(from, env)
+}
+
+func escalationWhy(from, to ScenarioID) string {
+	if to == RollbackFail {
+		return ". The automatic rollback failed: production may be broken. IMMEDIATE ACTION REQUIRED."
+	}
+	return ""
+}
+
+func scenarioTitle(id ScenarioID) string {
+	if s, ok := scenarios[id]; ok {
+		if s.Number > 0 {
+			return fmt.Sprintf("%s (scenario %d)", s.Title, s.Number)
+		}
+		return s.Title
+	}
+	return string(id)
+}
+
+func (e *Engine) newIncident(sig Signal, scenario ScenarioID, env Environment) Incident {
+	now := e.Now()
+	in := Incident{
+		ID:        newIncidentID(now),
+		Env:       env.Name,
+		Status:    IncidentOpen,
+		SourceKey: sig.SourceKey(),
+		OpenedAt:  now,
+		UpdatedAt: now,
+		Channel:   env.AlertChannel,
+	}
+	applySignal(&in, sig, scenario, env)
+	return in
+}
+
+// applySignal records what a signal says about the incident's subject.
+func applySignal(in *Incident, sig Signal, scenario ScenarioID, env Environment) {
+	in.Scenario = scenario
+	in.Severity = SeverityOf(scenario, env)
+	in.Title = scenarios[scenario].Title
+	if r := sig.Run; r != nil {
+		in.RunID, in.RunAttempt = r.ID, r.Attempt
+		in.RunURL = orWord(r.URL, in.RunURL)
+		in.Workflow = orWord(r.Workflow, in.Workflow)
+		in.WorkflowName = orWord(r.WorkflowName, in.WorkflowName)
+		in.SHA = orWord(r.HeadSHA, in.SHA)
+		in.Branch = orWord(r.HeadBranch, in.Branch)
+		in.CommitMessage = orWord(r.CommitMessage, in.CommitMessage)
+		in.CommitAuthor = orWord(r.CommitAuthor, in.CommitAuthor)
+		if len(r.PullRequests) > 0 {
+			in.PullRequests = r.PullRequests
+		}
+	}
+	if j := sig.Job; j != nil {
+		in.JobID, in.JobName, in.JobURL = j.ID, j.Name, j.URL
+		if s, ok := j.FailedStep(); ok {
+			in.Step = s.Name
+		}
+	}
+	if a := sig.Alarm; a != nil && (scenario == AlarmFiring || scenario == AlarmWontClear) {
+		in.AlarmName = a.Name
+	}
+}
+
+// setFindings stores gathered findings and the facts they carry.
+func setFindings(in *Incident, findings []Finding, now time.Time) {
+	in.Findings = findings
+	in.GatheredAt = now
+	for _, f := range findings {
+		if f.Cause != CauseNone {
+			in.Cause = f.Cause
+		}
+		if f.Lock != nil && (in.Lock == nil || f.Diagnostic == DiagLockHolder || f.Diagnostic == DiagTerraformError) {
+			in.Lock = f.Lock
+		}
+		if f.GoodSHA != "" && in.RollbackSHA == "" {
+			in.RollbackSHA = f.GoodSHA
+		}
+	}
+}
+
+// findingNotes turns the long parts of findings (log excerpts) into thread notes.
+func findingNotes(findings []Finding) []Note {
+	var notes []Note
+	for _, f := range findings {
+		if f.Detail == "" {
+			continue
+		}
+		notes = append(notes, Note{Title: orWord(f.DetailTitle, f.Title), Detail: f.Detail, Link: f.Link, LinkText: f.LinkText})
+	}
+	return notes
+}
+
+// update applies change to the stored incident, retrying on a concurrent change.
+func (e *Engine) update(ctx context.Context, id string, change func(*Incident)) (Incident, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := e.Incidents.Incident(ctx, id)
+		if err != nil {
+			return Incident{}, err
+		}
+		change(&cur)
+		cur.UpdatedAt = e.Now()
+		saved, err := e.Incidents.UpdateIncident(ctx, cur)
+		if errors.Is(err, ErrConflict) && attempt < 5 {
+			continue
+		}
+		return saved, err
+	}
+}
+
+// publish posts the incident's alert the first time and updates it afterwards; the
+// message's ts is stored so a restart updates the same message.
+func (e *Engine) publish(ctx context.Context, in *Incident) error {
+	if in.Channel == "" {
+		return fmt.Errorf("incident %s: environment %s has no alert channel (config: slack.alert_channel)", in.ID, in.Env)
+	}
+	if in.MessageTS != "" {
+		if err := e.Publisher.UpdateAlert(ctx, *in); err != nil {
+			return fmt.Errorf("updating the alert of %s: %w", in.ID, err)
+		}
+		return nil
+	}
+	ts, err := e.Publisher.PostAlert(ctx, *in)
+	if err != nil {
+		return fmt.Errorf("posting the alert of %s: %w", in.ID, err)
+	}
+	saved, err := e.update(ctx, in.ID, func(cur *Incident) { cur.MessageTS = ts })
+	if err != nil {
+		return fmt.Errorf("recording the alert of %s (posted as %s): %w", in.ID, ts, err)
+	}
+	e.audit(ctx, saved, "medic", "incident.alerted", map[string]string{"channel": saved.Channel, "ts": ts})
+	if saved.Version != in.Version+1 {
+		// Changed while the first post was in flight: show the latest.
+		if err := e.Publisher.UpdateAlert(ctx, saved); err != nil {
+			e.log.Warn("refreshing a just-posted alert", zap.String("incident", saved.ID), zap.Error(err))
+		}
+	}
+	*in = saved
+	return nil
+}
+
+func (e *Engine) postNotes(ctx context.Context, in Incident, notes []Note) {
+	for _, n := range notes {
+		if err := e.Publisher.PostNote(ctx, in, n); err != nil {
+			e.log.Warn("posting a thread note", zap.String("incident", in.ID), zap.Error(err))
+		}
+	}
+}
+
+func (e *Engine) audit(ctx context.Context, in Incident, actor, action string, detail map[string]string) {
+	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: action, Env: in.Env, IncidentID: in.ID, Detail: detail}); err != nil {
+		e.log.Error("audit append failed", zap.String("incident", in.ID), zap.String("action", action), zap.Error(err))
+	}
+}
+
+// rollbackStarted notes the pipeline's automatic rollback beginning.
+func (e *Engine) rollbackStarted(ctx context.Context, sig Signal) error {
+	in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey())
+	if errors.Is(err, ErrNotFound) {
+		return nil // a rollback with no failure on record: its failure signal will open the incident
+	}
+	if err != nil {
+		return err
+	}
+	in, err = e.update(ctx, in.ID, func(cur *Incident) { cur.Rollback = RollbackRunning; cur.Signals++ })
+	if err != nil {
+		return err
+	}
+	if err := e.publish(ctx, &in); err != nil {
+		return err
+	}
+	e.postNotes(ctx, in, []Note{{Text: ":arrows_counterclockwise: Automatic rollback started (" + sig.Job.Name + ").", Link: sig.Job.URL, LinkText: "rollback job"}})
+	return nil
+}
+
+// rollbackSucceeded records the automatic rollback's success, re-runs verification
+// and says both in the thread.
+func (e *Engine) rollbackSucceeded(ctx context.Context, sig Signal) error {
+	in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey())
+	if errors.Is(err, ErrNotFound) {
+		// The failure this rollback answers has not been handled yet (signals can
+		// arrive out of order): handle the run's failed jobs first.
+		if err := e.runCompletedFailures(ctx, sig); err != nil {
+			return err
+		}
+		if in, err = e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey()); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	env, err := e.Envs.Get(in.Env)
+	if err != nil {
+		return err
+	}
+	verdict, healthy := e.verify(ctx, env)
+	in, err = e.update(ctx, in.ID, func(cur *Incident) {
+		cur.Rollback = RollbackSucceeded
+		cur.FixedAt = e.Now()
+		cur.Signals++
+	})
+	if err != nil {
+		return err
+	}
+	e.audit(ctx, in, "medic", "rollback.succeeded", map[string]string{"sha": in.RollbackSHA, "verified": fmt.Sprint(healthy)})
+	if err := e.publish(ctx, &in); err != nil {
+		return err
+	}
+	back := in.Env + " is back on the last known good version"
+	if in.RollbackSHA != "" {
+		back = fmt.Sprintf("%s is back on %s", in.Env, shortSHA(in.RollbackSHA))
+	}
+	e.postNotes(ctx, in, []Note{{Text: ":white_check_mark: Automatic rollback succeeded: " + back + ".\nVerification re-run: " + verdict, Link: sig.Job.URL, LinkText: "rollback job"}})
+	return nil
+}
+
+func (e *Engine) runCompletedFailures(ctx context.Context, sig Signal) error {
+	jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.Status == "completed" && j.Failed() {
+			job := j
+			if err := e.Handle(ctx, Signal{Kind: SignalJobCompleted, Via: sig.Via, Run: sig.Run, Job: &job, At: sig.At}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// verify checks what the runbook's "Verify" sections check: the health endpoint
+// answers 200 and no alarm of the environment is in ALARM.
+func (e *Engine) verify(ctx context.Context, env Environment) (string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var parts []string
+	ok := true
+	if h, err := e.Health.CheckHealth(ctx, env); err != nil {
+		ok = false
+		parts = append(parts, "health endpoint: "+oneLine(err))
+	} else if !h.Healthy() {
+		ok = false
+		parts = append(parts, fmt.Sprintf("health endpoint answered %d", h.StatusCode))
+	} else {
+		parts = append(parts, "health endpoint 200")
+	}
+	if alarms, err := e.Alarms.AlarmsFiring(ctx, env); err != nil {
+		ok = false
+		parts = append(parts, "alarms: "+oneLine(err))
+	} else if len(alarms) > 0 {
+		ok = false
+		var names []string
+		for _, a := range alarms {
+			names = append(names, a.Name)
+		}
+		parts = append(parts, "in ALARM: "+strings.Join(names, ", "))
+	} else {
+		parts = append(parts, "no alarm in ALARM")
+	}
+	mark := ":white_check_mark:"
+	if !ok {
+		mark = ":x:"
+	}
+	return mark + " " + strings.Join(parts, "; "), ok
+}
+
+// alarmFiring attaches an alarm to the environment's open pipeline incident when there
+// is one (the same failure, seen from CloudWatch), or opens an incident for it.
+func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
+	source := sig.SourceKey()
+	if in, err := e.Incidents.OpenIncidentBySource(ctx, source); err == nil {
+		in, err = e.update(ctx, in.ID, func(cur *Incident) { cur.Signals++ })
+		if err != nil {
+			return err
+		}
+		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":rotating_light: %s entered ALARM again (%s)", sig.Alarm.Name, sig.Alarm.Since.UTC().Format("15:04 UTC"))}})
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	open, err := e.Incidents.OpenIncidents(ctx, sig.Env)
+	if err != nil {
+		return err
+	}
+	for _, in := range open {
+		if in.RunID == 0 {
+			continue
+		}
+		if err := e.Incidents.AttachSource(ctx, in.ID, source); errors.Is(err, ErrDuplicate) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		env, err := e.Envs.Get(in.Env)
+		if err != nil {
+			return err
+		}
+		findings := e.Diagnoser.Gather(ctx, in, env, nil, nil, sig.Alarm, nil)
+		in, err = e.update(ctx, in.ID, func(cur *Incident) {
+			cur.Alarms = appendUnique(cur.Alarms, sig.Alarm.Name)
+			cur.Signals++
+			mergeFindings(cur, findings, e.Now())
+		})
+		if err != nil {
+			return err
+		}
+		if err := e.publish(ctx, &in); err != nil {
+			return err
+		}
+		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":rotating_light: %s entered ALARM at %s: %s", sig.Alarm.Name, sig.Alarm.Since.UTC().Format("15:04 UTC"), cutText(sig.Alarm.Reason, 300))}})
+		return nil
+	}
+	return e.open(ctx, sig, AlarmFiring, sig.Env, nil)
+}
+
+// mergeFindings keeps a pipeline incident's findings but refreshes those a later
+// gathering has too (a re-gather without the run keeps the run's diagnostics).
+func mergeFindings(in *Incident, fresh []Finding, now time.Time) {
+	byID := map[DiagnosticID]Finding{}
+	for _, f := range fresh {
+		if f.Problem == "" {
+			byID[f.Diagnostic] = f
+		}
+	}
+	for i, f := range in.Findings {
+		if nf, ok := byID[f.Diagnostic]; ok {
+			in.Findings[i] = nf
+		}
+	}
+	in.GatheredAt = now
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// alarmCleared notes an alarm of an incident being back to OK.
+func (e *Engine) alarmCleared(ctx context.Context, sig Signal) error {
+	in, err := e.Incidents.Incident(ctx, sig.IncidentID)
+	if err != nil {
+		return err
+	}
+	if in.Status == IncidentResolved {
+		return nil
+	}
+	e.audit(ctx, in, "medic", "alarm.cleared", map[string]string{"alarm": sig.Alarm.Name})
+	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":white_check_mark: %s is no longer in ALARM.", sig.Alarm.Name)}})
+	return nil
+}
+
+// newIncidentID makes a short ID people can type: "INC-" and eight characters, the
+// first four from the time so IDs sort roughly by age.
+func newIncidentID(now time.Time) string {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ" // Crockford base32
+	b := make([]byte, 8)
+	t := uint64(now.Unix() / 60)
+	for i := 3; i >= 0; i-- {
+		b[i] = alphabet[t%32]
+		t /= 32
+	}
+	r := make([]byte, 4)
+	_, _ = rand.Read(r)
+	for i := 0; i < 4; i++ {
+		b[4+i] = alphabet[r[i]%32]
+	}
+	return "INC-" + string(b)
+}

@@ -1,0 +1,235 @@
+package recovery
+
+import (
+	"fmt"
+	"slices"
+)
+
+// ScenarioID names one of the runbook's failure scenarios or troubleshooting cases.
+type ScenarioID string
+
+// The runbook's six scenarios, its four general troubleshooting cases, and two medic
+// adds: an alarm firing with no pipeline failure behind it, and a failed job no rule
+// knows.
+const (
+	DevTestsFail        ScenarioID = "dev-tests-fail"
+	PreprodDeployFail   ScenarioID = "preprod-deploy-fail"
+	PreprodTestsFail    ScenarioID = "preprod-tests-fail"
+	ProdDeployFail      ScenarioID = "prod-deploy-fail"
+	CanaryFail          ScenarioID = "canary-fail"
+	RollbackFail        ScenarioID = "rollback-fail"
+	WorkflowStuck       ScenarioID = "workflow-stuck"
+	StateLockHeld       ScenarioID = "state-lock"
+	SecretsInaccessible ScenarioID = "secrets-inaccessible"
+	AlarmWontClear      ScenarioID = "alarm-wont-clear"
+	AlarmFiring         ScenarioID = "alarm-firing"
+	OtherJobFailed      ScenarioID = "job-failed"
+)
+
+// ActionID names a recovery action offered as a button.
+type ActionID string
+
+// The actions of the runbook's scenarios.
+const (
+	ActRerunFailed       ActionID = "rerun-failed"
+	ActRerun             ActionID = "rerun"
+	ActCancelRun         ActionID = "cancel-run"
+	ActViewLogs          ActionID = "view-logs"
+	ActViewArtifacts     ActionID = "view-artifacts"
+	ActAcknowledge       ActionID = "ack"
+	ActRefresh           ActionID = "refresh"
+	ActVerify            ActionID = "verify"
+	ActRevert            ActionID = "revert"
+	ActTerraformPlan     ActionID = "tf-plan"
+	ActForceUnlock       ActionID = "force-unlock"
+	ActDestroyRecreate   ActionID = "destroy-recreate"
+	ActCleanTestData     ActionID = "clean-test-data"
+	ActRollback          ActionID = "rollback"
+	ActEmergencyRollback ActionID = "emergency-rollback"
+	ActForceLambdaUpdate ActionID = "force-lambda-update"
+	ActSetAlarmOK        ActionID = "set-alarm-ok"
+	ActPageOnCall        ActionID = "page-oncall"
+	ActPageSenior        ActionID = "page-senior"
+	ActDataCorruption    ActionID = "data-corruption"
+)
+
+// ActionKind says what an action does to the world.
+type ActionKind int
+
+// Action kinds.
+const (
+	// ReadOnly actions gather or show information, or record an acknowledgement.
+	ReadOnly ActionKind = iota
+	// Mutating actions change the pipeline or an environment and go through approval.
+	Mutating
+	// Paging actions call people.
+	Paging
+)
+
+// Action is a recovery action as people see it.
+type Action struct {
+	ID    ActionID
+	Label string
+	// Style is "primary", "danger" or "" (Slack's button styles).
+	Style string
+	Kind  ActionKind
+	// Restricted actions are destructive: they ask for a reason (and some for the
+	// environment's name) before anything happens.
+	Restricted bool
+	// Runbook is the runbook's command or section this action carries out.
+	Runbook string
+}
+
+var actions = map[ActionID]Action{
+	ActRerunFailed:       {ID: ActRerunFailed, Label: "Re-run failed jobs", Style: "primary", Kind: Mutating, Runbook: "gh run rerun <RUN_ID> --failed"},
+	ActRerun:             {ID: ActRerun, Label: "Re-run", Kind: Mutating, Runbook: "gh run rerun <RUN_ID>"},
+	ActCancelRun:         {ID: ActCancelRun, Label: "Cancel run", Style: "danger", Kind: Mutating, Runbook: "gh run cancel <RUN_ID>"},
+	ActViewLogs:          {ID: ActViewLogs, Label: "View logs", Kind: ReadOnly, Runbook: "gh run view <RUN_ID> --log-failed"},
+	ActViewArtifacts:     {ID: ActViewArtifacts, Label: "View artifacts", Kind: ReadOnly, Runbook: "gh run download <RUN_ID>"},
+	ActAcknowledge:       {ID: ActAcknowledge, Label: "Acknowledge", Kind: ReadOnly},
+	ActRefresh:           {ID: ActRefresh, Label: "Refresh diagnostics", Kind: ReadOnly},
+	ActVerify:            {ID: ActVerify, Label: "Verify", Kind: ReadOnly, Runbook: "curl <health> -H X-API-Key; aws cloudwatch describe-alarms --state-value ALARM"},
+	ActRevert:            {ID: ActRevert, Label: "Revert commit", Style: "danger", Kind: Mutating, Runbook: "git revert HEAD && git push origin main"},
+	ActTerraformPlan:     {ID: ActTerraformPlan, Label: "Terraform plan", Kind: Mutating, Runbook: "terraform plan -var-file=<env>.tfvars"},
+	ActForceUnlock:       {ID: ActForceUnlock, Label: "Force-unlock", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "terraform force-unlock <LOCK_ID>"},
+	ActDestroyRecreate:   {ID: ActDestroyRecreate, Label: "Destroy & recreate", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "terraform destroy; gh workflow run build-and-promote.yml"},
+	ActCleanTestData:     {ID: ActCleanTestData, Label: "Clean test data", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "aws dynamodb scan … | delete-item"},
+	ActRollback:          {ID: ActRollback, Label: "Roll back to last good", Style: "danger", Kind: Mutating, Runbook: "terraform apply -var model_version=<LAST_GOOD_SHA>"},
+	ActEmergencyRollback: {ID: ActEmergencyRollback, Label: "Emergency Terraform rollback", Style: "danger", Kind: Mutating, Runbook: "terraform apply -var model_version=<GOOD_SHA> -lock-timeout=10m"},
+	ActForceLambdaUpdate: {ID: ActForceLambdaUpdate, Label: "Force Lambda update", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "aws lambda update-function-code --s3-key <func>/lambda-<GOOD_SHA>.zip --publish"},
+	ActSetAlarmOK:        {ID: ActSetAlarmOK, Label: "Set alarm OK", Kind: Mutating, Restricted: true, Runbook: "aws cloudwatch set-alarm-state --state-value OK --state-reason …"},
+	ActPageOnCall:        {ID: ActPageOnCall, Label: "Page on-call", Kind: Paging},
+	ActPageSenior:        {ID: ActPageSenior, Label: "Page senior engineer", Style: "danger", Kind: Paging},
+	ActDataCorruption:    {ID: ActDataCorruption, Label: "Data corruption risk", Style: "danger", Kind: Paging, Restricted: true},
+}
+
+// ActionByID returns an action.
+func ActionByID(id ActionID) (Action, bool) {
+	a, ok := actions[id]
+	return a, ok
+}
+
+// Scenario is one way the pipeline fails, what to look at and what to do.
+type Scenario struct {
+	ID ScenarioID
+	// Number is the runbook's scenario number (1–6), 0 for troubleshooting cases.
+	Number int
+	Title  string
+	// Severity is fixed for the runbook's scenarios; 0 means "by environment".
+	Severity Severity
+	// Runbook names the runbook's section.
+	Runbook     string
+	Diagnostics []DiagnosticID
+	Actions     []ActionID
+}
+
+var scenarios = map[ScenarioID]Scenario{
+	DevTestsFail: {ID: DevTestsFail, Number: 1, Title: "Dev tests failed", Severity: SeverityLow,
+		Runbook:     "Scenario 1: Dev Tests Fail",
+		Diagnostics: []DiagnosticID{DiagFailedStep, DiagTestFailures, DiagCommit},
+		Actions:     []ActionID{ActRerunFailed, ActViewLogs, ActAcknowledge}},
+	PreprodDeployFail: {ID: PreprodDeployFail, Number: 2, Title: "Preprod deployment failed", Severity: SeverityMedium,
+		Runbook:     "Scenario 2: Preprod Deployment Fails (Terraform)",
+		Diagnostics: []DiagnosticID{DiagFailedStep, DiagTerraformError, DiagEnvResources, DiagCommit},
+		Actions:     []ActionID{ActRevert, ActTerraformPlan, ActForceUnlock, ActRerun, ActDestroyRecreate, ActAcknowledge}},
+	PreprodTestsFail: {ID: PreprodTestsFail, Number: 3, Title: "Preprod integration tests failed", Severity: SeverityMedium,
+		Runbook:     "Scenario 3: Preprod Tests Fail (Integration)",
+		Diagnostics: []DiagnosticID{DiagFailedStep, DiagTestFailures, DiagTestArtifacts, DiagEnvResources, DiagSecretsReadable, DiagCommit},
+		Actions:     []ActionID{ActRevert, ActRerun, ActCleanTestData, ActViewArtifacts, ActAcknowledge}},
+	ProdDeployFail: {ID: ProdDeployFail, Number: 4, Title: "Production deployment failed", Severity: SeverityHigh,
+		Runbook:     "Scenario 4: Production Deployment Fails (Terraform)",
+		Diagnostics: []DiagnosticID{DiagRollbackProgress, DiagLambdaStates, DiagTerraformError, DiagLastGood, DiagCommit},
+		Actions:     []ActionID{ActRollback, ActVerify, ActPageOnCall, ActAcknowledge}},
+	CanaryFail: {ID: CanaryFail, Number: 5, Title: "Production canary failed", Severity: SeverityCritical,
+		Runbook:     "Scenario 5: Canary Test Fails (Production)",
+		Diagnostics: []DiagnosticID{DiagHealth, DiagAlarms, DiagErrorLogs, DiagRollbackProgress, DiagLastGood, DiagCommit},
+		Actions:     []ActionID{ActRollback, ActVerify, ActPageOnCall, ActAcknowledge}},
+	RollbackFail: {ID: RollbackFail, Number: 6, Title: "Production rollback failed", Severity: SeverityCritical,
+		Runbook:     "Scenario 6: Rollback Fails (CRITICAL)",
+		Diagnostics: []DiagnosticID{DiagLambdaStates, DiagKnownGood, DiagLockState, DiagAlarms, DiagTerraformError},
+		Actions:     []ActionID{ActEmergencyRollback, ActForceLambdaUpdate, ActPageSenior, ActDataCorruption, ActAcknowledge}},
+	WorkflowStuck: {ID: WorkflowStuck, Title: "Workflow stuck",
+		Runbook:     "General Troubleshooting: GitHub Actions Workflow Stuck",
+		Diagnostics: []DiagnosticID{DiagStuck, DiagCommit},
+		Actions:     []ActionID{ActCancelRun, ActRerun, ActAcknowledge}},
+	StateLockHeld: {ID: StateLockHeld, Title: "Terraform state lock held",
+		Runbook:     "General Troubleshooting: Terraform State Lock Held",
+		Diagnostics: []DiagnosticID{DiagLockHolder, DiagLockState, DiagFailedStep},
+		Actions:     []ActionID{ActForceUnlock, ActAcknowledge}},
+	SecretsInaccessible: {ID: SecretsInaccessible, Title: "Secrets not accessible",
+		Runbook:     "General Troubleshooting: Secrets Not Accessible",
+		Diagnostics: []DiagnosticID{DiagSecretErrors, DiagSecretsList, DiagIAMPolicy, DiagFailedStep},
+		Actions:     []ActionID{ActAcknowledge}},
+	AlarmWontClear: {ID: AlarmWontClear, Title: "Alarm won't clear",
+		Runbook:     "General Troubleshooting: CloudWatch Alarms Won't Clear",
+		Diagnostics: []DiagnosticID{DiagAlarmDetail, DiagAlarmHistory, DiagHealth},
+		Actions:     []ActionID{ActSetAlarmOK, ActVerify, ActAcknowledge}},
+	AlarmFiring: {ID: AlarmFiring, Title: "Alarm firing",
+		Runbook:     "Scenario 5: Check CloudWatch Alarms",
+		Diagnostics: []DiagnosticID{DiagAlarmDetail, DiagHealth, DiagErrorLogs, DiagLambdaStates},
+		Actions:     []ActionID{ActVerify, ActAcknowledge}},
+	OtherJobFailed: {ID: OtherJobFailed, Title: "Pipeline job failed",
+		Runbook:     "General Troubleshooting",
+		Diagnostics: []DiagnosticID{DiagFailedStep, DiagLogExcerpt, DiagCommit},
+		Actions:     []ActionID{ActRerunFailed, ActViewLogs, ActAcknowledge}},
+}
+
+// ScenarioByID returns a scenario.
+func ScenarioByID(id ScenarioID) (Scenario, bool) {
+	s, ok := scenarios[id]
+	return s, ok
+}
+
+// ScenarioIDs lists every scenario, in the runbook's order.
+func ScenarioIDs() []ScenarioID {
+	return []ScenarioID{DevTestsFail, PreprodDeployFail, PreprodTestsFail, ProdDeployFail, CanaryFail, RollbackFail,
+		WorkflowStuck, StateLockHeld, SecretsInaccessible, AlarmWontClear, AlarmFiring, OtherJobFailed}
+}
+
+// checkRegistries verifies at start-up that every scenario names known diagnostics
+// and actions, so a typo fails in New, not when an alert is due.
+func checkRegistries(diags map[DiagnosticID]diagnostic) error {
+	for _, id := range ScenarioIDs() {
+		s, ok := scenarios[id]
+		if !ok || s.ID != id {
+			return fmt.Errorf("scenario %s is not registered", id)
+		}
+		for _, d := range s.Diagnostics {
+			if _, ok := diags[d]; !ok {
+				return fmt.Errorf("scenario %s names unknown diagnostic %s", id, d)
+			}
+		}
+		for _, a := range s.Actions {
+			if _, ok := actions[a]; !ok {
+				return fmt.Errorf("scenario %s names unknown action %s", id, a)
+			}
+		}
+	}
+	return nil
+}
+
+// Buttons lists the actions offered on an incident's alert: its scenario's actions,
+// minus those that do not apply now (Force-unlock without a lock, Acknowledge once
+// acknowledged), plus Refresh diagnostics.
+func Buttons(in Incident) []Action {
+	s, ok := scenarios[in.Scenario]
+	if !ok {
+		return nil
+	}
+	var out []Action
+	for _, id := range s.Actions {
+		switch {
+		case id == ActForceUnlock && in.Lock == nil:
+			continue
+		case id == ActAcknowledge && in.Status != IncidentOpen:
+			continue
+		case id == ActViewArtifacts && in.RunID == 0:
+			continue
+		}
+		out = append(out, actions[id])
+	}
+	if !slices.ContainsFunc(out, func(a Action) bool { return a.ID == ActRefresh }) {
+		out = append(out, actions[ActRefresh])
+	}
+	return out
+}
