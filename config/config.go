@@ -31,7 +31,44 @@ type Config struct {
 	Slack        Slack                  `yaml:"slack"`
 	GitHub       GitHub                 `yaml:"github"`
 	Status       Status                 `yaml:"status"`
+	Pipeline     Pipeline               `yaml:"pipeline"`
 	Environments map[string]Environment `yaml:"environments"`
+}
+
+// Pipeline describes the promotion pipeline medic watches.
+type Pipeline struct {
+	// Workflows maps each watched workflow file to the environment it deploys, used
+	// when a failed job does not say more precisely.
+	Workflows map[string]string `yaml:"workflows"`
+	// Jobs maps job names to the environment they work on (the pipeline's stages);
+	// defaults to the runbook's jobs.
+	Jobs map[string]string `yaml:"jobs"`
+	// RollbackJob is the pipeline's automatic rollback job.
+	RollbackJob string `yaml:"rollback_job"`
+	// Rules classify failed jobs into scenarios, first match wins; defaults to the
+	// runbook's.
+	Rules []RuleConfig `yaml:"rules"`
+	// StuckAfter: a run in progress longer than this is stuck (runbook: 30 minutes).
+	StuckAfter time.Duration `yaml:"stuck_after"`
+	// PollInterval is how often the Actions API is read; 0 turns the poller off.
+	PollInterval *time.Duration `yaml:"poll_interval"`
+	// AlarmPollInterval is how often CloudWatch alarms are read; 0 turns it off.
+	AlarmPollInterval *time.Duration `yaml:"alarm_poll_interval"`
+	// AlarmClearGrace: an alarm still in ALARM this long after a fix won't clear.
+	AlarmClearGrace time.Duration `yaml:"alarm_clear_grace"`
+	// DiagnosticTimeout bounds each diagnostic of an alert.
+	DiagnosticTimeout time.Duration `yaml:"diagnostic_timeout"`
+}
+
+// RuleConfig is one classification rule: a failed job matching every field set is the
+// named scenario.
+type RuleConfig struct {
+	Scenario    string `yaml:"scenario"`
+	Workflow    string `yaml:"workflow"`
+	Job         string `yaml:"job"`
+	LogContains string `yaml:"log_contains"`
+	LogRegex    string `yaml:"log_regex"`
+	Env         string `yaml:"env"`
 }
 
 // Slack configures where medic listens and speaks.
@@ -71,6 +108,25 @@ type Environment struct {
 	ArtifactsBucket string `yaml:"artifacts_bucket"`
 	// SecretsPrefix is the Secrets Manager name prefix of the environment ("prod/").
 	SecretsPrefix string `yaml:"secrets_prefix"`
+	// Severity rates the troubleshooting cases in this environment (LOW … CRITICAL);
+	// defaults: prod HIGH, preprod MEDIUM, others LOW.
+	Severity string `yaml:"severity"`
+	// Terraform names the environment's state lock table.
+	Terraform Terraform `yaml:"terraform"`
+	// Deployer is the IAM user the pipeline deploys with, and its inline policy.
+	Deployer Deployer `yaml:"deployer"`
+}
+
+// Terraform configures an environment's Terraform state.
+type Terraform struct {
+	// LockTable is the DynamoDB table of state locks ("terraform-state-lock-prod").
+	LockTable string `yaml:"lock_table"`
+}
+
+// Deployer names the pipeline's IAM identity in an environment.
+type Deployer struct {
+	User   string `yaml:"user"`
+	Policy string `yaml:"policy"`
 }
 
 // AWS says where an environment's resources live and how medic reaches them.
@@ -117,6 +173,11 @@ const (
 	DefaultSectionTimeout = 5 * time.Second
 	DefaultWorkers        = 16
 	DefaultLogLevel       = "info"
+
+	DefaultStuckAfter        = 30 * time.Minute
+	DefaultPollInterval      = time.Minute
+	DefaultAlarmClearGrace   = 15 * time.Minute
+	DefaultDiagnosticTimeout = 10 * time.Second
 )
 
 // Problem is one thing wrong with a config: the key, what is wrong and how to fix it.
@@ -209,6 +270,45 @@ func (c *Config) applyDefaults() {
 		}
 		c.Environments[name] = env
 	}
+	p := &c.Pipeline
+	if len(p.Workflows) == 0 {
+		// Each environment's deploy workflow is watched; a workflow shared by several
+		// environments (build-and-promote.yml: dev and preprod) belongs to the one the
+		// runbook rates highest.
+		p.Workflows = map[string]string{}
+		for _, name := range sortedKeys(c.Environments) {
+			wf := c.Environments[name].Deploy.Workflow
+			if wf == "" {
+				continue
+			}
+			if cur, ok := p.Workflows[wf]; !ok || severityOf(name, c.Environments[name].Severity) > severityOf(cur, c.Environments[cur].Severity) {
+				p.Workflows[wf] = name
+			}
+		}
+	}
+	if p.Jobs == nil {
+		p.Jobs = recovery.DefaultJobEnvs()
+	}
+	if p.RollbackJob == "" {
+		p.RollbackJob = recovery.DefaultRollbackJob
+	}
+	if p.StuckAfter == 0 {
+		p.StuckAfter = DefaultStuckAfter
+	}
+	if p.PollInterval == nil {
+		d := DefaultPollInterval
+		p.PollInterval = &d
+	}
+	if p.AlarmPollInterval == nil {
+		d := DefaultPollInterval
+		p.AlarmPollInterval = &d
+	}
+	if p.AlarmClearGrace == 0 {
+		p.AlarmClearGrace = DefaultAlarmClearGrace
+	}
+	if p.DiagnosticTimeout == 0 {
+		p.DiagnosticTimeout = DefaultDiagnosticTimeout
+	}
 }
 
 var (
@@ -265,7 +365,117 @@ func (c *Config) Validate() Problems {
 	for _, name := range sortedKeys(c.Environments) {
 		ps = append(ps, validateEnv(name, c.Environments[name])...)
 	}
+	ps = append(ps, c.validatePipeline()...)
 	return ps
+}
+
+func (c *Config) validatePipeline() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: "pipeline." + key, Msg: msg, Fix: fix}) }
+	p := c.Pipeline
+	envList := strings.Join(sortedKeys(c.Environments), ", ")
+	if len(p.Workflows) == 0 {
+		add("workflows", "no workflow is watched", "map each workflow file to its environment, e.g. {deploy-prod.yml: prod}")
+	}
+	deployWorkflows := map[string]bool{}
+	for _, e := range c.Environments {
+		deployWorkflows[e.Deploy.Workflow] = true
+	}
+	for _, wf := range sortedKeys(p.Workflows) {
+		if !workflowRE.MatchString(wf) && !deployWorkflows[wf] { // deploy workflows are checked with their environment
+			add("workflows."+wf, "is not a workflow file name", "use the file name under .github/workflows, e.g. deploy-prod.yml")
+		}
+		if _, ok := c.Environments[p.Workflows[wf]]; !ok {
+			add("workflows."+wf, fmt.Sprintf("environment %q is not configured", p.Workflows[wf]), "use one of: "+envList)
+		}
+	}
+	for _, job := range sortedKeys(p.Jobs) {
+		if _, ok := c.Environments[p.Jobs[job]]; !ok && len(c.Environments) > 0 {
+			if _, isDefault := recovery.DefaultJobEnvs()[job]; isDefault && len(c.Pipeline.Jobs) == len(recovery.DefaultJobEnvs()) {
+				continue // a default stage for an environment this install does not have
+			}
+			add(fmt.Sprintf("jobs[%q]", job), fmt.Sprintf("environment %q is not configured", p.Jobs[job]), "use one of: "+envList)
+		}
+	}
+	for i, r := range p.Rules {
+		key := fmt.Sprintf("rules[%d]", i)
+		if _, ok := recovery.ScenarioByID(recovery.ScenarioID(r.Scenario)); !ok {
+			var ids []string
+			for _, id := range recovery.ScenarioIDs() {
+				ids = append(ids, string(id))
+			}
+			add(key+".scenario", fmt.Sprintf("unknown scenario %q", r.Scenario), "use one of: "+strings.Join(ids, ", "))
+		}
+		if r.Env != "" {
+			if _, ok := c.Environments[r.Env]; !ok {
+				add(key+".env", fmt.Sprintf("environment %q is not configured", r.Env), "use one of: "+envList)
+			}
+		}
+		if r.LogContains != "" && r.LogRegex != "" {
+			add(key, "log_contains and log_regex are both set", "keep one")
+		}
+		if r.LogRegex != "" {
+			if _, err := regexp.Compile(r.LogRegex); err != nil {
+				add(key+".log_regex", "does not compile: "+err.Error(), "write a Go (RE2) regular expression")
+			}
+		}
+	}
+	if p.StuckAfter < time.Minute {
+		add("stuck_after", fmt.Sprintf("%s is too short", p.StuckAfter), "use at least 1m (runbook: 30m)")
+	}
+	for _, d := range []struct {
+		key string
+		v   *time.Duration
+	}{{"poll_interval", p.PollInterval}, {"alarm_poll_interval", p.AlarmPollInterval}} {
+		if d.v != nil && *d.v != 0 && *d.v < 10*time.Second {
+			add(d.key, fmt.Sprintf("%s is too short", *d.v), "use 0 (off) or at least 10s, mind GitHub's and AWS's rate limits")
+		}
+	}
+	if p.DiagnosticTimeout < 0 || p.DiagnosticTimeout > 5*time.Minute {
+		add("diagnostic_timeout", fmt.Sprintf("%s is out of range", p.DiagnosticTimeout), "use 1s to 5m (default 10s)")
+	}
+	return ps
+}
+
+// DomainPipeline converts the pipeline section into recovery's Pipeline.
+func (c *Config) DomainPipeline() *recovery.Pipeline {
+	p := &recovery.Pipeline{
+		Workflows:       map[string]string{},
+		JobEnvs:         map[string]string{},
+		RollbackJob:     c.Pipeline.RollbackJob,
+		StuckAfter:      c.Pipeline.StuckAfter,
+		AlarmClearGrace: c.Pipeline.AlarmClearGrace,
+	}
+	for k, v := range c.Pipeline.Workflows {
+		p.Workflows[k] = v
+	}
+	for k, v := range c.Pipeline.Jobs {
+		if _, ok := c.Environments[v]; ok {
+			p.JobEnvs[k] = v
+		}
+	}
+	if len(c.Pipeline.Rules) == 0 {
+		for _, r := range recovery.DefaultRules() {
+			if r.Env != "" {
+				if _, ok := c.Environments[r.Env]; !ok {
+					continue // e.g. no dev environment configured
+				}
+			}
+			p.Rules = append(p.Rules, r)
+		}
+		return p
+	}
+	for _, rc := range c.Pipeline.Rules {
+		r := recovery.Rule{Scenario: recovery.ScenarioID(rc.Scenario), Workflow: rc.Workflow, Job: rc.Job, Env: rc.Env}
+		switch {
+		case rc.LogContains != "":
+			r.Log = regexp.MustCompile(regexp.QuoteMeta(rc.LogContains))
+		case rc.LogRegex != "":
+			r.Log = regexp.MustCompile(rc.LogRegex)
+		}
+		p.Rules = append(p.Rules, r)
+	}
+	return p
 }
 
 func validateEnv(name string, e Environment) Problems {
@@ -347,6 +557,17 @@ func validateEnv(name string, e Environment) Problems {
 	if e.ArtifactsBucket != "" && !bucketRE.MatchString(e.ArtifactsBucket) {
 		add(".artifacts_bucket", fmt.Sprintf("%q is not an S3 bucket name", e.ArtifactsBucket), "use the bucket's name without s3://")
 	}
+	if e.Severity != "" {
+		if _, err := recovery.ParseSeverity(e.Severity); err != nil {
+			add(".severity", err.Error(), "use LOW, MEDIUM, HIGH or CRITICAL")
+		}
+	}
+	if e.Terraform.LockTable != "" && !tableRE.MatchString(e.Terraform.LockTable) {
+		add(".terraform.lock_table", fmt.Sprintf("%q is not a DynamoDB table name", e.Terraform.LockTable), "use the lock table's name, e.g. terraform-state-lock-prod")
+	}
+	if (e.Deployer.User == "") != (e.Deployer.Policy == "") {
+		add(".deployer", "user and policy go together", "set both deployer.user and deployer.policy, or neither")
+	}
 	return ps
 }
 
@@ -380,9 +601,20 @@ func (c *Config) DomainEnvironments() []recovery.Environment {
 			Table:           e.DynamoDBTable,
 			ArtifactsBucket: e.ArtifactsBucket,
 			SecretsPrefix:   e.SecretsPrefix,
+			Severity:        severityOf(name, e.Severity),
+			LockTable:       e.Terraform.LockTable,
+			DeployerUser:    e.Deployer.User,
+			DeployerPolicy:  e.Deployer.Policy,
 		})
 	}
 	return out
+}
+
+func severityOf(env, s string) recovery.Severity {
+	if sev, err := recovery.ParseSeverity(s); err == nil {
+		return sev
+	}
+	return recovery.DefaultSeverity(env)
 }
 
 // Redacted returns a copy safe to log: the store URL's password is masked.

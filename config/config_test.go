@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medic-ops/medic"
 	"github.com/medic-ops/medic/recovery"
@@ -176,5 +177,65 @@ func TestSecretsFromEnv(t *testing.T) {
 	s, _ := SecretsFromEnv(env(map[string]string{EnvSlackAPIURL: "http://127.0.0.1:1/api", EnvGitHubAPIURL: "http://127.0.0.1:2"}))
 	if s.SlackAPIURL != "http://127.0.0.1:1/api/" || s.GitHubAPIURL != "http://127.0.0.1:2/" {
 		t.Errorf("trailing slashes: got %q and %q", s.SlackAPIURL, s.GitHubAPIURL)
+	}
+}
+
+func TestPipelineDefaultsAndRules(t *testing.T) {
+	c, err := Parse(bytes.NewReader(medic.ExampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.DomainPipeline()
+	if p.Workflows["deploy-prod.yml"] != "prod" || p.Workflows["build-and-promote.yml"] != "preprod" {
+		t.Errorf("workflows: got %v", p.Workflows)
+	}
+	if len(p.Rules) != len(recovery.DefaultRules()) || p.Rules[0].Scenario != recovery.RollbackFail {
+		t.Errorf("rules: got %v", p.Rules)
+	}
+	if p.StuckAfter != 30*time.Minute || p.RollbackJob != "Rollback on Failure" {
+		t.Errorf("stuck/rollback: got %s %q", p.StuckAfter, p.RollbackJob)
+	}
+	prod := c.DomainEnvironments()[2]
+	if prod.Name != "prod" || prod.LockTable != "terraform-state-lock-prod" || prod.DeployerUser != "sentiment-analyzer-prod-deployer" || prod.Severity != recovery.SeverityHigh {
+		t.Errorf("prod: got %+v", prod)
+	}
+	// Without a pipeline section the deploy workflows are watched; the one dev and
+	// preprod share belongs to preprod.
+	m := mustParse(t, strings.Replace(minimal, "prod:\n", "prod:\n    severity: HIGH\n", 1))
+	if got := m.DomainPipeline().Workflows; len(got) != 1 || got["deploy-prod.yml"] != "prod" {
+		t.Errorf("derived workflows: got %v", got)
+	}
+}
+
+func TestPipelineProblems(t *testing.T) {
+	tests := []struct {
+		name, pipeline, wantKey, wantFix string
+	}{
+		{"unknown scenario", "rules: [{scenario: canary}]", "pipeline.rules[0].scenario", "canary-fail"},
+		{"bad regex", "rules: [{scenario: state-lock, log_regex: \"(\"}]", "pipeline.rules[0].log_regex", "RE2"},
+		{"both log matchers", "rules: [{scenario: state-lock, log_regex: a, log_contains: b}]", "pipeline.rules[0]", "keep one"},
+		{"rule env unknown", "rules: [{scenario: state-lock, env: qa}]", "pipeline.rules[0].env", "use one of: prod"},
+		{"workflow env unknown", "workflows: {deploy-prod.yml: qa}", "pipeline.workflows.deploy-prod.yml", "use one of: prod"},
+		{"job env unknown", "jobs: {\"Deploy to Production\": production}", "pipeline.jobs[\"Deploy to Production\"]", "use one of"},
+		{"poll too fast", "poll_interval: 1s", "pipeline.poll_interval", "at least 10s"},
+		{"stuck too short", "stuck_after: 5s", "pipeline.stuck_after", "30m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(minimal + "pipeline: {" + strings.TrimSpace(tt.pipeline) + "}\n"))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("got %v, want Problems", err)
+			}
+			for _, p := range ps {
+				if p.Key == tt.wantKey {
+					if !strings.Contains(p.String(), tt.wantFix) {
+						t.Errorf("got %q, want it to mention %q", p, tt.wantFix)
+					}
+					return
+				}
+			}
+			t.Errorf("got %v, want a problem for %s", ps, tt.wantKey)
+		})
 	}
 }

@@ -32,6 +32,12 @@ type StatusReader interface {
 	Status(ctx context.Context, env string) (recovery.StatusReport, error)
 }
 
+// IncidentActions carries out the buttons of incident alerts. Act returns what to tell
+// the user who clicked; a *recovery.UserError carries a message meant for them.
+type IncidentActions interface {
+	Act(ctx context.Context, incidentID string, action recovery.ActionID, user string) (string, error)
+}
+
 // Options configure a Router.
 type Options struct {
 	// CommandChannels limits slash commands to these channel IDs; empty allows all.
@@ -43,16 +49,17 @@ type Options struct {
 
 // Router routes slash commands and interactions to their handlers.
 type Router struct {
-	poster   Poster
-	status   StatusReader
+	poster    Poster
+	status    StatusReader
+	incidents IncidentActions
 	channels map[string]bool
 	envs     []string
 	log      *zap.Logger
 }
 
 // NewRouter returns a Router.
-func NewRouter(p Poster, s StatusReader, o Options) *Router {
-	r := &Router{poster: p, status: s, envs: o.Environments, log: o.Logger}
+func NewRouter(p Poster, s StatusReader, ia IncidentActions, o Options) *Router {
+	r := &Router{poster: p, status: s, incidents: ia, envs: o.Environments, log: o.Logger}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -104,10 +111,33 @@ func (r *Router) HandleSlashCommand(ctx context.Context, cmd slack.SlashCommand)
 
 // HandleInteraction answers a click or a submitted form.
 func (r *Router) HandleInteraction(ctx context.Context, cb slack.InteractionCallback) {
-	r.log.Info("interaction without a handler", zap.String("type", string(cb.Type)), zap.String("user", cb.User.ID))
-	if cb.ResponseURL != "" || cb.Channel.ID != "" {
-		if err := r.poster.Ephemeral(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, "medic has no action behind this button yet."); err != nil {
-			r.log.Error("could not answer the user", zap.Error(err))
+	log := r.log.With(zap.String("user", cb.User.ID), zap.String("type", string(cb.Type)))
+	reply := func(text string) {
+		if err := r.poster.Ephemeral(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, text); err != nil {
+			log.Error("could not answer the user", zap.Error(err))
+		}
+	}
+	if cb.Type != slack.InteractionTypeBlockActions {
+		log.Info("interaction without a handler")
+		return
+	}
+	for _, a := range cb.ActionCallback.BlockActions {
+		action, ok := recovery.ParseButtonID(a.ActionID)
+		if !ok {
+			log.Warn("unknown button", zap.String("action_id", a.ActionID))
+			reply("medic does not know this button.")
+			continue
+		}
+		log := log.With(zap.String("action", string(action)), zap.String("incident", a.Value))
+		msg, err := r.incidents.Act(ctx, a.Value, action, cb.User.ID)
+		var ue *recovery.UserError
+		switch {
+		case errors.As(err, &ue):
+			reply(ue.Msg)
+		case err != nil:
+			r.internalError(log, err, reply)
+		case msg != "":
+			reply(msg)
 		}
 	}
 }

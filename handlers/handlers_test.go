@@ -72,7 +72,7 @@ func TestStatusCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &fakePoster{}
-			r := NewRouter(p, fakeStatus{err: tt.statusErr}, Options{CommandChannels: []string{"C0OPS"}, Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+			r := NewRouter(p, fakeStatus{err: tt.statusErr}, &fakeActions{}, Options{CommandChannels: []string{"C0OPS"}, Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
 			cmd := tt.command
 			if cmd == "" {
 				cmd = "/status"
@@ -103,11 +103,56 @@ func TestStatusCommand(t *testing.T) {
 	}
 }
 
-func TestInteractionWithoutHandlerIsAnswered(t *testing.T) {
-	p := &fakePoster{}
-	r := NewRouter(p, fakeStatus{}, Options{Logger: zaptest.NewLogger(t)})
-	r.HandleInteraction(context.Background(), slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U1"}, Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: "C1"}}}, ResponseURL: "http://x"})
-	if len(p.posts) != 1 || p.posts[0].kind != "ephemeral" {
-		t.Fatalf("got %+v, want one ephemeral answer", p.posts)
+type fakeActions struct {
+	mu    sync.Mutex
+	calls []string
+	msg   string
+	err   error
+}
+
+func (f *fakeActions) Act(_ context.Context, id string, a recovery.ActionID, user string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, id+"/"+string(a)+"/"+user)
+	return f.msg, f.err
+}
+
+var _ IncidentActions = (*fakeActions)(nil)
+
+func click(actionID, value string) slack.InteractionCallback {
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U0ALICE"}, ResponseURL: "http://sandbox/hooks/2"}
+	cb.Channel.ID = "C0OPS"
+	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: actionID, Value: value}}
+	return cb
+}
+
+func TestButtons(t *testing.T) {
+	tests := []struct {
+		name      string
+		actionID  string
+		act       *fakeActions
+		wantCall  string
+		wantReply string
+	}{
+		{"acknowledge", "action:ack", &fakeActions{msg: "You acknowledged INC-1."}, "INC-1/ack/U0ALICE", "You acknowledged INC-1."},
+		{"user error", "action:rollback", &fakeActions{err: &recovery.UserError{Msg: "Incident INC-1 is not on record."}}, "INC-1/rollback/U0ALICE", "not on record"},
+		{"internal error", "action:verify", &fakeActions{err: errors.New("db is down: password=x")}, "INC-1/verify/U0ALICE", "internal error (ref "},
+		{"unknown button", "approve:xyz", &fakeActions{}, "", "does not know this button"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fakePoster{}
+			r := NewRouter(p, fakeStatus{}, tt.act, Options{Logger: zaptest.NewLogger(t)})
+			r.HandleInteraction(context.Background(), click(tt.actionID, "INC-1"))
+			if got := strings.Join(tt.act.calls, ","); got != tt.wantCall {
+				t.Errorf("calls: got %q, want %q", got, tt.wantCall)
+			}
+			if len(p.posts) != 1 || !strings.Contains(p.posts[0].text, tt.wantReply) || p.posts[0].user != "U0ALICE" {
+				t.Fatalf("replies: got %+v, want one to U0ALICE containing %q", p.posts, tt.wantReply)
+			}
+			if strings.Contains(p.posts[0].text, "password") {
+				t.Errorf("internal detail reached the user: %q", p.posts[0].text)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package recovery
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ScenarioID names one of the runbook's failure scenarios or troubleshooting cases.
@@ -232,4 +233,20 @@ func Buttons(in Incident) []Action {
 		out = append(out, actions[ActRefresh])
 	}
 	return out
+}
+
+// buttonPrefix namespaces the IDs of action buttons, so other interactive elements
+// (approvals, modals) never collide with them.
+const buttonPrefix = "action:"
+
+// ButtonID is the interactive element ID of an action's button.
+func ButtonID(id ActionID) string { return buttonPrefix + string(id) }
+
+// ParseButtonID reads the action of a button ID made by ButtonID.
+func ParseButtonID(s string) (ActionID, bool) {
+	rest, ok := strings.CutPrefix(s, buttonPrefix)
+	if !ok || rest == "" {
+		return "", false
+	}
+	return ActionID(rest), true
 }
