@@ -17,6 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -51,8 +54,11 @@ type Provider struct {
 type clients struct {
 	lambda  *lambda.Client
 	cw      *cloudwatch.Client
+	logs    *cloudwatchlogs.Client
+	ddb     *dynamodb.Client
 	secrets *secretsmanager.Client
 	s3      *s3.Client
+	iam     *iam.Client
 }
 
 // NewProvider loads AWS's default configuration (environment, shared files, instance
@@ -104,8 +110,11 @@ func (p *Provider) clientsFor(env recovery.Environment) *clients {
 	c := &clients{
 		lambda:  lambda.NewFromConfig(cfg),
 		cw:      cloudwatch.NewFromConfig(cfg),
+		logs:    cloudwatchlogs.NewFromConfig(cfg),
+		ddb:     dynamodb.NewFromConfig(cfg),
 		secrets: secretsmanager.NewFromConfig(cfg),
 		s3:      s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		iam:     iam.NewFromConfig(cfg),
 	}
 	p.envs[env.Name] = c
 	return c

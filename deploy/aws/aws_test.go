@@ -22,11 +22,17 @@ import (
 
 func mustProvider(tb testing.TB) (*awsfake.Server, *Provider) {
 	tb.Helper()
+	return mustProviderWith(tb, awsfake.Options{})
+}
+
+// mustProviderWith is mustProvider with the fake's options.
+func mustProviderWith(tb testing.TB, opts awsfake.Options) (*awsfake.Server, *Provider) {
+	tb.Helper()
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
 		tb.Setenv(k, "")
 	}
 	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	srv := awsfake.New(awsfake.Options{})
+	srv := awsfake.New(opts)
 	tb.Cleanup(srv.Close)
 	p, err := NewProvider(context.Background(), Options{
 		Endpoint:    srv.URL(),
