@@ -1,0 +1,58 @@
+package recovery
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzClassify feeds arbitrary job logs through classification and every log parser:
+// none may panic, classification always names a registered scenario and an
+// environment, and excerpts stay within their line budget.
+func FuzzClassify(f *testing.F) {
+	for _, name := range []string{"pytest_dev.log", "terraform_lock_s3.log", "terraform_lock_http.log", "secrets_denied.log"} {
+		f.Add(mustLog(f, name), "Deploy to Preprod")
+	}
+	f.Add("", "")
+	f.Add("│ Error: Error acquiring the state lock\n│ Lock Info:\n│   ID:", "Terraform Plan (prod)")
+	f.Add("AccessDeniedException secret: arn:aws:secretsmanager:us-east-1:123456789012:secret:", "Validate Secrets")
+	envs := runbookEnvs(f)
+	p := runbookPipeline()
+	f.Fuzz(func(t *testing.T, log, job string) {
+		run := Run{ID: 1, Workflow: "build-and-promote.yml"}
+		j := JobInfo{ID: 2, Name: job, Status: "completed", Conclusion: "failure"}
+		c, need := p.Classify(run, j, &log, envs)
+		if need {
+			t.Fatal("asked for the log it was given")
+		}
+		if _, ok := ScenarioByID(c.Scenario); !ok {
+			t.Fatalf("unknown scenario %q", c.Scenario)
+		}
+		if _, err := envs.Get(c.Env); err != nil {
+			t.Fatalf("environment %q: %v", c.Env, err)
+		}
+		if ex := Excerpt(log, 10); strings.Count(ex, "\n") > 9 {
+			t.Fatalf("excerpt of %d lines, want at most 10", strings.Count(ex, "\n")+1)
+		}
+		PytestFailures(log)
+		TerraformErrors(log)
+		LikelyCause(log)
+		ParseStateLock(log)
+		SecretErrors(log)
+		Redact(log)
+	})
+}
+
+// FuzzRedact checks that a credential placed anywhere in arbitrary text never
+// survives redaction.
+func FuzzRedact(f *testing.F) {
+	f.Add("before ", " after")
+	f.Add("X-API-Key: ", "\n")
+	f.Add("", "")
+	const key = "AKIAIOSFODNN7EXAMPLE"
+	f.Fuzz(func(t *testing.T, before, after string) {
+		in := before + " " + key + " " + after
+		if out := Redact(in); strings.Contains(out, key) {
+			t.Fatalf("Redact(%q) = %q keeps the key", in, out)
+		}
+	})
+}
