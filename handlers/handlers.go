@@ -52,9 +52,9 @@ type Router struct {
 	poster    Poster
 	status    StatusReader
 	incidents IncidentActions
-	channels map[string]bool
-	envs     []string
-	log      *zap.Logger
+	channels  map[string]bool
+	envs      []string
+	log       *zap.Logger
 }
 
 // NewRouter returns a Router.
