@@ -90,7 +90,11 @@ func statusLine(in recovery.Incident) string {
 	case recovery.IncidentAcknowledged:
 		parts = append(parts, fmt.Sprintf(":eyes: Acknowledged by <@%s> at %s", in.AckBy, in.AckAt.UTC().Format("15:04 UTC")))
 	case recovery.IncidentResolved:
-		parts = append(parts, ":white_check_mark: Resolved")
+		if in.MergedInto != "" {
+			parts = append(parts, fmt.Sprintf(":link: Merged into `%s`", in.MergedInto))
+		} else {
+			parts = append(parts, ":white_check_mark: Resolved")
+		}
 	default:
 		parts = append(parts, "*Not acknowledged*")
 	}

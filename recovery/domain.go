@@ -180,6 +180,9 @@ type Incident struct {
 	GatheredAt time.Time `json:",omitzero"`
 	// Signals counts the signals applied to the incident.
 	Signals int `json:",omitempty"`
+	// MergedInto names the incident this one was folded into (an alarm that turned
+	// out to be part of a pipeline failure); a merged incident is resolved.
+	MergedInto string `json:",omitempty"`
 }
 
 // RollbackState follows the pipeline's automatic rollback.

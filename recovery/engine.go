@@ -343,7 +343,47 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		notes = append(notes, findingNotes(in.Findings)...)
 	}
 	e.postNotes(ctx, in, notes)
+	if created && in.RunID != 0 {
+		e.absorbAlarmIncidents(ctx, in)
+	}
 	return nil
+}
+
+// absorbAlarmIncidents folds the environment's open alarm incidents into a pipeline
+// incident that just opened: an alarm firing while a deploy fails is the same
+// failure seen from CloudWatch, and on-call should follow one alert, not two.
+func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
+	open, err := e.Incidents.OpenIncidents(ctx, into.Env)
+	if err != nil {
+		e.log.Warn("listing alarm incidents to merge", zap.String("incident", into.ID), zap.Error(err))
+		return
+	}
+	for _, old := range open {
+		if old.Scenario != AlarmFiring || old.ID == into.ID {
+			continue
+		}
+		merged, err := e.update(ctx, old.ID, func(cur *Incident) {
+			cur.Status, cur.MergedInto = IncidentResolved, into.ID
+		})
+		if err != nil {
+			e.log.Warn("merging an alarm incident", zap.String("incident", old.ID), zap.Error(err))
+			continue
+		}
+		e.audit(ctx, merged, "medic", "incident.merged", map[string]string{"into": into.ID})
+		if err := e.publish(ctx, &merged); err != nil {
+			e.log.Warn("updating a merged alert", zap.String("incident", old.ID), zap.Error(err))
+		}
+		e.postNotes(ctx, merged, []Note{{Text: fmt.Sprintf(":link: Part of %s (%s): follow that alert.", into.ID, scenarioTitle(into.Scenario))}})
+		if err := e.Incidents.AttachSource(ctx, into.ID, "alarm:"+old.AlarmName); err != nil && !errors.Is(err, ErrDuplicate) {
+			e.log.Warn("attaching a merged alarm", zap.String("incident", into.ID), zap.Error(err))
+		}
+		into, err = e.update(ctx, into.ID, func(cur *Incident) { cur.Alarms = appendUnique(cur.Alarms, old.AlarmName) })
+		if err != nil {
+			e.log.Warn("recording a merged alarm", zap.String("incident", into.ID), zap.Error(err))
+			continue
+		}
+		e.postNotes(ctx, into, []Note{{Text: fmt.Sprintf(":rotating_light: %s was already in ALARM (%s, now merged here).", old.AlarmName, old.ID)}})
+	}
 }
 
 // escalates reports whether a signal of scenario to makes an incident of scenario

@@ -214,7 +214,7 @@ func checkRegistries(diags map[DiagnosticID]diagnostic) error {
 // acknowledged), plus Refresh diagnostics.
 func Buttons(in Incident) []Action {
 	s, ok := scenarios[in.Scenario]
-	if !ok {
+	if !ok || in.Status == IncidentResolved {
 		return nil
 	}
 	var out []Action
