@@ -453,7 +453,7 @@ func (s *Server) runDoc(rec *runRecord) *github.WorkflowRun {
 		CheckSuiteNodeID: github.String(nodeID("CS", rec.checkSuiteID)),
 		URL:              github.String(s.apiURL("/actions/runs/%d", r.ID)),
 		HTMLURL:          github.String(s.htmlURL("/actions/runs/%d", r.ID)),
-		PullRequests:     []*github.PullRequest{},
+		PullRequests:     s.runPullsLocked(r),
 		CreatedAt:        ts(r.CreatedAt),
 		UpdatedAt:        ts(r.UpdatedAt),
 		RunStartedAt:     ts(r.RunStartedAt),

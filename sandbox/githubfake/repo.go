@@ -34,6 +34,8 @@ type PullRequest struct {
 	Draft            bool
 	Author           string
 	CreatedAt        time.Time
+
+	id int64
 }
 
 // Issues returns the issues created so far, in order.
@@ -185,14 +187,14 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := s.now()
+	id := s.w.nextPullID
+	s.w.nextPullID++
 	pr := PullRequest{
 		Number: s.w.nextNumber, Title: *body.Title, Body: body.Body, Head: head, Base: base,
-		HeadSHA: headSHA, BaseSHA: baseSHA, Draft: body.Draft, Author: s.login, CreatedAt: now,
+		HeadSHA: headSHA, BaseSHA: baseSHA, Draft: body.Draft, Author: s.login, CreatedAt: now, id: id,
 	}
 	s.w.nextNumber++
 	s.w.pulls = append(s.w.pulls, pr)
-	id := s.w.nextPullID
-	s.w.nextPullID++
 	repo, owner := s.repoDoc(), s.userDoc(s.owner)
 	branch := func(name, sha string) *github.PullRequestBranch {
 		return &github.PullRequestBranch{
@@ -222,6 +224,60 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 		"closed_at": nil, "merged_at": nil, "merge_commit_sha": nil, "mergeable": nil,
 		"assignee": nil, "milestone": nil, "body": nil,
 	}))
+}
+
+// AddPullRequest seeds an open pull request from branch p.Head and returns its number
+// (issues and pull requests share numbers). Base defaults to the default branch,
+// HeadSHA and BaseSHA to the branches' heads, Author to the authenticated user and
+// CreatedAt to the clock. Workflow runs of the head branch list it in pull_requests.
+func (s *Server) AddPullRequest(p PullRequest) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.Base == "" {
+		p.Base = s.defaultBranch
+	}
+	if p.HeadSHA == "" {
+		p.HeadSHA = s.w.refs["refs/heads/"+p.Head]
+	}
+	if p.BaseSHA == "" {
+		p.BaseSHA = s.w.refs["refs/heads/"+p.Base]
+	}
+	if p.Author == "" {
+		p.Author = s.login
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = s.now()
+	}
+	p.Number, p.id = s.w.nextNumber, s.w.nextPullID
+	s.w.nextNumber++
+	s.w.nextPullID++
+	s.w.pulls = append(s.w.pulls, p)
+	return p.Number
+}
+
+// runPullsLocked lists a run's pull requests as runs and their webhooks do: the open
+// pull requests from the run's head branch, with only the URL, ID, number, and head and
+// base (ref, SHA, and the repository's ID, URL and name). s.mu must be held.
+func (s *Server) runPullsLocked(r Run) []*github.PullRequest {
+	out := []*github.PullRequest{}
+	repo := s.repoDoc()
+	short := &github.Repository{ID: repo.ID, URL: repo.URL, Name: repo.Name}
+	branch := func(name, sha string) *github.PullRequestBranch {
+		if head, ok := s.w.refs["refs/heads/"+name]; ok {
+			sha = head
+		}
+		return &github.PullRequestBranch{Ref: github.String(name), SHA: github.String(sha), Repo: short}
+	}
+	for _, p := range s.w.pulls {
+		if p.Head != r.HeadBranch {
+			continue
+		}
+		out = append(out, &github.PullRequest{
+			URL: github.String(s.apiURL("/pulls/%d", p.Number)), ID: github.Int64(p.id), Number: github.Int(p.Number),
+			Head: branch(p.Head, p.HeadSHA), Base: branch(p.Base, p.BaseSHA),
+		})
+	}
+	return out
 }
 
 // tarball answers 302 to a codeload-like URL, as GitHub does; the archive itself is

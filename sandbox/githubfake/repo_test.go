@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -254,4 +255,58 @@ func TestConcurrentUse(t *testing.T) {
 			t.Errorf("run %d: got attempt %d, want 2", id, r.RunAttempt)
 		}
 	}
+}
+
+func TestRunsListTheirPullRequests(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	srv := mustServer(t, clk)
+	_, base := seedMain(srv, clk)
+	head := srv.AddCommit(githubfake.Commit{Branch: "feature/boost", Parents: []string{base}, Message: "Boost scores", When: clk.Now()})
+	issue := mustIssue(t, srv)
+	number := srv.AddPullRequest(githubfake.PullRequest{Title: "Boost scores", Head: "feature/boost", Author: "dev-one"})
+	if number != issue+1 {
+		t.Errorf("pull request number: got %d, want %d (after issue #%d)", number, issue+1, issue)
+	}
+	prRun := srv.AddRun(githubfake.Run{WorkflowFile: "ci.yml", HeadBranch: "feature/boost", HeadSHA: head, Event: "pull_request", Conclusion: "failure"})
+	mainRun := srv.AddRun(githubfake.Run{WorkflowFile: "ci.yml", HeadBranch: "main", HeadSHA: base, Conclusion: "success"})
+
+	gh := mustClient(t, srv)
+	run, _, err := gh.Actions.GetWorkflowRunByID(ctx, owner, repo, prRun.ID)
+	if err != nil {
+		t.Fatalf("GetWorkflowRunByID: %v", err)
+	}
+	ev, err := srv.RunEvent(prRun.ID, "completed")
+	if err != nil {
+		t.Fatalf("RunEvent: %v", err)
+	}
+	for src, prs := range map[string][]*github.PullRequest{"REST": run.PullRequests, "webhook": ev.GetWorkflowRun().PullRequests} {
+		if len(prs) != 1 {
+			t.Fatalf("%s pull_requests: got %d, want 1", src, len(prs))
+		}
+		pr := prs[0]
+		if pr.GetNumber() != number || pr.GetID() == 0 || pr.GetHead().GetRef() != "feature/boost" || pr.GetHead().GetSHA() != head ||
+			pr.GetBase().GetRef() != "main" || pr.GetBase().GetSHA() != base || pr.GetHead().GetRepo().GetName() != repo ||
+			pr.GetURL() != srv.URL()+"/repos/acme/sentiment-analyzer/pulls/"+fmt.Sprint(number) {
+			t.Errorf("%s pull request: got #%d %s@%s into %s@%s (%s), want #%d feature/boost@%s into main@%s",
+				src, pr.GetNumber(), pr.GetHead().GetRef(), pr.GetHead().GetSHA(), pr.GetBase().GetRef(), pr.GetBase().GetSHA(), pr.GetURL(), number, head, base)
+		}
+	}
+	other, _, err := gh.Actions.GetWorkflowRunByID(ctx, owner, repo, mainRun.ID)
+	if err != nil || len(other.PullRequests) != 0 {
+		t.Errorf("run on main: got pull_requests %v (%v), want none", other.PullRequests, err)
+	}
+	if pulls := srv.PullRequests(); len(pulls) != 1 || pulls[0].Number != number || pulls[0].HeadSHA != head || pulls[0].Author != "dev-one" {
+		t.Errorf("PullRequests(): got %+v, want #%d from feature/boost by dev-one", pulls, number)
+	}
+}
+
+// mustIssue creates an issue through the API and returns its number.
+func mustIssue(t *testing.T, srv *githubfake.Server) int {
+	t.Helper()
+	issue, _, err := mustClient(t, srv).Issues.Create(context.Background(), owner, repo, &github.IssueRequest{Title: github.String("Flaky canary")})
+	if err != nil {
+		t.Fatalf("Issues.Create: %v", err)
+	}
+	return issue.GetNumber()
 }
