@@ -140,6 +140,10 @@ func stageDevTestsFail(sb *Sandbox, now time.Time) (Staged, error) {
 		Author: developer(), When: now.Add(-9 * time.Minute),
 		Files: map[string]string{"src/analysis/scoring.py": "EMPHASIS_BOOST = 0.293\n\ndef boost(score, text):\n    bangs = min(text.count(\"!\"), 4)\n    return score + (EMPHASIS_BOOST * bangs if score > 0 else -EMPHASIS_BOOST * bangs)\n"},
 	})
+	sb.GitHub.AddPullRequest(githubfake.PullRequest{
+		Title: "Boost sentiment scores for emphatic punctuation", Head: branch, Base: "main", HeadSHA: sha, BaseSHA: base,
+		Body: "Scores for \"GREAT!!!\" now come out stronger than for \"great\".", Author: "praman", CreatedAt: now.Add(-8 * time.Minute),
+	})
 	p, err := st.play(runPlan{
 		workflow: buildWorkflow, event: "pull_request", branch: branch, sha: sha, actor: "praman",
 		jobs: []jobPlan{
@@ -148,7 +152,6 @@ func stageDevTestsFail(sb *Sandbox, now time.Time) (Staged, error) {
 		},
 		vars:  logVars{"prev_sha": prev},
 		endAt: now.Add(-time.Minute),
-		pull:  &pullRef{number: 57, id: 1900000057, base: "main", baseSHA: base},
 	})
 	if err != nil {
 		return Staged{}, fmt.Errorf("staging dev-tests-fail: %w", err)

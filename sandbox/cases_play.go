@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-github/v66/github"
-
 	"github.com/medic-ops/medic/sandbox/awsfake"
 	"github.com/medic-ops/medic/sandbox/githubfake"
 )
@@ -365,28 +363,6 @@ type runPlan struct {
 	// endAt is when the last job activity happens (a completed run completes then);
 	// startAt, when set, fixes the run's start instead.
 	endAt, startAt time.Time
-	// pull is the pull request the run belongs to, nil for none.
-	pull *pullRef
-}
-
-// pullRef is a pull request as a run's pull_requests list shows it.
-type pullRef struct {
-	number        int
-	id            int64
-	base, baseSHA string
-}
-
-// doc is the pull request as workflow_run payloads list it: URL, ID, number, and head
-// and base with the repository's ID, URL and name only.
-func (pr *pullRef) doc(repo *github.Repository, head, headSHA string) *github.PullRequest {
-	short := &github.Repository{ID: repo.ID, URL: repo.URL, Name: repo.Name}
-	return &github.PullRequest{
-		URL:    github.String(repo.GetURL() + "/pulls/" + strconv.Itoa(pr.number)),
-		ID:     github.Int64(pr.id),
-		Number: github.Int(pr.number),
-		Head:   &github.PullRequestBranch{Ref: github.String(head), SHA: github.String(headSHA), Repo: short},
-		Base:   &github.PullRequestBranch{Ref: github.String(pr.base), SHA: github.String(pr.baseSHA), Repo: short},
-	}
 }
 
 // jobPlan is one job: a log template, or a job skipped because an earlier one failed.
@@ -488,9 +464,6 @@ func (st *stager) play(p runPlan) (playedRun, error) {
 	record := func(event string, payload any, err error) error {
 		if err != nil {
 			return err
-		}
-		if ev, ok := payload.(*github.WorkflowRunEvent); ok && p.pull != nil {
-			ev.WorkflowRun.PullRequests = []*github.PullRequest{p.pull.doc(ev.Repo, p.branch, p.sha)}
 		}
 		played.deliveries = append(played.deliveries, Delivery{Event: event, Payload: payload})
 		return nil

@@ -568,16 +568,25 @@ func checkDevTestsFail(t *testing.T, sb *Sandbox, st Staged, _ time.Time) {
 	if run.Event != "pull_request" || run.HeadBranch != "feature/emphatic-boost" || run.HeadCommit.Author.Name != "Priya Raman" {
 		t.Errorf("run: got event %s on %s by %q, want pull_request on feature/emphatic-boost by Priya Raman", run.Event, run.HeadBranch, run.HeadCommit.Author.Name)
 	}
+	pulls := sb.GitHub.PullRequests()
+	if len(pulls) != 1 || pulls[0].Head != "feature/emphatic-boost" || pulls[0].HeadSHA != st.HeadSHA || pulls[0].Author != "praman" {
+		t.Fatalf("pull requests: got %+v, want one from feature/emphatic-boost at %s", pulls, st.HeadSHA)
+	}
+	number := pulls[0].Number
 	for _, d := range st.Deliveries {
 		ev, ok := d.Payload.(*github.WorkflowRunEvent)
 		if !ok {
 			continue
 		}
 		prs := ev.GetWorkflowRun().PullRequests
-		if len(prs) != 1 || prs[0].GetNumber() != 57 || prs[0].GetHead().GetSHA() != st.HeadSHA || prs[0].GetBase().GetRef() != "main" ||
+		if len(prs) != 1 || prs[0].GetNumber() != number || prs[0].GetHead().GetSHA() != st.HeadSHA || prs[0].GetBase().GetRef() != "main" ||
 			prs[0].GetHead().GetRepo().GetID() != ev.GetRepo().GetID() {
-			t.Errorf("workflow_run %s pull_requests: got %+v, want #57 from %s into main", ev.GetAction(), prs, st.HeadSHA)
+			t.Errorf("workflow_run %s pull_requests: got %+v, want #%d from %s into main", ev.GetAction(), prs, number, st.HeadSHA)
 		}
+	}
+	doc, _, err := mustGitHubClient(t, sb).Actions.GetWorkflowRunByID(context.Background(), sb.GitHub.Owner(), sb.GitHub.Repo(), st.RunID)
+	if err != nil || len(doc.PullRequests) != 1 || doc.PullRequests[0].GetNumber() != number {
+		t.Errorf("go-github run pull_requests: got %v (%v), want #%d", doc.PullRequests, err, number)
 	}
 }
 
