@@ -160,7 +160,7 @@ func (d *Diagnoser) Gather(ctx context.Context, in Incident, env Environment, ru
 		if run == nil || run.ID == 0 {
 			return Run{}, errors.New("no run")
 		}
-		if run.CommitMessage != "" && !run.CreatedAt.IsZero() {
+		if run.CommitMessage != "" && !run.CreatedAt.IsZero() && run.Number != 0 {
 			return *run, nil
 		}
 		return d.src.Runs.Run(sharedCtx, run.ID)
@@ -249,8 +249,8 @@ func diagFailedStep(_ context.Context, _ *Diagnoser, in *diagInput) (Finding, er
 	} else {
 		f.Lines = append(f.Lines, fmt.Sprintf("%s %s", j.Name, orWord(j.Conclusion, j.Status)))
 	}
-	if in.run != nil && in.run.ID != 0 {
-		f.Lines = append(f.Lines, fmt.Sprintf("%s run #%d, attempt %d", orWord(in.run.WorkflowName, in.run.Workflow), in.run.Number, max(in.run.Attempt, 1)))
+	if r, err := in.fullRun(); err == nil {
+		f.Lines = append(f.Lines, fmt.Sprintf("%s run #%d, attempt %d", orWord(r.WorkflowName, r.Workflow), r.Number, max(r.Attempt, 1)))
 	}
 	return f, nil
 }

@@ -284,10 +284,15 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 	}
 	source := sig.SourceKey()
 	in, err := e.Incidents.OpenIncidentBySource(ctx, source)
+	var findings []Finding
 	created := false
 	switch {
 	case errors.Is(err, ErrNotFound):
+		// Gather first and store the incident with its findings, so nobody ever sees
+		// (or posts) an incident without them.
 		in = e.newIncident(sig, scenario, env)
+		findings = e.Diagnoser.Gather(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
+		setFindings(&in, findings, e.Now())
 		err = e.Incidents.CreateIncident(ctx, in)
 		if errors.Is(err, ErrDuplicate) {
 			// Another worker or replica opened it a moment ago: update that one.
@@ -317,12 +322,12 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		} else if sig.Job != nil && sig.Job.ID != in.JobID {
 			notes = append(notes, Note{Text: fmt.Sprintf("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
 		}
+		diagIn := in
+		if escalated {
+			applySignal(&diagIn, sig, scenario, env)
+		}
+		findings = e.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
 	}
-	diagIn := in
-	if escalated || created {
-		applySignal(&diagIn, sig, scenario, env)
-	}
-	findings := e.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
 	in, err = e.update(ctx, in.ID, func(cur *Incident) {
 		if escalated || created {
 			applySignal(cur, sig, scenario, env)
@@ -506,7 +511,9 @@ func (e *Engine) update(ctx context.Context, id string, change func(*Incident)) 
 }
 
 // publish posts the incident's alert the first time and updates it afterwards; the
-// message's ts is stored so a restart updates the same message.
+// message's ts is stored so a restart updates the same message. Posting is claimed
+// per incident, so two workers (or replicas) racing on a new incident post one
+// message; the loser leaves the message to the winner, who shows the latest state.
 func (e *Engine) publish(ctx context.Context, in *Incident) error {
 	if in.Channel == "" {
 		return fmt.Errorf("incident %s: environment %s has no alert channel (config: slack.alert_channel)", in.ID, in.Env)
@@ -517,13 +524,29 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		}
 		return nil
 	}
+	if len(in.Findings) == 0 {
+		// Not gathered yet: whoever is gathering will post it.
+		return nil
+	}
+	key := "post-alert:" + in.ID
+	ok, err := e.Claims.ClaimWork(ctx, key, time.Minute)
+	if err != nil {
+		return fmt.Errorf("claiming the alert of %s: %w", in.ID, err)
+	}
+	if !ok {
+		return nil
+	}
 	ts, err := e.Publisher.PostAlert(ctx, *in)
 	if err != nil {
+		_ = e.Claims.ReleaseWork(context.WithoutCancel(ctx), key)
 		return fmt.Errorf("posting the alert of %s: %w", in.ID, err)
 	}
 	saved, err := e.update(ctx, in.ID, func(cur *Incident) { cur.MessageTS = ts })
 	if err != nil {
 		return fmt.Errorf("recording the alert of %s (posted as %s): %w", in.ID, ts, err)
+	}
+	if err := e.Claims.CompleteWork(ctx, key); err != nil {
+		e.log.Warn("completing the alert claim", zap.String("incident", in.ID), zap.Error(err))
 	}
 	e.audit(ctx, saved, "medic", "incident.alerted", map[string]string{"channel": saved.Channel, "ts": ts})
 	if saved.Version != in.Version+1 {

@@ -42,15 +42,20 @@ type external struct {
 	now        func() time.Time
 }
 
-// app is one running medic: store, Slack link, handlers and HTTP listener.
+// app is one running medic: store, Slack link, handlers, recovery engine, pollers and
+// HTTP listener.
 type app struct {
-	cfg      *config.Config
-	log      *zap.Logger
-	store    *store.Store
-	bot      *bot.Bot
-	listener net.Listener
-	server   *http.Server
-	now      func() time.Time
+	cfg         *config.Config
+	log         *zap.Logger
+	store       *store.Store
+	bot         *bot.Bot
+	engine      *recovery.Engine
+	runPoller   *recovery.RunPoller
+	alarmPoller *recovery.AlarmPoller
+	listener    net.Listener
+	server      *http.Server
+	now         func() time.Time
+	pollRounds  *prometheus.CounterVec
 }
 
 // newApp wires medic from cfg. It opens the store and the listener, so a bad store
@@ -86,10 +91,11 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
+	healthChecker := health.New(ext.httpClient, awsProvider, ext.now)
 	status, err := recovery.NewStatusService(envs, recovery.StatusSources{
 		Functions: awsProvider,
 		Alarms:    awsProvider,
-		Health:    health.New(ext.httpClient, awsProvider, ext.now),
+		Health:    healthChecker,
 		Deploys:   ghClient,
 		Incidents: st,
 		Jobs:      st,
@@ -98,8 +104,19 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		return nil, err
 	}
 
+	pipeline := cfg.DomainPipeline()
+	diagnoser, err := recovery.NewDiagnoser(recovery.DiagSources{
+		Runs: ghClient, Env: awsProvider, Functions: awsProvider, Alarms: awsProvider, Health: healthChecker,
+	}, cfg.Pipeline.DiagnosticTimeout, pipeline.RollbackJob, ext.now)
+	if err != nil {
+		return nil, err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.pollRounds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_poll_rounds_total", Help: "Poll rounds finished, by poller and outcome."}, []string{"poller", "outcome"})
+	reg.MustRegister(a.pollRounds)
 
 	slackOpts := []slack.Option{slack.OptionAppLevelToken(ext.secrets.SlackAppToken), slack.OptionRetry(3)}
 	if ext.secrets.SlackAPIURL != "" {
@@ -110,7 +127,22 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	api := slack.New(ext.secrets.SlackBotToken, slackOpts...)
 	poster := bot.NewPoster(api)
-	router := handlers.NewRouter(poster, status, handlers.Options{
+	a.engine, err = recovery.NewEngine(recovery.EngineDeps{
+		Envs: envs, Pipeline: pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
+		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker,
+		Logger: log, Now: ext.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if *cfg.Pipeline.PollInterval > 0 {
+		a.runPoller = &recovery.RunPoller{Runs: ghClient, Cursors: st, Pipeline: pipeline, Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("poll")}
+	}
+	if *cfg.Pipeline.AlarmPollInterval > 0 {
+		a.alarmPoller = &recovery.AlarmPoller{Envs: envs, Alarms: awsProvider, Deploys: ghClient, Incidents: st, Pipeline: pipeline,
+			Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("alarm-poll")}
+	}
+	router := handlers.NewRouter(poster, status, a.engine, handlers.Options{
 		CommandChannels: cfg.Slack.CommandChannels,
 		Environments:    envs.Names(),
 		Logger:          log.Named("handlers"),
@@ -131,6 +163,15 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/webhooks/github", deploygithub.NewWebhook(deploygithub.WebhookOptions{
+		Secret:    ext.secrets.WebhookSecret,
+		Claim:     st.Claim,
+		Sink:      func(_ context.Context, sig recovery.Signal) { a.engine.Submit(sig) },
+		Workflows: workflowFiles(pipeline),
+		RunFile:   ghClient.RunFile,
+		Logger:    log.Named("webhook"),
+		Now:       ext.now,
+	}))
 	a.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ok = true
 	return a, nil
@@ -180,11 +221,48 @@ func (a *app) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.purgeClaims(ctx) })
+	g.Go(func() error { a.engine.Run(ctx); return nil })
+	if a.runPoller != nil {
+		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll) })
+	}
+	if a.alarmPoller != nil {
+		g.Go(func() error { return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.alarmPoller.Poll) })
+	}
 	return g.Wait()
 }
 
-// purgeClaims forgets envelope and delivery IDs older than a day, hourly. Slack and
-// GitHub redeliver within minutes, so a day is ample.
+// every runs a poller now and then every interval until ctx ends. A failing round is
+// logged by the poller and retried at the next tick.
+func (a *app) every(ctx context.Context, name string, interval time.Duration, poll func(context.Context) error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		outcome := "ok"
+		if err := poll(ctx); err != nil {
+			outcome = "error"
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.pollRounds.WithLabelValues(name, outcome).Inc()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func workflowFiles(p *recovery.Pipeline) []string {
+	var out []string
+	for wf := range p.Workflows {
+		out = append(out, wf)
+	}
+	return out
+}
+
+// purgeClaims forgets envelope and delivery IDs older than a day, hourly (Slack and
+// GitHub redeliver within minutes), and finished signals older than a week.
 func (a *app) purgeClaims(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -197,6 +275,10 @@ func (a *app) purgeClaims(ctx context.Context) error {
 				a.log.Warn("purging claims", zap.Error(err))
 			} else if n > 0 {
 				a.log.Debug("purged claims", zap.Int64("count", n))
+			}
+			// Finished signals are kept a week: longer than the pollers look back.
+			if _, err := a.store.PurgeWork(ctx, a.now().Add(-7*24*time.Hour)); err != nil {
+				a.log.Warn("purging finished work", zap.Error(err))
 			}
 		}
 	}

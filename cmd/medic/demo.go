@@ -23,10 +23,12 @@ type demoScenario struct {
 	seed func(w *sandbox.World)
 	// play types and clicks as the people would; the transcript is printed after.
 	play func(ctx context.Context, d *sandboxed) error
+	// polls turns the Actions and alarm pollers on.
+	polls bool
 }
 
 func demoScenarios() []demoScenario {
-	return []demoScenario{{
+	out := []demoScenario{{
 		name:  "status",
 		about: "prod has an alarm firing; alice types /status prod",
 		seed: func(w *sandbox.World) {
@@ -43,6 +45,60 @@ func demoScenarios() []demoScenario {
 			})
 		},
 	}}
+	for _, c := range sandbox.Cases() {
+		out = append(out, demoScenario{name: c.Name, about: c.About, polls: true, play: playCase(c)})
+	}
+	return out
+}
+
+// playCase stages a failure case and lets medic see it the way it would in
+// production: GitHub's webhook deliveries when the case has them, the pollers
+// otherwise; then it waits for the alert and its thread to settle.
+func playCase(c sandbox.Case) func(ctx context.Context, d *sandboxed) error {
+	return func(ctx context.Context, d *sandboxed) error {
+		st, err := c.Stage(d.sb, time.Now())
+		if err != nil {
+			return fmt.Errorf("staging %s: %w", c.Name, err)
+		}
+		if len(st.Deliveries) > 0 {
+			d.narrate("GitHub delivers %d webhook events for run %d (workflow_run, workflow_job)", len(st.Deliveries), st.RunID)
+			for _, del := range st.Deliveries {
+				if _, _, err := d.sb.GitHub.Deliver(ctx, "http://"+d.app.addr()+"/webhooks/github", sandboxWebhookSecret, del.Event, del.Payload); err != nil {
+					return fmt.Errorf("delivering %s: %w", del.Event, err)
+				}
+			}
+		} else {
+			d.narrate("medic's pollers read the Actions API and CloudWatch")
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		m, err := d.sb.Slack.WaitForMessage(wctx, func(m slackfake.Message) bool {
+			return !m.Ephemeral && m.ThreadTS == "" && strings.Contains(string(m.Blocks), "Runbook: ")
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for the alert: %w", err)
+		}
+		// Let the thread notes that follow the alert arrive.
+		quiet(wctx, d, m.TS)
+		return nil
+	}
+}
+
+// quiet waits until the alert's thread has had no new message for half a second.
+func quiet(ctx context.Context, d *sandboxed, ts string) {
+	last := -1
+	for {
+		n := len(d.sb.Slack.Thread(sandboxChannel, ts))
+		if n == last {
+			return
+		}
+		last = n
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -57,7 +113,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	scenarios := demoScenarios()
 	if *list {
 		for _, s := range scenarios {
-			fmt.Fprintf(stdout, "%-14s %s\n", s.name, s.about)
+			fmt.Fprintf(stdout, "%-22s %s\n", s.name, s.about)
 		}
 		return 0
 	}
@@ -102,6 +158,11 @@ func playDemo(ctx context.Context, sc demoScenario, out io.Writer, log *zap.Logg
 	if err != nil {
 		return err
 	}
+	interval := time.Duration(0)
+	if sc.polls {
+		interval = 200 * time.Millisecond
+	}
+	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &interval, &interval
 	world := worldFromConfig(cfg)
 	if sc.seed != nil {
 		sc.seed(&world)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -33,6 +34,9 @@ func mustStart(t *testing.T, opts ...e2eOption) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Pollers are off unless a test turns them on, so what a test sees is what it did.
+	off := time.Duration(0)
+	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &off, &off
 	world := worldFromConfig(cfg)
 	for _, o := range opts {
 		o(&world, cfg)
@@ -296,6 +300,36 @@ func (e *e2e) waitMetric(t *testing.T, want string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("metric line %q never appeared", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitMetricAtLeast polls /metrics until the sum of the series of a counter reaches n.
+func (e *e2e) waitMetricAtLeast(t *testing.T, name string, n float64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + e.app.addr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var sum float64
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+				var v float64
+				if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
+					sum += v
+				}
+			}
+		}
+		if sum >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metric %s stayed at %g, want at least %g", name, sum, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

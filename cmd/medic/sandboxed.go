@@ -21,6 +21,8 @@ const (
 	sandboxChannel = "C0MEDICOPS"
 	userAlice      = "U0ALICE"
 	userBob        = "U0BOB"
+	// sandboxWebhookSecret signs the sandbox's GitHub webhook deliveries.
+	sandboxWebhookSecret = "sandbox-webhook-secret"
 )
 
 // sandboxConfig returns the shipped example config pointed at sb: health endpoints on
@@ -49,7 +51,7 @@ func sandboxExternal(sb *sandbox.Sandbox, now func() time.Time) external {
 			SlackAPIURL:   sb.Slack.APIURL(),
 			GitHubAPIURL:  sb.GitHub.URL() + "/",
 			GitHubToken:   "ghs_sandbox",
-			WebhookSecret: "sandbox-webhook-secret",
+			WebhookSecret: sandboxWebhookSecret,
 		},
 		awsEndpoint:    sb.AWS.URL(),
 		awsCredentials: credentials.NewStaticCredentialsProvider("AKIASANDBOX0000000", "sandbox-secret-key", ""),

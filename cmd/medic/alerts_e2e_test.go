@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/sandbox/fault"
+	"github.com/medic-ops/medic/sandbox/slackfake"
+)
+
+// withPolling turns the Actions and alarm pollers on at a test's pace.
+func withPolling(runs, alarms time.Duration) e2eOption {
+	return func(_ *sandbox.World, cfg *config.Config) {
+		cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &runs, &alarms
+	}
+}
+
+// stage adds a failure case to the running sandbox.
+func (e *e2e) stage(name string) sandbox.Staged {
+	e.t.Helper()
+	c, ok := sandbox.CaseByName(name)
+	if !ok {
+		e.t.Fatalf("no sandbox case %q", name)
+	}
+	st, err := c.Stage(e.sb, time.Now())
+	if err != nil {
+		e.t.Fatalf("staging %s: %v", name, err)
+	}
+	return st
+}
+
+// deliver sends the staged webhook deliveries to medic, as GitHub would.
+func (e *e2e) deliver(st sandbox.Staged) []string {
+	e.t.Helper()
+	var ids []string
+	for _, d := range st.Deliveries {
+		id, status, err := e.sb.GitHub.Deliver(mustCtx(e.t), e.webhookURL(), sandboxWebhookSecret, d.Event, d.Payload)
+		if err != nil {
+			e.t.Fatalf("delivering %s: %v", d.Event, err)
+		}
+		if status >= 300 {
+			e.t.Fatalf("delivery %s %s: got HTTP %d", d.Event, id, status)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (e *e2e) webhookURL() string { return "http://" + e.app.addr() + "/webhooks/github" }
+
+// alerts returns the alert messages (top level, not ephemeral, with an incident header).
+func (e *e2e) alerts() []slackfake.Message {
+	var out []slackfake.Message
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if isAlert(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// wantAlerts expects n live alerts. An alarm incident opened just before the pipeline
+// incident that explains it is folded into it a moment later, so the count is given
+// a few seconds to settle before the test fails.
+func (e *e2e) wantAlerts(n int) {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.alerts()) != n {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("got %d alert messages, want %d:\n%s", len(e.alerts()), n, e.sb.Slack.Transcript(sandboxChannel))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func isAlert(m slackfake.Message) bool {
+	return !m.Ephemeral && m.ThreadTS == "" && strings.Contains(string(m.Blocks), "Runbook: ") && !strings.Contains(string(m.Blocks), "Merged into")
+}
+
+// waitAlert waits until an alert whose rendered text contains every want is posted or
+// updated to say so, and returns its text.
+func (e *e2e) waitAlert(wants ...string) (slackfake.Message, string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := e.sb.Slack.WaitForMessage(ctx, func(m slackfake.Message) bool {
+		if !isAlert(m) {
+			return false
+		}
+		// Case-insensitive: the transcript renders headers in capitals.
+		text := strings.ToLower(slackfake.Render(m))
+		for _, w := range wants {
+			if !strings.Contains(text, strings.ToLower(w)) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		e.t.Fatalf("no alert saying %q: %v\ntranscript:\n%s", wants, err, e.sb.Slack.Transcript(sandboxChannel))
+	}
+	return m, slackfake.Render(m)
+}
+
+// alertCase is what the alert of one sandbox case must show.
+type alertCase struct {
+	name    string
+	webhook bool // the case has webhook deliveries; stuck runs and alarms are seen by pollers only
+	header  string
+	shows   []string
+	buttons []string
+}
+
+var alertCases = []alertCase{
+	{name: "dev-tests-fail", webhook: true, header: "LOW · dev · Dev tests failed",
+		shows:   []string{"Scenario 1", "Failing tests", "test_sentiment_score_bounds", "Failed step", "Tests (Dev)", "Commit"},
+		buttons: []string{"Re-run failed jobs", "View logs", "Acknowledge"}},
+	{name: "preprod-deploy-fail", webhook: true, header: "MEDIUM · preprod · Preprod deployment failed",
+		shows:   []string{"Scenario 2", "Terraform error", "Error acquiring the state lock", "Likely cause: state lock held", "Environment resources", "preprod-sentiment-items", "preprod-sentiment-analysis"},
+		buttons: []string{"Revert commit", "Terraform plan (preprod)", "Force-unlock", "Re-run", "Destroy & recreate"}},
+	{name: "preprod-tests-fail", webhook: true, header: "MEDIUM · preprod · Preprod integration tests failed",
+		shows:   []string{"Scenario 3", "Failing tests", "Test results", "preprod-test-results-", "Environment resources", "Secrets", "preprod/sentiment-analyzer/newsapi: readable"},
+		buttons: []string{"Revert commit", "Re-run", "Clean test data", "View artifacts"}},
+	{name: "prod-deploy-fail", webhook: true, header: "HIGH · prod · Production deployment failed",
+		shows:   []string{"Scenario 4", "Auto-rollback", "Rollback on Failure in progress", "Lambda functions", "prod-sentiment-dashboard", "Terraform error", "Last known good"},
+		buttons: []string{"Roll back to last good", "Verify", "Page on-call"}},
+	{name: "canary-fail", webhook: true, header: "CRITICAL · prod · Production canary failed",
+		shows:   []string{"Scenario 5", "Health endpoint", "HTTP 503", "Alarms in ALARM", "prod-dashboard-errors", "ERROR logs", "prod-sentiment-dashboard: ", "Auto-rollback"},
+		buttons: []string{"Roll back to last good", "Verify", "Page on-call"}},
+	{name: "rollback-fail", webhook: true, header: "CRITICAL · prod · Production rollback failed",
+		shows:   []string{"Scenario 6", "Lambda functions", "Failed", "Known good deploys", "Terraform lock table", "held by", "Alarms in ALARM"},
+		buttons: []string{"Emergency Terraform rollback", "Force Lambda update", "Page senior engineer", "Data corruption risk"}},
+	{name: "workflow-stuck", header: "MEDIUM · preprod · Workflow stuck",
+		shows:   []string{"Run progress", "in progress for 4", "Current job: Preprod Integration Tests"},
+		buttons: []string{"Cancel run", "Re-run"}},
+	{name: "state-lock", webhook: true, header: "preprod · Terraform state lock held",
+		shows:   []string{"State lock", "Lock ID (holder): ", "Terraform lock table"},
+		buttons: []string{"Force-unlock"}},
+	{name: "secrets-inaccessible", webhook: true, header: "preprod · Secrets not accessible",
+		shows:   []string{"Secret errors", "AccessDeniedException on preprod/sentiment-analyzer/newsapi", "Secrets under the prefix", "Deployer's Secrets Manager permissions", "secretsmanager:"},
+		buttons: []string{"Acknowledge"}},
+	{name: "alarm-wont-clear", header: "HIGH · prod · Alarm won't clear",
+		shows:   []string{"prod-analysis-errors", "Alarm history", "Health endpoint"},
+		buttons: []string{"Set alarm OK", "Verify"}},
+}
+
+func TestAlertsFromEveryCase(t *testing.T) {
+	for _, ac := range alertCases {
+		for _, via := range []string{"webhook", "poll"} {
+			if via == "webhook" && !ac.webhook {
+				continue
+			}
+			t.Run(ac.name+"/"+via, func(t *testing.T) {
+				var opts []e2eOption
+				if via == "poll" {
+					opts = append(opts, withPolling(50*time.Millisecond, 50*time.Millisecond))
+				}
+				e := mustStart(t, opts...)
+				st := e.stage(ac.name)
+				if via == "webhook" {
+					if len(st.Deliveries) == 0 {
+						t.Fatal("the case has no webhook deliveries")
+					}
+					e.deliver(st)
+				}
+				m, text := e.waitAlert(ac.header)
+				wantContains(t, text, ac.shows...)
+				for _, b := range ac.buttons {
+					wantContains(t, text, "[ "+b)
+				}
+				wantContains(t, text, "[ Refresh diagnostics")
+				if strings.Contains(text, "sbx-") || strings.Contains(text, "AKIAIOSFODNN7EXAMPLE") {
+					t.Errorf("a secret reached the alert:\n%s", text)
+				}
+				thread := e.sb.Slack.Thread(sandboxChannel, m.TS)
+				for _, n := range thread {
+					if r := slackfake.Render(n); strings.Contains(r, "AKIA") && !strings.Contains(r, "REDACTED") {
+						t.Errorf("an AWS key reached the thread:\n%s", r)
+					}
+				}
+				e.wantAlerts(1)
+			})
+		}
+	}
+}
+
+// TestOneAlertPerIncident delivers every webhook twice, lets the poller see the same
+// run, restarts medic on the same store, and expects one alert message, updated in
+// place when the rollback result arrives after the restart.
+func TestOneAlertPerIncident(t *testing.T) {
+	sb := sandbox.Start(sandbox.Options{})
+	t.Cleanup(sb.Close)
+	dir := t.TempDir()
+	cfg, err := sandboxConfig(sb, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := 50 * time.Millisecond
+	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &fast, &fast
+	if err := sb.Seed(worldFromConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &e2e{sandboxed: d, t: t}
+	c, _ := sandbox.CaseByName("canary-fail")
+	st, err := c.Stage(sb, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range e.deliver(st) {
+		if status, err := sb.GitHub.Redeliver(mustCtx(t), e.webhookURL(), sandboxWebhookSecret, id); err != nil || status != http.StatusOK && status != http.StatusAccepted {
+			t.Fatalf("redelivery %s: %d %v", id, status, err)
+		}
+	}
+	first, _ := e.waitAlert("Production canary failed", "Auto-rollback running")
+	// Give the pollers a few rounds over the same run and alarms.
+	e.waitMetricAtLeast(t, "medic_poll_rounds_total", 4)
+	e.wantAlerts(1)
+	if err := d.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The rollback finishes while medic is down; the restarted medic's poller finds it.
+	if err := sandbox.FinishRollback(sb, st, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.close() })
+	e2 := &e2e{sandboxed: d2, t: t}
+	m, text := e2.waitAlert("Production canary failed", "Auto-rollback succeeded")
+	if m.TS != first.TS {
+		t.Errorf("after restart the alert was posted again (ts %s), want the first message (ts %s) updated", m.TS, first.TS)
+	}
+	wantContains(t, text, "prod back on")
+	e2.wantAlerts(1)
+	note, err := sb.Slack.WaitForMessage(mustCtx(t), func(m slackfake.Message) bool {
+		return m.ThreadTS == first.TS && strings.Contains(m.Text, "Automatic rollback succeeded")
+	})
+	if err != nil {
+		t.Fatalf("the thread does not tell of the rollback: %v\n%s", err, sb.Slack.Transcript(sandboxChannel))
+	}
+	wantContains(t, slackfake.Render(note), "Verification re-run: :white_check_mark: health endpoint 200; no alarm in ALARM")
+}
+
+func TestWebhookRefusals(t *testing.T) {
+	e := mustStart(t)
+	st := e.stage("canary-fail")
+	post := func(body, sig, event string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.webhookURL(), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", event)
+		req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("d-%d", time.Now().UnixNano()))
+		if sig != "" {
+			req.Header.Set("X-Hub-Signature-256", sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(`{"action":"completed"}`, "sha256=00", "workflow_run"); code != http.StatusUnauthorized {
+		t.Errorf("bad signature: got %d, want 401", code)
+	}
+	if code := post(`{"action":"completed"}`, "", "workflow_run"); code != http.StatusUnauthorized {
+		t.Errorf("no signature: got %d, want 401", code)
+	}
+	bad := `{"action":"completed","workflow_run":`
+	if code := post(bad, sign(bad), "workflow_run"); code != http.StatusBadRequest {
+		t.Errorf("malformed JSON: got %d, want 400", code)
+	}
+	// A workflow medic does not watch is acknowledged and ignored.
+	other, err := sandbox.UnwatchedRunEvent(e.sb, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, status, err := e.sb.GitHub.Deliver(mustCtx(t), e.webhookURL(), sandboxWebhookSecret, "workflow_run", other); err != nil || status != http.StatusAccepted {
+		t.Errorf("unwatched workflow: got %d %v, want 202", status, err)
+	}
+	// medic keeps working: the real deliveries still make an alert.
+	e.deliver(st)
+	e.waitAlert("Production canary failed")
+}
+
+func TestAlertSurvivesATimingOutDiagnostic(t *testing.T) {
+	e := mustStart(t, func(_ *sandbox.World, cfg *config.Config) { cfg.Pipeline.DiagnosticTimeout = 300 * time.Millisecond })
+	e.sb.Faults.Set("logs:FilterLogEvents", fault.Rule{Hang: true})
+	e.sb.Faults.Set("health:prod", fault.Rule{Err: &fault.Error{Status: 500, Code: "InternalError", Message: "boom"}})
+	e.deliver(e.stage("canary-fail"))
+	_, text := e.waitAlert("Production canary failed")
+	wantContains(t, text, "ERROR logs (last 10 minutes)", "no answer within 300ms", "HTTP 500", "Alarms in ALARM", "prod-dashboard-errors")
+}
+
+// sign computes GitHub's X-Hub-Signature-256 for body with the sandbox's secret.
+func sign(body string) string {
+	m := hmac.New(sha256.New, []byte(sandboxWebhookSecret))
+	m.Write([]byte(body))
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
