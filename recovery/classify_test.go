@@ -139,3 +139,23 @@ func TestButtonsFollowTheIncident(t *testing.T) {
 		t.Error("Acknowledge offered again after acknowledgement")
 	}
 }
+
+func TestCoversPrefix(t *testing.T) {
+	tests := []struct {
+		resources []string
+		prefix    string
+		want      bool
+	}{
+		{[]string{"arn:aws:secretsmanager:us-east-1:*:secret:prod/*"}, "preprod/", false},
+		{[]string{"arn:aws:secretsmanager:us-east-1:*:secret:preprod/*"}, "preprod/", true},
+		{[]string{"*"}, "prod/", true},
+		{[]string{"arn:aws:secretsmanager:*:*:secret:*"}, "dev/", true},
+		{[]string{"arn:aws:s3:::bucket/*"}, "prod/", false},
+		{[]string{"arn:aws:secretsmanager:us-east-1:1:secret:pro?/*"}, "prod/", true},
+	}
+	for _, tt := range tests {
+		if got := coversPrefix(tt.resources, tt.prefix); got != tt.want {
+			t.Errorf("coversPrefix(%v, %q): got %v, want %v", tt.resources, tt.prefix, got, tt.want)
+		}
+	}
+}

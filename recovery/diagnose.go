@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -88,6 +89,8 @@ type diagInput struct {
 	jobs    func() ([]JobInfo, error)
 	fullRun func() (Run, error)
 	deploys func() ([]Deploy, error)
+	// fetchedRun reports the run fullRun read from GitHub, if it did.
+	fetchedRun func() (Run, error)
 }
 
 type diagnostic struct {
@@ -132,9 +135,16 @@ func NewDiagnoser(src DiagSources, timeout time.Duration, rollbackJob string, no
 // one-line Problem; it never holds the others back. log, when the caller already has
 // the job's log, saves downloading it again.
 func (d *Diagnoser) Gather(ctx context.Context, in Incident, env Environment, run *Run, job *JobInfo, alarm *Alarm, log *JobLog) []Finding {
+	f, _ := d.GatherRun(ctx, in, env, run, job, alarm, log)
+	return f
+}
+
+// GatherRun is Gather that also returns the run as the diagnostics read it in full
+// (a webhook's job event carries only part of it), or nil when none read it.
+func (d *Diagnoser) GatherRun(ctx context.Context, in Incident, env Environment, run *Run, job *JobInfo, alarm *Alarm, log *JobLog) ([]Finding, *Run) {
 	sc, ok := scenarios[in.Scenario]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	di := &diagInput{env: env, incident: in, run: run, job: job, alarm: alarm, now: d.now(), rollback: d.rollback}
 	// Shared fetches run under a context of their own bounded by the same timeout, so
@@ -156,6 +166,7 @@ func (d *Diagnoser) Gather(ctx context.Context, in Incident, env Environment, ru
 		}
 		return d.src.Runs.RunJobs(sharedCtx, run.ID)
 	})
+	fetched := false
 	di.fullRun = once(func() (Run, error) {
 		if run == nil || run.ID == 0 {
 			return Run{}, errors.New("no run")
@@ -163,8 +174,16 @@ func (d *Diagnoser) Gather(ctx context.Context, in Incident, env Environment, ru
 		if run.CommitMessage != "" && !run.CreatedAt.IsZero() && run.Number != 0 {
 			return *run, nil
 		}
+		fetched = true
 		return d.src.Runs.Run(sharedCtx, run.ID)
 	})
+	di.fetchedRun = func() (Run, error) {
+		r, err := di.fullRun()
+		if err == nil && !fetched {
+			return Run{}, errors.New("not fetched")
+		}
+		return r, err
+	}
 	di.deploys = once(func() ([]Deploy, error) { return d.src.Runs.SuccessfulDeploys(sharedCtx, env, 10) })
 
 	out := make([]Finding, len(sc.Diagnostics))
@@ -184,7 +203,12 @@ func (d *Diagnoser) Gather(ctx context.Context, in Incident, env Environment, ru
 		}()
 	}
 	wg.Wait()
-	return out
+	if di.fetchedRun != nil {
+		if r, err := di.fetchedRun(); err == nil {
+			return out, &r
+		}
+	}
+	return out, nil
 }
 
 // once memoizes f: the first call runs it, later calls get the same result.
@@ -846,6 +870,7 @@ func diagIAMPolicy(ctx context.Context, d *Diagnoser, in *diagInput) (Finding, e
 		return Finding{}, err
 	}
 	f := Finding{}
+	covered := false
 	for _, s := range stmts {
 		var sm []string
 		for _, a := range s.Actions {
@@ -857,13 +882,51 @@ func diagIAMPolicy(ctx context.Context, d *Diagnoser, in *diagInput) (Finding, e
 			continue
 		}
 		f.Lines = append(f.Lines, fmt.Sprintf("%s %s on %s", s.Effect, strings.Join(sm, ", "), strings.Join(s.Resources, ", ")))
+		if s.Effect == "Allow" && allowsRead(sm) && coversPrefix(s.Resources, in.env.SecretsPrefix) {
+			covered = true
+		}
 	}
 	if len(f.Lines) == 0 {
 		f.Bad = true
 		f.Lines = []string{in.env.DeployerPolicy + " of " + in.env.DeployerUser + " has no Secrets Manager statement"}
+		return f, nil
+	}
+	if !covered && in.env.SecretsPrefix != "" {
+		f.Bad = true
+		f.Lines = append(f.Lines, fmt.Sprintf("No statement lets %s read secrets under %s", in.env.DeployerUser, in.env.SecretsPrefix))
 	}
 	f.Lines = capLines(f.Lines)
 	return f, nil
+}
+
+// allowsRead reports whether actions include reading a secret's value.
+func allowsRead(actions []string) bool {
+	for _, a := range actions {
+		switch strings.ToLower(a) {
+		case "*", "secretsmanager:*", "secretsmanager:getsecretvalue", "secretsmanager:get*":
+			return true
+		}
+	}
+	return false
+}
+
+// coversPrefix reports whether one of an IAM statement's resource patterns matches a
+// secret under prefix. Patterns use IAM's * and ? wildcards.
+func coversPrefix(resources []string, prefix string) bool {
+	for _, r := range resources {
+		if r == "*" {
+			return true
+		}
+		_, name, ok := strings.Cut(r, ":secret:")
+		if !ok {
+			continue
+		}
+		pat := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(name)) + "$"
+		if re, err := regexp.Compile(pat); err == nil && re.MatchString(prefix+"x") {
+			return true
+		}
+	}
+	return false
 }
 
 func diagAlarmHistory(ctx context.Context, d *Diagnoser, in *diagInput) (Finding, error) {

@@ -224,7 +224,7 @@ func (e *Engine) apply(ctx context.Context, sig Signal) error {
 	case SignalAlarmCleared:
 		return e.alarmCleared(ctx, sig)
 	case SignalAlarmStuck:
-		return e.open(ctx, sig, AlarmWontClear, sig.Env, nil)
+		return e.alarmStuck(ctx, sig)
 	}
 	return fmt.Errorf("unknown signal kind %q", sig.Kind)
 }
@@ -291,7 +291,12 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		// Gather first and store the incident with its findings, so nobody ever sees
 		// (or posts) an incident without them.
 		in = e.newIncident(sig, scenario, env)
-		findings = e.Diagnoser.Gather(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
+		var full *Run
+		findings, full = e.Diagnoser.GatherRun(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
+		if full != nil {
+			sig.Run = full
+			applySignal(&in, sig, scenario, env)
+		}
 		setFindings(&in, findings, e.Now())
 		err = e.Incidents.CreateIncident(ctx, in)
 		if errors.Is(err, ErrDuplicate) {
@@ -759,6 +764,44 @@ func appendUnique(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
+}
+
+// alarmStuck opens the "alarm won't clear" case; an alarm that already has its own
+// incident (it fired before the fix) has that incident become the case, so the alarm
+// stays one alert.
+func (e *Engine) alarmStuck(ctx context.Context, sig Signal) error {
+	in, err := e.Incidents.OpenIncidentBySource(ctx, "alarm:"+sig.Alarm.Name)
+	if errors.Is(err, ErrNotFound) || (err == nil && in.Scenario != AlarmFiring) {
+		return e.open(ctx, sig, AlarmWontClear, sig.Env, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.Incidents.AttachSource(ctx, in.ID, sig.SourceKey()); err != nil && !errors.Is(err, ErrDuplicate) {
+		return err
+	}
+	env, err := e.Envs.Get(in.Env)
+	if err != nil {
+		return err
+	}
+	from := in.Scenario
+	next := in
+	applySignal(&next, sig, AlarmWontClear, env)
+	findings := e.Diagnoser.Gather(ctx, next, env, nil, nil, sig.Alarm, nil)
+	in, err = e.update(ctx, in.ID, func(cur *Incident) {
+		applySignal(cur, sig, AlarmWontClear, env)
+		cur.Signals++
+		setFindings(cur, findings, e.Now())
+	})
+	if err != nil {
+		return err
+	}
+	e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(AlarmWontClear), "signal": sig.Key()})
+	if err := e.publish(ctx, &in); err != nil {
+		return err
+	}
+	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":hourglass: %s is still in ALARM %s after the last successful deploy: the fix did not clear it.", sig.Alarm.Name, duration(e.Now().Sub(sig.Alarm.Since)))}})
+	return nil
 }
 
 // alarmCleared notes an alarm of an incident being back to OK.

@@ -148,7 +148,7 @@ var alertCases = []alertCase{
 		shows:   []string{"State lock", "Lock ID (holder): ", "Terraform lock table"},
 		buttons: []string{"Force-unlock"}},
 	{name: "secrets-inaccessible", webhook: true, header: "preprod · Secrets not accessible",
-		shows:   []string{"Secret errors", "AccessDeniedException on preprod/sentiment-analyzer/newsapi", "Secrets under the prefix", "Deployer's Secrets Manager permissions", "secretsmanager:"},
+		shows:   []string{"Secret errors", "AccessDeniedException on preprod/sentiment-analyzer/newsapi", "Secrets under the prefix", "Deployer's Secrets Manager permissions", "secretsmanager:", "No statement lets sentiment-analyzer-preprod-deployer read secrets under preprod/"},
 		buttons: []string{"Acknowledge"}},
 	{name: "alarm-wont-clear", header: "HIGH · prod · Alarm won't clear",
 		shows:   []string{"prod-analysis-errors", "Alarm history", "Health endpoint"},
@@ -166,8 +166,7 @@ func TestAlertsFromEveryCase(t *testing.T) {
 				if via == "poll" {
 					opts = append(opts, withPolling(50*time.Millisecond, 50*time.Millisecond))
 				}
-				e := mustStart(t, opts...)
-				st := e.stage(ac.name)
+				e, st := mustStartStaged(t, ac.name, opts...)
 				if via == "webhook" {
 					if len(st.Deliveries) == 0 {
 						t.Fatal("the case has no webhook deliveries")
@@ -315,4 +314,89 @@ func sign(body string) string {
 	m := hmac.New(sha256.New, []byte(sandboxWebhookSecret))
 	m.Write([]byte(body))
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// click presses a button of an alert as user and returns the ephemeral answer.
+func (e *e2e) click(alert slackfake.Message, user, actionID string) string {
+	e.t.Helper()
+	incident := incidentOf(e.t, alert)
+	id, err := e.sb.Slack.Click(mustCtx(e.t), slackfake.Click{User: user, Channel: sandboxChannel, MessageTS: alert.TS,
+		ActionID: actionID, BlockID: "incident:" + incident, Value: incident})
+	if err != nil {
+		e.t.Fatalf("clicking %s: %v", actionID, err)
+	}
+	if _, err := e.sb.Slack.WaitAck(mustCtx(e.t), id); err != nil {
+		e.t.Fatalf("ack of the click on %s: %v", actionID, err)
+	}
+	m, err := e.sb.Slack.WaitForMessage(mustCtx(e.t), func(m slackfake.Message) bool {
+		return m.Ephemeral && m.User == user && m.Via == "response_url" && !strings.Contains(m.Text, "\x00seen")
+	})
+	if err != nil {
+		e.t.Fatalf("no answer to the click on %s: %v", actionID, err)
+	}
+	return m.Text
+}
+
+func incidentOf(t *testing.T, m slackfake.Message) string {
+	t.Helper()
+	s := string(m.Blocks)
+	i := strings.Index(s, "INC-")
+	if i < 0 {
+		t.Fatalf("no incident ID in %s", s)
+	}
+	return s[i : i+12]
+}
+
+func TestAlertButtons(t *testing.T) {
+	e := mustStart(t)
+	e.deliver(e.stage("canary-fail"))
+	alert, _ := e.waitAlert("Production canary failed")
+
+	// A button that changes prod is refused until the approval flow exists, and says so.
+	got := e.click(alert, userAlice, "action:rollback")
+	wantContains(t, got, "Roll back to last good", "needs approval", "nothing was done")
+
+	got = e.click(alert, "U0CAROL", "action:verify")
+	wantContains(t, got, "Verification posted")
+	e.waitThread(alert, "Verification requested by <@U0CAROL>", "health endpoint answered 503", "in ALARM: prod-dashboard-errors")
+
+	got = e.click(alert, "U0DAVE", "action:ack")
+	wantContains(t, got, "You acknowledged")
+	_, text := e.waitAlert("Production canary failed", "Acknowledged by <@U0DAVE>")
+	if strings.Contains(text, "[ Acknowledge") {
+		t.Errorf("Acknowledge still offered after acknowledgement:\n%s", text)
+	}
+	e.waitThread(alert, "Acknowledged by <@U0DAVE>")
+	got = e.click(alert, "U0ERIN", "action:refresh")
+	wantContains(t, got, "Diagnostics refreshed")
+
+	audit, err := e.app.store.Audit(mustCtx(t), storeFilter(incidentOf(t, alert)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range audit {
+		actions = append(actions, a.Actor+":"+a.Action)
+	}
+	wantContains(t, strings.Join(actions, " "), "medic:incident.opened", "medic:incident.alerted", "U0ALICE:action.refused", "U0CAROL:action.verify", "U0DAVE:action.ack", "U0ERIN:action.refresh")
+}
+
+// waitThread waits for a reply in the alert's thread containing every want.
+func (e *e2e) waitThread(alert slackfake.Message, wants ...string) {
+	e.t.Helper()
+	_, err := e.sb.Slack.WaitForMessage(mustCtx(e.t), func(m slackfake.Message) bool {
+		if m.ThreadTS != alert.TS {
+			return false
+		}
+		text := slackfake.Render(m)
+		for _, w := range wants {
+			if !strings.Contains(text, w) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		e.t.Fatalf("no thread reply saying %q: %v\n%s", wants, err, e.sb.Slack.Transcript(sandboxChannel))
+	}
 }

@@ -169,6 +169,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		Sink:      func(_ context.Context, sig recovery.Signal) { a.engine.Submit(sig) },
 		Workflows: workflowFiles(pipeline),
 		RunFile:   ghClient.RunFile,
+		Learn:     ghClient.RememberRunFile,
 		Logger:    log.Named("webhook"),
 		Now:       ext.now,
 	}))

@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-github/v66/github"
 
 	"go.uber.org/zap"
 
 	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/slackfake"
 )
 
@@ -85,4 +89,103 @@ func benchAcks(b *testing.B, concurrent int) {
 	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// diagnosticOps are the calls a canary-fail alert makes to GitHub and AWS.
+var diagnosticOps = []string{
+	"github:GetWorkflowRun", "github:ListJobs", "github:GetJob", "github:JobLogs", "github:DownloadJobLogs", "github:ListWorkflowRuns",
+	"health:prod", "secretsmanager:GetSecretValue", "cloudwatch:DescribeAlarms", "logs:FilterLogEvents",
+	"lambda:GetFunction", "sts:AssumeRole", "dynamodb:Scan", "dynamodb:DescribeTable", "s3:HeadBucket",
+}
+
+// BenchmarkSignalToAlert gives every diagnostic call 200 ms of latency in the sandbox
+// and measures the time from GitHub delivering the canary job's failure to the alert
+// being in Slack. It reports the sum of the diagnostic calls' latencies (what the
+// alert would take if they ran one after another) as sequential-ms.
+func BenchmarkSignalToAlert(b *testing.B) {
+	const latency = 200 * time.Millisecond
+	sb := sandbox.Start(sandbox.Options{})
+	defer sb.Close()
+	cfg, err := sandboxConfig(sb, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	off := time.Duration(0)
+	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &off, &off
+	if err := sb.Seed(worldFromConfig(cfg)); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.close()
+	c, _ := sandbox.CaseByName("canary-fail")
+	url := "http://" + d.app.addr() + "/webhooks/github"
+
+	play := func() (time.Duration, int) {
+		b.StopTimer()
+		st, err := c.Stage(sb, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Everything up to the canary job's failure, untimed (it opens nothing).
+		last := len(st.Deliveries) - 1
+		for i, del := range st.Deliveries {
+			if isCanaryFailure(del) {
+				last = i
+				break
+			}
+		}
+		for _, del := range st.Deliveries[:last] {
+			if _, _, err := sb.GitHub.Deliver(ctx, url, sandboxWebhookSecret, del.Event, del.Payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+		before := callCount(sb)
+		b.StartTimer()
+		start := time.Now()
+		if _, _, err := sb.GitHub.Deliver(ctx, url, sandboxWebhookSecret, st.Deliveries[last].Event, st.Deliveries[last].Payload); err != nil {
+			b.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := sb.Slack.WaitForMessage(wctx, func(m slackfake.Message) bool {
+			return isAlert(m) && strings.Contains(string(m.Blocks), fmt.Sprint(st.RunID))
+		}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start), callCount(sb) - before
+	}
+	// Warm up: credentials assumed, API key read (both are cached in production too).
+	play()
+	for _, op := range diagnosticOps {
+		sb.Faults.Set(op, fault.Rule{Latency: latency})
+	}
+	b.ResetTimer()
+	var calls int
+	var slowest time.Duration
+	for i := 0; i < b.N; i++ {
+		took, n := play()
+		calls += n
+		slowest = max(slowest, took)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(calls)/float64(b.N)*float64(latency.Milliseconds()), "sequential-ms")
+	b.ReportMetric(float64(slowest.Milliseconds()), "max-ms")
+	b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
+}
+
+func isCanaryFailure(d sandbox.Delivery) bool {
+	ev, ok := d.Payload.(*github.WorkflowJobEvent)
+	return ok && ev.GetAction() == "completed" && ev.GetWorkflowJob().GetName() == "Production Canary Test"
+}
+
+func callCount(sb *sandbox.Sandbox) int {
+	n := 0
+	for _, op := range diagnosticOps {
+		n += sb.Faults.Calls(op)
+	}
+	return n
 }

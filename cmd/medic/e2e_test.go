@@ -15,6 +15,7 @@ import (
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/slackfake"
+	"github.com/medic-ops/medic/store"
 )
 
 // e2e is medic running against a fresh sandbox, driven through the real slack-go
@@ -27,6 +28,15 @@ type e2e struct {
 type e2eOption func(*sandbox.World, *config.Config)
 
 func mustStart(t *testing.T, opts ...e2eOption) *e2e {
+	t.Helper()
+	e, _ := mustStartStaged(t, "", opts...)
+	return e
+}
+
+// mustStartStaged is mustStart with a sandbox failure case staged before medic starts,
+// as a failure that happened while medic was away: pollers then never see the case
+// half staged.
+func mustStartStaged(t *testing.T, caseName string, opts ...e2eOption) (*e2e, sandbox.Staged) {
 	t.Helper()
 	sb := sandbox.Start(sandbox.Options{})
 	t.Cleanup(sb.Close)
@@ -44,6 +54,16 @@ func mustStart(t *testing.T, opts ...e2eOption) *e2e {
 	if err := sb.Seed(world); err != nil {
 		t.Fatal(err)
 	}
+	var st sandbox.Staged
+	if caseName != "" {
+		c, ok := sandbox.CaseByName(caseName)
+		if !ok {
+			t.Fatalf("no sandbox case %q", caseName)
+		}
+		if st, err = c.Stage(sb, time.Now()); err != nil {
+			t.Fatalf("staging %s: %v", caseName, err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), zaptest.NewLogger(t))
@@ -55,7 +75,7 @@ func mustStart(t *testing.T, opts ...e2eOption) *e2e {
 			t.Errorf("medic stopped with: %v", err)
 		}
 	})
-	return &e2e{sandboxed: d, t: t}
+	return &e2e{sandboxed: d, t: t}, st
 }
 
 func withEnv(name string, f func(*sandbox.Env)) e2eOption {
@@ -334,3 +354,5 @@ func (e *e2e) waitMetricAtLeast(t *testing.T, name string, n float64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func storeFilter(incident string) store.AuditFilter { return store.AuditFilter{IncidentID: incident} }

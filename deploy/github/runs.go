@@ -270,6 +270,17 @@ func (c *Client) RunFile(ctx context.Context, runID int64) (string, error) {
 	return f, nil
 }
 
+// RememberRunFile records a run's workflow file learned elsewhere (a workflow_run
+// delivery), so RunFile needs no call for it.
+func (c *Client) RememberRunFile(runID int64, file string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.runFiles) >= maxCachedRunFiles {
+		clear(c.runFiles)
+	}
+	c.runFiles[runID] = file
+}
+
 // maxCachedRunFiles bounds RunFile's cache; when full it starts over.
 const maxCachedRunFiles = 4096
 

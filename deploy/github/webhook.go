@@ -44,6 +44,10 @@ type WebhookOptions struct {
 	// name the workflow but not its file ((*Client).RunFile, which caches). nil ignores
 	// every workflow_job delivery.
 	RunFile func(ctx context.Context, runID int64) (string, error)
+	// Learn, when set, is told the workflow file of every run a workflow_run delivery
+	// describes ((*Client).RememberRunFile), so the job deliveries that follow (GitHub
+	// sends workflow_run requested first) need no lookup.
+	Learn func(runID int64, file string)
 	// Logger receives one line per refused or ignored delivery; nil logs nothing.
 	Logger *zap.Logger
 	// Now stamps signals; default time.Now.
@@ -181,6 +185,15 @@ func (h *Webhook) serve(r *http.Request, w http.ResponseWriter, log *zap.Logger)
 
 // runSignal turns a workflow_run delivery into a signal, or says why there is none.
 func (h *Webhook) runSignal(ev *gh.WorkflowRunEvent, log *zap.Logger) (*recovery.Signal, reply) {
+	if h.o.Learn != nil && ev.GetWorkflowRun().GetID() != 0 {
+		file := WorkflowFile(ev.GetWorkflowRun().GetPath())
+		if file == "" {
+			file = WorkflowFile(ev.GetWorkflow().GetPath())
+		}
+		if file != "" {
+			h.o.Learn(ev.GetWorkflowRun().GetID(), file)
+		}
+	}
 	if ev.GetAction() != "completed" {
 		return nil, reply{http.StatusAccepted, "ignored: action " + ev.GetAction()}
 	}

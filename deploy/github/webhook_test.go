@@ -479,3 +479,42 @@ func FuzzWebhook(f *testing.F) {
 		}
 	})
 }
+
+func TestWebhookLearnsRunFilesFromRunDeliveries(t *testing.T) {
+	srv := githubfake.New(githubfake.Options{Repository: "traylorre/sentiment-analyzer-gsk"})
+	defer srv.Close()
+	srv.AddWorkflow("deploy-prod.yml", "Deploy to Production")
+	run := srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", Status: "in_progress"})
+	job := srv.AddJob(run.ID, githubfake.Job{Name: "Deploy to Production", Status: "in_progress"})
+	c, err := New(Options{BaseURL: srv.URL(), Owner: "traylorre", Repo: "sentiment-analyzer-gsk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []recovery.Signal
+	h := httptest.NewServer(NewWebhook(WebhookOptions{
+		Secret: "s", Workflows: []string{"deploy-prod.yml"}, RunFile: c.RunFile, Learn: c.RememberRunFile,
+		Sink: func(_ context.Context, s recovery.Signal) { got = append(got, s) },
+	}))
+	defer h.Close()
+	ctx := context.Background()
+	runEv, err := srv.RunEvent(run.ID, "requested")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.Deliver(ctx, h.URL, "s", "workflow_run", runEv); err != nil {
+		t.Fatal(err)
+	}
+	jobEv, err := srv.JobEvent(job.ID, "in_progress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, status, err := srv.Deliver(ctx, h.URL, "s", "workflow_job", jobEv); err != nil || status != 202 {
+		t.Fatalf("job delivery: %d %v", status, err)
+	}
+	if n := srv.Calls("GetWorkflowRun"); n != 0 {
+		t.Errorf("the job delivery looked the run up %d times, want 0 (learned from the run delivery)", n)
+	}
+	if len(got) != 1 || got[0].Run.Workflow != "deploy-prod.yml" {
+		t.Errorf("signals: got %+v", got)
+	}
+}

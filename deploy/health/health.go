@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -21,12 +22,24 @@ type SecretReader interface {
 	SecretString(ctx context.Context, env recovery.Environment, id string) (string, error)
 }
 
-// Checker calls health endpoints.
+// Checker calls health endpoints. It keeps each environment's API key for keyTTL, so
+// a check is one call, not two; a 401 or 403 re-reads the key once (it was rotated).
 type Checker struct {
 	client  *http.Client
 	secrets SecretReader
 	now     func() time.Time
+
+	mu   sync.Mutex
+	keys map[string]cachedKey
 }
+
+type cachedKey struct {
+	value string
+	at    time.Time
+}
+
+// keyTTL is how long an API key read from Secrets Manager is reused.
+const keyTTL = 5 * time.Minute
 
 // maxBody is how much of an answer is read; the excerpt shown is shorter still.
 const maxBody = 64 << 10
@@ -40,7 +53,7 @@ func New(client *http.Client, secrets SecretReader, now func() time.Time) *Check
 	if now == nil {
 		now = time.Now
 	}
-	return &Checker{client: client, secrets: secrets, now: now}
+	return &Checker{client: client, secrets: secrets, now: now, keys: map[string]cachedKey{}}
 }
 
 // sameHostRedirects refuses redirects to another host, which would carry the API key.
@@ -78,17 +91,22 @@ func (e *Error) Summary() string {
 // an excerpt of the body. A non-200 answer is a result, not an error; an error means
 // the endpoint could not be asked.
 func (c *Checker) CheckHealth(ctx context.Context, env recovery.Environment) (recovery.HealthResult, error) {
-	var key string
-	if env.HealthKeySecret != "" {
-		k, err := c.secrets.SecretString(ctx, env, env.HealthKeySecret)
-		if err != nil {
-			return recovery.HealthResult{}, &Error{Step: "reading the API key", Err: err}
-		}
-		key = strings.TrimSpace(k)
+	res, key, fresh, err := c.check(ctx, env, false)
+	if err == nil && !fresh && key != "" && (res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden) {
+		res, _, _, err = c.check(ctx, env, true)
+	}
+	return res, err
+}
+
+// check does one health call; fresh reports whether the key was just read.
+func (c *Checker) check(ctx context.Context, env recovery.Environment, reread bool) (recovery.HealthResult, string, bool, error) {
+	key, fresh, err := c.apiKey(ctx, env, reread)
+	if err != nil {
+		return recovery.HealthResult{}, "", false, &Error{Step: "reading the API key", Err: err}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.HealthURL, nil)
 	if err != nil {
-		return recovery.HealthResult{}, &Error{Step: "building the request", Err: err}
+		return recovery.HealthResult{}, key, fresh, &Error{Step: "building the request", Err: err}
 	}
 	if key != "" {
 		req.Header.Set("X-API-Key", key)
@@ -96,15 +114,37 @@ func (c *Checker) CheckHealth(ctx context.Context, env recovery.Environment) (re
 	start := c.now()
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return recovery.HealthResult{}, &Error{Step: "GET " + env.HealthURL, Err: scrub(err, key)}
+		return recovery.HealthResult{}, key, fresh, &Error{Step: "GET " + env.HealthURL, Err: scrub(err, key)}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	latency := c.now().Sub(start)
 	if err != nil {
-		return recovery.HealthResult{}, &Error{Step: "reading the answer", Err: scrub(err, key)}
+		return recovery.HealthResult{}, key, fresh, &Error{Step: "reading the answer", Err: scrub(err, key)}
 	}
-	return recovery.HealthResult{StatusCode: resp.StatusCode, Body: excerpt(body, key), Latency: latency}, nil
+	return recovery.HealthResult{StatusCode: resp.StatusCode, Body: excerpt(body, key), Latency: latency}, key, fresh, nil
+}
+
+// apiKey returns env's API key, from the cache unless reread or stale.
+func (c *Checker) apiKey(ctx context.Context, env recovery.Environment, reread bool) (key string, fresh bool, err error) {
+	if env.HealthKeySecret == "" {
+		return "", false, nil
+	}
+	c.mu.Lock()
+	k, ok := c.keys[env.Name]
+	c.mu.Unlock()
+	if ok && !reread && c.now().Sub(k.at) < keyTTL {
+		return k.value, false, nil
+	}
+	v, err := c.secrets.SecretString(ctx, env, env.HealthKeySecret)
+	if err != nil {
+		return "", false, err
+	}
+	v = strings.TrimSpace(v)
+	c.mu.Lock()
+	c.keys[env.Name] = cachedKey{value: v, at: c.now()}
+	c.mu.Unlock()
+	return v, true, nil
 }
 
 // excerpt returns the start of body as text with the key blanked out, should the

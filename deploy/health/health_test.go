@@ -86,3 +86,33 @@ func TestCheckHealthSecretFailureSaysSo(t *testing.T) {
 		t.Fatalf("got %v, want a summary about reading the API key", err)
 	}
 }
+
+func TestCheckHealthCachesTheKeyAndRereadsItWhenRefused(t *testing.T) {
+	current := "key-one-1234"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-API-Key") != current {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"status":"healthy"}`))
+	}))
+	defer srv.Close()
+	secrets := &fakeSecrets{value: current}
+	c := New(nil, secrets, nil)
+	env := recovery.Environment{Name: "prod", HealthURL: srv.URL, HealthKeySecret: "s"}
+	for i := 0; i < 3; i++ {
+		if res, err := c.CheckHealth(context.Background(), env); err != nil || res.StatusCode != 200 {
+			t.Fatalf("check %d: got %d, %v", i, res.StatusCode, err)
+		}
+	}
+	if len(secrets.asked) != 1 {
+		t.Errorf("secret read %d times for 3 checks, want 1", len(secrets.asked))
+	}
+	current, secrets.value = "key-two-5678", "key-two-5678" // rotated
+	if res, err := c.CheckHealth(context.Background(), env); err != nil || res.StatusCode != 200 {
+		t.Fatalf("after rotation: got %d, %v; want the key re-read and 200", res.StatusCode, err)
+	}
+	if len(secrets.asked) != 2 {
+		t.Errorf("secret read %d times, want 2", len(secrets.asked))
+	}
+}

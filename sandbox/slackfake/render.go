@@ -279,10 +279,14 @@ func inlineRichText(elements []kitElement) string {
 	return b.String()
 }
 
-// splitLines splits text into lines, none for empty text.
+// unescape shows Slack's three escaped characters as people see them
+// (https://api.slack.com/reference/surfaces/formatting#escaping).
+var unescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+// splitLines splits text into lines, none for empty text, unescaped for display.
 func splitLines(text string) []string {
 	if text == "" {
 		return nil
 	}
-	return strings.Split(text, "\n")
+	return strings.Split(unescape.Replace(text), "\n")
 }
