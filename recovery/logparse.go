@@ -260,9 +260,15 @@ var (
 // SecretErrors finds failures to read secrets in a log: AccessDenied, SecretNotFound or
 // ResourceNotFound in a line about Secrets Manager.
 func SecretErrors(text string) []SecretError {
+	if !strings.Contains(text, "AccessDenied") && !strings.Contains(text, "NotFoundException") {
+		return nil // the common case, without running the regular expressions
+	}
 	var out []SecretError
 	seen := map[string]bool{}
 	for _, l := range CleanLog(text) {
+		if !strings.Contains(l, "AccessDenied") && !strings.Contains(l, "NotFoundException") {
+			continue
+		}
 		m := secretErrRE.FindStringSubmatch(l)
 		if m == nil || !secretsContext.MatchString(l) {
 			continue
