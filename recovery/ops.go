@@ -1,0 +1,147 @@
+package recovery
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// The interfaces recovery actions change the world through. Methods return errors that
+// implement Summarizer where they can, and never include credentials in them.
+
+// WorkflowRunner acts on GitHub Actions runs (the runbook's `gh run …`).
+type WorkflowRunner interface {
+	// RerunFailedJobs re-runs a run's failed jobs (`gh run rerun --failed`).
+	RerunFailedJobs(ctx context.Context, runID int64) error
+	// RerunRun re-runs every job of a run.
+	RerunRun(ctx context.Context, runID int64) error
+	// CancelRun cancels a run in progress.
+	CancelRun(ctx context.Context, runID int64) error
+	// DispatchWorkflow starts a workflow on ref (`gh workflow run`).
+	DispatchWorkflow(ctx context.Context, workflow, ref string, inputs map[string]string) error
+}
+
+// CommitInfo describes a commit for a revert's preview.
+type CommitInfo struct {
+	SHA     string
+	Message string
+	Author  string
+	Parents []string
+	Files   []string
+	URL     string
+	// IsTip reports whether the commit is the head of the branch it was looked up on.
+	IsTip bool
+}
+
+// RevertResult is what a revert did.
+type RevertResult struct {
+	// Method is "commit" (a revert commit pushed without force) or "pull-request".
+	Method string
+	// SHA is the revert commit.
+	SHA string
+	// PullRequest is the revert pull request's number, for Method "pull-request".
+	PullRequest int
+	URL         string
+}
+
+// Reverter reverts commits on a branch, never by force-pushing.
+type Reverter interface {
+	// Commit describes sha, with IsTip telling whether it is branch's head.
+	Commit(ctx context.Context, sha, branch string) (CommitInfo, error)
+	// Revert reverts sha on branch: a commit with the parent's tree when sha is the
+	// tip (the ref moves only fast-forward), a revert pull request otherwise.
+	Revert(ctx context.Context, sha, branch string) (RevertResult, error)
+}
+
+// ArchiveFetcher downloads the repository's sources at a commit (a tar.gz with one top
+// directory, as GitHub serves it).
+type ArchiveFetcher interface {
+	Tarball(ctx context.Context, sha string) (io.ReadCloser, error)
+}
+
+// ResourceChange is one resource a Terraform plan changes.
+type ResourceChange struct {
+	Address string
+	// Actions are Terraform's: ["create"], ["update"], ["delete"], ["delete","create"] …
+	Actions []string
+}
+
+// TerraformPlan summarizes a saved plan (from `terraform show -json`).
+type TerraformPlan struct {
+	Changes []ResourceChange
+	Add     int
+	Change  int
+	Destroy int
+}
+
+// NoChanges reports whether the plan changes nothing.
+func (p TerraformPlan) NoChanges() bool { return p.Add+p.Change+p.Destroy == 0 }
+
+// TerraformWorkspace is one job's private copy of an environment's Terraform sources at
+// a commit, initialized against the environment's backend. Commands stop (Terraform gets
+// an interrupt) when their ctx is cancelled.
+type TerraformWorkspace interface {
+	// Plan plans with the environment's var file, -var <version var>=sha and
+	// -lock-timeout, saves the plan and summarizes it.
+	Plan(ctx context.Context) (TerraformPlan, error)
+	// Apply applies the plan Plan saved.
+	Apply(ctx context.Context) error
+	// ForceUnlock removes the state lock with the holder's ID.
+	ForceUnlock(ctx context.Context, lockID string) error
+	// Destroy destroys the environment's resources.
+	Destroy(ctx context.Context) error
+	// Dir is the workspace's directory, for logs.
+	Dir() string
+	// Close removes the workspace.
+	Close() error
+}
+
+// Terraform prepares workspaces: it fetches the sources at sha, unpacks them in a
+// private directory and runs `terraform init` with the environment's backend config.
+type Terraform interface {
+	Workspace(ctx context.Context, env Environment, sha string) (TerraformWorkspace, error)
+}
+
+// FunctionCode is a Lambda function's deployed code.
+type FunctionCode struct {
+	Name             string
+	CodeSha256       string
+	Version          string
+	LastUpdateStatus string
+	State            string
+}
+
+// ArtifactInfo is a Lambda artifact in S3.
+type ArtifactInfo struct {
+	Bucket string
+	Key    string
+	Exists bool
+	// SHA256 is the object's base64 SHA-256 when S3 keeps one.
+	SHA256 string
+	Size   int64
+}
+
+// LambdaUpdater updates Lambda functions' code from S3 (the runbook's nuclear option).
+type LambdaUpdater interface {
+	FunctionCode(ctx context.Context, env Environment, name string) (FunctionCode, error)
+	Artifact(ctx context.Context, env Environment, bucket, key string) (ArtifactInfo, error)
+	// UpdateCode points the function at the S3 object and publishes a version; it
+	// returns the new version.
+	UpdateCode(ctx context.Context, env Environment, name, bucket, key string) (string, error)
+	// WaitUpdated waits until the function's last update is no longer InProgress and
+	// returns its state; a Failed update is an error.
+	WaitUpdated(ctx context.Context, env Environment, name string, poll time.Duration) (FunctionCode, error)
+}
+
+// AlarmSetter sets a CloudWatch alarm's state.
+type AlarmSetter interface {
+	SetAlarmOK(ctx context.Context, env Environment, alarm, reason string) error
+}
+
+// TableCleaner removes test data from a DynamoDB table by key only.
+type TableCleaner interface {
+	// CountItems counts a table's items (a scan of keys only).
+	CountItems(ctx context.Context, env Environment, table string) (int, error)
+	// DeleteAllItems deletes every item by its key and returns how many it deleted.
+	DeleteAllItems(ctx context.Context, env Environment, table string) (int, error)
+}
