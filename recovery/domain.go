@@ -51,6 +51,24 @@ type Environment struct {
 	// its inline policy, shown when secrets are not accessible.
 	DeployerUser   string
 	DeployerPolicy string
+	// Terraform says how to run Terraform for the environment.
+	Terraform TerraformConfig
+}
+
+// TerraformConfig says where an environment's Terraform configuration lives in the
+// repository and how to run it.
+type TerraformConfig struct {
+	// Dir is the configuration's directory in the repository ("infrastructure/terraform").
+	Dir string
+	// BackendConfig are `terraform init -backend-config` values: a file in Dir
+	// ("backend-prod.hcl") or key=value pairs.
+	BackendConfig []string
+	// VarFile is the variables file in Dir ("prod.tfvars").
+	VarFile string
+	// VersionVar is the variable that selects the deployed version ("model_version").
+	VersionVar string
+	// LockTimeout is passed as -lock-timeout (the runbook: 10m).
+	LockTimeout time.Duration
 }
 
 // VersionSourceKind names where a Lambda function's deployed version lives.
