@@ -201,7 +201,7 @@ func jobsText(s recovery.Section[[]recovery.Job]) string {
 	}
 	return list(len(s.Value), func(i int) string {
 		j := s.Value[i]
-		return fmt.Sprintf("`%s` %s — %s", esc(j.ID), esc(j.Action), j.State)
+		return fmt.Sprintf("`%s` %s — %s", esc(j.ID), esc(string(j.Action)), j.State)
 	})
 }
 

@@ -201,6 +201,14 @@ type Incident struct {
 	// MergedInto names the incident this one was folded into (an alarm that turned
 	// out to be part of a pipeline failure); a merged incident is resolved.
 	MergedInto string `json:",omitempty"`
+	// GoodSHAs are the known good versions the diagnostics found, newest first.
+	GoodSHAs []string `json:",omitempty"`
+
+	// The recovery job running or last run for the incident, shown on the alert.
+	RecoveryJob    string   `json:",omitempty"`
+	RecoveryAction ActionID `json:",omitempty"`
+	RecoveryState  JobState `json:",omitempty"`
+	RecoveryStep   string   `json:",omitempty"`
 }
 
 // RollbackState follows the pipeline's automatic rollback.
@@ -240,13 +248,113 @@ const (
 type Job struct {
 	ID          string
 	Env         string
-	Action      string
+	Action      ActionID
 	IncidentID  string
+	RequestID   string
 	State       JobState
 	RequestedBy string
 	ApprovedBy  string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	Params      RequestParams
+	// Steps are the job's steps in order, with what happened to each.
+	Steps []StepRecord
+	// Current is the index of the step running or next to run.
+	Current int
+	// Owner is the medic process running the job; LeaseUntil is renewed while it runs,
+	// so a job whose process died is found and marked interrupted.
+	Owner      string
+	LeaseUntil time.Time
+	// Channel and ThreadTS locate the thread the job reports in.
+	Channel  string
+	ThreadTS string
+	// Error says why the job failed or was interrupted.
+	Error   string
+	Version int
+}
+
+// StepState is where a job's step stands.
+type StepState string
+
+// Step states.
+const (
+	StepPending     StepState = "pending"
+	StepRunning     StepState = "running"
+	StepSucceeded   StepState = "succeeded"
+	StepFailed      StepState = "failed"
+	StepSkipped     StepState = "skipped"
+	StepInterrupted StepState = "interrupted"
+	StepCancelled   StepState = "cancelled"
+)
+
+// StepRecord is one step of a job and what happened to it.
+type StepRecord struct {
+	Name     string
+	Mutating bool
+	State    StepState
+	Started  time.Time `json:",omitzero"`
+	Ended    time.Time `json:",omitzero"`
+	// Output is what the step reports (redacted); Error why it failed.
+	Output string `json:",omitempty"`
+	Error  string `json:",omitempty"`
+}
+
+// RequestState is where a request for an action stands.
+type RequestState string
+
+// Request states.
+const (
+	RequestPending  RequestState = "pending"
+	RequestApproved RequestState = "approved"
+	RequestRejected RequestState = "rejected"
+	RequestExpired  RequestState = "expired"
+)
+
+// RequestParams are an action's inputs, checked before they are used.
+type RequestParams struct {
+	SHA    string `json:",omitempty"`
+	LockID string `json:",omitempty"`
+	Alarm  string `json:",omitempty"`
+	RunID  int64  `json:",omitempty"`
+	Reason string `json:",omitempty"`
+	// Planned marks a rollback asked for on a healthy environment.
+	Planned bool `json:",omitempty"`
+}
+
+// Preview says what an action will do, shown before anyone approves it.
+type Preview struct {
+	Title   string   `json:",omitempty"`
+	Lines   []string `json:",omitempty"`
+	Detail  string   `json:",omitempty"`
+	Problem string   `json:",omitempty"`
+}
+
+// Request is someone asking for an action: it waits for approval (or not, per the
+// policy), then becomes a job.
+type Request struct {
+	ID          string
+	Env         string
+	IncidentID  string
+	Action      ActionID
+	Params      RequestParams
+	RequestedBy string
+	RequestedAt time.Time
+	ExpiresAt   time.Time
+	// NeedsApproval says a second person must approve.
+	NeedsApproval bool
+	State         RequestState
+	DecidedBy     string
+	DecidedAt     time.Time `json:",omitzero"`
+	Preview       Preview
+	// Channel and ThreadTS locate where the request is discussed; MessageTS is the
+	// request message itself.
+	Channel   string
+	ThreadTS  string
+	MessageTS string
+	JobID     string
+	// DedupeKey makes a second identical request while one is pending return it.
+	DedupeKey string
+	Version   int
 }
 
 // AuditEntry is one line of the append-only audit log: who decided or did what.

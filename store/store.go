@@ -380,39 +380,223 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	return nil
 }
 
-// CreateJob stores a new job.
+// CreateJob stores a new job; recovery.ErrDuplicate when its request already has one.
 func (s *Store) CreateJob(ctx context.Context, j recovery.Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs
-		(id, env, action, incident_id, state, requested_by, approved_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		j.ID, j.Env, j.Action, j.IncidentID, string(j.State), j.RequestedBy, j.ApprovedBy, ms(j.CreatedAt), ms(j.UpdatedAt))
+	if j.Version == 0 {
+		j.Version = 1
+	}
+	data, err := json.Marshal(j)
 	if err != nil {
+		return fmt.Errorf("encoding job %s: %w", j.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO jobs (id, env, request_id, incident_id, state, owner, lease_until, created_at, updated_at, version, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		j.ID, j.Env, j.RequestID, j.IncidentID, string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.CreatedAt), ms(j.UpdatedAt), j.Version, string(data))
+	if err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("creating job for request %s: %w", j.RequestID, recovery.ErrDuplicate)
+		}
 		return fmt.Errorf("creating job %s: %w", j.ID, err)
 	}
 	return nil
 }
 
-// RunningJobs lists the environment's jobs that are pending or running, oldest first.
-func (s *Store) RunningJobs(ctx context.Context, env string) ([]recovery.Job, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, env, action, incident_id, state, requested_by, approved_by,
-		created_at, updated_at FROM jobs WHERE env = $1 AND state IN ($2, $3) ORDER BY created_at, id`,
-		env, string(recovery.JobPending), string(recovery.JobRunning))
+// UpdateJob saves j when its Version is the stored one and returns it with the next
+// Version; recovery.ErrConflict otherwise.
+func (s *Store) UpdateJob(ctx context.Context, j recovery.Job) (recovery.Job, error) {
+	prev := j.Version
+	j.Version++
+	data, err := json.Marshal(j)
 	if err != nil {
-		return nil, fmt.Errorf("listing running jobs of %s: %w", env, err)
+		return recovery.Job{}, fmt.Errorf("encoding job %s: %w", j.ID, err)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = $1, owner = $2, lease_until = $3, updated_at = $4, version = $5, data = $6
+		WHERE id = $7 AND version = $8`,
+		string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.UpdatedAt), j.Version, string(data), j.ID, prev)
+	if err != nil {
+		return recovery.Job{}, fmt.Errorf("updating job %s: %w", j.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return recovery.Job{}, fmt.Errorf("updating job %s (version %d): %w", j.ID, prev, recovery.ErrConflict)
+	}
+	return j, nil
+}
+
+func (s *Store) scanJobs(ctx context.Context, where string, args ...any) ([]recovery.Job, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT version, data FROM jobs WHERE `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs: %w", err)
 	}
 	defer rows.Close()
 	var out []recovery.Job
 	for rows.Next() {
-		var j recovery.Job
-		var state string
-		var created, updated int64
-		if err := rows.Scan(&j.ID, &j.Env, &j.Action, &j.IncidentID, &state, &j.RequestedBy, &j.ApprovedBy, &created, &updated); err != nil {
+		var v int
+		var data string
+		if err := rows.Scan(&v, &data); err != nil {
 			return nil, fmt.Errorf("reading job: %w", err)
 		}
-		j.State, j.CreatedAt, j.UpdatedAt = recovery.JobState(state), fromMS(created), fromMS(updated)
+		var j recovery.Job
+		if err := json.Unmarshal([]byte(data), &j); err != nil {
+			return nil, fmt.Errorf("decoding job: %w", err)
+		}
+		j.Version = v
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// Job returns one job, or an error wrapping recovery.ErrNotFound.
+func (s *Store) Job(ctx context.Context, id string) (recovery.Job, error) {
+	jobs, err := s.scanJobs(ctx, `id = $1`, id)
+	if err != nil {
+		return recovery.Job{}, err
+	}
+	if len(jobs) == 0 {
+		return recovery.Job{}, fmt.Errorf("job %s: %w", id, recovery.ErrNotFound)
+	}
+	return jobs[0], nil
+}
+
+// RunningJobs lists the environment's jobs that are pending or running, oldest first.
+func (s *Store) RunningJobs(ctx context.Context, env string) ([]recovery.Job, error) {
+	return s.scanJobs(ctx, `env = $1 AND state IN ($2, $3)`, env, string(recovery.JobPending), string(recovery.JobRunning))
+}
+
+// StaleJobs lists running jobs whose owner's lease ran out before t: their process
+// stopped without finishing them.
+func (s *Store) StaleJobs(ctx context.Context, t time.Time) ([]recovery.Job, error) {
+	return s.scanJobs(ctx, `state IN ($1, $2) AND lease_until < $3`, string(recovery.JobPending), string(recovery.JobRunning), ms(t))
+}
+
+// LockEnv gives env's job slot to jobID; recovery.ErrDuplicate (wrapped, naming the
+// holder) when another job holds it.
+func (s *Store) LockEnv(ctx context.Context, env, jobID string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO env_locks (env, job_id, locked_at) VALUES ($1, $2, $3)`, env, jobID, ms(s.now()))
+	if err == nil {
+		return nil
+	}
+	if isUniqueViolation(err) {
+		holder, herr := s.EnvLock(ctx, env)
+		if herr == nil && holder == jobID {
+			return nil
+		}
+		return fmt.Errorf("%s is busy with job %s: %w", env, holder, recovery.ErrDuplicate)
+	}
+	return fmt.Errorf("locking %s for %s: %w", env, jobID, err)
+}
+
+// UnlockEnv frees env's job slot if jobID holds it.
+func (s *Store) UnlockEnv(ctx context.Context, env, jobID string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM env_locks WHERE env = $1 AND job_id = $2`, env, jobID); err != nil {
+		return fmt.Errorf("unlocking %s: %w", env, err)
+	}
+	return nil
+}
+
+// EnvLock returns the job holding env's slot, "" when free.
+func (s *Store) EnvLock(ctx context.Context, env string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT job_id FROM env_locks WHERE env = $1`, env).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the lock of %s: %w", env, err)
+	}
+	return id, nil
+}
+
+// CreateRequest stores a new request; recovery.ErrDuplicate when a pending request
+// has the same DedupeKey.
+func (s *Store) CreateRequest(ctx context.Context, r recovery.Request) error {
+	if r.Version == 0 {
+		r.Version = 1
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding request %s: %w", r.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO requests (id, env, incident_id, state, dedupe_key, expires_at, created_at, version, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		r.ID, r.Env, r.IncidentID, string(r.State), r.DedupeKey, ms(r.ExpiresAt), ms(r.RequestedAt), r.Version, string(data))
+	if err != nil {
+		if isUniqueViolation(err) {
+			return fmt.Errorf("creating request %s: %w", r.ID, recovery.ErrDuplicate)
+		}
+		return fmt.Errorf("creating request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// UpdateRequest saves r when its Version is the stored one; recovery.ErrConflict otherwise.
+func (s *Store) UpdateRequest(ctx context.Context, r recovery.Request) (recovery.Request, error) {
+	prev := r.Version
+	r.Version++
+	data, err := json.Marshal(r)
+	if err != nil {
+		return recovery.Request{}, fmt.Errorf("encoding request %s: %w", r.ID, err)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE requests SET state = $1, expires_at = $2, version = $3, data = $4 WHERE id = $5 AND version = $6`,
+		string(r.State), ms(r.ExpiresAt), r.Version, string(data), r.ID, prev)
+	if err != nil {
+		return recovery.Request{}, fmt.Errorf("updating request %s: %w", r.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return recovery.Request{}, fmt.Errorf("updating request %s (version %d): %w", r.ID, prev, recovery.ErrConflict)
+	}
+	return r, nil
+}
+
+func (s *Store) scanRequests(ctx context.Context, where string, args ...any) ([]recovery.Request, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT version, data FROM requests WHERE `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing requests: %w", err)
+	}
+	defer rows.Close()
+	var out []recovery.Request
+	for rows.Next() {
+		var v int
+		var data string
+		if err := rows.Scan(&v, &data); err != nil {
+			return nil, fmt.Errorf("reading request: %w", err)
+		}
+		var r recovery.Request
+		if err := json.Unmarshal([]byte(data), &r); err != nil {
+			return nil, fmt.Errorf("decoding request: %w", err)
+		}
+		r.Version = v
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Request returns one request, or an error wrapping recovery.ErrNotFound.
+func (s *Store) Request(ctx context.Context, id string) (recovery.Request, error) {
+	rs, err := s.scanRequests(ctx, `id = $1`, id)
+	if err != nil {
+		return recovery.Request{}, err
+	}
+	if len(rs) == 0 {
+		return recovery.Request{}, fmt.Errorf("request %s: %w", id, recovery.ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// PendingRequest returns the pending request with a dedupe key, or ErrNotFound.
+func (s *Store) PendingRequest(ctx context.Context, key string) (recovery.Request, error) {
+	rs, err := s.scanRequests(ctx, `dedupe_key = $1 AND state = $2`, key, string(recovery.RequestPending))
+	if err != nil {
+		return recovery.Request{}, err
+	}
+	if len(rs) == 0 {
+		return recovery.Request{}, fmt.Errorf("pending request %s: %w", key, recovery.ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// ExpiredRequests lists pending requests that expired before t.
+func (s *Store) ExpiredRequests(ctx context.Context, t time.Time) ([]recovery.Request, error) {
+	return s.scanRequests(ctx, `state = $1 AND expires_at < $2`, string(recovery.RequestPending), ms(t))
 }
 
 // AppendAudit adds an entry to the audit log. Entries are never changed or removed.

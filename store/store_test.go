@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,15 +119,19 @@ func TestOneOpenIncidentPerSource(t *testing.T) {
 	}
 }
 
-func TestRunningJobs(t *testing.T) {
+func TestJobsAndEnvLocks(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	for i, st := range []recovery.JobState{recovery.JobRunning, recovery.JobSucceeded, recovery.JobPending} {
-		j := recovery.Job{ID: string(rune('a' + i)), Env: "prod", Action: "rollback", State: st, CreatedAt: t0.Add(time.Duration(i) * time.Minute), UpdatedAt: t0}
+		j := recovery.Job{ID: string(rune('a' + i)), RequestID: "r" + string(rune('a'+i)), Env: "prod", Action: recovery.ActRollback, State: st,
+			CreatedAt: t0.Add(time.Duration(i) * time.Minute), UpdatedAt: t0, LeaseUntil: t0.Add(time.Duration(i) * time.Minute)}
 		if err := s.CreateJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := s.CreateJob(ctx, recovery.Job{ID: "z", RequestID: "ra", Env: "prod"}); !errors.Is(err, recovery.ErrDuplicate) {
+		t.Fatalf("a second job for one request: got %v, want ErrDuplicate", err)
 	}
 	got, err := s.RunningJobs(ctx, "prod")
 	if err != nil {
@@ -134,6 +139,70 @@ func TestRunningJobs(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "c" {
 		t.Fatalf("running jobs: got %+v, want a then c", got)
+	}
+	stale, err := s.StaleJobs(ctx, t0.Add(90*time.Second))
+	if err != nil || len(stale) != 1 || stale[0].ID != "a" {
+		t.Fatalf("stale jobs: got %+v, %v", stale, err)
+	}
+	j := got[0]
+	j.State, j.Current = recovery.JobSucceeded, 3
+	saved, err := s.UpdateJob(ctx, j)
+	if err != nil || saved.Version != 2 {
+		t.Fatalf("update: got %+v, %v", saved, err)
+	}
+	if _, err := s.UpdateJob(ctx, j); !errors.Is(err, recovery.ErrConflict) {
+		t.Fatalf("stale job update: got %v", err)
+	}
+	if err := s.LockEnv(ctx, "prod", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LockEnv(ctx, "prod", "c"); !errors.Is(err, recovery.ErrDuplicate) || !strings.Contains(err.Error(), "job a") {
+		t.Fatalf("second lock: got %v, want ErrDuplicate naming job a", err)
+	}
+	if err := s.UnlockEnv(ctx, "prod", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if holder, _ := s.EnvLock(ctx, "prod"); holder != "a" {
+		t.Fatalf("a non-holder unlocked prod: holder %q", holder)
+	}
+	if err := s.UnlockEnv(ctx, "prod", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LockEnv(ctx, "prod", "c"); err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+}
+
+func TestRequests(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "medic.db"))
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	r := recovery.Request{ID: "REQ-1", Env: "prod", Action: recovery.ActRollback, State: recovery.RequestPending, DedupeKey: "k",
+		RequestedAt: t0, ExpiresAt: t0.Add(15 * time.Minute), Params: recovery.RequestParams{SHA: "abc1234"}}
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r2 := r
+	r2.ID = "REQ-2"
+	if err := s.CreateRequest(ctx, r2); !errors.Is(err, recovery.ErrDuplicate) {
+		t.Fatalf("second pending request with the same key: got %v", err)
+	}
+	got, err := s.PendingRequest(ctx, "k")
+	if err != nil || got.ID != "REQ-1" || got.Params.SHA != "abc1234" {
+		t.Fatalf("pending: got %+v, %v", got, err)
+	}
+	if exp, _ := s.ExpiredRequests(ctx, t0.Add(16*time.Minute)); len(exp) != 1 {
+		t.Fatalf("expired: got %d, want 1", len(exp))
+	}
+	got.State = recovery.RequestApproved
+	if _, err := s.UpdateRequest(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRequest(ctx, got); !errors.Is(err, recovery.ErrConflict) {
+		t.Fatalf("double approval: got %v, want ErrConflict", err)
+	}
+	if err := s.CreateRequest(ctx, r2); err != nil {
+		t.Fatalf("a new request once the first is decided: %v", err)
 	}
 }
 

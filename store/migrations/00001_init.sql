@@ -30,19 +30,45 @@ CREATE TABLE incident_sources (
 CREATE UNIQUE INDEX incident_sources_open ON incident_sources (source_key) WHERE open = 1;
 CREATE INDEX incident_sources_incident ON incident_sources (incident_id);
 
-CREATE TABLE jobs (
-    id            TEXT PRIMARY KEY,
-    env           TEXT NOT NULL,
-    action        TEXT NOT NULL,
-    incident_id   TEXT NOT NULL DEFAULT '',
-    state         TEXT NOT NULL,
-    requested_by  TEXT NOT NULL DEFAULT '',
-    approved_by   TEXT NOT NULL DEFAULT '',
-    created_at    BIGINT NOT NULL,
-    updated_at    BIGINT NOT NULL,
-    data          TEXT NOT NULL DEFAULT '{}'
+-- Requests for recovery actions, waiting for approval or decided.
+CREATE TABLE requests (
+    id           TEXT PRIMARY KEY,
+    env          TEXT NOT NULL,
+    incident_id  TEXT NOT NULL DEFAULT '',
+    state        TEXT NOT NULL,
+    dedupe_key   TEXT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    version      INTEGER NOT NULL DEFAULT 1,
+    data         TEXT NOT NULL DEFAULT '{}'
 );
+-- A second identical request while one is pending returns the pending one.
+CREATE UNIQUE INDEX requests_pending_key ON requests (dedupe_key) WHERE state = 'pending';
+CREATE INDEX requests_state ON requests (state, expires_at);
+
+-- Approved requests carried out as durable steps; one job per request.
+CREATE TABLE jobs (
+    id           TEXT PRIMARY KEY,
+    env          TEXT NOT NULL,
+    request_id   TEXT NOT NULL,
+    incident_id  TEXT NOT NULL DEFAULT '',
+    state        TEXT NOT NULL,
+    owner        TEXT NOT NULL DEFAULT '',
+    lease_until  BIGINT NOT NULL DEFAULT 0,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    version      INTEGER NOT NULL DEFAULT 1,
+    data         TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX jobs_request ON jobs (request_id);
 CREATE INDEX jobs_env_state ON jobs (env, state);
+
+-- One mutating job per environment at a time.
+CREATE TABLE env_locks (
+    env        TEXT PRIMARY KEY,
+    job_id     TEXT NOT NULL,
+    locked_at  BIGINT NOT NULL
+);
 
 -- Append-only: medic only ever inserts here.
 CREATE TABLE audit (
@@ -86,6 +112,8 @@ DROP TABLE cursors;
 DROP TABLE work;
 DROP TABLE claims;
 DROP TABLE audit;
+DROP TABLE env_locks;
 DROP TABLE jobs;
+DROP TABLE requests;
 DROP TABLE incident_sources;
 DROP TABLE incidents;
