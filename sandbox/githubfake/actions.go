@@ -582,15 +582,21 @@ func validRunStatus(v string) bool {
 	return false
 }
 
-func (s *Server) listWorkflowRuns(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("workflow")
-	s.mu.Lock()
-	id, ok := s.w.workflowByFile[key]
-	if !ok {
-		if n, err := strconv.ParseInt(key, 10, 64); err == nil && s.w.workflows[n] != nil {
-			id, ok = n, true
-		}
+// workflowIDLocked resolves a {workflow} path value, a file name or a numeric ID.
+// s.mu must be held.
+func (s *Server) workflowIDLocked(key string) (int64, bool) {
+	if id, ok := s.w.workflowByFile[key]; ok {
+		return id, true
 	}
+	if n, err := strconv.ParseInt(key, 10, 64); err == nil && s.w.workflows[n] != nil {
+		return n, true
+	}
+	return 0, false
+}
+
+func (s *Server) listWorkflowRuns(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	id, ok := s.workflowIDLocked(r.PathValue("workflow"))
 	s.mu.Unlock()
 	if !ok {
 		s.writeError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-workflow")
@@ -947,6 +953,46 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write([]byte("{}"))
+}
+
+// dispatchWorkflow answers a workflow_dispatch event with 204 and no body; the request
+// stays in Mutations, where tests read ref and inputs. ref must name a branch or a tag
+// (GitHub answers 422 "No ref found for: <ref>" otherwise, a SHA included). The fake
+// knows no workflow's triggers or declared inputs, so it never answers GitHub's 422s
+// for a workflow without a workflow_dispatch trigger or for unexpected inputs, and it
+// starts no run.
+func (s *Server) dispatchWorkflow(w http.ResponseWriter, r *http.Request) {
+	const doc = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
+	var body struct {
+		Ref    *string        `json:"ref"`
+		Inputs map[string]any `json:"inputs"`
+	}
+	if !s.decodeBody(w, r, &body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.workflowIDLocked(r.PathValue("workflow")); !ok {
+		s.writeError(w, http.StatusNotFound, "Not Found", doc)
+		return
+	}
+	if body.Ref == nil {
+		s.invalidRequest(w, "ref", doc)
+		return
+	}
+	ref := *body.Ref
+	found := false
+	for _, name := range []string{"refs/heads/" + ref, "refs/tags/" + ref, ref} {
+		if _, ok := s.w.refs[name]; ok && strings.HasPrefix(name, "refs/") {
+			found = true
+			break
+		}
+	}
+	if !found {
+		s.writeError(w, http.StatusUnprocessableEntity, "No ref found for: "+ref, doc)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) {

@@ -207,6 +207,7 @@ func (s *Server) routes() []route {
 		{"POST actions/runs/{run}/rerun-failed-jobs", "RerunFailed", s.rerunFailed},
 		{"POST actions/jobs/{job}/rerun", "RerunJob", s.rerunJob},
 		{"POST actions/runs/{run}/cancel", "CancelRun", s.cancelRun},
+		{"POST actions/workflows/{workflow}/dispatches", "DispatchWorkflow", s.dispatchWorkflow},
 		{"GET actions/runs/{run}/artifacts", "ListArtifacts", s.listArtifacts},
 		// Commits.
 		{"GET commits/{ref...}", "GetCommit", s.getCommit},
@@ -223,6 +224,7 @@ func (s *Server) routes() []route {
 		// Issues, pull requests, archives.
 		{"POST issues", "CreateIssue", s.createIssue},
 		{"POST pulls", "CreatePull", s.createPull},
+		{"GET pulls", "ListPulls", s.listPulls},
 		{"GET tarball/{ref...}", "Tarball", s.tarball},
 		{"GET tarball", "Tarball", s.tarball},
 	}

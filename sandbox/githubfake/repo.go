@@ -195,6 +195,13 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 	}
 	s.w.nextNumber++
 	s.w.pulls = append(s.w.pulls, pr)
+	w.Header().Set("Location", s.apiURL("/pulls/%d", pr.Number))
+	s.writeJSON(w, http.StatusCreated, s.pullJSON(pr))
+}
+
+// pullJSON renders an open pull request as GitHub shows it, with the null fields it
+// always sends. s.mu must be held.
+func (s *Server) pullJSON(pr PullRequest) map[string]any {
 	repo, owner := s.repoDoc(), s.userDoc(s.owner)
 	branch := func(name, sha string) *github.PullRequestBranch {
 		return &github.PullRequestBranch{
@@ -202,28 +209,59 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 			Repo: repo, User: owner,
 		}
 	}
-	doc2 := &github.PullRequest{
-		ID: github.Int64(id), NodeID: github.String(nodeID("PR", id)), Number: github.Int(pr.Number),
+	doc := &github.PullRequest{
+		ID: github.Int64(pr.id), NodeID: github.String(nodeID("PR", pr.id)), Number: github.Int(pr.Number),
 		State: github.String("open"), Locked: github.Bool(false),
 		Title: github.String(pr.Title), Body: github.String(pr.Body), Draft: github.Bool(pr.Draft),
-		User: s.userDoc(s.login), CreatedAt: ts(now), UpdatedAt: ts(now),
+		User: s.userDoc(pr.Author), CreatedAt: ts(pr.CreatedAt), UpdatedAt: ts(pr.CreatedAt),
 		URL:                 github.String(s.apiURL("/pulls/%d", pr.Number)),
 		HTMLURL:             github.String(s.htmlURL("/pull/%d", pr.Number)),
 		DiffURL:             github.String(s.htmlURL("/pull/%d.diff", pr.Number)),
 		PatchURL:            github.String(s.htmlURL("/pull/%d.patch", pr.Number)),
 		IssueURL:            github.String(s.apiURL("/issues/%d", pr.Number)),
-		Head:                branch(head, headSHA),
-		Base:                branch(base, baseSHA),
+		Head:                branch(pr.Head, pr.HeadSHA),
+		Base:                branch(pr.Base, pr.BaseSHA),
 		Merged:              github.Bool(false),
 		MergeableState:      github.String("unknown"),
 		MaintainerCanModify: github.Bool(false),
 		AuthorAssociation:   github.String("MEMBER"),
 	}
-	w.Header().Set("Location", *doc2.URL)
-	s.writeJSON(w, http.StatusCreated, fillAbsent(doc2, map[string]any{
+	return fillAbsent(doc, map[string]any{
 		"closed_at": nil, "merged_at": nil, "merge_commit_sha": nil, "mergeable": nil,
 		"assignee": nil, "milestone": nil, "body": nil,
-	}))
+	})
+}
+
+// listPulls answers GET /pulls with state, head, base and paging. Every pull request of
+// the fake is open, so state=closed lists none. head filters only in GitHub's
+// "owner:branch" form; a bare branch name is ignored, as GitHub ignores it (and then
+// lists every pull request). Pull requests are listed newest first (sort=created,
+// direction=desc, GitHub's default); other sort orders are not modelled.
+func (s *Server) listPulls(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		state = "open"
+	}
+	headOwner, headBranch, byHead := strings.Cut(q.Get("head"), ":")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var pulls []PullRequest
+	for _, p := range slices.Backward(s.w.pulls) {
+		switch {
+		case state == "closed",
+			byHead && (!strings.EqualFold(headOwner, s.owner) || p.Head != headBranch),
+			q.Has("base") && p.Base != q.Get("base"):
+			continue
+		}
+		pulls = append(pulls, p)
+	}
+	lo, hi := s.paginate(w, r, len(pulls))
+	out := make([]any, 0, hi-lo)
+	for _, p := range pulls[lo:hi] {
+		out = append(out, s.pullJSON(p))
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 // AddPullRequest seeds an open pull request from branch p.Head and returns its number
