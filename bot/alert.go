@@ -113,6 +113,14 @@ func statusLine(in recovery.Incident) string {
 	if in.Cause != recovery.CauseNone {
 		parts = append(parts, "Likely cause: "+esc(string(in.Cause)))
 	}
+	if in.RecoveryJob != "" {
+		a, _ := recovery.ActionByID(in.RecoveryAction)
+		job := fmt.Sprintf("%s job `%s` (%s) %s", jobIcon[in.RecoveryState], esc(in.RecoveryJob), esc(a.Label), in.RecoveryState)
+		if in.RecoveryState == recovery.JobRunning && in.RecoveryStep != "" {
+			job += ": " + esc(in.RecoveryStep)
+		}
+		parts = append(parts, job)
+	}
 	return strings.Join(parts, " · ")
 }
 
@@ -139,8 +147,22 @@ func findingText(f recovery.Finding) string {
 	return b.String()
 }
 
+var jobIcon = map[recovery.JobState]string{
+	recovery.JobPending:     ":hourglass:",
+	recovery.JobRunning:     ":gear:",
+	recovery.JobSucceeded:   ":white_check_mark:",
+	recovery.JobFailed:      ":x:",
+	recovery.JobCancelled:   ":stop_sign:",
+	recovery.JobInterrupted: ":warning:",
+}
+
 func alertButtons(in recovery.Incident) []slack.BlockElement {
 	var out []slack.BlockElement
+	if in.RecoveryJob != "" && (in.RecoveryState == recovery.JobRunning || in.RecoveryState == recovery.JobPending) {
+		cancel := slack.NewButtonBlockElement(recovery.JobCancelID(), in.RecoveryJob, plain("Cancel job"))
+		cancel.Style = slack.StyleDanger
+		out = append(out, cancel)
+	}
 	for _, a := range recovery.Buttons(in) {
 		label := a.Label
 		if a.ID == recovery.ActTerraformPlan {
@@ -196,6 +218,20 @@ func NoteMessage(n recovery.Note) (blocks []slack.Block, fallback string) {
 		}
 	} else if n.Link != "" {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("<%s|%s>", n.Link, esc(orText(n.LinkText, "link"))))))
+	}
+	if len(n.Buttons) > 0 {
+		var els []slack.BlockElement
+		for _, b := range n.Buttons {
+			btn := slack.NewButtonBlockElement(b.ID, b.Value, plain(b.Label))
+			switch b.Style {
+			case "primary":
+				btn.Style = slack.StylePrimary
+			case "danger":
+				btn.Style = slack.StyleDanger
+			}
+			els = append(els, btn)
+		}
+		blocks = append(blocks, slack.NewActionBlock("", els...))
 	}
 	return blocks, fallback
 }

@@ -27,6 +27,13 @@ type Handler interface {
 	HandleInteraction(ctx context.Context, cb slack.InteractionCallback)
 }
 
+// SubmissionValidator is implemented by a Handler that checks submitted forms before
+// they are acknowledged: the errors (block ID → message) go back in the ack, which is
+// the only way Slack shows them beside the fields. It must not do I/O.
+type SubmissionValidator interface {
+	ValidateSubmission(cb slack.InteractionCallback) map[string]string
+}
+
 // Claimer records keys and reports whether the caller is the first to claim one. The
 // store implements it, so redelivered envelopes are handled once even across restarts
 // and replicas. Claim returns an error only when the claim could not be recorded.
@@ -257,6 +264,13 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 		if !ok || evt.Request == nil {
 			b.ackBad(client, evt)
 			return
+		}
+		if v, ok := b.handler.(SubmissionValidator); ok && cb.Type == slack.InteractionTypeViewSubmission {
+			if errs := v.ValidateSubmission(cb); len(errs) > 0 {
+				// Keep the form open with the errors beside their fields; nothing is queued.
+				b.ack(client, evt, slack.NewErrorsViewSubmissionResponse(errs))
+				return
+			}
 		}
 		queued := b.tryEnqueue(queue, work{kind: "interactive", envelopeID: evt.Request.EnvelopeID,
 			run: func(ctx context.Context) { b.handler.HandleInteraction(ctx, cb) }})

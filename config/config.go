@@ -32,7 +32,47 @@ type Config struct {
 	GitHub       GitHub                 `yaml:"github"`
 	Status       Status                 `yaml:"status"`
 	Pipeline     Pipeline               `yaml:"pipeline"`
+	Access       Access                 `yaml:"access"`
+	Verify       Verify                 `yaml:"verify"`
+	Terraform    TerraformBinary        `yaml:"terraform"`
 	Environments map[string]Environment `yaml:"environments"`
+}
+
+// Access says who may request and approve recovery actions.
+type Access struct {
+	// RequestTTL is how long a request waits for approval (default 15m).
+	RequestTTL time.Duration `yaml:"request_ttl"`
+	// Roles maps an environment name, or "*" for all, to its members. Members are Slack
+	// user IDs (U…, W…) or user group IDs (S…).
+	Roles map[string]RoleMembers `yaml:"roles"`
+	// SelfService lists, per environment, the low-risk actions a responder runs without
+	// approval (never in prod, never on a HIGH or CRITICAL incident).
+	SelfService map[string][]string `yaml:"self_service"`
+	// GroupCacheTTL is how long a user group's members are remembered (default 5m).
+	GroupCacheTTL time.Duration `yaml:"group_cache_ttl"`
+}
+
+// RoleMembers lists who holds each role.
+type RoleMembers struct {
+	Responders []string `yaml:"responders"`
+	Approvers  []string `yaml:"approvers"`
+	Admins     []string `yaml:"admins"`
+}
+
+// Verify configures the verification after a recovery.
+type Verify struct {
+	// Watch keeps checking for that long after the first check (runbook: 10m; 0: once).
+	Watch time.Duration `yaml:"watch"`
+	// Interval between checks while watching (default 30s).
+	Interval time.Duration `yaml:"interval"`
+}
+
+// TerraformBinary says which terraform medic runs.
+type TerraformBinary struct {
+	// Bin is the terraform executable (default: terraform on PATH); 1.4 or later.
+	Bin string `yaml:"bin"`
+	// WorkDir is where per-job working directories are made (default: the OS temp dir).
+	WorkDir string `yaml:"work_dir"`
 }
 
 // Pipeline describes the promotion pipeline medic watches.
@@ -117,10 +157,21 @@ type Environment struct {
 	Deployer Deployer `yaml:"deployer"`
 }
 
-// Terraform configures an environment's Terraform state.
+// Terraform configures an environment's Terraform configuration and state.
 type Terraform struct {
 	// LockTable is the DynamoDB table of state locks ("terraform-state-lock-prod").
 	LockTable string `yaml:"lock_table"`
+	// Dir is the configuration's directory in the repository (default infrastructure/terraform).
+	Dir string `yaml:"dir"`
+	// BackendConfig are `terraform init -backend-config` values: a file in Dir
+	// ("backend-prod.hcl") or key=value pairs.
+	BackendConfig []string `yaml:"backend_config"`
+	// VarFile is the variables file in Dir (default <env>.tfvars).
+	VarFile string `yaml:"var_file"`
+	// VersionVar selects the deployed version (default model_version).
+	VersionVar string `yaml:"version_var"`
+	// LockTimeout is passed as -lock-timeout (default 10m, the runbook's).
+	LockTimeout time.Duration `yaml:"lock_timeout"`
 }
 
 // Deployer names the pipeline's IAM identity in an environment.
@@ -178,7 +229,22 @@ const (
 	DefaultPollInterval      = time.Minute
 	DefaultAlarmClearGrace   = 15 * time.Minute
 	DefaultDiagnosticTimeout = 10 * time.Second
+
+	DefaultRequestTTL     = 15 * time.Minute
+	DefaultGroupCacheTTL  = 5 * time.Minute
+	DefaultVerifyInterval = 30 * time.Second
+	DefaultTerraformDir   = "infrastructure/terraform"
+	DefaultVersionVar     = "model_version"
+	DefaultLockTimeout    = 10 * time.Minute
 )
+
+// DefaultSelfService are the low-risk actions a responder runs without approval.
+func DefaultSelfService() map[string][]string {
+	return map[string][]string{
+		"dev":     {"rerun-failed", "rerun", "cancel-run", "tf-plan"},
+		"preprod": {"rerun-failed", "rerun", "tf-plan"},
+	}
+}
 
 // Problem is one thing wrong with a config: the key, what is wrong and how to fix it.
 type Problem struct {
@@ -267,6 +333,37 @@ func (c *Config) applyDefaults() {
 	for name, env := range c.Environments {
 		if env.AlertChannel == "" {
 			env.AlertChannel = c.Slack.AlertChannel
+		}
+		c.Environments[name] = env
+	}
+	if c.Access.RequestTTL == 0 {
+		c.Access.RequestTTL = DefaultRequestTTL
+	}
+	if c.Access.GroupCacheTTL == 0 {
+		c.Access.GroupCacheTTL = DefaultGroupCacheTTL
+	}
+	if c.Access.SelfService == nil {
+		c.Access.SelfService = DefaultSelfService()
+	}
+	if c.Verify.Interval == 0 {
+		c.Verify.Interval = DefaultVerifyInterval
+	}
+	if c.Terraform.Bin == "" {
+		c.Terraform.Bin = "terraform"
+	}
+	for name, env := range c.Environments {
+		tf := &env.Terraform
+		if tf.Dir == "" {
+			tf.Dir = DefaultTerraformDir
+		}
+		if tf.VarFile == "" {
+			tf.VarFile = name + ".tfvars"
+		}
+		if tf.VersionVar == "" {
+			tf.VersionVar = DefaultVersionVar
+		}
+		if tf.LockTimeout == 0 {
+			tf.LockTimeout = DefaultLockTimeout
 		}
 		c.Environments[name] = env
 	}
@@ -366,7 +463,82 @@ func (c *Config) Validate() Problems {
 		ps = append(ps, validateEnv(name, c.Environments[name])...)
 	}
 	ps = append(ps, c.validatePipeline()...)
+	ps = append(ps, c.validateAccess()...)
 	return ps
+}
+
+var memberRE = regexp.MustCompile(`^[UWS][A-Z0-9]{2,}$`)
+
+func (c *Config) validateAccess() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
+	envList := strings.Join(sortedKeys(c.Environments), ", ")
+	if c.Access.RequestTTL < time.Minute || c.Access.RequestTTL > 24*time.Hour {
+		add("access.request_ttl", fmt.Sprintf("%s is out of range", c.Access.RequestTTL), "use 1m to 24h (default 15m)")
+	}
+	for _, env := range sortedKeys(c.Access.Roles) {
+		if _, ok := c.Environments[env]; !ok && env != recovery.AllEnvironments {
+			add("access.roles."+env, "is not a configured environment", "use one of: "+envList+", or \"*\" for all")
+		}
+		m := c.Access.Roles[env]
+		for role, ids := range map[string][]string{"responders": m.Responders, "approvers": m.Approvers, "admins": m.Admins} {
+			for i, id := range ids {
+				if !memberRE.MatchString(id) {
+					add(fmt.Sprintf("access.roles.%s.%s[%d]", env, role, i), fmt.Sprintf("%q is not a Slack user or user group ID", id), "use the member's ID (U…/W…) or the user group's ID (S…), not a name")
+				}
+			}
+		}
+	}
+	for _, env := range sortedKeys(c.Access.SelfService) {
+		if _, ok := c.Environments[env]; !ok {
+			if _, isDefault := DefaultSelfService()[env]; !isDefault {
+				add("access.self_service."+env, "is not a configured environment", "use one of: "+envList)
+			}
+		}
+		for i, a := range c.Access.SelfService[env] {
+			act, ok := recovery.ActionByID(recovery.ActionID(a))
+			if !ok || act.Kind != recovery.Mutating {
+				add(fmt.Sprintf("access.self_service.%s[%d]", env, i), fmt.Sprintf("%q is not an action", a), "use action IDs such as rerun-failed, rerun, cancel-run, tf-plan")
+			} else if act.Restricted {
+				add(fmt.Sprintf("access.self_service.%s[%d]", env, i), fmt.Sprintf("%s is destructive and always needs approval", a), "remove it")
+			}
+		}
+	}
+	if c.Verify.Watch < 0 || c.Verify.Watch > time.Hour {
+		add("verify.watch", fmt.Sprintf("%s is out of range", c.Verify.Watch), "use 0 (check once) to 1h; the runbook watches 10m")
+	}
+	if c.Verify.Interval < time.Second {
+		add("verify.interval", fmt.Sprintf("%s is too short", c.Verify.Interval), "use at least 1s (default 30s)")
+	}
+	for _, name := range sortedKeys(c.Environments) {
+		tf := c.Environments[name].Terraform
+		k := "environments." + name + ".terraform"
+		if strings.HasPrefix(tf.Dir, "/") || strings.Contains(tf.Dir, "..") {
+			add(k+".dir", fmt.Sprintf("%q must be a path inside the repository", tf.Dir), "use a relative path such as infrastructure/terraform")
+		}
+		if strings.Contains(tf.VarFile, "..") || strings.HasPrefix(tf.VarFile, "/") {
+			add(k+".var_file", fmt.Sprintf("%q must be a file in the Terraform directory", tf.VarFile), "use a name such as prod.tfvars")
+		}
+		if !envVarRE.MatchString(tf.VersionVar) {
+			add(k+".version_var", fmt.Sprintf("%q is not a variable name", tf.VersionVar), "use the variable that selects the version, e.g. model_version")
+		}
+	}
+	return ps
+}
+
+// DomainAccess converts the access section into recovery's roles and policy.
+func (c *Config) DomainAccess() (map[string]recovery.RoleMembers, recovery.Policy) {
+	roles := map[string]recovery.RoleMembers{}
+	for env, m := range c.Access.Roles {
+		roles[env] = recovery.RoleMembers{Responders: m.Responders, Approvers: m.Approvers, Admins: m.Admins}
+	}
+	p := recovery.Policy{RequestTTL: c.Access.RequestTTL, SelfService: map[string][]recovery.ActionID{}}
+	for env, actions := range c.Access.SelfService {
+		for _, a := range actions {
+			p.SelfService[env] = append(p.SelfService[env], recovery.ActionID(a))
+		}
+	}
+	return roles, p
 }
 
 func (c *Config) validatePipeline() Problems {
@@ -605,6 +777,10 @@ func (c *Config) DomainEnvironments() []recovery.Environment {
 			LockTable:       e.Terraform.LockTable,
 			DeployerUser:    e.Deployer.User,
 			DeployerPolicy:  e.Deployer.Policy,
+			Terraform: recovery.TerraformConfig{
+				Dir: e.Terraform.Dir, BackendConfig: append([]string(nil), e.Terraform.BackendConfig...),
+				VarFile: e.Terraform.VarFile, VersionVar: e.Terraform.VersionVar, LockTimeout: e.Terraform.LockTimeout,
+			},
 		})
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -24,6 +25,9 @@ type Poster interface {
 	PostStatus(ctx context.Context, channel, requestedBy string, report recovery.StatusReport) error
 	// Ephemeral shows text to user only, through responseURL when given.
 	Ephemeral(ctx context.Context, channel, user, responseURL, text string) error
+	// OpenRequestModal opens the form asking what a restricted action needs; meta comes
+	// back with the submission.
+	OpenRequestModal(ctx context.Context, triggerID, meta string, action recovery.ActionID, env, sha string, asks recovery.Asks) error
 }
 
 // StatusReader answers /status. Status returns *recovery.UnknownEnvironmentError for
@@ -32,10 +36,21 @@ type StatusReader interface {
 	Status(ctx context.Context, env string) (recovery.StatusReport, error)
 }
 
-// IncidentActions carries out the buttons of incident alerts. Act returns what to tell
-// the user who clicked; a *recovery.UserError carries a message meant for them.
+// IncidentActions carries out the buttons of incident alerts and the requests they
+// make. Methods return what to tell the user who clicked; a *recovery.UserError
+// carries a message meant for them.
 type IncidentActions interface {
+	// Act runs a read-only action or requests a mutating one.
 	Act(ctx context.Context, incidentID string, action recovery.ActionID, user string) (string, error)
+	// AsksFor says what a form must ask before the action is requested.
+	AsksFor(ctx context.Context, incidentID, env string, action recovery.ActionID) (recovery.Asks, bool, error)
+	// RequestAction requests a mutating action with its inputs.
+	RequestAction(ctx context.Context, ar recovery.ActionRequest) (string, error)
+	// Decide approves or rejects a request.
+	Decide(ctx context.Context, requestID, user string, approve bool) (string, error)
+	// CancelJob and RetryJob act on a job.
+	CancelJob(ctx context.Context, jobID, user string) (string, error)
+	RetryJob(ctx context.Context, jobID, user string) (string, error)
 }
 
 // Options configure a Router.
@@ -77,6 +92,7 @@ func NewRouter(p Poster, s StatusReader, ia IncidentActions, o Options) *Router 
 func Commands() []Command {
 	return []Command{
 		{Name: "/status", Usage: "<env>", Description: "Lambda, alarms, health and last good deploy of an environment"},
+		{Name: "/rollback", Usage: "<env> [sha]", Description: "Roll an environment back to the last known good SHA (or the one given), with approval"},
 	}
 }
 
@@ -103,6 +119,8 @@ func (r *Router) HandleSlashCommand(ctx context.Context, cmd slack.SlashCommand)
 	switch cmd.Command {
 	case "/status":
 		r.statusCommand(ctx, log, cmd, reply)
+	case "/rollback":
+		r.rollbackCommand(ctx, log, cmd, reply)
 	default:
 		log.Warn("unknown command")
 		reply(fmt.Sprintf("medic does not know %s. It answers: %s.", cmd.Command, commandList()))
@@ -112,34 +130,164 @@ func (r *Router) HandleSlashCommand(ctx context.Context, cmd slack.SlashCommand)
 // HandleInteraction answers a click or a submitted form.
 func (r *Router) HandleInteraction(ctx context.Context, cb slack.InteractionCallback) {
 	log := r.log.With(zap.String("user", cb.User.ID), zap.String("type", string(cb.Type)))
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		for _, a := range cb.ActionCallback.BlockActions {
+			r.click(ctx, log, cb, a)
+		}
+	case slack.InteractionTypeViewSubmission:
+		if cb.View.CallbackID == recovery.FormCallback {
+			r.submitRequest(ctx, log, cb)
+		}
+	default:
+		log.Info("interaction without a handler")
+	}
+}
+
+// answer shows the outcome of a call to the user: its message, the message of a user
+// error, or a reference to an internal error.
+func (r *Router) answer(log *zap.Logger, reply func(string), msg string, err error) {
+	var ue *recovery.UserError
+	switch {
+	case errors.As(err, &ue):
+		reply(ue.Msg)
+	case err != nil:
+		r.internalError(log, err, reply)
+	case msg != "":
+		reply(msg)
+	}
+}
+
+func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback, a *slack.BlockAction) {
+	user := cb.User.ID
 	reply := func(text string) {
-		if err := r.poster.Ephemeral(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, text); err != nil {
+		if err := r.poster.Ephemeral(ctx, cb.Channel.ID, user, cb.ResponseURL, text); err != nil {
 			log.Error("could not answer the user", zap.Error(err))
 		}
 	}
-	if cb.Type != slack.InteractionTypeBlockActions {
-		log.Info("interaction without a handler")
+	if control, ok := recovery.ParseControlID(a.ActionID); ok {
+		log := log.With(zap.String("control", string(control)), zap.String("id", a.Value))
+		var msg string
+		var err error
+		switch control {
+		case recovery.ControlApprove:
+			msg, err = r.incidents.Decide(ctx, a.Value, user, true)
+		case recovery.ControlReject:
+			msg, err = r.incidents.Decide(ctx, a.Value, user, false)
+		case recovery.ControlJobCancel:
+			msg, err = r.incidents.CancelJob(ctx, a.Value, user)
+		case recovery.ControlJobRetry:
+			msg, err = r.incidents.RetryJob(ctx, a.Value, user)
+		}
+		r.answer(log, reply, msg, err)
 		return
 	}
-	for _, a := range cb.ActionCallback.BlockActions {
-		action, ok := recovery.ParseButtonID(a.ActionID)
-		if !ok {
-			log.Warn("unknown button", zap.String("action_id", a.ActionID))
-			reply("medic does not know this button.")
-			continue
-		}
-		log := log.With(zap.String("action", string(action)), zap.String("incident", a.Value))
-		msg, err := r.incidents.Act(ctx, a.Value, action, cb.User.ID)
-		var ue *recovery.UserError
-		switch {
-		case errors.As(err, &ue):
-			reply(ue.Msg)
-		case err != nil:
+	action, ok := recovery.ParseButtonID(a.ActionID)
+	if !ok {
+		log.Warn("unknown button", zap.String("action_id", a.ActionID))
+		reply("medic does not know this button.")
+		return
+	}
+	incidentID, env, params := recovery.ParseButtonValue(a.Value)
+	log = log.With(zap.String("action", string(action)), zap.String("incident", incidentID))
+	asks, ask, err := r.incidents.AsksFor(ctx, incidentID, env, action)
+	if err != nil {
+		r.answer(log, reply, "", err)
+		return
+	}
+	if ask {
+		meta := formMeta(incidentID, orEnv(env, asks), action, params.SHA, cb.Channel.ID)
+		if err := r.poster.OpenRequestModal(ctx, cb.TriggerID, meta, action, orEnv(env, asks), params.SHA, asks); err != nil {
 			r.internalError(log, err, reply)
-		case msg != "":
-			reply(msg)
+		}
+		return
+	}
+	var msg string
+	if incidentID != "" && params == (recovery.RequestParams{}) {
+		msg, err = r.incidents.Act(ctx, incidentID, action, user)
+	} else {
+		msg, err = r.incidents.RequestAction(ctx, recovery.ActionRequest{IncidentID: incidentID, Env: env, Action: action, Params: params, User: user, Channel: cb.Channel.ID})
+	}
+	r.answer(log, reply, msg, err)
+}
+
+func orEnv(env string, asks recovery.Asks) string {
+	if env != "" {
+		return env
+	}
+	return asks.EnvName
+}
+
+// formMeta is what the request form carries through Slack and back.
+func formMeta(incidentID, env string, action recovery.ActionID, sha, channel string) string {
+	v := url.Values{}
+	v.Set("action", string(action))
+	for k, val := range map[string]string{"incident": incidentID, "env": env, "sha": sha, "channel": channel} {
+		if val != "" {
+			v.Set(k, val)
 		}
 	}
+	return v.Encode()
+}
+
+func formValue(cb slack.InteractionCallback, block string) string {
+	if b, ok := cb.View.State.Values[block]; ok {
+		return strings.TrimSpace(b[recovery.FormInput].Value)
+	}
+	return ""
+}
+
+// ValidateSubmission checks a submitted request form before it is acknowledged, so a
+// mistyped confirmation or SHA keeps the form open with the error next to the field
+// (Slack's response_action "errors"). It does no I/O.
+func (r *Router) ValidateSubmission(cb slack.InteractionCallback) map[string]string {
+	if cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != recovery.FormCallback {
+		return nil
+	}
+	errs := map[string]string{}
+	meta, _ := url.ParseQuery(cb.View.PrivateMetadata)
+	if _, ok := cb.View.State.Values[recovery.FormConfirmEnv]; ok {
+		want := meta.Get("env")
+		if got := formValue(cb, recovery.FormConfirmEnv); want == "" || got != want {
+			errs[recovery.FormConfirmEnv] = fmt.Sprintf("Type %s exactly to confirm.", want)
+		}
+	}
+	if _, ok := cb.View.State.Values[recovery.FormSHA]; ok {
+		if sha := formValue(cb, recovery.FormSHA); !recovery.ValidSHA(sha) {
+			errs[recovery.FormSHA] = "A commit SHA: 7 to 40 hex digits."
+		}
+	}
+	if _, ok := cb.View.State.Values[recovery.FormReason]; ok && formValue(cb, recovery.FormReason) == "" {
+		errs[recovery.FormReason] = "Say why: it goes to the audit log."
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+func (r *Router) submitRequest(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback) {
+	meta, err := url.ParseQuery(cb.View.PrivateMetadata)
+	if err != nil {
+		log.Warn("request form with unreadable metadata", zap.Error(err))
+		return
+	}
+	channel := meta.Get("channel")
+	reply := func(text string) {
+		if channel == "" {
+			return
+		}
+		if err := r.poster.Ephemeral(ctx, channel, cb.User.ID, "", text); err != nil {
+			log.Error("could not answer the user", zap.Error(err))
+		}
+	}
+	p := recovery.RequestParams{SHA: meta.Get("sha"), Reason: formValue(cb, recovery.FormReason)}
+	if sha := formValue(cb, recovery.FormSHA); sha != "" {
+		p.SHA = sha
+	}
+	msg, err := r.incidents.RequestAction(ctx, recovery.ActionRequest{IncidentID: meta.Get("incident"), Env: meta.Get("env"),
+		Action: recovery.ActionID(meta.Get("action")), Params: p, User: cb.User.ID, Channel: channel})
+	r.answer(log.With(zap.String("action", meta.Get("action"))), reply, msg, err)
 }
 
 func (r *Router) statusCommand(ctx context.Context, log *zap.Logger, cmd slack.SlashCommand, reply func(string)) {
@@ -161,6 +309,30 @@ func (r *Router) statusCommand(ctx context.Context, log *zap.Logger, cmd slack.S
 	if err := r.poster.PostStatus(ctx, cmd.ChannelID, cmd.UserID, report); err != nil {
 		r.internalError(log, err, reply)
 	}
+}
+
+func (r *Router) rollbackCommand(ctx context.Context, log *zap.Logger, cmd slack.SlashCommand, reply func(string)) {
+	args := strings.Fields(cmd.Text)
+	if len(args) < 1 || len(args) > 2 {
+		reply(fmt.Sprintf("Usage: `/rollback <env> [sha]` where env is one of: %s. Without a SHA, medic picks the last known good deploy.", strings.Join(r.envs, ", ")))
+		return
+	}
+	env := strings.ToLower(args[0])
+	if !slices.Contains(r.envs, env) {
+		reply(fmt.Sprintf("Unknown environment `%s`. Valid environments: %s.", sanitize(args[0]), strings.Join(r.envs, ", ")))
+		return
+	}
+	p := recovery.RequestParams{}
+	if len(args) == 2 {
+		sha := strings.ToLower(args[1])
+		if !recovery.ValidSHA(sha) {
+			reply(fmt.Sprintf("`%s` is not a commit SHA: give 7 to 40 hex digits, or leave it out for the last known good.", sanitize(args[1])))
+			return
+		}
+		p.SHA = sha
+	}
+	msg, err := r.incidents.RequestAction(ctx, recovery.ActionRequest{Env: env, Action: recovery.ActRollback, Params: p, User: cmd.UserID, Channel: cmd.ChannelID})
+	r.answer(log, reply, msg, err)
 }
 
 // internalError logs err in full and shows the user only a reference to find it.

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,13 @@ func (f *fakePoster) Ephemeral(_ context.Context, channel, user, responseURL, te
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.posts = append(f.posts, posted{kind: "ephemeral", channel: channel, user: user, responseURL: responseURL, text: text})
+	return nil
+}
+
+func (f *fakePoster) OpenRequestModal(_ context.Context, trigger, meta string, action recovery.ActionID, env, sha string, asks recovery.Asks) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.posts = append(f.posts, posted{kind: "modal", text: string(action) + " " + meta})
 	return nil
 }
 
@@ -117,6 +125,24 @@ func (f *fakeActions) Act(_ context.Context, id string, a recovery.ActionID, use
 	return f.msg, f.err
 }
 
+func (f *fakeActions) AsksFor(context.Context, string, string, recovery.ActionID) (recovery.Asks, bool, error) {
+	return recovery.Asks{}, false, nil
+}
+func (f *fakeActions) RequestAction(_ context.Context, ar recovery.ActionRequest) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "request/"+string(ar.Action)+"/"+ar.Env+"/"+ar.Params.SHA+"/"+ar.User)
+	return f.msg, f.err
+}
+func (f *fakeActions) Decide(_ context.Context, id, user string, approve bool) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf("decide/%s/%s/%v", id, user, approve))
+	return f.msg, f.err
+}
+func (f *fakeActions) CancelJob(context.Context, string, string) (string, error) { return f.msg, f.err }
+func (f *fakeActions) RetryJob(context.Context, string, string) (string, error)  { return f.msg, f.err }
+
 var _ IncidentActions = (*fakeActions)(nil)
 
 func click(actionID, value string) slack.InteractionCallback {
@@ -137,13 +163,20 @@ func TestButtons(t *testing.T) {
 		{"acknowledge", "action:ack", &fakeActions{msg: "You acknowledged INC-1."}, "INC-1/ack/U0ALICE", "You acknowledged INC-1."},
 		{"user error", "action:rollback", &fakeActions{err: &recovery.UserError{Msg: "Incident INC-1 is not on record."}}, "INC-1/rollback/U0ALICE", "not on record"},
 		{"internal error", "action:verify", &fakeActions{err: errors.New("db is down: password=x")}, "INC-1/verify/U0ALICE", "internal error (ref "},
-		{"unknown button", "approve:xyz", &fakeActions{}, "", "does not know this button"},
+		{"unknown button", "frobnicate:xyz", &fakeActions{}, "", "does not know this button"},
+		{"approve", "approve:request", &fakeActions{msg: "You approved REQ-1"}, "decide/INC-1/U0ALICE/true", "You approved"},
+		{"reject", "reject:request", &fakeActions{msg: "You rejected REQ-1"}, "decide/INC-1/U0ALICE/false", "You rejected"},
+		{"follow-up with a SHA", "action:force-lambda-update", &fakeActions{msg: "Requested"}, "request/force-lambda-update/prod/abc1234/U0ALICE", "Requested"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &fakePoster{}
 			r := NewRouter(p, fakeStatus{}, tt.act, Options{Logger: zaptest.NewLogger(t)})
-			r.HandleInteraction(context.Background(), click(tt.actionID, "INC-1"))
+			value := "INC-1"
+			if tt.name == "follow-up with a SHA" {
+				value = recovery.ButtonValue("", "prod", recovery.RequestParams{SHA: "abc1234"})
+			}
+			r.HandleInteraction(context.Background(), click(tt.actionID, value))
 			if got := strings.Join(tt.act.calls, ","); got != tt.wantCall {
 				t.Errorf("calls: got %q, want %q", got, tt.wantCall)
 			}
@@ -154,5 +187,57 @@ func TestButtons(t *testing.T) {
 				t.Errorf("internal detail reached the user: %q", p.posts[0].text)
 			}
 		})
+	}
+}
+
+func TestRollbackCommand(t *testing.T) {
+	tests := []struct {
+		text, wantCall, wantReply string
+	}{
+		{"prod", "request/rollback/prod//U0ALICE", "Requested"},
+		{"PROD 9F8E7D6", "request/rollback/prod/9f8e7d6/U0ALICE", "Requested"},
+		{"", "", "Usage: `/rollback <env> [sha]`"},
+		{"qa", "", "Unknown environment `qa`"},
+		{"prod main; rm -rf /", "", "Usage"},
+		{"prod HEAD~1", "", "is not a commit SHA"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			p := &fakePoster{}
+			act := &fakeActions{msg: "Requested rollback"}
+			r := NewRouter(p, fakeStatus{}, act, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+			r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: "/rollback", Text: tt.text, ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://x"})
+			if got := strings.Join(act.calls, ","); got != tt.wantCall {
+				t.Errorf("calls: got %q, want %q", got, tt.wantCall)
+			}
+			if len(p.posts) != 1 || !strings.Contains(p.posts[0].text, tt.wantReply) {
+				t.Errorf("replies: got %+v, want one containing %q", p.posts, tt.wantReply)
+			}
+		})
+	}
+}
+
+func TestValidateSubmission(t *testing.T) {
+	form := func(meta string, values map[string]string) slack.InteractionCallback {
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission}
+		cb.View.CallbackID = recovery.FormCallback
+		cb.View.PrivateMetadata = meta
+		cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{}}
+		for block, v := range values {
+			cb.View.State.Values[block] = map[string]slack.BlockAction{recovery.FormInput: {Value: v}}
+		}
+		return cb
+	}
+	r := NewRouter(&fakePoster{}, fakeStatus{}, &fakeActions{}, Options{Logger: zaptest.NewLogger(t)})
+	meta := "action=force-lambda-update&env=prod&incident=INC-1"
+	if errs := r.ValidateSubmission(form(meta, map[string]string{recovery.FormReason: "canary 503", recovery.FormConfirmEnv: "prod"})); errs != nil {
+		t.Errorf("good form: got errors %v", errs)
+	}
+	errs := r.ValidateSubmission(form(meta, map[string]string{recovery.FormReason: " ", recovery.FormConfirmEnv: "preprod"}))
+	if errs[recovery.FormConfirmEnv] == "" || errs[recovery.FormReason] == "" {
+		t.Errorf("bad form: got %v, want errors for the confirmation and the reason", errs)
+	}
+	if errs := r.ValidateSubmission(form("action=emergency-rollback&env=prod", map[string]string{recovery.FormSHA: "HEAD"})); errs[recovery.FormSHA] == "" {
+		t.Errorf("bad SHA: got %v", errs)
 	}
 }

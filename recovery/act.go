@@ -32,14 +32,16 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 	if err != nil {
 		return "", err
 	}
-	switch a.Kind {
-	case Mutating, Paging:
-		e.audit(ctx, in, user, "action.refused", map[string]string{"action": string(id), "why": "approval flow not available"})
-		what := "changes " + in.Env
+	switch {
+	case a.Kind == Mutating && e.Actions != nil:
+		return e.RequestAction(ctx, ActionRequest{IncidentID: incidentID, Action: id, User: user})
+	case a.Kind == Mutating, a.Kind == Paging:
+		e.audit(ctx, in, user, "action.refused", map[string]string{"action": string(id), "why": "not available"})
+		what := "changes " + in.Env + " and needs approval by a second person; medic's recovery actions are not configured here"
 		if a.Kind == Paging {
-			what = "pages people"
+			what = "pages people; paging is not configured in this version of medic"
 		}
-		msg := fmt.Sprintf("*%s* %s and needs approval by a second person. medic's approval flow is not switched on yet, so nothing was done.", a.Label, what)
+		msg := fmt.Sprintf("*%s* %s, so nothing was done.", a.Label, what)
 		if a.Runbook != "" {
 			msg += fmt.Sprintf(" The runbook's way: `%s`.", a.Runbook)
 		}

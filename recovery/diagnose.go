@@ -60,9 +60,10 @@ type Finding struct {
 	Problem string `json:",omitempty"`
 
 	// Facts the engine keeps on the incident.
-	Cause   Cause      `json:",omitempty"`
-	Lock    *StateLock `json:",omitempty"`
-	GoodSHA string     `json:",omitempty"`
+	Cause    Cause      `json:",omitempty"`
+	Lock     *StateLock `json:",omitempty"`
+	GoodSHA  string     `json:",omitempty"`
+	GoodSHAs []string   `json:",omitempty"`
 }
 
 // DiagSources are what diagnostics read from. Every field is required.
@@ -629,6 +630,7 @@ func diagKnownGood(_ context.Context, _ *Diagnoser, in *diagInput) (Finding, err
 		if f.GoodSHA == "" {
 			f.GoodSHA = dep.SHA
 		}
+		f.GoodSHAs = append(f.GoodSHAs, dep.SHA)
 		f.Lines = append(f.Lines, fmt.Sprintf("%s %s (%s)", shortSHA(dep.SHA), dep.At.UTC().Format("2006-01-02 15:04 UTC"), age(in.now, dep.At)))
 		if len(f.Lines) == 5 {
 			break

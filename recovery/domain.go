@@ -269,8 +269,11 @@ type Job struct {
 	Channel  string
 	ThreadTS string
 	// Error says why the job failed or was interrupted.
-	Error   string
-	Version int
+	Error string
+	// CancelRequestedBy is set when someone asked to cancel the job; the process
+	// running it stops it.
+	CancelRequestedBy string `json:",omitempty"`
+	Version           int
 }
 
 // StepState is where a job's step stands.

@@ -57,6 +57,17 @@ type Note struct {
 	Detail   string
 	Link     string
 	LinkText string
+	// Buttons offer follow-ups (Retry, Force Lambda update).
+	Buttons []Button `json:",omitempty"`
+}
+
+// Button is a button on a note or request: ID is its interactive element ID (made by
+// ButtonID, ApproveID …), Value what it carries.
+type Button struct {
+	Label string
+	ID    string
+	Value string
+	Style string
 }
 
 // Publisher shows incidents in Slack: one alert message per incident, updated in
@@ -68,6 +79,13 @@ type Publisher interface {
 	UpdateAlert(ctx context.Context, in Incident) error
 	// PostNote replies in the alert's thread.
 	PostNote(ctx context.Context, in Incident, n Note) error
+	// Reply posts a note in any thread (a request's, when there is no incident).
+	Reply(ctx context.Context, channel, threadTS string, n Note) error
+	// PostRequest posts a request for an action (in r.Channel, in the thread r.ThreadTS
+	// when set) and returns its ts.
+	PostRequest(ctx context.Context, r Request) (string, error)
+	// UpdateRequest rewrites a request's message as its state changes.
+	UpdateRequest(ctx context.Context, r Request) error
 }
 
 // EngineDeps are what an Engine works with. Every field is required.
@@ -84,6 +102,9 @@ type EngineDeps struct {
 	Health    HealthChecker
 	Logger    *zap.Logger
 	Now       func() time.Time
+	// Actions, when set, lets people request, approve and run recovery actions; without
+	// it the mutating buttons answer that actions are not configured.
+	Actions *ActionDeps
 }
 
 // Engine turns signals into incidents: it classifies, gathers diagnostics, keeps one
@@ -94,6 +115,7 @@ type Engine struct {
 	lease  time.Duration
 	shards []chan Signal
 	log    *zap.Logger
+	jobs   *jobRegistry
 }
 
 // Workers is how many signals an Engine handles at once; QueueSize how many may wait
@@ -119,7 +141,25 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
-	e := &Engine{EngineDeps: d, lease: workLease, log: d.Logger.Named("recovery")}
+	e := &Engine{EngineDeps: d, lease: workLease, log: d.Logger.Named("recovery"), jobs: newJobRegistry()}
+	if a := d.Actions; a != nil {
+		if a.Access == nil || a.Requests == nil || a.Jobs == nil || a.Workflows == nil || a.Reverter == nil || a.Terraform == nil ||
+			a.Lambda == nil || a.Alarms == nil || a.Tables == nil || a.Deploys == nil || a.Functions == nil || a.StateLocks == nil {
+			return nil, errors.New("engine: every action dependency is required")
+		}
+		if a.Policy.RequestTTL <= 0 {
+			return nil, errors.New("engine: the request TTL must be positive")
+		}
+		if a.JobLease <= 0 {
+			a.JobLease = 30 * time.Second
+		}
+		if a.Instance == "" {
+			a.Instance = newID("MEDIC", d.Now())
+		}
+		if a.Branch == "" {
+			a.Branch = "main"
+		}
+	}
 	for i := 0; i < Workers; i++ {
 		e.shards = append(e.shards, make(chan Signal, QueueSize))
 	}
@@ -482,6 +522,9 @@ func setFindings(in *Incident, findings []Finding, now time.Time) {
 		}
 		if f.GoodSHA != "" && in.RollbackSHA == "" {
 			in.RollbackSHA = f.GoodSHA
+		}
+		if len(f.GoodSHAs) > 0 {
+			in.GoodSHAs = f.GoodSHAs
 		}
 	}
 }

@@ -1,0 +1,144 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Role is what someone may do in an environment.
+type Role string
+
+// Roles, each including the ones before it: an approver may also request, an admin
+// may do both.
+const (
+	RoleResponder Role = "responder"
+	RoleApprover  Role = "approver"
+	RoleAdmin     Role = "admin"
+)
+
+// RoleMembers lists, per role, the Slack user IDs (U…, W…) and user group IDs (S…)
+// holding it.
+type RoleMembers struct {
+	Responders []string
+	Approvers  []string
+	Admins     []string
+}
+
+// GroupResolver lists the members of a Slack user group.
+type GroupResolver interface {
+	GroupMembers(ctx context.Context, groupID string) ([]string, error)
+}
+
+// AllEnvironments is the key of the roles that hold in every environment.
+const AllEnvironments = "*"
+
+// Access answers who holds which role where. User groups are resolved through Slack
+// and cached, so a click costs no Slack call most of the time.
+type Access struct {
+	roles  map[string]RoleMembers
+	groups GroupResolver
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]groupEntry
+}
+
+type groupEntry struct {
+	members []string
+	at      time.Time
+}
+
+// NewAccess returns an Access over roles (keyed by environment, or AllEnvironments).
+func NewAccess(roles map[string]RoleMembers, groups GroupResolver, ttl time.Duration, now func() time.Time) *Access {
+	return &Access{roles: roles, groups: groups, ttl: ttl, now: now, cache: map[string]groupEntry{}}
+}
+
+// Has reports whether user holds role (or a higher one) in env.
+func (a *Access) Has(ctx context.Context, user, env string, role Role) (bool, error) {
+	var lists [][]string
+	for _, key := range []string{AllEnvironments, env} {
+		m, ok := a.roles[key]
+		if !ok {
+			continue
+		}
+		switch role {
+		case RoleResponder:
+			lists = append(lists, m.Responders, m.Approvers, m.Admins)
+		case RoleApprover:
+			lists = append(lists, m.Approvers, m.Admins)
+		case RoleAdmin:
+			lists = append(lists, m.Admins)
+		}
+	}
+	for _, list := range lists {
+		for _, id := range list {
+			if id == user {
+				return true, nil
+			}
+			if !strings.HasPrefix(id, "S") || a.groups == nil {
+				continue
+			}
+			members, err := a.members(ctx, id)
+			if err != nil {
+				return false, fmt.Errorf("resolving user group %s: %w", id, err)
+			}
+			if slices.Contains(members, user) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func (a *Access) members(ctx context.Context, group string) ([]string, error) {
+	a.mu.Lock()
+	e, ok := a.cache[group]
+	a.mu.Unlock()
+	if ok && a.now().Sub(e.at) < a.ttl {
+		return e.members, nil
+	}
+	m, err := a.groups.GroupMembers(ctx, group)
+	if err != nil {
+		if ok {
+			return e.members, nil // stale beats nothing while Slack is unreachable
+		}
+		return nil, err
+	}
+	a.mu.Lock()
+	a.cache[group] = groupEntry{members: m, at: a.now()}
+	a.mu.Unlock()
+	return m, nil
+}
+
+// Approvers lists who may approve in env (IDs as configured), for mentions.
+func (a *Access) Approvers(env string) []string {
+	var out []string
+	for _, key := range []string{AllEnvironments, env} {
+		out = append(out, a.roles[key].Approvers...)
+	}
+	return out
+}
+
+// Policy decides which actions need a second person.
+type Policy struct {
+	// RequestTTL is how long a request waits for approval.
+	RequestTTL time.Duration
+	// SelfService lists, per environment, the low-risk actions a responder runs on a
+	// click, without approval. Never applies to a production environment or to an
+	// incident rated HIGH or CRITICAL.
+	SelfService map[string][]ActionID
+}
+
+// NeedsApproval reports whether action on env, for an incident of severity sev (0 for
+// none), needs a second person.
+func (p Policy) NeedsApproval(action ActionID, env Environment, sev Severity) bool {
+	if sev >= SeverityHigh || env.Severity >= SeverityHigh || env.Name == "prod" {
+		return true
+	}
+	return !slices.Contains(p.SelfService[env.Name], action)
+}

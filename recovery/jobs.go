@@ -1,0 +1,464 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// jobRegistry tracks the jobs this process runs, so they can be cancelled and waited
+// for at shutdown.
+type jobRegistry struct {
+	base     context.Context
+	stopBase context.CancelFunc
+	mu       sync.Mutex
+	cancels  map[string]context.CancelCauseFunc
+	wg       sync.WaitGroup
+}
+
+var (
+	errJobCancelled = errors.New("cancelled by a person")
+	errShutdown     = errors.New("medic is shutting down")
+)
+
+func newJobRegistry() *jobRegistry {
+	// Jobs outlive the click that approved them; they end with the process (see drain).
+	base, stop := context.WithCancel(context.Background())
+	return &jobRegistry{base: base, stopBase: stop, cancels: map[string]context.CancelCauseFunc{}}
+}
+
+func (r *jobRegistry) start(id string, run func(ctx context.Context)) {
+	ctx, cancel := context.WithCancelCause(r.base)
+	r.mu.Lock()
+	r.cancels[id] = cancel
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			delete(r.cancels, id)
+			r.mu.Unlock()
+			cancel(nil)
+		}()
+		run(ctx)
+	}()
+}
+
+func (r *jobRegistry) cancel(id string, cause error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cancels[id]
+	if ok {
+		c(cause)
+	}
+	return ok
+}
+
+// DrainJobs waits up to timeout for this process's running jobs to finish, then
+// interrupts the rest (Terraform gets an interrupt), which record where they stopped.
+func (e *Engine) DrainJobs(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { e.jobs.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(timeout):
+	}
+	e.jobs.mu.Lock()
+	for _, c := range e.jobs.cancels {
+		c(errShutdown)
+	}
+	e.jobs.mu.Unlock()
+	<-done
+}
+
+// ButtonValue encodes what a follow-up button (Force Lambda update after a failed
+// rollback, a rollback without an incident) carries.
+func ButtonValue(incidentID, env string, p RequestParams) string {
+	v := url.Values{}
+	if incidentID != "" {
+		v.Set("incident", incidentID)
+	}
+	if env != "" {
+		v.Set("env", env)
+	}
+	if p.SHA != "" {
+		v.Set("sha", p.SHA)
+	}
+	return v.Encode()
+}
+
+// ParseButtonValue reads a button's value: a bare incident ID (the alert's buttons) or
+// what ButtonValue encoded.
+func ParseButtonValue(s string) (incidentID, env string, p RequestParams) {
+	if !strings.Contains(s, "=") {
+		return s, "", RequestParams{}
+	}
+	v, err := url.ParseQuery(s)
+	if err != nil {
+		return "", "", RequestParams{}
+	}
+	return v.Get("incident"), v.Get("env"), RequestParams{SHA: v.Get("sha")}
+}
+
+// startJob turns an approved request into a job and runs it in the background. It
+// starts at most once per request: a second call finds the job already there.
+func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
+	now := e.Now()
+	job := Job{
+		ID: newID("JOB", now), Env: r.Env, Action: r.Action, IncidentID: r.IncidentID, RequestID: r.ID,
+		State: JobPending, RequestedBy: r.RequestedBy, ApprovedBy: r.DecidedBy, CreatedAt: now, UpdatedAt: now,
+		Params: r.Params, Owner: e.Actions.Instance, LeaseUntil: now.Add(e.Actions.JobLease),
+		Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS),
+	}
+	for _, s := range e.plan(job, nil) {
+		job.Steps = append(job.Steps, StepRecord{Name: s.name, Mutating: s.mutating, State: StepPending})
+	}
+	if err := e.Actions.Jobs.CreateJob(ctx, job); errors.Is(err, ErrDuplicate) {
+		return Job{}, &UserError{fmt.Sprintf("Request %s already has its job.", r.ID)}
+	} else if err != nil {
+		return Job{}, err
+	}
+	if err := e.Actions.Jobs.LockEnv(ctx, job.Env, job.ID); err != nil {
+		why := oneLine(err)
+		job.State, job.Error = JobCancelled, why
+		if _, uerr := e.Actions.Jobs.UpdateJob(ctx, job); uerr != nil {
+			e.log.Warn("recording a job that could not start", zap.String("job", job.ID), zap.Error(uerr))
+		}
+		e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":no_entry: Job %s did not start: %s.", job.ID, why)})
+		if errors.Is(err, ErrDuplicate) {
+			return Job{}, &UserError{fmt.Sprintf("Job %s did not start: %s. One recovery job per environment at a time.", job.ID, why)}
+		}
+		return Job{}, err
+	}
+	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, r.DecidedBy, "job.created", map[string]string{"request": r.ID, "action": string(r.Action), "sha": r.Params.SHA})
+	if _, err := e.updateRequest(ctx, r.ID, func(cur *Request) { cur.JobID = job.ID }); err != nil {
+		e.log.Warn("recording the job of a request", zap.String("request", r.ID), zap.Error(err))
+	}
+	e.showIncidentJob(ctx, job)
+	e.jobs.start(job.ID, func(ctx context.Context) { e.runJob(ctx, job) })
+	return job, nil
+}
+
+// runJob carries out a job's steps in order, recording each before and after it runs,
+// so a crash leaves the job at the step it reached.
+func (e *Engine) runJob(ctx context.Context, job Job) {
+	log := e.log.With(zap.String("job", job.ID), zap.String("action", string(job.Action)), zap.String("env", job.Env))
+	jc := &jobCtx{}
+	defer jc.close()
+	steps := e.plan(job, jc)
+	stopLease := e.keepLease(ctx, job.ID)
+	defer stopLease()
+
+	a, _ := ActionByID(job.Action)
+	e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":gear: Job %s started: %s on %s (%d steps), approved by %s.", job.ID, a.Label, job.Env, len(steps), who(job.ApprovedBy))})
+	var failed error
+	var failedStep int
+	for i := job.Current; i < len(steps); i++ {
+		st := steps[i]
+		if err := context.Cause(ctx); err != nil {
+			failed, failedStep = err, i
+			break
+		}
+		var err error
+		job, err = e.updateJob(ctx, job.ID, func(j *Job) {
+			j.State, j.Current = JobRunning, i
+			j.Steps[i].State, j.Steps[i].Started = StepRunning, e.Now()
+		})
+		if err != nil {
+			log.Error("recording a step start", zap.Error(err))
+			failed, failedStep = err, i
+			break
+		}
+		e.showIncidentJob(ctx, job)
+		e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":arrow_forward: Step %d/%d: %s", i+1, len(steps), st.name)})
+		start := e.Now()
+		sctx, cancel := context.WithTimeout(ctx, st.timeout)
+		out, err := st.run(sctx)
+		cancel()
+		out = Redact(out)
+		took := e.Now().Sub(start).Round(time.Second)
+		if err != nil && context.Cause(ctx) != nil {
+			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+		}
+		state := StepSucceeded
+		errText := ""
+		if err != nil {
+			state, errText = StepFailed, Redact(oneLine(err))
+			if context.Cause(ctx) != nil {
+				state = StepCancelled
+			}
+		}
+		job, _ = e.updateJob(ctx, job.ID, func(j *Job) {
+			j.Steps[i].State, j.Steps[i].Ended = state, e.Now()
+			j.Steps[i].Output, j.Steps[i].Error = cutText(out, 2000), errText
+		})
+		e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", "job.step", map[string]string{
+			"step": st.name, "state": string(state), "output": cutText(out, 500), "error": errText, "mutating": fmt.Sprint(st.mutating)})
+		n := Note{Text: fmt.Sprintf(":white_check_mark: %s (%s)", st.name, took)}
+		if err != nil {
+			n.Text = fmt.Sprintf(":x: %s failed after %s: %s", st.name, took, errText)
+		}
+		if strings.Contains(out, "\n") || len(out) > 200 {
+			n.Title, n.Detail = st.name, out
+		} else if out != "" {
+			n.Text += "\n" + out
+		}
+		if detail := errorDetail(err); detail != "" {
+			n.Title, n.Detail = st.name+": error", Redact(detail)
+		}
+		e.jobNote(context.WithoutCancel(ctx), job, n)
+		if err != nil {
+			failed, failedStep = err, i
+			break
+		}
+	}
+	e.finishJob(context.WithoutCancel(ctx), job, steps, failed, failedStep, context.Cause(ctx))
+}
+
+// errorDetail is the long form of an error (Terraform's output) when it has one.
+func errorDetail(err error) string {
+	var d interface{ Detail() string }
+	if errors.As(err, &d) {
+		return d.Detail()
+	}
+	return ""
+}
+
+func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed error, at int, cause error) {
+	state, verdict := JobSucceeded, ":white_check_mark: Job %s succeeded."
+	switch {
+	case errors.Is(cause, errJobCancelled):
+		state, verdict = JobCancelled, ":stop_sign: Job %s was cancelled at step %d (%s)."
+	case errors.Is(cause, errShutdown):
+		state, verdict = JobInterrupted, ":warning: Job %s was interrupted at step %d (%s): medic shut down. Nothing will be re-run without a new approval."
+	case failed != nil:
+		state, verdict = JobFailed, ":x: Job %s failed at step %d (%s)."
+	}
+	job, err := e.updateJob(ctx, job.ID, func(j *Job) {
+		j.State = state
+		if failed != nil {
+			j.Error = Redact(oneLine(failed))
+			for k := at + 1; k < len(j.Steps); k++ {
+				j.Steps[k].State = StepSkipped
+			}
+		}
+	})
+	if err != nil {
+		e.log.Error("recording a job's end", zap.String("job", job.ID), zap.Error(err))
+	}
+	if err := e.Actions.Jobs.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
+	}
+	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job."+string(state), map[string]string{"action": string(job.Action), "error": job.Error})
+	text := fmt.Sprintf(verdict, job.ID)
+	if state != JobSucceeded {
+		name := ""
+		if at < len(steps) {
+			name = steps[at].name
+		}
+		text = fmt.Sprintf(verdict, job.ID, at+1, name)
+	}
+	n := Note{Text: text}
+	if state != JobSucceeded && state != JobCancelled {
+		n.Buttons = append(n.Buttons, Button{Label: "Retry", ID: JobRetryID(), Value: job.ID})
+	}
+	if state == JobFailed && (job.Action == ActRollback || job.Action == ActEmergencyRollback) && at < len(steps) && strings.HasPrefix(steps[at].name, "terraform") {
+		// The runbook's Step 3: when Terraform fails, update the functions directly.
+		n.Text += fmt.Sprintf("\nTerraform failed: the runbook's next step is to update the Lambda functions directly to %s.", shortSHA(job.Params.SHA))
+		n.Buttons = append(n.Buttons, Button{Label: "Force Lambda update to " + shortSHA(job.Params.SHA), ID: ButtonID(ActForceLambdaUpdate),
+			Value: ButtonValue(job.IncidentID, job.Env, RequestParams{SHA: job.Params.SHA}), Style: "danger"})
+	}
+	if state == JobSucceeded && job.IncidentID != "" && (job.Action == ActRollback || job.Action == ActEmergencyRollback || job.Action == ActForceLambdaUpdate) {
+		if _, err := e.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = e.Now() }); err != nil {
+			e.log.Warn("recording the fix", zap.Error(err))
+		}
+	}
+	e.jobNote(ctx, job, n)
+	e.showIncidentJob(ctx, job)
+}
+
+// keepLease renews the job's lease while it runs and stops the job when someone asked
+// to cancel it (possibly on another replica).
+func (e *Engine) keepLease(ctx context.Context, id string) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(e.Actions.JobLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				j, err := e.updateJob(ctx, id, func(j *Job) { j.LeaseUntil = e.Now().Add(e.Actions.JobLease) })
+				if err == nil && j.CancelRequestedBy != "" {
+					e.jobs.cancel(id, errJobCancelled)
+				}
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := e.Actions.Jobs.Job(ctx, id)
+		if err != nil {
+			return Job{}, err
+		}
+		change(&cur)
+		cur.UpdatedAt = e.Now()
+		saved, err := e.Actions.Jobs.UpdateJob(ctx, cur)
+		if errors.Is(err, ErrConflict) && attempt < 10 {
+			continue
+		}
+		return saved, err
+	}
+}
+
+func (e *Engine) jobNote(ctx context.Context, job Job, n Note) {
+	if job.Channel == "" || job.ThreadTS == "" {
+		return
+	}
+	if err := e.Publisher.Reply(ctx, job.Channel, job.ThreadTS, n); err != nil {
+		e.log.Warn("posting a job note", zap.String("job", job.ID), zap.Error(err))
+	}
+}
+
+// showIncidentJob shows the job's state on its incident's alert.
+func (e *Engine) showIncidentJob(ctx context.Context, job Job) {
+	if job.IncidentID == "" {
+		return
+	}
+	step := ""
+	if job.Current < len(job.Steps) {
+		step = fmt.Sprintf("step %d/%d %s", job.Current+1, len(job.Steps), job.Steps[job.Current].Name)
+	}
+	in, err := e.update(ctx, job.IncidentID, func(cur *Incident) {
+		cur.RecoveryJob, cur.RecoveryAction, cur.RecoveryState, cur.RecoveryStep = job.ID, job.Action, job.State, step
+	})
+	if err != nil {
+		e.log.Warn("showing a job on its incident", zap.String("job", job.ID), zap.Error(err))
+		return
+	}
+	if in.MessageTS != "" {
+		if err := e.Publisher.UpdateAlert(ctx, in); err != nil {
+			e.log.Warn("updating an alert", zap.String("incident", in.ID), zap.Error(err))
+		}
+	}
+}
+
+// RecoverJobs finds jobs whose process stopped (their lease ran out) and marks them
+// interrupted at the step they reached, without re-running anything: the thread says
+// so and offers Retry, which asks for approval again. It runs at start-up and
+// periodically.
+func (e *Engine) RecoverJobs(ctx context.Context) error {
+	if e.Actions == nil {
+		return nil
+	}
+	stale, err := e.Actions.Jobs.StaleJobs(ctx, e.Now())
+	if err != nil {
+		return err
+	}
+	for _, j := range stale {
+		step, changed := "", false
+		job, err := e.updateJob(ctx, j.ID, func(cur *Job) {
+			changed = false
+			if cur.State != JobRunning && cur.State != JobPending {
+				return
+			}
+			if cur.LeaseUntil.After(e.Now()) {
+				return // renewed meanwhile: its process is alive
+			}
+			cur.State = JobInterrupted
+			if cur.Current < len(cur.Steps) {
+				if cur.Steps[cur.Current].State == StepRunning {
+					cur.Steps[cur.Current].State = StepInterrupted
+				}
+				step = cur.Steps[cur.Current].Name
+			}
+			cur.Error = "medic stopped while the job ran"
+			changed = true
+		})
+		if err != nil || !changed {
+			continue
+		}
+		if err := e.Actions.Jobs.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+			e.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
+		}
+		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job.interrupted", map[string]string{"step": step, "owner": j.Owner})
+		mutating := ""
+		if job.Current < len(job.Steps) && job.Steps[job.Current].Mutating {
+			mutating = " It was changing " + job.Env + ": check its state before retrying."
+		}
+		e.jobNote(ctx, job, Note{
+			Text:    fmt.Sprintf(":warning: medic stopped while job %s was at step %d/%d (%s). The job is marked interrupted; nothing was re-run.%s", job.ID, job.Current+1, len(job.Steps), step, mutating),
+			Buttons: []Button{{Label: "Retry", ID: JobRetryID(), Value: job.ID}},
+		})
+		e.showIncidentJob(ctx, job)
+	}
+	return nil
+}
+
+// CancelJob stops a running job: its current step's context is cancelled (Terraform
+// gets an interrupt) and the job ends cancelled.
+func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, error) {
+	if e.Actions == nil {
+		return "", &UserError{"medic's recovery actions are not configured here."}
+	}
+	job, err := e.Actions.Jobs.Job(ctx, jobID)
+	if errors.Is(err, ErrNotFound) {
+		return "", &UserError{fmt.Sprintf("Job %s is not on record.", jobID)}
+	}
+	if err != nil {
+		return "", err
+	}
+	if ok, err := e.Actions.Access.Has(ctx, user, job.Env, RoleResponder); err != nil {
+		return "", err
+	} else if !ok {
+		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, "job.cancel.refused", map[string]string{"why": "not a responder"})
+		return "", &UserError{fmt.Sprintf("You need the *responder* role for %s to cancel a job.", job.Env)}
+	}
+	if job.State != JobRunning && job.State != JobPending {
+		return fmt.Sprintf("Job %s is %s already.", job.ID, job.State), nil
+	}
+	if _, err := e.updateJob(ctx, job.ID, func(j *Job) { j.CancelRequestedBy = user }); err != nil {
+		return "", err
+	}
+	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, "job.cancel.requested", nil)
+	e.jobs.cancel(job.ID, errJobCancelled)
+	e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":stop_sign: <@%s> asked to cancel job %s.", user, job.ID)})
+	return fmt.Sprintf("Cancelling job %s.", job.ID), nil
+}
+
+// RetryJob requests a failed or interrupted job's action again, with the same inputs;
+// it goes through approval like any request.
+func (e *Engine) RetryJob(ctx context.Context, jobID, user string) (string, error) {
+	if e.Actions == nil {
+		return "", &UserError{"medic's recovery actions are not configured here."}
+	}
+	job, err := e.Actions.Jobs.Job(ctx, jobID)
+	if errors.Is(err, ErrNotFound) {
+		return "", &UserError{fmt.Sprintf("Job %s is not on record.", jobID)}
+	}
+	if err != nil {
+		return "", err
+	}
+	if job.State == JobRunning || job.State == JobPending {
+		return "", &UserError{fmt.Sprintf("Job %s is still running.", job.ID)}
+	}
+	p := job.Params
+	p.Reason = strings.TrimSpace("retry of " + job.ID + ". " + p.Reason)
+	return e.RequestAction(ctx, ActionRequest{IncidentID: job.IncidentID, Env: job.Env, Action: job.Action, Params: p, User: user, Channel: job.Channel})
+}

@@ -1,0 +1,598 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// RequestStore keeps requests. Methods return ErrDuplicate, ErrConflict or ErrNotFound
+// (wrapped) as documented on the store.
+type RequestStore interface {
+	CreateRequest(ctx context.Context, r Request) error
+	UpdateRequest(ctx context.Context, r Request) (Request, error)
+	Request(ctx context.Context, id string) (Request, error)
+	PendingRequest(ctx context.Context, dedupeKey string) (Request, error)
+	ExpiredRequests(ctx context.Context, t time.Time) ([]Request, error)
+}
+
+// JobStore keeps jobs and the per-environment job slot.
+type JobStore interface {
+	CreateJob(ctx context.Context, j Job) error
+	UpdateJob(ctx context.Context, j Job) (Job, error)
+	Job(ctx context.Context, id string) (Job, error)
+	StaleJobs(ctx context.Context, t time.Time) ([]Job, error)
+	// LockEnv takes env's slot for jobID (ErrDuplicate naming the holder when taken).
+	LockEnv(ctx context.Context, env, jobID string) error
+	UnlockEnv(ctx context.Context, env, jobID string) error
+	EnvLock(ctx context.Context, env string) (string, error)
+}
+
+// ActionDeps are what running recovery actions needs. Every field is required but
+// Verify, whose zero value verifies once without watching.
+type ActionDeps struct {
+	Access    *Access
+	Policy    Policy
+	Requests  RequestStore
+	Jobs      JobStore
+	Workflows WorkflowRunner
+	Reverter  Reverter
+	Terraform Terraform
+	Lambda    LambdaUpdater
+	Alarms    AlarmSetter
+	Tables    TableCleaner
+	Deploys   DeployHistory
+	Functions FunctionReader
+	// StateLocks reads an environment's Terraform lock table for force-unlock previews.
+	StateLocks EnvReader
+	// Branch is the repository's default branch ("main").
+	Branch string
+	// Verify says how long verification keeps watching after the first check.
+	Verify VerifyConfig
+	// Instance names this medic process; JobLease is how long a job stays its own
+	// without a renewal (a dead process's jobs are marked interrupted after it).
+	Instance string
+	JobLease time.Duration
+}
+
+// VerifyConfig tunes verification: Watch keeps checking for that long (the runbook:
+// 10 minutes), every Interval.
+type VerifyConfig struct {
+	Watch    time.Duration
+	Interval time.Duration
+}
+
+// The interactive element IDs of request and job controls.
+const (
+	approvePrefix   = "approve:"
+	rejectPrefix    = "reject:"
+	jobCancelPrefix = "job-cancel:"
+	jobRetryPrefix  = "job-retry:"
+)
+
+// ApproveID, RejectID, JobCancelID and JobRetryID are the element IDs of a request's
+// and a job's buttons; the button value carries the request or job ID.
+func ApproveID() string   { return approvePrefix + "request" }
+func RejectID() string    { return rejectPrefix + "request" }
+func JobCancelID() string { return jobCancelPrefix + "job" }
+func JobRetryID() string  { return jobRetryPrefix + "job" }
+
+// Control is a click on a request or job control.
+type Control string
+
+// The controls.
+const (
+	ControlApprove   Control = "approve"
+	ControlReject    Control = "reject"
+	ControlJobCancel Control = "job-cancel"
+	ControlJobRetry  Control = "job-retry"
+)
+
+// ParseControlID reads the control of an element ID made by ApproveID and the others.
+func ParseControlID(id string) (Control, bool) {
+	for c, p := range map[Control]string{ControlApprove: approvePrefix, ControlReject: rejectPrefix, ControlJobCancel: jobCancelPrefix, ControlJobRetry: jobRetryPrefix} {
+		if strings.HasPrefix(id, p) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+var (
+	shaRE    = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+	lockIDRE = regexp.MustCompile(`^[0-9A-Za-z-]{1,128}$`)
+	alarmRE  = regexp.MustCompile(`^[\w.\-/#:+=@ ]{1,255}$`)
+)
+
+// ValidSHA reports whether s is a commit SHA as people type it (7 to 40 hex digits).
+func ValidSHA(s string) bool { return shaRE.MatchString(s) }
+
+// ActionRequest is someone asking for an action, from a button, a modal or /rollback.
+type ActionRequest struct {
+	IncidentID string
+	// Env is required when there is no incident (/rollback on a healthy environment).
+	Env    string
+	Action ActionID
+	Params RequestParams
+	User   string
+	// Channel is where a request without an incident is posted.
+	Channel string
+}
+
+// Asks say what a modal must ask before an action is requested.
+type Asks struct {
+	Reason bool
+	// EnvName, when set, must be typed to confirm (the nuclear actions).
+	EnvName string
+	// SHA, when set, is the default of a commit to pick (an emergency rollback).
+	SHA       string
+	KnownSHAs []string
+}
+
+// nuclear actions ask the environment's name to be typed.
+var nuclear = map[ActionID]bool{ActDestroyRecreate: true, ActForceLambdaUpdate: true}
+
+// AsksFor says what must be asked before action, on the incident (or, without one, on
+// env): restricted actions ask a reason, the nuclear ones the environment's name too,
+// an emergency rollback the SHA. ok is false when nothing needs asking.
+func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action ActionID) (asks Asks, ok bool, err error) {
+	a, known := ActionByID(action)
+	if !known || a.Kind != Mutating || e.Actions == nil {
+		return Asks{}, false, nil
+	}
+	var in Incident
+	if incidentID != "" {
+		if in, err = e.Incidents.Incident(ctx, incidentID); err != nil {
+			return Asks{}, false, err
+		}
+		env = in.Env
+	}
+	asks = Asks{Reason: a.Restricted}
+	if nuclear[action] {
+		asks.EnvName = env
+	}
+	if action == ActEmergencyRollback {
+		asks.SHA = in.RollbackSHA
+		asks.KnownSHAs = in.GoodSHAs
+	}
+	return asks, asks.Reason || action == ActEmergencyRollback, nil
+}
+
+// RequestAction records a request for a mutating action, shows its preview and,
+// when the policy lets the requester act alone, starts its job. It returns what to
+// tell the requester (only they see it).
+func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, error) {
+	if e.Actions == nil {
+		return "", &UserError{"medic's recovery actions are not configured here; nothing was done."}
+	}
+	a, ok := ActionByID(ar.Action)
+	if !ok || a.Kind != Mutating {
+		return "", &UserError{fmt.Sprintf("%q is not an action medic runs.", ar.Action)}
+	}
+	var in *Incident
+	envName := ar.Env
+	if ar.IncidentID != "" {
+		got, err := e.Incidents.Incident(ctx, ar.IncidentID)
+		if errors.Is(err, ErrNotFound) {
+			return "", &UserError{fmt.Sprintf("Incident %s is not on record.", ar.IncidentID)}
+		}
+		if err != nil {
+			return "", err
+		}
+		in, envName = &got, got.Env
+	}
+	env, err := e.Envs.Get(envName)
+	if err != nil {
+		return "", &UserError{err.Error()}
+	}
+	audit := func(action string, detail map[string]string) {
+		if detail == nil {
+			detail = map[string]string{}
+		}
+		detail["action"] = string(ar.Action)
+		e.auditEnv(ctx, env.Name, incidentIDOf(in), "", ar.User, action, detail)
+	}
+	ok, err = e.Actions.Access.Has(ctx, ar.User, env.Name, RoleResponder)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		audit("request.refused", map[string]string{"why": "not a responder"})
+		return "", &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env.Name, a.Label)}
+	}
+	params, err := e.resolveParams(ctx, env, in, ar)
+	if err != nil {
+		audit("request.refused", map[string]string{"why": err.Error()})
+		return "", err
+	}
+	if holder, err := e.Actions.Jobs.EnvLock(ctx, env.Name); err != nil {
+		return "", err
+	} else if holder != "" {
+		audit("request.refused", map[string]string{"why": "environment busy", "job": holder})
+		return "", &UserError{fmt.Sprintf("%s is busy with job %s; one recovery job per environment at a time. Cancel it or wait for it to end.", env.Name, holder)}
+	}
+	sev := Severity(0)
+	if in != nil {
+		sev = in.Severity
+	}
+	now := e.Now()
+	r := Request{
+		ID: newID("REQ", now), Env: env.Name, IncidentID: incidentIDOf(in), Action: ar.Action, Params: params,
+		RequestedBy: ar.User, RequestedAt: now, ExpiresAt: now.Add(e.Actions.Policy.RequestTTL),
+		NeedsApproval: e.Actions.Policy.NeedsApproval(ar.Action, env, sev), State: RequestPending,
+		DedupeKey: strings.Join([]string{env.Name, incidentIDOf(in), string(ar.Action), params.SHA, params.LockID, params.Alarm, fmt.Sprint(params.RunID)}, "|"),
+	}
+	if in != nil {
+		r.Channel, r.ThreadTS = in.Channel, in.MessageTS
+	} else {
+		r.Channel = orWord(ar.Channel, env.AlertChannel)
+	}
+	if err := e.Actions.Requests.CreateRequest(ctx, r); errors.Is(err, ErrDuplicate) {
+		pending, perr := e.Actions.Requests.PendingRequest(ctx, r.DedupeKey)
+		if perr != nil {
+			return "", perr
+		}
+		return fmt.Sprintf("%s was already requested by <@%s> at %s (%s); it is waiting for approval in the thread.",
+			a.Label, pending.RequestedBy, pending.RequestedAt.UTC().Format("15:04 UTC"), pending.ID), nil
+	} else if err != nil {
+		return "", err
+	}
+	audit("request.created", map[string]string{"request": r.ID, "sha": params.SHA, "lock": params.LockID, "alarm": params.Alarm,
+		"reason": Redact(params.Reason), "needs_approval": fmt.Sprint(r.NeedsApproval)})
+
+	r.Preview = Preview{Title: "Preparing the preview…"}
+	if ts, err := e.Publisher.PostRequest(ctx, r); err != nil {
+		e.log.Warn("posting a request", zap.String("request", r.ID), zap.Error(err))
+	} else {
+		r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.MessageTS = ts })
+		if err != nil {
+			return "", err
+		}
+	}
+	preview := e.preview(ctx, env, in, r)
+	r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.Preview = preview })
+	if err != nil {
+		return "", err
+	}
+	if !r.NeedsApproval {
+		r, err = e.updateRequest(ctx, r.ID, func(cur *Request) {
+			cur.State, cur.DecidedBy, cur.DecidedAt = RequestApproved, "policy", e.Now()
+		})
+		if err != nil {
+			return "", err
+		}
+		audit("request.approved", map[string]string{"request": r.ID, "by": "policy (self-service)"})
+		e.showRequest(ctx, r)
+		job, err := e.startJob(ctx, r)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s on %s runs now without approval (self-service); job %s reports in the thread.", a.Label, env.Name, job.ID), nil
+	}
+	e.showRequest(ctx, r)
+	return fmt.Sprintf("Requested %s on %s (%s). An approver other than you must approve it in the thread before %s.",
+		a.Label, env.Name, r.ID, r.ExpiresAt.UTC().Format("15:04 UTC")), nil
+}
+
+func incidentIDOf(in *Incident) string {
+	if in == nil {
+		return ""
+	}
+	return in.ID
+}
+
+// resolveParams checks and completes an action's inputs: the SHA to roll back to, the
+// lock to remove, the alarm to set, the run to re-run. It refuses what the action may
+// not touch (a prod table, a non-preprod environment for the destructive ones).
+func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Incident, ar ActionRequest) (RequestParams, error) {
+	p := ar.Params
+	p.Reason = strings.TrimSpace(p.Reason)
+	if len(p.Reason) > 500 {
+		p.Reason = p.Reason[:500]
+	}
+	a, _ := ActionByID(ar.Action)
+	if a.Restricted && p.Reason == "" {
+		return p, &UserError{a.Label + " needs a reason."}
+	}
+	switch ar.Action {
+	case ActRerunFailed, ActRerun, ActCancelRun:
+		if p.RunID == 0 && in != nil {
+			p.RunID = in.RunID
+		}
+		if p.RunID == 0 {
+			return p, &UserError{"This incident has no workflow run to act on."}
+		}
+	case ActRevert:
+		if p.SHA == "" && in != nil {
+			p.SHA = in.SHA
+		}
+	case ActRollback, ActEmergencyRollback:
+		if p.SHA == "" && in != nil {
+			p.SHA = in.RollbackSHA
+		}
+		if p.SHA == "" {
+			sha, planned, err := e.lastKnownGood(ctx, env, in)
+			if err != nil {
+				return p, err
+			}
+			p.SHA, p.Planned = sha, planned
+		} else if in == nil {
+			p.Planned = true
+		}
+	case ActForceLambdaUpdate, ActTerraformPlan:
+		if p.SHA == "" && in != nil {
+			p.SHA = orWord(in.RollbackSHA, in.SHA)
+		}
+		if p.SHA == "" {
+			sha, _, err := e.lastKnownGood(ctx, env, in)
+			if err != nil {
+				return p, err
+			}
+			p.SHA = sha
+		}
+	case ActForceUnlock:
+		if p.LockID == "" && in != nil && in.Lock != nil {
+			p.LockID = in.Lock.ID
+		}
+		if p.LockID == "" {
+			return p, &UserError{"No state lock is known for this incident; nothing to unlock."}
+		}
+		if !lockIDRE.MatchString(p.LockID) {
+			return p, &UserError{fmt.Sprintf("%q is not a Terraform lock ID.", p.LockID)}
+		}
+		if p.SHA == "" && in != nil {
+			p.SHA = orWord(in.RollbackSHA, in.SHA)
+		}
+		if p.SHA == "" {
+			sha, _, err := e.lastKnownGood(ctx, env, in)
+			if err != nil {
+				return p, err
+			}
+			p.SHA = sha
+		}
+	case ActSetAlarmOK:
+		if p.Alarm == "" && in != nil {
+			p.Alarm = in.AlarmName
+		}
+		if p.Alarm == "" || !alarmRE.MatchString(p.Alarm) || !strings.HasPrefix(p.Alarm, env.AlarmPrefix) {
+			return p, &UserError{fmt.Sprintf("No alarm of %s to set (alarm %q).", env.Name, p.Alarm)}
+		}
+	case ActCleanTestData:
+		if env.Name != "preprod" || !strings.HasPrefix(env.Table, "preprod-") {
+			return p, &UserError{fmt.Sprintf("Clean test data only ever touches the preprod table; %s's table %q is refused.", env.Name, env.Table)}
+		}
+	case ActDestroyRecreate:
+		if env.Name != "preprod" {
+			return p, &UserError{fmt.Sprintf("Destroy & recreate is for preprod only, never %s.", env.Name)}
+		}
+		if p.SHA == "" {
+			sha, _, err := e.lastKnownGood(ctx, env, nil)
+			if err != nil {
+				return p, err
+			}
+			p.SHA = sha
+		}
+	}
+	if p.SHA != "" && !ValidSHA(p.SHA) {
+		return p, &UserError{fmt.Sprintf("%q is not a commit SHA (7 to 40 hex digits).", p.SHA)}
+	}
+	return p, nil
+}
+
+// lastKnownGood is the newest successful deploy's SHA that is neither the failing one
+// nor (for a rollback on a healthy environment) the one running now. planned reports
+// the healthy case.
+func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Incident) (string, bool, error) {
+	deploys, err := e.Runs.SuccessfulDeploys(ctx, env, 10)
+	if err != nil {
+		return "", false, &UserError{"Could not read the deploy history: " + oneLine(err)}
+	}
+	skip := map[string]bool{}
+	planned := in == nil
+	if in != nil && in.SHA != "" {
+		skip[in.SHA] = true
+	}
+	if planned {
+		if running := e.runningVersion(ctx, env); running != "" {
+			skip[running] = true
+		} else if len(deploys) > 0 {
+			skip[deploys[0].SHA] = true
+		}
+	}
+	for _, d := range deploys {
+		if !skip[d.SHA] {
+			return d.SHA, planned, nil
+		}
+	}
+	return "", planned, &UserError{fmt.Sprintf("No earlier successful deploy of %s is on record to roll back to; give a SHA.", env.Name)}
+}
+
+// runningVersion is the version most of env's functions run, "" when unknown.
+func (e *Engine) runningVersion(ctx context.Context, env Environment) string {
+	fns, err := e.Actions.Functions.Functions(ctx, env)
+	if err != nil {
+		return ""
+	}
+	count := map[string]int{}
+	best := ""
+	for _, f := range fns {
+		if f.Version == "" {
+			continue
+		}
+		count[f.Version]++
+		if count[f.Version] > count[best] {
+			best = f.Version
+		}
+	}
+	return best
+}
+
+// Decide approves or rejects a pending request. The approval of a request that needs
+// one must come from an approver who is not the requester; a request is decided once,
+// however many times the click arrives.
+func (e *Engine) Decide(ctx context.Context, requestID, user string, approve bool) (string, error) {
+	if e.Actions == nil {
+		return "", &UserError{"medic's recovery actions are not configured here."}
+	}
+	r, err := e.Actions.Requests.Request(ctx, requestID)
+	if errors.Is(err, ErrNotFound) {
+		return "", &UserError{fmt.Sprintf("Request %s is not on record.", requestID)}
+	}
+	if err != nil {
+		return "", err
+	}
+	a, _ := ActionByID(r.Action)
+	verb := "approve"
+	if !approve {
+		verb = "reject"
+	}
+	auditRefusal := func(why string) {
+		e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+verb+".refused", map[string]string{"request": r.ID, "action": string(r.Action), "why": why})
+	}
+	if r.State != RequestPending {
+		return fmt.Sprintf("%s was already %s by %s.", r.ID, r.State, who(r.DecidedBy)), nil
+	}
+	if e.Now().After(r.ExpiresAt) {
+		e.expire(ctx, r)
+		auditRefusal("expired")
+		return "", &UserError{fmt.Sprintf("%s expired at %s without an approval. Request it again if it is still needed.", r.ID, r.ExpiresAt.UTC().Format("15:04 UTC"))}
+	}
+	if approve {
+		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			auditRefusal("not an approver")
+			return "", &UserError{fmt.Sprintf("You need the *approver* role for %s to approve (config: access.roles). Nothing was done.", r.Env)}
+		}
+		if r.NeedsApproval && user == r.RequestedBy {
+			auditRefusal("requester approving their own request")
+			return "", &UserError{"You requested this: a second person must approve it."}
+		}
+	} else if user != r.RequestedBy {
+		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			auditRefusal("not an approver")
+			return "", &UserError{fmt.Sprintf("You need the *approver* role for %s to reject another person's request.", r.Env)}
+		}
+	}
+	state := RequestApproved
+	if !approve {
+		state = RequestRejected
+	}
+	decided, err := e.Actions.Requests.UpdateRequest(ctx, withDecision(r, state, user, e.Now()))
+	if errors.Is(err, ErrConflict) {
+		cur, gerr := e.Actions.Requests.Request(ctx, requestID)
+		if gerr != nil {
+			return "", gerr
+		}
+		return fmt.Sprintf("%s was already %s by %s.", cur.ID, cur.State, who(cur.DecidedBy)), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+string(state), map[string]string{"request": r.ID, "action": string(r.Action), "requested_by": r.RequestedBy})
+	e.showRequest(ctx, decided)
+	if !approve {
+		return fmt.Sprintf("You rejected %s; nothing was done.", r.ID), nil
+	}
+	job, err := e.startJob(ctx, decided)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("You approved %s: %s runs as job %s; it reports in the thread.", r.ID, a.Label, job.ID), nil
+}
+
+func withDecision(r Request, s RequestState, user string, at time.Time) Request {
+	r.State, r.DecidedBy, r.DecidedAt = s, user, at
+	return r
+}
+
+func who(id string) string {
+	switch id {
+	case "", "medic":
+		return "medic"
+	case "policy":
+		return "policy (self-service)"
+	}
+	return "<@" + id + ">"
+}
+
+// ExpireRequests marks pending requests past their time expired, so their messages
+// stop offering Approve. It runs periodically.
+func (e *Engine) ExpireRequests(ctx context.Context) error {
+	if e.Actions == nil {
+		return nil
+	}
+	rs, err := e.Actions.Requests.ExpiredRequests(ctx, e.Now())
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		e.expire(ctx, r)
+	}
+	return nil
+}
+
+func (e *Engine) expire(ctx context.Context, r Request) {
+	saved, err := e.Actions.Requests.UpdateRequest(ctx, withDecision(r, RequestExpired, "medic", e.Now()))
+	if err != nil {
+		return // decided or expired by someone else meanwhile
+	}
+	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", "request.expired", map[string]string{"request": r.ID, "action": string(r.Action)})
+	e.showRequest(ctx, saved)
+}
+
+func (e *Engine) showRequest(ctx context.Context, r Request) {
+	if r.MessageTS == "" {
+		return
+	}
+	if err := e.Publisher.UpdateRequest(ctx, r); err != nil {
+		e.log.Warn("updating a request message", zap.String("request", r.ID), zap.Error(err))
+	}
+}
+
+func (e *Engine) updateRequest(ctx context.Context, id string, change func(*Request)) (Request, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := e.Actions.Requests.Request(ctx, id)
+		if err != nil {
+			return Request{}, err
+		}
+		change(&cur)
+		saved, err := e.Actions.Requests.UpdateRequest(ctx, cur)
+		if errors.Is(err, ErrConflict) && attempt < 5 {
+			continue
+		}
+		return saved, err
+	}
+}
+
+func (e *Engine) auditEnv(ctx context.Context, env, incident, job, actor, action string, detail map[string]string) {
+	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: action, Env: env, IncidentID: incident, JobID: job, Detail: detail}); err != nil {
+		e.log.Error("audit append failed", zap.String("action", action), zap.Error(err))
+	}
+}
+
+// newID makes a short ID such as "REQ-HAH7K2QX" (see newIncidentID).
+func newID(prefix string, now time.Time) string {
+	return prefix + strings.TrimPrefix(newIncidentID(now), "INC")
+}
+
+// The request form (a modal): its callback ID and the IDs of its fields, shared by
+// the code that shows it and the code that reads it.
+const (
+	FormCallback   = "request"
+	FormReason     = "reason"
+	FormConfirmEnv = "confirm_env"
+	FormSHA        = "sha"
+	FormInput      = "input"
+)

@@ -1,0 +1,243 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// stepDef is one step of a job: a name people read, whether it changes the world, its
+// time limit and what it does. A step's output is redacted before it is recorded.
+type stepDef struct {
+	name     string
+	mutating bool
+	timeout  time.Duration
+	run      func(ctx context.Context) (string, error)
+}
+
+// jobCtx carries what a job's steps share (the Terraform workspace).
+type jobCtx struct {
+	ws TerraformWorkspace
+}
+
+func (jc *jobCtx) close() {
+	if jc != nil && jc.ws != nil {
+		_ = jc.ws.Close()
+	}
+}
+
+// Step time limits.
+const (
+	apiStepTimeout       = 2 * time.Minute
+	terraformInitTimeout = 10 * time.Minute
+	terraformPlanTimeout = 15 * time.Minute
+	terraformApplyLimit  = 45 * time.Minute
+	lambdaWaitTimeout    = 10 * time.Minute
+)
+
+// plan lists a job's steps: the runbook's commands for its action, as API calls.
+func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
+	env, _ := e.Envs.Get(job.Env)
+	p := job.Params
+	switch job.Action {
+	case ActRerunFailed:
+		return []stepDef{{fmt.Sprintf("Re-run the failed jobs of run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			return fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.Actions.Workflows.RerunFailedJobs(ctx, p.RunID)
+		}}}
+	case ActRerun:
+		return []stepDef{{fmt.Sprintf("Re-run run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			return fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.Actions.Workflows.RerunRun(ctx, p.RunID)
+		}}}
+	case ActCancelRun:
+		return []stepDef{{fmt.Sprintf("Cancel run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			return fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.Actions.Workflows.CancelRun(ctx, p.RunID)
+		}}}
+	case ActRevert:
+		return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), e.Actions.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			res, err := e.Actions.Reverter.Revert(ctx, p.SHA, e.Actions.Branch)
+			if err != nil {
+				return "", err
+			}
+			if res.Method == "pull-request" {
+				return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), e.Actions.Branch, res.PullRequest, res.URL), nil
+			}
+			return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), e.Actions.Branch), nil
+		}}}
+	case ActTerraformPlan:
+		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepPlan(jc)}
+	case ActRollback, ActEmergencyRollback:
+		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepPlan(jc), e.stepApply(jc), e.stepVerify(env)}
+	case ActForceUnlock:
+		return []stepDef{e.stepWorkspace(env, p.SHA, jc), {"terraform force-unlock " + p.LockID, true, terraformInitTimeout, func(ctx context.Context) (string, error) {
+			if err := jc.ws.ForceUnlock(ctx, p.LockID); err != nil {
+				return "", err
+			}
+			return "Lock " + p.LockID + " removed. Terraform runs of " + env.Name + " can take the state again.", nil
+		}}}
+	case ActDestroyRecreate:
+		return []stepDef{e.stepWorkspace(env, p.SHA, jc), {"terraform destroy", true, terraformApplyLimit, func(ctx context.Context) (string, error) {
+			if err := jc.ws.Destroy(ctx); err != nil {
+				return "", err
+			}
+			return "Every resource of " + env.Name + "'s state is destroyed.", nil
+		}}, {"Re-run " + env.DeployWorkflow + " on " + e.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			if err := e.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.Actions.Branch, nil); err != nil {
+				return "", err
+			}
+			return env.DeployWorkflow + " dispatched on " + e.Actions.Branch + ": it redeploys " + env.Name + ".", nil
+		}}}
+	case ActForceLambdaUpdate:
+		var steps []stepDef
+		for _, fn := range env.Functions {
+			key := artifactKey(env, fn, p.SHA)
+			steps = append(steps, stepDef{fmt.Sprintf("Update %s from s3://%s/%s", fn, env.ArtifactsBucket, key), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+				v, err := e.Actions.Lambda.UpdateCode(ctx, env, fn, env.ArtifactsBucket, key)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%s: update started, version %s published.", fn, v), nil
+			}})
+			steps = append(steps, stepDef{"Wait for " + fn + " to finish updating", false, lambdaWaitTimeout, func(ctx context.Context) (string, error) {
+				fc, err := e.Actions.Lambda.WaitUpdated(ctx, env, fn, 2*time.Second)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%s: %s, update %s, code %s", fn, fc.State, fc.LastUpdateStatus, cutText(fc.CodeSha256, 16)), nil
+			}})
+		}
+		return append(steps, e.stepVerify(env))
+	case ActSetAlarmOK:
+		return []stepDef{{"Set " + p.Alarm + " to OK", true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			if err := e.Actions.Alarms.SetAlarmOK(ctx, env, p.Alarm, p.Reason); err != nil {
+				return "", err
+			}
+			return p.Alarm + " set to OK: " + p.Reason + ". CloudWatch re-evaluates it at the next period.", nil
+		}}}
+	case ActCleanTestData:
+		return []stepDef{{"Delete the items of " + env.Table + " (by key)", true, terraformApplyLimit, func(ctx context.Context) (string, error) {
+			n, err := e.Actions.Tables.DeleteAllItems(ctx, env, env.Table)
+			if err != nil {
+				return fmt.Sprintf("%d items deleted before the error", n), err
+			}
+			return fmt.Sprintf("%d items deleted from %s.", n, env.Table), nil
+		}}}
+	}
+	return []stepDef{{"unknown action " + string(job.Action), false, time.Second, func(context.Context) (string, error) {
+		return "", errors.New("medic has no steps for this action")
+	}}}
+}
+
+// artifactKey is where the pipeline put a function's package for sha:
+// {short}/lambda-{sha}.zip, or the configured s3_key pattern.
+func artifactKey(env Environment, fn, sha string) string {
+	short := strings.TrimPrefix(fn, env.Version.ShortPrefix)
+	if env.Version.ShortPrefix == "" {
+		short = strings.TrimPrefix(fn, env.Name+"-sentiment-")
+	}
+	pattern := "{short}/lambda-{sha}.zip"
+	if env.Version.Kind == VersionFromS3Key && env.Version.Key != "" {
+		pattern = env.Version.Key
+	}
+	return strings.NewReplacer("{function}", fn, "{short}", short, "{sha}", sha).Replace(pattern)
+}
+
+func (e *Engine) stepWorkspace(env Environment, sha string, jc *jobCtx) stepDef {
+	return stepDef{fmt.Sprintf("Fetch the Terraform sources at %s and terraform init (%s)", shortSHA(sha), env.Name), false, terraformInitTimeout,
+		func(ctx context.Context) (string, error) {
+			ws, err := e.Actions.Terraform.Workspace(ctx, env, sha)
+			if err != nil {
+				return "", err
+			}
+			jc.ws = ws
+			return "", nil
+		}}
+}
+
+func (e *Engine) stepPlan(jc *jobCtx) stepDef {
+	return stepDef{"terraform plan", false, terraformPlanTimeout, func(ctx context.Context) (string, error) {
+		plan, err := jc.ws.Plan(ctx)
+		if err != nil {
+			return "", err
+		}
+		return planText(plan), nil
+	}}
+}
+
+func (e *Engine) stepApply(jc *jobCtx) stepDef {
+	return stepDef{"terraform apply", true, terraformApplyLimit, func(ctx context.Context) (string, error) {
+		if err := jc.ws.Apply(ctx); err != nil {
+			return "", err
+		}
+		return "Apply complete.", nil
+	}}
+}
+
+// stepVerify checks the health endpoint and alarms, then keeps watching for the
+// configured time (the runbook: 10 minutes) and fails as soon as it breaks.
+func (e *Engine) stepVerify(env Environment) stepDef {
+	w := e.Actions.Verify
+	name := "Verify: health endpoint 200 and no alarm in ALARM"
+	if w.Watch > 0 {
+		name += fmt.Sprintf(", watched for %s", w.Watch)
+	}
+	return stepDef{name, false, w.Watch + 2*time.Minute, func(ctx context.Context) (string, error) {
+		verdict, ok := e.verify(ctx, env)
+		if !ok {
+			return "", errors.New(strings.TrimPrefix(verdict, ":x: "))
+		}
+		if w.Watch <= 0 {
+			return verdict, nil
+		}
+		interval := w.Interval
+		if interval <= 0 {
+			interval = 30 * time.Second
+		}
+		end := e.Now().Add(w.Watch)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for e.Now().Before(end) {
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-t.C:
+			}
+			if v, ok := e.verify(ctx, env); !ok {
+				return "", fmt.Errorf("broke at %s: %s", e.Now().UTC().Format("15:04:05 UTC"), strings.TrimPrefix(v, ":x: "))
+			}
+		}
+		return fmt.Sprintf("%s; it held for %s.", verdict, w.Watch), nil
+	}}
+}
+
+// planText shows a plan as people read Terraform's: one line per resource.
+func planText(p TerraformPlan) string {
+	if p.NoChanges() {
+		return "No changes: the infrastructure already matches."
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Plan: %d to add, %d to change, %d to destroy.", p.Add, p.Change, p.Destroy)
+	for i, c := range p.Changes {
+		if i == 15 {
+			fmt.Fprintf(&b, "\n…and %d more", len(p.Changes)-15)
+			break
+		}
+		fmt.Fprintf(&b, "\n%s %s", changeSymbol(c.Actions), c.Address)
+	}
+	return b.String()
+}
+
+func changeSymbol(actions []string) string {
+	switch strings.Join(actions, ",") {
+	case "create":
+		return "+"
+	case "delete":
+		return "-"
+	case "update":
+		return "~"
+	case "delete,create", "create,delete":
+		return "-/+"
+	}
+	return strings.Join(actions, ",")
+}
