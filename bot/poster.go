@@ -46,3 +46,13 @@ func (p *Poster) Ephemeral(ctx context.Context, channel, user, responseURL, text
 	}
 	return nil
 }
+
+// GroupMembers lists the members of a Slack user group (usergroups.users.list), for
+// roles given to groups.
+func (p *Poster) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
+	members, err := p.api.GetUserGroupMembersContext(ctx, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("listing user group %s: %w", groupID, err)
+	}
+	return members, nil
+}

@@ -126,6 +126,8 @@ type Slack struct {
 type GitHub struct {
 	Owner string `yaml:"owner"`
 	Repo  string `yaml:"repo"`
+	// Branch is the default branch deploys come from and reverts go to (default main).
+	Branch string `yaml:"branch"`
 }
 
 // Status configures /status.
@@ -336,6 +338,9 @@ func (c *Config) applyDefaults() {
 		}
 		c.Environments[name] = env
 	}
+	if c.GitHub.Branch == "" {
+		c.GitHub.Branch = "main"
+	}
 	if c.Access.RequestTTL == 0 {
 		c.Access.RequestTTL = DefaultRequestTTL
 	}
@@ -452,6 +457,9 @@ func (c *Config) Validate() Problems {
 	}
 	if !ghNameRE.MatchString(c.GitHub.Owner) {
 		add("github.owner", fmt.Sprintf("%q is not a GitHub owner", c.GitHub.Owner), "set the organisation or user that owns the repository")
+	}
+	if !branchRE.MatchString(c.GitHub.Branch) || strings.Contains(c.GitHub.Branch, "..") {
+		add("github.branch", fmt.Sprintf("%q is not a branch name", c.GitHub.Branch), "use the default branch, e.g. main")
 	}
 	if !ghNameRE.MatchString(c.GitHub.Repo) {
 		add("github.repo", fmt.Sprintf("%q is not a GitHub repository name", c.GitHub.Repo), "set the repository name without the owner")

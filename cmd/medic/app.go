@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +25,7 @@ import (
 	deployaws "github.com/medic-ops/medic/deploy/aws"
 	deploygithub "github.com/medic-ops/medic/deploy/github"
 	"github.com/medic-ops/medic/deploy/health"
+	"github.com/medic-ops/medic/deploy/terraform"
 	"github.com/medic-ops/medic/handlers"
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/store"
@@ -40,6 +44,10 @@ type external struct {
 	// httpClient is used for health checks and GitHub; nil means the defaults.
 	httpClient *http.Client
 	now        func() time.Time
+	// terraformEnv is extra environment for terraform (the sandbox's AWS settings).
+	terraformEnv []string
+	// jobLease overrides how long a job stays its process's without renewal (tests).
+	jobLease time.Duration
 }
 
 // app is one running medic: store, Slack link, handlers, recovery engine, pollers and
@@ -127,10 +135,37 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	api := slack.New(ext.secrets.SlackBotToken, slackOpts...)
 	poster := bot.NewPoster(api)
+	roles, policy := cfg.DomainAccess()
+	var tf recovery.Terraform
+	if runner, err := terraform.New(terraform.Options{ExecPath: terraformPath(cfg.Terraform.Bin), WorkRoot: cfg.Terraform.WorkDir,
+		Archives: ghClient, Logger: log.Named("terraform"), Env: ext.terraformEnv}); err != nil {
+		log.Warn("terraform is not available: Terraform actions will fail until it is", zap.Error(err))
+		tf = unavailableTerraform{err}
+	} else {
+		tf = runner
+	}
 	a.engine, err = recovery.NewEngine(recovery.EngineDeps{
 		Envs: envs, Pipeline: pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
 		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker,
 		Logger: log, Now: ext.now,
+		Actions: &recovery.ActionDeps{
+			Access:     recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, ext.now),
+			Policy:     policy,
+			Requests:   st,
+			Jobs:       st,
+			Workflows:  ghClient,
+			Reverter:   ghClient,
+			Terraform:  tf,
+			Lambda:     awsProvider,
+			Alarms:     awsProvider,
+			Tables:     awsProvider,
+			Deploys:    ghClient,
+			Functions:  awsProvider,
+			StateLocks: awsProvider,
+			Branch:     cfg.GitHub.Branch,
+			Verify:     recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
+			JobLease:   ext.jobLease,
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -222,7 +257,14 @@ func (a *app) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return a.purgeClaims(ctx) })
-	g.Go(func() error { a.engine.Run(ctx); return nil })
+	g.Go(func() error {
+		a.engine.Run(ctx)
+		// Running recovery jobs finish their step, or are interrupted and say so.
+		a.engine.DrainJobs(30 * time.Second)
+		return nil
+	})
+	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs) })
+	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests) })
 	if a.runPoller != nil {
 		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll) })
 	}
@@ -252,6 +294,24 @@ func (a *app) every(ctx context.Context, name string, interval time.Duration, po
 		case <-t.C:
 		}
 	}
+}
+
+// terraformPath finds the terraform binary: a path as given, else on PATH.
+func terraformPath(bin string) string {
+	if strings.ContainsRune(bin, filepath.Separator) {
+		return bin
+	}
+	if p, err := exec.LookPath(bin); err == nil {
+		return p
+	}
+	return ""
+}
+
+// unavailableTerraform answers every Terraform action with why Terraform cannot run.
+type unavailableTerraform struct{ err error }
+
+func (u unavailableTerraform) Workspace(context.Context, recovery.Environment, string) (recovery.TerraformWorkspace, error) {
+	return nil, fmt.Errorf("terraform is not available on this medic (config key terraform.bin): %w", u.err)
 }
 
 func workflowFiles(p *recovery.Pipeline) []string {
