@@ -35,6 +35,7 @@ type Config struct {
 	Access       Access                 `yaml:"access"`
 	Verify       Verify                 `yaml:"verify"`
 	Terraform    TerraformBinary        `yaml:"terraform"`
+	Jobs         Jobs                   `yaml:"jobs"`
 	Environments map[string]Environment `yaml:"environments"`
 }
 
@@ -65,6 +66,13 @@ type Verify struct {
 	Watch time.Duration `yaml:"watch"`
 	// Interval between checks while watching (default 30s).
 	Interval time.Duration `yaml:"interval"`
+}
+
+// Jobs tunes recovery jobs.
+type Jobs struct {
+	// Lease is how long a running job stays its medic process's without renewal; a job
+	// whose process died is marked interrupted after it (default 30s).
+	Lease time.Duration `yaml:"lease"`
 }
 
 // TerraformBinary says which terraform medic runs.
@@ -338,6 +346,9 @@ func (c *Config) applyDefaults() {
 		}
 		c.Environments[name] = env
 	}
+	if c.Jobs.Lease == 0 {
+		c.Jobs.Lease = 30 * time.Second
+	}
 	if c.GitHub.Branch == "" {
 		c.GitHub.Branch = "main"
 	}
@@ -514,6 +525,9 @@ func (c *Config) validateAccess() Problems {
 	}
 	if c.Verify.Watch < 0 || c.Verify.Watch > time.Hour {
 		add("verify.watch", fmt.Sprintf("%s is out of range", c.Verify.Watch), "use 0 (check once) to 1h; the runbook watches 10m")
+	}
+	if c.Jobs.Lease < time.Second || c.Jobs.Lease > 10*time.Minute {
+		add("jobs.lease", fmt.Sprintf("%s is out of range", c.Jobs.Lease), "use 1s to 10m (default 30s)")
 	}
 	if c.Verify.Interval < time.Second {
 		add("verify.interval", fmt.Sprintf("%s is too short", c.Verify.Interval), "use at least 1s (default 30s)")

@@ -46,8 +46,6 @@ type external struct {
 	now        func() time.Time
 	// terraformEnv is extra environment for terraform (the sandbox's AWS settings).
 	terraformEnv []string
-	// jobLease overrides how long a job stays its process's without renewal (tests).
-	jobLease time.Duration
 }
 
 // app is one running medic: store, Slack link, handlers, recovery engine, pollers and
@@ -164,7 +162,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 			StateLocks: awsProvider,
 			Branch:     cfg.GitHub.Branch,
 			Verify:     recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
-			JobLease:   ext.jobLease,
+			JobLease:   cfg.Jobs.Lease,
 		},
 	})
 	if err != nil {
