@@ -1,0 +1,76 @@
+package terraform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// lockStderr is what Terraform 1.5.7 and 1.11.4 print (with -no-color) when the http
+// backend refuses the lock: the holder's ID after "ID=", then the contender's own
+// Lock Info.
+const lockStderr = `
+Error: Error acquiring the state lock
+
+Error message: HTTP remote state already locked:
+ID=0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d
+Lock Info:
+  ID:        8039926c-b373-d501-5b86-b9684c2f83a9
+  Path:      
+  Operation: OperationTypeApply
+  Who:       root@vm
+  Version:   1.5.7
+  Created:   2026-11-26 07:57:47.182780348 +0000 UTC
+  Info:      
+
+
+Terraform acquires a state lock to protect the state from being written
+by multiple users at the same time.
+`
+
+func TestErrorSummary(t *testing.T) {
+	exit1 := errors.New("exit status 1\n" + lockStderr)
+	tests := []struct {
+		name, op, stderr string
+		err              error
+		wantSummary      string
+		wantError        string
+		wantLockID       string
+	}{
+		{name: "http lock", op: "apply", stderr: lockStderr, err: exit1,
+			wantSummary: "Terraform apply: Error acquiring the state lock (held by ID 0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d)",
+			wantError:   "terraform apply in prod: Error acquiring the state lock (exit status 1)",
+			wantLockID:  "0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d"},
+		{name: "boxed diagnostics", op: "plan", stderr: "╷\n│ Error: Unsupported argument\n│ \n│   on main.tf line 3\n╵\n", err: errors.New("exit status 1"),
+			wantSummary: "Terraform plan: Unsupported argument", wantError: "terraform plan in prod: Unsupported argument (exit status 1)"},
+		{name: "cancelled", op: "apply", stderr: "\nError: execution halted\n", err: fmt.Errorf("signal: interrupt: %w", context.Canceled),
+			wantSummary: "Terraform apply: cancelled (execution halted)", wantError: "terraform apply in prod: execution halted (cancelled)"},
+		{name: "timed out, no stderr", op: "destroy", err: fmt.Errorf("killed: %w", context.DeadlineExceeded),
+			wantSummary: "Terraform destroy: timed out", wantError: "terraform destroy in prod: timed out"},
+		{name: "no Error line", op: "init", stderr: "something odd\nmore", err: errors.New("exit status 2"),
+			wantSummary: "Terraform init: something odd", wantError: "terraform init in prod: something odd (exit status 2)"},
+		{name: "no stderr", op: "show", err: errors.New("exec: not found\nmore"),
+			wantSummary: "Terraform show: exec: not found", wantError: "terraform show in prod: exec: not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newError(tt.op, "prod", tt.err, tt.stderr)
+			if got := e.Summary(); got != tt.wantSummary {
+				t.Errorf("Summary: got %q, want %q", got, tt.wantSummary)
+			}
+			if got := e.Error(); got != tt.wantError {
+				t.Errorf("Error: got %q, want %q", got, tt.wantError)
+			}
+			if got := e.LockID(); got != tt.wantLockID {
+				t.Errorf("LockID: got %q, want %q", got, tt.wantLockID)
+			}
+			if got := e.Locked(); got != (tt.wantLockID != "") {
+				t.Errorf("Locked: got %v, want %v", got, tt.wantLockID != "")
+			}
+			if !errors.Is(e, tt.err) {
+				t.Errorf("errors.Is(e, cause) is false, want Unwrap to reach the cause")
+			}
+		})
+	}
+}

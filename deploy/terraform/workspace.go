@@ -1,0 +1,346 @@
+package terraform
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+	tfjson "github.com/hashicorp/terraform-json"
+	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+var (
+	// shaPattern is a git commit SHA, abbreviated or not.
+	shaPattern = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+	// lockIDPattern is a state lock ID: the http and s3 backends use UUIDs, others
+	// numbers or names.
+	lockIDPattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,128}$`)
+	// varName is a Terraform variable name.
+	varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`)
+	// safeName keeps what may go into a directory name.
+	unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
+)
+
+// Workspace fetches the sources at sha, unpacks them into a fresh private directory
+// under WorkRoot and runs `terraform init -reconfigure` in env.Terraform.Dir with the
+// environment's -backend-config values. The caller must Close the workspace.
+//
+// It returns an *Error (Summary, Detail) when init fails and a plain error for a bad
+// SHA or configuration, a failed download or an unsafe archive.
+func (r *Runner) Workspace(ctx context.Context, env recovery.Environment, sha string) (recovery.TerraformWorkspace, error) {
+	if !shaPattern.MatchString(sha) {
+		return nil, fmt.Errorf("terraform workspace for %s: %q is not a commit SHA (7 to 40 lowercase hex digits)", env.Name, sha)
+	}
+	cfg, err := checkConfig(env.Terraform)
+	if err != nil {
+		return nil, fmt.Errorf("terraform workspace for %s: %w", env.Name, err)
+	}
+	name := unsafeName.ReplaceAllString(strings.ToLower(env.Name), "")
+	root, err := os.MkdirTemp(r.workRoot, fmt.Sprintf("%s-%s-", name, sha[:7]))
+	if err != nil {
+		return nil, fmt.Errorf("terraform workspace for %s: %w", env.Name, err)
+	}
+	ws, err := r.prepare(ctx, env, cfg, sha, root)
+	if err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	return ws, nil
+}
+
+// prepare downloads and unpacks the sources into root/src and runs init.
+func (r *Runner) prepare(ctx context.Context, env recovery.Environment, cfg recovery.TerraformConfig, sha, root string) (*Workspace, error) {
+	log := r.log.With(zap.String("env", env.Name), zap.String("sha", sha), zap.String("dir", root))
+	body, err := r.archives.Tarball(ctx, sha)
+	if err != nil {
+		return nil, fmt.Errorf("downloading the sources of %s at %s: %w", env.Name, sha, err)
+	}
+	src := filepath.Join(root, "src")
+	err = unpack(body, src, r.limits)
+	_ = body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("unpacking the sources of %s at %s: %w", env.Name, sha, err)
+	}
+	dir := filepath.Join(src, filepath.FromSlash(cfg.Dir))
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("the sources of %s at %s have no directory %s", env.Name, sha, cfg.Dir)
+	}
+	tf, err := r.newTerraform(dir, root)
+	if err != nil {
+		return nil, err
+	}
+	ws := &Workspace{
+		tf: tf, root: root, dir: dir, env: env.Name, sha: sha, cfg: cfg, log: log,
+		planPath: filepath.Join(root, "medic.tfplan"),
+	}
+	opts := []tfexec.InitOption{tfexec.Reconfigure(true)}
+	for _, v := range cfg.BackendConfig {
+		opts = append(opts, tfexec.BackendConfig(v))
+	}
+	if err := ws.run(ctx, "init", func(ctx context.Context) error { return tf.Init(ctx, opts...) }); err != nil {
+		return nil, err
+	}
+	return ws, nil
+}
+
+// checkConfig validates an environment's Terraform settings and fills defaults.
+func checkConfig(c recovery.TerraformConfig) (recovery.TerraformConfig, error) {
+	if c.Dir == "" {
+		return c, fmt.Errorf("no Terraform directory configured")
+	}
+	if err := localPath(c.Dir); err != nil {
+		return c, fmt.Errorf("terraform directory: %w", err)
+	}
+	if c.VarFile != "" {
+		if err := localPath(c.VarFile); err != nil {
+			return c, fmt.Errorf("var file: %w", err)
+		}
+	}
+	for _, b := range c.BackendConfig {
+		if strings.Contains(b, "=") {
+			continue // key=value, passed as one argument
+		}
+		if err := localPath(b); err != nil {
+			return c, fmt.Errorf("backend config file: %w", err)
+		}
+	}
+	if c.VersionVar == "" {
+		c.VersionVar = "model_version"
+	}
+	if !varName.MatchString(c.VersionVar) {
+		return c, fmt.Errorf("version variable %q is not a Terraform variable name", c.VersionVar)
+	}
+	if c.LockTimeout < 0 {
+		return c, fmt.Errorf("negative lock timeout %s", c.LockTimeout)
+	}
+	if c.LockTimeout == 0 {
+		c.LockTimeout = DefaultLockTimeout
+	}
+	return c, nil
+}
+
+// localPath accepts a relative slash-separated path that stays where it starts.
+func localPath(p string) error {
+	switch {
+	case strings.HasPrefix(p, "/") || filepath.IsAbs(p) || strings.Contains(p, `\`):
+		return fmt.Errorf("%q is not a relative path", p)
+	case strings.HasPrefix(p, "-"):
+		return fmt.Errorf("%q starts with a dash", p)
+	case !filepath.IsLocal(p):
+		return fmt.Errorf("%q leaves its directory", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return fmt.Errorf("%q has a .. component", p)
+		}
+	}
+	if path.Clean(p) != strings.TrimSuffix(p, "/") && path.Clean(p) != p {
+		return fmt.Errorf("%q is not a clean path", p)
+	}
+	return nil
+}
+
+// Workspace is one job's initialized copy of an environment's Terraform configuration
+// at a commit. It implements recovery.TerraformWorkspace. Run one command at a time.
+type Workspace struct {
+	tf       *tfexec.Terraform
+	root     string
+	dir      string
+	env      string
+	sha      string
+	cfg      recovery.TerraformConfig
+	log      *zap.Logger
+	planPath string
+
+	mu      sync.Mutex
+	planned bool
+}
+
+var _ recovery.TerraformWorkspace = (*Workspace)(nil)
+
+// Dir is the directory Terraform runs in.
+func (w *Workspace) Dir() string { return w.dir }
+
+// SHA is the commit the workspace holds.
+func (w *Workspace) SHA() string { return w.sha }
+
+// Close removes the workspace's directory.
+func (w *Workspace) Close() error {
+	if err := os.RemoveAll(w.root); err != nil {
+		return fmt.Errorf("removing the terraform workspace of %s: %w", w.env, err)
+	}
+	return nil
+}
+
+// varOpts are the -var-file and -var version=sha every plan and destroy passes.
+func (w *Workspace) vars() (string, string) {
+	return w.cfg.VarFile, w.cfg.VersionVar + "=" + w.sha
+}
+
+// Plan runs `terraform plan -var-file=<VarFile> -var <VersionVar>=<sha>
+// -lock-timeout=<LockTimeout> -out=<plan>` and summarizes the saved plan with
+// `terraform show -json`. It returns an *Error when Terraform fails.
+func (w *Workspace) Plan(ctx context.Context) (recovery.TerraformPlan, error) {
+	w.mu.Lock()
+	w.planned = false
+	w.mu.Unlock()
+	varFile, v := w.vars()
+	opts := []tfexec.PlanOption{tfexec.Var(v), tfexec.LockTimeout(w.cfg.LockTimeout.String()), tfexec.Out(w.planPath)}
+	if varFile != "" {
+		opts = append(opts, tfexec.VarFile(varFile))
+	}
+	err := w.run(ctx, "plan", func(ctx context.Context) error {
+		_, err := w.tf.Plan(ctx, opts...)
+		return err
+	})
+	if err != nil {
+		return recovery.TerraformPlan{}, err
+	}
+	var plan *tfjson.Plan
+	err = w.run(ctx, "show", func(ctx context.Context) error {
+		var err error
+		plan, err = w.tf.ShowPlanFile(ctx, w.planPath)
+		return err
+	})
+	if err != nil {
+		return recovery.TerraformPlan{}, err
+	}
+	w.mu.Lock()
+	w.planned = true
+	w.mu.Unlock()
+	sum := Summarize(plan)
+	w.log.Info("terraform plan", zap.Int("add", sum.Add), zap.Int("change", sum.Change), zap.Int("destroy", sum.Destroy))
+	return sum, nil
+}
+
+// Summarize counts a plan's resource changes the way Terraform's "Plan: N to add, N to
+// change, N to destroy" does: a replacement (delete and create) counts as one add and
+// one destroy; no-op and read changes are left out.
+func Summarize(plan *tfjson.Plan) recovery.TerraformPlan {
+	var out recovery.TerraformPlan
+	if plan == nil {
+		return out
+	}
+	for _, rc := range plan.ResourceChanges {
+		if rc == nil || rc.Change == nil {
+			continue
+		}
+		a := rc.Change.Actions
+		switch {
+		case a.Replace():
+			out.Add++
+			out.Destroy++
+		case a.Create():
+			out.Add++
+		case a.Update():
+			out.Change++
+		case a.Delete():
+			out.Destroy++
+		default:
+			continue // no-op, read, forget
+		}
+		actions := make([]string, len(a))
+		for i, x := range a {
+			actions[i] = string(x)
+		}
+		out.Changes = append(out.Changes, recovery.ResourceChange{Address: rc.Address, Actions: actions})
+	}
+	return out
+}
+
+// Apply applies the plan Plan saved (`terraform apply <plan>`), planning first when
+// Plan was not called since the last apply. It returns an *Error when Terraform fails;
+// when ctx is cancelled Terraform gets an interrupt, stops, writes its state and
+// releases the lock, and the error wraps context.Canceled.
+func (w *Workspace) Apply(ctx context.Context) error {
+	w.mu.Lock()
+	planned := w.planned
+	w.mu.Unlock()
+	if !planned {
+		if _, err := w.Plan(ctx); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	// A saved plan applies once; the next Apply plans again.
+	w.planned = false
+	w.mu.Unlock()
+	return w.run(ctx, "apply", func(ctx context.Context) error {
+		return w.tf.Apply(ctx, tfexec.DirOrPlan(w.planPath), tfexec.LockTimeout(w.cfg.LockTimeout.String()))
+	})
+}
+
+// ForceUnlock runs `terraform force-unlock -force <lockID>`. lockID must be the
+// holder's ID (1 to 128 letters, digits and dashes). It returns an *Error when
+// Terraform fails.
+func (w *Workspace) ForceUnlock(ctx context.Context, lockID string) error {
+	if !lockIDPattern.MatchString(lockID) {
+		return fmt.Errorf("force-unlocking %s: %q is not a lock ID", w.env, lockID)
+	}
+	return w.run(ctx, "force-unlock", func(ctx context.Context) error { return w.tf.ForceUnlock(ctx, lockID) })
+}
+
+// Destroy runs `terraform destroy` with the var file, the version variable and the lock
+// timeout. It returns an *Error when Terraform fails.
+func (w *Workspace) Destroy(ctx context.Context) error {
+	varFile, v := w.vars()
+	opts := []tfexec.DestroyOption{tfexec.Var(v), tfexec.LockTimeout(w.cfg.LockTimeout.String())}
+	if varFile != "" {
+		opts = append(opts, tfexec.VarFile(varFile))
+	}
+	return w.run(ctx, "destroy", func(ctx context.Context) error { return w.tf.Destroy(ctx, opts...) })
+}
+
+// maxStderr bounds the stderr kept for an error; Terraform's diagnostics are a few
+// kilobytes.
+const maxStderr = 256 << 10
+
+// run runs one Terraform command with its stderr captured, logs it and wraps a failure
+// into an *Error.
+func (w *Workspace) run(ctx context.Context, op string, fn func(context.Context) error) error {
+	stderr := &capped{max: maxStderr}
+	w.tf.SetStderr(stderr)
+	defer w.tf.SetStderr(nil)
+	start := time.Now()
+	err := fn(ctx)
+	log := w.log.With(zap.String("command", op), zap.Duration("took", time.Since(start)))
+	if err == nil {
+		log.Info("terraform command done")
+		return nil
+	}
+	e := newError(op, w.env, err, stderr.String())
+	log.Warn("terraform command failed", zap.String("summary", e.Summary()))
+	return e
+}
+
+// capped is a concurrency-safe buffer keeping the first max bytes written.
+type capped struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}

@@ -1,0 +1,113 @@
+// Package tftest finds the real terraform binary for medic's integration tests.
+package tftest
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	version "github.com/hashicorp/go-version"
+)
+
+// MinVersion is the oldest Terraform the tests run: 1.4 added terraform_data.
+const MinVersion = "1.4.0"
+
+// PinnedVersion is the release `make tools` (scripts/tools.sh) installs.
+const PinnedVersion = "v1.5.7"
+
+// Binary returns the terraform binary the tests use: $MEDIC_TERRAFORM when set, else
+// `terraform` on PATH when it is >= MinVersion, else the one `make tools` installs at
+// ${XDG_CACHE_HOME:-$HOME/.cache}/medic-tools/terraform-v1.5.7/terraform. When there is
+// none it skips the test, except under CI (CI=true), where a test that needs a real
+// part fails instead.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv("MEDIC_TERRAFORM"); p != "" {
+		v, err := Version(p)
+		if err != nil {
+			tb.Fatalf("MEDIC_TERRAFORM=%s: %v", p, err)
+		}
+		if !atLeast(v, MinVersion) {
+			tb.Fatalf("MEDIC_TERRAFORM=%s is Terraform %s, want >= %s", p, v, MinVersion)
+		}
+		return p
+	}
+	var tried []string
+	if p, err := exec.LookPath("terraform"); err == nil {
+		v, err := Version(p)
+		if err == nil && atLeast(v, MinVersion) {
+			return p
+		}
+		tried = append(tried, p+" ("+describe(v, err)+")")
+	}
+	if p := CachedPath(); p != "" {
+		v, err := Version(p)
+		if err == nil && atLeast(v, MinVersion) {
+			return p
+		}
+		tried = append(tried, p+" ("+describe(v, err)+")")
+	}
+	msg := "no Terraform >= " + MinVersion + " found"
+	if len(tried) > 0 {
+		msg += " (tried " + strings.Join(tried, ", ") + ")"
+	}
+	msg += ": run `make tools` (scripts/tools.sh installs Terraform " + PinnedVersion + ") or set MEDIC_TERRAFORM"
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+	return ""
+}
+
+// CachedPath is where `make tools` installs Terraform, or "" when no cache directory
+// can be named.
+func CachedPath() string {
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil || home == "" {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "medic-tools", "terraform-"+PinnedVersion, "terraform")
+}
+
+// Version runs `terraform version -json` and returns the version ("1.5.7").
+func Version(path string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "version", "-json")
+	cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1", "TF_CLI_CONFIG_FILE="+os.DevNull)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		TerraformVersion string `json:"terraform_version"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return "", err
+	}
+	return v.TerraformVersion, nil
+}
+
+func atLeast(v, min string) bool {
+	got, err := version.NewVersion(v)
+	if err != nil {
+		return false
+	}
+	return !got.LessThan(version.Must(version.NewVersion(min)))
+}
+
+func describe(v string, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "Terraform " + v
+}
