@@ -387,17 +387,23 @@ func TestDeleteAllItemsReportsPartialProgress(t *testing.T) {
 			}
 		}
 	})
-	seedItems(srv, "preprod-sentiment-items", 40)
+	const total = 400
+	seedItems(srv, "preprod-sentiment-items", total)
 	n, err := p.DeleteAllItems(context.Background(), preprod, "preprod-sentiment-items")
 	var pe *PartialDeleteError
 	if !errors.As(err, &pe) {
 		t.Fatalf("got %d, %v; want a *PartialDeleteError", n, err)
 	}
+	// The count is the items really gone. The 9 deletes sent before the failing one
+	// succeed; deletes still in flight when it fails finish, and a few more may start
+	// before medic has read the failure, but not the hundreds left.
 	tbl, _ := srv.Table("preprod-sentiment-items")
-	// The 10th delete fails: the 9 sent before it and at most the 3 others in flight
-	// with it succeed, and no delete starts after it.
-	if left := len(tbl.Items); n != 40-left || pe.Deleted != n || n < 9 || n > 9+deleteConcurrency-1 {
-		t.Errorf("got %d deleted (error says %d) with %d items left, want the count of the items really gone, between 9 and %d", n, pe.Deleted, left, 9+deleteConcurrency-1)
+	left := len(tbl.Items)
+	if n != total-left || pe.Deleted != n || n < 9 {
+		t.Errorf("got %d deleted (error says %d) with %d of %d items left, want the count of the items really gone, at least 9", n, pe.Deleted, left, total)
+	}
+	if sent := srv.Faults().Calls("dynamodb:DeleteItem"); sent >= total/4 {
+		t.Errorf("got %d DeleteItem calls for %d items, want the deletes to stop soon after the failure", sent, total)
 	}
 	want := fmt.Sprintf("DynamoDB: %d items of preprod-sentiment-items deleted, then DynamoDB: AccessDeniedException on DeleteItem (preprod-sentiment-items)", n)
 	if s := mustSummary(t, err); s != want {

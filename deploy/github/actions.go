@@ -306,7 +306,7 @@ func (c *Client) createCommit(ctx context.Context, t revertTarget, tree, parent 
 // revertMessage is git's own: `Revert "<subject>"`, a blank line, "This reverts commit
 // <sha>.".
 func revertMessage(t revertTarget) string {
-	return fmt.Sprintf("Revert %q\n\nThis reverts commit %s.", t.subject, t.sha)
+	return fmt.Sprintf("Revert \"%s\"\n\nThis reverts commit %s.", t.subject, t.sha)
 }
 
 // isRevertOf reports whether a commit message is a revert of sha.
@@ -357,7 +357,7 @@ func (c *Client) revertByPull(ctx context.Context, t revertTarget, branch, head 
 			}
 		}
 	}
-	body := fmt.Sprintf("medic opened this pull request to revert %s (%q) on `%s`.\n\n"+
+	body := fmt.Sprintf("medic opened this pull request to revert %s (\"%s\") on `%s`.\n\n"+
 		"The commit is not the head of `%s`, so it cannot be reverted by a fast-forward push, "+
 		"and medic never force-pushes. This revert sets the files the commit changed back to "+
 		"their content before it; none of them changed on `%s` since.", t.sha, t.subject, branch, branch, branch)
@@ -366,7 +366,7 @@ func (c *Client) revertByPull(ctx context.Context, t revertTarget, branch, head 
 	}
 	body += "\n\nReview and merge it to complete the revert."
 	pr, resp, err := c.gh.PullRequests.Create(ctx, c.owner, c.repo, &gh.NewPullRequest{
-		Title: gh.String(fmt.Sprintf("Revert %q", t.subject)),
+		Title: gh.String(fmt.Sprintf("Revert \"%s\"", t.subject)),
 		Head:  gh.String(revBranch),
 		Base:  gh.String(branch),
 		Body:  gh.String(body),

@@ -520,3 +520,17 @@ func TestCappedBody(t *testing.T) {
 		})
 	}
 }
+
+func TestRevertMessageAsGitWritesIt(t *testing.T) {
+	srv, c := mustClient(t)
+	srv.AddCommit(githubfake.Commit{Branch: "main", Message: "Initial", Files: map[string]string{"a": "1"}})
+	target := srv.AddCommit(githubfake.Commit{Branch: "main", Message: "Use \"v2\" model – ünïcode\n\nBody.", Files: map[string]string{"a": "2"}})
+	res, err := c.Revert(context.Background(), target, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _, _ := srv.CommitMessage(res.SHA)
+	if want := "Revert \"Use \"v2\" model – ünïcode\"\n\nThis reverts commit " + target + "."; msg != want {
+		t.Errorf("got %q, want %q", msg, want)
+	}
+}
