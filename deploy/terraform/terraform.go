@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -137,7 +138,11 @@ func (r *Runner) checkVersion() (string, error) {
 		return "", fmt.Errorf("terraform: creating a scratch directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	tf, err := r.newTerraform(dir, dir)
+	rc, err := writeCLIConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	tf, err := r.newTerraform(dir, rc, nil)
 	if err != nil {
 		return "", err
 	}
@@ -154,14 +159,21 @@ func (r *Runner) checkVersion() (string, error) {
 	return got.String(), nil
 }
 
-// newTerraform returns a terraform-exec handle on workDir whose environment is PATH and
-// HOME, CHECKPOINT_DISABLE=1 (no version check over the network), TF_CLI_CONFIG_FILE
-// pointing at an empty file in scratch, and Options.Env.
-func (r *Runner) newTerraform(workDir, scratch string) (*tfexec.Terraform, error) {
+// writeCLIConfig writes the empty CLI configuration TF_CLI_CONFIG_FILE points at (a
+// missing file makes every command warn) into scratch and returns its path.
+func writeCLIConfig(scratch string) (string, error) {
 	rc := filepath.Join(scratch, "terraformrc")
 	if err := os.WriteFile(rc, nil, 0o600); err != nil {
-		return nil, fmt.Errorf("terraform: writing the CLI config: %w", err)
+		return "", fmt.Errorf("terraform: writing the CLI config: %w", err)
 	}
+	return rc, nil
+}
+
+// newTerraform returns a terraform-exec handle on workDir whose environment is PATH and
+// HOME, CHECKPOINT_DISABLE=1 (no version check over the network), TF_CLI_CONFIG_FILE=rc
+// and Options.Env; stderr also goes to stderr when not nil. A handle serves one command:
+// its stderr writer is per handle, so commands may run concurrently.
+func (r *Runner) newTerraform(workDir, rc string, stderr io.Writer) (*tfexec.Terraform, error) {
 	tf, err := tfexec.NewTerraform(workDir, r.execPath)
 	if err != nil {
 		return nil, fmt.Errorf("terraform: %w", err)
@@ -179,6 +191,9 @@ func (r *Runner) newTerraform(workDir, scratch string) (*tfexec.Terraform, error
 	env["TF_CLI_CONFIG_FILE"] = rc
 	if err := tf.SetEnv(env); err != nil {
 		return nil, fmt.Errorf("terraform: setting the environment: %w", err)
+	}
+	if stderr != nil {
+		tf.SetStderr(stderr)
 	}
 	return tf, nil
 }

@@ -23,11 +23,11 @@ var (
 	// shaPattern is a git commit SHA, abbreviated or not.
 	shaPattern = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
 	// lockIDPattern is a state lock ID: the http and s3 backends use UUIDs, others
-	// numbers or names.
-	lockIDPattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,128}$`)
+	// numbers or names. A leading dash would read as a flag of force-unlock.
+	lockIDPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z-]{0,127}$`)
 	// varName is a Terraform variable name.
 	varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`)
-	// safeName keeps what may go into a directory name.
+	// unsafeName matches what may not go into a directory name.
 	unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
 )
 
@@ -75,19 +75,19 @@ func (r *Runner) prepare(ctx context.Context, env recovery.Environment, cfg reco
 	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("the sources of %s at %s have no directory %s", env.Name, sha, cfg.Dir)
 	}
-	tf, err := r.newTerraform(dir, root)
+	rc, err := writeCLIConfig(root)
 	if err != nil {
 		return nil, err
 	}
 	ws := &Workspace{
-		tf: tf, root: root, dir: dir, env: env.Name, sha: sha, cfg: cfg, log: log,
+		r: r, rc: rc, root: root, dir: dir, env: env.Name, sha: sha, cfg: cfg, log: log,
 		planPath: filepath.Join(root, "medic.tfplan"),
 	}
 	opts := []tfexec.InitOption{tfexec.Reconfigure(true)}
 	for _, v := range cfg.BackendConfig {
 		opts = append(opts, tfexec.BackendConfig(v))
 	}
-	if err := ws.run(ctx, "init", func(ctx context.Context) error { return tf.Init(ctx, opts...) }); err != nil {
+	if err := ws.run(ctx, "init", func(ctx context.Context, tf *tfexec.Terraform) error { return tf.Init(ctx, opts...) }); err != nil {
 		return nil, err
 	}
 	return ws, nil
@@ -144,16 +144,18 @@ func localPath(p string) error {
 			return fmt.Errorf("%q has a .. component", p)
 		}
 	}
-	if path.Clean(p) != strings.TrimSuffix(p, "/") && path.Clean(p) != p {
+	if trimmed := strings.TrimSuffix(p, "/"); path.Clean(trimmed) != trimmed {
 		return fmt.Errorf("%q is not a clean path", p)
 	}
 	return nil
 }
 
 // Workspace is one job's initialized copy of an environment's Terraform configuration
-// at a commit. It implements recovery.TerraformWorkspace. Run one command at a time.
+// at a commit. It implements recovery.TerraformWorkspace. Each command gets its own
+// terraform-exec handle, so a ForceUnlock may run while an Apply waits for the lock.
 type Workspace struct {
-	tf       *tfexec.Terraform
+	r        *Runner
+	rc       string
 	root     string
 	dir      string
 	env      string
@@ -182,7 +184,8 @@ func (w *Workspace) Close() error {
 	return nil
 }
 
-// varOpts are the -var-file and -var version=sha every plan and destroy passes.
+// vars are the -var-file (empty when unset) and the -var version=sha every plan and
+// destroy passes.
 func (w *Workspace) vars() (string, string) {
 	return w.cfg.VarFile, w.cfg.VersionVar + "=" + w.sha
 }
@@ -199,17 +202,17 @@ func (w *Workspace) Plan(ctx context.Context) (recovery.TerraformPlan, error) {
 	if varFile != "" {
 		opts = append(opts, tfexec.VarFile(varFile))
 	}
-	err := w.run(ctx, "plan", func(ctx context.Context) error {
-		_, err := w.tf.Plan(ctx, opts...)
+	err := w.run(ctx, "plan", func(ctx context.Context, tf *tfexec.Terraform) error {
+		_, err := tf.Plan(ctx, opts...)
 		return err
 	})
 	if err != nil {
 		return recovery.TerraformPlan{}, err
 	}
 	var plan *tfjson.Plan
-	err = w.run(ctx, "show", func(ctx context.Context) error {
+	err = w.run(ctx, "show", func(ctx context.Context, tf *tfexec.Terraform) error {
 		var err error
-		plan, err = w.tf.ShowPlanFile(ctx, w.planPath)
+		plan, err = tf.ShowPlanFile(ctx, w.planPath)
 		return err
 	})
 	if err != nil {
@@ -275,19 +278,21 @@ func (w *Workspace) Apply(ctx context.Context) error {
 	// A saved plan applies once; the next Apply plans again.
 	w.planned = false
 	w.mu.Unlock()
-	return w.run(ctx, "apply", func(ctx context.Context) error {
-		return w.tf.Apply(ctx, tfexec.DirOrPlan(w.planPath), tfexec.LockTimeout(w.cfg.LockTimeout.String()))
+	return w.run(ctx, "apply", func(ctx context.Context, tf *tfexec.Terraform) error {
+		return tf.Apply(ctx, tfexec.DirOrPlan(w.planPath), tfexec.LockTimeout(w.cfg.LockTimeout.String()))
 	})
 }
 
 // ForceUnlock runs `terraform force-unlock -force <lockID>`. lockID must be the
-// holder's ID (1 to 128 letters, digits and dashes). It returns an *Error when
-// Terraform fails.
+// holder's ID (1 to 128 letters, digits and dashes, not starting with a dash). With the
+// http backend Terraform does not send the ID: the state server releases whatever lock
+// it holds, so pass the ID read from the failed command (Error.LockID). It returns an
+// *Error when Terraform fails.
 func (w *Workspace) ForceUnlock(ctx context.Context, lockID string) error {
 	if !lockIDPattern.MatchString(lockID) {
 		return fmt.Errorf("force-unlocking %s: %q is not a lock ID", w.env, lockID)
 	}
-	return w.run(ctx, "force-unlock", func(ctx context.Context) error { return w.tf.ForceUnlock(ctx, lockID) })
+	return w.run(ctx, "force-unlock", func(ctx context.Context, tf *tfexec.Terraform) error { return tf.ForceUnlock(ctx, lockID) })
 }
 
 // Destroy runs `terraform destroy` with the var file, the version variable and the lock
@@ -298,21 +303,27 @@ func (w *Workspace) Destroy(ctx context.Context) error {
 	if varFile != "" {
 		opts = append(opts, tfexec.VarFile(varFile))
 	}
-	return w.run(ctx, "destroy", func(ctx context.Context) error { return w.tf.Destroy(ctx, opts...) })
+	w.mu.Lock()
+	// A saved plan is stale once the state changes.
+	w.planned = false
+	w.mu.Unlock()
+	return w.run(ctx, "destroy", func(ctx context.Context, tf *tfexec.Terraform) error { return tf.Destroy(ctx, opts...) })
 }
 
 // maxStderr bounds the stderr kept for an error; Terraform's diagnostics are a few
 // kilobytes.
 const maxStderr = 256 << 10
 
-// run runs one Terraform command with its stderr captured, logs it and wraps a failure
-// into an *Error.
-func (w *Workspace) run(ctx context.Context, op string, fn func(context.Context) error) error {
+// run runs one Terraform command on a fresh handle with its stderr captured, logs it
+// and wraps a failure into an *Error.
+func (w *Workspace) run(ctx context.Context, op string, fn func(context.Context, *tfexec.Terraform) error) error {
 	stderr := &capped{max: maxStderr}
-	w.tf.SetStderr(stderr)
-	defer w.tf.SetStderr(nil)
+	tf, err := w.r.newTerraform(w.dir, w.rc, stderr)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	err := fn(ctx)
+	err = fn(ctx, tf)
 	log := w.log.With(zap.String("command", op), zap.Duration("took", time.Since(start)))
 	if err == nil {
 		log.Info("terraform command done")

@@ -6,8 +6,10 @@
 // Terraform's http backend (internal/backend/remote-state/http) speaks it:
 //
 //   - GET /state/{env} → 200 with the state document, or 204 when there is none.
-//   - POST /state/{env}?ID={lock id} stores the state. While the state is locked, only the
-//     holder's ID may write; anything else answers 423 with the holder's LockInfo.
+//   - POST /state/{env}?ID={lock id} stores the state (Terraform sends Content-MD5, which
+//     must match). While the state is locked, only the holder's ID may write; anything
+//     else answers 423 with the holder's LockInfo. Unlocked writes are accepted, as
+//     GitLab's and most state servers accept them.
 //   - LOCK /state/{env} with a LockInfo JSON body → 200 grants the lock; 423 with the
 //     holder's LockInfo refuses it. Terraform then reports "HTTP remote state already
 //     locked: ID=<holder's ID>" followed by a Lock Info block describing its own attempt.
@@ -430,7 +432,8 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, env string) {
 	}
 	switch {
 	case st.lock == nil:
-		// Already released (forced away meanwhile): nothing to do.
+		// Already released (forced away meanwhile): nothing to do, and Terraform would
+		// report any other answer as "Error releasing the state lock".
 		w.WriteHeader(http.StatusOK)
 	case st.lock.ID != info.ID:
 		writeJSON(w, http.StatusConflict, st.lock)

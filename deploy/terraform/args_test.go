@@ -1,0 +1,133 @@
+package terraform_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/medic-ops/medic/deploy/terraform"
+	"github.com/medic-ops/medic/recovery"
+)
+
+// recordingTerraform is a stand-in terraform that records each command line in
+// $MEDIC_FAKE_DIR/calls and its environment at init in $MEDIC_FAKE_DIR/env; plan writes
+// its -out file and exits 2 (changes), show prints $MEDIC_FAKE_DIR/plan.json.
+const recordingTerraform = `#!/bin/sh
+printf '%s\n' "$*" >> "$MEDIC_FAKE_DIR/calls"
+case "$1" in
+version) echo '{"terraform_version":"1.5.7","platform":"linux_amd64","provider_selections":{},"terraform_outdated":false}' ;;
+init) env > "$MEDIC_FAKE_DIR/env" ;;
+plan) for a in "$@"; do case "$a" in -out=*) : > "${a#-out=}" ;; esac; done; exit 2 ;;
+show) cat "$MEDIC_FAKE_DIR/plan.json" ;;
+esac
+exit 0
+`
+
+// fakePlan is `terraform show -json` of a plan with every kind of change.
+const fakePlan = `{"format_version":"1.2","terraform_version":"1.5.7","resource_changes":[
+ {"address":"terraform_data.a","mode":"managed","type":"terraform_data","name":"a","change":{"actions":["create"]}},
+ {"address":"terraform_data.b","mode":"managed","type":"terraform_data","name":"b","change":{"actions":["update"]}},
+ {"address":"terraform_data.c","mode":"managed","type":"terraform_data","name":"c","change":{"actions":["delete"]}},
+ {"address":"terraform_data.d","mode":"managed","type":"terraform_data","name":"d","change":{"actions":["delete","create"]}},
+ {"address":"terraform_data.e","mode":"managed","type":"terraform_data","name":"e","change":{"actions":["create","delete"]}},
+ {"address":"terraform_data.f","mode":"managed","type":"terraform_data","name":"f","change":{"actions":["no-op"]}},
+ {"address":"data.terraform_remote_state.g","mode":"data","type":"terraform_remote_state","name":"g","change":{"actions":["read"]}}
+]}`
+
+// TestCommandLines pins the command lines and the environment medic gives terraform.
+func TestCommandLines(t *testing.T) {
+	fake := t.TempDir()
+	bin := filepath.Join(fake, "terraform")
+	if err := os.WriteFile(bin, []byte(recordingTerraform), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fake, "plan.json"), []byte(fakePlan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MEDIC_TEST_SECRET", "must-not-reach-terraform")
+	root := t.TempDir()
+	r := mustRunner(t, terraform.Options{
+		ExecPath: bin, WorkRoot: root, Archives: mapArchives{sha1: repoTarball(t, sha1, nil)},
+		Env: []string{"MEDIC_FAKE_DIR=" + fake, "AWS_REGION=eu-west-1"},
+	})
+	env := recovery.Environment{Name: "prod", Terraform: recovery.TerraformConfig{
+		Dir: "infrastructure/terraform", VarFile: "prod.tfvars",
+		BackendConfig: []string{"backend-prod.hcl", "address=http://127.0.0.1:1/state/prod"},
+	}}
+	ctx := context.Background()
+	ws, err := r.Workspace(ctx, env, sha1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	plan, err := ws.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Add != 3 || plan.Change != 1 || plan.Destroy != 3 || len(plan.Changes) != 5 {
+		t.Errorf("plan: got %+v, want +3 ~1 -3 over 5 changes (replacements count twice, no-op and read left out)", plan)
+	}
+	if err := ws.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.ForceUnlock(ctx, "0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "-force", "-", "a b", "x;rm -rf /", strings.Repeat("a", 129)} {
+		if err := ws.ForceUnlock(ctx, bad); err == nil {
+			t.Errorf("ForceUnlock(%q): got no error, want it refused", bad)
+		}
+	}
+
+	raw, err := os.ReadFile(filepath.Join(fake, "calls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan0 := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(ws.Dir()))), "medic.tfplan")
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if l != "version -json" { // terraform-exec's compatibility checks
+			got = append(got, strings.ReplaceAll(l, plan0, "PLAN"))
+		}
+	}
+	want := []string{
+		"init -no-color -input=false -backend=true -get=true -upgrade=false -reconfigure -backend-config=backend-prod.hcl -backend-config=address=http://127.0.0.1:1/state/prod",
+		"plan -no-color -input=false -detailed-exitcode -lock-timeout=10m0s -out=PLAN -var-file=prod.tfvars -lock=true -parallelism=10 -refresh=true -var model_version=" + sha1,
+		"show -json -no-color PLAN",
+		"apply -no-color -auto-approve -input=false -lock-timeout=10m0s -lock=true -parallelism=10 -refresh=true PLAN",
+		"force-unlock -no-color -force 0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d",
+		"destroy -no-color -auto-approve -input=false -lock-timeout=10m0s -var-file=prod.tfvars -lock=true -parallelism=10 -refresh=true -var model_version=" + sha1,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("command lines:\ngot  %q\nwant %q", got, want)
+	}
+
+	envRaw, err := os.ReadFile(filepath.Join(fake, "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, l := range strings.Split(string(envRaw), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			vars[k] = v
+		}
+	}
+	for k, want := range map[string]string{"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "AWS_REGION": "eu-west-1", "PATH": os.Getenv("PATH")} {
+		if vars[k] != want {
+			t.Errorf("terraform's environment: %s=%q, want %q", k, vars[k], want)
+		}
+	}
+	if _, ok := vars["MEDIC_TEST_SECRET"]; ok {
+		t.Errorf("terraform's environment has MEDIC_TEST_SECRET, want only PATH, HOME and Options.Env passed through")
+	}
+	rc := vars["TF_CLI_CONFIG_FILE"]
+	if fi, err := os.Stat(rc); err != nil || fi.Size() != 0 || !strings.HasPrefix(rc, root) {
+		t.Errorf("TF_CLI_CONFIG_FILE=%q: got %v, %v; want an empty file in the workspace", rc, fi, err)
+	}
+}
