@@ -10,12 +10,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: test tools lint fmt-check vet staticcheck unit build demo bench
+.PHONY: test tools lint fmt-check vet staticcheck unit build demo bench terraform-tool
 
 ## test: everything CI checks: formatting, vet, staticcheck, and the race-enabled tests.
 test: tools fmt-check vet staticcheck unit
 
-tools: $(STATICCHECK)
+tools: $(STATICCHECK) terraform-tool
+
+## terraform-tool: Terraform v1.5.7 in $(TOOLS_DIR) unless a terraform >= 1.4 is on PATH (cached).
+terraform-tool:
+	TOOLS_DIR=$(TOOLS_DIR) GO=$(GO) bash scripts/tools.sh
 
 $(STATICCHECK):
 	@mkdir -p $(dir $@)

@@ -8,9 +8,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/githubfake"
 	"github.com/medic-ops/medic/sandbox/slackfake"
+	"github.com/medic-ops/medic/sandbox/tfstate"
 )
 
 // Options configure a Sandbox. The zero value is usable.
@@ -40,11 +43,24 @@ type Sandbox struct {
 	Slack  *slackfake.Server
 	GitHub *githubfake.Server
 	AWS    *awsfake.Server
+	// TFState is the Terraform http backend holding each environment's state.
+	TFState *tfstate.Server
 
 	health *httptest.Server
 	mu     sync.Mutex
 	envs   map[string]*healthState
 	now    func() time.Time
+	// good holds each environment's known good SHAs and how its functions record
+	// their version, so the world can recover when one of them is deployed again.
+	good map[string]goodVersions
+}
+
+type goodVersions struct {
+	shas        map[string]bool
+	tag, envVar string
+	shortPrefix string
+	functions   []string
+	alarms      []string
 }
 
 type healthState struct {
@@ -71,7 +87,11 @@ func Start(o Options) *Sandbox {
 		AWS:    awsfake.New(awsfake.Options{Faults: faults, Now: o.Now}),
 		envs:   map[string]*healthState{},
 		now:    o.Now,
+		good:   map[string]goodVersions{},
 	}
+	s.TFState = tfstate.New(faults)
+	s.TFState.OnWrite(s.stateWritten)
+	s.AWS.OnMutation(s.awsChanged)
 	s.health = httptest.NewServer(http.HandlerFunc(s.serveHealth))
 	return s
 }
@@ -79,6 +99,7 @@ func Start(o Options) *Sandbox {
 // Close stops every fake.
 func (s *Sandbox) Close() {
 	s.health.Close()
+	s.TFState.Close()
 	s.Slack.Close()
 	s.GitHub.Close()
 	s.AWS.Close()
@@ -200,6 +221,14 @@ func (s *Sandbox) Seed(w World) error {
 }
 
 func (s *Sandbox) seedEnv(e Env, now time.Time) error {
+	gv := goodVersions{shas: map[string]bool{}, tag: e.VersionTag, envVar: e.VersionEnv, shortPrefix: e.ShortPrefix,
+		functions: e.Functions, alarms: append(append([]string(nil), e.Alarms...), e.Firing...)}
+	for _, sha := range e.GoodDeploys {
+		gv.shas[sha] = true
+	}
+	s.mu.Lock()
+	s.good[e.Name] = gv
+	s.mu.Unlock()
 	version := e.Version
 	if version == "" && len(e.GoodDeploys) > 0 {
 		version = e.GoodDeploys[len(e.GoodDeploys)-1]
@@ -298,4 +327,121 @@ func artifactKey(fn, shortPrefix, sha string) string {
 // connections are open.
 func (s *Sandbox) WaitReady(ctx context.Context, n int) error {
 	return s.Slack.WaitConnected(ctx, n)
+}
+
+// lambdaKey matches the S3 key a function's code comes from: {short}/lambda-{sha}.zip.
+var lambdaKey = regexp.MustCompile(`lambda-([0-9a-f]{7,40})\.zip$`)
+
+// stateWritten is the infrastructure reacting to a Terraform apply: each Lambda
+// function of the state runs the code its s3_key names, and an environment deployed
+// back to a known good version recovers.
+func (s *Sandbox) stateWritten(env string, state []byte) {
+	resources, err := tfstate.ParseResources(state)
+	if err != nil {
+		return
+	}
+	var shas []string
+	for _, r := range resources {
+		fn, key := r.InputString("function"), r.InputString("s3_key")
+		m := lambdaKey.FindStringSubmatch(key)
+		if fn == "" || m == nil {
+			continue
+		}
+		s.runVersion(env, fn, m[1])
+		shas = append(shas, m[1])
+	}
+	s.recoverIfGood(env, shas)
+}
+
+// awsChanged is the world reacting to a Lambda code update from S3: the function runs
+// that artifact's version, and an environment all of whose functions run a known good
+// version recovers.
+func (s *Sandbox) awsChanged(m awsfake.Mutation) {
+	if m.Op != "lambda:UpdateFunctionCode" || m.Status >= 300 {
+		return
+	}
+	var in struct {
+		FunctionName string
+		S3Key        string
+	}
+	if json.Unmarshal([]byte(m.Input), &in) != nil {
+		return
+	}
+	sha := lambdaKey.FindStringSubmatch(in.S3Key)
+	if sha == nil {
+		return
+	}
+	s.mu.Lock()
+	var env string
+	var fns []string
+	for name, gv := range s.good {
+		for _, fn := range gv.functions {
+			if fn == in.FunctionName {
+				env, fns = name, gv.functions
+			}
+		}
+	}
+	s.mu.Unlock()
+	if env == "" {
+		return
+	}
+	s.runVersion(env, in.FunctionName, sha[1])
+	var shas []string
+	for _, fn := range fns {
+		f, ok := s.AWS.Function(fn)
+		if !ok {
+			return
+		}
+		shas = append(shas, versionOf(f, s.good[env]))
+	}
+	s.recoverIfGood(env, shas)
+}
+
+func versionOf(f awsfake.Function, gv goodVersions) string {
+	if gv.tag != "" {
+		return f.Tags[gv.tag]
+	}
+	return f.Env[gv.envVar]
+}
+
+// runVersion records that fn runs sha: its version tag or variable, Active and updated.
+func (s *Sandbox) runVersion(env, fn, sha string) {
+	s.mu.Lock()
+	gv := s.good[env]
+	s.mu.Unlock()
+	f, ok := s.AWS.Function(fn)
+	if !ok {
+		return
+	}
+	if gv.tag != "" {
+		f.Tags[gv.tag] = sha
+	}
+	if gv.envVar != "" {
+		f.Env[gv.envVar] = sha
+	}
+	f.State, f.StateReason, f.LastUpdateStatus, f.LastUpdateStatusReason = "Active", "", "Successful", ""
+	s.AWS.PutFunction(f)
+}
+
+// recoverIfGood heals an environment whose functions all run known good versions: its
+// health endpoint answers 200 and its alarms return to OK.
+func (s *Sandbox) recoverIfGood(env string, shas []string) {
+	s.mu.Lock()
+	gv := s.good[env]
+	s.mu.Unlock()
+	if len(shas) == 0 {
+		return
+	}
+	for _, sha := range shas {
+		if !gv.shas[sha] {
+			return
+		}
+	}
+	s.SetHealth(env, http.StatusOK, `{"status":"healthy"}`)
+	for _, name := range gv.alarms {
+		if a, ok := s.AWS.Alarm(name); ok && a.State != "OK" {
+			a.State, a.Reason, a.UpdatedAt = "OK", "Threshold Crossed: no datapoints were >= the threshold after the rollback", s.now()
+			s.AWS.SetAlarm(a)
+		}
+	}
 }

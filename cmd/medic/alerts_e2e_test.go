@@ -352,9 +352,9 @@ func TestAlertButtons(t *testing.T) {
 	e.deliver(e.stage("canary-fail"))
 	alert, _ := e.waitAlert("Production canary failed")
 
-	// A button that changes prod is refused until the approval flow exists, and says so.
+	// A button that changes prod becomes a request that waits for a second person.
 	got := e.click(alert, userAlice, "action:rollback")
-	wantContains(t, got, "Roll back to last good", "needs approval", "nothing was done")
+	wantContains(t, got, "Requested Roll back to last good on prod", "An approver other than you must approve it")
 
 	got = e.click(alert, "U0CAROL", "action:verify")
 	wantContains(t, got, "Verification posted")
@@ -378,7 +378,7 @@ func TestAlertButtons(t *testing.T) {
 	for _, a := range audit {
 		actions = append(actions, a.Actor+":"+a.Action)
 	}
-	wantContains(t, strings.Join(actions, " "), "medic:incident.opened", "medic:incident.alerted", "U0ALICE:action.refused", "U0CAROL:action.verify", "U0DAVE:action.ack", "U0ERIN:action.refresh")
+	wantContains(t, strings.Join(actions, " "), "medic:incident.opened", "medic:incident.alerted", "U0ALICE:request.created", "U0CAROL:action.verify", "U0DAVE:action.ack", "U0ERIN:action.refresh")
 }
 
 // waitThread waits for a reply in the alert's thread containing every want.

@@ -296,6 +296,9 @@ func (a *app) every(ctx context.Context, name string, interval time.Duration, po
 
 // terraformPath finds the terraform binary: a path as given, else on PATH.
 func terraformPath(bin string) string {
+	if bin == "" {
+		return ""
+	}
 	if strings.ContainsRune(bin, filepath.Separator) {
 		return bin
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/medic-ops/medic"
 	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/internal/tftest"
 	"github.com/medic-ops/medic/sandbox"
 )
 
@@ -21,6 +22,8 @@ const (
 	sandboxChannel = "C0MEDICOPS"
 	userAlice      = "U0ALICE"
 	userBob        = "U0BOB"
+	userCarol      = "U0CAROL"
+	userMallory    = "U0MALLORY"
 	// sandboxWebhookSecret signs the sandbox's GitHub webhook deliveries.
 	sandboxWebhookSecret = "sandbox-webhook-secret"
 )
@@ -36,7 +39,22 @@ func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
 	cfg.Store = "sqlite:" + filepath.Join(dir, "medic.db")
 	for name, env := range cfg.Environments {
 		env.Health.URL = sb.HealthURL(name)
+		// Terraform keeps each environment's state in the sandbox's http backend.
+		env.Terraform.BackendConfig = sb.TFState.BackendConfig(name)
 		cfg.Environments[name] = env
+	}
+	// The sandbox's people: alice is on call (responder and approver), bob approves,
+	// carol responds, mallory has no role.
+	cfg.Access.Roles = map[string]config.RoleMembers{
+		"*": {Responders: []string{userAlice, userCarol}, Approvers: []string{userAlice, userBob}},
+	}
+	cfg.Verify.Watch = 0
+	cfg.Jobs.Lease = 3 * time.Second
+	cfg.Terraform.WorkDir = filepath.Join(dir, "terraform")
+	if bin, err := tftest.Find(); err == nil {
+		cfg.Terraform.Bin = bin
+	} else {
+		cfg.Terraform.Bin = "" // Terraform actions say it is missing; the rest works
 	}
 	return cfg, nil
 }

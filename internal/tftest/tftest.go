@@ -4,6 +4,8 @@ package tftest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,28 +29,44 @@ const PinnedVersion = "v1.5.7"
 // part fails instead.
 func Binary(tb testing.TB) string {
 	tb.Helper()
+	p, err := Find()
+	if err == nil {
+		return p
+	}
+	if os.Getenv("MEDIC_TERRAFORM") != "" || os.Getenv("CI") == "true" {
+		tb.Fatal(err)
+	} else {
+		tb.Skip(err.Error())
+	}
+	return ""
+}
+
+// Find looks for a Terraform >= MinVersion the way Binary does ($MEDIC_TERRAFORM, then
+// terraform on PATH, then the `make tools` cache) and says what it tried when it finds
+// none. `medic demo` uses it too.
+func Find() (string, error) {
 	if p := os.Getenv("MEDIC_TERRAFORM"); p != "" {
 		v, err := Version(p)
 		if err != nil {
-			tb.Fatalf("MEDIC_TERRAFORM=%s: %v", p, err)
+			return "", fmt.Errorf("MEDIC_TERRAFORM=%s: %w", p, err)
 		}
 		if !atLeast(v, MinVersion) {
-			tb.Fatalf("MEDIC_TERRAFORM=%s is Terraform %s, want >= %s", p, v, MinVersion)
+			return "", fmt.Errorf("MEDIC_TERRAFORM=%s is Terraform %s, want >= %s", p, v, MinVersion)
 		}
-		return p
+		return p, nil
 	}
 	var tried []string
 	if p, err := exec.LookPath("terraform"); err == nil {
 		v, err := Version(p)
 		if err == nil && atLeast(v, MinVersion) {
-			return p
+			return p, nil
 		}
 		tried = append(tried, p+" ("+describe(v, err)+")")
 	}
 	if p := CachedPath(); p != "" {
 		v, err := Version(p)
 		if err == nil && atLeast(v, MinVersion) {
-			return p
+			return p, nil
 		}
 		tried = append(tried, p+" ("+describe(v, err)+")")
 	}
@@ -56,13 +74,7 @@ func Binary(tb testing.TB) string {
 	if len(tried) > 0 {
 		msg += " (tried " + strings.Join(tried, ", ") + ")"
 	}
-	msg += ": run `make tools` (scripts/tools.sh installs Terraform " + PinnedVersion + ") or set MEDIC_TERRAFORM"
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	} else {
-		tb.Skip(msg)
-	}
-	return ""
+	return "", errors.New(msg + ": run `make tools` (scripts/tools.sh installs Terraform " + PinnedVersion + ") or set MEDIC_TERRAFORM")
 }
 
 // CachedPath is where `make tools` installs Terraform, or "" when no cache directory

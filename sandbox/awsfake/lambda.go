@@ -236,6 +236,13 @@ func (s *Server) serveLambda(w http.ResponseWriter, r *http.Request) {
 			s.writeLambdaError(w, e)
 			status = e.Status
 		} else {
+			if route.mutating {
+				// Recorded (and its hooks run) before the answer, so a caller that reads
+				// after it sees the world's reaction.
+				s.recordMutation(op, lambdaMutationInput(params, body), role, status)
+				s.writeJSON(w, status, "application/json", out)
+				return
+			}
 			s.writeJSON(w, status, "application/json", out)
 		}
 	}

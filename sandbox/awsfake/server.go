@@ -56,6 +56,7 @@ type Options struct {
 
 // Server is a running AWS stand-in. Its methods are safe for concurrent use.
 type Server struct {
+	onMutation func(Mutation)
 	faults      *fault.Injector
 	now         func() time.Time
 	updateDelay time.Duration
@@ -241,8 +242,21 @@ func (s *Server) begin(r *http.Request, op string) string {
 
 func (s *Server) recordMutation(op, input, role string, status int) {
 	s.mu.Lock()
+	m := Mutation{Op: op, Input: input, Role: role, Status: status}
+	s.mutations = append(s.mutations, m)
+	hook := s.onMutation
+	s.mu.Unlock()
+	if hook != nil {
+		hook(m)
+	}
+}
+
+// OnMutation registers f to be told of every mutating call after it is recorded: the
+// sandbox world reacts to changes (a Lambda code update) as the real service would.
+func (s *Server) OnMutation(f func(Mutation)) {
+	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mutations = append(s.mutations, Mutation{Op: op, Input: input, Role: role, Status: status})
+	s.onMutation = f
 }
 
 // nextID returns a fresh number for request IDs, version IDs and event IDs.

@@ -83,6 +83,7 @@ func (r Resource) InputString(key string) string {
 
 // Server is a running state server. It is safe for concurrent use.
 type Server struct {
+	onWrite func(env string, state []byte)
 	faults *fault.Injector
 	srv    *httptest.Server
 	now    func() time.Time
@@ -384,7 +385,21 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, env string) {
 		return
 	}
 	st.data = data
+	hook := s.onWrite
 	w.WriteHeader(http.StatusOK)
+	if hook != nil {
+		// After the answer's status is set but with the lock still held, so hooks see
+		// writes in order; hooks must not call back into the server.
+		hook(env, append([]byte(nil), data...))
+	}
+}
+
+// OnWrite registers f to be told of every state written, after it is stored: the
+// sandbox world reacts to a deploy as the real infrastructure would.
+func (s *Server) OnWrite(f func(env string, state []byte)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onWrite = f
 }
 
 // lock grants the lock or answers 423 with the holder's LockInfo.
