@@ -56,7 +56,7 @@ type Options struct {
 
 // Server is a running AWS stand-in. Its methods are safe for concurrent use.
 type Server struct {
-	onMutation func(Mutation)
+	onMutation  func(Mutation)
 	faults      *fault.Injector
 	now         func() time.Time
 	updateDelay time.Duration

@@ -84,9 +84,9 @@ func (r Resource) InputString(key string) string {
 // Server is a running state server. It is safe for concurrent use.
 type Server struct {
 	onWrite func(env string, state []byte)
-	faults *fault.Injector
-	srv    *httptest.Server
-	now    func() time.Time
+	faults  *fault.Injector
+	srv     *httptest.Server
+	now     func() time.Time
 
 	mu     sync.Mutex
 	states map[string]*state
