@@ -54,7 +54,7 @@ func RequestMessage(r recovery.Request) (blocks []slack.Block, fallback string) 
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+escCode(cut(pv.Detail, maxCodeText))+"```"), nil, nil))
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(requestState(r))))
-	if r.State == recovery.RequestPending && r.NeedsApproval {
+	if r.State == recovery.RequestPending && r.NeedsApproval && r.PreviewReady {
 		approve := slack.NewButtonBlockElement(recovery.ApproveID(), r.ID, plain("Approve"))
 		approve.Style = slack.StylePrimary
 		reject := slack.NewButtonBlockElement(recovery.RejectID(), r.ID, plain("Reject"))

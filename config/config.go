@@ -196,10 +196,17 @@ type AWS struct {
 	RoleARN string `yaml:"role_arn"`
 }
 
-// Lambda lists an environment's functions and where their deployed version lives.
+// Lambda lists an environment's functions, where their deployed version lives and
+// where the pipeline keeps their packages.
 type Lambda struct {
 	Functions []string `yaml:"functions"`
 	Version   Version  `yaml:"version"`
+	// ShortPrefix is removed from a function name to form {short} in artifact keys
+	// ("prod-sentiment-": prod-sentiment-dashboard → dashboard).
+	ShortPrefix string `yaml:"short_prefix"`
+	// ArtifactKey is where a function's package for a SHA lives in the artifacts
+	// bucket (default "{short}/lambda-{sha}.zip", the runbook's).
+	ArtifactKey string `yaml:"artifact_key"`
 }
 
 // Version names exactly one place a function's deployed version is read from.
@@ -210,8 +217,6 @@ type Version struct {
 	Env string `yaml:"env"`
 	// S3Key is a key pattern in the artifacts bucket, "{short}/lambda-{sha}.zip".
 	S3Key string `yaml:"s3_key"`
-	// ShortPrefix is removed from a function name to form {short} ("prod-sentiment-").
-	ShortPrefix string `yaml:"short_prefix"`
 }
 
 // Health is an environment's health endpoint.
@@ -368,6 +373,9 @@ func (c *Config) applyDefaults() {
 		c.Terraform.Bin = "terraform"
 	}
 	for name, env := range c.Environments {
+		if env.Lambda.ArtifactKey == "" {
+			env.Lambda.ArtifactKey = "{short}/lambda-{sha}.zip"
+		}
 		tf := &env.Terraform
 		if tf.Dir == "" {
 			tf.Dir = DefaultTerraformDir
@@ -771,7 +779,7 @@ func (c *Config) DomainEnvironments() []recovery.Environment {
 	out := make([]recovery.Environment, 0, len(c.Environments))
 	for _, name := range sortedKeys(c.Environments) {
 		e := c.Environments[name]
-		vs := recovery.VersionSource{ShortPrefix: e.Lambda.Version.ShortPrefix}
+		vs := recovery.VersionSource{ShortPrefix: e.Lambda.ShortPrefix}
 		switch {
 		case e.Lambda.Version.Tag != "":
 			vs.Kind, vs.Key = recovery.VersionFromTag, e.Lambda.Version.Tag
@@ -799,6 +807,7 @@ func (c *Config) DomainEnvironments() []recovery.Environment {
 			LockTable:       e.Terraform.LockTable,
 			DeployerUser:    e.Deployer.User,
 			DeployerPolicy:  e.Deployer.Policy,
+			ArtifactKey:     e.Lambda.ArtifactKey,
 			Terraform: recovery.TerraformConfig{
 				Dir: e.Terraform.Dir, BackendConfig: append([]string(nil), e.Terraform.BackendConfig...),
 				VarFile: e.Terraform.VarFile, VersionVar: e.Terraform.VersionVar, LockTimeout: e.Terraform.LockTimeout,

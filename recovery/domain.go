@@ -38,8 +38,10 @@ type Environment struct {
 	AlertChannel string
 	// Table is the environment's DynamoDB table ("preprod-sentiment-items").
 	Table string
-	// ArtifactsBucket holds the Lambda artifacts "{function}/lambda-{sha}.zip".
+	// ArtifactsBucket holds the Lambda artifacts; ArtifactKey is their key pattern
+	// ({function}, {short}, {sha}), "{short}/lambda-{sha}.zip" in the runbook.
 	ArtifactsBucket string
+	ArtifactKey     string
 	// SecretsPrefix is the prefix of the environment's secrets ("prod/").
 	SecretsPrefix string
 	// Severity is the severity of the troubleshooting cases that happen in this
@@ -349,6 +351,8 @@ type Request struct {
 	DecidedBy     string
 	DecidedAt     time.Time `json:",omitzero"`
 	Preview       Preview
+	// PreviewReady is set once the preview is made: nobody approves before seeing it.
+	PreviewReady bool
 	// Channel and ThreadTS locate where the request is discussed; MessageTS is the
 	// request message itself.
 	Channel   string

@@ -139,8 +139,10 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 		return Job{}, err
 	}
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, r.DecidedBy, "job.created", map[string]string{"request": r.ID, "action": string(r.Action), "sha": r.Params.SHA})
-	if _, err := e.updateRequest(ctx, r.ID, func(cur *Request) { cur.JobID = job.ID }); err != nil {
+	if saved, err := e.updateRequest(ctx, r.ID, func(cur *Request) { cur.JobID = job.ID }); err != nil {
 		e.log.Warn("recording the job of a request", zap.String("request", r.ID), zap.Error(err))
+	} else {
+		e.showRequest(ctx, saved)
 	}
 	e.showIncidentJob(ctx, job)
 	e.jobs.start(job.ID, func(ctx context.Context) { e.runJob(ctx, job) })
@@ -258,13 +260,15 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
 	}
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job."+string(state), map[string]string{"action": string(job.Action), "error": job.Error})
-	text := fmt.Sprintf(verdict, job.ID)
+	a, _ := ActionByID(job.Action)
+	label := fmt.Sprintf("%s (%s on %s)", job.ID, a.Label, job.Env)
+	text := fmt.Sprintf(verdict, label)
 	if state != JobSucceeded {
 		name := ""
 		if at < len(steps) {
 			name = steps[at].name
 		}
-		text = fmt.Sprintf(verdict, job.ID, at+1, name)
+		text = fmt.Sprintf(verdict, label, at+1, name)
 	}
 	n := Note{Text: text}
 	if state != JobSucceeded && state != JobCancelled {

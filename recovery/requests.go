@@ -176,6 +176,18 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	}
 	var in *Incident
 	envName := ar.Env
+	if ar.IncidentID == "" && ar.Env != "" && (ar.Action == ActRollback || ar.Action == ActEmergencyRollback) {
+		// /rollback while the environment has an open incident belongs to that incident:
+		// its thread, its failing SHA to avoid.
+		if open, err := e.Incidents.OpenIncidents(ctx, ar.Env); err == nil {
+			for _, o := range open {
+				if o.MessageTS != "" && o.Status != IncidentResolved {
+					ar.IncidentID = o.ID
+					break
+				}
+			}
+		}
+	}
 	if ar.IncidentID != "" {
 		got, err := e.Incidents.Incident(ctx, ar.IncidentID)
 		if errors.Is(err, ErrNotFound) {
@@ -183,6 +195,14 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		}
 		if err != nil {
 			return "", err
+		}
+		// The alert may be on screen a moment before its ts is stored: give the poster
+		// a little time, so the request lands in the alert's thread.
+		for i := 0; got.MessageTS == "" && i < 20 && ctx.Err() == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+			if again, err := e.Incidents.Incident(ctx, ar.IncidentID); err == nil {
+				got = again
+			}
 		}
 		in, envName = &got, got.Env
 	}
@@ -255,7 +275,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		}
 	}
 	preview := e.preview(ctx, env, in, r)
-	r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.Preview = preview })
+	r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.Preview, cur.PreviewReady = preview, true })
 	if err != nil {
 		return "", err
 	}
@@ -461,6 +481,9 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 		e.expire(ctx, r)
 		auditRefusal("expired")
 		return "", &UserError{fmt.Sprintf("%s expired at %s without an approval. Request it again if it is still needed.", r.ID, r.ExpiresAt.UTC().Format("15:04 UTC"))}
+	}
+	if approve && !r.PreviewReady {
+		return "", &UserError{fmt.Sprintf("The preview of %s is still being made; approve once it shows what will happen.", r.ID)}
 	}
 	if approve {
 		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)

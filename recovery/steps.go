@@ -129,17 +129,14 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 	}}}
 }
 
-// artifactKey is where the pipeline put a function's package for sha:
-// {short}/lambda-{sha}.zip, or the configured s3_key pattern.
+// artifactKey is where the pipeline put a function's package for sha (the
+// environment's artifact key pattern, the runbook's {short}/lambda-{sha}.zip by default).
 func artifactKey(env Environment, fn, sha string) string {
+	pattern := env.ArtifactKey
+	if pattern == "" {
+		pattern = "{short}/lambda-{sha}.zip"
+	}
 	short := strings.TrimPrefix(fn, env.Version.ShortPrefix)
-	if env.Version.ShortPrefix == "" {
-		short = strings.TrimPrefix(fn, env.Name+"-sentiment-")
-	}
-	pattern := "{short}/lambda-{sha}.zip"
-	if env.Version.Kind == VersionFromS3Key && env.Version.Key != "" {
-		pattern = env.Version.Key
-	}
 	return strings.NewReplacer("{function}", fn, "{short}", short, "{sha}", sha).Replace(pattern)
 }
 

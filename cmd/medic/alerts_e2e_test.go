@@ -162,7 +162,7 @@ func TestAlertsFromEveryCase(t *testing.T) {
 				continue
 			}
 			t.Run(ac.name+"/"+via, func(t *testing.T) {
-				var opts []e2eOption
+				var opts []any
 				if via == "poll" {
 					opts = append(opts, withPolling(50*time.Millisecond, 50*time.Millisecond))
 				}

@@ -168,13 +168,9 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	if *cfg.Pipeline.PollInterval > 0 {
-		a.runPoller = &recovery.RunPoller{Runs: ghClient, Cursors: st, Pipeline: pipeline, Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("poll")}
-	}
-	if *cfg.Pipeline.AlarmPollInterval > 0 {
-		a.alarmPoller = &recovery.AlarmPoller{Envs: envs, Alarms: awsProvider, Deploys: ghClient, Incidents: st, Pipeline: pipeline,
-			Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("alarm-poll")}
-	}
+	a.runPoller = &recovery.RunPoller{Runs: ghClient, Cursors: st, Pipeline: pipeline, Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("poll")}
+	a.alarmPoller = &recovery.AlarmPoller{Envs: envs, Alarms: awsProvider, Deploys: ghClient, Incidents: st, Pipeline: pipeline,
+		Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("alarm-poll")}
 	router := handlers.NewRouter(poster, status, a.engine, handlers.Options{
 		CommandChannels: cfg.Slack.CommandChannels,
 		Environments:    envs.Names(),
@@ -263,10 +259,10 @@ func (a *app) run(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs) })
 	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests) })
-	if a.runPoller != nil {
+	if *a.cfg.Pipeline.PollInterval > 0 {
 		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll) })
 	}
-	if a.alarmPoller != nil {
+	if *a.cfg.Pipeline.AlarmPollInterval > 0 {
 		g.Go(func() error { return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.alarmPoller.Poll) })
 	}
 	return g.Wait()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,16 +28,41 @@ type e2e struct {
 
 type e2eOption func(*sandbox.World, *config.Config)
 
+// clock is a test clock medic reads; a test moves it forward.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
+
+// testClock, when a test sets it before starting medic, is medic's clock.
+type withClock struct{ c *clock }
+
 func mustStart(t *testing.T, opts ...e2eOption) *e2e {
 	t.Helper()
-	e, _ := mustStartStaged(t, "", opts...)
+	var options []any
+	for _, o := range opts {
+		options = append(options, o)
+	}
+	e, _ := mustStartStaged(t, "", options...)
 	return e
 }
 
 // mustStartStaged is mustStart with a sandbox failure case staged before medic starts,
 // as a failure that happened while medic was away: pollers then never see the case
 // half staged.
-func mustStartStaged(t *testing.T, caseName string, opts ...e2eOption) (*e2e, sandbox.Staged) {
+func mustStartStaged(t *testing.T, caseName string, options ...any) (*e2e, sandbox.Staged) {
 	t.Helper()
 	sb := sandbox.Start(sandbox.Options{})
 	t.Cleanup(sb.Close)
@@ -48,8 +74,16 @@ func mustStartStaged(t *testing.T, caseName string, opts ...e2eOption) (*e2e, sa
 	off := time.Duration(0)
 	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &off, &off
 	world := worldFromConfig(cfg)
-	for _, o := range opts {
-		o(&world, cfg)
+	var now func() time.Time
+	for _, o := range options {
+		switch o := o.(type) {
+		case e2eOption:
+			o(&world, cfg)
+		case withClock:
+			now = o.c.now
+		default:
+			t.Fatalf("unknown option %T", o)
+		}
 	}
 	if err := sb.Seed(world); err != nil {
 		t.Fatal(err)
@@ -66,7 +100,7 @@ func mustStartStaged(t *testing.T, caseName string, opts ...e2eOption) (*e2e, sa
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), zaptest.NewLogger(t))
+	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, now), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,500 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/sandbox/fault"
+	"github.com/medic-ops/medic/sandbox/slackfake"
+	"github.com/medic-ops/medic/sandbox/tfstate"
+	"github.com/medic-ops/medic/store"
+)
+
+// needTerraform skips (or, under CI=true, fails) when no real terraform is there.
+func needTerraform(t *testing.T, e *e2e) {
+	t.Helper()
+	if e.cfg.Terraform.Bin == "" {
+		if isCI() {
+			t.Fatal("no terraform >= 1.4: run `make tools`")
+		}
+		t.Skip("no terraform >= 1.4: run `make tools`")
+	}
+}
+
+// press clicks a button of any message as user and returns the answer only they see.
+func (e *e2e) press(m slackfake.Message, user, actionID string) string {
+	e.t.Helper()
+	before := e.ephemeralCount(user)
+	id, err := e.sb.Slack.Click(mustCtx(e.t), slackfake.Click{User: user, Channel: m.Channel, MessageTS: m.TS, ActionID: actionID})
+	if err != nil {
+		e.t.Fatalf("clicking %s: %v", actionID, err)
+	}
+	if _, err := e.sb.Slack.WaitAck(mustCtx(e.t), id); err != nil {
+		e.t.Fatalf("ack of the click on %s: %v", actionID, err)
+	}
+	got := e.nextEphemeral(user, before)
+	e.t.Logf("%s clicked %s: %s", user, actionID, got)
+	return got
+}
+
+func (e *e2e) ephemeralCount(user string) int {
+	n := 0
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if m.Ephemeral && m.User == user {
+			n++
+		}
+	}
+	return n
+}
+
+// nextEphemeral waits for the user's ephemeral message number n+1 and returns it.
+func (e *e2e) nextEphemeral(user string, n int) string {
+	e.t.Helper()
+	var text string
+	_, err := e.sb.Slack.WaitForMessage(mustCtx(e.t), func(slackfake.Message) bool {
+		i := 0
+		for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+			if m.Ephemeral && m.User == user {
+				if i == n {
+					text = m.Text
+					return true
+				}
+				i++
+			}
+		}
+		return false
+	})
+	if err != nil {
+		e.t.Fatalf("no answer to %s: %v\n%s", user, err, e.sb.Slack.Transcript(sandboxChannel))
+	}
+	return text
+}
+
+// threadMessage waits for a reply in the alert's thread containing every want.
+func (e *e2e) threadMessage(alert slackfake.Message, wants ...string) slackfake.Message {
+	e.t.Helper()
+	m, err := e.sb.Slack.WaitForMessage(mustCtx(e.t), func(m slackfake.Message) bool {
+		if m.ThreadTS != alert.TS {
+			return false
+		}
+		text := slackfake.Render(m)
+		for _, w := range wants {
+			if !strings.Contains(text, w) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		var why []string
+		for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+			first, _, _ := strings.Cut(slackfake.Render(m), "\n")
+			why = append(why, fmt.Sprintf("msg ts=%s thread=%s eph=%v upd=%d: %.120s", m.TS, m.ThreadTS, m.Ephemeral, m.Updates, first))
+		}
+		for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+			if m.ThreadTS == alert.TS {
+				text := slackfake.Render(m)
+				for _, w := range wants {
+					if !strings.Contains(text, w) {
+						why = append(why, fmt.Sprintf("%s lacks %q", m.TS, w))
+					}
+				}
+			}
+		}
+		e.t.Fatalf("no thread reply saying %q: %v\n%s\n%s", wants, err, strings.Join(why, "\n"), e.sb.Slack.Transcript(sandboxChannel))
+	}
+	return m
+}
+
+// openForm clicks a button whose action asks questions first and waits for the form.
+func (e *e2e) openForm(m slackfake.Message, user, actionID string) {
+	e.t.Helper()
+	before := 0
+	for _, v := range e.sb.Slack.Views() {
+		if v.User == user {
+			before++
+		}
+	}
+	id, err := e.sb.Slack.Click(mustCtx(e.t), slackfake.Click{User: user, Channel: m.Channel, MessageTS: m.TS, ActionID: actionID})
+	if err != nil {
+		e.t.Fatalf("clicking %s: %v", actionID, err)
+	}
+	if _, err := e.sb.Slack.WaitAck(mustCtx(e.t), id); err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := 0
+		for _, v := range e.sb.Slack.Views() {
+			if v.User == user {
+				n++
+			}
+		}
+		if n > before {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no form opened for %s after clicking %s", user, actionID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// submitForm fills and submits the request form user opened last.
+func (e *e2e) submitForm(user string, values map[string]string) slackfake.Ack {
+	e.t.Helper()
+	var view slackfake.View
+	for _, v := range e.sb.Slack.Views() {
+		if v.User == user && !v.Closed {
+			view = v
+		}
+	}
+	if view.ID == "" {
+		e.t.Fatalf("no open form for %s", user)
+	}
+	vals := map[string]map[string]string{}
+	for block, v := range values {
+		vals[block] = map[string]string{recovery.FormInput: v}
+	}
+	id, err := e.sb.Slack.SubmitView(mustCtx(e.t), slackfake.Submission{User: user, ViewID: view.ID, Values: vals})
+	if err != nil {
+		e.t.Fatalf("submitting the form: %v", err)
+	}
+	ack, err := e.sb.Slack.WaitAck(mustCtx(e.t), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ack
+}
+
+func (e *e2e) audit(incident string) string {
+	e.t.Helper()
+	entries, err := e.app.store.Audit(mustCtx(e.t), store.AuditFilter{IncidentID: incident})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, a := range entries {
+		out = append(out, a.Actor+":"+a.Action)
+	}
+	return strings.Join(out, " ")
+}
+
+func deployedVersion(t *testing.T, e *e2e, env string) string {
+	t.Helper()
+	rs, err := e.sb.TFState.Resources(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if k := r.InputString("s3_key"); strings.Contains(k, "lambda-") {
+			return strings.TrimSuffix(k[strings.Index(k, "lambda-")+len("lambda-"):], ".zip")
+		}
+	}
+	return ""
+}
+
+func TestTwoPersonRollbackOfProd(t *testing.T) {
+	e, st := mustStartStaged(t, "canary-fail")
+	needTerraform(t, e)
+	e.deliver(st)
+	alert, _ := e.waitAlert("Production canary failed")
+	incident := incidentOf(t, alert)
+
+	got := e.press(alert, userAlice, "action:rollback")
+	wantContains(t, got, "Requested Roll back to last good on prod")
+	req := e.threadMessage(alert, "requests *Roll back to last good* on *prod*", "Plan: 4 to add")
+	wantContains(t, slackfake.Render(req), st.PreviousSHA[:7], "[ Approve", "[ Reject", "Waiting for an approver other than <@U0ALICE>")
+
+	wantContains(t, e.press(req, userAlice, "approve:request"), "You requested this: a second person must approve it.")
+	wantContains(t, e.press(req, userCarol, "approve:request"), "You need the *approver* role for prod")
+	wantContains(t, e.press(req, userBob, "approve:request"), "You approved", "runs as job JOB-")
+
+	e.threadMessage(alert, "Job JOB-", "succeeded.")
+	if v := deployedVersion(t, e, "prod"); v != st.PreviousSHA {
+		t.Errorf("prod runs %q, want the last known good %q", v, st.PreviousSHA)
+	}
+	_, text := e.waitAlert("Production canary failed", "succeeded")
+	wantContains(t, text, "Roll back to last good) succeeded")
+	for _, step := range []string{"Fetch the Terraform sources at " + st.PreviousSHA[:7], "terraform plan", "terraform apply", "Verify: health endpoint 200 and no alarm in ALARM"} {
+		e.threadMessage(alert, ":white_check_mark: "+step)
+	}
+	e.threadMessage(alert, "Approved by <@U0BOB>", "job `JOB-")
+	wantContains(t, e.audit(incident),
+		"U0ALICE:request.created", "U0ALICE:request.approve.refused", "U0CAROL:request.approve.refused",
+		"U0BOB:request.approved", "U0BOB:job.created", "medic:job.step", "medic:job.succeeded")
+	if n := strings.Count(e.audit(incident), "medic:job.step"); n != 4 {
+		t.Errorf("got %d audited steps, want 4", n)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	c := &clock{}
+	e, st := mustStartStaged(t, "canary-fail", withClock{c})
+	needTerraform(t, e)
+	e.deliver(st)
+	alert, _ := e.waitAlert("Production canary failed")
+	incident := incidentOf(t, alert)
+
+	wantContains(t, e.press(alert, userMallory, "action:rollback"), "You need the *responder* role for prod", "Nothing was done")
+	wantContains(t, e.audit(incident), "U0MALLORY:request.refused")
+
+	e.press(alert, userAlice, "action:rollback")
+	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+	// A second click while it waits gives the same request.
+	wantContains(t, e.press(alert, userCarol, "action:rollback"), "was already requested by <@U0ALICE>")
+
+	c.advance(16 * time.Minute) // past access.request_ttl
+	wantContains(t, e.press(req, userBob, "approve:request"), "expired at", "Request it again")
+	m, err := e.sb.Slack.WaitForMessage(mustCtx(t), func(m slackfake.Message) bool {
+		return m.TS == req.TS && strings.Contains(slackfake.Render(m), "Expired at")
+	})
+	if err != nil {
+		t.Fatalf("the request message does not say it expired: %v", err)
+	}
+	if strings.Contains(slackfake.Render(m), "[ Approve") {
+		t.Error("an expired request still offers Approve")
+	}
+	wantContains(t, e.audit(incident), "medic:request.expired", "U0BOB:request.approve.refused")
+	if strings.Contains(e.audit(incident), "job.created") {
+		t.Error("a job started from an expired request")
+	}
+}
+
+func TestSameApprovalDeliveredManyTimesStartsOneJob(t *testing.T) {
+	e, st := mustStartStaged(t, "canary-fail")
+	needTerraform(t, e)
+	e.deliver(st)
+	alert, _ := e.waitAlert("Production canary failed")
+	e.press(alert, userAlice, "action:rollback")
+	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+
+	const n = 8
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := e.sb.Slack.Click(mustCtx(t), slackfake.Click{User: userBob, Channel: req.Channel, MessageTS: req.TS, ActionID: "approve:request"})
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = id
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids[:3] {
+		if err := e.sb.Slack.Redeliver(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.threadMessage(alert, "Job JOB-", "succeeded.")
+	incident := incidentOf(t, alert)
+	audit := e.audit(incident)
+	if c := strings.Count(audit, "job.created"); c != 1 {
+		t.Fatalf("got %d jobs for one request approved %d times, want 1: %s", c, n, audit)
+	}
+	if c := strings.Count(audit, "U0BOB:request.approved"); c != 1 {
+		t.Errorf("got %d approvals recorded, want 1", c)
+	}
+	starts := 0
+	for _, m := range e.sb.Slack.Thread(sandboxChannel, alert.TS) {
+		if strings.Contains(m.Text, "terraform apply") && strings.Contains(m.Text, "Step 3/4") {
+			starts++
+		}
+	}
+	if starts != 1 {
+		t.Errorf("terraform apply started %d times, want 1", starts)
+	}
+}
+
+func TestForceUnlockThenApply(t *testing.T) {
+	e, st := mustStartStaged(t, "state-lock")
+	needTerraform(t, e)
+	// The lock the log names is really held in preprod's state backend.
+	e.sb.TFState.Hold("preprod", tfstate.LockInfo{ID: st.LockID, Operation: "OperationTypeApply", Who: "dchen@dchen-mbp.local"})
+	e.deliver(st)
+	alert, _ := e.waitAlert("Terraform state lock held")
+
+	// Force-unlock is destructive: a form asks why.
+	e.openForm(alert, userAlice, "action:force-unlock")
+	ack := e.submitForm(userAlice, map[string]string{recovery.FormReason: "holder dchen confirmed his laptop run died"})
+	if len(ack.Payload) != 0 {
+		t.Fatalf("the form was refused: %s", ack.Payload)
+	}
+	req := e.threadMessage(alert, "requests *Force-unlock* on *preprod*", "lock `"+st.LockID+"`", "[ Approve")
+	wantContains(t, slackfake.Render(req), "Lock "+st.LockID, "dchen confirmed")
+	wantContains(t, e.press(req, userBob, "approve:request"), "You approved")
+	e.threadMessage(alert, ":white_check_mark: terraform force-unlock "+st.LockID)
+	e.threadMessage(alert, "succeeded.")
+	if n := e.sb.TFState.ForcedUnlocks("preprod"); n != 1 {
+		t.Errorf("forced unlocks: got %d, want 1", n)
+	}
+	if _, held := e.sb.TFState.Lock("preprod"); held {
+		t.Error("the lock is still held")
+	}
+
+	// With the lock gone, a rollback of preprod applies.
+	before := e.ephemeralCount(userAlice)
+	e.command(userAlice, sandboxChannel, "/rollback", "preprod")
+	wantContains(t, e.nextEphemeral(userAlice, before), "Requested Roll back to last good on preprod")
+	rb := e.threadMessage(alert, "requests *Roll back to last good* on *preprod*", "[ Approve")
+	e.press(rb, userBob, "approve:request")
+	e.threadMessage(alert, ":white_check_mark: terraform apply")
+}
+
+func TestTerraformFailureOffersForceLambdaUpdate(t *testing.T) {
+	e, st := mustStartStaged(t, "canary-fail")
+	needTerraform(t, e)
+	e.deliver(st)
+	alert, _ := e.waitAlert("Production canary failed")
+	// The state backend refuses writes: the apply fails.
+	e.sb.Faults.Set("tfstate:POST", fault.Rule{Err: &fault.Error{Status: 500, Code: "InternalError", Message: "state storage unavailable"}})
+	e.press(alert, userAlice, "action:rollback")
+	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+	e.press(req, userBob, "approve:request")
+	failed := e.threadMessage(alert, "failed at step 3 (terraform apply)", "[ Force Lambda update to "+st.PreviousSHA[:7])
+	e.sb.Faults.Clear("tfstate:POST")
+
+	// The runbook's nuclear option: a form asks why and the environment's name.
+	e.openForm(failed, userAlice, "action:force-lambda-update")
+	ack := e.submitForm(userAlice, map[string]string{recovery.FormReason: "terraform cannot write its state", recovery.FormConfirmEnv: "preprod"})
+	if !strings.Contains(string(ack.Payload), "Type prod exactly") {
+		t.Fatalf("a wrong confirmation was accepted: ack %s", ack.Payload)
+	}
+	ack = e.submitForm(userAlice, map[string]string{recovery.FormReason: "terraform cannot write its state", recovery.FormConfirmEnv: "prod"})
+	if len(ack.Payload) != 0 {
+		t.Fatalf("the form was refused: %s", ack.Payload)
+	}
+	req = e.threadMessage(alert, "requests *Force Lambda update* on *prod*", "prod-sentiment-dashboard: now code", "dashboard/lambda-"+st.PreviousSHA+".zip", "[ Approve")
+	e.press(req, userBob, "approve:request")
+	e.threadMessage(alert, ":white_check_mark: Update prod-sentiment-dashboard from s3://prod-sentiment-lambda-deployments/dashboard/lambda-"+st.PreviousSHA+".zip")
+	e.threadMessage(alert, ":white_check_mark: Verify")
+	e.threadMessage(alert, "Force Lambda update", "succeeded.")
+	for _, fn := range []string{"prod-sentiment-ingestion", "prod-sentiment-analysis", "prod-sentiment-dashboard"} {
+		f, _ := e.sb.AWS.Function(fn)
+		if f.Tags["model_version"] != st.PreviousSHA || len(f.Published) == 0 {
+			t.Errorf("%s: runs %q with %d published versions, want %s and a new version", fn, f.Tags["model_version"], len(f.Published), st.PreviousSHA[:7])
+		}
+	}
+}
+
+func TestVerificationFailingFailsTheJob(t *testing.T) {
+	e, st := mustStartStaged(t, "canary-fail")
+	needTerraform(t, e)
+	e.deliver(st)
+	alert, _ := e.waitAlert("Production canary failed")
+	e.sb.Faults.Set("health:prod", fault.Rule{Err: &fault.Error{Status: 502, Code: "BadGateway", Message: "bad gateway"}})
+	e.press(alert, userAlice, "action:rollback")
+	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+	e.press(req, userBob, "approve:request")
+	e.threadMessage(alert, ":white_check_mark: terraform apply")
+	e.threadMessage(alert, ":x: Verify", "health endpoint answered 502")
+	note := e.threadMessage(alert, "failed at step 4", "[ Retry")
+	if strings.Contains(slackfake.Render(note), "Force Lambda update") {
+		t.Error("a verification failure offered Force Lambda update (Terraform did not fail)")
+	}
+}
+
+func TestSelfServiceRunsWithoutApproval(t *testing.T) {
+	e, st := mustStartStaged(t, "dev-tests-fail")
+	e.deliver(st)
+	alert, _ := e.waitAlert("Dev tests failed")
+	got := e.press(alert, userCarol, "action:rerun-failed")
+	wantContains(t, got, "runs now without approval (self-service)")
+	e.threadMessage(alert, ":white_check_mark: Re-run the failed jobs of run")
+	if n := e.sb.GitHub.Calls("RerunFailed"); n != 1 {
+		t.Errorf("GitHub re-run calls: got %d, want 1", n)
+	}
+}
+
+// TestActions runs the other actions end to end: each one's success, and a failure.
+func TestActions(t *testing.T) {
+	tests := []struct {
+		name, caseName, header, action string
+		form                           map[string]string
+		fault                          string
+		want                           string
+		check                          func(t *testing.T, e *e2e)
+	}{
+		{name: "cancel stuck run", caseName: "workflow-stuck", header: "Workflow stuck", action: "action:cancel-run",
+			want: ":white_check_mark: Cancel run", check: func(t *testing.T, e *e2e) {
+				if n := e.sb.GitHub.Calls("CancelRun"); n != 1 {
+					t.Errorf("cancel calls: got %d", n)
+				}
+			}},
+		{name: "cancel fails", caseName: "workflow-stuck", header: "Workflow stuck", action: "action:cancel-run",
+			fault: "github:CancelRun", want: ":x: Cancel run"},
+		{name: "revert the tip", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:revert",
+			want: "Pushed revert commit", check: func(t *testing.T, e *e2e) {
+				if n := e.sb.GitHub.Calls("UpdateRef"); n != 1 {
+					t.Errorf("ref updates: got %d, want 1", n)
+				}
+			}},
+		{name: "revert fails", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:revert",
+			fault: "github:CreateGitCommit", want: ":x: Revert"},
+		{name: "set alarm OK", caseName: "alarm-wont-clear", header: "Alarm won't clear", action: "action:set-alarm-ok",
+			form: map[string]string{recovery.FormReason: "fix verified by hand"}, want: ":white_check_mark: Set prod-analysis-errors to OK",
+			check: func(t *testing.T, e *e2e) {
+				if a, _ := e.sb.AWS.Alarm("prod-analysis-errors"); a.State != "OK" || !strings.Contains(a.Reason, "fix verified by hand") {
+					t.Errorf("alarm: got %s (%s)", a.State, a.Reason)
+				}
+			}},
+		{name: "set alarm OK fails", caseName: "alarm-wont-clear", header: "Alarm won't clear", action: "action:set-alarm-ok",
+			form: map[string]string{recovery.FormReason: "fix verified"}, fault: "cloudwatch:SetAlarmState", want: ":x: Set prod-analysis-errors to OK"},
+		{name: "clean test data", caseName: "preprod-tests-fail", header: "Preprod integration tests failed", action: "action:clean-test-data",
+			form: map[string]string{recovery.FormReason: "polluted by a failed run"}, want: "items deleted from preprod-sentiment-items"},
+		{name: "clean test data fails", caseName: "preprod-tests-fail", header: "Preprod integration tests failed", action: "action:clean-test-data",
+			form: map[string]string{recovery.FormReason: "polluted"}, fault: "dynamodb:Scan", want: ":x: Delete the items of preprod-sentiment-items"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, st := mustStartStaged(t, tt.caseName)
+			if len(st.Deliveries) > 0 {
+				e.deliver(st)
+			}
+			e.pollOnce() // stuck runs and alarms are seen by the pollers only
+			alert, _ := e.waitAlert(tt.header)
+			if tt.form != nil {
+				e.openForm(alert, userAlice, tt.action)
+			} else {
+				e.press(alert, userAlice, tt.action)
+			}
+			if tt.form != nil {
+				if ack := e.submitForm(userAlice, tt.form); len(ack.Payload) != 0 {
+					t.Fatalf("form refused: %s", ack.Payload)
+				}
+			}
+			req := e.threadMessage(alert, "requests *", "[ Approve")
+			if tt.fault != "" {
+				e.sb.Faults.Set(tt.fault, fault.Rule{Err: &fault.Error{Status: 500, Code: "InternalError", Message: "injected"}})
+			}
+			wantContains(t, e.press(req, userBob, "approve:request"), "You approved")
+			e.threadMessage(alert, tt.want)
+			if tt.check != nil {
+				tt.check(t, e)
+			}
+		})
+	}
+}
+
+// pollOnce runs medic's pollers once, for cases no webhook reports.
+func (e *e2e) pollOnce() {
+	e.t.Helper()
+	ctx := mustCtx(e.t)
+	if err := e.app.runPoller.Poll(ctx); err != nil {
+		e.t.Logf("run poll: %v", err)
+	}
+	if err := e.app.alarmPoller.Poll(ctx); err != nil {
+		e.t.Logf("alarm poll: %v", err)
+	}
+}
+
+// isCI reports whether the tests run under CI, where a missing real part fails.
+func isCI() bool { return os.Getenv("CI") == "true" }
