@@ -287,6 +287,16 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	}
 	e.jobNote(ctx, job, n)
 	e.showIncidentJob(ctx, job)
+	if job.IncidentID != "" && state == JobSucceeded {
+		// The alert shows the world after the recovery, not before it.
+		if in, err := e.Incidents.Incident(ctx, job.IncidentID); err == nil {
+			if env, err := e.Envs.Get(in.Env); err == nil {
+				if _, err := e.refresh(ctx, in, env, "medic"); err != nil {
+					e.log.Warn("refreshing diagnostics after a job", zap.String("job", job.ID), zap.Error(err))
+				}
+			}
+		}
+	}
 }
 
 // keepLease renews the job's lease while it runs and stops the job when someone asked

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/slackfake"
 )
@@ -46,15 +47,68 @@ func demoScenarios() []demoScenario {
 		},
 	}}
 	for _, c := range sandbox.Cases() {
-		out = append(out, demoScenario{name: c.Name, about: c.About, polls: true, play: playCase(c)})
+		sc := demoScenario{name: c.Name, about: c.About, polls: true, play: playCase(c, nil)}
+		if c.Name == "canary-fail" {
+			sc.about += "; alice requests the rollback, bob approves, Terraform applies, medic verifies"
+			sc.play = playCase(c, rollBackAndApprove)
+		}
+		out = append(out, sc)
 	}
 	return out
 }
 
+// rollBackAndApprove is the rest of the canary-fail story: alice asks to roll back to
+// the last known good version, bob approves, and the job runs to verification.
+func rollBackAndApprove(ctx context.Context, d *sandboxed, alert slackfake.Message) error {
+	if d.cfg.Terraform.Bin == "" {
+		return fmt.Errorf("the rollback needs Terraform >= 1.4: run `make tools` (it installs Terraform 1.5.7) or set MEDIC_TERRAFORM")
+	}
+	d.narrate("@alice clicks [Roll back to last good] on the alert")
+	if err := clickAndWait(ctx, d, userAlice, alert, recovery.ButtonID(recovery.ActRollback)); err != nil {
+		return err
+	}
+	req, err := waitThread(ctx, d, alert.TS, func(text string) bool {
+		return strings.Contains(text, "requests *Roll back to last good*") && strings.Contains(text, "[ Approve")
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the request and its preview: %w", err)
+	}
+	d.narrate("@bob reads the Terraform plan in the thread and clicks [Approve]")
+	if err := clickAndWait(ctx, d, userBob, req, recovery.ApproveID()); err != nil {
+		return err
+	}
+	if _, err := waitThread(ctx, d, alert.TS, func(text string) bool {
+		return strings.Contains(text, "Job JOB-") && (strings.Contains(text, "succeeded.") || strings.Contains(text, "failed at step"))
+	}); err != nil {
+		return fmt.Errorf("waiting for the job to end: %w", err)
+	}
+	return nil
+}
+
+// clickAndWait clicks a button of m as user and waits for medic's ack.
+func clickAndWait(ctx context.Context, d *sandboxed, user string, m slackfake.Message, actionID string) error {
+	id, err := d.sb.Slack.Click(ctx, slackfake.Click{User: user, Channel: m.Channel, MessageTS: m.TS, ActionID: actionID})
+	if err != nil {
+		return fmt.Errorf("clicking %s: %w", actionID, err)
+	}
+	_, err = d.sb.Slack.WaitAck(ctx, id)
+	return err
+}
+
+// waitThread waits for a reply in the thread of ts whose rendered text satisfies ok.
+func waitThread(ctx context.Context, d *sandboxed, ts string, ok func(string) bool) (slackfake.Message, error) {
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return d.sb.Slack.WaitForMessage(wctx, func(m slackfake.Message) bool {
+		return m.ThreadTS == ts && ok(slackfake.Render(m))
+	})
+}
+
 // playCase stages a failure case and lets medic see it the way it would in
 // production: GitHub's webhook deliveries when the case has them, the pollers
-// otherwise; then it waits for the alert and its thread to settle.
-func playCase(c sandbox.Case) func(ctx context.Context, d *sandboxed) error {
+// otherwise; then it waits for the alert and its thread to settle, and plays what
+// the people do next, if anything.
+func playCase(c sandbox.Case, then func(context.Context, *sandboxed, slackfake.Message) error) func(ctx context.Context, d *sandboxed) error {
 	return func(ctx context.Context, d *sandboxed) error {
 		st, err := c.Stage(d.sb, time.Now())
 		if err != nil {
@@ -79,6 +133,13 @@ func playCase(c sandbox.Case) func(ctx context.Context, d *sandboxed) error {
 			return fmt.Errorf("waiting for the alert: %w", err)
 		}
 		// Let the thread notes that follow the alert arrive.
+		quiet(wctx, d, m.TS)
+		if then == nil {
+			return nil
+		}
+		if err := then(ctx, d, m); err != nil {
+			return err
+		}
 		quiet(wctx, d, m.TS)
 		return nil
 	}
