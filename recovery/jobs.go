@@ -198,7 +198,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 				state = StepCancelled
 			}
 		}
-		job, _ = e.updateJob(ctx, job.ID, func(j *Job) {
+		job, _ = e.updateJob(context.WithoutCancel(ctx), job.ID, func(j *Job) {
 			j.Steps[i].State, j.Steps[i].Ended = state, e.Now()
 			j.Steps[i].Output, j.Steps[i].Error = cutText(out, 2000), errText
 		})
@@ -300,8 +300,11 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 }
 
 // keepLease renews the job's lease while it runs and stops the job when someone asked
-// to cancel it (possibly on another replica).
+// to cancel it (possibly on another replica). It keeps renewing after the job's context
+// is cancelled, until stop is called: a cancelled step may take a while to wind down
+// (Terraform releasing its lock), and the job must not look abandoned meanwhile.
 func (e *Engine) keepLease(ctx context.Context, id string) func() {
+	ctx = context.WithoutCancel(ctx)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -311,8 +314,6 @@ func (e *Engine) keepLease(ctx context.Context, id string) func() {
 		for {
 			select {
 			case <-stop:
-				return
-			case <-ctx.Done():
 				return
 			case <-t.C:
 				j, err := e.updateJob(ctx, id, func(j *Job) { j.LeaseUntil = e.Now().Add(e.Actions.JobLease) })

@@ -92,6 +92,9 @@ func RepositoryFiles() map[string]string {
 	for _, env := range []string{"dev", "preprod", "prod"} {
 		files[TerraformDir+"/"+env+".tfvars"] = "environment = \"" + env + "\"\n"
 	}
+	// A slow apply (one minute) for the tests that stop medic or cancel a job while
+	// Terraform runs.
+	files[TerraformDir+"/prod-slow.tfvars"] = "environment = \"prod\"\napply_delay = 60\n"
 	return files
 }
 
