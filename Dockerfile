@@ -6,11 +6,14 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 ARG COMMIT=unknown
+# Terraform for the recovery jobs (medic runs it through terraform-exec, never a shell).
+RUN CGO_ENABLED=0 GOBIN=/out go install github.com/hashicorp/terraform@v1.5.7
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/medic ./cmd/medic
 
 FROM gcr.io/distroless/static-debian12:nonroot
 # distroless/static carries the CA certificates medic needs for Slack, GitHub and AWS.
 COPY --from=build /out/medic /usr/local/bin/medic
+COPY --from=build /out/terraform /usr/local/bin/terraform
 USER nonroot:nonroot
 WORKDIR /home/nonroot
 EXPOSE 8080
