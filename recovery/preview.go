@@ -24,13 +24,18 @@ func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r R
 			pv.Problem = oneLine(err)
 			return pv
 		}
+		running := false
 		for _, j := range jobs {
+			running = running || (r.Action != ActCancelRun && j.Status != "" && j.Status != "completed")
 			state := orWord(j.Conclusion, strings.ReplaceAll(j.Status, "_", " "))
 			mark := ""
 			if r.Action == ActRerunFailed && j.Failed() {
 				mark = " ← re-run"
 			}
 			pv.Lines = append(pv.Lines, fmt.Sprintf("%s: %s%s", j.Name, state, mark))
+		}
+		if running {
+			pv.Lines = append(pv.Lines, ":warning: The run is still going: GitHub re-runs only a finished run. Cancel it first.")
 		}
 		return pv
 	case ActRevert:

@@ -44,15 +44,15 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 	switch job.Action {
 	case ActRerunFailed:
 		return []stepDef{{fmt.Sprintf("Re-run the failed jobs of run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			return fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.Actions.Workflows.RerunFailedJobs(ctx, p.RunID)
+			return said(fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.Actions.Workflows.RerunFailedJobs(ctx, p.RunID))
 		}}}
 	case ActRerun:
 		return []stepDef{{fmt.Sprintf("Re-run run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			return fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.Actions.Workflows.RerunRun(ctx, p.RunID)
+			return said(fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.Actions.Workflows.RerunRun(ctx, p.RunID))
 		}}}
 	case ActCancelRun:
 		return []stepDef{{fmt.Sprintf("Cancel run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			return fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.Actions.Workflows.CancelRun(ctx, p.RunID)
+			return said(fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.Actions.Workflows.CancelRun(ctx, p.RunID))
 		}}}
 	case ActRevert:
 		return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), e.Actions.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
@@ -127,6 +127,14 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 	return []stepDef{{"unknown action " + string(job.Action), false, time.Second, func(context.Context) (string, error) {
 		return "", errors.New("medic has no steps for this action")
 	}}}
+}
+
+// said is a step's outcome: what happened when err is nil, else only the error.
+func said(done string, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	return done, nil
 }
 
 // artifactKey is where the pipeline put a function's package for sha (the

@@ -422,7 +422,54 @@ func TestActions(t *testing.T) {
 		fault                          string
 		want                           string
 		check                          func(t *testing.T, e *e2e)
+		selfService                    bool // runs on the click, without a request
+		terraform                      bool // needs the real Terraform
 	}{
+		{name: "re-run", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:rerun", selfService: true,
+			want: ":white_check_mark: Re-run run", check: func(t *testing.T, e *e2e) {
+				if n := e.sb.GitHub.Calls("Rerun"); n != 1 {
+					t.Errorf("re-run calls: got %d, want 1", n)
+				}
+			}},
+		{name: "re-run fails", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:rerun", selfService: true,
+			fault: "github:Rerun", want: ":x: Re-run run", check: func(t *testing.T, e *e2e) {
+				for _, a := range e.alerts() {
+					for _, m := range e.sb.Slack.Thread(sandboxChannel, a.TS) {
+						if strings.Contains(m.Text, "GitHub queued run") {
+							t.Errorf("a failed re-run reads as queued: %q", m.Text)
+						}
+					}
+				}
+			}},
+		{name: "re-run of a stuck run", caseName: "workflow-stuck", header: "Workflow stuck", action: "action:rerun", selfService: true,
+			want: "GitHub re-runs only a finished run. Cancel it first."},
+		{name: "re-run failed jobs fails", caseName: "dev-tests-fail", header: "Dev tests failed", action: "action:rerun-failed", selfService: true,
+			fault: "github:RerunFailed", want: ":x: Re-run the failed jobs of run"},
+		{name: "terraform plan", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:tf-plan", selfService: true, terraform: true,
+			want: ":white_check_mark: terraform plan"},
+		{name: "terraform plan fails", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:tf-plan", selfService: true, terraform: true,
+			fault: "tfstate:GET", want: "failed at step"},
+		{name: "destroy and recreate", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:destroy-recreate", terraform: true,
+			form: map[string]string{recovery.FormReason: "state and resources diverged", recovery.FormConfirmEnv: "preprod"},
+			want: ":white_check_mark: Re-run build-and-promote.yml on main", check: func(t *testing.T, e *e2e) {
+				if n := e.sb.GitHub.Calls("DispatchWorkflow"); n != 1 {
+					t.Errorf("workflow dispatches: got %d, want 1", n)
+				}
+				if rs, _ := e.sb.TFState.Resources("preprod"); len(rs) != 0 {
+					t.Errorf("preprod's state still has %d resources after the destroy", len(rs))
+				}
+			}},
+		{name: "destroy and recreate fails", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:destroy-recreate", terraform: true,
+			form:  map[string]string{recovery.FormReason: "state and resources diverged", recovery.FormConfirmEnv: "preprod"},
+			fault: "github:DispatchWorkflow", want: ":x: Re-run build-and-promote.yml on main"},
+		{name: "emergency rollback", caseName: "rollback-fail", header: "rollback failed", action: "action:emergency-rollback", terraform: true,
+			form: map[string]string{}, want: ":white_check_mark: terraform apply", check: func(t *testing.T, e *e2e) {
+				if v := deployedVersion(t, e, "prod"); v == "" {
+					t.Error("prod's state names no deployed version after the emergency rollback")
+				}
+			}},
+		{name: "emergency rollback fails", caseName: "rollback-fail", header: "rollback failed", action: "action:emergency-rollback", terraform: true,
+			form: map[string]string{}, fault: "tfstate:POST", want: "failed at step 3 (terraform apply)"},
 		{name: "cancel stuck run", caseName: "workflow-stuck", header: "Workflow stuck", action: "action:cancel-run",
 			want: ":white_check_mark: Cancel run", check: func(t *testing.T, e *e2e) {
 				if n := e.sb.GitHub.Calls("CancelRun"); n != 1 {
@@ -456,25 +503,38 @@ func TestActions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, st := mustStartStaged(t, tt.caseName)
+			if tt.terraform {
+				needTerraform(t, e)
+			}
 			if len(st.Deliveries) > 0 {
 				e.deliver(st)
 			}
 			e.pollOnce() // stuck runs and alarms are seen by the pollers only
 			alert, _ := e.waitAlert(tt.header)
-			if tt.form != nil {
-				e.openForm(alert, userAlice, tt.action)
-			} else {
-				e.press(alert, userAlice, tt.action)
+			injectFault := func() {
+				if tt.fault != "" {
+					e.sb.Faults.Set(tt.fault, fault.Rule{Err: &fault.Error{Status: 500, Code: "InternalError", Message: "injected"}})
+				}
+			}
+			if tt.selfService {
+				injectFault()
+				wantContains(t, e.press(alert, userCarol, tt.action), "without approval (self-service)")
+				e.threadMessage(alert, tt.want)
+				if tt.check != nil {
+					tt.check(t, e)
+				}
+				return
 			}
 			if tt.form != nil {
+				e.openForm(alert, userAlice, tt.action)
 				if ack := e.submitForm(userAlice, tt.form); len(ack.Payload) != 0 {
 					t.Fatalf("form refused: %s", ack.Payload)
 				}
+			} else {
+				e.press(alert, userAlice, tt.action)
 			}
 			req := e.threadMessage(alert, "requests *", "[ Approve")
-			if tt.fault != "" {
-				e.sb.Faults.Set(tt.fault, fault.Rule{Err: &fault.Error{Status: 500, Code: "InternalError", Message: "injected"}})
-			}
+			injectFault()
 			wantContains(t, e.press(req, userBob, "approve:request"), "You approved")
 			e.threadMessage(alert, tt.want)
 			if tt.check != nil {

@@ -290,8 +290,9 @@ func (s *Server) submitLocked(sub Submission) (*envelope, error) {
 }
 
 // inputValues builds a modal's state.values from the entered values: every input
-// block appears, with null for an empty optional input; a value for an input the
-// modal lacks, or no value for a required one, is an error.
+// block appears, with its initial_value when nothing was entered and null for an empty
+// optional input; a value for an input the modal lacks, or no value for a required one,
+// is an error.
 func inputValues(raw json.RawMessage, entered map[string]map[string]string) (map[string]any, error) {
 	blocks, err := parseBlocks(raw)
 	if err != nil {
@@ -309,6 +310,10 @@ func inputValues(raw json.RawMessage, entered map[string]map[string]string) (map
 		el := *b.Element
 		value, ok := remaining[b.BlockID][el.ActionID]
 		delete(remaining[b.BlockID], el.ActionID)
+		if !ok && el.InitialValue != "" {
+			// An input left as the modal prefilled it submits its initial value, as in Slack.
+			value, ok = el.InitialValue, true
+		}
 		if !ok && !b.Optional {
 			return nil, fmt.Errorf("required input %s/%s has no value", b.BlockID, el.ActionID)
 		}

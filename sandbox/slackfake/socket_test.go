@@ -480,6 +480,49 @@ func TestSubmitViewAndAckResponses(t *testing.T) {
 	}
 }
 
+// TestSubmitViewKeepsPrefilledInput: an input the user leaves as the modal prefilled it
+// is submitted with its initial value, as Slack does.
+func TestSubmitViewKeepsPrefilledInput(t *testing.T) {
+	ctx := mustContext(t)
+	s := mustServer(t, Options{})
+	c := mustClient(t, s, clientOptions{})
+	if err := s.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	trigger := mustTrigger(ctx, t, s, c)
+	sha := slack.NewPlainTextInputBlockElement(nil, "sha_input")
+	sha.InitialValue = "a27f88b"
+	modal := slack.ModalViewRequest{
+		Type:   slack.VTModal,
+		Title:  slack.NewTextBlockObject(slack.PlainTextType, "Emergency rollback", false, false),
+		Submit: slack.NewTextBlockObject(slack.PlainTextType, "Request", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewInputBlock("sha_block", slack.NewTextBlockObject(slack.PlainTextType, "SHA", false, false), nil, sha),
+		}},
+	}
+	resp, err := c.api.OpenViewContext(ctx, trigger, modal)
+	if err != nil {
+		t.Fatalf("OpenView: %v", err)
+	}
+	for _, entered := range []map[string]map[string]string{nil, {"sha_block": {"sha_input": "0d3c5e1"}}} {
+		if _, err := s.SubmitView(ctx, Submission{User: "U1", ViewID: resp.View.ID, Values: entered}); err != nil {
+			t.Fatal(err)
+		}
+		evt := c.next(ctx, t, socketmode.EventTypeInteractive)
+		cb := evt.Data.(slack.InteractionCallback)
+		want := "a27f88b"
+		if entered != nil {
+			want = "0d3c5e1"
+		}
+		if got := cb.View.State.Values["sha_block"]["sha_input"].Value; got != want {
+			t.Errorf("submitted %v: got %q, want %q", entered, got, want)
+		}
+		if err := c.sm.Ack(*evt.Request, slack.NewErrorsViewSubmissionResponse(map[string]string{"sha_block": "keep it open"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestViewsOpenTriggerLifetime(t *testing.T) {
 	ctx := mustContext(t)
 	clock := &testClock{t: time.Unix(1700000000, 0)}
