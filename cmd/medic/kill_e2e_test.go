@@ -36,17 +36,7 @@ func TestCancelJobInterruptsTerraform(t *testing.T) {
 	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 	e.press(req, userBob, "approve:request")
 	e.threadMessage(alert, "Step 3/4: terraform apply")
-	// Cancel only once Terraform really applies: it holds the state lock for an apply.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if l, held := e.sb.TFState.Lock("prod"); held && l.Operation == "OperationTypeApply" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("terraform apply never took the prod state lock")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitApplyLock(t, e.sb, "prod") // cancel only once Terraform really applies
 	running, _ := e.waitAlert("Production canary failed", "[ Cancel job")
 	got := e.press(running, userCarol, "job-cancel:job")
 	wantContains(t, got, "Cancelling job JOB-")
@@ -146,7 +136,7 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 	e.press(req, userBob, "approve:request")
 	e.threadMessage(alert, "Step 3/4: terraform apply")
-	time.Sleep(2 * time.Second) // well into the apply's minute
+	waitApplyLock(t, sb, "prod") // kill it inside the apply's minute
 	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +180,21 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 	}
 	if n := strings.Count(audit, "medic:job.step"); n != 2 {
 		t.Errorf("steps finished: got %d, want 2 (fetch+init and plan; the apply never finished)", n)
+	}
+}
+
+// waitApplyLock waits until a terraform apply holds env's state lock.
+func waitApplyLock(t *testing.T, sb *sandbox.Sandbox, env string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if l, held := sb.TFState.Lock(env); held && l.Operation == "OperationTypeApply" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no terraform apply took the %s state lock", env)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
