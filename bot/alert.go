@@ -67,6 +67,9 @@ func AlertMessage(in recovery.Incident) (blocks []slack.Block, fallback string) 
 	}
 	blocks = append(blocks, section(strings.Join(what, " · ")))
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(statusLine(in))))
+	if in.EscalationLine != "" && in.Status != recovery.IncidentResolved {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(":rotating_light: "+esc(in.EscalationLine))))
+	}
 	blocks = append(blocks, slack.NewDividerBlock())
 	for _, f := range in.Findings {
 		blocks = append(blocks, section(findingText(f)))
@@ -92,6 +95,8 @@ func statusLine(in recovery.Incident) string {
 	case recovery.IncidentResolved:
 		if in.MergedInto != "" {
 			parts = append(parts, fmt.Sprintf(":link: Merged into `%s`", in.MergedInto))
+		} else if in.Resolution.By != "" {
+			parts = append(parts, fmt.Sprintf(":white_check_mark: Resolved by <@%s> at %s", in.Resolution.By, in.Resolution.At.UTC().Format("15:04 UTC")))
 		} else {
 			parts = append(parts, ":white_check_mark: Resolved")
 		}
@@ -194,7 +199,20 @@ func NoteMessage(n recovery.Note) (blocks []slack.Block, fallback string) {
 		blocks = append(blocks, section(n.Text))
 		fallback = n.Text
 	}
-	if n.Detail != "" {
+	if n.Detail != "" && n.Whole {
+		// All of it, over as many sections as it takes (a report, not a log).
+		title := "*" + esc(orText(n.Title, "Detail")) + "*"
+		for i, part := range splitLines(recovery.Redact(n.Detail), maxCodeText) {
+			text := "```" + escCode(part) + "```"
+			if i == 0 {
+				text = title + "\n" + text
+			}
+			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil, nil))
+		}
+		if fallback == "" {
+			fallback = orText(n.Title, "Detail")
+		}
+	} else if n.Detail != "" {
 		detail := recovery.Redact(n.Detail)
 		cutNote := ""
 		if r := []rune(detail); len(r) > maxCodeText {
@@ -273,4 +291,33 @@ func (p *Poster) PostNote(ctx context.Context, in recovery.Incident, n recovery.
 		return fmt.Errorf("posting a note on %s: %w", in.ID, err)
 	}
 	return nil
+}
+
+// splitLines cuts text into parts of at most max runes, between lines where it can.
+func splitLines(text string, max int) []string {
+	var parts []string
+	var cur strings.Builder
+	n := 0
+	flush := func() {
+		if cur.Len() > 0 {
+			parts = append(parts, strings.TrimSuffix(cur.String(), "\n"))
+			cur.Reset()
+			n = 0
+		}
+	}
+	for _, line := range strings.SplitAfter(text, "\n") {
+		r := []rune(line)
+		for len(r) > max {
+			flush()
+			parts = append(parts, string(r[:max]))
+			r = r[max:]
+		}
+		if n+len(r) > max {
+			flush()
+		}
+		cur.WriteString(string(r))
+		n += len(r)
+	}
+	flush()
+	return parts
 }

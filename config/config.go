@@ -36,6 +36,9 @@ type Config struct {
 	Verify       Verify                 `yaml:"verify"`
 	Terraform    TerraformBinary        `yaml:"terraform"`
 	Jobs         Jobs                   `yaml:"jobs"`
+	Escalation   Escalation             `yaml:"escalation"`
+	PagerDuty    PagerDuty              `yaml:"pagerduty"`
+	Incidents    Incidents              `yaml:"incidents"`
 	Environments map[string]Environment `yaml:"environments"`
 }
 
@@ -351,6 +354,7 @@ func (c *Config) applyDefaults() {
 		}
 		c.Environments[name] = env
 	}
+	c.applyEscalationDefaults()
 	if c.Jobs.Lease == 0 {
 		c.Jobs.Lease = 30 * time.Second
 	}
@@ -491,6 +495,7 @@ func (c *Config) Validate() Problems {
 	}
 	ps = append(ps, c.validatePipeline()...)
 	ps = append(ps, c.validateAccess()...)
+	ps = append(ps, c.validateEscalation()...)
 	return ps
 }
 

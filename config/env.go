@@ -21,6 +21,11 @@ type Secrets struct {
 	SlackAPIURL string
 	// GitHubAPIURL (GITHUB_API_URL) replaces https://api.github.com/.
 	GitHubAPIURL string
+	// PagerDutyRoutingKey (PAGERDUTY_ROUTING_KEY) is the integration key of the
+	// PagerDuty service medic pages; without it PagerDuty is off.
+	PagerDutyRoutingKey string
+	// PagerDutyEventsURL (PAGERDUTY_EVENTS_URL) replaces https://events.pagerduty.com.
+	PagerDutyEventsURL string
 }
 
 // The environment variables medic reads.
@@ -31,6 +36,8 @@ const (
 	EnvWebhookSecret = "GITHUB_WEBHOOK_SECRET"
 	EnvSlackAPIURL   = "SLACK_API_URL"
 	EnvGitHubAPIURL  = "GITHUB_API_URL"
+	EnvPagerDutyKey  = "PAGERDUTY_ROUTING_KEY"
+	EnvPagerDutyURL  = "PAGERDUTY_EVENTS_URL"
 )
 
 // SecretsFromEnv reads Secrets through getenv (os.Getenv in production) and checks
@@ -44,6 +51,9 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 		WebhookSecret: getenv(EnvWebhookSecret),
 		SlackAPIURL:   strings.TrimSpace(getenv(EnvSlackAPIURL)),
 		GitHubAPIURL:  strings.TrimSpace(getenv(EnvGitHubAPIURL)),
+
+		PagerDutyRoutingKey: strings.TrimSpace(getenv(EnvPagerDutyKey)),
+		PagerDutyEventsURL:  strings.TrimSpace(getenv(EnvPagerDutyURL)),
 	}
 	var ps Problems
 	checkToken := func(name, val, prefix, what string) {
@@ -59,7 +69,10 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 	if s.GitHubToken != "" && strings.ContainsAny(s.GitHubToken, " \t\n") {
 		ps = append(ps, Problem{Key: EnvGitHubToken, Msg: "contains whitespace", Fix: "set it to the token alone"})
 	}
-	for _, u := range []struct{ name, val string }{{EnvSlackAPIURL, s.SlackAPIURL}, {EnvGitHubAPIURL, s.GitHubAPIURL}} {
+	if s.PagerDutyRoutingKey != "" && strings.ContainsAny(s.PagerDutyRoutingKey, " \t\n") {
+		ps = append(ps, Problem{Key: EnvPagerDutyKey, Msg: "contains whitespace", Fix: "set it to the integration key alone"})
+	}
+	for _, u := range []struct{ name, val string }{{EnvSlackAPIURL, s.SlackAPIURL}, {EnvGitHubAPIURL, s.GitHubAPIURL}, {EnvPagerDutyURL, s.PagerDutyEventsURL}} {
 		if u.val == "" {
 			continue
 		}

@@ -51,6 +51,15 @@ type IncidentActions interface {
 	// CancelJob and RetryJob act on a job.
 	CancelJob(ctx context.Context, jobID, user string) (string, error)
 	RetryJob(ctx context.Context, jobID, user string) (string, error)
+	// PageIncident and PageEnv page the on-call engineer (/page).
+	PageIncident(ctx context.Context, incidentID string, action recovery.ActionID, user, reason string) (string, error)
+	PageEnv(ctx context.Context, env, user string) (string, error)
+	// Resolve closes an incident; SetChecklist records its checklist's ticked items.
+	Resolve(ctx context.Context, incidentID, user, note string) (string, error)
+	SetChecklist(ctx context.Context, incidentID, user string, selected []string) (string, error)
+	// IncidentList and Incident answer /incident list and /incident show.
+	IncidentList(ctx context.Context) (open, recent []recovery.Incident, err error)
+	Incident(ctx context.Context, id string) (recovery.Incident, error)
 }
 
 // Options configure a Router.
@@ -93,6 +102,8 @@ func Commands() []Command {
 	return []Command{
 		{Name: "/status", Usage: "<env>", Description: "Lambda, alarms, health and last good deploy of an environment"},
 		{Name: "/rollback", Usage: "<env> [sha]", Description: "Roll an environment back to the last known good SHA (or the one given), with approval"},
+		{Name: "/page", Usage: "<env|incident>", Description: "Page the on-call engineer for an incident (an environment's most severe open one)"},
+		{Name: "/incident", Usage: "list | show <id> | resolve <id> [note]", Description: "List, show or resolve incidents"},
 	}
 }
 
@@ -121,6 +132,10 @@ func (r *Router) HandleSlashCommand(ctx context.Context, cmd slack.SlashCommand)
 		r.statusCommand(ctx, log, cmd, reply)
 	case "/rollback":
 		r.rollbackCommand(ctx, log, cmd, reply)
+	case "/page":
+		r.pageCommand(ctx, log, cmd, reply)
+	case "/incident":
+		r.incidentCommand(ctx, log, cmd, reply)
 	default:
 		log.Warn("unknown command")
 		reply(fmt.Sprintf("medic does not know %s. It answers: %s.", cmd.Command, commandList()))
@@ -164,6 +179,15 @@ func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.Interactio
 		if err := r.poster.Ephemeral(ctx, cb.Channel.ID, user, cb.ResponseURL, text); err != nil {
 			log.Error("could not answer the user", zap.Error(err))
 		}
+	}
+	if incidentID, ok := recovery.ParseChecklistID(a.ActionID); ok {
+		var selected []string
+		for _, o := range a.SelectedOptions {
+			selected = append(selected, o.Value)
+		}
+		msg, err := r.incidents.SetChecklist(ctx, incidentID, user, selected)
+		r.answer(log.With(zap.String("incident", incidentID)), reply, msg, err)
+		return
 	}
 	if control, ok := recovery.ParseControlID(a.ActionID); ok {
 		log := log.With(zap.String("control", string(control)), zap.String("id", a.Value))

@@ -241,3 +241,89 @@ func TestValidateSubmission(t *testing.T) {
 		t.Errorf("bad SHA: got %v", errs)
 	}
 }
+
+func (f *fakeActions) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+func (f *fakeActions) PageIncident(_ context.Context, id string, a recovery.ActionID, user, reason string) (string, error) {
+	f.record("page/" + id + "/" + string(a) + "/" + user)
+	return f.msg, f.err
+}
+func (f *fakeActions) PageEnv(_ context.Context, env, user string) (string, error) {
+	f.record("page-env/" + env + "/" + user)
+	return f.msg, f.err
+}
+func (f *fakeActions) Resolve(_ context.Context, id, user, note string) (string, error) {
+	f.record("resolve/" + id + "/" + user + "/" + note)
+	return f.msg, f.err
+}
+func (f *fakeActions) SetChecklist(_ context.Context, id, user string, selected []string) (string, error) {
+	f.record("checklist/" + id + "/" + user + "/" + strings.Join(selected, ","))
+	return f.msg, f.err
+}
+func (f *fakeActions) IncidentList(context.Context) ([]recovery.Incident, []recovery.Incident, error) {
+	f.record("list")
+	return []recovery.Incident{{ID: "INC-AAAA1111", Env: "prod", Severity: recovery.SeverityCritical, Status: recovery.IncidentOpen, Scenario: recovery.CanaryFail}}, nil, f.err
+}
+func (f *fakeActions) Incident(_ context.Context, id string) (recovery.Incident, error) {
+	f.record("show/" + id)
+	return recovery.Incident{ID: id, Env: "prod", Title: "Production canary failed", EscalationLine: "Escalation: Prod fail"}, f.err
+}
+
+func TestPageAndIncidentCommands(t *testing.T) {
+	tests := []struct {
+		command, text string
+		wantCall      string
+		wantText      []string
+	}{
+		{command: "/page", text: "INC-ab12cd34", wantCall: "page/INC-AB12CD34/page-oncall/U0ALICE"},
+		{command: "/page", text: "Prod", wantCall: "page-env/prod/U0ALICE"},
+		{command: "/page", text: "", wantText: []string{"Usage: `/page <env|incident>`", "dev, prod"}},
+		{command: "/page", text: "qa", wantText: []string{"`qa` is neither an incident ID"}},
+		{command: "/page", text: "INC-1; rm -rf /", wantText: []string{"Usage"}},
+		{command: "/incident", text: "list", wantCall: "list", wantText: []string{"Open incidents (1)", "`INC-AAAA1111` CRITICAL prod"}},
+		{command: "/incident", text: "show inc-aaaa1111", wantCall: "show/INC-AAAA1111", wantText: []string{"Production canary failed", "Escalation: Prod fail"}},
+		{command: "/incident", text: "resolve INC-AAAA1111 rolled back, <!channel> verified", wantCall: "resolve/INC-AAAA1111/U0ALICE/rolled back, !channel verified"},
+		{command: "/incident", text: "resolve INC-AAAA1111", wantCall: "resolve/INC-AAAA1111/U0ALICE/"},
+		{command: "/incident", text: "resolve nope", wantText: []string{"`nope` is not an incident ID"}},
+		{command: "/incident", text: "show", wantText: []string{"Usage: `/incident list`"}},
+		{command: "/incident", text: "delete INC-AAAA1111", wantText: []string{"Usage"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command+" "+tt.text, func(t *testing.T) {
+			p := &fakePoster{}
+			fa := &fakeActions{msg: "done"}
+			r := NewRouter(p, fakeStatus{}, fa, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+			r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: tt.command, Text: tt.text, ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://sandbox/hooks/1"})
+			if tt.wantCall != "" && (len(fa.calls) != 1 || fa.calls[0] != tt.wantCall) {
+				t.Errorf("calls %q, want [%q]", fa.calls, tt.wantCall)
+			}
+			if tt.wantCall == "" && len(fa.calls) != 0 {
+				t.Errorf("bad input reached recovery: %q", fa.calls)
+			}
+			if len(p.posts) != 1 {
+				t.Fatalf("got %d answers, want 1", len(p.posts))
+			}
+			for _, w := range tt.wantText {
+				if !strings.Contains(p.posts[0].text, w) {
+					t.Errorf("answer %q lacks %q", p.posts[0].text, w)
+				}
+			}
+		})
+	}
+}
+
+func TestChecklistClick(t *testing.T) {
+	p := &fakePoster{}
+	fa := &fakeActions{msg: "Checklist saved"}
+	r := NewRouter(p, fakeStatus{}, fa, Options{Environments: []string{"prod"}, Logger: zaptest.NewLogger(t)})
+	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U0BOB"}, Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: "C0OPS"}}}}
+	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: recovery.ChecklistID("INC-AAAA1111"), SelectedOptions: []slack.OptionBlockObject{{Value: "0"}, {Value: "3"}}}}
+	r.HandleInteraction(context.Background(), cb)
+	if len(fa.calls) != 1 || fa.calls[0] != "checklist/INC-AAAA1111/U0BOB/0,3" {
+		t.Errorf("calls %q", fa.calls)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // UserError is an error whose message is meant for the person who clicked or typed.
@@ -35,6 +36,8 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 	switch {
 	case a.Kind == Mutating && e.Actions != nil:
 		return e.RequestAction(ctx, ActionRequest{IncidentID: incidentID, Action: id, User: user})
+	case a.Kind == Paging && e.Escalation != nil:
+		return e.PageIncident(ctx, incidentID, id, user, "")
 	case a.Kind == Mutating, a.Kind == Paging:
 		e.audit(ctx, in, user, "action.refused", map[string]string{"action": string(id), "why": "not available"})
 		what := "changes " + in.Env + " and needs approval by a second person; medic's recovery actions are not configured here"
@@ -51,6 +54,10 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 	switch id {
 	case ActAcknowledge:
 		return e.acknowledge(ctx, in, user)
+	case ActResolve:
+		return e.Resolve(ctx, in.ID, user, "")
+	case ActCreateIssue:
+		return e.CreateFollowUpIssue(ctx, in.ID, user)
 	case ActRefresh:
 		return e.refresh(ctx, in, env, user)
 	case ActVerify:
@@ -66,6 +73,9 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 }
 
 func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (string, error) {
+	if err := e.needRole(ctx, in, user, RoleResponder, "acknowledge an incident"); err != nil {
+		return "", err
+	}
 	if in.Status != IncidentOpen {
 		who := in.AckBy
 		if who == "" {
@@ -80,6 +90,7 @@ func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (str
 			return
 		}
 		cur.Status, cur.AckBy, cur.AckAt = IncidentAcknowledged, user, e.Now()
+		cur.Escalation.DueAt = time.Time{} // the clock stops
 	})
 	if err != nil {
 		return "", err
@@ -90,7 +101,13 @@ func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (str
 	if err := e.publish(ctx, &in); err != nil {
 		return "", err
 	}
-	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":eyes: Acknowledged by <@%s>.", user)}})
+	e.audit(ctx, in, user, "incident.acknowledged", nil)
+	text := fmt.Sprintf(":eyes: Acknowledged by <@%s>.", user)
+	if in.Escalation.Row != "" && e.Escalation != nil {
+		text = fmt.Sprintf(":eyes: Acknowledged by <@%s>: escalation stopped.", user)
+	}
+	e.postNotes(ctx, in, []Note{{Text: text}})
+	e.followPagerDuty(ctx, in, PageAcknowledge, user)
 	return fmt.Sprintf("You acknowledged %s.", in.ID), nil
 }
 

@@ -206,6 +206,13 @@ type Incident struct {
 	// GoodSHAs are the known good versions the diagnostics found, newest first.
 	GoodSHAs []string `json:",omitempty"`
 
+	// Escalation is where the incident stands in the escalation matrix; Resolution how
+	// it ended and what followed.
+	Escalation Escalation `json:",omitzero"`
+	Resolution Resolution `json:",omitzero"`
+	// EscalationLine is the escalation as the alert shows it, filled when publishing.
+	EscalationLine string `json:"-"`
+
 	// The recovery job running or last run for the incident, shown on the alert.
 	RecoveryJob    string   `json:",omitempty"`
 	RecoveryAction ActionID `json:",omitempty"`

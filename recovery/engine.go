@@ -59,6 +59,9 @@ type Note struct {
 	LinkText string
 	// Buttons offer follow-ups (Retry, Force Lambda update).
 	Buttons []Button `json:",omitempty"`
+	// Whole shows all of Detail (over several messages' worth of blocks if need be)
+	// rather than its end: for reports, not logs.
+	Whole bool `json:",omitempty"`
 }
 
 // Button is a button on a note or request: ID is its interactive element ID (made by
@@ -86,6 +89,10 @@ type Publisher interface {
 	PostRequest(ctx context.Context, r Request) (string, error)
 	// UpdateRequest rewrites a request's message as its state changes.
 	UpdateRequest(ctx context.Context, r Request) error
+	// PostChecklist posts a resolved incident's post-incident checklist in its thread
+	// and returns the message's ts; UpdateChecklist shows its items' new state.
+	PostChecklist(ctx context.Context, in Incident) (string, error)
+	UpdateChecklist(ctx context.Context, in Incident) error
 }
 
 // EngineDeps are what an Engine works with. Every field is required.
@@ -105,6 +112,11 @@ type EngineDeps struct {
 	// Actions, when set, lets people request, approve and run recovery actions; without
 	// it the mutating buttons answer that actions are not configured.
 	Actions *ActionDeps
+	// Escalation, when set, escalates unacknowledged incidents and pages people.
+	Escalation *EscalationDeps
+	// Resolution, when set, lets incidents be resolved with a checklist, a report and a
+	// follow-up issue.
+	Resolution *ResolutionDeps
 }
 
 // Engine turns signals into incidents: it classifies, gathers diagnostics, keeps one
@@ -158,6 +170,14 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 		}
 		if a.Branch == "" {
 			a.Branch = "main"
+		}
+	}
+	if x := d.Escalation; x != nil {
+		if x.Policy == nil || x.Pages == nil {
+			return nil, errors.New("engine: escalation needs its policy and page store")
+		}
+		if err := x.Policy.Validate(); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
 	for i := 0; i < Workers; i++ {
@@ -548,11 +568,16 @@ func (e *Engine) update(ctx context.Context, id string, change func(*Incident)) 
 		if err != nil {
 			return Incident{}, err
 		}
+		before := cur
 		change(&cur)
+		e.schedule(&cur)
 		cur.UpdatedAt = e.Now()
 		saved, err := e.Incidents.UpdateIncident(ctx, cur)
 		if errors.Is(err, ErrConflict) && attempt < 5 {
 			continue
+		}
+		if err == nil {
+			e.escalationChanged(ctx, before, saved)
 		}
 		return saved, err
 	}
@@ -563,6 +588,7 @@ func (e *Engine) update(ctx context.Context, id string, change func(*Incident)) 
 // per incident, so two workers (or replicas) racing on a new incident post one
 // message; the loser leaves the message to the winner, who shows the latest state.
 func (e *Engine) publish(ctx context.Context, in *Incident) error {
+	in.EscalationLine = e.EscalationLine(*in)
 	if in.Channel == "" {
 		return fmt.Errorf("incident %s: environment %s has no alert channel (config: slack.alert_channel)", in.ID, in.Env)
 	}

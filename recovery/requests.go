@@ -142,6 +142,9 @@ var nuclear = map[ActionID]bool{ActDestroyRecreate: true, ActForceLambdaUpdate: 
 // an emergency rollback the SHA. ok is false when nothing needs asking.
 func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action ActionID) (asks Asks, ok bool, err error) {
 	a, known := ActionByID(action)
+	if action == ActDataCorruption && e.Escalation != nil {
+		return Asks{Reason: true}, true, nil // a confirming reason, then the page
+	}
 	if !known || a.Kind != Mutating || e.Actions == nil {
 		return Asks{}, false, nil
 	}
@@ -167,6 +170,9 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 // when the policy lets the requester act alone, starts its job. It returns what to
 // tell the requester (only they see it).
 func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, error) {
+	if a, ok := ActionByID(ar.Action); ok && a.Kind == Paging && ar.IncidentID != "" {
+		return e.PageIncident(ctx, ar.IncidentID, ar.Action, ar.User, ar.Params.Reason)
+	}
 	if e.Actions == nil {
 		return "", &UserError{"medic's recovery actions are not configured here; nothing was done."}
 	}

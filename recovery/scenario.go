@@ -52,6 +52,8 @@ const (
 	ActPageOnCall        ActionID = "page-oncall"
 	ActPageSenior        ActionID = "page-senior"
 	ActDataCorruption    ActionID = "data-corruption"
+	ActResolve           ActionID = "resolve"
+	ActCreateIssue       ActionID = "create-issue"
 )
 
 // ActionKind says what an action does to the world.
@@ -59,7 +61,8 @@ type ActionKind int
 
 // Action kinds.
 const (
-	// ReadOnly actions gather or show information, or record an acknowledgement.
+	// ReadOnly actions gather or show information, or record a decision about the
+	// incident itself (acknowledge, resolve, file its follow-up issue).
 	ReadOnly ActionKind = iota
 	// Mutating actions change the pipeline or an environment and go through approval.
 	Mutating
@@ -102,6 +105,8 @@ var actions = map[ActionID]Action{
 	ActPageOnCall:        {ID: ActPageOnCall, Label: "Page on-call", Kind: Paging},
 	ActPageSenior:        {ID: ActPageSenior, Label: "Page senior engineer", Style: "danger", Kind: Paging},
 	ActDataCorruption:    {ID: ActDataCorruption, Label: "Data corruption risk", Style: "danger", Kind: Paging, Restricted: true},
+	ActResolve:           {ID: ActResolve, Label: "Resolve", Style: "primary", Kind: ReadOnly},
+	ActCreateIssue:       {ID: ActCreateIssue, Label: "Create GitHub issue", Kind: ReadOnly},
 }
 
 // ActionByID returns an action.
@@ -231,6 +236,10 @@ func Buttons(in Incident) []Action {
 	}
 	if !slices.ContainsFunc(out, func(a Action) bool { return a.ID == ActRefresh }) {
 		out = append(out, actions[ActRefresh])
+	}
+	if !in.FixedAt.IsZero() {
+		// Verified fixed: offer to close it.
+		out = append([]Action{actions[ActResolve]}, out...)
 	}
 	return out
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/medic-ops/medic/sandbox/awsfake"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/githubfake"
+	"github.com/medic-ops/medic/sandbox/pagerdutyfake"
 	"github.com/medic-ops/medic/sandbox/slackfake"
 	"github.com/medic-ops/medic/sandbox/tfstate"
 )
@@ -45,6 +46,8 @@ type Sandbox struct {
 	AWS    *awsfake.Server
 	// TFState is the Terraform http backend holding each environment's state.
 	TFState *tfstate.Server
+	// PagerDuty is the Events API v2 medic pages through.
+	PagerDuty *pagerdutyfake.Server
 
 	health *httptest.Server
 	mu     sync.Mutex
@@ -90,6 +93,7 @@ func Start(o Options) *Sandbox {
 		good:   map[string]goodVersions{},
 	}
 	s.TFState = tfstate.New(faults)
+	s.PagerDuty = pagerdutyfake.New(faults)
 	s.TFState.OnWrite(s.stateWritten)
 	s.AWS.OnMutation(s.awsChanged)
 	s.health = httptest.NewServer(http.HandlerFunc(s.serveHealth))
@@ -100,6 +104,7 @@ func Start(o Options) *Sandbox {
 func (s *Sandbox) Close() {
 	s.health.Close()
 	s.TFState.Close()
+	s.PagerDuty.Close()
 	s.Slack.Close()
 	s.GitHub.Close()
 	s.AWS.Close()

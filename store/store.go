@@ -171,10 +171,10 @@ func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error 
 			return fmt.Errorf("creating incident %s: %w", in.ID, err)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO incidents
-			(id, env, scenario, severity, status, title, source_key, opened_at, updated_at, channel, message_ts, version, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			(id, env, scenario, severity, status, title, source_key, opened_at, updated_at, channel, message_ts, version, data, escalate_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			in.ID, in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, in.SourceKey,
-			ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS, in.Version, string(data))
+			ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in))
 		if err != nil {
 			return fmt.Errorf("creating incident %s: %w", in.ID, err)
 		}
@@ -195,9 +195,9 @@ func (s *Store) UpdateIncident(ctx context.Context, in recovery.Incident) (recov
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE incidents SET env = $1, scenario = $2, severity = $3, status = $4, title = $5,
-			updated_at = $6, channel = $7, message_ts = $8, version = $9, data = $10 WHERE id = $11 AND version = $12`,
+			updated_at = $6, channel = $7, message_ts = $8, version = $9, data = $10, escalate_at = $11 WHERE id = $12 AND version = $13`,
 			in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, ms(in.UpdatedAt),
-			in.Channel, in.MessageTS, in.Version, string(data), in.ID, prev)
+			in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in), in.ID, prev)
 		if err != nil {
 			return fmt.Errorf("updating incident %s: %w", in.ID, err)
 		}
@@ -224,6 +224,116 @@ func (s *Store) UpdateIncident(ctx context.Context, in recovery.Incident) (recov
 		return recovery.Incident{}, err
 	}
 	return in, nil
+}
+
+// escalateAt is the escalate_at column of in: when its escalation is due, 0 for never.
+func escalateAt(in recovery.Incident) int64 {
+	if in.Status == recovery.IncidentResolved {
+		return 0
+	}
+	return ms(in.Escalation.DueAt)
+}
+
+// DueEscalations lists the unresolved incidents whose escalation is due at t.
+func (s *Store) DueEscalations(ctx context.Context, t time.Time) ([]recovery.Incident, error) {
+	return s.incidents(ctx, "due escalations", `SELECT `+incidentColumns+` FROM incidents i
+		WHERE i.escalate_at > 0 AND i.escalate_at <= $1 AND i.status <> $2 ORDER BY i.escalate_at, i.id`, ms(t), string(recovery.IncidentResolved))
+}
+
+// RecentIncidents lists the incidents open now or opened since, most severe and
+// newest first, at most limit.
+func (s *Store) RecentIncidents(ctx context.Context, since time.Time, limit int) ([]recovery.Incident, error) {
+	return s.incidents(ctx, "recent incidents", `SELECT `+incidentColumns+` FROM incidents i
+		WHERE i.status <> $1 OR i.opened_at >= $2 ORDER BY i.status = $1, i.severity DESC, i.opened_at DESC, i.id LIMIT $3`,
+		string(recovery.IncidentResolved), ms(since), limit)
+}
+
+func (s *Store) incidents(ctx context.Context, what, q string, args ...any) ([]recovery.Incident, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []recovery.Incident
+	for rows.Next() {
+		in, err := scanIncident(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading incident: %w", err)
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// AddPage stores a new page; recovery.ErrDuplicate (wrapped) when its ID exists.
+func (s *Store) AddPage(ctx context.Context, p recovery.Page) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding page %s: %w", p.ID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO pages (id, incident_id, state, next_at, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+		p.ID, p.IncidentID, string(p.State), ms(p.NextAt), ms(p.CreatedAt), string(data))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("page %s: %w", p.ID, recovery.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("storing page %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// UpdatePage saves a page's delivery state.
+func (s *Store) UpdatePage(ctx context.Context, p recovery.Page) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding page %s: %w", p.ID, err)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE pages SET state = $1, next_at = $2, data = $3 WHERE id = $4`,
+		string(p.State), ms(p.NextAt), string(data), p.ID)
+	if err != nil {
+		return fmt.Errorf("saving page %s: %w", p.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("page %s: %w", p.ID, recovery.ErrNotFound)
+	}
+	return nil
+}
+
+// DuePages lists the pending pages due at t, oldest first, at most limit.
+func (s *Store) DuePages(ctx context.Context, t time.Time, limit int) ([]recovery.Page, error) {
+	return s.pages(ctx, `SELECT data FROM pages WHERE state = $1 AND next_at <= $2 ORDER BY next_at, id LIMIT $3`,
+		string(recovery.PagePending), ms(t), limit)
+}
+
+// PagesOf lists an incident's pages, oldest first.
+func (s *Store) PagesOf(ctx context.Context, incidentID string) ([]recovery.Page, error) {
+	return s.pages(ctx, `SELECT data FROM pages WHERE incident_id = $1 ORDER BY created_at, id`, incidentID)
+}
+
+func (s *Store) pages(ctx context.Context, q string, args ...any) ([]recovery.Page, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing pages: %w", err)
+	}
+	defer rows.Close()
+	var out []recovery.Page
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("reading page: %w", err)
+		}
+		var p recovery.Page
+		if err := json.Unmarshal([]byte(data), &p); err != nil {
+			return nil, fmt.Errorf("decoding page: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// IncidentAudit returns an incident's audit entries, oldest first.
+func (s *Store) IncidentAudit(ctx context.Context, incidentID string) ([]recovery.AuditEntry, error) {
+	return s.Audit(ctx, AuditFilter{IncidentID: incidentID})
 }
 
 // AttachSource makes source belong to an open incident too; recovery.ErrDuplicate when

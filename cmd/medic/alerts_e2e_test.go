@@ -360,13 +360,16 @@ func TestAlertButtons(t *testing.T) {
 	wantContains(t, got, "Verification posted")
 	e.waitThread(alert, "Verification requested by <@U0CAROL>", "health endpoint answered 503", "in ALARM: prod-dashboard-errors")
 
-	got = e.click(alert, "U0DAVE", "action:ack")
+	// Only responders acknowledge: it stops the escalation.
+	got = e.press(alert, userMallory, "action:ack")
+	wantContains(t, got, "You need the *responder* role for prod to acknowledge an incident")
+	got = e.press(alert, userCarol, "action:ack")
 	wantContains(t, got, "You acknowledged")
-	_, text := e.waitAlert("Production canary failed", "Acknowledged by <@U0DAVE>")
+	_, text := e.waitAlert("Production canary failed", "Acknowledged by <@U0CAROL>")
 	if strings.Contains(text, "[ Acknowledge") {
 		t.Errorf("Acknowledge still offered after acknowledgement:\n%s", text)
 	}
-	e.waitThread(alert, "Acknowledged by <@U0DAVE>")
+	e.waitThread(alert, "Acknowledged by <@U0CAROL>")
 	got = e.click(alert, "U0ERIN", "action:refresh")
 	wantContains(t, got, "Diagnostics refreshed")
 
@@ -378,7 +381,7 @@ func TestAlertButtons(t *testing.T) {
 	for _, a := range audit {
 		actions = append(actions, a.Actor+":"+a.Action)
 	}
-	wantContains(t, strings.Join(actions, " "), "medic:incident.opened", "medic:incident.alerted", "U0ALICE:request.created", "U0CAROL:action.verify", "U0DAVE:action.ack", "U0ERIN:action.refresh")
+	wantContains(t, strings.Join(actions, " "), "medic:incident.opened", "medic:incident.alerted", "U0ALICE:request.created", "U0CAROL:action.verify", "U0MALLORY:refused", "U0CAROL:action.ack", "U0CAROL:incident.acknowledged", "U0ERIN:action.refresh")
 }
 
 // waitThread waits for a reply in the alert's thread containing every want.

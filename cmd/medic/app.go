@@ -142,6 +142,16 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	} else {
 		tf = runner
 	}
+	pagers := []recovery.Pager{bot.NewSlackPager(api)}
+	if ext.secrets.PagerDutyRoutingKey != "" {
+		pd, err := newPagerDuty(ext.secrets.PagerDutyRoutingKey, orString(ext.secrets.PagerDutyEventsURL, cfg.PagerDuty.EventsURL), ext.httpClient)
+		if err != nil {
+			return nil, err
+		}
+		pagers = append(pagers, pd)
+	} else {
+		log.Info("PagerDuty is off: PAGERDUTY_ROUTING_KEY is not set; pages go to Slack only")
+	}
 	a.engine, err = recovery.NewEngine(recovery.EngineDeps{
 		Envs: envs, Pipeline: pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
 		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker,
@@ -164,6 +174,8 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 			Verify:     recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
 			JobLease:   cfg.Jobs.Lease,
 		},
+		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Pagers: pagers},
+		Resolution: &recovery.ResolutionDeps{Issues: ghClient, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},
 	})
 	if err != nil {
 		return nil, err
@@ -259,6 +271,7 @@ func (a *app) run(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs) })
 	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests) })
+	g.Go(func() error { return a.every(ctx, "escalation", escalationTick, a.engine.Escalate) })
 	if *a.cfg.Pipeline.PollInterval > 0 {
 		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll) })
 	}
@@ -288,6 +301,16 @@ func (a *app) every(ctx context.Context, name string, interval time.Duration, po
 		case <-t.C:
 		}
 	}
+}
+
+// escalationTick is how often medic looks for escalations due and pages to send.
+const escalationTick = 5 * time.Second
+
+func orString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // terraformPath finds the terraform binary: a path as given, else on PATH.

@@ -24,6 +24,12 @@ const (
 	userBob        = "U0BOB"
 	userCarol      = "U0CAROL"
 	userMallory    = "U0MALLORY"
+	userDave       = "U0DAVE"
+	userErin       = "U0ERIN"
+	groupOnCall    = "S0ONCALL"
+	groupDevOps    = "S0DEVOPS"
+	// sandboxRoutingKey is the PagerDuty integration key of the sandbox's service.
+	sandboxRoutingKey = "R0SANDBOXPAGERDUTYROUTINGKEY0001"
 	// sandboxWebhookSecret signs the sandbox's GitHub webhook deliveries.
 	sandboxWebhookSecret = "sandbox-webhook-secret"
 )
@@ -48,6 +54,16 @@ func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
 	cfg.Access.Roles = map[string]config.RoleMembers{
 		"*": {Responders: []string{userAlice, userCarol}, Approvers: []string{userAlice, userBob}},
 	}
+	// Who is paged: the on-call group (alice and carol), dave the senior engineer,
+	// erin the CTO, the DevOps group (carol).
+	sb.Slack.SetUserGroup(groupOnCall, userAlice, userCarol)
+	sb.Slack.SetUserGroup(groupDevOps, userCarol)
+	cfg.Escalation.Levels = map[string]config.EscalationLevel{
+		"oncall": {Slack: []string{groupOnCall}},
+		"devops": {Slack: []string{groupDevOps}},
+		"senior": {Slack: []string{userDave}},
+		"cto":    {Slack: []string{userErin}},
+	}
 	cfg.Verify.Watch = 0
 	cfg.Jobs.Lease = 3 * time.Second
 	cfg.Terraform.WorkDir = filepath.Join(dir, "terraform")
@@ -70,6 +86,9 @@ func sandboxExternal(sb *sandbox.Sandbox, now func() time.Time) external {
 			GitHubAPIURL:  sb.GitHub.URL() + "/",
 			GitHubToken:   "ghs_sandbox",
 			WebhookSecret: sandboxWebhookSecret,
+
+			PagerDutyRoutingKey: sandboxRoutingKey,
+			PagerDutyEventsURL:  sb.PagerDuty.URL(),
 		},
 		awsEndpoint:    sb.AWS.URL(),
 		awsCredentials: credentials.NewStaticCredentialsProvider("AKIASANDBOX0000000", "sandbox-secret-key", ""),

@@ -223,6 +223,7 @@ func (s *Server) routes() []route {
 		{"POST git/trees", "CreateTree", s.createTree},
 		// Issues, pull requests, archives.
 		{"POST issues", "CreateIssue", s.createIssue},
+		{"GET issues", "ListIssues", s.listIssues},
 		{"POST pulls", "CreatePull", s.createPull},
 		{"GET pulls", "ListPulls", s.listPulls},
 		{"GET tarball/{ref...}", "Tarball", s.tarball},

@@ -22,6 +22,8 @@ type Issue struct {
 	// Author is the authenticated user's login.
 	Author    string
 	CreatedAt time.Time
+	// ID is the issue's REST ID.
+	ID int64
 }
 
 // PullRequest is a pull request created through the API.
@@ -98,27 +100,32 @@ func (s *Server) createIssue(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
 	is := Issue{
 		Number: s.w.nextNumber, Title: *body.Title, Body: body.Body,
 		Labels: slices.Clone(body.Labels), Assignees: slices.Clone(body.Assignees),
-		Author: s.login, CreatedAt: now,
+		Author: s.login, CreatedAt: s.now(), ID: s.w.nextIssueID,
 	}
 	s.w.nextNumber++
-	s.w.issues = append(s.w.issues, is)
-	id := s.w.nextIssueID
 	s.w.nextIssueID++
+	s.w.issues = append(s.w.issues, is)
+	issue := s.issueJSON(is)
+	w.Header().Set("Location", s.apiURL("/issues/%d", is.Number))
+	s.writeJSON(w, http.StatusCreated, issue)
+}
+
+// issueJSON is an issue as the REST API returns it.
+func (s *Server) issueJSON(is Issue) any {
 	assignees := []*github.User{}
 	for _, a := range is.Assignees {
 		assignees = append(assignees, s.userDoc(a))
 	}
 	issue := &github.Issue{
-		ID: github.Int64(id), NodeID: github.String(nodeID("I", id)), Number: github.Int(is.Number),
+		ID: github.Int64(is.ID), NodeID: github.String(nodeID("I", is.ID)), Number: github.Int(is.Number),
 		State: github.String("open"), Locked: github.Bool(false),
 		Title: github.String(is.Title), Body: github.String(is.Body),
-		User: s.userDoc(s.login), Labels: s.labelDocs(is.Labels), Assignees: assignees,
+		User: s.userDoc(is.Author), Labels: s.labelDocs(is.Labels), Assignees: assignees,
 		Comments:  github.Int(0),
-		CreatedAt: ts(now), UpdatedAt: ts(now),
+		CreatedAt: ts(is.CreatedAt), UpdatedAt: ts(is.CreatedAt),
 		URL:               github.String(s.apiURL("/issues/%d", is.Number)),
 		HTMLURL:           github.String(s.htmlURL("/issues/%d", is.Number)),
 		CommentsURL:       github.String(s.apiURL("/issues/%d/comments", is.Number)),
@@ -130,10 +137,41 @@ func (s *Server) createIssue(w http.ResponseWriter, r *http.Request) {
 	if len(assignees) > 0 {
 		issue.Assignee = assignees[0]
 	}
-	w.Header().Set("Location", *issue.URL)
-	s.writeJSON(w, http.StatusCreated, fillAbsent(issue, map[string]any{
+	return fillAbsent(issue, map[string]any{
 		"assignee": nil, "closed_at": nil, "milestone": nil, "body": nil, "state_reason": nil,
-	}))
+	})
+}
+
+// listIssues answers GET /repos/{owner}/{repo}/issues: newest first, filtered by
+// state (open by default; the fake's issues are all open) and labels (all of them),
+// paginated.
+func (s *Server) listIssues(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		state = "open"
+	}
+	var want []string
+	if l := q.Get("labels"); l != "" {
+		want = strings.Split(l, ",")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var issues []Issue
+	for _, is := range slices.Backward(s.w.issues) {
+		if state == "closed" {
+			continue
+		}
+		if !slices.ContainsFunc(want, func(l string) bool { return !slices.Contains(is.Labels, l) }) {
+			issues = append(issues, is)
+		}
+	}
+	lo, hi := s.paginate(w, r, len(issues))
+	out := make([]any, 0, hi-lo)
+	for _, is := range issues[lo:hi] {
+		out = append(out, s.issueJSON(is))
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {

@@ -45,8 +45,9 @@ type kitText struct {
 
 // kitOption is an option of a select, overflow, radio or checkbox element.
 type kitOption struct {
-	Text  kitText `json:"text"`
-	Value string  `json:"value"`
+	Text        kitText  `json:"text"`
+	Value       string   `json:"value"`
+	Description *kitText `json:"description,omitempty"`
 }
 
 // kitBlock is the part of a layout block the fake reads.
@@ -107,17 +108,19 @@ type kitElement struct {
 	Placeholder   *kitText        `json:"placeholder"`
 	Options       []kitOption     `json:"options"`
 	InitialOption *kitOption      `json:"initial_option"`
-	InitialDate   string          `json:"initial_date"`
-	InitialValue  string          `json:"initial_value"`
-	AltText       string          `json:"alt_text"`
-	Elements      []kitElement    `json:"elements"`
-	Indent        int             `json:"indent"`
-	UserID        string          `json:"user_id"`
-	ChannelID     string          `json:"channel_id"`
-	UsergroupID   string          `json:"usergroup_id"`
-	Name          string          `json:"name"`
-	Range         string          `json:"range"`
-	Multiline     bool            `json:"multiline"`
+	// InitialOptions are the boxes a checkbox group shows ticked.
+	InitialOptions []kitOption  `json:"initial_options"`
+	InitialDate    string       `json:"initial_date"`
+	InitialValue   string       `json:"initial_value"`
+	AltText        string       `json:"alt_text"`
+	Elements       []kitElement `json:"elements"`
+	Indent         int          `json:"indent"`
+	UserID         string       `json:"user_id"`
+	ChannelID      string       `json:"channel_id"`
+	UsergroupID    string       `json:"usergroup_id"`
+	Name           string       `json:"name"`
+	Range          string       `json:"range"`
+	Multiline      bool         `json:"multiline"`
 }
 
 // text returns the element's text whether it is a string or a text object.

@@ -72,9 +72,9 @@ type Click struct {
 	ActionID string
 	// BlockID narrows the search to one block; any block when empty.
 	BlockID string
-	// Value is the option chosen in a select or overflow menu, or the user, channel or
-	// date of a picker. For a button it may be left empty; if set it must match the
-	// button's value.
+	// Value is the option chosen in a select or overflow menu, the box toggled in a
+	// checkbox group, or the user, channel or date of a picker. For a button it may be
+	// left empty; if set it must match the button's value.
 	Value string
 }
 
@@ -176,6 +176,25 @@ func actionPayload(el kitElement, value string) (map[string]any, error) {
 			return nil, fmt.Errorf("%s %s has no option %q", el.Type, el.ActionID, value)
 		}
 		a["selected_option"] = o
+	case "checkboxes":
+		// Clicking a box toggles it; Slack sends every box ticked after the click.
+		o, ok := findOption(el, value)
+		if !ok {
+			return nil, fmt.Errorf("checkboxes %s has no option %q", el.ActionID, value)
+		}
+		selected := []kitOption{}
+		toggled := false
+		for _, io := range el.InitialOptions {
+			if io.Value == o.Value {
+				toggled = true
+				continue
+			}
+			selected = append(selected, io)
+		}
+		if !toggled {
+			selected = append(selected, o)
+		}
+		a["selected_options"] = selected
 	case "users_select":
 		a["selected_user"] = value
 	case "conversations_select":

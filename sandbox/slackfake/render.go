@@ -190,6 +190,22 @@ func renderElement(e kitElement) string {
 			label = e.Placeholder.Text
 		}
 		return "[ " + label + " ▾ ]"
+	case "checkboxes":
+		var lines []string
+		for _, o := range e.Options {
+			box := "[ ]"
+			for _, io := range e.InitialOptions {
+				if io.Value == o.Value {
+					box = "[x]"
+				}
+			}
+			line := box + " " + o.Text.Text
+			if o.Description != nil && o.Description.Text != "" {
+				line += " (" + o.Description.Text + ")"
+			}
+			lines = append(lines, line)
+		}
+		return strings.Join(lines, "\n")
 	case "overflow":
 		return "[ ⋯ ]"
 	case "plain_text_input", "number_input", "email_text_input", "url_text_input":

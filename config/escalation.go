@@ -1,0 +1,240 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+// Escalation is the escalation matrix: who is paged, when, if nobody acknowledges.
+type Escalation struct {
+	// Interval is how often an unacknowledged incident escalates again after its first
+	// page (default 15m).
+	Interval time.Duration `yaml:"interval"`
+	// OnCall is the level "Page on-call" and /page call (default oncall); Senior the
+	// level "Page senior engineer" calls (default senior).
+	OnCall string `yaml:"on_call"`
+	Senior string `yaml:"senior"`
+	// Levels names who is in each level; they add to (or change) the runbook's levels
+	// developers, devops, oncall, senior and cto.
+	Levels map[string]EscalationLevel `yaml:"levels"`
+	// Matrix replaces the runbook's escalation matrix when given; rows are tried in order.
+	Matrix []MatrixRow `yaml:"matrix"`
+}
+
+// EscalationLevel is a group of people paged together.
+type EscalationLevel struct {
+	// Title is how Slack names the level ("senior engineer").
+	Title string `yaml:"title"`
+	// Slack lists user IDs (U…) and user group IDs (S…) mentioned and sent a DM.
+	Slack []string `yaml:"slack"`
+	// PagerDuty pages through PagerDuty too (when PAGERDUTY_ROUTING_KEY is set).
+	PagerDuty *bool `yaml:"pagerduty"`
+}
+
+// MatrixRow is a row of the escalation matrix.
+type MatrixRow struct {
+	Name           string   `yaml:"name"`
+	Envs           []string `yaml:"envs"`
+	Scenarios      []string `yaml:"scenarios"`
+	DataCorruption bool     `yaml:"data_corruption"`
+	// Response is "immediate", "best-effort" or a duration ("15m", "1h").
+	Response string `yaml:"response"`
+	// Path is the levels paged, step by step: a step is a level name or a list of
+	// level names paged together.
+	Path []PathStep `yaml:"path"`
+}
+
+// PathStep is one step of an escalation path: one level, or several paged together.
+type PathStep []string
+
+// UnmarshalYAML reads a level name or a list of them.
+func (p *PathStep) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*p = PathStep{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var names []string
+		if err := n.Decode(&names); err != nil {
+			return err
+		}
+		*p = names
+		return nil
+	}
+	return fmt.Errorf("line %d: a path step is a level name or a list of level names", n.Line)
+}
+
+// MarshalYAML writes a one-level step as its name.
+func (p PathStep) MarshalYAML() (any, error) {
+	if len(p) == 1 {
+		return p[0], nil
+	}
+	return []string(p), nil
+}
+
+// PagerDuty configures paging through PagerDuty's Events API v2. The routing key
+// comes from PAGERDUTY_ROUTING_KEY; without it PagerDuty is off.
+type PagerDuty struct {
+	// EventsURL replaces https://events.pagerduty.com (PAGERDUTY_EVENTS_URL overrides it).
+	EventsURL string `yaml:"events_url"`
+}
+
+// Incidents configures what follows a resolution.
+type Incidents struct {
+	// IssueLabels are put on follow-up GitHub issues (default: incident, medic).
+	IssueLabels []string `yaml:"issue_labels"`
+	// Checklist replaces the runbook's post-incident checklist.
+	Checklist []string `yaml:"checklist"`
+}
+
+// DefaultEscalationInterval is how often an unacknowledged incident escalates again.
+const DefaultEscalationInterval = 15 * time.Minute
+
+func (c *Config) applyEscalationDefaults() {
+	e := &c.Escalation
+	if e.Interval == 0 {
+		e.Interval = DefaultEscalationInterval
+	}
+	if e.OnCall == "" {
+		e.OnCall = "oncall"
+	}
+	if e.Senior == "" {
+		e.Senior = "senior"
+	}
+	if c.Incidents.IssueLabels == nil {
+		c.Incidents.IssueLabels = []string{"incident", "medic"}
+	}
+}
+
+func (c *Config) validateEscalation() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
+	e := c.Escalation
+	if e.Interval < time.Minute || e.Interval > 24*time.Hour {
+		add("escalation.interval", fmt.Sprintf("%s is out of range", e.Interval), "use 1m to 24h (default 15m)")
+	}
+	levels := c.DomainEscalation().Levels
+	for _, name := range sortedKeys(e.Levels) {
+		for i, id := range e.Levels[name].Slack {
+			if !memberRE.MatchString(id) {
+				add(fmt.Sprintf("escalation.levels.%s.slack[%d]", name, i), fmt.Sprintf("%q is not a Slack user or user group ID", id), "use the member's ID (U…/W…) or the user group's ID (S…), not a name")
+			}
+		}
+	}
+	level := func(key, name string) {
+		if _, ok := levels[name]; !ok {
+			add(key, fmt.Sprintf("names level %q, which is not defined", name), "define it under escalation.levels or use one of: "+strings.Join(sortedKeys(levels), ", "))
+		}
+	}
+	level("escalation.on_call", e.OnCall)
+	level("escalation.senior", e.Senior)
+	scenarios := recovery.ScenarioIDs()
+	for i, r := range e.Matrix {
+		k := fmt.Sprintf("escalation.matrix[%d]", i)
+		if r.Name == "" {
+			add(k+".name", "is empty", "name the row as the runbook does, e.g. \"Prod fail (auto-rollback works)\"")
+		}
+		if _, _, err := parseResponse(r.Response); err != nil {
+			add(k+".response", err.Error(), "use immediate, best-effort or a duration such as 15m or 1h")
+		}
+		for j, env := range r.Envs {
+			if _, ok := c.Environments[env]; !ok {
+				add(fmt.Sprintf("%s.envs[%d]", k, j), fmt.Sprintf("%q is not a configured environment", env), "use one of: "+strings.Join(sortedKeys(c.Environments), ", "))
+			}
+		}
+		for j, s := range r.Scenarios {
+			if !slices.Contains(scenarios, recovery.ScenarioID(s)) {
+				add(fmt.Sprintf("%s.scenarios[%d]", k, j), fmt.Sprintf("%q is not a scenario", s), "use one of the scenario IDs listed in README.md")
+			}
+		}
+		_, bestEffort, _ := parseResponse(r.Response)
+		if len(r.Path) == 0 && !bestEffort {
+			add(k+".path", "pages nobody", "list the levels to page, e.g. [oncall, senior], or make the response best-effort")
+		}
+		for j, step := range r.Path {
+			for _, l := range step {
+				level(fmt.Sprintf("%s.path[%d]", k, j), l)
+			}
+		}
+	}
+	if u := c.PagerDuty.EventsURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			add("pagerduty.events_url", fmt.Sprintf("%q is not an http(s) URL", u), "leave it out for https://events.pagerduty.com")
+		}
+	}
+	return ps
+}
+
+// parseResponse reads a matrix row's response time.
+func parseResponse(s string) (d time.Duration, bestEffort bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "immediate", "0":
+		return 0, false, nil
+	case "best-effort", "best effort":
+		return 0, true, nil
+	case "":
+		return 0, false, fmt.Errorf("is empty")
+	}
+	d, err = time.ParseDuration(s)
+	if err != nil || d < 0 || d > 7*24*time.Hour {
+		return 0, false, fmt.Errorf("%q is not a response time", s)
+	}
+	return d, false, nil
+}
+
+// DomainEscalation converts the escalation section into recovery's policy: the
+// runbook's levels and matrix, changed by the config.
+func (c *Config) DomainEscalation() *recovery.EscalationPolicy {
+	p := &recovery.EscalationPolicy{Interval: c.Escalation.Interval, Levels: recovery.DefaultLevels(), OnCall: c.Escalation.OnCall, Senior: c.Escalation.Senior}
+	for name, l := range c.Escalation.Levels {
+		lv, ok := p.Levels[name]
+		if !ok {
+			lv = recovery.Level{Name: name, Title: name, PagerDuty: true}
+		}
+		if l.Title != "" {
+			lv.Title = l.Title
+		}
+		if l.Slack != nil {
+			lv.Slack = l.Slack
+		}
+		if l.PagerDuty != nil {
+			lv.PagerDuty = *l.PagerDuty
+		}
+		p.Levels[name] = lv
+	}
+	if len(c.Escalation.Matrix) == 0 {
+		for _, r := range recovery.DefaultMatrix() {
+			var envs []string
+			for _, env := range r.Envs {
+				if _, ok := c.Environments[env]; ok {
+					envs = append(envs, env)
+				}
+			}
+			if len(r.Envs) > 0 && len(envs) == 0 {
+				continue // e.g. no dev environment configured
+			}
+			r.Envs = envs
+			p.Matrix = append(p.Matrix, r)
+		}
+		return p
+	}
+	for _, rc := range c.Escalation.Matrix {
+		d, bestEffort, _ := parseResponse(rc.Response)
+		r := recovery.MatrixRow{Name: rc.Name, Envs: rc.Envs, DataCorruption: rc.DataCorruption, Response: d, BestEffort: bestEffort}
+		for _, s := range rc.Scenarios {
+			r.Scenarios = append(r.Scenarios, recovery.ScenarioID(s))
+		}
+		for _, step := range rc.Path {
+			r.Path = append(r.Path, []string(step))
+		}
+		p.Matrix = append(p.Matrix, r)
+	}
+	return p
+}

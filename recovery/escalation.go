@@ -1,0 +1,701 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Level is a group of people paged together: Slack users and user groups mentioned in
+// the alert's thread and sent a direct message, and PagerDuty when it is on.
+type Level struct {
+	Name string
+	// Title is how the level reads in Slack ("senior engineer").
+	Title string
+	// Slack lists user IDs (U…) and user group IDs (S…).
+	Slack []string
+	// PagerDuty sends the page to PagerDuty too.
+	PagerDuty bool
+}
+
+// MatrixRow is a row of the escalation matrix: which incidents it covers, how long they
+// may wait for an acknowledgement, and whom to page, in order, when nobody acknowledges.
+type MatrixRow struct {
+	Name string
+	// An incident matches when each non-empty list contains it: its environment, its
+	// scenario. DataCorruption rows match only incidents flagged as such.
+	Envs           []string
+	Scenarios      []ScenarioID
+	DataCorruption bool
+	// Response is how long the incident may stay unacknowledged before the first page;
+	// 0 pages at once.
+	Response time.Duration
+	// BestEffort rows never page.
+	BestEffort bool
+	// Path lists the steps of the escalation: each step's levels are paged together.
+	// After the last step, the last one is paged again every interval.
+	Path [][]string
+}
+
+func (r MatrixRow) matches(in Incident) bool {
+	if r.DataCorruption != in.Escalation.DataCorruption {
+		return false
+	}
+	if len(r.Envs) > 0 && !slices.Contains(r.Envs, in.Env) {
+		return false
+	}
+	if len(r.Scenarios) > 0 && !slices.Contains(r.Scenarios, in.Scenario) {
+		return false
+	}
+	return true
+}
+
+// ResponseText is the row's response time as the runbook writes it.
+func (r MatrixRow) ResponseText() string {
+	switch {
+	case r.BestEffort:
+		return "best effort"
+	case r.Response == 0:
+		return "IMMEDIATE"
+	}
+	return duration(r.Response)
+}
+
+// EscalationPolicy is the escalation matrix with its levels.
+type EscalationPolicy struct {
+	// Interval is how often an unacknowledged incident escalates after its first page.
+	Interval time.Duration
+	Levels   map[string]Level
+	Matrix   []MatrixRow
+	// OnCall is the level "Page on-call" and /page call; Senior the level "Page senior
+	// engineer" calls.
+	OnCall string
+	Senior string
+}
+
+// Row returns the first row of the matrix covering in.
+func (p *EscalationPolicy) Row(in Incident) (MatrixRow, bool) {
+	for _, r := range p.Matrix {
+		if r.matches(in) {
+			return r, true
+		}
+	}
+	return MatrixRow{}, false
+}
+
+func (p *EscalationPolicy) rowNamed(name string) (MatrixRow, bool) {
+	for _, r := range p.Matrix {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return MatrixRow{}, false
+}
+
+// Validate checks that every level the matrix and the buttons name exists.
+func (p *EscalationPolicy) Validate() error {
+	if p.Interval <= 0 {
+		return errors.New("escalation interval must be positive")
+	}
+	check := func(where, name string) error {
+		if _, ok := p.Levels[name]; !ok {
+			return fmt.Errorf("%s names level %q, which escalation.levels does not define", where, name)
+		}
+		return nil
+	}
+	for _, r := range p.Matrix {
+		if !r.BestEffort && len(r.Path) == 0 {
+			return fmt.Errorf("matrix row %q pages nobody: give it a path or make it best effort", r.Name)
+		}
+		for _, step := range r.Path {
+			for _, l := range step {
+				if err := check("matrix row "+r.Name, l); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for where, l := range map[string]string{"escalation.on_call": p.OnCall, "escalation.senior": p.Senior} {
+		if err := check(where, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// levelTitles names levels for people: "senior engineer and CTO".
+func (p *EscalationPolicy) levelTitles(names []string) string {
+	var t []string
+	for _, n := range names {
+		t = append(t, p.Levels[n].Title)
+	}
+	return joinAnd(t)
+}
+
+func joinAnd(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// DefaultLevels are the runbook's escalation levels, without members: the config
+// names who is in each.
+func DefaultLevels() map[string]Level {
+	return map[string]Level{
+		"developers": {Name: "developers", Title: "developers"},
+		"devops":     {Name: "devops", Title: "DevOps team", PagerDuty: true},
+		"oncall":     {Name: "oncall", Title: "on-call engineer", PagerDuty: true},
+		"senior":     {Name: "senior", Title: "senior engineer", PagerDuty: true},
+		"cto":        {Name: "cto", Title: "CTO", PagerDuty: true},
+	}
+}
+
+// DefaultMatrix is the runbook's escalation matrix. Rows are tried in order.
+func DefaultMatrix() []MatrixRow {
+	return []MatrixRow{
+		{Name: "Data corruption", DataCorruption: true, Path: [][]string{{"cto", "senior"}}},
+		{Name: "Prod fail (auto-rollback fails)", Scenarios: []ScenarioID{RollbackFail}, Path: [][]string{{"senior"}, {"cto", "senior"}}},
+		{Name: "Prod fail (auto-rollback works)", Envs: []string{"prod"}, Response: 15 * time.Minute, Path: [][]string{{"oncall"}, {"senior"}}},
+		{Name: "Preprod fail", Envs: []string{"preprod"}, Response: time.Hour, Path: [][]string{{"devops"}, {"oncall"}}},
+		{Name: "Dev tests fail", Envs: []string{"dev"}, BestEffort: true},
+	}
+}
+
+// Escalation is where an incident stands in the escalation matrix.
+type Escalation struct {
+	// Row is the matrix row the incident follows ("" before the first save).
+	Row string `json:",omitempty"`
+	// DueAt is when it escalates next if nobody acknowledges; zero when it will not.
+	DueAt time.Time `json:",omitzero"`
+	// Step counts the path steps paged so far; Pages the pages sent (the timer's and
+	// people's), which numbers them.
+	Step  int `json:",omitempty"`
+	Pages int `json:",omitempty"`
+	// LastPagedAt and LastLevels say who was paged last, and when.
+	LastPagedAt time.Time `json:",omitzero"`
+	LastLevels  []string  `json:",omitempty"`
+	// PagerDuty is true once a PagerDuty trigger went out: acknowledging and resolving
+	// the incident then tell PagerDuty too.
+	PagerDuty bool `json:",omitempty"`
+	// AckSent is the Pages count at the last acknowledgement sent to PagerDuty.
+	AckSent int `json:",omitempty"`
+	// DataCorruption is set by "Data corruption risk", with who said so and why.
+	DataCorruption       bool   `json:",omitempty"`
+	DataCorruptionBy     string `json:",omitempty"`
+	DataCorruptionReason string `json:",omitempty"`
+}
+
+// PageKind says what a page tells a pager.
+type PageKind string
+
+// Page kinds: PagerDuty's event actions.
+const (
+	PageTrigger     PageKind = "trigger"
+	PageAcknowledge PageKind = "acknowledge"
+	PageResolve     PageKind = "resolve"
+)
+
+// PageState is where a page's delivery stands.
+type PageState string
+
+// Page states.
+const (
+	PagePending PageState = "pending"
+	PageSent    PageState = "sent"
+	PageFailed  PageState = "failed"
+)
+
+// Page is one message to one pager, stored before it is sent and kept until delivered,
+// so a restart neither loses nor repeats it.
+type Page struct {
+	// ID is unique per incident, page number and pager ("INC-…#3/pagerduty").
+	ID         string
+	IncidentID string
+	Pager      string
+	Kind       PageKind
+	Levels     []string
+	Reason     string
+	// By is who asked: a Slack user, or "medic" for the escalation timer.
+	By        string
+	Seq       int
+	State     PageState
+	Attempts  int
+	NextAt    time.Time
+	LastError string
+	CreatedAt time.Time
+	SentAt    time.Time
+}
+
+// PageStore keeps pages and finds the incidents due to escalate.
+type PageStore interface {
+	// AddPage stores a new page; ErrDuplicate (wrapped) when its ID exists.
+	AddPage(ctx context.Context, p Page) error
+	// UpdatePage saves a page's delivery state.
+	UpdatePage(ctx context.Context, p Page) error
+	// DuePages lists pending pages whose NextAt is at or before t, oldest first.
+	DuePages(ctx context.Context, t time.Time, limit int) ([]Page, error)
+	// PagesOf lists an incident's pages, oldest first.
+	PagesOf(ctx context.Context, incidentID string) ([]Page, error)
+	// DueEscalations lists the unresolved incidents whose escalation is due at t.
+	DueEscalations(ctx context.Context, t time.Time) ([]Incident, error)
+}
+
+// Pager delivers pages to people: PagerDuty, or Slack mentions and direct messages.
+type Pager interface {
+	// Name is the pager's key in page IDs and what Slack shows ("pagerduty", "slack").
+	Name() string
+	// Wants reports whether the pager has anything to do for a page to levels.
+	Wants(kind PageKind, levels []Level) bool
+	// Send delivers p about in to levels. An error with Temporary() true (and
+	// optionally RetryAfter()) is retried; any other error ends the page.
+	Send(ctx context.Context, p Page, in Incident, levels []Level) error
+}
+
+// EscalationDeps turn escalation on in an Engine.
+type EscalationDeps struct {
+	Policy *EscalationPolicy
+	Pages  PageStore
+	Pagers []Pager
+}
+
+// Paging limits.
+const (
+	// maxPageAttempts bounds the retries of one page (about 20 minutes with backoff).
+	maxPageAttempts = 8
+	// pageRetryBase and pageRetryMax shape the retry backoff.
+	pageRetryBase = 15 * time.Second
+	pageRetryMax  = 5 * time.Minute
+	// repagePause is how soon the same level may be paged again by hand.
+	repagePause = time.Minute
+	// pageLease bounds how long one replica may hold a page while sending it.
+	pageLease = 2 * time.Minute
+)
+
+// schedule keeps an incident's escalation in step with the matrix: when the incident
+// is new or now falls under another row (its severity rose, data corruption was
+// declared), the clock restarts from the new row's response time and any earlier
+// acknowledgement no longer holds. Resolved incidents stop their clock.
+func (e *Engine) schedule(cur *Incident) {
+	if e.Escalation == nil {
+		return
+	}
+	if cur.Status == IncidentResolved {
+		cur.Escalation.DueAt = time.Time{}
+		return
+	}
+	row, ok := e.Escalation.Policy.Row(*cur)
+	if !ok || row.Name == cur.Escalation.Row {
+		return
+	}
+	first := cur.Escalation.Row == ""
+	cur.Escalation.Row, cur.Escalation.Step = row.Name, 0
+	cur.Escalation.DueAt = time.Time{}
+	if row.BestEffort {
+		return
+	}
+	cur.Escalation.DueAt = e.Now().Add(row.Response)
+	if !first && cur.Status == IncidentAcknowledged {
+		cur.Status, cur.AckBy, cur.AckAt = IncidentOpen, "", time.Time{}
+	}
+}
+
+// escalationChanged says in the thread that the incident now follows another row.
+func (e *Engine) escalationChanged(ctx context.Context, before, after Incident) {
+	if e.Escalation == nil || before.Escalation.Row == "" || before.Escalation.Row == after.Escalation.Row {
+		return
+	}
+	row, _ := e.Escalation.Policy.rowNamed(after.Escalation.Row)
+	text := fmt.Sprintf(":rotating_light: Escalation now follows *%s* (response %s).", row.Name, row.ResponseText())
+	if before.AckBy != "" && after.AckBy == "" {
+		text += fmt.Sprintf(" The acknowledgement by <@%s> was for the earlier situation: acknowledge again.", before.AckBy)
+	}
+	e.audit(ctx, after, "medic", "escalation.row", map[string]string{"from": before.Escalation.Row, "to": row.Name, "due": timeText(after.Escalation.DueAt)})
+	e.postNotes(ctx, after, []Note{{Text: text}})
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Escalate pages every incident whose acknowledgement deadline passed, then delivers
+// the pages waiting to go out. Run it every few seconds; several replicas may run it
+// at once: each page is stored under an ID made from the incident and its number, so
+// a page is added once, and sending is claimed.
+func (e *Engine) Escalate(ctx context.Context) error {
+	if e.Escalation == nil {
+		return nil
+	}
+	due, err := e.Escalation.Pages.DueEscalations(ctx, e.Now())
+	if err != nil {
+		return fmt.Errorf("listing due escalations: %w", err)
+	}
+	var errs []error
+	for _, in := range due {
+		if err := e.escalate(ctx, in); err != nil {
+			e.log.Error("escalating", zap.String("incident", in.ID), zap.Error(err))
+			errs = append(errs, err)
+		}
+	}
+	if err := e.DeliverPages(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// escalate pages the next step of in's path, because nobody acknowledged in time.
+func (e *Engine) escalate(ctx context.Context, in Incident) error {
+	p := e.Escalation.Policy
+	row, ok := p.rowNamed(in.Escalation.Row)
+	if !ok || row.BestEffort || len(row.Path) == 0 || in.Status != IncidentOpen {
+		_, err := e.update(ctx, in.ID, func(cur *Incident) { cur.Escalation.DueAt = time.Time{} })
+		return err
+	}
+	step := min(in.Escalation.Step, len(row.Path)-1)
+	levels := row.Path[step]
+	var reason string
+	switch {
+	case in.Escalation.Step == 0 && row.Response == 0:
+		reason = fmt.Sprintf("%s: response IMMEDIATE", row.Name)
+	case in.Escalation.Step == 0:
+		reason = fmt.Sprintf("not acknowledged within %s (%s)", duration(row.Response), row.Name)
+	default:
+		reason = fmt.Sprintf("still not acknowledged %s after the last page (%s)", duration(p.Interval), row.Name)
+	}
+	seq := in.Escalation.Pages + 1
+	return e.page(ctx, in, seq, levels, reason, "medic", func(cur *Incident) {
+		cur.Escalation.Step = step + 1
+		cur.Escalation.DueAt = e.Now().Add(p.Interval)
+	})
+}
+
+// page stores the pages of page number seq of in to levels, one per pager, then
+// records them on the incident (with more, for the timer) unless someone else already
+// did. It is safe to call twice with the same seq.
+func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string, reason, by string, more func(*Incident)) error {
+	p := e.Escalation.Policy
+	var lv []Level
+	for _, n := range levels {
+		lv = append(lv, p.Levels[n])
+	}
+	pd := false
+	for _, pager := range e.Escalation.Pagers {
+		if !pager.Wants(PageTrigger, lv) {
+			continue
+		}
+		if pager.Name() == "pagerduty" {
+			pd = true
+		}
+		if err := e.addPage(ctx, Page{ID: fmt.Sprintf("%s#%d/%s", in.ID, seq, pager.Name()), IncidentID: in.ID, Pager: pager.Name(),
+			Kind: PageTrigger, Levels: levels, Reason: reason, By: by, Seq: seq}); err != nil {
+			return err
+		}
+	}
+	recorded := false
+	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+		recorded = false
+		if cur.Escalation.Pages >= seq {
+			return // another replica got there first
+		}
+		recorded = true
+		cur.Escalation.Pages = seq
+		cur.Escalation.LastPagedAt, cur.Escalation.LastLevels = e.Now(), levels
+		if pd {
+			cur.Escalation.PagerDuty = true
+		}
+		if more != nil {
+			more(cur)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		return nil
+	}
+	e.audit(ctx, saved, by, "incident.paged", map[string]string{"levels": strings.Join(levels, ","), "reason": reason, "page": fmt.Sprint(seq)})
+	if err := e.publish(ctx, &saved); err != nil {
+		e.log.Warn("showing a page on the alert", zap.String("incident", in.ID), zap.Error(err))
+	}
+	if !slices.ContainsFunc(e.Escalation.Pagers, func(pg Pager) bool { return pg.Wants(PageTrigger, lv) }) {
+		e.postNotes(ctx, saved, []Note{{Text: fmt.Sprintf(":warning: Nobody to page for %s: the level has no Slack members and PagerDuty is off (config: escalation.levels).", p.levelTitles(levels))}})
+	}
+	return nil
+}
+
+// addPage stores a page to send now; one already stored under the same ID is left as
+// it is.
+func (e *Engine) addPage(ctx context.Context, pg Page) error {
+	pg.State, pg.CreatedAt, pg.NextAt = PagePending, e.Now(), e.Now()
+	if err := e.Escalation.Pages.AddPage(ctx, pg); err != nil && !errors.Is(err, ErrDuplicate) {
+		return fmt.Errorf("storing page %s: %w", pg.ID, err)
+	}
+	return nil
+}
+
+// followPagerDuty tells PagerDuty that medic's incident was acknowledged or resolved,
+// when PagerDuty was paged for it.
+func (e *Engine) followPagerDuty(ctx context.Context, in Incident, kind PageKind, by string) {
+	if e.Escalation == nil || !in.Escalation.PagerDuty {
+		return
+	}
+	id := fmt.Sprintf("%s#%s", in.ID, kind)
+	if kind == PageAcknowledge {
+		id = fmt.Sprintf("%s#ack%d", in.ID, in.Escalation.Pages)
+	}
+	for _, pager := range e.Escalation.Pagers {
+		if !pager.Wants(kind, nil) {
+			continue
+		}
+		if err := e.addPage(ctx, Page{ID: id + "/" + pager.Name(), IncidentID: in.ID, Pager: pager.Name(), Kind: kind, By: by, Seq: in.Escalation.Pages}); err != nil {
+			e.log.Error("storing a page", zap.String("incident", in.ID), zap.Error(err))
+		}
+	}
+	if err := e.DeliverPages(ctx); err != nil {
+		e.log.Warn("delivering pages", zap.Error(err))
+	}
+}
+
+// DeliverPages sends the pages due now. A page that fails for a temporary reason
+// (PagerDuty 429 or 5xx, Slack unreachable) is retried with backoff, and the thread
+// says so; one that fails for good says that too.
+func (e *Engine) DeliverPages(ctx context.Context) error {
+	if e.Escalation == nil {
+		return nil
+	}
+	pages, err := e.Escalation.Pages.DuePages(ctx, e.Now(), 50)
+	if err != nil {
+		return fmt.Errorf("listing pages to send: %w", err)
+	}
+	for _, pg := range pages {
+		e.deliver(ctx, pg)
+	}
+	return nil
+}
+
+func (e *Engine) deliver(ctx context.Context, pg Page) {
+	log := e.log.With(zap.String("page", pg.ID))
+	key := "page:" + pg.ID + fmt.Sprintf("@%d", pg.Attempts)
+	ok, err := e.Claims.ClaimWork(ctx, key, pageLease)
+	if err != nil || !ok {
+		return
+	}
+	var pager Pager
+	for _, p := range e.Escalation.Pagers {
+		if p.Name() == pg.Pager {
+			pager = p
+		}
+	}
+	in, err := e.Incidents.Incident(ctx, pg.IncidentID)
+	if err != nil || pager == nil {
+		pg.State, pg.LastError = PageFailed, fmt.Sprintf("cannot send: pager %q configured: %v; incident: %v", pg.Pager, pager != nil, err)
+		e.savePage(ctx, log, pg)
+		_ = e.Claims.CompleteWork(ctx, key)
+		return
+	}
+	var levels []Level
+	for _, n := range pg.Levels {
+		levels = append(levels, e.Escalation.Policy.Levels[n])
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	err = pager.Send(sctx, pg, in, levels)
+	cancel()
+	pg.Attempts++
+	if err == nil {
+		if pg.Attempts > 1 {
+			e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":white_check_mark: %s page %s delivered after %d attempts.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts)}})
+		}
+		pg.State, pg.SentAt, pg.LastError = PageSent, e.Now(), ""
+		e.savePage(ctx, log, pg)
+		e.audit(ctx, in, "medic", "page.sent", map[string]string{"page": pg.ID, "pager": pg.Pager, "kind": string(pg.Kind), "levels": strings.Join(pg.Levels, ",")})
+		_ = e.Claims.CompleteWork(ctx, key)
+		return
+	}
+	why := Redact(oneLine(err))
+	pg.LastError = why
+	var temp interface{ Temporary() bool }
+	retry := errors.As(err, &temp) && temp.Temporary() && pg.Attempts < maxPageAttempts
+	if retry {
+		wait := min(pageRetryBase<<(pg.Attempts-1), pageRetryMax)
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) && ra.RetryAfter() > wait {
+			wait = ra.RetryAfter()
+		}
+		pg.NextAt = e.Now().Add(wait)
+		if pg.Attempts == 1 {
+			e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":warning: %s page %s failed: %s. medic retries (next in %s, up to %d attempts).", pagerTitle(pg.Pager), pageWhat(pg), why, duration(wait), maxPageAttempts)}})
+		}
+	} else {
+		pg.State = PageFailed
+		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":x: %s page %s failed after %d attempt(s): %s. Page by hand.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts, why)}})
+	}
+	log.Warn("page failed", zap.Int("attempts", pg.Attempts), zap.Bool("retry", retry), zap.String("error", why))
+	e.savePage(ctx, log, pg)
+	e.audit(ctx, in, "medic", "page.failed", map[string]string{"page": pg.ID, "pager": pg.Pager, "error": why, "attempt": fmt.Sprint(pg.Attempts), "retry": fmt.Sprint(retry)})
+	_ = e.Claims.CompleteWork(ctx, key)
+}
+
+func (e *Engine) savePage(ctx context.Context, log *zap.Logger, pg Page) {
+	if err := e.Escalation.Pages.UpdatePage(context.WithoutCancel(ctx), pg); err != nil {
+		log.Error("saving a page", zap.Error(err))
+	}
+}
+
+func pagerTitle(name string) string {
+	switch name {
+	case "pagerduty":
+		return "PagerDuty"
+	case "slack":
+		return "Slack"
+	}
+	return name
+}
+
+// pageWhat names a page in a thread note: "to senior (#2)", "acknowledge".
+func pageWhat(pg Page) string {
+	if pg.Kind != PageTrigger {
+		return "(" + string(pg.Kind) + ")"
+	}
+	return fmt.Sprintf("#%d to %s", pg.Seq, strings.Join(pg.Levels, " + "))
+}
+
+// PageIncident pages people about an incident at once: the on-call engineer ("Page
+// on-call", /page), the senior engineer ("Page senior engineer"), or, for "Data
+// corruption risk" (with a reason), the matrix's data corruption row, which pages at
+// once. It returns what to tell the user.
+func (e *Engine) PageIncident(ctx context.Context, incidentID string, action ActionID, user, reason string) (string, error) {
+	if e.Escalation == nil {
+		return "", &UserError{"Paging is not configured on this medic (config: escalation); nothing was done."}
+	}
+	in, err := e.Incidents.Incident(ctx, incidentID)
+	if errors.Is(err, ErrNotFound) {
+		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := e.needRole(ctx, in, user, RoleResponder, "page people"); err != nil {
+		return "", err
+	}
+	if in.Status == IncidentResolved {
+		return "", &UserError{fmt.Sprintf("Incident %s is resolved; nobody was paged.", in.ID)}
+	}
+	p := e.Escalation.Policy
+	if action == ActDataCorruption {
+		if strings.TrimSpace(reason) == "" {
+			return "", &UserError{"Say why data may be corrupted: it goes to the audit log and the page."}
+		}
+		if in.Escalation.DataCorruption {
+			return fmt.Sprintf("Data corruption risk was already declared on %s by <@%s>; the %s are being paged.", in.ID, in.Escalation.DataCorruptionBy, e.dataCorruptionTitles()), nil
+		}
+		saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+			cur.Escalation.DataCorruption, cur.Escalation.DataCorruptionBy, cur.Escalation.DataCorruptionReason = true, user, Redact(reason)
+		})
+		if err != nil {
+			return "", err
+		}
+		e.audit(ctx, saved, user, "incident.data_corruption", map[string]string{"reason": Redact(reason)})
+		e.postNotes(ctx, saved, []Note{{Text: fmt.Sprintf(":biohazard_sign: <@%s> declared a *data corruption risk*: %s", user, Redact(reason))}})
+		if err := e.Escalate(ctx); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("Data corruption risk declared on %s: paging the %s now.", in.ID, e.dataCorruptionTitles()), nil
+	}
+	level := p.OnCall
+	if action == ActPageSenior {
+		level = p.Senior
+	}
+	if slices.Equal(in.Escalation.LastLevels, []string{level}) && e.Now().Sub(in.Escalation.LastPagedAt) < repagePause {
+		return fmt.Sprintf("The %s was paged for %s %s ago; not paging again so soon.", p.Levels[level].Title, in.ID, duration(e.Now().Sub(in.Escalation.LastPagedAt))), nil
+	}
+	why := fmt.Sprintf("paged by <@%s>", user)
+	if reason != "" {
+		why += ": " + Redact(reason)
+	}
+	if err := e.page(ctx, in, in.Escalation.Pages+1, []string{level}, why, user, nil); err != nil {
+		return "", err
+	}
+	if err := e.DeliverPages(ctx); err != nil {
+		e.log.Warn("delivering pages", zap.Error(err))
+	}
+	return fmt.Sprintf("Paging the %s for %s.", p.Levels[level].Title, in.ID), nil
+}
+
+func (e *Engine) dataCorruptionTitles() string {
+	for _, r := range e.Escalation.Policy.Matrix {
+		if r.DataCorruption && len(r.Path) > 0 {
+			return e.Escalation.Policy.levelTitles(r.Path[0])
+		}
+	}
+	return "people of the data corruption row"
+}
+
+// PageEnv pages the on-call engineer for env's most severe open incident (/page prod).
+func (e *Engine) PageEnv(ctx context.Context, env, user string) (string, error) {
+	open, err := e.Incidents.OpenIncidents(ctx, env)
+	if err != nil {
+		return "", err
+	}
+	if len(open) == 0 {
+		return "", &UserError{fmt.Sprintf("%s has no open incident, so there is nothing to page about. Name one with `/page INC-…`.", env)}
+	}
+	return e.PageIncident(ctx, open[0].ID, ActPageOnCall, user, "")
+}
+
+// needRole refuses, with a message and an audit entry, a user without role in the
+// incident's environment. Without access configuration everyone may.
+func (e *Engine) needRole(ctx context.Context, in Incident, user string, role Role, what string) error {
+	if e.Actions == nil || e.Actions.Access == nil {
+		return nil
+	}
+	ok, err := e.Actions.Access.Has(ctx, user, in.Env, role)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e.audit(ctx, in, user, "refused", map[string]string{"what": what, "why": "not a " + string(role)})
+		return &UserError{fmt.Sprintf("You need the *%s* role for %s to %s (config: access.roles). Nothing was done.", role, in.Env, what)}
+	}
+	return nil
+}
+
+// EscalationLine is what the alert shows of the escalation: who was paged, what is
+// next. Empty when there is nothing to say.
+func (e *Engine) EscalationLine(in Incident) string {
+	return EscalationText(e.escalationPolicy(), in, e.Now())
+}
+
+func (e *Engine) escalationPolicy() *EscalationPolicy {
+	if e.Escalation == nil {
+		return nil
+	}
+	return e.Escalation.Policy
+}
+
+// EscalationText describes in's escalation for its alert.
+func EscalationText(p *EscalationPolicy, in Incident, now time.Time) string {
+	if p == nil || in.Escalation.Row == "" {
+		return ""
+	}
+	row, _ := p.rowNamed(in.Escalation.Row)
+	parts := []string{fmt.Sprintf("Escalation: %s (response %s)", row.Name, row.ResponseText())}
+	if in.Escalation.Pages > 0 {
+		parts = append(parts, fmt.Sprintf("paged %s at %s", p.levelTitles(in.Escalation.LastLevels), in.Escalation.LastPagedAt.UTC().Format("15:04 UTC")))
+	}
+	if !in.Escalation.DueAt.IsZero() && in.Status == IncidentOpen && !row.BestEffort && len(row.Path) > 0 {
+		next := row.Path[min(in.Escalation.Step, len(row.Path)-1)]
+		parts = append(parts, fmt.Sprintf("pages %s at %s unless acknowledged", p.levelTitles(next), in.Escalation.DueAt.UTC().Format("15:04 UTC")))
+	}
+	return strings.Join(parts, " · ")
+}

@@ -1,0 +1,621 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultChecklist is the runbook's post-incident checklist.
+func DefaultChecklist() []string {
+	return []string{
+		"Write incident report (what, when, why, how resolved)",
+		"Root cause analysis (5 whys)",
+		"Update the runbook with the new failure mode",
+		"Create GitHub issue to prevent recurrence",
+		"Test recovery procedure works",
+		"Update monitoring/alerting if gaps found",
+		"Share lessons learned with team",
+	}
+}
+
+// ChecklistItem is one item of an incident's post-incident checklist.
+type ChecklistItem struct {
+	Text string
+	Done bool      `json:",omitempty"`
+	By   string    `json:",omitempty"`
+	At   time.Time `json:",omitzero"`
+}
+
+// Resolution is how an incident ended and what followed.
+type Resolution struct {
+	By   string    `json:",omitempty"`
+	At   time.Time `json:",omitzero"`
+	Note string    `json:",omitempty"`
+	// Checklist is the post-incident checklist; ChecklistTS its message in the thread.
+	Checklist   []ChecklistItem `json:",omitempty"`
+	ChecklistTS string          `json:",omitempty"`
+	// Issue is the follow-up GitHub issue, once filed.
+	IssueNumber int    `json:",omitempty"`
+	IssueURL    string `json:",omitempty"`
+}
+
+// IssueTracker files the follow-up issue of an incident.
+type IssueTracker interface {
+	// FindIssue looks for an issue, open or closed, carrying labels whose body contains
+	// marker; found is false when there is none.
+	FindIssue(ctx context.Context, marker string, labels []string) (number int, url string, found bool, err error)
+	// CreateIssue files an issue and returns its number and URL.
+	CreateIssue(ctx context.Context, title, body string, labels []string) (int, string, error)
+}
+
+// UserNamer names Slack users for reports read outside Slack.
+type UserNamer interface {
+	UserName(ctx context.Context, userID string) (string, error)
+}
+
+// ResolutionDeps let incidents be resolved with a checklist, a report and an issue.
+type ResolutionDeps struct {
+	// Issues files follow-up issues; nil leaves the button out.
+	Issues IssueTracker
+	// Labels are put on follow-up issues.
+	Labels []string
+	// Checklist replaces the runbook's post-incident checklist when set.
+	Checklist []string
+	// Names resolves user IDs in reports; nil keeps the IDs.
+	Names UserNamer
+}
+
+// ChecklistID is the element ID of an incident's checklist checkboxes.
+func ChecklistID(incidentID string) string { return checklistPrefix + incidentID }
+
+const checklistPrefix = "checklist:"
+
+// ParseChecklistID reads the incident of a checklist element ID.
+func ParseChecklistID(s string) (string, bool) {
+	id, ok := strings.CutPrefix(s, checklistPrefix)
+	return id, ok && id != ""
+}
+
+// Resolve closes an incident: its escalation stops (PagerDuty is told), the thread
+// gets the post-incident checklist and the incident report, and the report can be
+// filed as a GitHub issue. It returns what to tell the user.
+func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (string, error) {
+	in, err := e.Incidents.Incident(ctx, incidentID)
+	if errors.Is(err, ErrNotFound) {
+		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := e.needRole(ctx, in, user, RoleResponder, "resolve an incident"); err != nil {
+		return "", err
+	}
+	if in.Status == IncidentResolved {
+		return alreadyResolved(in), nil
+	}
+	items := DefaultChecklist()
+	if e.Resolution != nil && len(e.Resolution.Checklist) > 0 {
+		items = e.Resolution.Checklist
+	}
+	already := false
+	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+		if already = cur.Status == IncidentResolved; already {
+			return
+		}
+		cur.Status = IncidentResolved
+		cur.Resolution.By, cur.Resolution.At, cur.Resolution.Note = user, e.Now(), Redact(strings.TrimSpace(note))
+		cur.Resolution.Checklist = nil
+		for _, t := range items {
+			cur.Resolution.Checklist = append(cur.Resolution.Checklist, ChecklistItem{Text: t})
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	if already {
+		return alreadyResolved(saved), nil
+	}
+	e.audit(ctx, saved, user, "incident.resolved", map[string]string{"note": saved.Resolution.Note, "fixed": fmt.Sprint(!saved.FixedAt.IsZero())})
+	if err := e.publish(ctx, &saved); err != nil {
+		e.log.Warn("showing a resolved incident", zap.String("incident", saved.ID), zap.Error(err))
+	}
+	e.followPagerDuty(ctx, saved, PageResolve, user)
+	text := fmt.Sprintf(":white_check_mark: Resolved by <@%s>.", user)
+	if saved.Resolution.Note != "" {
+		text += " " + saved.Resolution.Note
+	}
+	if saved.FixedAt.IsZero() {
+		text += " (medic saw no verified fix.)"
+	}
+	e.postNotes(ctx, saved, []Note{{Text: text}})
+	if saved.MessageTS != "" {
+		if ts, err := e.Publisher.PostChecklist(ctx, saved); err != nil {
+			e.log.Warn("posting the checklist", zap.String("incident", saved.ID), zap.Error(err))
+		} else if _, err := e.update(ctx, saved.ID, func(cur *Incident) { cur.Resolution.ChecklistTS = ts }); err != nil {
+			e.log.Warn("recording the checklist", zap.String("incident", saved.ID), zap.Error(err))
+		}
+	}
+	report, err := e.Report(ctx, saved.ID)
+	if err != nil {
+		e.log.Warn("making the report", zap.String("incident", saved.ID), zap.Error(err))
+	} else {
+		n := Note{Text: fmt.Sprintf(":page_facing_up: Incident report of %s (Markdown):", saved.ID), Title: "report.md", Detail: report, Whole: true}
+		if e.Resolution != nil && e.Resolution.Issues != nil {
+			n.Buttons = []Button{{Label: "Create GitHub issue", ID: ButtonID(ActCreateIssue), Value: saved.ID}}
+		}
+		e.postNotes(ctx, saved, []Note{n})
+	}
+	return fmt.Sprintf("You resolved %s. The post-incident checklist and the report are in its thread.", saved.ID), nil
+}
+
+func alreadyResolved(in Incident) string {
+	if in.Resolution.By == "" {
+		return fmt.Sprintf("Incident %s is resolved already.", in.ID)
+	}
+	return fmt.Sprintf("Incident %s was resolved by <@%s> at %s.", in.ID, in.Resolution.By, in.Resolution.At.UTC().Format("15:04 UTC"))
+}
+
+// SetChecklist records which checklist items are done (selected holds their indexes,
+// as the checkboxes send them) and updates the checklist message.
+func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, selected []string) (string, error) {
+	in, err := e.Incidents.Incident(ctx, incidentID)
+	if err != nil {
+		return "", err
+	}
+	if err := e.needRole(ctx, in, user, RoleResponder, "tick the checklist"); err != nil {
+		if cur, gerr := e.Incidents.Incident(ctx, incidentID); gerr == nil && cur.Resolution.ChecklistTS != "" {
+			// Slack already ticked the box on their screen: show the stored state again.
+			_ = e.Publisher.UpdateChecklist(ctx, cur)
+		}
+		return "", err
+	}
+	done := map[int]bool{}
+	for _, s := range selected {
+		if i, err := strconv.Atoi(s); err == nil {
+			done[i] = true
+		}
+	}
+	var changed []string
+	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+		changed = nil
+		for i := range cur.Resolution.Checklist {
+			it := &cur.Resolution.Checklist[i]
+			if it.Done == done[i] {
+				continue
+			}
+			it.Done, it.By, it.At = done[i], user, e.Now()
+			verb := "unchecked"
+			if it.Done {
+				verb = "checked"
+			}
+			changed = append(changed, verb+": "+it.Text)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, c := range changed {
+		verb, text, _ := strings.Cut(c, ": ")
+		e.audit(ctx, saved, user, "checklist."+verb, map[string]string{"item": text})
+	}
+	if err := e.Publisher.UpdateChecklist(ctx, saved); err != nil {
+		return "", err
+	}
+	left := 0
+	for _, it := range saved.Resolution.Checklist {
+		if !it.Done {
+			left++
+		}
+	}
+	if left == 0 {
+		return "Checklist complete.", nil
+	}
+	return fmt.Sprintf("Checklist saved: %d item(s) left.", left), nil
+}
+
+// CreateFollowUpIssue files the incident report as a GitHub issue, once: a second
+// click, a redelivery or another replica finds the issue already filed (its body
+// carries the incident's marker).
+func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user string) (string, error) {
+	if e.Resolution == nil || e.Resolution.Issues == nil {
+		return "", &UserError{"Filing issues is not configured on this medic."}
+	}
+	in, err := e.Incidents.Incident(ctx, incidentID)
+	if err != nil {
+		return "", err
+	}
+	if err := e.needRole(ctx, in, user, RoleResponder, "file the follow-up issue"); err != nil {
+		return "", err
+	}
+	if in.Resolution.IssueURL != "" {
+		return fmt.Sprintf("The follow-up issue of %s is #%d: %s", in.ID, in.Resolution.IssueNumber, in.Resolution.IssueURL), nil
+	}
+	key := "issue:" + in.ID
+	ok, err := e.Claims.ClaimWork(ctx, key, 2*time.Minute)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return fmt.Sprintf("The follow-up issue of %s is being filed; its link comes in the thread.", in.ID), nil
+	}
+	marker := issueMarker(in.ID)
+	labels := e.Resolution.Labels
+	num, url, found, err := e.Resolution.Issues.FindIssue(ctx, marker, labels)
+	if err != nil {
+		_ = e.Claims.ReleaseWork(ctx, key)
+		return "", fmt.Errorf("looking for an earlier issue of %s: %w", in.ID, err)
+	}
+	if !found {
+		report, err := e.Report(ctx, in.ID)
+		if err != nil {
+			_ = e.Claims.ReleaseWork(ctx, key)
+			return "", err
+		}
+		title := fmt.Sprintf("Follow-up of %s: %s (%s)", in.ID, in.Title, in.Env)
+		num, url, err = e.Resolution.Issues.CreateIssue(ctx, title, report+"\n\n"+marker+"\n", labels)
+		if err != nil {
+			_ = e.Claims.ReleaseWork(ctx, key)
+			e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":x: Could not file the follow-up issue: %s", Redact(oneLine(err)))}})
+			return "", &UserError{"GitHub did not take the issue: " + Redact(oneLine(err)) + ". Try again."}
+		}
+	}
+	saved, err := e.update(ctx, in.ID, func(cur *Incident) { cur.Resolution.IssueNumber, cur.Resolution.IssueURL = num, url })
+	if err != nil {
+		return "", err
+	}
+	_ = e.Claims.CompleteWork(ctx, key)
+	e.audit(ctx, saved, user, "incident.issue", map[string]string{"issue": strconv.Itoa(num), "url": url, "existing": fmt.Sprint(found)})
+	e.postNotes(ctx, saved, []Note{{Text: fmt.Sprintf(":memo: Follow-up issue #%d filed by <@%s>.", num, user), Link: url, LinkText: fmt.Sprintf("#%d", num)}})
+	return fmt.Sprintf("Filed #%d: %s", num, url), nil
+}
+
+// issueMarker is the line a follow-up issue's body carries, so it is found again.
+func issueMarker(incidentID string) string {
+	return "<!-- medic-incident: " + incidentID + " -->"
+}
+
+// Report is the incident report, in Markdown, drawn from the incident and its audit.
+func (e *Engine) Report(ctx context.Context, incidentID string) (string, error) {
+	in, err := e.Incidents.Incident(ctx, incidentID)
+	if err != nil {
+		return "", err
+	}
+	entries, err := e.AuditOf(ctx, incidentID)
+	if err != nil {
+		return "", err
+	}
+	names := map[string]string{}
+	if e.Resolution != nil && e.Resolution.Names != nil {
+		for _, a := range entries {
+			if _, ok := names[a.Actor]; ok || a.Actor == "medic" {
+				continue
+			}
+			if n, err := e.Resolution.Names.UserName(ctx, a.Actor); err == nil && n != "" {
+				names[a.Actor] = n
+			}
+		}
+	}
+	return Report(in, entries, e.escalationPolicy(), names), nil
+}
+
+// AuditOf returns an incident's audit entries, oldest first.
+func (e *Engine) AuditOf(ctx context.Context, incidentID string) ([]AuditEntry, error) {
+	r, ok := e.Audit.(AuditReader)
+	if !ok {
+		return nil, errors.New("the audit log cannot be read here")
+	}
+	return r.IncidentAudit(ctx, incidentID)
+}
+
+// AuditReader reads the audit log.
+type AuditReader interface {
+	IncidentAudit(ctx context.Context, incidentID string) ([]AuditEntry, error)
+}
+
+// Report writes the incident report: summary, times to acknowledge and recover, the
+// timeline from the audit log, who did what, and the checklist. names maps Slack user
+// IDs to the names to show.
+func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[string]string) string {
+	who := func(id string) string {
+		if id == "" || id == "medic" {
+			return "medic"
+		}
+		if n, ok := names[id]; ok {
+			return "@" + n
+		}
+		return "@" + id
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: %s (%s)\n\n", in.ID, in.Title, in.Env)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "| %s | %s |\n", k, mdCell(v))
+		}
+	}
+	b.WriteString("| | |\n|---|---|\n")
+	row("Scenario", scenarioTitle(in.Scenario))
+	row("Severity", in.Severity.String())
+	row("Environment", in.Env)
+	row("Opened", reportTime(in.OpenedAt))
+	if in.AckAt.IsZero() {
+		row("Acknowledged", "never")
+	} else {
+		row("Acknowledged", fmt.Sprintf("%s by %s", reportTime(in.AckAt), who(in.AckBy)))
+	}
+	if !in.Resolution.At.IsZero() {
+		row("Resolved", fmt.Sprintf("%s by %s", reportTime(in.Resolution.At), who(in.Resolution.By)))
+	}
+	if ack := firstAck(in, entries); !ack.IsZero() {
+		row("Time to acknowledge", duration(ack.Sub(in.OpenedAt)))
+	}
+	switch {
+	case !in.FixedAt.IsZero():
+		row("Time to recover", duration(in.FixedAt.Sub(in.OpenedAt)))
+	case !in.Resolution.At.IsZero():
+		row("Time to recover", duration(in.Resolution.At.Sub(in.OpenedAt))+" (to resolution; no verified fix recorded)")
+	}
+	if in.SHA != "" {
+		commit := shortSHA(in.SHA)
+		if subject, _, _ := strings.Cut(in.CommitMessage, "\n"); subject != "" {
+			commit += " " + subject
+		}
+		if in.CommitAuthor != "" {
+			commit += " (" + in.CommitAuthor + ")"
+		}
+		row("Commit", commit)
+	}
+	row("Run", in.RunURL)
+	if in.RollbackSHA != "" {
+		row("Rolled back to", shortSHA(in.RollbackSHA))
+	}
+	if in.Escalation.Row != "" {
+		row("Escalation", in.Escalation.Row)
+	}
+	if in.Escalation.DataCorruption {
+		row("Data corruption risk", fmt.Sprintf("declared by %s: %s", who(in.Escalation.DataCorruptionBy), in.Escalation.DataCorruptionReason))
+	}
+
+	b.WriteString("\n## What happened\n\n")
+	fmt.Fprintf(&b, "%s", in.Title)
+	if in.JobName != "" {
+		fmt.Fprintf(&b, ": job \"%s\"", in.JobName)
+		if in.Step != "" {
+			fmt.Fprintf(&b, " failed at step \"%s\"", in.Step)
+		}
+	}
+	b.WriteString(".")
+	if in.Cause != CauseNone {
+		fmt.Fprintf(&b, " Likely cause: %s.", in.Cause)
+	}
+	switch in.Rollback {
+	case RollbackSucceeded:
+		b.WriteString(" The pipeline's automatic rollback succeeded.")
+	case RollbackFailed:
+		b.WriteString(" The pipeline's automatic rollback failed.")
+	}
+	if in.Resolution.Note != "" {
+		fmt.Fprintf(&b, " Resolution note: %s", in.Resolution.Note)
+	}
+	b.WriteString("\n\n## Timeline (UTC)\n\n| time | event | by |\n|---|---|---|\n")
+	actors := map[string][]string{}
+	var order []string
+	for _, a := range entries {
+		what := timelineEvent(a, p)
+		if what == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", a.At.UTC().Format("15:04:05"), mdCell(what), who(a.Actor))
+		if a.Actor != "medic" && a.Actor != "" {
+			if _, ok := actors[a.Actor]; !ok {
+				order = append(order, a.Actor)
+			}
+			if d := deed(a); d != "" && !slices.Contains(actors[a.Actor], d) {
+				actors[a.Actor] = append(actors[a.Actor], d)
+			}
+		}
+	}
+	if len(order) > 0 {
+		b.WriteString("\n## Who did what\n\n")
+		for _, id := range order {
+			if len(actors[id]) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "- %s: %s\n", who(id), strings.Join(actors[id], "; "))
+		}
+	}
+	b.WriteString("\n## Root cause (5 whys)\n\n1. Why? \n2. Why? \n3. Why? \n4. Why? \n5. Why? \n")
+	if len(in.Resolution.Checklist) > 0 {
+		b.WriteString("\n## Post-incident checklist\n\n")
+		for _, it := range in.Resolution.Checklist {
+			mark := " "
+			if it.Done {
+				mark = "x"
+			}
+			fmt.Fprintf(&b, "- [%s] %s\n", mark, it.Text)
+		}
+	}
+	return b.String()
+}
+
+func firstAck(in Incident, entries []AuditEntry) time.Time {
+	for _, a := range entries {
+		if a.Action == "incident.acknowledged" {
+			return a.At
+		}
+	}
+	return in.AckAt
+}
+
+func reportTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// mdCell keeps text inside one Markdown table cell.
+func mdCell(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", "\\|")
+}
+
+// timelineEvent says what an audit entry means for the timeline; "" leaves it out
+// (clicks that only read, refusals, retries).
+func timelineEvent(a AuditEntry, p *EscalationPolicy) string {
+	d := a.Detail
+	label := func(id string) string {
+		if act, ok := ActionByID(ActionID(id)); ok {
+			return act.Label
+		}
+		return id
+	}
+	switch a.Action {
+	case "incident.opened":
+		return fmt.Sprintf("Detected: %s (%s), via %s", scenarioTitle(ScenarioID(d["scenario"])), d["severity"], d["via"])
+	case "incident.alerted":
+		return "Alert posted in Slack"
+	case "incident.escalated":
+		return fmt.Sprintf("Scenario raised: %s → %s", scenarioTitle(ScenarioID(d["from"])), scenarioTitle(ScenarioID(d["to"])))
+	case "escalation.row":
+		return "Escalation now follows " + d["to"]
+	case "incident.paged":
+		levels := strings.Split(d["levels"], ",")
+		t := strings.Join(levels, " + ")
+		if p != nil {
+			t = p.levelTitles(levels)
+		}
+		return fmt.Sprintf("Paged %s: %s", t, d["reason"])
+	case "page.failed":
+		if d["retry"] == "true" && d["attempt"] != "1" {
+			return ""
+		}
+		return fmt.Sprintf("%s page failed (attempt %s): %s", pagerTitle(d["pager"]), d["attempt"], d["error"])
+	case "incident.acknowledged":
+		return "Acknowledged"
+	case "incident.data_corruption":
+		return "Data corruption risk declared: " + d["reason"]
+	case "rollback.succeeded":
+		return "The pipeline's automatic rollback succeeded"
+	case "request.created":
+		t := fmt.Sprintf("Requested %s (%s)", label(d["action"]), d["request"])
+		if d["reason"] != "" {
+			t += ": " + d["reason"]
+		}
+		return t
+	case "request.approved":
+		if d["by"] != "" {
+			return fmt.Sprintf("%s approved by %s", d["request"], d["by"])
+		}
+		return fmt.Sprintf("Approved %s (%s)", d["request"], label(d["action"]))
+	case "request.rejected":
+		return fmt.Sprintf("Rejected %s (%s)", d["request"], label(d["action"]))
+	case "request.expired":
+		return fmt.Sprintf("%s (%s) expired without approval", d["request"], label(d["action"]))
+	case "job.created":
+		return fmt.Sprintf("Job %s started: %s", a.JobID, label(d["action"]))
+	case "job.step":
+		t := fmt.Sprintf("%s: %s", d["step"], d["state"])
+		if d["error"] != "" {
+			t += " (" + d["error"] + ")"
+		}
+		return t
+	case "job.succeeded", "job.failed", "job.cancelled", "job.interrupted":
+		t := fmt.Sprintf("Job %s %s", a.JobID, strings.TrimPrefix(a.Action, "job."))
+		if d["error"] != "" {
+			t += ": " + d["error"]
+		}
+		return t
+	case "job.cancel.requested":
+		return fmt.Sprintf("Cancel of job %s requested", a.JobID)
+	case "action.verify":
+		return "Verification requested"
+	case "alarm.cleared":
+		return d["alarm"] + " back to OK"
+	case "incident.resolved":
+		t := "Resolved"
+		if d["note"] != "" {
+			t += ": " + d["note"]
+		}
+		return t
+	case "incident.issue":
+		return "Follow-up issue #" + d["issue"]
+	}
+	return ""
+}
+
+// deed is what a person's audit entry says they did, for "who did what".
+func deed(a AuditEntry) string {
+	d := a.Detail
+	label := func(id string) string {
+		if act, ok := ActionByID(ActionID(id)); ok {
+			return act.Label
+		}
+		return id
+	}
+	switch a.Action {
+	case "incident.acknowledged":
+		return "acknowledged"
+	case "request.created":
+		return "requested " + label(d["action"])
+	case "request.approved":
+		return "approved " + label(d["action"])
+	case "request.rejected":
+		return "rejected " + label(d["action"])
+	case "incident.paged":
+		return "paged " + strings.ReplaceAll(d["levels"], ",", " + ")
+	case "incident.data_corruption":
+		return "declared a data corruption risk"
+	case "job.cancel.requested":
+		return "cancelled a job"
+	case "incident.resolved":
+		return "resolved"
+	case "incident.issue":
+		return "filed the follow-up issue"
+	}
+	return ""
+}
+
+// IncidentList is what /incident list shows: open incidents and the recently resolved.
+func (e *Engine) IncidentList(ctx context.Context) (open, recent []Incident, err error) {
+	lister, ok := e.Incidents.(IncidentLister)
+	if !ok {
+		return nil, nil, errors.New("incidents cannot be listed here")
+	}
+	all, err := lister.RecentIncidents(ctx, e.Now().Add(-7*24*time.Hour), 50)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, in := range all {
+		if in.Status == IncidentResolved {
+			if in.MergedInto == "" {
+				recent = append(recent, in)
+			}
+			continue
+		}
+		open = append(open, in)
+	}
+	return open, recent, nil
+}
+
+// IncidentLister lists incidents across environments.
+type IncidentLister interface {
+	// RecentIncidents lists incidents open now or opened since, most severe and newest first.
+	RecentIncidents(ctx context.Context, since time.Time, limit int) ([]Incident, error)
+}
+
+// Incident returns one incident for /incident show.
+func (e *Engine) Incident(ctx context.Context, id string) (Incident, error) {
+	in, err := e.Incidents.Incident(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Incident{}, &UserError{fmt.Sprintf("Incident %s is not on record. `/incident list` shows the open and recent ones.", id)}
+	}
+	in.EscalationLine = e.EscalationLine(in)
+	return in, err
+}
