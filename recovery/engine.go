@@ -128,6 +128,8 @@ type Engine struct {
 	shards []chan Signal
 	log    *zap.Logger
 	jobs   *jobRegistry
+	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.
+	alertLocks sync.Map
 }
 
 // Workers is how many signals an Engine handles at once; QueueSize how many may wait
@@ -593,6 +595,15 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		return fmt.Errorf("incident %s: environment %s has no alert channel (config: slack.alert_channel)", in.ID, in.Env)
 	}
 	if in.MessageTS != "" {
+		// Updates of one alert go one at a time, each showing the latest stored state,
+		// so a slow worker holding an older copy never overwrites a newer message.
+		mu := e.alertLock(in.ID)
+		mu.Lock()
+		defer mu.Unlock()
+		if cur, err := e.Incidents.Incident(ctx, in.ID); err == nil && cur.Version >= in.Version {
+			cur.EscalationLine = e.EscalationLine(cur)
+			*in = cur
+		}
 		if err := e.Publisher.UpdateAlert(ctx, *in); err != nil {
 			return fmt.Errorf("updating the alert of %s: %w", in.ID, err)
 		}
@@ -601,6 +612,12 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 	if len(in.Findings) == 0 {
 		// Not gathered yet: whoever is gathering will post it.
 		return nil
+	}
+	if cur, err := e.Incidents.Incident(ctx, in.ID); err == nil && cur.MessageTS != "" {
+		// Posted meanwhile by another worker: show this state in that message.
+		cur.EscalationLine = e.EscalationLine(cur)
+		*in = cur
+		return e.Publisher.UpdateAlert(ctx, cur)
 	}
 	key := "post-alert:" + in.ID
 	ok, err := e.Claims.ClaimWork(ctx, key, time.Minute)
@@ -631,6 +648,12 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 	}
 	*in = saved
 	return nil
+}
+
+// alertLock is the lock serialising the updates of one incident's alert message.
+func (e *Engine) alertLock(id string) *sync.Mutex {
+	mu, _ := e.alertLocks.LoadOrStore(id, &sync.Mutex{})
+	return mu.(*sync.Mutex)
 }
 
 func (e *Engine) postNotes(ctx context.Context, in Incident, notes []Note) {

@@ -491,6 +491,10 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 	if err != nil || !ok {
 		return
 	}
+	if !e.stillDue(ctx, pg) {
+		_ = e.Claims.CompleteWork(ctx, key)
+		return
+	}
 	var pager Pager
 	for _, p := range e.Escalation.Pagers {
 		if p.Name() == pg.Pager {
@@ -544,6 +548,21 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 	e.savePage(ctx, log, pg)
 	e.audit(ctx, in, "medic", "page.failed", map[string]string{"page": pg.ID, "pager": pg.Pager, "error": why, "attempt": fmt.Sprint(pg.Attempts), "retry": fmt.Sprint(retry)})
 	_ = e.Claims.CompleteWork(ctx, key)
+}
+
+// stillDue re-reads a page after claiming it: another replica may have sent it
+// between the listing and the claim.
+func (e *Engine) stillDue(ctx context.Context, pg Page) bool {
+	pages, err := e.Escalation.Pages.PagesOf(ctx, pg.IncidentID)
+	if err != nil {
+		return true // send rather than lose it
+	}
+	for _, cur := range pages {
+		if cur.ID == pg.ID {
+			return cur.State == PagePending && cur.Attempts == pg.Attempts
+		}
+	}
+	return false
 }
 
 func (e *Engine) savePage(ctx context.Context, log *zap.Logger, pg Page) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -275,20 +274,10 @@ func TestSameApprovalDeliveredManyTimesStartsOneJob(t *testing.T) {
 	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 
 	const n = 8
-	var wg sync.WaitGroup
-	ids := make([]string, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id, err := e.sb.Slack.Click(mustCtx(t), slackfake.Click{User: userBob, Channel: req.Channel, MessageTS: req.TS, ActionID: "approve:request"})
-			if err != nil {
-				t.Error(err)
-			}
-			ids[i] = id
-		}()
+	ids, err := e.sb.Slack.ClickRepeatedly(mustCtx(t), slackfake.Click{User: userBob, Channel: req.Channel, MessageTS: req.TS, ActionID: "approve:request"}, n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
 	for _, id := range ids[:3] {
 		if err := e.sb.Slack.Redeliver(id); err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 
@@ -25,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/medic-ops/medic/recovery"
 )
@@ -68,6 +71,7 @@ func NewProvider(ctx context.Context, opts Options) (*Provider, error) {
 		opts.MaxAttempts = 3
 	}
 	loaders := []func(*config.LoadOptions) error{
+		config.WithAPIOptions([]func(*middleware.Stack) error{addRequestBodyWithoutWriteTo}),
 		config.WithRetryer(func() sdkaws.Retryer {
 			// No client-side retry quota: a burst of throttling must not turn into
 			// "retry quota exceeded" for the calls that follow.
@@ -92,6 +96,53 @@ func NewProvider(ctx context.Context, opts Options) (*Provider, error) {
 	}
 	return &Provider{base: cfg, envs: map[string]*clients{}}, nil
 }
+
+// addRequestBodyWithoutWriteTo works around a race between smithy-go v1.28.9 and
+// net/http that closes a connection while its response is being read, failing the call
+// with "deserialization failed, … use of closed network connection".
+//
+// smithy-go wraps a request body that has a WriteTo method (every bytes.Reader the
+// protocol serializers make) in a safeWriteToReadCloser, whose WriteTo returns io.EOF
+// once the body is closed (transport/http/internal/io/safe.go:33-35); and it closes the
+// body as soon as client.Do returns, that is when the response headers arrive
+// (transport/http/client.go:115-117). After writing a body of known length, net/http's
+// writeLoop copies the rest of it to io.Discard to check its length (net/http
+// transfer.go, transferWriter.writeBody), and io.Copy calls WriteTo. When the server
+// answers before that copy runs (a fast endpoint, a busy CPU), the copy returns io.EOF,
+// which net/http takes for a write error: it closes the connection (transport.go,
+// persistConn.writeLoop), under the response body the SDK is reading.
+//
+// Hiding WriteTo makes net/http read the body with Read, which reports a closed body as
+// a plain end of data. smithy-go's main branch returns (0, nil) there instead; drop this
+// once go.mod has a release with that fix.
+func addRequestBodyWithoutWriteTo(stack *middleware.Stack) error {
+	// Innermost in the Deserialize step: after the retryer has rewound the stream and
+	// the signer has hashed it, just before the request is sent.
+	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("RequestBodyWithoutWriteTo",
+		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			req, ok := in.Request.(*smithyhttp.Request)
+			if !ok {
+				return next.HandleDeserialize(ctx, in)
+			}
+			stream, ok := req.GetStream().(interface {
+				io.ReadSeeker
+				io.WriterTo
+			})
+			if !ok {
+				return next.HandleDeserialize(ctx, in)
+			}
+			r, err := req.SetStream(readSeeker{stream})
+			if err != nil {
+				return middleware.DeserializeOutput{}, middleware.Metadata{}, fmt.Errorf("wrapping request body: %w", err)
+			}
+			r.ContentLength = req.ContentLength
+			in.Request = r
+			return next.HandleDeserialize(ctx, in)
+		}), middleware.After)
+}
+
+// readSeeker is an io.ReadSeeker and nothing else.
+type readSeeker struct{ io.ReadSeeker }
 
 // clientsFor returns env's clients, creating them on first use.
 func (p *Provider) clientsFor(env recovery.Environment) *clients {

@@ -6,7 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,21 +32,103 @@ func mustProvider(tb testing.TB) (*awsfake.Server, *Provider) {
 // mustProviderWith is mustProvider with the fake's options.
 func mustProviderWith(tb testing.TB, opts awsfake.Options) (*awsfake.Server, *Provider) {
 	tb.Helper()
+	return mustProviderHTTP(tb, opts, nil)
+}
+
+// mustProviderHTTP is mustProviderWith with the SDK's HTTP client replaced by hc (nil
+// keeps the SDK's own).
+func mustProviderHTTP(tb testing.TB, opts awsfake.Options, hc *http.Client) (*awsfake.Server, *Provider) {
+	tb.Helper()
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
 		tb.Setenv(k, "")
 	}
 	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	if hc != nil {
+		// The SDK adds a custom CA bundle only to its own HTTP client and fails on any
+		// other; the fake is plain HTTP anyway.
+		tb.Setenv("AWS_CA_BUNDLE", "")
+	}
 	srv := awsfake.New(opts)
 	tb.Cleanup(srv.Close)
 	p, err := NewProvider(context.Background(), Options{
 		Endpoint:    srv.URL(),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIATEST", "secret", ""),
 		MaxAttempts: 1,
+		HTTPClient:  hc,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return srv, p
+}
+
+// lateLengthCheck is an http.RoundTripper that sends a request body of known length and,
+// as net/http's Transport does after writing one, then copies what is left of it to
+// io.Discard to check its length (net/http transfer.go, transferWriter.writeBody). It
+// makes that check only after the response has come back and the SDK has closed the
+// request body, as a busy Transport talking to a fast server can; if the check fails,
+// the response body fails, as it does when the Transport then closes the connection
+// (transport.go, persistConn.writeLoop).
+type lateLengthCheck struct{ next http.RoundTripper }
+
+func (t lateLengthCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.ContentLength <= 0 {
+		return t.next.RoundTrip(req)
+	}
+	body := req.Body
+	sent, err := io.ReadAll(io.LimitReader(body, req.ContentLength))
+	if err != nil {
+		return nil, err
+	}
+	out := req.Clone(req.Context())
+	out.Body, out.GetBody = io.NopCloser(bytes.NewReader(sent)), nil
+	resp, err := t.next.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &checkedBody{ReadCloser: resp.Body, check: func() error {
+		_, err := io.Copy(io.Discard, body)
+		return err
+	}}
+	return resp, nil
+}
+
+// checkedBody runs check before the first read and fails every read if it fails.
+type checkedBody struct {
+	io.ReadCloser
+	check func() error
+	once  sync.Once
+	err   error
+}
+
+func (b *checkedBody) Read(p []byte) (int, error) {
+	b.once.Do(func() { b.err = b.check() })
+	if b.err != nil {
+		return 0, fmt.Errorf("connection closed after the request write failed: %w", b.err)
+	}
+	return b.ReadCloser.Read(p)
+}
+
+// TestRequestBodyClosedBeforeLengthCheck: calls whose request body net/http checks only
+// after the SDK has closed it still succeed (see addRequestBodyWithoutWriteTo). One call
+// per protocol that sends a body: awsJson, awsQuery and rpcv2Cbor.
+func TestRequestBodyClosedBeforeLengthCheck(t *testing.T) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	srv, p := mustProviderHTTP(t, awsfake.Options{}, &http.Client{Transport: lateLengthCheck{next: tr}})
+	srv.PutSecret("prod/sentiment-analyzer/newsapi", "v1")
+	srv.PutUserPolicy("medic-deployer", "Single", `{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"iam:*","Resource":"*"}}`)
+	srv.SetAlarm(awsfake.Alarm{Name: "prod-dashboard-errors", State: "ALARM"})
+
+	if got, err := p.SecretString(context.Background(), prod, "prod/sentiment-analyzer/newsapi"); err != nil || got != "v1" {
+		t.Errorf("SecretString: got %q, %v; want v1", got, err)
+	}
+	if got, err := p.UserPolicy(context.Background(), prod, "medic-deployer", "Single"); err != nil || len(got) != 1 || got[0].Effect != "Deny" {
+		t.Errorf("UserPolicy: got %+v, %v; want one Deny statement", got, err)
+	}
+	if got, err := p.AlarmsFiring(context.Background(), prod); err != nil || len(got) != 1 || got[0].Name != "prod-dashboard-errors" {
+		t.Errorf("AlarmsFiring: got %+v, %v; want prod-dashboard-errors", got, err)
+	}
 }
 
 var prod = recovery.Environment{

@@ -3,9 +3,11 @@ package slackfake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 )
 
 // Command is a slash command a person types.
@@ -94,6 +96,39 @@ func (s *Server) Click(ctx context.Context, c Click) (string, error) {
 		return "", fmt.Errorf("clicking %s: %w", c.ActionID, err)
 	}
 	return s.deliverNew(env)
+}
+
+// ClickRepeatedly sends n clicks on one element as the message looked when the first
+// was made: a person hammering a button, or several people clicking one screen,
+// before medic's update of the message reaches them. The envelopes are built first
+// and then delivered concurrently. It returns their envelope IDs.
+func (s *Server) ClickRepeatedly(ctx context.Context, c Click, n int) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("clicking %s: %w", c.ActionID, err)
+	}
+	envs := make([]*envelope, 0, n)
+	s.mu.Lock()
+	for i := 0; i < n; i++ {
+		env, err := s.clickLocked(c)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("clicking %s: %w", c.ActionID, err)
+		}
+		envs = append(envs, env)
+	}
+	s.mu.Unlock()
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, env := range envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i], errs[i] = s.deliverNew(env)
+		}()
+	}
+	wg.Wait()
+	return ids, errors.Join(errs...)
 }
 
 // clickLocked builds the block_actions envelope of a click.
