@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -40,8 +41,11 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Open connects to the store at rawURL (sqlite:PATH, or sqlite::memory: for a private
-// in-memory database) and applies every pending migration.
+// Open connects to the store at rawURL and applies every pending migration. rawURL is
+// sqlite:PATH (sqlite::memory: for an in-memory database), or a PostgreSQL URL,
+// postgres://user[:password]@host[:port]/database[?param=value] (postgresql:// too),
+// whose parameters are libpq's. Several replicas may share one PostgreSQL database and
+// open it at the same time: the migrations run once.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s := &Store{now: opts.Now}
 	if s.now == nil {
@@ -59,12 +63,19 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		s.db, s.dialect = db, database.DialectSQLite3
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		return nil, errors.New("opening store: PostgreSQL is not supported by this build yet; use sqlite:PATH")
+		db, err := openPostgres(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		s.db, s.dialect = db, database.DialectPostgres
 	default:
-		return nil, fmt.Errorf("opening store: unsupported URL scheme in %q; use sqlite:PATH", redact(rawURL))
+		return nil, fmt.Errorf("opening store: unsupported URL scheme in %q; use sqlite:PATH or postgres://user@host/database", redact(rawURL))
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
+		if s.dialect == database.DialectPostgres {
+			return nil, fmt.Errorf("opening store %s: %w", redact(rawURL), err)
+		}
 		return nil, err
 	}
 	return s, nil
@@ -101,7 +112,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading migrations: %w", err)
 	}
-	p, err := goose.NewProvider(s.dialect, s.db, sub)
+	var opts []goose.ProviderOption
+	if s.dialect == database.DialectPostgres {
+		opts = append(opts, goose.WithSessionLocker(pgMigrationLock{}))
+	}
+	p, err := goose.NewProvider(s.dialect, s.db, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("preparing migrations: %w", err)
 	}
@@ -282,21 +297,35 @@ func (s *Store) AddPage(ctx context.Context, p recovery.Page) error {
 	return nil
 }
 
-// UpdatePage saves a page's delivery state.
+// UpdatePage saves a page's delivery state. Sent and failed are final: a page stored
+// in either is left alone and UpdatePage fails with recovery.ErrConflict, so a
+// replica finishing late cannot set a sent page pending again (which would page
+// twice). recovery.ErrNotFound when there is no such page.
 func (s *Store) UpdatePage(ctx context.Context, p recovery.Page) error {
 	data, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encoding page %s: %w", p.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE pages SET state = $1, next_at = $2, data = $3 WHERE id = $4`,
-		string(p.State), ms(p.NextAt), string(data), p.ID)
+	res, err := s.db.ExecContext(ctx, `UPDATE pages SET state = $1, next_at = $2, data = $3 WHERE id = $4 AND state = $5`,
+		string(p.State), ms(p.NextAt), string(data), p.ID, string(recovery.PagePending))
 	if err != nil {
 		return fmt.Errorf("saving page %s: %w", p.ID, err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("page %s: %w", p.ID, recovery.ErrNotFound)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("saving page %s: %w", p.ID, err)
 	}
-	return nil
+	if n == 1 {
+		return nil
+	}
+	var state string
+	switch err := s.db.QueryRowContext(ctx, `SELECT state FROM pages WHERE id = $1`, p.ID).Scan(&state); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("page %s: %w", p.ID, recovery.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("saving page %s: %w", p.ID, err)
+	}
+	return fmt.Errorf("saving page %s as %s: it is %s already: %w", p.ID, p.State, state, recovery.ErrConflict)
 }
 
 // DuePages lists the pending pages due at t, oldest first, at most limit.
@@ -578,21 +607,35 @@ func (s *Store) StaleJobs(ctx context.Context, t time.Time) ([]recovery.Job, err
 	return s.scanJobs(ctx, `state IN ($1, $2) AND lease_until < $3`, string(recovery.JobPending), string(recovery.JobRunning), ms(t))
 }
 
-// LockEnv gives env's job slot to jobID; recovery.ErrDuplicate (wrapped, naming the
-// holder) when another job holds it.
+// LockEnv gives env's job slot to jobID, or keeps it when jobID holds it already;
+// recovery.ErrDuplicate (wrapped, naming the holder) when another job holds it. Of
+// several replicas locking at once, one gets the slot: the row of env is the lock.
 func (s *Store) LockEnv(ctx context.Context, env, jobID string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO env_locks (env, job_id, locked_at) VALUES ($1, $2, $3)`, env, jobID, ms(s.now()))
-	if err == nil {
-		return nil
-	}
-	if isUniqueViolation(err) {
-		holder, herr := s.EnvLock(ctx, env)
-		if herr == nil && holder == jobID {
+	// A holder that unlocks between our insert and our look at it leaves the slot
+	// free: try again, a few times, rather than report a busy slot with no holder.
+	for range 3 {
+		res, err := s.db.ExecContext(ctx, `INSERT INTO env_locks (env, job_id, locked_at) VALUES ($1, $2, $3)
+			ON CONFLICT (env) DO UPDATE SET job_id = excluded.job_id WHERE env_locks.job_id = excluded.job_id`,
+			env, jobID, ms(s.now()))
+		if err != nil {
+			return fmt.Errorf("locking %s for %s: %w", env, jobID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("locking %s for %s: %w", env, jobID, err)
+		}
+		if n == 1 {
 			return nil
 		}
-		return fmt.Errorf("%s is busy with job %s: %w", env, holder, recovery.ErrDuplicate)
+		holder, err := s.EnvLock(ctx, env)
+		if err != nil {
+			return fmt.Errorf("locking %s for %s: %w", env, jobID, err)
+		}
+		if holder != "" {
+			return fmt.Errorf("%s is busy with job %s: %w", env, holder, recovery.ErrDuplicate)
+		}
 	}
-	return fmt.Errorf("locking %s for %s: %w", env, jobID, err)
+	return fmt.Errorf("locking %s for %s: the slot kept changing hands: %w", env, jobID, recovery.ErrConflict)
 }
 
 // UnlockEnv frees env's job slot if jobID holds it.
@@ -776,18 +819,18 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]recovery.AuditEntry
 	return out, rows.Err()
 }
 
-// isUniqueViolation reports whether err is a uniqueness violation: SQLite's extended
-// codes SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555), or
-// PostgreSQL's SQLSTATE 23505.
+// isUniqueViolation reports whether err is a uniqueness violation: PostgreSQL's
+// SQLSTATE 23505 (unique_violation), or SQLite's extended codes
+// SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).
 func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
 	var sqliteErr interface{ Code() int }
 	if errors.As(err, &sqliteErr) {
 		c := sqliteErr.Code()
 		return c == 2067 || c == 1555
-	}
-	var pgErr interface{ SQLState() string }
-	if errors.As(err, &pgErr) {
-		return pgErr.SQLState() == "23505"
 	}
 	return false
 }
@@ -806,11 +849,34 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
+// redact returns a store URL fit for a log line or an error: the password of its user
+// information and of any password parameter (password=, sslpassword=) masked. Of a URL
+// that does not parse, where a password ends cannot be told: only its scheme is kept.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if err != nil {
+		if scheme, _, ok := strings.Cut(raw, "://"); ok && !strings.ContainsAny(scheme, "@:/") {
+			return scheme + "://(hidden: not a valid URL)"
+		}
+		return "(hidden: not a valid URL)"
 	}
-	u.User = url.User(u.User.Username())
+	const mask = "xxxxx"
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), mask)
+	}
+	if i := strings.LastIndex(u.Opaque, "@"); i >= 0 {
+		// user:password@host without "//": not a URL a store takes, but a password all
+		// the same.
+		u.Opaque = mask + u.Opaque[i:]
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q[k] = []string{mask}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
 }

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// The pool of connections to PostgreSQL. Several replicas share one server, so each
+// keeps a modest pool; a connection is replaced now and then so a failover or a
+// server-side idle timeout costs nothing.
+const (
+	pgMaxOpenConns    = 10
+	pgMaxIdleConns    = 5
+	pgConnMaxLifetime = 30 * time.Minute
+	pgConnMaxIdleTime = 5 * time.Minute
+)
+
+// openPostgres opens a pool of connections to the PostgreSQL database at rawURL
+// through pgx's database/sql driver. It does not connect: the migration does.
+func openPostgres(rawURL string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		// pgx's message quotes the URL and only tries to hide its password: leave it out.
+		return nil, fmt.Errorf("opening store %s: not a valid PostgreSQL URL (postgres://user[:password]@host[:port]/database[?param=value])", redact(rawURL))
+	}
+	w := newLossWatch()
+	next := cfg.OnPgError
+	cfg.OnPgError = func(c *pgconn.PgConn, e *pgconn.PgError) bool {
+		if strings.EqualFold(e.Severity, "FATAL") || strings.EqualFold(e.Severity, "PANIC") {
+			w.lost()
+		}
+		if next == nil {
+			return !strings.EqualFold(e.Severity, "FATAL")
+		}
+		return next(c, e)
+	}
+	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(w.shouldPing))
+	db.SetMaxOpenConns(pgMaxOpenConns)
+	db.SetMaxIdleConns(pgMaxIdleConns)
+	db.SetConnMaxLifetime(pgConnMaxLifetime)
+	db.SetConnMaxIdleTime(pgConnMaxIdleTime)
+	return db, nil
+}
+
+// lossWatch decides when an idle connection is checked before it is reused. pgx checks
+// one idle for more than a second. When the server ends connections (a restart, an
+// administrator's pg_terminate_backend) each one tells its client with a FATAL error
+// only when it is next used, so the first connection to hear it has the other idle
+// ones checked too: the call after the one that failed gets a live connection.
+type lossWatch struct {
+	start time.Time
+	// at is when a connection was last lost, as time since start; 0 for never.
+	at atomic.Int64
+}
+
+func newLossWatch() *lossWatch { return &lossWatch{start: time.Now()} }
+
+func (w *lossWatch) lost() { w.at.Store(int64(time.Since(w.start))) }
+
+func (w *lossWatch) shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
+	if p.IdleDuration > time.Second {
+		return true
+	}
+	at := time.Duration(w.at.Load())
+	lastUsed := time.Since(w.start) - p.IdleDuration
+	return at != 0 && at >= lastUsed
+}
+
+// pgMigrationLock serialises the migrations of replicas starting together: the
+// first migrates, the others wait for it and then find nothing to do. It holds a
+// session-level advisory lock keyed by the schema, so stores in other schemas of the
+// same database do not wait.
+type pgMigrationLock struct{}
+
+// pgLockClass is the first key of medic's advisory locks ("medi").
+const pgLockClass = 0x6d656469
+
+func (pgMigrationLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, hashtext(current_schema()))`, pgLockClass); err != nil {
+		return fmt.Errorf("waiting for the migration lock: %w", err)
+	}
+	return nil
+}
+
+func (pgMigrationLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, hashtext(current_schema()))`, pgLockClass); err != nil {
+		return fmt.Errorf("releasing the migration lock: %w", err)
+	}
+	return nil
+}
