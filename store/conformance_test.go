@@ -20,7 +20,9 @@ func ids[T any](xs []T, id func(T) string) []string {
 	return out
 }
 
-func pageIDs(ps []recovery.Page) []string { return ids(ps, func(p recovery.Page) string { return p.ID }) }
+func pageIDs(ps []recovery.Page) []string {
+	return ids(ps, func(p recovery.Page) string { return p.ID })
+}
 
 func incidentIDs(ins []recovery.Incident) []string {
 	return ids(ins, func(in recovery.Incident) string { return in.ID })
