@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -120,7 +121,8 @@ func (c *Config) validateEscalation() Problems {
 	if e.Interval < time.Minute || e.Interval > 24*time.Hour {
 		add("escalation.interval", fmt.Sprintf("%s is out of range", e.Interval), "use 1m to 24h (default 15m)")
 	}
-	levels := c.DomainEscalation().Levels
+	policy := c.DomainEscalation()
+	levels := policy.Levels
 	for _, name := range sortedKeys(e.Levels) {
 		for i, id := range e.Levels[name].Slack {
 			if !memberRE.MatchString(id) {
@@ -136,10 +138,17 @@ func (c *Config) validateEscalation() Problems {
 	level("escalation.on_call", e.OnCall)
 	level("escalation.senior", e.Senior)
 	scenarios := recovery.ScenarioIDs()
+	rowNames := map[string]int{}
+	pagesDataCorruption := false
 	for i, r := range e.Matrix {
 		k := fmt.Sprintf("escalation.matrix[%d]", i)
 		if r.Name == "" {
 			add(k+".name", "is empty", "name the row as the runbook does, e.g. \"Prod fail (auto-rollback works)\"")
+		} else if first, dup := rowNames[r.Name]; dup {
+			// An incident records its row by name: the second row would escalate as the first.
+			add(k+".name", fmt.Sprintf("%q is also the name of escalation.matrix[%d]", r.Name, first), "give each row its own name")
+		} else {
+			rowNames[r.Name] = i
 		}
 		if _, _, err := parseResponse(r.Response); err != nil {
 			add(k+".response", err.Error(), "use immediate, best-effort or a duration such as 15m or 1h")
@@ -158,15 +167,100 @@ func (c *Config) validateEscalation() Problems {
 		if len(r.Path) == 0 && !bestEffort {
 			add(k+".path", "pages nobody", "list the levels to page, e.g. [oncall, senior], or make the response best-effort")
 		}
+		if len(r.Path) > 0 && bestEffort {
+			add(k+".path", "is never paged: a best-effort row pages nobody", "remove the path, or give the row a response time such as 1h")
+		}
+		if r.DataCorruption && !bestEffort && len(r.Path) > 0 {
+			pagesDataCorruption = true
+		}
 		for j, step := range r.Path {
+			if len(step) == 0 {
+				add(fmt.Sprintf("%s.path[%d]", k, j), "is empty", "name the level(s) this step pages, e.g. oncall or [cto, senior]")
+			}
 			for _, l := range step {
 				level(fmt.Sprintf("%s.path[%d]", k, j), l)
 			}
 		}
 	}
+	if len(e.Matrix) > 0 && !pagesDataCorruption {
+		// Only a data_corruption row matches an incident declared "Data corruption risk".
+		add("escalation.matrix", "no data_corruption row pages anyone, so \"Data corruption risk\" would page nobody",
+			"add the runbook's row: {name: Data corruption, data_corruption: true, response: immediate, path: [[cto, senior]]}")
+	}
+	// A level defined under a misspelt name would be silently unused while the level
+	// meant keeps no members.
+	used := map[string]bool{e.OnCall: true, e.Senior: true}
+	for _, r := range policy.Matrix {
+		for _, step := range r.Path {
+			for _, l := range step {
+				used[l] = true
+			}
+		}
+	}
+	defaults := recovery.DefaultLevels()
+	for _, name := range sortedKeys(e.Levels) {
+		if _, ok := defaults[name]; !ok && !used[name] {
+			add("escalation.levels."+name, fmt.Sprintf("%q is not one of the runbook's levels and nothing pages it", name),
+				"check the spelling (the runbook's levels: "+strings.Join(sortedKeys(defaults), ", ")+"), or page it from escalation.on_call, escalation.senior or a matrix row's path")
+		}
+	}
 	if u := c.PagerDuty.EventsURL; u != "" {
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-			add("pagerduty.events_url", fmt.Sprintf("%q is not an http(s) URL", u), "leave it out for https://events.pagerduty.com")
+		// deploy/pagerduty refuses the same URLs when serve starts; config check says so first.
+		pu, err := url.Parse(u)
+		switch {
+		case err != nil:
+			add("pagerduty.events_url", "is not a URL", "leave it out for https://events.pagerduty.com, or set the base URL of an Events API v2 endpoint")
+		case (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "":
+			add("pagerduty.events_url", fmt.Sprintf("%q is not an http(s) URL", pu.Redacted()), "leave it out for https://events.pagerduty.com, or set the base URL of an Events API v2 endpoint")
+		case pu.User != nil:
+			add("pagerduty.events_url", fmt.Sprintf("%q carries credentials", pu.Redacted()), "remove user:password from the URL; medic authenticates to PagerDuty with PAGERDUTY_ROUTING_KEY")
+		case pu.RawQuery != "" || pu.Fragment != "":
+			add("pagerduty.events_url", fmt.Sprintf("%q has a query or fragment", pu.Redacted()), "set the base URL alone, e.g. https://events.pagerduty.com")
+		case strings.HasSuffix(strings.TrimSuffix(pu.Path, "/"), "/v2/enqueue"):
+			add("pagerduty.events_url", fmt.Sprintf("%q includes /v2/enqueue, which medic appends", pu.Redacted()), "set the base URL, e.g. https://events.pagerduty.com")
+		}
+	}
+	ps = append(ps, c.validateIncidents()...)
+	return ps
+}
+
+// Limits of what follows a resolution, checked so they fail at start-up rather than
+// when an incident is resolved.
+const (
+	// maxChecklistItems: a Slack checkboxes element holds at most 10 options
+	// (docs.slack.dev, reference/block-kit/block-elements/checkboxes-element).
+	maxChecklistItems = 10
+	// maxChecklistText: an option's text is at most 75 characters (docs.slack.dev,
+	// reference/block-kit/composition-objects/option-object).
+	maxChecklistText = 75
+	// maxLabel: a GitHub label name is at most 50 characters (the REST API answers
+	// "name is too long (maximum is 50 characters)").
+	maxLabel = 50
+)
+
+func (c *Config) validateIncidents() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
+	for i, l := range c.Incidents.IssueLabels {
+		k := fmt.Sprintf("incidents.issue_labels[%d]", i)
+		switch {
+		case strings.TrimSpace(l) == "":
+			add(k, "is empty", "remove it, or name the label, e.g. incident")
+		case utf8.RuneCountInString(l) > maxLabel:
+			add(k, fmt.Sprintf("%q is longer than GitHub's %d characters", l, maxLabel), "shorten the label")
+		}
+	}
+	items := c.Incidents.Checklist
+	if len(items) > maxChecklistItems {
+		add("incidents.checklist", fmt.Sprintf("has %d items; a Slack checklist holds at most %d", len(items), maxChecklistItems), "merge or remove items")
+	}
+	for i, it := range items {
+		k := fmt.Sprintf("incidents.checklist[%d]", i)
+		switch {
+		case strings.TrimSpace(it) == "":
+			add(k, "is empty", "remove it, or write the step, e.g. \"Root cause analysis (5 whys)\"")
+		case utf8.RuneCountInString(it) > maxChecklistText:
+			add(k, fmt.Sprintf("is %d characters; Slack shows at most %d per checkbox", utf8.RuneCountInString(it), maxChecklistText), "shorten it, and put details in the runbook")
 		}
 	}
 	return ps
