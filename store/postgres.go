@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -74,25 +75,30 @@ func (w *lossWatch) shouldPing(_ context.Context, p stdlib.ShouldPingParams) boo
 	return at != 0 && at >= lastUsed
 }
 
-// pgMigrationLock serialises the migrations of replicas starting together: the
-// first migrates, the others wait for it and then find nothing to do. It holds a
-// session-level advisory lock keyed by the schema, so stores in other schemas of the
-// same database do not wait.
-type pgMigrationLock struct{}
+// lockPostgresMigrations holds a session-level advisory lock until unlock is called,
+// so that of several replicas starting together the first migrates and the others
+// wait for it, then find nothing to do. (goose's own SessionLocker is not enough: it
+// creates its version table before taking the lock, and a replica losing that race
+// retries a second later.) The lock is keyed by the schema, so stores in other schemas
+// of the same database do not wait.
+func lockPostgresMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	const key = `$1, hashtext(coalesce(current_schema(), ''))`
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(`+key+`)`, pgLockClass); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("waiting for the migration lock: %w", err)
+	}
+	return func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+key+`)`, pgLockClass); err != nil {
+			// Ending the session frees the lock: never pool a connection that may hold it.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, nil
+}
 
 // pgLockClass is the first key of medic's advisory locks ("medi").
 const pgLockClass = 0x6d656469
-
-func (pgMigrationLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, hashtext(current_schema()))`, pgLockClass); err != nil {
-		return fmt.Errorf("waiting for the migration lock: %w", err)
-	}
-	return nil
-}
-
-func (pgMigrationLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, hashtext(current_schema()))`, pgLockClass); err != nil {
-		return fmt.Errorf("releasing the migration lock: %w", err)
-	}
-	return nil
-}

@@ -112,11 +112,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading migrations: %w", err)
 	}
-	var opts []goose.ProviderOption
 	if s.dialect == database.DialectPostgres {
-		opts = append(opts, goose.WithSessionLocker(pgMigrationLock{}))
+		unlock, err := lockPostgresMigrations(ctx, s.db)
+		if err != nil {
+			return fmt.Errorf("migrating store: %w", err)
+		}
+		defer unlock()
 	}
-	p, err := goose.NewProvider(s.dialect, s.db, sub, opts...)
+	p, err := goose.NewProvider(s.dialect, s.db, sub)
 	if err != nil {
 		return fmt.Errorf("preparing migrations: %w", err)
 	}

@@ -366,3 +366,46 @@ func TestCursors(t *testing.T) {
 		}
 	})
 }
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"postgres://medic:s3cret@db:5432/medic", "postgres://medic:xxxxx@db:5432/medic"},
+		{"postgresql://medic:s3cret@db/medic?sslmode=require", "postgresql://medic:xxxxx@db/medic?sslmode=require"},
+		{"postgres://medic@db/medic?password=s3cret&sslpassword=s3cret", "postgres://medic@db/medic?password=xxxxx&sslpassword=xxxxx"},
+		{"postgres://medic:s3%40cret@db/medic", "postgres://medic:xxxxx@db/medic"},
+		{"postgres://medic:s3cret@db:s3cret/medic", "postgres://(hidden: not a valid URL)"}, // a ':' or '/' in the password
+		{"postgres://medic:s3 cret@db/medic", "postgres://(hidden: not a valid URL)"},
+		{"medic:s3cret@db/medic", "medic:xxxxx@db/medic"},
+		{"postgres://medic@db/medic", "postgres://medic@db/medic"},
+		{"sqlite:/var/lib/medic/medic.db", "sqlite:/var/lib/medic/medic.db"},
+		{"sqlite::memory:", "sqlite::memory:"},
+	} {
+		got := redact(tc.in)
+		if got != tc.want {
+			t.Errorf("redact(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+		if strings.Contains(got, "s3") {
+			t.Errorf("redact(%q) = %q shows the password", tc.in, got)
+		}
+	}
+}
+
+func TestOpenPostgresErrorsHideThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, u := range []string{
+		"postgres://medic:s3cret@db:s3cret/medic",                      // does not parse
+		"postgres://medic:s3cret@127.0.0.1:1/medic?connect_timeout=5", // nobody listens
+	} {
+		_, err := Open(ctx, u, Options{})
+		if err == nil {
+			t.Fatalf("Open(%s): got nil, want an error", redact(u))
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open error %q shows the password", err)
+		}
+		t.Logf("Open(%s): %v", redact(u), err)
+	}
+}
