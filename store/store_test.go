@@ -396,7 +396,7 @@ func TestOpenPostgresErrorsHideThePassword(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, u := range []string{
-		"postgres://medic:s3cret@db:s3cret/medic",                      // does not parse
+		"postgres://medic:s3cret@db:s3cret/medic",                     // does not parse
 		"postgres://medic:s3cret@127.0.0.1:1/medic?connect_timeout=5", // nobody listens
 	} {
 		_, err := Open(ctx, u, Options{})
