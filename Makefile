@@ -35,7 +35,25 @@ vet:
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
+## unit: the race-enabled tests; the store's run on SQLite and on a throwaway PostgreSQL
+## started by scripts/pg.sh and always stopped after (or on the server at
+## MEDIC_TEST_POSTGRES_URL when set). Without PostgreSQL they are skipped, except
+## under CI=true, where failing to start it fails.
 unit:
+	@set -uo pipefail; \
+	if [[ -z $${MEDIC_TEST_POSTGRES_URL:-} ]]; then \
+		if pg=$$(bash scripts/pg.sh start); then \
+			eval "$$pg"; \
+			trap 'bash scripts/pg.sh stop "$$MEDIC_PG_DIR"' EXIT; \
+			trap 'exit 130' INT TERM; \
+		elif [[ $${CI:-} =~ ^(1|[Tt]rue|TRUE)$$ ]]; then \
+			echo "unit: could not start PostgreSQL (scripts/pg.sh start), and CI=true needs it" >&2; \
+			exit 1; \
+		else \
+			echo "unit: WARNING: could not start PostgreSQL (scripts/pg.sh start): the store's PostgreSQL tests will be skipped" >&2; \
+		fi; \
+	fi; \
+	echo "$(GO) test -race -count=1 ./..."; \
 	$(GO) test -race -count=1 ./...
 
 ## build: a static binary in ./medic
