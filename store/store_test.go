@@ -76,17 +76,15 @@ func TestPurgeClaims(t *testing.T) {
 	each(t, func(t *testing.T, db testDB) {
 		clk := newClock(t0)
 		s := db.open(t, clk.Now)
-		now := clk.Now()
 		ctx := context.Background()
 		if _, err := s.Claim(ctx, "old"); err != nil {
 			t.Fatal(err)
 		}
 		clk.Add(2 * time.Hour)
-		now = clk.Now()
 		if _, err := s.Claim(ctx, "new"); err != nil {
 			t.Fatal(err)
 		}
-		n, err := s.PurgeClaims(ctx, now.Add(-time.Hour))
+		n, err := s.PurgeClaims(ctx, clk.Now().Add(-time.Hour))
 		if err != nil || n != 1 {
 			t.Fatalf("purge: got %d, %v; want 1, nil", n, err)
 		}
