@@ -638,7 +638,7 @@ func (s *Store) LockEnv(ctx context.Context, env, jobID string) error {
 			return fmt.Errorf("%s is busy with job %s: %w", env, holder, recovery.ErrDuplicate)
 		}
 	}
-	return fmt.Errorf("locking %s for %s: the slot kept changing hands: %w", env, jobID, recovery.ErrConflict)
+	return fmt.Errorf("locking %s for %s: the slot kept changing hands, try again", env, jobID)
 }
 
 // UnlockEnv frees env's job slot if jobID holds it.
