@@ -138,42 +138,63 @@ func (s *SlackPager) Send(ctx context.Context, pg recovery.Page, in recovery.Inc
 		titles = append(titles, l.Title)
 	}
 	who := strings.Join(titles, " + ")
-	if in.MessageTS != "" {
+	// A retry reaches only whom the earlier attempts missed.
+	reached := slices.Clone(pg.Reached)
+	fail := func(err error) error {
+		pe := slackError(err).(*pageError)
+		pe.reached = reached
+		return pe
+	}
+	if in.MessageTS != "" && !slices.Contains(reached, reachedThread) {
 		text := fmt.Sprintf(":rotating_light: *Paging %s* (page %d): %s\n%s", esc(who), pg.Seq, esc(pg.Reason), strings.Join(mentions, " "))
 		if _, _, err := s.api.PostMessageContext(ctx, in.Channel, slack.MsgOptionTS(in.MessageTS), slack.MsgOptionText(text, false)); err != nil {
-			return slackError(fmt.Errorf("mentioning %s in the thread: %w", who, err))
+			return fail(fmt.Errorf("mentioning %s in the thread: %w", who, err))
 		}
+		reached = append(reached, reachedThread)
 	}
 	sc, _ := recovery.ScenarioByID(in.Scenario)
 	dm := fmt.Sprintf(":rotating_light: medic pages you (%s) for *%s %s · %s* `%s` in <#%s>: %s. Acknowledge on the alert to stop the escalation.",
 		esc(who), in.Severity, esc(in.Env), esc(sc.Title), in.ID, in.Channel, esc(pg.Reason))
 	var missed []string
+	var last error
 	for _, u := range users {
+		if slices.Contains(reached, u) {
+			continue
+		}
 		ch, _, _, err := s.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{u}})
 		if err == nil {
 			_, _, err = s.api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(dm, false))
 		}
 		if err != nil {
 			missed = append(missed, u+" ("+err.Error()+")")
+			last = err
+			continue
 		}
+		reached = append(reached, u)
 	}
 	if len(missed) > 0 {
-		return slackError(fmt.Errorf("direct messages did not reach %s", strings.Join(missed, ", ")))
+		return fail(fmt.Errorf("direct messages did not reach %s: %w", strings.Join(missed, ", "), last))
 	}
 	return nil
 }
+
+// reachedThread is the key of a page's thread mention among the targets it reached.
+const reachedThread = "thread"
 
 // pageError is a failed Slack page: temporary unless Slack refused for good.
 type pageError struct {
 	err        error
 	temporary  bool
 	retryAfter time.Duration
+	// reached lists what the attempt reached before failing (recovery.PartialSend).
+	reached []string
 }
 
 func (e *pageError) Error() string             { return e.err.Error() }
 func (e *pageError) Unwrap() error             { return e.err }
 func (e *pageError) Temporary() bool           { return e.temporary }
 func (e *pageError) RetryAfter() time.Duration { return e.retryAfter }
+func (e *pageError) Reached() []string         { return e.reached }
 
 // slackError classifies a Slack failure for the page's retry.
 func slackError(err error) error {

@@ -607,6 +607,7 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		if err := e.Publisher.UpdateAlert(ctx, *in); err != nil {
 			return fmt.Errorf("updating the alert of %s: %w", in.ID, err)
 		}
+		e.wakeIfDue(*in)
 		return nil
 	}
 	if len(in.Findings) == 0 {
@@ -647,6 +648,7 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		}
 	}
 	*in = saved
+	e.wakeIfDue(saved)
 	return nil
 }
 
@@ -679,8 +681,17 @@ func (e *Engine) rollbackStarted(ctx context.Context, sig Signal) error {
 	if err != nil {
 		return err
 	}
-	in, err = e.update(ctx, in.ID, func(cur *Incident) { cur.Rollback = RollbackRunning; cur.Signals++ })
-	if err != nil {
+	late := false
+	in, err = e.update(ctx, in.ID, func(cur *Incident) {
+		// Deliveries come in any order: the news that the rollback started may arrive
+		// after the news of how it ended, which it must not overwrite.
+		late = cur.Rollback == RollbackFailed || cur.Rollback == RollbackSucceeded
+		if !late {
+			cur.Rollback = RollbackRunning
+		}
+		cur.Signals++
+	})
+	if err != nil || late {
 		return err
 	}
 	if err := e.publish(ctx, &in); err != nil {

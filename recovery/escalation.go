@@ -233,6 +233,15 @@ type Page struct {
 	LastError string
 	CreatedAt time.Time
 	SentAt    time.Time
+	// Reached names what an earlier attempt of this page already reached (the
+	// pager's own keys: a thread, a user), so a retry reaches only the rest.
+	Reached []string `json:",omitempty"`
+}
+
+// PartialSend is what a pager's error may also report: the targets it did reach
+// before failing. medic keeps them on the page for the retry.
+type PartialSend interface {
+	Reached() []string
 }
 
 // PageStore keeps pages and finds the incidents due to escalate.
@@ -265,6 +274,10 @@ type EscalationDeps struct {
 	Policy *EscalationPolicy
 	Pages  PageStore
 	Pagers []Pager
+	// Wake, when set, asks for an escalation round now instead of at the next tick:
+	// medic calls it when an alert goes out whose deadline has already passed (the
+	// matrix says IMMEDIATE). It must not block.
+	Wake func()
 }
 
 // Paging limits.
@@ -305,6 +318,16 @@ func (e *Engine) schedule(cur *Incident) {
 	cur.Escalation.DueAt = e.Now().Add(row.Response)
 	if !first && cur.Status == IncidentAcknowledged {
 		cur.Status, cur.AckBy, cur.AckAt = IncidentOpen, "", time.Time{}
+	}
+}
+
+// wakeIfDue asks for an escalation round now when in's deadline has passed.
+func (e *Engine) wakeIfDue(in Incident) {
+	if e.Escalation == nil || e.Escalation.Wake == nil || in.MessageTS == "" || in.Status != IncidentOpen {
+		return
+	}
+	if due := in.Escalation.DueAt; !due.IsZero() && !due.After(e.Now()) {
+		e.Escalation.Wake()
 	}
 }
 
@@ -528,6 +551,14 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 	}
 	why := Redact(oneLine(err))
 	pg.LastError = why
+	var partial PartialSend
+	if errors.As(err, &partial) {
+		for _, r := range partial.Reached() {
+			if !slices.Contains(pg.Reached, r) {
+				pg.Reached = append(pg.Reached, r)
+			}
+		}
+	}
 	var temp interface{ Temporary() bool }
 	retry := errors.As(err, &temp) && temp.Temporary() && pg.Attempts < maxPageAttempts
 	if retry {

@@ -394,14 +394,14 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 	if in.Cause != CauseNone {
 		fmt.Fprintf(&b, " Likely cause: %s.", in.Cause)
 	}
-	switch in.Rollback {
-	case RollbackSucceeded:
+	switch {
+	case in.Rollback == RollbackSucceeded:
 		b.WriteString(" The pipeline's automatic rollback succeeded.")
-	case RollbackFailed:
+	case in.Rollback == RollbackFailed && in.Scenario != RollbackFail:
 		b.WriteString(" The pipeline's automatic rollback failed.")
 	}
 	if in.Resolution.Note != "" {
-		fmt.Fprintf(&b, " Resolution note: %s", in.Resolution.Note)
+		fmt.Fprintf(&b, "\n\nHow it was resolved: %s", in.Resolution.Note)
 	}
 	b.WriteString("\n\n## Timeline (UTC)\n\n| time | event | by |\n|---|---|---|\n")
 	actors := map[string][]string{}
@@ -430,7 +430,7 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 			fmt.Fprintf(&b, "- %s: %s\n", who(id), strings.Join(actors[id], "; "))
 		}
 	}
-	b.WriteString("\n## Root cause (5 whys)\n\n1. Why? \n2. Why? \n3. Why? \n4. Why? \n5. Why? \n")
+	b.WriteString("\n## Root cause (5 whys)\n\nTo fill in: ask why the failure happened, then why that happened, five times.\n\n1. Why?\n2. Why?\n3. Why?\n4. Why?\n5. Why?\n")
 	if len(in.Resolution.Checklist) > 0 {
 		b.WriteString("\n## Post-incident checklist\n\n")
 		for _, it := range in.Resolution.Checklist {
@@ -438,7 +438,11 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 			if it.Done {
 				mark = "x"
 			}
-			fmt.Fprintf(&b, "- [%s] %s\n", mark, it.Text)
+			done := ""
+			if it.Done && it.By != "" {
+				done = fmt.Sprintf(" (%s, %s)", who(it.By), reportTime(it.At))
+			}
+			fmt.Fprintf(&b, "- [%s] %s%s\n", mark, it.Text, done)
 		}
 	}
 	return b.String()

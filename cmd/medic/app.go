@@ -62,6 +62,8 @@ type app struct {
 	server      *http.Server
 	now         func() time.Time
 	pollRounds  *prometheus.CounterVec
+	// escalationWake asks the escalation loop for a round before its next tick.
+	escalationWake chan struct{}
 }
 
 // newApp wires medic from cfg. It opens the store and the listener, so a bad store
@@ -78,7 +80,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: st, now: ext.now}
+	a := &app{cfg: cfg, log: log, store: st, now: ext.now, escalationWake: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -174,7 +176,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 			Verify:     recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
 			JobLease:   cfg.Jobs.Lease,
 		},
-		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Pagers: pagers},
+		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Pagers: pagers, Wake: a.wakeEscalation},
 		Resolution: &recovery.ResolutionDeps{Issues: ghClient, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},
 	})
 	if err != nil {
@@ -271,7 +273,7 @@ func (a *app) run(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs) })
 	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests) })
-	g.Go(func() error { return a.every(ctx, "escalation", escalationTick, a.engine.Escalate) })
+	g.Go(func() error { return a.everyOr(ctx, "escalation", escalationTick, a.escalationWake, a.engine.Escalate) })
 	if *a.cfg.Pipeline.PollInterval > 0 {
 		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll) })
 	}
@@ -284,6 +286,11 @@ func (a *app) run(ctx context.Context) error {
 // every runs a poller now and then every interval until ctx ends. A failing round is
 // logged by the poller and retried at the next tick.
 func (a *app) every(ctx context.Context, name string, interval time.Duration, poll func(context.Context) error) error {
+	return a.everyOr(ctx, name, interval, nil, poll)
+}
+
+// everyOr is every, also running a round whenever wake receives.
+func (a *app) everyOr(ctx context.Context, name string, interval time.Duration, wake <-chan struct{}, poll func(context.Context) error) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -299,7 +306,17 @@ func (a *app) every(ctx context.Context, name string, interval time.Duration, po
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-wake:
 		}
+	}
+}
+
+// wakeEscalation asks the escalation loop for a round now; it never blocks (a round
+// already asked for covers this one too).
+func (a *app) wakeEscalation() {
+	select {
+	case a.escalationWake <- struct{}{}:
+	default:
 	}
 }
 

@@ -48,9 +48,14 @@ func demoScenarios() []demoScenario {
 	}}
 	for _, c := range sandbox.Cases() {
 		sc := demoScenario{name: c.Name, about: c.About, polls: true, play: playCase(c, nil)}
-		if c.Name == "canary-fail" {
+		switch c.Name {
+		case "canary-fail":
 			sc.about += "; alice requests the rollback, bob approves, Terraform applies, medic verifies"
 			sc.play = playCase(c, rollBackAndApprove)
+		case "rollback-fail":
+			sc.about += "; the senior engineer is paged at once, nobody acknowledges for 15 minutes so the CTO is paged too; " +
+				"alice acknowledges, bob approves her emergency rollback, alice resolves: checklist, report, follow-up issue"
+			sc.play = playCase(c, escalateRecoverResolve)
 		}
 		out = append(out, sc)
 	}
@@ -83,6 +88,148 @@ func rollBackAndApprove(ctx context.Context, d *sandboxed, alert slackfake.Messa
 		return fmt.Errorf("waiting for the job to end: %w", err)
 	}
 	return nil
+}
+
+// escalateRecoverResolve is the rest of the rollback-fail story: the immediate page,
+// the escalation when nobody answers, then acknowledgement, an emergency rollback
+// approved by a second person, and the incident's resolution.
+func escalateRecoverResolve(ctx context.Context, d *sandboxed, alert slackfake.Message) error {
+	if d.cfg.Terraform.Bin == "" {
+		return fmt.Errorf("the emergency rollback needs Terraform >= 1.4: run `make tools` (it installs Terraform 1.5.7) or set MEDIC_TERRAFORM")
+	}
+	inThread := func(what string, ok func(string) bool) (slackfake.Message, error) {
+		m, err := waitThread(ctx, d, alert.TS, ok)
+		if err != nil {
+			return m, fmt.Errorf("waiting for %s: %w", what, err)
+		}
+		return m, nil
+	}
+	has := func(wants ...string) func(string) bool {
+		return func(text string) bool {
+			for _, w := range wants {
+				if !strings.Contains(text, w) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	if _, err := inThread("the immediate page", has("*Paging senior engineer* (page 1)")); err != nil {
+		return err
+	}
+	d.narrate("dave (senior engineer) gets a DM; PagerDuty gets a trigger. Nobody acknowledges.")
+	d.narrate("15 minutes pass (the demo moves medic's clock); medic's escalation timer runs")
+	d.clock.advance(15 * time.Minute)
+	if err := d.app.engine.Escalate(ctx); err != nil {
+		return fmt.Errorf("escalation round: %w", err)
+	}
+	if _, err := inThread("the escalation", has("*Paging CTO + senior engineer* (page 2)")); err != nil {
+		return err
+	}
+	d.narrate("@alice clicks [Acknowledge] on the alert")
+	if err := clickAndWait(ctx, d, userAlice, alert, recovery.ButtonID(recovery.ActAcknowledge)); err != nil {
+		return err
+	}
+	if _, err := inThread("the acknowledgement", has("escalation stopped")); err != nil {
+		return err
+	}
+	d.narrate("@alice clicks [Emergency Terraform rollback] and keeps the last known good SHA the form offers")
+	if err := clickAndWait(ctx, d, userAlice, alert, recovery.ButtonID(recovery.ActEmergencyRollback)); err != nil {
+		return err
+	}
+	if err := submitOpenForm(ctx, d, userAlice); err != nil {
+		return err
+	}
+	req, err := inThread("the request", has("requests *Emergency Terraform rollback*", "[ Approve"))
+	if err != nil {
+		return err
+	}
+	d.narrate("@bob reads the Terraform plan and clicks [Approve]")
+	if err := clickAndWait(ctx, d, userBob, req, recovery.ApproveID()); err != nil {
+		return err
+	}
+	if _, err := inThread("the job", func(text string) bool {
+		return strings.Contains(text, "Job JOB-") && (strings.Contains(text, "succeeded.") || strings.Contains(text, "failed at step"))
+	}); err != nil {
+		return err
+	}
+	quiet(ctx, d, alert.TS)
+	d.narrate("@alice clicks [Resolve] on the alert")
+	cur, ok := d.sb.Slack.Message(sandboxChannel, alert.TS)
+	if !ok {
+		return fmt.Errorf("the alert %s is gone", alert.TS)
+	}
+	if err := clickAndWait(ctx, d, userAlice, cur, recovery.ButtonID(recovery.ActResolve)); err != nil {
+		return err
+	}
+	checklist, err := inThread("the checklist", has("Post-incident checklist"))
+	if err != nil {
+		return err
+	}
+	report, err := inThread("the report", has("Incident report of", "[ Create GitHub issue"))
+	if err != nil {
+		return err
+	}
+	d.narrate("@alice ticks \"Write incident report\" on the checklist and clicks [Create GitHub issue]")
+	id, err := d.sb.Slack.Click(ctx, slackfake.Click{User: userAlice, Channel: checklist.Channel, MessageTS: checklist.TS,
+		ActionID: recovery.ChecklistID(incidentIDOf(checklist)), Value: "0"})
+	if err != nil {
+		return fmt.Errorf("ticking the checklist: %w", err)
+	}
+	if _, err := d.sb.Slack.WaitAck(ctx, id); err != nil {
+		return err
+	}
+	if _, err := inThread("the ticked checklist", has("(1/")); err != nil {
+		return err
+	}
+	if err := clickAndWait(ctx, d, userAlice, report, recovery.ButtonID(recovery.ActCreateIssue)); err != nil {
+		return err
+	}
+	_, err = inThread("the follow-up issue", has("Follow-up issue #"))
+	return err
+}
+
+// incidentIDOf finds the incident ID ("INC-…") a message names.
+func incidentIDOf(m slackfake.Message) string {
+	text := slackfake.Render(m)
+	i := strings.Index(text, "INC-")
+	if i < 0 {
+		return ""
+	}
+	end := i + 4
+	for end < len(text) && (text[end] >= 'A' && text[end] <= 'Z' || text[end] >= '0' && text[end] <= '9') {
+		end++
+	}
+	return text[i:end]
+}
+
+// submitOpenForm submits user's open form as it is (its prefilled answers) and waits
+// for medic to take it.
+func submitOpenForm(ctx context.Context, d *sandboxed, user string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, v := range d.sb.Slack.Views() {
+			if v.User != user || v.Closed {
+				continue
+			}
+			id, err := d.sb.Slack.SubmitView(ctx, slackfake.Submission{User: user, ViewID: v.ID})
+			if err != nil {
+				return fmt.Errorf("submitting the form: %w", err)
+			}
+			ack, err := d.sb.Slack.WaitAck(ctx, id)
+			if err != nil {
+				return err
+			}
+			if len(ack.Payload) != 0 {
+				return fmt.Errorf("the form was refused: %s", ack.Payload)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no form opened for %s within 10s", user)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // clickAndWait clicks a button of m as user and waits for medic's ack.
@@ -134,6 +281,10 @@ func playCase(c sandbox.Case, then func(context.Context, *sandboxed, slackfake.M
 		}
 		// Let the thread notes that follow the alert arrive.
 		quiet(wctx, d, m.TS)
+		// A signal seen first (an alarm) may open an incident that the failure's own
+		// incident then absorbs: the story goes on on the surviving alert.
+		m = survivingAlert(d, m)
+		quiet(wctx, d, m.TS)
 		if then == nil {
 			return nil
 		}
@@ -143,6 +294,32 @@ func playCase(c sandbox.Case, then func(context.Context, *sandboxed, slackfake.M
 		quiet(wctx, d, m.TS)
 		return nil
 	}
+}
+
+// survivingAlert returns the alert m was merged into, or m.
+func survivingAlert(d *sandboxed, m slackfake.Message) slackfake.Message {
+	for range 5 {
+		cur, ok := d.sb.Slack.Message(m.Channel, m.TS)
+		if !ok {
+			return m
+		}
+		_, rest, merged := strings.Cut(slackfake.Render(cur), "Merged into `")
+		if !merged {
+			return cur
+		}
+		id, _, _ := strings.Cut(rest, "`")
+		next := m
+		for _, c := range d.sb.Slack.Messages(m.Channel) {
+			if c.ThreadTS == "" && !c.Ephemeral && c.TS != m.TS && strings.Contains(string(c.Blocks), "`"+id+"`") {
+				next = c
+			}
+		}
+		if next.TS == m.TS {
+			return cur
+		}
+		m = next
+	}
+	return m
 }
 
 // quiet waits until the alert's thread has had no new message for half a second.
@@ -231,10 +408,12 @@ func playDemo(ctx context.Context, sc demoScenario, out io.Writer, log *zap.Logg
 	if err := sb.Seed(world); err != nil {
 		return err
 	}
-	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, nil), log)
+	clock := &offsetClock{}
+	d, err := startSandboxed(ctx, sb, cfg, sandboxExternal(sb, clock.now), log)
 	if err != nil {
 		return err
 	}
+	d.clock = clock
 	fmt.Fprintf(out, "medic demo: %s\n", sc.about)
 	fmt.Fprintf(out, "sandbox: Slack %s · GitHub %s · AWS %s\n\n", sb.Slack.URL(), sb.GitHub.URL(), sb.AWS.URL())
 	d.narrate = func(format string, args ...any) { fmt.Fprintf(out, "▸ "+format+"\n", args...) }

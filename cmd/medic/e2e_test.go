@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,22 +28,8 @@ type e2e struct {
 type e2eOption func(*sandbox.World, *config.Config)
 
 // clock is a test clock medic reads; a test moves it forward.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
+// clock is medic's clock in tests that let deadlines pass.
+type clock = offsetClock
 
 // testClock, when a test sets it before starting medic, is medic's clock.
 type withClock struct{ c *clock }

@@ -350,3 +350,93 @@ func TestPagingButtons(t *testing.T) {
 	e.wantPages(alert, 4, "on-call engineer")
 	wantContains(t, e.audit(incident), "U0CAROL:incident.data_corruption", "U0CAROL:incident.paged", "U0MALLORY:refused")
 }
+
+// TestResolveChecklistReportAndIssue: after a verified recovery the alert offers
+// Resolve; resolving posts the checklist (its ticks stored), the report, and a button
+// that files the report as one GitHub issue however often it is clicked.
+func TestResolveChecklistReportAndIssue(t *testing.T) {
+	e, st := mustStartStaged(t, "canary-fail")
+	needTerraform(t, e)
+	e.deliver(st)
+	alert, incident := e.alertOf("Production canary failed")
+	if strings.Contains(slackfake.Render(alert), "[ Resolve") {
+		t.Error("Resolve is offered before anything was fixed")
+	}
+	e.press(alert, userAlice, "action:rollback")
+	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+	e.press(req, userBob, "approve:request")
+	e.threadMessage(alert, "Job JOB-", "succeeded.")
+	alert, _ = e.waitAlert("Production canary failed", "[ Resolve")
+
+	wantContains(t, e.press(alert, userMallory, "action:resolve"), "You need the *responder* role")
+	wantContains(t, e.press(alert, userAlice, "action:resolve"), "You resolved "+incident)
+	before := e.ephemeralCount(userCarol)
+	e.command(userCarol, sandboxChannel, "/incident", "resolve "+incident)
+	wantContains(t, e.nextEphemeral(userCarol, before), "was resolved by <@U0ALICE>")
+	checklist := e.threadMessage(alert, "*Post-incident checklist* of `"+incident+"` (0/7 done)", "[ ] Share lessons learned with team")
+	report := e.threadMessage(alert, "Incident report of "+incident, "## Timeline (UTC)", "[ Create GitHub issue")
+	wantContains(t, slackfake.Render(report), "| Time to recover |", "Requested Roll back to last good", ": approved Roll back to last good", "| Resolved |")
+
+	tick := func(user, index string) string {
+		t.Helper()
+		before := e.ephemeralCount(user)
+		id, err := e.sb.Slack.Click(mustCtx(t), slackfake.Click{User: user, Channel: checklist.Channel, MessageTS: checklist.TS,
+			ActionID: recovery.ChecklistID(incident), Value: index})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.sb.Slack.WaitAck(mustCtx(t), id); err != nil {
+			t.Fatal(err)
+		}
+		return e.nextEphemeral(user, before)
+	}
+	wantContains(t, tick(userCarol, "0"), "6 item(s) left")
+	e.threadMessage(alert, "(1/7 done)", "[x] Write incident report")
+	wantContains(t, tick(userCarol, "3"), "5 item(s) left")
+	e.threadMessage(alert, "(2/7 done)", "[x] Create GitHub issue to prevent recurrence")
+	wantContains(t, tick(userMallory, "1"), "You need the *responder* role")
+	wantContains(t, tick(userCarol, "3"), "6 item(s) left") // unticking is recorded too
+	in, err := e.app.store.Incident(mustCtx(t), incident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []string
+	for _, it := range in.Resolution.Checklist {
+		if it.Done {
+			done = append(done, it.Text+" by "+it.By)
+		}
+	}
+	if len(done) != 1 || !strings.HasPrefix(done[0], "Write incident report") || !strings.HasSuffix(done[0], "by "+userCarol) {
+		t.Errorf("stored checklist: %v, want only the report item, ticked by carol", done)
+	}
+
+	// A double click and a redelivery file one issue.
+	ids, err := e.sb.Slack.ClickRepeatedly(mustCtx(t), slackfake.Click{User: userAlice, Channel: report.Channel, MessageTS: report.TS,
+		ActionID: "action:create-issue"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sb.Slack.Redeliver(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	e.threadMessage(alert, "Follow-up issue #1 filed by <@U0ALICE>")
+	wantContains(t, e.press(report, userCarol, "action:create-issue"), "The follow-up issue of "+incident+" is #1")
+	issues := e.sb.GitHub.Issues()
+	if len(issues) != 1 {
+		t.Fatalf("got %d issues, want 1: %+v", len(issues), issues)
+	}
+	is := issues[0]
+	wantContains(t, is.Title, "Follow-up of "+incident, "Production canary failed")
+	wantContains(t, is.Body, "# "+incident, "- [x] Write incident report", "<!-- medic-incident: "+incident+" -->")
+	if strings.Join(is.Labels, ",") != "incident,medic" {
+		t.Errorf("issue labels: %v, want incident,medic", is.Labels)
+	}
+
+	before = e.ephemeralCount(userCarol)
+	e.command(userCarol, sandboxChannel, "/incident", "list")
+	wantContains(t, e.nextEphemeral(userCarol, before), incident, "Resolved")
+	before = e.ephemeralCount(userCarol)
+	e.command(userCarol, sandboxChannel, "/incident", "show "+incident)
+	wantContains(t, e.nextEphemeral(userCarol, before), incident, "Production canary failed", "#1")
+	wantContains(t, e.audit(incident), "U0ALICE:incident.resolved", "U0CAROL:checklist.checked", "U0CAROL:checklist.unchecked", "U0ALICE:incident.issue", "U0MALLORY:refused")
+}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/medic-ops/medic/internal/tftest"
 )
 
 func runMedic(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -113,6 +115,41 @@ func TestDemoPlaysStatus(t *testing.T) {
 	code, out, _ = runMedic(t, nil, "demo", "--list")
 	if code != 0 || !strings.Contains(out, "status") {
 		t.Errorf("demo --list: got %d %q", code, out)
+	}
+}
+
+// TestDemoPlaysRollbackFail: the escalation story pages the senior engineer at once,
+// escalates after 15 minutes, and ends resolved with a report and an issue.
+func TestDemoPlaysRollbackFail(t *testing.T) {
+	if _, err := tftest.Find(); err != nil {
+		if isCI() {
+			t.Fatal("no terraform >= 1.4: run `make tools`")
+		}
+		t.Skip("no terraform >= 1.4: run `make tools`")
+	}
+	code, out, errOut := runMedic(t, nil, "demo", "--scenario", "rollback-fail")
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{
+		"*Paging senior engineer* (page 1): Prod fail (auto-rollback fails): response IMMEDIATE",
+		"*Paging CTO + senior engineer* (page 2): still not acknowledged 15m after the last page",
+		"Acknowledged by <@U0ALICE>: escalation stopped.",
+		"Job JOB-", "(Emergency Terraform rollback on prod) succeeded.",
+		"*Post-incident checklist*", "(1/7 done)",
+		"| Time to acknowledge | 15m |", "Paged CTO and senior engineer",
+		"Follow-up issue #1 filed by <@U0ALICE>",
+		":x: *Auto-rollback failed*",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in the demo output:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "*Paging senior engineer* (page 1)"); n != 1 {
+		t.Errorf("the first page shows %d times in the thread, want once", n)
+	}
+	if strings.Contains(out, "Auto-rollback running") {
+		t.Errorf("the alert still says the rollback is running after it failed:\n%s", out)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -142,6 +143,26 @@ func fakeSHA(env string, n int) string {
 	return fmt.Sprintf("%x", sha1.Sum([]byte(fmt.Sprintf("%s-%d-medic-sandbox-history", env, n))))
 }
 
+// offsetClock is real time moved forward on demand: the demo and the tests use it to
+// let a deadline pass without waiting for it.
+type offsetClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *offsetClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+// advance moves the clock forward by d.
+func (c *offsetClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
+
 // sandboxed is medic running in-process against a sandbox.
 type sandboxed struct {
 	sb   *sandbox.Sandbox
@@ -149,6 +170,8 @@ type sandboxed struct {
 	app  *app
 	done chan error
 	stop context.CancelFunc
+	// clock is medic's clock when the demo moves it; nil otherwise.
+	clock *offsetClock
 	// narrate tells the reader what the people do (the demo prints it; tests drop it).
 	narrate func(format string, args ...any)
 }

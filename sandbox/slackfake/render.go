@@ -2,6 +2,7 @@ package slackfake
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -93,6 +94,23 @@ func renderBody(m Message) []string {
 	return lines
 }
 
+// emojiCode matches an emoji shortcode such as :white_check_mark:.
+var emojiCode = regexp.MustCompile(`:[a-z0-9_+-]+:`)
+
+// upperText upper-cases a header as it stands out in a transcript, leaving emoji
+// shortcodes as Slack reads them.
+func upperText(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range emojiCode.FindAllStringIndex(s, -1) {
+		b.WriteString(strings.ToUpper(s[last:m[0]]))
+		b.WriteString(s[m[0]:m[1]])
+		last = m[1]
+	}
+	b.WriteString(strings.ToUpper(s[last:]))
+	return b.String()
+}
+
 // renderBlock returns the lines of one layout block.
 func renderBlock(blk kitBlock) []string {
 	if blk.bad != nil {
@@ -103,7 +121,7 @@ func renderBlock(blk kitBlock) []string {
 		if blk.Text.kitText == nil {
 			return []string{"■"}
 		}
-		return []string{"■ " + strings.ToUpper(blk.Text.Text)}
+		return []string{"■ " + upperText(blk.Text.Text)}
 	case "section":
 		var lines []string
 		if blk.Text.kitText != nil {
