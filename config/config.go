@@ -36,6 +36,7 @@ type Config struct {
 	Verify       Verify                 `yaml:"verify"`
 	Terraform    TerraformBinary        `yaml:"terraform"`
 	Jobs         Jobs                   `yaml:"jobs"`
+	Replicas     Replicas               `yaml:"replicas"`
 	Escalation   Escalation             `yaml:"escalation"`
 	PagerDuty    PagerDuty              `yaml:"pagerduty"`
 	Incidents    Incidents              `yaml:"incidents"`
@@ -69,6 +70,16 @@ type Verify struct {
 	Watch time.Duration `yaml:"watch"`
 	// Interval between checks while watching (default 30s).
 	Interval time.Duration `yaml:"interval"`
+}
+
+// Replicas tunes running several medic processes on one PostgreSQL store.
+type Replicas struct {
+	// LeaderLease is how long the leader (the replica running the pollers and the
+	// escalation timer) holds its lease without renewing it; a replica takes over at
+	// most this long (plus a third of it) after the leader dies (default 15s).
+	LeaderLease time.Duration `yaml:"leader_lease"`
+	// ID names this replica in logs and in the lease; hostname and process ID when empty.
+	ID string `yaml:"id"`
 }
 
 // Jobs tunes recovery jobs.
@@ -358,6 +369,9 @@ func (c *Config) applyDefaults() {
 	if c.Jobs.Lease == 0 {
 		c.Jobs.Lease = 30 * time.Second
 	}
+	if c.Replicas.LeaderLease == 0 {
+		c.Replicas.LeaderLease = 15 * time.Second
+	}
 	if c.GitHub.Branch == "" {
 		c.GitHub.Branch = "main"
 	}
@@ -538,6 +552,9 @@ func (c *Config) validateAccess() Problems {
 	}
 	if c.Verify.Watch < 0 || c.Verify.Watch > time.Hour {
 		add("verify.watch", fmt.Sprintf("%s is out of range", c.Verify.Watch), "use 0 (check once) to 1h; the runbook watches 10m")
+	}
+	if c.Replicas.LeaderLease < 3*time.Second || c.Replicas.LeaderLease > 5*time.Minute {
+		add("replicas.leader_lease", fmt.Sprintf("%s is out of range", c.Replicas.LeaderLease), "use 3s to 5m (default 15s)")
 	}
 	if c.Jobs.Lease < time.Second || c.Jobs.Lease > 10*time.Minute {
 		add("jobs.lease", fmt.Sprintf("%s is out of range", c.Jobs.Lease), "use 1s to 10m (default 30s)")

@@ -64,6 +64,8 @@ type app struct {
 	pollRounds  *prometheus.CounterVec
 	// escalationWake asks the escalation loop for a round before its next tick.
 	escalationWake chan struct{}
+	// leader says whether this replica runs the pollers and timers.
+	leader *leadership
 }
 
 // newApp wires medic from cfg. It opens the store and the listener, so a bad store
@@ -125,6 +127,10 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	a.pollRounds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medic_poll_rounds_total", Help: "Poll rounds finished, by poller and outcome."}, []string{"poller", "outcome"})
 	reg.MustRegister(a.pollRounds)
+	leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "medic_leader", Help: "1 while this replica holds the leader lease (runs the pollers and the escalation timer)."})
+	reg.MustRegister(leaderGauge)
+	a.leader = &leadership{id: replicaID(cfg.Replicas.ID), lease: cfg.Replicas.LeaderLease, store: st, log: log.Named("leader"), gauge: leaderGauge}
 
 	slackOpts := []slack.Option{slack.OptionAppLevelToken(ext.secrets.SlackAppToken), slack.OptionRetry(3)}
 	if ext.secrets.SlackAPIURL != "" {
@@ -264,6 +270,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 		return nil
 	})
+	g.Go(func() error { return a.leader.run(ctx) })
 	g.Go(func() error { return a.purgeClaims(ctx) })
 	g.Go(func() error {
 		a.engine.Run(ctx)
@@ -271,14 +278,21 @@ func (a *app) run(ctx context.Context) error {
 		a.engine.DrainJobs(30 * time.Second)
 		return nil
 	})
+	// Every replica looks for jobs whose process died (claimed, so one marks each).
 	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs) })
-	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests) })
-	g.Go(func() error { return a.everyOr(ctx, "escalation", escalationTick, a.escalationWake, a.engine.Escalate) })
+	// The rest runs on the leader only. An escalation round asked for by an alert
+	// (an IMMEDIATE row) runs where the alert went out: pages are claimed.
+	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.leading(a.engine.ExpireRequests)) })
+	g.Go(func() error {
+		return a.everyOr(ctx, "escalation", escalationTick, a.escalationWake, a.engine.Escalate, a.leader.leads)
+	})
 	if *a.cfg.Pipeline.PollInterval > 0 {
-		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll) })
+		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.leading(a.runPoller.Poll)) })
 	}
 	if *a.cfg.Pipeline.AlarmPollInterval > 0 {
-		g.Go(func() error { return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.alarmPoller.Poll) })
+		g.Go(func() error {
+			return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.leading(a.alarmPoller.Poll))
+		})
 	}
 	return g.Wait()
 }
@@ -286,27 +300,51 @@ func (a *app) run(ctx context.Context) error {
 // every runs a poller now and then every interval until ctx ends. A failing round is
 // logged by the poller and retried at the next tick.
 func (a *app) every(ctx context.Context, name string, interval time.Duration, poll func(context.Context) error) error {
-	return a.everyOr(ctx, name, interval, nil, poll)
+	return a.everyOr(ctx, name, interval, nil, poll, nil)
 }
 
-// everyOr is every, also running a round whenever wake receives.
-func (a *app) everyOr(ctx context.Context, name string, interval time.Duration, wake <-chan struct{}, poll func(context.Context) error) error {
+// errNotLeader skips a round on a replica that does not lead.
+var errNotLeader = errors.New("not the leader")
+
+// leading runs poll only while this replica leads.
+func (a *app) leading(poll func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !a.leader.leads() {
+			return errNotLeader
+		}
+		return poll(ctx)
+	}
+}
+
+// everyOr is every, also running a round whenever wake receives. With gate, the
+// ticker's rounds run only while gate says so; woken rounds always run.
+func (a *app) everyOr(ctx context.Context, name string, interval time.Duration, wake <-chan struct{}, poll func(context.Context) error, gate func() bool) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	woken := false
 	for {
-		outcome := "ok"
-		if err := poll(ctx); err != nil {
-			outcome = "error"
+		if gate == nil || woken || gate() {
+			outcome := "ok"
+			switch err := poll(ctx); {
+			case errors.Is(err, errNotLeader):
+				outcome = ""
+			case err != nil:
+				outcome = "error"
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			if outcome != "" {
+				a.pollRounds.WithLabelValues(name, outcome).Inc()
+			}
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		a.pollRounds.WithLabelValues(name, outcome).Inc()
+		woken = false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-wake:
+			woken = true
 		}
 	}
 }

@@ -170,6 +170,8 @@ type sandboxed struct {
 	app  *app
 	done chan error
 	stop context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
 	// clock is medic's clock when the demo moves it; nil otherwise.
 	clock *offsetClock
 	// narrate tells the reader what the people do (the demo prints it; tests drop it).
@@ -203,10 +205,12 @@ func startSandboxed(ctx context.Context, sb *sandbox.Sandbox, cfg *config.Config
 	return s, nil
 }
 
-// close stops medic and waits for it.
+// close stops medic and waits for it; closing again returns the same result.
 func (s *sandboxed) close() error {
-	s.stop()
-	err := <-s.done
-	s.app.close()
-	return err
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.closeErr = <-s.done
+		s.app.close()
+	})
+	return s.closeErr
 }
