@@ -165,11 +165,11 @@ func (c *offsetClock) advance(d time.Duration) {
 
 // sandboxed is medic running in-process against a sandbox.
 type sandboxed struct {
-	sb   *sandbox.Sandbox
-	cfg  *config.Config
-	app  *app
-	done chan error
-	stop context.CancelFunc
+	sb        *sandbox.Sandbox
+	cfg       *config.Config
+	app       *app
+	done      chan error
+	stop      context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
 	// clock is medic's clock when the demo moves it; nil otherwise.
