@@ -478,6 +478,11 @@ func (c *Config) Validate() Problems {
 	if !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		add("store", fmt.Sprintf("unsupported store URL %q", redactURL(c.Store)), "use sqlite:PATH (e.g. sqlite:/var/lib/medic/medic.db) or postgres://user@host/db")
 	}
+	if u, err := url.Parse(c.Store); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			add("store", fmt.Sprintf("%q carries a password", redactURL(c.Store)), "remove it from the file: secrets come from the environment; set PGPASSWORD (or a PGPASSFILE) for medic instead")
+		}
+	}
 	if c.Status.SectionTimeout < 0 || c.Status.SectionTimeout > 5*time.Minute {
 		add("status.section_timeout", fmt.Sprintf("%s is out of range", c.Status.SectionTimeout), "use a duration between 1s and 5m, e.g. 5s")
 	}
