@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -31,12 +32,19 @@ type wsConn struct {
 	wmu       sync.Mutex
 	done      chan struct{}
 	closeOnce sync.Once
+	// stalled marks a half-open link (Stall): nothing is written or read any more,
+	// though the socket stays open.
+	stalled atomic.Bool
 }
 
-// writeText sends one text frame.
+// writeText sends one text frame. On a stalled connection the frame is lost on the
+// way, as on a link that stopped passing packets: no error, nothing sent.
 func (c *wsConn) writeText(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.stalled.Load() {
+		return nil
+	}
 	if err := c.ws.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return fmt.Errorf("setting write deadline: %w", err)
 	}
@@ -132,6 +140,9 @@ func (s *Server) pingLoop(c *wsConn) {
 		case <-c.done:
 			return
 		case <-t.C:
+			if c.stalled.Load() {
+				continue
+			}
 			// Count first: the PONG may be read before WriteControl returns.
 			s.mu.Lock()
 			s.pingsSent++
@@ -159,6 +170,9 @@ func (s *Server) readLoop(c *wsConn) {
 		s.removeConn(c)
 	}()
 	c.ws.SetPongHandler(func(string) error {
+		if c.stalled.Load() {
+			return nil
+		}
 		s.mu.Lock()
 		s.pongs++
 		s.notifyLocked()
@@ -169,6 +183,9 @@ func (s *Server) readLoop(c *wsConn) {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			return
+		}
+		if c.stalled.Load() {
+			continue // lost on the way
 		}
 		s.recordAck(c, data)
 	}
@@ -205,6 +222,11 @@ func (s *Server) Disconnect(reason string) {
 		"debug_info": map[string]any{"host": "applink-slackfake"},
 	})
 	for _, c := range s.takeConns() {
+		if c.stalled.Load() {
+			// Lost on the way like everything else sent on a stalled link.
+			_ = c.ws.SetReadDeadline(time.Now().Add(disconnectGrace))
+			continue
+		}
 		_ = c.writeText(frame)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason), time.Now().Add(writeTimeout))
@@ -218,6 +240,21 @@ func (s *Server) Disconnect(reason string) {
 func (s *Server) Drop() {
 	for _, c := range s.takeConns() {
 		c.close()
+	}
+}
+
+// Stall turns every open connection into a half-open link, as when a NAT or load
+// balancer silently forgets the flow: the socket stays open, but from now on nothing
+// gets through in either direction. No close frame, no PING: envelopes sent to a stalled
+// connection are recorded as delivered and lost (so Slack redelivers them after
+// AckTimeout), and acks and PONGs from the client are dropped. The client only notices
+// when no PING arrives within its maxPingInterval (slack-go's ping timeout), closes its
+// side and reconnects; connections opened after Stall work normally.
+func (s *Server) Stall() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		c.stalled.Store(true)
 	}
 }
 

@@ -386,6 +386,42 @@ func TestPingsKeepTheConnection(t *testing.T) {
 	}
 }
 
+func TestStallIsNoticedByThePingTimeout(t *testing.T) {
+	ctx := mustContext(t)
+	s := mustServer(t, Options{PingInterval: 50 * time.Millisecond, AckTimeout: 200 * time.Millisecond})
+	mustClient(t, s, clientOptions{autoAck: true, socket: []socketmode.Option{socketmode.OptionPingInterval(300 * time.Millisecond)}})
+	if err := s.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.Stall()
+	// Sent into the stalled link: recorded as delivered on connection 1, never seen.
+	id, err := s.SlashCommand(ctx, Command{User: "U1", Channel: "C1", Command: "/medic", Text: "lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pingsAtStall := s.Pings().Sent
+	// No close frame and no PING: the client gives up on the link and opens another.
+	if err := s.wait(ctx, func() bool { return s.opened >= 2 && len(s.conns) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	ack, err := s.WaitAck(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Conn != 2 || ack.Count != 1 {
+		t.Errorf("ack: got conn %d count %d, want conn 2 count 1", ack.Conn, ack.Count)
+	}
+	// Redeliveries go to the stalled link until the client closes it, then to the new one.
+	env, _ := s.Envelope(id)
+	last := env.Deliveries[len(env.Deliveries)-1]
+	if env.Deliveries[0].Conn != 1 || last.Conn != 2 || last.RetryAttempt < 1 || last.RetryReason != "timeout" {
+		t.Errorf("deliveries: got %+v, want the first on connection 1 and a timeout redelivery on connection 2 last", env.Deliveries)
+	}
+	if err := s.wait(ctx, func() bool { return s.pingsSent > pingsAtStall }); err != nil {
+		t.Fatalf("no PING on the new connection: %v", err)
+	}
+}
+
 func TestSubmitViewAndAckResponses(t *testing.T) {
 	ctx := mustContext(t)
 	clock := &testClock{t: time.Unix(1700000000, 0)}
