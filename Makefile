@@ -37,7 +37,7 @@ staticcheck: $(STATICCHECK)
 
 ## unit: the race-enabled tests; the store's run on SQLite and on a throwaway PostgreSQL
 ## started by scripts/pg.sh and always stopped after (or on the server at
-## MEDIC_TEST_POSTGRES_URL when set). Without PostgreSQL they are skipped, except
+## MEDIC_TEST_POSTGRES_URL when set); the fault drills' figures are printed at the end. Without PostgreSQL they are skipped, except
 ## under CI=true, where failing to start it fails.
 unit:
 	@set -uo pipefail; \
@@ -53,8 +53,12 @@ unit:
 			echo "unit: WARNING: could not start PostgreSQL (scripts/pg.sh start): the store's PostgreSQL tests will be skipped" >&2; \
 		fi; \
 	fi; \
+	export MEDIC_DRILL_REPORT=$$(mktemp); \
 	echo "$(GO) test -race -count=1 ./..."; \
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 ./...; rc=$$?; \
+	if [[ -s $$MEDIC_DRILL_REPORT ]]; then echo "fault drills:"; sed 's/^/  /' "$$MEDIC_DRILL_REPORT"; fi; \
+	rm -f "$$MEDIC_DRILL_REPORT"; \
+	exit $$rc
 
 ## build: a static binary in ./medic
 build:
