@@ -1,0 +1,958 @@
+package main
+
+// Drills proving that nothing is lost or done twice when several replicas of medic share
+// one PostgreSQL store: exactly-once under double clicks, redeliveries and duplicated
+// webhooks; a replica killed mid-job, mid-escalation and mid-poll; PostgreSQL
+// restarted under load. Each drill records its figures with drillReport.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/sandbox/fault"
+	"github.com/medic-ops/medic/sandbox/slackfake"
+)
+
+// drillPostgresAdmin returns the URL of the PostgreSQL server the drills use
+// (MEDIC_TEST_POSTGRES_URL). Without it the drill is skipped, or fails under CI=true.
+func drillPostgresAdmin(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("MEDIC_TEST_POSTGRES_URL")
+	if admin == "" {
+		const how = "`make unit` (and `make test`) start a throwaway server with scripts/pg.sh and set it; " +
+			"by hand: eval \"$(bash scripts/pg.sh start)\", run the tests, then bash scripts/pg.sh stop \"$MEDIC_PG_DIR\""
+		if isCI() {
+			t.Fatalf("MEDIC_TEST_POSTGRES_URL is not set, and CI=true needs the PostgreSQL drills to run: %s", how)
+		}
+		t.Skipf("PostgreSQL drill skipped: MEDIC_TEST_POSTGRES_URL is not set. %s", how)
+	}
+	return admin
+}
+
+// freshDatabase creates a database of its own for t on the server at admin and returns
+// its URL; the database is dropped when t ends (after whatever t started later, such as
+// replicas, has stopped).
+func freshDatabase(t *testing.T, admin string) string {
+	t.Helper()
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("MEDIC_TEST_POSTGRES_URL must be a postgres:// URL")
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("medic_drill_%016x", rand.Uint64())
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		t.Fatalf("creating database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		defer db.Close()
+		// FORCE ends the sessions of killed replicas the server has not noticed yet.
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+// openDrillDB opens the drill's database for reading rows directly, closed when t ends.
+func openDrillDB(t *testing.T, dbURL string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(2)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// drillSeed is the seed of a drill's random choices: MEDIC_DRILL_SEED replays a run.
+func drillSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := rand.Uint64()
+	if s := os.Getenv("MEDIC_DRILL_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MEDIC_DRILL_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("random seed %d (MEDIC_DRILL_SEED=%d replays this run's choices)", seed, seed)
+	return seed
+}
+
+// drillCluster is several in-process replicas of medic on one sandbox and one
+// PostgreSQL database.
+type drillCluster struct {
+	*e2e // the first replica, and the sandbox
+	reps []*sandboxed
+	db   *sql.DB
+}
+
+// startDrillCluster starts n replicas on a fresh database of the server at admin, with
+// a 3s leader lease and every action waiting for an approver (no self-service), so
+// that each recovery goes through a request and an approval.
+func startDrillCluster(t *testing.T, admin string, n int, opts ...e2eOption) *drillCluster {
+	t.Helper()
+	dbURL := freshDatabase(t, admin)
+	options := []any{e2eOption(func(_ *sandbox.World, cfg *config.Config) {
+		cfg.Store = dbURL
+		cfg.Replicas.LeaderLease = 3 * time.Second
+		cfg.Access.SelfService = map[string][]string{}
+	})}
+	for _, o := range opts {
+		options = append(options, o)
+	}
+	e, _ := mustStartStaged(t, "", options...)
+	c := &drillCluster{e2e: e, reps: []*sandboxed{e.sandboxed}, db: openDrillDB(t, dbURL)}
+	for len(c.reps) < n {
+		c.reps = append(c.reps, e.startReplica())
+	}
+	if err := e.sb.Slack.WaitConnected(mustCtx(t), n); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// webhookURLOf is the GitHub webhook receiver of replica r.
+func webhookURLOf(r *sandboxed) string { return "http://" + r.app.addr() + "/webhooks/github" }
+
+// deliverSpread sends a staged case's webhooks as a flaky GitHub and a load balancer
+// would: each to a random replica, some redelivered (same delivery ID) to another one,
+// some sent twice at once to two replicas (as a webhook and a poll reporting one fact).
+// It returns how many deliveries were made.
+func (c *drillCluster) deliverSpread(rng *rand.Rand, st sandbox.Staged) int {
+	c.t.Helper()
+	sent := 0
+	post := func(r *sandboxed, d sandbox.Delivery) string {
+		id, status, err := c.sb.GitHub.Deliver(mustCtx(c.t), webhookURLOf(r), sandboxWebhookSecret, d.Event, d.Payload)
+		if err != nil || status >= 300 {
+			c.t.Errorf("delivering %s to %s: HTTP %d, %v", d.Event, r.app.addr(), status, err)
+		}
+		return id
+	}
+	for _, d := range st.Deliveries {
+		i := rng.IntN(len(c.reps))
+		r, other := c.reps[i], c.reps[(i+1+rng.IntN(len(c.reps)-1))%len(c.reps)]
+		switch rng.IntN(3) {
+		case 0:
+			post(r, d)
+			sent++
+		case 1: // GitHub's Redeliver, landing on another replica
+			id := post(r, d)
+			if status, err := c.sb.GitHub.Redeliver(mustCtx(c.t), webhookURLOf(other), sandboxWebhookSecret, id); err != nil || status >= 300 {
+				c.t.Errorf("redelivering %s: HTTP %d, %v", id, status, err)
+			}
+			sent += 2
+		case 2: // the same fact reported to two replicas at once
+			var wg sync.WaitGroup
+			wg.Go(func() { post(r, d) })
+			wg.Go(func() { post(other, d) })
+			wg.Wait()
+			sent += 2
+		}
+	}
+	return sent
+}
+
+// waitNewAlert waits for an alert message whose ts is not in seen.
+func (c *drillCluster) waitNewAlert(seen map[string]bool) slackfake.Message {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := c.sb.Slack.WaitForMessage(ctx, func(m slackfake.Message) bool { return isAlert(m) && !seen[m.TS] })
+	if err != nil {
+		c.t.Fatalf("no new alert: %v\n%s", err, c.sb.Slack.Transcript(sandboxChannel))
+	}
+	return m
+}
+
+// clickSpread clicks an element n times from one view of the message (concurrent
+// envelopes, spread over the replicas' connections), then redelivers a random subset
+// of those envelopes. It waits for every envelope's ack and returns the envelope IDs
+// and how many redeliveries were sent.
+func (c *drillCluster) clickSpread(rng *rand.Rand, click slackfake.Click, n int) (ids []string, redelivered int) {
+	c.t.Helper()
+	ids, err := c.sb.Slack.ClickRepeatedly(mustCtx(c.t), click, n)
+	if err != nil {
+		c.t.Fatalf("clicking %s %d times: %v", click.ActionID, n, err)
+	}
+	for _, id := range ids {
+		if rng.IntN(2) == 0 {
+			if err := c.sb.Slack.Redeliver(id); err != nil {
+				c.t.Fatal(err)
+			}
+			redelivered++
+		}
+	}
+	for _, id := range ids {
+		if _, err := c.sb.Slack.WaitAck(mustCtx(c.t), id); err != nil {
+			c.t.Fatalf("ack of %s: %v", id, err)
+		}
+	}
+	return ids, redelivered
+}
+
+// waitEphemerals waits until user has received n ephemeral answers in all.
+func (c *drillCluster) waitEphemerals(user string, n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for c.ephemeralCount(user) < n {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s got %d answers, want %d:\n%s", user, c.ephemeralCount(user), n, c.sb.Slack.Transcript(sandboxChannel))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// metricSum reads the counter or gauge name from the /metrics of the medic listening at
+// addr: the sum of its series whose labels include every one of labels (`poller="runs"`).
+func metricSum(addr, name string, labels ...string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+next:
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				continue next
+			}
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum, nil
+}
+
+// waitDuplicatesSkipped waits until the replicas together have skipped at least n
+// redelivered envelopes, so a redelivery handled twice would have shown by now.
+func (c *drillCluster) waitDuplicatesSkipped(n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var sum float64
+		for _, r := range c.reps {
+			v, err := metricSum(r.app.addr(), "medic_slack_duplicate_envelopes_total")
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			sum += v
+		}
+		if sum >= float64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the replicas skipped %g redelivered envelopes, want %d", sum, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// count runs a SELECT count(*) on the drill's database.
+func count(t *testing.T, db *sql.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(mustCtx(t), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// integrity is what the store's rows say about exactly-once: rows missing their
+// companions (lost) and rows or audit entries written twice (duplicates).
+type integrity struct {
+	lost, duplicates []string
+}
+
+// checkIntegrity reads the whole database for half-applied or repeated work: jobs
+// without their approved request or their job.created audit, requests without their
+// request.created audit, approvals without their audit or their job, incidents
+// without an alert, and anything audited or opened twice.
+func checkIntegrity(t *testing.T, db *sql.DB) integrity {
+	t.Helper()
+	var in integrity
+	list := func(into *[]string, what, query string) {
+		t.Helper()
+		rows, err := db.QueryContext(mustCtx(t), query)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			*into = append(*into, what+": "+id)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auditOf := func(action, key string) string {
+		return `SELECT 1 FROM audit a WHERE a.action = '` + action + `' AND a.detail LIKE '%"request":"' || ` + key + ` || '"%'`
+	}
+	list(&in.lost, "job without its request", `SELECT j.id FROM jobs j LEFT JOIN requests r ON r.id = j.request_id WHERE r.id IS NULL`)
+	list(&in.lost, "job of a request not approved", `SELECT j.id FROM jobs j JOIN requests r ON r.id = j.request_id WHERE r.state <> 'approved'`)
+	list(&in.lost, "job without job.created", `SELECT j.id FROM jobs j WHERE j.state <> 'cancelled'
+		AND NOT EXISTS (SELECT 1 FROM audit a WHERE a.job_id = j.id AND a.action = 'job.created')`)
+	list(&in.lost, "request without request.created", `SELECT r.id FROM requests r WHERE NOT EXISTS (`+auditOf("request.created", "r.id")+`)`)
+	list(&in.lost, "approval without request.approved", `SELECT r.id FROM requests r WHERE r.state = 'approved' AND NOT EXISTS (`+auditOf("request.approved", "r.id")+`)`)
+	list(&in.lost, "approved request without a job", `SELECT r.id FROM requests r WHERE r.state = 'approved'
+		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.request_id = r.id)`)
+	list(&in.lost, "incident never alerted", `SELECT id FROM incidents WHERE message_ts = ''`)
+	list(&in.lost, "incident without incident.opened", `SELECT i.id FROM incidents i
+		WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.incident_id = i.id AND a.action = 'incident.opened')`)
+	list(&in.duplicates, "request.created twice", `SELECT r.id FROM requests r WHERE (SELECT count(*) FROM audit a
+		WHERE a.action = 'request.created' AND a.detail LIKE '%"request":"' || r.id || '"%') > 1`)
+	list(&in.duplicates, "request.approved twice", `SELECT r.id FROM requests r WHERE (SELECT count(*) FROM audit a
+		WHERE a.action = 'request.approved' AND a.detail LIKE '%"request":"' || r.id || '"%') > 1`)
+	list(&in.duplicates, "job.created twice", `SELECT job_id FROM audit WHERE action = 'job.created' GROUP BY job_id HAVING count(*) > 1`)
+	list(&in.duplicates, "incident audited as opened twice", `SELECT incident_id FROM audit WHERE action = 'incident.opened' GROUP BY incident_id HAVING count(*) > 1`)
+	list(&in.duplicates, "incident alerted twice", `SELECT incident_id FROM audit WHERE action = 'incident.alerted' GROUP BY incident_id HAVING count(*) > 1`)
+	list(&in.duplicates, "two incidents for one source", `SELECT source_key FROM incidents GROUP BY source_key HAVING count(*) > 1`)
+	list(&in.duplicates, "two jobs for one incident", `SELECT incident_id FROM jobs WHERE incident_id <> '' GROUP BY incident_id HAVING count(*) > 1`)
+	return in
+}
+
+// TestDrillExactlyOnceAcrossReplicas: with 2 and then 3 replicas on one PostgreSQL
+// store, trial after trial a failure is reported by webhooks spread over the replicas
+// (some redelivered, some doubled), its Re-run failed jobs button is clicked several
+// times at once, and the request's Approve button too, with Slack redelivering some of
+// those envelopes to other replicas. Every trial must end with one alert, one request,
+// one job, one re-run call on GitHub and each decision audited once.
+func TestDrillExactlyOnceAcrossReplicas(t *testing.T) {
+	admin := drillPostgresAdmin(t)
+	seed := drillSeed(t)
+	const trials = 5
+	for _, n := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d replicas", n), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, uint64(n)))
+			c := startDrillCluster(t, admin, n)
+			var deliveries, clicks, redeliveries, duplicates, lost int
+			seen := map[string]bool{}
+			for trial := 1; trial <= trials; trial++ {
+				st := c.stage("dev-tests-fail")
+				deliveries += c.deliverSpread(rng, st)
+				alert := c.waitNewAlert(seen)
+				seen[alert.TS] = true
+				incident := incidentOf(t, alert)
+
+				// The responder's button, clicked several times from one screen.
+				n1 := 1 + rng.IntN(3)
+				beforeAlice := c.ephemeralCount(userAlice)
+				_, r1 := c.clickSpread(rng, slackfake.Click{User: userAlice, Channel: alert.Channel, MessageTS: alert.TS, ActionID: "action:rerun-failed"}, n1)
+				c.waitEphemerals(userAlice, beforeAlice+n1)
+				req := c.threadMessage(alert, "requests *", "[ Approve")
+
+				// The approver's button, the same.
+				n2 := 1 + rng.IntN(4)
+				beforeBob := c.ephemeralCount(userBob)
+				_, r2 := c.clickSpread(rng, slackfake.Click{User: userBob, Channel: req.Channel, MessageTS: req.TS, ActionID: "approve:request"}, n2)
+				c.waitEphemerals(userBob, beforeBob+n2)
+				c.threadMessage(alert, "Job JOB-", "succeeded.")
+				clicks += n1 + n2
+				redeliveries += r1 + r2
+				c.waitDuplicatesSkipped(redeliveries)
+
+				// What people saw.
+				dup := func(what string, got int) {
+					t.Helper()
+					switch {
+					case got > 1:
+						duplicates += got - 1
+						t.Errorf("trial %d (%s): %s %d times, want once", trial, incident, what, got)
+					case got < 1:
+						lost++
+						t.Errorf("trial %d (%s): %s missing", trial, incident, what)
+					}
+				}
+				alerts := 0
+				for _, m := range c.alerts() {
+					if strings.Contains(string(m.Blocks), incident) {
+						alerts++
+					}
+				}
+				dup("alert message", alerts)
+				thread := c.sb.Slack.Thread(sandboxChannel, alert.TS)
+				countThread := func(s string) int {
+					k := 0
+					for _, m := range thread {
+						if strings.Contains(slackfake.Render(m), s) {
+							k++
+						}
+					}
+					return k
+				}
+				dup("request message", countThread("requests *"))
+				dup("job start note", countThread(":gear: Job JOB-"))
+				dup("job success note", countThread("succeeded."))
+				// One answer per click: a redelivered envelope is answered by nobody.
+				if got := c.ephemeralCount(userAlice); got != beforeAlice+n1 {
+					duplicates += got - beforeAlice - n1
+					t.Errorf("trial %d: %d answers to %d request clicks", trial, got-beforeAlice, n1)
+				}
+				if got := c.ephemeralCount(userBob); got != beforeBob+n2 {
+					duplicates += got - beforeBob - n2
+					t.Errorf("trial %d: %d answers to %d approval clicks", trial, got-beforeBob, n2)
+				}
+				// What GitHub saw: the mutating call, once.
+				reruns := 0
+				for _, m := range c.sb.GitHub.Mutations() {
+					if m.Op == "RerunFailed" && strings.Contains(m.Path, fmt.Sprintf("/runs/%d/", st.RunID)) {
+						reruns++
+					}
+				}
+				dup("GitHub re-run of the failed jobs", reruns)
+				// What the store kept.
+				dup("incident row", count(t, c.db, `SELECT count(*) FROM incidents WHERE id = $1`, incident))
+				dup("request row", count(t, c.db, `SELECT count(*) FROM requests WHERE incident_id = $1`, incident))
+				dup("job row", count(t, c.db, `SELECT count(*) FROM jobs WHERE incident_id = $1`, incident))
+				for _, action := range []string{"incident.opened", "incident.alerted", "request.created", "request.approved", "job.created", "job.step", "job.succeeded"} {
+					dup(action+" audit row", count(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = $2`, incident, action))
+				}
+			}
+			if got := count(t, c.db, `SELECT count(*) FROM incidents`); got != trials {
+				t.Errorf("incidents: got %d, want %d (one per trial)", got, trials)
+			}
+			in := checkIntegrity(t, c.db)
+			for _, s := range append(in.lost, in.duplicates...) {
+				t.Error(s)
+			}
+			duplicates += len(in.duplicates)
+			lost += len(in.lost)
+			drillReport(t, "replicas=%d trials=%d webhook_deliveries=%d clicks=%d slack_redeliveries=%d duplicates=%d lost=%d seed=%d",
+				n, trials, deliveries, clicks, redeliveries, duplicates, lost, seed)
+		})
+	}
+}
+
+// medicProc is one replica of medic running as a separate process (`medic serve`).
+type medicProc struct {
+	id   string // replicas.id
+	addr string // its HTTP listener
+	cmd  *exec.Cmd
+	log  string // where its logs go
+	dead bool
+}
+
+// procCluster is several medic processes on one sandbox and one PostgreSQL database.
+type procCluster struct {
+	*e2e  // the sandbox, and the helpers that read Slack
+	procs []*medicProc
+	db    *sql.DB
+	dbURL string
+}
+
+// buildMedic builds the medic binary into dir (without -race: the drills kill it).
+func buildMedic(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "medic")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building medic: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startProcCluster starts n `medic serve` processes of bin on a fresh sandbox (with
+// caseName staged when not empty) and a fresh database of the server at admin. Pollers
+// are off unless change turns them on; the leader lease is 3s and jobs.lease 3s.
+func startProcCluster(t *testing.T, bin, admin string, n int, caseName string, change func(*config.Config)) (*procCluster, sandbox.Staged) {
+	t.Helper()
+	sb := sandbox.Start(sandbox.Options{})
+	t.Cleanup(sb.Close)
+	dir := t.TempDir()
+	cfg, err := sandboxConfig(sb, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store = freshDatabase(t, admin)
+	off := time.Duration(0)
+	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &off, &off
+	cfg.Replicas.LeaderLease = 3 * time.Second
+	if change != nil {
+		change(cfg)
+	}
+	if err := sb.Seed(worldFromConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	var st sandbox.Staged
+	if caseName != "" {
+		cs, _ := sandbox.CaseByName(caseName)
+		if st, err = cs.Stage(sb, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ext := sandboxExternal(sb, nil)
+	env := append(os.Environ(),
+		"SLACK_APP_TOKEN="+ext.secrets.SlackAppToken, "SLACK_BOT_TOKEN="+ext.secrets.SlackBotToken,
+		"SLACK_API_URL="+ext.secrets.SlackAPIURL, "GITHUB_API_URL="+ext.secrets.GitHubAPIURL,
+		"GITHUB_TOKEN=ghs_sandbox", "GITHUB_WEBHOOK_SECRET="+sandboxWebhookSecret,
+		"PAGERDUTY_ROUTING_KEY="+sandboxRoutingKey, "PAGERDUTY_EVENTS_URL="+sb.PagerDuty.URL(),
+		"AWS_ENDPOINT_URL="+sb.AWS.URL(), "AWS_ACCESS_KEY_ID=AKIASANDBOX0000000", "AWS_SECRET_ACCESS_KEY=sandbox-secret-key",
+		"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"AWS_PROFILE=", "AWS_CA_BUNDLE=")
+	c := &procCluster{e2e: &e2e{t: t, sandboxed: &sandboxed{sb: sb, cfg: cfg}}, db: openDrillDB(t, cfg.Store), dbURL: cfg.Store}
+	for i := range n {
+		rc := *cfg
+		rc.Listen = freeAddr(t)
+		rc.Replicas.ID = fmt.Sprintf("drill-%c", 'a'+i)
+		path := filepath.Join(dir, rc.Replicas.ID+".yaml")
+		data, err := yaml.Marshal(&rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(path); err != nil {
+			t.Fatalf("the written config does not load: %v", err)
+		}
+		p := &medicProc{id: rc.Replicas.ID, addr: rc.Listen, log: filepath.Join(dir, rc.Replicas.ID+".log")}
+		logFile, err := os.Create(p.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.cmd = exec.Command(bin, "serve", "--config", path)
+		p.cmd.Env, p.cmd.Dir = env, dir
+		p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, with Terraform
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		logFile.Close()
+		t.Cleanup(func() {
+			if !p.dead {
+				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+				_, _ = p.cmd.Process.Wait()
+			}
+			if t.Failed() {
+				if b, err := os.ReadFile(p.log); err == nil {
+					t.Logf("log of %s (last 4000 bytes):\n%s", p.id, tail(string(b), 4000))
+				}
+			}
+		})
+		c.procs = append(c.procs, p)
+	}
+	for _, p := range c.procs {
+		waitReady(t, "http://"+p.addr+"/readyz")
+	}
+	if err := sb.Slack.WaitConnected(mustCtx(t), n); err != nil {
+		t.Fatal(err)
+	}
+	return c, st
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+// kill ends p and everything it started (Terraform) with SIGKILL, and returns when.
+func (p *medicProc) kill(t *testing.T) time.Time {
+	t.Helper()
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	_, _ = p.cmd.Process.Wait()
+	p.dead = true
+	return at
+}
+
+// leads reports whether p's medic_leader gauge says it holds the leader lease.
+func (p *medicProc) leads() bool {
+	v, err := metricSum(p.addr, "medic_leader")
+	return err == nil && v == 1
+}
+
+// waitLeader waits until exactly one live process leads and returns it.
+func (c *procCluster) waitLeader() *medicProc {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var leaders []*medicProc
+		for _, p := range c.procs {
+			if !p.dead && p.leads() {
+				leaders = append(leaders, p)
+			}
+		}
+		if len(leaders) == 1 {
+			return leaders[0]
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%d replicas lead, want 1", len(leaders))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// failover waits until survivor leads after the leader was killed at killed, and
+// returns how long that took. It fails the drill past 3 leases: a bound that detects
+// a replica that never takes over, not a timing the drill relies on.
+func (c *procCluster) failover(survivor *medicProc, killed time.Time) time.Duration {
+	c.t.Helper()
+	lease := c.cfg.Replicas.LeaderLease
+	for !survivor.leads() {
+		if time.Since(killed) > 3*lease {
+			c.t.Fatalf("%s did not take the lead within %s (3 leader leases) of the leader's death", survivor.id, 3*lease)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(killed)
+	// The lease row agrees.
+	var holder string
+	if err := c.db.QueryRowContext(mustCtx(c.t), `SELECT holder FROM leases WHERE name = 'leader'`).Scan(&holder); err != nil || holder != survivor.id {
+		c.t.Errorf("leader lease row: holder %q (%v), want %s", holder, err, survivor.id)
+	}
+	return took
+}
+
+// other returns the live process that is not p.
+func (c *procCluster) other(p *medicProc) *medicProc {
+	for _, q := range c.procs {
+		if q != p && !q.dead {
+			return q
+		}
+	}
+	c.t.Fatal("no other live replica")
+	return nil
+}
+
+// runsTerraform reports whether p runs terraform: a child process of p named
+// terraform (terraform-exec puts it in a process group of its own, and has the kernel
+// kill it with its parent).
+func (p *medicProc) runsTerraform() bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == p.cmd.Process.Pid && strings.Contains(s[open+1:closing], "terraform") {
+			return true
+		}
+	}
+	return false
+}
+
+// rowIDs lists the primary keys of every incident, request, job, page and audit row,
+// as "table/id".
+func rowIDs(t *testing.T, db *sql.DB) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, table := range []string{"incidents", "requests", "jobs", "pages", "audit"} {
+		rows, err := db.QueryContext(mustCtx(t), `SELECT id FROM `+table)
+		if err != nil {
+			t.Fatalf("reading %s: %v", table, err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out[table+"/"+id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// missing lists the rows of before that are gone now.
+func missing(before, now map[string]bool) []string {
+	var out []string
+	for id := range before {
+		if !now[id] {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestDrillReplicaKilled runs two `medic serve` processes on one PostgreSQL store and
+// kills one with SIGKILL: while it applies Terraform, while the incident it alerted is
+// about to escalate, and while it polls GitHub as the leader. The survivor must take
+// over what the dead one left: the job marked interrupted (not re-run), the page sent
+// once, the failure staged after the kill alerted once; nothing written before the kill
+// may be lost.
+func TestDrillReplicaKilled(t *testing.T) {
+	admin := drillPostgresAdmin(t)
+	bin := buildMedic(t, t.TempDir())
+
+	t.Run("mid-job", func(t *testing.T) {
+		c, st := startProcCluster(t, bin, admin, 2, "canary-fail", func(cfg *config.Config) {
+			prod := cfg.Environments["prod"]
+			prod.Terraform.VarFile = "prod-slow.tfvars" // the apply sleeps a minute
+			cfg.Environments["prod"] = prod
+		})
+		if c.cfg.Terraform.Bin == "" {
+			if isCI() {
+				t.Fatal("no terraform >= 1.4: run `make tools`")
+			}
+			t.Skip("no terraform >= 1.4: run `make tools`")
+		}
+		if err := st.Deliver(mustCtx(t), c.sb, "http://"+c.procs[0].addr+"/webhooks/github", sandboxWebhookSecret); err != nil {
+			t.Fatal(err)
+		}
+		alert, _ := c.waitAlert("Production canary failed")
+		incident := incidentOf(t, alert)
+		c.press(alert, userAlice, "action:rollback")
+		req := c.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+		c.press(req, userBob, "approve:request")
+		c.threadMessage(alert, "Step 3/4: terraform apply")
+		waitApplyLock(t, c.sb, "prod") // kill it inside the apply's minute
+		var runner *medicProc
+		for _, p := range c.procs {
+			if p.runsTerraform() {
+				runner = p
+			}
+		}
+		if runner == nil {
+			t.Fatal("no replica runs terraform while the prod state is locked for an apply")
+		}
+		wasLeader := runner.leads()
+		before := rowIDs(t, c.db)
+		killed := runner.kill(t)
+		survivor := c.other(runner)
+
+		note := c.threadMessage(alert, "medic stopped while job JOB-", "at step 3/4 (terraform apply)", "nothing was re-run", "[ Retry")
+		interrupted := time.Since(killed)
+		wantContains(t, slackfake.Render(note), "It was changing prod: check its state before retrying.")
+		failover := "n/a (the job ran on the follower)"
+		if wasLeader {
+			failover = c.failover(survivor, killed).Round(time.Millisecond).String()
+		}
+
+		starts, notes := 0, 0
+		for _, m := range c.sb.Slack.Thread(sandboxChannel, alert.TS) {
+			if strings.Contains(m.Text, "Step 3/4: terraform apply") {
+				starts++
+			}
+			if strings.Contains(m.Text, "medic stopped while job") {
+				notes++
+			}
+			if strings.Contains(m.Text, "Step 4/4") {
+				t.Errorf("the job went on after the kill: %s", m.Text)
+			}
+		}
+		if starts != 1 {
+			t.Errorf("terraform apply started %d times, want 1", starts)
+		}
+		if notes != 1 {
+			t.Errorf("the interruption was told %d times, want 1", notes)
+		}
+		lost := missing(before, rowIDs(t, c.db))
+		for _, id := range lost {
+			t.Errorf("row written before the kill is gone: %s", id)
+		}
+		var state string
+		if err := c.db.QueryRowContext(mustCtx(t), `SELECT state FROM jobs WHERE incident_id = $1`, incident).Scan(&state); err != nil || state != "interrupted" {
+			t.Errorf("the job's row: state %q (%v), want interrupted", state, err)
+		}
+		for action, want := range map[string]int{"request.created": 1, "request.approved": 1, "job.created": 1, "job.interrupted": 1, "job.step": 2} {
+			if got := count(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = $2`, incident, action); got != want {
+				t.Errorf("%s audit rows: got %d, want %d", action, got, want)
+			}
+		}
+		in := checkIntegrity(t, c.db)
+		for _, s := range append(in.lost, in.duplicates...) {
+			t.Error(s)
+		}
+		drillReport(t, "killed=%s (leader=%v) at step 3/4 terraform apply; interrupted noted by %s after %s (jobs.lease %s); apply starts=%d; rows before kill=%d lost=%d; duplicates=%d; failover=%s",
+			runner.id, wasLeader, survivor.id, interrupted.Round(time.Millisecond), c.cfg.Jobs.Lease, starts, len(before), len(lost)+len(in.lost), len(in.duplicates), failover)
+	})
+
+	t.Run("mid-escalation", func(t *testing.T) {
+		const response = 8 * time.Second
+		c, st := startProcCluster(t, bin, admin, 2, "canary-fail", func(cfg *config.Config) {
+			// prod pages on-call 8s after the alert unless acknowledged.
+			cfg.Escalation.Matrix = []config.MatrixRow{
+				{Name: "Data corruption", DataCorruption: true, Response: "immediate", Path: []config.PathStep{{"cto", "senior"}}},
+				{Name: "Drill prod", Envs: []string{"prod"}, Response: response.String(), Path: []config.PathStep{{"oncall"}}},
+				{Name: "Rest", Response: "best-effort"},
+			}
+		})
+		leader := c.waitLeader()
+		survivor := c.other(leader)
+		if err := st.Deliver(mustCtx(t), c.sb, "http://"+leader.addr+"/webhooks/github", sandboxWebhookSecret); err != nil {
+			t.Fatal(err)
+		}
+		alert, _ := c.waitAlert("Production canary failed", "pages on-call engineer at")
+		incident := incidentOf(t, alert)
+		var due int64
+		if err := c.db.QueryRowContext(mustCtx(t), `SELECT escalate_at FROM incidents WHERE id = $1`, incident).Scan(&due); err != nil {
+			t.Fatal(err)
+		}
+		if pages := count(t, c.db, `SELECT count(*) FROM pages WHERE incident_id = $1`, incident); pages != 0 || time.UnixMilli(due).Before(time.Now()) {
+			t.Fatalf("the incident escalated before the leader could be killed (%d pages, due %s): the drill needs a longer response", pages, time.UnixMilli(due))
+		}
+		before := rowIDs(t, c.db)
+		killed := leader.kill(t)
+		took := c.failover(survivor, killed)
+
+		c.threadMessage(alert, "*Paging on-call engineer* (page 1)")
+		c.waitPD(incident, "trigger")
+		// Wait until both pages (Slack, PagerDuty) are stored as sent: then nothing is
+		// left that could page again.
+		deadline := time.Now().Add(20 * time.Second)
+		for count(t, c.db, `SELECT count(*) FROM pages WHERE incident_id = $1 AND state = 'sent'`, incident) < 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the pages of %s were not all sent", incident)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		paged := time.Since(killed)
+		duplicates := 0
+		if got := len(c.pagesIn(alert)); got != 1 {
+			duplicates += got - 1
+			t.Errorf("pages in the thread: got %d, want 1", got)
+		}
+		if got := pdEvents(c.sb, incident); len(got) != 1 {
+			duplicates += len(got) - 1
+			t.Errorf("PagerDuty events: got %v, want one trigger", got)
+		}
+		for _, u := range []string{userAlice, userCarol} {
+			if got := c.dms(u, incident); got != 1 {
+				duplicates += got - 1
+				t.Errorf("%s got %d DMs, want 1", u, got)
+			}
+		}
+		if got := count(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = 'incident.paged'`, incident); got != 1 {
+			duplicates += got - 1
+			t.Errorf("incident.paged audit rows: got %d, want 1", got)
+		}
+		if got := count(t, c.db, `SELECT count(*) FROM pages WHERE incident_id = $1`, incident); got != 2 {
+			t.Errorf("page rows: got %d, want 2 (Slack and PagerDuty)", got)
+		}
+		lost := missing(before, rowIDs(t, c.db))
+		for _, id := range lost {
+			t.Errorf("row written before the kill is gone: %s", id)
+		}
+		drillReport(t, "killed leader %s %s before the escalation was due; %s led after %s (leader_lease %s); page sent %s after the kill; duplicates=%d lost=%d",
+			leader.id, time.UnixMilli(due).Sub(killed).Round(time.Millisecond), survivor.id, took.Round(time.Millisecond), c.cfg.Replicas.LeaderLease,
+			paged.Round(time.Millisecond), duplicates, len(lost))
+	})
+
+	t.Run("mid-poll", func(t *testing.T) {
+		interval := 10 * time.Second // the shortest the config takes
+		c, _ := startProcCluster(t, bin, admin, 2, "", func(cfg *config.Config) {
+			cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &interval, &interval
+		})
+		leader := c.waitLeader()
+		survivor := c.other(leader)
+		// GitHub answers the run listing slowly: kill the leader while its poll waits
+		// for the answer.
+		listed := c.sb.GitHub.Calls("ListWorkflowRuns")
+		c.sb.Faults.Set("github:ListWorkflowRuns", fault.Rule{Latency: 2 * time.Second})
+		deadline := time.Now().Add(3 * interval)
+		for c.sb.GitHub.Calls("ListWorkflowRuns") == listed {
+			if time.Now().After(deadline) {
+				t.Fatalf("the leader %s did not poll GitHub within %s", leader.id, 3*interval)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		killed := leader.kill(t)
+		c.sb.Faults.Clear("github:ListWorkflowRuns")
+		for _, poller := range []string{`poller="runs"`, `poller="alarms"`} {
+			if v, _ := metricSum(survivor.addr, "medic_poll_rounds_total", poller); v != 0 {
+				t.Errorf("the follower %s ran %g %s rounds while %s led", survivor.id, v, poller, leader.id)
+			}
+		}
+		// A failure while nobody leads.
+		cs, _ := sandbox.CaseByName("dev-tests-fail")
+		st, err := cs.Stage(c.sb, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := c.failover(survivor, killed)
+		alert, _ := c.waitAlert("Dev tests failed")
+		detected := time.Since(killed)
+		incident := incidentOf(t, alert)
+		// Let the survivor poll the same run once more: it must not alert again.
+		rounds, _ := metricSum(survivor.addr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
+		deadline = time.Now().Add(3 * interval)
+		for {
+			v, err := metricSum(survivor.addr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
+			if err == nil && v > rounds {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the survivor stopped polling (%g rounds, %v)", v, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		duplicates := 0
+		if n := len(c.alerts()); n != 1 {
+			duplicates += n - 1
+			t.Errorf("alerts: got %d, want 1:\n%s", n, c.sb.Slack.Transcript(sandboxChannel))
+		}
+		if got := count(t, c.db, `SELECT count(*) FROM incidents`); got != 1 {
+			duplicates += got - 1
+			t.Errorf("incidents: got %d, want 1", got)
+		}
+		var opened string
+		if err := c.db.QueryRowContext(mustCtx(t), `SELECT detail FROM audit WHERE incident_id = $1 AND action = 'incident.opened'`, incident).Scan(&opened); err != nil {
+			t.Fatal(err)
+		}
+		wantContains(t, opened, `"via":"poll"`, fmt.Sprint(st.RunID))
+		drillReport(t, "killed leader %s mid-poll (poll_interval %s, GitHub answering in 2s); %s led after %s (leader_lease %s); failure staged after the kill alerted %s after it; alerts=1 duplicates=%d",
+			leader.id, interval, survivor.id, took.Round(time.Millisecond), c.cfg.Replicas.LeaderLease, detected.Round(time.Millisecond), duplicates)
+	})
+}
