@@ -2,7 +2,9 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,22 +29,61 @@ type RunPoller struct {
 	Logger   *zap.Logger
 	// Lookback is how far back a first poll (no cursor yet) looks; default 24h.
 	Lookback time.Duration
+
+	mu sync.Mutex
+	// quietUntil is when GitHub lets the poller call again after a rate limit.
+	quietUntil time.Time
 }
+
+// RetryAfterError is implemented by errors of a service that asked medic to stay away
+// for a while (GitHub's Retry-After, or the reset of its rate limit). RetryAfter
+// returns 0 when the service said nothing.
+type RetryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// ErrPollPaused is returned (wrapped) by a poll round skipped because the service
+// rate-limited medic and the wait it asked for is not over.
+var ErrPollPaused = errors.New("polling paused by a rate limit")
 
 // cursorMargin re-reads a little before the cursor: runs are listed by creation time
 // and the clocks of GitHub and medic may differ.
 const cursorMargin = 10 * time.Minute
 
-// Poll reads every watched workflow once.
+// Poll reads every watched workflow once. When GitHub rate-limits medic, the round
+// stops there and later rounds are skipped (ErrPollPaused) until the wait GitHub asked
+// for is over: polling on would only prolong the limit (GitHub may ban the token for
+// ignoring it). Nothing is missed: each workflow's cursor moves only after a complete
+// read, so the first round after the pause reads everything since.
 func (p *RunPoller) Poll(ctx context.Context) error {
+	now := p.Now()
+	p.mu.Lock()
+	quiet := p.quietUntil
+	p.mu.Unlock()
+	if now.Before(quiet) {
+		return fmt.Errorf("workflow runs: %w until %s", ErrPollPaused, quiet.UTC().Format(time.TimeOnly))
+	}
 	var firstErr error
 	for wf := range p.Pipeline.Workflows {
-		if err := p.pollWorkflow(ctx, wf); err != nil {
-			p.Logger.Warn("polling workflow runs", zap.String("workflow", wf), zap.Error(err))
-			if firstErr == nil {
-				firstErr = err
-			}
+		err := p.pollWorkflow(ctx, wf)
+		if err == nil {
+			continue
 		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		var ra RetryAfterError
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			until := now.Add(ra.RetryAfter())
+			p.mu.Lock()
+			p.quietUntil = until
+			p.mu.Unlock()
+			p.Logger.Warn("rate limited: polling workflow runs paused", zap.String("workflow", wf),
+				zap.Duration("retry_after", ra.RetryAfter()), zap.Time("until", until), zap.Error(err))
+			return err
+		}
+		p.Logger.Warn("polling workflow runs", zap.String("workflow", wf), zap.Error(err))
 	}
 	return firstErr
 }
@@ -92,6 +133,10 @@ func (p *RunPoller) pollWorkflow(ctx context.Context, wf string) error {
 			p.submit(Signal{Kind: SignalRunStuck, Via: "poll", Run: &run, At: now})
 		}
 		jobs, err := p.Runs.RunJobs(ctx, r.ID)
+		var ra RetryAfterError
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			return err // rate limited: the cursor stays, the next round reads this again
+		}
 		if err != nil {
 			p.Logger.Warn("listing jobs of a running run", zap.Int64("run", r.ID), zap.Error(err))
 			continue

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	gh "github.com/google/go-github/v66/github"
 
@@ -76,7 +78,10 @@ type APIError struct {
 	Operation string
 	Status    int
 	Detail    string
-	Err       error
+	// Wait is how long GitHub asked medic to stay away after a rate limit (see
+	// RetryAfter); zero for other failures.
+	Wait time.Duration
+	Err  error
 }
 
 func (e *APIError) Error() string { return e.Summary() + ": " + e.Err.Error() }
@@ -99,8 +104,18 @@ func (e *APIError) Summary() string {
 
 // Retryable reports whether trying again later may succeed (rate limits, 5xx).
 func (e *APIError) Retryable() bool {
-	return e.Status == 429 || e.Status >= 500 || strings.HasPrefix(e.Detail, "rate limited")
+	return e.Status == 429 || e.Status >= 500 || e.Wait > 0 || strings.HasPrefix(e.Detail, "rate limited")
 }
+
+// RetryAfter reports how long to wait before calling GitHub again after a rate limit,
+// 0 for any other failure. GitHub's rules (docs.github.com/rest/using-the-rest-api/
+// rate-limits-for-the-rest-api, "Exceeding the rate limit"): wait for the retry-after
+// header when there is one; else, when x-ratelimit-remaining is 0, until
+// x-ratelimit-reset; else at least a minute.
+func (e *APIError) RetryAfter() time.Duration { return e.Wait }
+
+// minRateLimitWait is the wait GitHub asks for after a rate limit that names none.
+const minRateLimitWait = time.Minute
 
 func wrap(op string, resp *gh.Response, err error) error {
 	if err == nil {
@@ -115,24 +130,53 @@ func wrap(op string, resp *gh.Response, err error) error {
 	var er *gh.ErrorResponse
 	switch {
 	case errors.As(err, &rl):
-		e.Detail = "rate limited until " + rl.Rate.Reset.UTC().Format("15:04 UTC")
+		e.Detail = "rate limited until " + rl.Rate.Reset.UTC().Format("15:04:05 UTC")
+		e.Wait = untilReset(rl.Rate.Reset.Time)
 	case errors.As(err, &abuse):
 		e.Detail = "rate limited (secondary limit)"
+		e.Wait = minRateLimitWait
+		if abuse.RetryAfter != nil && *abuse.RetryAfter > 0 {
+			e.Wait = *abuse.RetryAfter
+			e.Detail += ", retry after " + abuse.RetryAfter.String()
+		}
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Detail = "timeout"
 	case errors.As(err, &er) && er.Response != nil:
 		e.Status = er.Response.StatusCode
-		if e.Status == 429 {
+		if e.Status == http.StatusTooManyRequests {
+			// go-github v66 passes a 429 through as a plain ErrorResponse (PROTOCOLS.md
+			// 2.1): the Retry-After header is read here.
 			e.Detail = "rate limited (429)"
+			e.Wait = minRateLimitWait
+			if d, ok := retryAfterHeader(er.Response.Header.Get("Retry-After")); ok {
+				e.Wait = d
+				e.Detail = "rate limited (429), retry after " + d.String()
+			}
 		} else {
 			e.Detail = fmt.Sprintf("HTTP %d %s", e.Status, firstLine(er.Message))
 		}
 	case resp != nil && resp.StatusCode == http.StatusForbidden && resp.Rate.Limit > 0 && resp.Rate.Remaining == 0:
 		// Calls go-github does not pass through CheckResponse (the log redirect of
 		// GetWorkflowJobLogs) report a rate limit only in the headers.
-		e.Detail = "rate limited until " + resp.Rate.Reset.UTC().Format("15:04 UTC")
+		e.Detail = "rate limited until " + resp.Rate.Reset.UTC().Format("15:04:05 UTC")
+		e.Wait = untilReset(resp.Rate.Reset.Time)
 	}
 	return e
+}
+
+// untilReset is the wait until a primary rate limit resets (x-ratelimit-reset, in
+// wall-clock seconds, which go-github compares with time.Now too), at least a second.
+func untilReset(reset time.Time) time.Duration {
+	return max(time.Until(reset), time.Second)
+}
+
+// retryAfterHeader reads a Retry-After header in seconds, the form GitHub sends.
+func retryAfterHeader(v string) (time.Duration, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return max(time.Duration(n)*time.Second, time.Second), true
 }
 
 func firstLine(s string) string {

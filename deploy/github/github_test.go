@@ -57,11 +57,17 @@ func TestErrorsAreSummarized(t *testing.T) {
 		fault     fault.Error
 		want      string
 		retryable bool
+		// wait bounds RetryAfter: at least minWait, at most maxWait.
+		minWait, maxWait time.Duration
 	}{
-		{"rate limit", fault.Error{Status: 403, Code: "rate_limited", Message: "API rate limit exceeded"}, "GitHub: rate limited until", true},
-		{"server error", fault.Error{Status: 502, Code: "bad_gateway", Message: "Server Error"}, "GitHub: HTTP 502 Server Error on ListWorkflowRuns", true},
-		{"429", fault.Error{Status: 429, Code: "too_many", Message: "slow down"}, "GitHub: rate limited (429) on ListWorkflowRuns", true},
-		{"not found", fault.Error{Status: 404, Code: "not_found", Message: "Not Found"}, "GitHub: HTTP 404 Not Found on ListWorkflowRuns", false},
+		{"rate limit", fault.Error{Status: 403, Code: "rate_limited", Message: "API rate limit exceeded", RetryAfter: 30 * time.Second}, "GitHub: rate limited until", true, 28 * time.Second, 31 * time.Second},
+		{"secondary rate limit", fault.Error{Status: 403, Code: "secondary_rate_limited", Message: "You have exceeded a secondary rate limit", RetryAfter: 7 * time.Second},
+			"GitHub: rate limited (secondary limit), retry after 7s on ListWorkflowRuns", true, 7 * time.Second, 7 * time.Second},
+		{"server error", fault.Error{Status: 502, Code: "bad_gateway", Message: "Server Error"}, "GitHub: HTTP 502 Server Error on ListWorkflowRuns", true, 0, 0},
+		{"429", fault.Error{Status: 429, Code: "too_many", Message: "slow down"}, "GitHub: rate limited (429) on ListWorkflowRuns", true, time.Minute, time.Minute},
+		{"429 with Retry-After", fault.Error{Status: 429, Code: "too_many", Message: "slow down", RetryAfter: 3 * time.Second},
+			"GitHub: rate limited (429), retry after 3s on ListWorkflowRuns", true, 3 * time.Second, 3 * time.Second},
+		{"not found", fault.Error{Status: 404, Code: "not_found", Message: "Not Found"}, "GitHub: HTTP 404 Not Found on ListWorkflowRuns", false, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +84,9 @@ func TestErrorsAreSummarized(t *testing.T) {
 			}
 			if apiErr.Retryable() != tt.retryable {
 				t.Errorf("retryable: got %v, want %v", apiErr.Retryable(), tt.retryable)
+			}
+			if w := apiErr.RetryAfter(); w < tt.minWait || w > tt.maxWait {
+				t.Errorf("retry after: got %s, want %s to %s", w, tt.minWait, tt.maxWait)
 			}
 		})
 	}
