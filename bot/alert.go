@@ -264,7 +264,7 @@ func orText(a, b string) string {
 // PostAlert posts an incident's alert in its channel and returns the message ts.
 func (p *Poster) PostAlert(ctx context.Context, in recovery.Incident) (string, error) {
 	blocks, fallback := AlertMessage(in)
-	_, ts, err := p.api.PostMessageContext(ctx, in.Channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false))
+	ts, err := p.postMessage(ctx, in.Channel, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false))
 	if err != nil {
 		return "", fmt.Errorf("posting alert %s to %s: %w", in.ID, in.Channel, err)
 	}
@@ -274,7 +274,7 @@ func (p *Poster) PostAlert(ctx context.Context, in recovery.Incident) (string, e
 // UpdateAlert rewrites an incident's alert message in place.
 func (p *Poster) UpdateAlert(ctx context.Context, in recovery.Incident) error {
 	blocks, fallback := AlertMessage(in)
-	if _, _, _, err := p.api.UpdateMessageContext(ctx, in.Channel, in.MessageTS, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)); err != nil {
+	if err := p.updateMessage(ctx, in.Channel, in.MessageTS, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)); err != nil {
 		return fmt.Errorf("updating alert %s: %w", in.ID, err)
 	}
 	return nil
@@ -286,7 +286,7 @@ func (p *Poster) PostNote(ctx context.Context, in recovery.Incident, n recovery.
 		return fmt.Errorf("note on %s: the alert has not been posted", in.ID)
 	}
 	blocks, fallback := NoteMessage(n)
-	if _, _, err := p.api.PostMessageContext(ctx, in.Channel, slack.MsgOptionTS(in.MessageTS),
+	if _, err := p.postMessage(ctx, in.Channel, slack.MsgOptionTS(in.MessageTS),
 		slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(cut(fallback, 300), false)); err != nil {
 		return fmt.Errorf("posting a note on %s: %w", in.ID, err)
 	}

@@ -57,7 +57,7 @@ func (p *Poster) PostChecklist(ctx context.Context, in recovery.Incident) (strin
 		return "", fmt.Errorf("checklist of %s: the alert has not been posted", in.ID)
 	}
 	blocks, fallback := ChecklistMessage(in)
-	_, ts, err := p.api.PostMessageContext(ctx, in.Channel, slack.MsgOptionTS(in.MessageTS), slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false))
+	ts, err := p.postMessage(ctx, in.Channel, slack.MsgOptionTS(in.MessageTS), slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false))
 	if err != nil {
 		return "", fmt.Errorf("posting the checklist of %s: %w", in.ID, err)
 	}
@@ -70,7 +70,7 @@ func (p *Poster) UpdateChecklist(ctx context.Context, in recovery.Incident) erro
 		return fmt.Errorf("checklist of %s: not posted", in.ID)
 	}
 	blocks, fallback := ChecklistMessage(in)
-	if _, _, _, err := p.api.UpdateMessageContext(ctx, in.Channel, in.Resolution.ChecklistTS, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)); err != nil {
+	if err := p.updateMessage(ctx, in.Channel, in.Resolution.ChecklistTS, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)); err != nil {
 		return fmt.Errorf("updating the checklist of %s: %w", in.ID, err)
 	}
 	return nil

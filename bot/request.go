@@ -102,7 +102,7 @@ func (p *Poster) PostRequest(ctx context.Context, r recovery.Request) (string, e
 	if r.ThreadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(r.ThreadTS))
 	}
-	_, ts, err := p.api.PostMessageContext(ctx, r.Channel, opts...)
+	ts, err := p.postMessage(ctx, r.Channel, opts...)
 	if err != nil {
 		return "", fmt.Errorf("posting request %s: %w", r.ID, err)
 	}
@@ -112,7 +112,7 @@ func (p *Poster) PostRequest(ctx context.Context, r recovery.Request) (string, e
 // UpdateRequest rewrites a request's message.
 func (p *Poster) UpdateRequest(ctx context.Context, r recovery.Request) error {
 	blocks, fallback := RequestMessage(r)
-	if _, _, _, err := p.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)); err != nil {
+	if err := p.updateMessage(ctx, r.Channel, r.MessageTS, slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(fallback, false)); err != nil {
 		return fmt.Errorf("updating request %s: %w", r.ID, err)
 	}
 	return nil
@@ -121,7 +121,7 @@ func (p *Poster) UpdateRequest(ctx context.Context, r recovery.Request) error {
 // Reply posts a note in a thread.
 func (p *Poster) Reply(ctx context.Context, channel, threadTS string, n recovery.Note) error {
 	blocks, fallback := NoteMessage(n)
-	if _, _, err := p.api.PostMessageContext(ctx, channel, slack.MsgOptionTS(threadTS),
+	if _, err := p.postMessage(ctx, channel, slack.MsgOptionTS(threadTS),
 		slack.MsgOptionBlocks(blocks...), slack.MsgOptionText(cut(fallback, 300), false)); err != nil {
 		return fmt.Errorf("replying in %s: %w", channel, err)
 	}
