@@ -362,6 +362,15 @@ func (r *Router) rollbackCommand(ctx context.Context, log *zap.Logger, cmd slack
 // internalError logs err in full and shows the user only a reference to find it.
 func (r *Router) internalError(log *zap.Logger, err error, reply func(string)) {
 	ref := newRef()
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		// Slack refused medic's message even after waiting as asked: not medic's
+		// fault, and the person can do something about it (wait). The answer goes
+		// through response_url, which the Web API's rate limit does not cover.
+		log.Warn("slack rate-limited medic's message", zap.String("ref", ref), zap.Duration("retry_after", rl.RetryAfter), zap.Error(err))
+		reply(fmt.Sprintf("Slack is rate-limiting medic's messages right now (it asked medic to wait %s), so medic could not finish this. Try again in a minute (ref %s).", rl.RetryAfter, ref))
+		return
+	}
 	log.Error("internal error", zap.String("ref", ref), zap.Error(err))
 	reply(fmt.Sprintf("medic hit an internal error (ref %s). The operators can find it in medic's logs.", ref))
 }

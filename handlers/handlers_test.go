@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 	"go.uber.org/zap/zaptest"
@@ -108,6 +109,24 @@ func TestStatusCommand(t *testing.T) {
 				t.Errorf("status posted to %q for %q", got.channel, got.user)
 			}
 		})
+	}
+}
+
+func TestStatusSlackRefusesSaysSo(t *testing.T) {
+	p := &fakePoster{err: fmt.Errorf("posting prod status to C0OPS: %w", &slack.RateLimitedError{RetryAfter: 30 * time.Second})}
+	r := NewRouter(p, fakeStatus{}, &fakeActions{}, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+	r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: "/status", Text: "prod", ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://sandbox/hooks/1"})
+	if len(p.posts) != 2 || p.posts[1].kind != "ephemeral" {
+		t.Fatalf("got %+v, want the status post, then an answer to the user", p.posts)
+	}
+	got := p.posts[1].text
+	for _, w := range []string{"Slack is rate-limiting medic's messages", "wait 30s", "Try again in a minute"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("got %q, want it to contain %q", got, w)
+		}
+	}
+	if strings.Contains(got, "internal error") {
+		t.Errorf("a Slack rate limit reads as an internal error: %q", got)
 	}
 }
 
