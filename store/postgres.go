@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +27,10 @@ const (
 	pgMaxIdleConns    = 5
 	pgConnMaxLifetime = 30 * time.Minute
 	pgConnMaxIdleTime = 5 * time.Minute
+	// pgConnectPatience is how long opening a connection keeps trying while the server
+	// cannot take one (restarting, failing over, briefly unreachable): a restart takes
+	// about a second, and every call made meanwhile waits for it instead of failing.
+	pgConnectPatience = 10 * time.Second
 )
 
 // openPostgres opens a pool of connections to the PostgreSQL database at rawURL
@@ -44,7 +52,7 @@ func openPostgres(rawURL string) (*sql.DB, error) {
 		}
 		return next(c, e)
 	}
-	db := stdlib.OpenDB(*cfg, stdlib.OptionShouldPing(w.shouldPing))
+	db := sql.OpenDB(patientConnector{Connector: stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(w.shouldPing)), patience: pgConnectPatience})
 	db.SetMaxOpenConns(pgMaxOpenConns)
 	db.SetMaxIdleConns(pgMaxIdleConns)
 	db.SetConnMaxLifetime(pgConnMaxLifetime)
@@ -52,11 +60,62 @@ func openPostgres(rawURL string) (*sql.DB, error) {
 	return db, nil
 }
 
+// patientConnector opens connections like the Connector it wraps, but when the server
+// cannot take one for a reason that passes (refused, reset, "the database system is
+// starting up" or "shutting down", too many connections) it tries again with backoff
+// for up to patience, within the caller's context. Nothing was sent to the server
+// before a connection opened, so trying again never runs a statement twice.
+type patientConnector struct {
+	driver.Connector
+	patience time.Duration
+}
+
+func (c patientConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	deadline := time.Now().Add(c.patience)
+	wait := 50 * time.Millisecond
+	for {
+		conn, err := c.Connector.Connect(ctx)
+		if err == nil || !transientConnectError(err) || time.Now().Add(wait).After(deadline) {
+			return conn, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// transientConnectError reports whether opening a connection failed for a reason that
+// may pass by itself: not bad credentials, a missing database or an unknown host.
+func transientConnectError(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// cannot_connect_now (starting up, shutting down, in recovery), too_many_connections.
+		return pgErr.Code == "57P03" || pgErr.Code == "53300"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTemporary || dnsErr.IsTimeout
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // lossWatch decides when an idle connection is checked before it is reused. pgx checks
 // one idle for more than a second. When the server ends connections (a restart, an
 // administrator's pg_terminate_backend) each one tells its client with a FATAL error
-// only when it is next used, so the first connection to hear it has the other idle
-// ones checked too: the call after the one that failed gets a live connection.
+// that waits, unread, until the connection is next used: a connection with something
+// waiting is checked (serverSpoke), and the first connection to hear such an error
+// has the other idle ones checked too (where sockets cannot be peeked at). Only a
+// statement the server was running when it ended the session fails.
 type lossWatch struct {
 	start time.Time
 	// at is when a connection was last lost, as time since start; 0 for never.
@@ -68,7 +127,7 @@ func newLossWatch() *lossWatch { return &lossWatch{start: time.Now()} }
 func (w *lossWatch) lost() { w.at.Store(int64(time.Since(w.start))) }
 
 func (w *lossWatch) shouldPing(_ context.Context, p stdlib.ShouldPingParams) bool {
-	if p.IdleDuration > time.Second {
+	if p.IdleDuration > time.Second || serverSpoke(p.Conn.PgConn().Conn()) {
 		return true
 	}
 	at := time.Duration(w.at.Load())
