@@ -1,0 +1,843 @@
+package main
+
+// Fault drills (issue 6, part 2): Slack, GitHub and AWS misbehave while people use
+// medic. Each drill checks what people would see (every command and click answered
+// once, alerts and notes posted once, failures said in Slack), counts the requests the
+// sandbox received, and records its figures with drillReport.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack/socketmode"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/sandbox/fault"
+	"github.com/medic-ops/medic/sandbox/slackfake"
+)
+
+// faultDrill is how a drill starts medic: the sandbox case staged before it starts,
+// the Slack fake's options, medic's Socket Mode options and config changes.
+type faultDrill struct {
+	caseName string
+	slack    slackfake.Options
+	socket   []socketmode.Option
+	config   func(*config.Config)
+}
+
+// mustStartFaultDrill is mustStartStaged with the knobs a drill needs.
+func mustStartFaultDrill(t *testing.T, d faultDrill) (*e2e, sandbox.Staged) {
+	t.Helper()
+	sb := sandbox.Start(sandbox.Options{Slack: d.slack})
+	t.Cleanup(sb.Close)
+	cfg, err := sandboxConfig(sb, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := time.Duration(0)
+	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &off, &off
+	if d.config != nil {
+		d.config(cfg)
+	}
+	if err := sb.Seed(worldFromConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	var st sandbox.Staged
+	if d.caseName != "" {
+		c, ok := sandbox.CaseByName(d.caseName)
+		if !ok {
+			t.Fatalf("no sandbox case %q", d.caseName)
+		}
+		if st, err = c.Stage(sb, time.Now()); err != nil {
+			t.Fatalf("staging %s: %v", d.caseName, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ext := sandboxExternal(sb, nil)
+	ext.socketOptions = d.socket
+	s, err := startSandboxed(ctx, sb, cfg, ext, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.close(); err != nil {
+			t.Errorf("medic stopped with: %v", err)
+		}
+	})
+	return &e2e{sandboxed: s, t: t}, st
+}
+
+// metric sums the series of a metric on medic's /metrics now.
+func (e *e2e) metric(name string) float64 {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.app.addr() + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			var v float64
+			if _, err := fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+// waitReadyz polls /readyz until it answers code and returns when it did.
+func (e *e2e) waitReadyz(code int, within time.Duration) time.Time {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if e.get(e.t, "/readyz") == code {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("/readyz did not answer %d within %s", code, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// person is an envelope a drill sent for one person: the answer names them.
+type person struct {
+	user, kind, envelope string
+}
+
+// sendAsPerson sends an envelope with send; while Slack has no connection to medic
+// (the storm broke it) it waits for one and sends again, as a person retries a
+// command Slack could not deliver. It returns the envelope ID and how many tries
+// found no connection.
+func sendAsPerson(ctx context.Context, t *testing.T, s *slackfake.Server, send func() (string, error)) (string, int) {
+	t.Helper()
+	for tries := 0; ; tries++ {
+		id, err := send()
+		if err == nil {
+			return id, tries
+		}
+		if !errors.Is(err, slackfake.ErrNoConnection) {
+			t.Fatal(err)
+		}
+		if err := s.WaitConnected(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// statusAnswers counts the /status messages posted for user.
+func statusAnswers(msgs []slackfake.Message, user string) int {
+	n := 0
+	for _, m := range msgs {
+		if !m.Ephemeral && m.ThreadTS == "" && strings.Contains(m.Text, " status:") && strings.Contains(slackfake.Render(m), "Requested by <@"+user+">") {
+			n++
+		}
+	}
+	return n
+}
+
+// logAnswers counts the log excerpts posted in the alert's thread for user (View logs).
+func logAnswers(msgs []slackfake.Message, alertTS, user string) int {
+	n := 0
+	for _, m := range msgs {
+		if m.ThreadTS == alertTS && strings.Contains(m.Text, "requested by <@"+user+">") && strings.HasPrefix(m.Text, "Log of ") {
+			n++
+		}
+	}
+	return n
+}
+
+// answersOf counts the answers of one person's envelope.
+func answersOf(msgs []slackfake.Message, alertTS string, p person) int {
+	if p.kind == "command" {
+		return statusAnswers(msgs, p.user)
+	}
+	return logAnswers(msgs, alertTS, p.user)
+}
+
+// failuresSaid counts the ephemeral messages telling someone medic could not do it.
+func failuresSaid(msgs []slackfake.Message) int {
+	n := 0
+	for _, m := range msgs {
+		if m.Ephemeral && (strings.Contains(m.Text, "overloaded") || strings.Contains(m.Text, "internal error")) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitAnswered waits until every person's envelope was answered at least once.
+func (e *e2e) waitAnswered(ctx context.Context, alertTS string, people []person) {
+	e.t.Helper()
+	_, err := e.sb.Slack.WaitForMessage(ctx, func(slackfake.Message) bool {
+		msgs := e.sb.Slack.Messages(sandboxChannel)
+		for _, p := range people {
+			if answersOf(msgs, alertTS, p) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		msgs := e.sb.Slack.Messages(sandboxChannel)
+		for _, p := range people {
+			if answersOf(msgs, alertTS, p) == 0 {
+				env, _ := e.sb.Slack.Envelope(p.envelope)
+				e.t.Errorf("%s's %s (envelope %s, deliveries %+v, acked %v) was never answered", p.user, p.kind, p.envelope, env.Deliveries, env.Acked)
+			}
+		}
+		e.t.Fatalf("waiting for every answer: %v", err)
+	}
+}
+
+// checkAnsweredOnce waits until medic has handled every envelope (handled counts
+// envelopes handled, not skipped duplicates) and expects exactly one answer per
+// person. It returns the answers and the people answered more than once.
+func (e *e2e) checkAnsweredOnce(alertTS string, people []person, handledBefore float64) (answered, doubled int) {
+	e.t.Helper()
+	e.waitMetricAtLeast(e.t, "medic_slack_handle_seconds_count", handledBefore+float64(len(people)))
+	if got := e.metric("medic_slack_handle_seconds_count") - handledBefore; got != float64(len(people)) {
+		e.t.Errorf("medic handled %g envelopes, want %d (one per person)", got, len(people))
+	}
+	msgs := e.sb.Slack.Messages(sandboxChannel)
+	for _, p := range people {
+		n := answersOf(msgs, alertTS, p)
+		answered += n
+		if n != 1 {
+			doubled++
+			e.t.Errorf("%s's %s was answered %d times, want once", p.user, p.kind, n)
+		}
+	}
+	return answered, doubled
+}
+
+// redelivered counts the envelopes Slack sent again because no ack came in time.
+func redelivered(s *slackfake.Server, people []person) int {
+	n := 0
+	for _, p := range people {
+		env, _ := s.Envelope(p.envelope)
+		for _, d := range env.Deliveries {
+			if d.RetryReason == "timeout" {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// TestDrillSlackReconnectStorm: Slack asks medic to reconnect, drops its socket and
+// refuses new connections again and again while people type /status and click
+// View logs. Envelopes lost with a connection are redelivered by Slack; every command and
+// click must be answered exactly once, none lost and none doubled.
+func TestDrillSlackReconnectStorm(t *testing.T) {
+	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail"})
+	e.deliver(st)
+	alert, _ := e.waitAlert("Dev tests failed")
+	incident := incidentOf(t, alert)
+	s := e.sb.Slack
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	handledBefore := e.metric("medic_slack_handle_seconds_count")
+	dupBefore := e.metric("medic_slack_duplicate_envelopes_total")
+	openedBefore := s.ConnectionsOpened()
+	opensBefore := e.sb.Faults.Calls("slack:apps.connections.open")
+
+	// The storm: a fault every time medic is connected again, after a short, random
+	// time on the new link (so some envelopes get through and some are lost): disconnect
+	// frames of every reason, sockets dropped without a close frame, links that go
+	// silent (envelopes sent into them are lost) before they drop, reconnects refused,
+	// and envelopes medic already acknowledged sent again.
+	const rounds = 28
+	reasons := map[string]int{}
+	drops, stalls, refused, duplicatesSent := 0, 0, 0, 0
+	sent := make(chan string, 64) // envelopes people sent, for the storm to send again
+	stormDone := make(chan error, 1)
+	var stormEnd time.Time
+	go func() {
+		pause := func(d time.Duration) bool {
+			select {
+			case <-time.After(d):
+				return true
+			case <-ctx.Done():
+				stormDone <- ctx.Err()
+				return false
+			}
+		}
+		for i := range rounds {
+			if err := s.WaitConnected(ctx, 1); err != nil {
+				stormDone <- err
+				return
+			}
+			if !pause(time.Duration(10+rand.IntN(60)) * time.Millisecond) {
+				return
+			}
+			switch i % 7 {
+			case 0:
+				s.Disconnect("refresh_requested")
+				reasons["refresh_requested"]++
+			case 1:
+				s.Drop()
+				drops++
+			case 2:
+				s.Disconnect("warning")
+				reasons["warning"]++
+			case 3:
+				s.Stall()
+				stalls++
+				if !pause(50 * time.Millisecond) { // people keep typing into the dead link
+					return
+				}
+				s.Drop()
+				drops++
+			case 4:
+				s.FailConnectionsOpen(2) // the next two reconnects are refused
+				refused += 2
+				s.Drop()
+				drops++
+			case 5:
+				s.Disconnect("too_many_websockets")
+				reasons["too_many_websockets"]++
+			case 6:
+				// Slack sends an envelope medic already acknowledged once more.
+			again:
+				for {
+					select {
+					case id := <-sent:
+						if env, _ := s.Envelope(id); env.Acked && s.Redeliver(id) == nil {
+							duplicatesSent++
+							break again
+						}
+					default:
+						break again
+					}
+				}
+			}
+		}
+		stormEnd = time.Now()
+		stormDone <- nil
+	}()
+
+	// Meanwhile people type /status (each as someone else, so each answer names its
+	// asker) and click View logs on the alert.
+	const commands, clicks = 18, 9
+	envs := []string{"dev", "preprod", "prod"}
+	var people []person
+	noConnection := 0
+	tick := time.NewTicker(60 * time.Millisecond)
+	defer tick.Stop()
+	for i := range commands + clicks {
+		<-tick.C
+		var p person
+		var send func() (string, error)
+		if i%3 == 2 {
+			p = person{user: fmt.Sprintf("U0CLICK%02d", i), kind: "click"}
+			send = func() (string, error) {
+				return s.Click(ctx, slackfake.Click{User: p.user, Channel: sandboxChannel, MessageTS: alert.TS,
+					ActionID: "action:view-logs", BlockID: "incident:" + incident, Value: incident})
+			}
+		} else {
+			p = person{user: fmt.Sprintf("U0TYPE%02d", i), kind: "command"}
+			env := envs[i%len(envs)]
+			send = func() (string, error) {
+				return s.SlashCommand(ctx, slackfake.Command{User: p.user, Channel: sandboxChannel, Command: "/status", Text: env})
+			}
+		}
+		var tries int
+		p.envelope, tries = sendAsPerson(ctx, t, s, send)
+		noConnection += tries
+		people = append(people, p)
+		select {
+		case sent <- p.envelope:
+		default:
+		}
+	}
+	if err := <-stormDone; err != nil {
+		t.Fatalf("storm: %v", err)
+	}
+
+	lost := 0
+	for _, p := range people {
+		if _, err := s.WaitAck(ctx, p.envelope); err != nil {
+			lost++
+			t.Errorf("%s's %s: %v", p.user, p.kind, err)
+		}
+	}
+	e.waitAnswered(ctx, alert.TS, people)
+	recovered := time.Since(stormEnd)
+	answered, doubled := e.checkAnsweredOnce(alert.TS, people, handledBefore)
+	failed := failuresSaid(s.Messages(sandboxChannel))
+	if failed != 0 {
+		t.Errorf("%d answers said medic could not do it, want none:\n%s", failed, s.Transcript(sandboxChannel))
+	}
+	// Duplicates medic skipped: those Slack sent again and redeliveries of envelopes
+	// whose ack was lost with a link (a duplicate sent just before a fault may be lost
+	// too, so this is a figure, not a check; doubled answers are the check).
+	skipped := e.metric("medic_slack_duplicate_envelopes_total") - dupBefore
+	faultsInjected := drops + stalls + refused + duplicatesSent
+	for _, n := range reasons {
+		faultsInjected += n
+	}
+	drillReport(t, "faults=%d over %d rounds (disconnect frames %v, drops without close frame %d of which %d after the link went silent, "+
+		"refused apps.connections.open %d, acked envelopes sent again %d); connections opened=%d (apps.connections.open calls %d); "+
+		"requests=%d (%d /status, %d View logs clicks) answered=%d redelivered by Slack=%d re-sent by people while no connection=%d "+
+		"duplicates skipped=%g failed-with-message=%d doubled=%d lost=%d; time to recover (storm end to last answer)=%s",
+		faultsInjected, rounds, reasons, drops, stalls, refused, duplicatesSent,
+		s.ConnectionsOpened()-openedBefore, e.sb.Faults.Calls("slack:apps.connections.open")-opensBefore,
+		len(people), commands, clicks, answered, redelivered(s, people), noConnection,
+		skipped, failed, doubled, lost, recovered.Round(time.Millisecond))
+}
+
+// TestDrillSlackHalfOpenLink: the Socket Mode link goes silent without a close frame
+// (a NAT forgot the flow). medic must notice from the missing PINGs, say it is not
+// ready while it cannot reconnect, reconnect, and handle once each the envelopes Slack
+// sent into the dead link (Slack redelivers them, unacknowledged, to the new one).
+func TestDrillSlackHalfOpenLink(t *testing.T) {
+	const pingTimeout = time.Second
+	e, st := mustStartFaultDrill(t, faultDrill{
+		caseName: "dev-tests-fail",
+		slack:    slackfake.Options{PingInterval: 100 * time.Millisecond},
+		socket:   []socketmode.Option{socketmode.OptionPingInterval(pingTimeout)},
+	})
+	e.deliver(st)
+	alert, _ := e.waitAlert("Dev tests failed")
+	incident := incidentOf(t, alert)
+	s := e.sb.Slack
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if code := e.get(t, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz before the fault: got %d, want 200", code)
+	}
+	handledBefore := e.metric("medic_slack_handle_seconds_count")
+	dupBefore := e.metric("medic_slack_duplicate_envelopes_total")
+	openedBefore := s.ConnectionsOpened()
+
+	// The link dies silently, and the first reconnects are refused, so the outage lasts
+	// long enough for /readyz to show it.
+	const refusedOpens = 3
+	s.FailConnectionsOpen(refusedOpens)
+	start := time.Now()
+	s.Stall()
+	pongsAtStall := s.Pings().Pongs
+	var people []person
+	for i := range 6 {
+		p := person{user: fmt.Sprintf("U0SILENT%02d", i), kind: "command"}
+		var err error
+		if i%3 == 2 {
+			p.kind = "click"
+			p.envelope, err = s.Click(ctx, slackfake.Click{User: p.user, Channel: sandboxChannel, MessageTS: alert.TS,
+				ActionID: "action:view-logs", BlockID: "incident:" + incident, Value: incident})
+		} else {
+			p.envelope, err = s.SlashCommand(ctx, slackfake.Command{User: p.user, Channel: sandboxChannel, Command: "/status", Text: "prod"})
+		}
+		if err != nil {
+			t.Fatalf("sending into the stalled link: %v", err)
+		}
+		people = append(people, p)
+	}
+	noticed := e.waitReadyz(http.StatusServiceUnavailable, 30*time.Second)
+	back := e.waitReadyz(http.StatusOK, 30*time.Second)
+	if n := s.ConnectionsOpened() - openedBefore; n != 1 {
+		t.Errorf("connections opened after the stall: got %d, want 1", n)
+	}
+	// The new link is alive: medic answers its PINGs.
+	for deadline := time.Now().Add(10 * time.Second); s.Pings().Pongs <= pongsAtStall; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no PONG answered on the new link: %+v", s.Pings())
+		}
+	}
+
+	lost := 0
+	for _, p := range people {
+		if _, err := s.WaitAck(ctx, p.envelope); err != nil {
+			lost++
+			t.Errorf("%s's %s: %v", p.user, p.kind, err)
+		}
+	}
+	e.waitAnswered(ctx, alert.TS, people)
+	answeredAt := time.Now()
+	answered, doubled := e.checkAnsweredOnce(alert.TS, people, handledBefore)
+	lostInLink := 0
+	for _, p := range people {
+		env, _ := s.Envelope(p.envelope)
+		if len(env.Deliveries) < 2 || env.Deliveries[0].Conn == env.Deliveries[len(env.Deliveries)-1].Conn {
+			t.Errorf("%s's envelope: deliveries %+v, want the first into the stalled link and a redelivery on the new one", p.user, env.Deliveries)
+		} else {
+			lostInLink++
+		}
+	}
+	failed := failuresSaid(s.Messages(sandboxChannel))
+	if failed != 0 {
+		t.Errorf("%d answers said medic could not do it, want none", failed)
+	}
+	drillReport(t, "faults=1 stalled link (no close frame, no PING) + %d refused apps.connections.open; ping timeout %s; "+
+		"requests=%d answered=%d lost in the dead link and redelivered=%d duplicates skipped=%g failed-with-message=%d doubled=%d lost=%d; "+
+		"/readyz 503 after %s, 200 after %s; time to recover (stall to last answer)=%s",
+		refusedOpens, pingTimeout, len(people), answered, lostInLink, e.metric("medic_slack_duplicate_envelopes_total")-dupBefore, failed, doubled, lost,
+		noticed.Sub(start).Round(time.Millisecond), back.Sub(start).Round(time.Millisecond), answeredAt.Sub(start).Round(time.Millisecond))
+}
+
+// TestDrillSlackRateLimitedPosts: Slack answers chat.postMessage and chat.update with
+// 429 and Retry-After, for longer than slack-go's own three retries. The alert, its
+// thread notes and the acknowledgement must still arrive, after the Retry-After, and
+// once each: a request Slack refused with 429 was not posted, so sending it again
+// posts it once.
+func TestDrillSlackRateLimitedPosts(t *testing.T) {
+	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail"})
+	const retryAfter = time.Second
+	limited := &fault.Error{Status: http.StatusTooManyRequests, RetryAfter: retryAfter}
+	// slack-go tries a message 4 times (slack.OptionRetry(3) in app.go): 5 refusals
+	// outlast it.
+	const postLimited, updateLimited = 5, 2
+	e.sb.Faults.Set("slack:chat.postMessage", fault.Rule{Times: postLimited, Err: limited})
+	start := time.Now()
+	e.deliver(st)
+	alert, _ := e.waitAlert("Dev tests failed")
+	alertAfter := slackTime(t, alert.TS).Sub(start)
+	if alertAfter < postLimited*retryAfter {
+		t.Errorf("the alert was posted %s after the webhook, want at least %s (%d Retry-Afters of %s)", alertAfter, postLimited*retryAfter, postLimited, retryAfter)
+	}
+	// The thread details the alert promises.
+	e.threadMessage(alert, "Log excerpt", "FAILED tests/unit/test_analysis.py::test_sentiment_score_bounds")
+
+	// chat.update is limited too: the acknowledgement still shows, once.
+	e.sb.Faults.Set("slack:chat.update", fault.Rule{Times: updateLimited, Err: limited})
+	updatesBefore := e.sb.Faults.Calls("slack:chat.update")
+	ackStart := time.Now()
+	wantContains(t, e.press(alert, userAlice, "action:ack"), "You acknowledged")
+	acked, _ := e.waitAlert("Dev tests failed", "Acknowledged by <@U0ALICE>")
+	ackedAfter := time.Since(ackStart)
+	e.threadMessage(alert, "Acknowledged by <@U0ALICE>")
+	if acked.TS != alert.TS {
+		t.Errorf("the acknowledgement posted a new alert (ts %s), want the alert (ts %s) updated", acked.TS, alert.TS)
+	}
+
+	// Once each: every chat.postMessage that got through is one message, and no two
+	// messages say the same thing.
+	posted, seen, doubled := 0, map[string]int{}, 0
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if firstVia(m) == "chat.postMessage" {
+			posted++
+			seen[m.Text]++
+			if seen[m.Text] == 2 {
+				doubled++
+				t.Errorf("posted twice: %q", m.Text)
+			}
+		}
+	}
+	calls := e.sb.Faults.Calls("slack:chat.postMessage")
+	if calls != posted+postLimited {
+		t.Errorf("chat.postMessage calls: got %d, want %d (%d messages + %d refused with 429)", calls, posted+postLimited, posted, postLimited)
+	}
+	updates := e.sb.Faults.Calls("slack:chat.update") - updatesBefore
+	if updates < updateLimited+1 {
+		t.Errorf("chat.update calls after the click: got %d, want at least %d (the 429s, then the update)", updates, updateLimited+1)
+	}
+	if n := len(e.alerts()); n != 1 {
+		t.Errorf("got %d alerts, want 1", n)
+	}
+	thread := e.sb.Slack.Thread(sandboxChannel, alert.TS)
+	drillReport(t, "faults=%d (429 Retry-After %s: %d on chat.postMessage, more than slack-go's 4 tries; %d on chat.update); "+
+		"requests: chat.postMessage %d (messages %d, refused %d), chat.update %d after the click; "+
+		"answered: alert 1, thread notes %d, acknowledgement 1; doubled=%d lost=0; "+
+		"time to recover: alert posted %s after the webhook, acknowledgement shown %s after the click",
+		postLimited+updateLimited, retryAfter, postLimited, updateLimited, calls, posted, postLimited, updates,
+		len(thread)-1, doubled, alertAfter.Round(time.Millisecond), ackedAfter.Round(time.Millisecond))
+}
+
+// firstVia is how a message was first posted.
+func firstVia(m slackfake.Message) string {
+	if len(m.History) > 0 {
+		return m.History[0].Via
+	}
+	return m.Via
+}
+
+// slackTime reads a Slack message timestamp ("1700000000.000100").
+func slackTime(t *testing.T, ts string) time.Time {
+	t.Helper()
+	var sec, micro int64
+	if _, err := fmt.Sscanf(ts, "%d.%d", &sec, &micro); err != nil {
+		t.Fatalf("message ts %q: %v", ts, err)
+	}
+	return time.Unix(sec, micro*1000)
+}
+
+// waitCalls waits until op has received at least n calls in the sandbox.
+func (e *e2e) waitCalls(op string, n int) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.sb.Faults.Calls(op) < n {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s calls stayed at %d, want %d", op, e.sb.Faults.Calls(op), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// callsDuring counts the calls op receives during d from now.
+func (e *e2e) callsDuring(op string, d time.Duration) int {
+	before := e.sb.Faults.Calls(op)
+	time.Sleep(d) // the length of the window GitHub keeps medic out, not a wait for medic
+	return e.sb.Faults.Calls(op) - before
+}
+
+// TestDrillGitHubPollerBacksOffAndCatchesUp: with webhooks gone, the Actions poller is
+// medic's only eye on the pipeline. GitHub answers its calls with 5xx, then its primary
+// rate limit (403, x-ratelimit-remaining 0), then 429 with Retry-After, each while a
+// run fails. The poller must stay away while GitHub asks it to, then catch up: one
+// alert per failed run, none missed, none repeated. A diagnostic whose GitHub call
+// fails (the job log) says so in the alert, and Refresh diagnostics fills it in later.
+func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	e, _ := mustStartFaultDrill(t, faultDrill{config: func(cfg *config.Config) {
+		runs, off := interval, time.Duration(0)
+		cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &runs, &off
+	}})
+	const list = "github:ListWorkflowRuns"
+	workflows := len(e.cfg.DomainPipeline().Workflows)
+
+	// 1. GitHub answers 502 to every listing and 503 to every log download.
+	e.sb.Faults.Set(list, fault.Rule{Err: &fault.Error{Status: http.StatusBadGateway, Message: "Server Error"}})
+	e.sb.Faults.Set("github:JobLogs", fault.Rule{Err: &fault.Error{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}})
+	e.stage("dev-tests-fail")
+	c0 := e.sb.Faults.Calls(list)
+	e.waitCalls(list, c0+3*workflows) // three failed rounds
+	if n := len(e.alerts()); n != 0 {
+		t.Fatalf("got %d alerts while GitHub answered 502, want 0", n)
+	}
+	serverErrors := e.sb.Faults.Calls(list) - c0
+	e.sb.Faults.Clear(list)
+	cleared := time.Now()
+	first, text := e.waitAlert("Dev tests failed")
+	recovered5xx := time.Since(cleared)
+	wantContains(t, text, ":warning: *Failing tests*", "GitHub: HTTP 503", "on JobLogs")
+	e.sb.Faults.Clear("github:JobLogs")
+	wantContains(t, e.click(first, userErin, "action:refresh"), "Diagnostics refreshed")
+	e.waitAlert("Dev tests failed", "test_sentiment_score_bounds")
+
+	// 2. The primary rate limit: one 403 with x-ratelimit-remaining 0 and a reset 3 s
+	// ahead. go-github keeps every later call local until the reset.
+	const primaryWait = 3 * time.Second
+	e.sb.Faults.Set(list, fault.Rule{Times: 1, Err: &fault.Error{Status: http.StatusForbidden, Code: "rate_limited",
+		Message: "API rate limit exceeded for installation ID 1.", RetryAfter: primaryWait}})
+	c1 := e.sb.Faults.Calls(list)
+	e.stage("preprod-tests-fail")
+	e.waitCalls(list, c1+1)
+	limitedAt := time.Now()
+	duringPrimary := e.callsDuring(list, primaryWait/2)
+	if duringPrimary != 0 {
+		t.Errorf("ListWorkflowRuns calls reaching GitHub during its primary rate limit: got %d, want 0", duringPrimary)
+	}
+	e.waitAlert("Preprod integration tests failed")
+	recoveredPrimary := time.Since(limitedAt)
+
+	// 3. 429 with Retry-After 2 s, for 3 s: the poller must wait 2 s between tries, not
+	// call every 100 ms.
+	const retryAfter, window = 2 * time.Second, 3 * time.Second
+	e.sb.Faults.Set(list, fault.Rule{Err: &fault.Error{Status: http.StatusTooManyRequests, Message: "Too Many Requests", RetryAfter: retryAfter}})
+	c2 := e.sb.Faults.Calls(list)
+	e.stage("prod-deploy-fail")
+	e.waitCalls(list, c2+1)
+	during429 := 1 + e.callsDuring(list, window)
+	if max429 := int(window/retryAfter) + 2; during429 > max429 {
+		t.Errorf("ListWorkflowRuns calls during %s of 429 with Retry-After %s: got %d, want at most %d (without a pause: about %d)",
+			window, retryAfter, during429, max429, int(window/interval)*workflows)
+	}
+	e.sb.Faults.Clear(list)
+	cleared = time.Now()
+	e.waitAlert("Production deployment failed")
+	recovered429 := time.Since(cleared)
+
+	// One alert per failed run: none missed, none repeated, however often the
+	// poller read them again after each pause.
+	e.waitMetricAtLeast(t, "medic_poll_rounds_total", e.metric("medic_poll_rounds_total")+5)
+	headers := map[string]int{}
+	for _, a := range e.alerts() {
+		header, _, _ := strings.Cut(slackfake.Render(a), "\n")
+		headers[header]++
+	}
+	repeated := 0
+	for h, n := range headers {
+		if n != 1 {
+			repeated += n - 1
+			t.Errorf("%d alerts for %q, want 1", n, h)
+		}
+	}
+	if len(headers) != 3 {
+		t.Errorf("got alerts %v, want one for each of the 3 failed runs", headers)
+	}
+	drillReport(t, "faults: 502 on ListWorkflowRuns (%d calls answered 502) and 503 on JobLogs; one 403 primary rate limit (reset in %s); "+
+		"429 Retry-After %s for %s; runs failed=3 alerted=%d repeated=%d missed=%d; ListWorkflowRuns calls during the primary limit=%d, "+
+		"during the 429 window=%d (polling every %s would make ~%d); log diagnostic failed-with-message=1 (filled in by Refresh); "+
+		"time to recover: %s after the 5xx, %s after the 403, %s after the 429s",
+		serverErrors, primaryWait, retryAfter, window, len(headers), repeated, 3-min(3, len(headers)), duringPrimary, during429,
+		interval, int(window/interval)*workflows, recovered5xx.Round(time.Millisecond), recoveredPrimary.Round(time.Millisecond), recovered429.Round(time.Millisecond))
+}
+
+// TestDrillGitHubActionFailsThenRetryWorks: a recovery action whose GitHub call keeps
+// failing (502, then 429) must end with a clear failure in the thread, never read as
+// done, call GitHub once per attempt (a re-run is not repeated behind people's
+// backs), and work when retried once GitHub is back.
+func TestDrillGitHubActionFailsThenRetryWorks(t *testing.T) {
+	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail"})
+	e.deliver(st)
+	alert, _ := e.waitAlert("Dev tests failed")
+	const op = "github:RerunFailed"
+	jobOf := func(answer string) string {
+		t.Helper()
+		i := strings.Index(answer, "JOB-")
+		if i < 0 {
+			t.Fatalf("no job in %q", answer)
+		}
+		return strings.TrimRight(strings.Fields(answer[i:])[0], ".,")
+	}
+
+	e.sb.Faults.Set(op, fault.Rule{Err: &fault.Error{Status: http.StatusBadGateway, Message: "Server Error"}})
+	job1 := jobOf(e.press(alert, userCarol, "action:rerun-failed"))
+	e.threadMessage(alert, ":x: Re-run the failed jobs of run", "GitHub: HTTP 502 Server Error on RerunFailed")
+	failed1 := e.threadMessage(alert, "Job "+job1, "failed at step 1", "[ Retry")
+
+	e.sb.Faults.Set(op, fault.Rule{Err: &fault.Error{Status: http.StatusTooManyRequests, Message: "Too Many Requests", RetryAfter: 30 * time.Second}})
+	job2 := jobOf(e.press(failed1, userCarol, "job-retry:job"))
+	e.threadMessage(alert, ":x: Re-run the failed jobs of run", "GitHub: rate limited (429), retry after 30s on RerunFailed")
+	failed2 := e.threadMessage(alert, "Job "+job2, "failed at step 1", "[ Retry")
+	if got := e.sb.Faults.Calls(op); got != 2 {
+		t.Errorf("re-run calls after two failed attempts: got %d, want 2 (one per attempt)", got)
+	}
+	for _, m := range e.sb.Slack.Thread(sandboxChannel, alert.TS) {
+		if strings.Contains(m.Text, "GitHub queued") || strings.Contains(m.Text, "succeeded") {
+			t.Errorf("a failed re-run reads as done: %q", m.Text)
+		}
+	}
+
+	e.sb.Faults.Clear(op)
+	retried := time.Now()
+	job3 := jobOf(e.press(failed2, userCarol, "job-retry:job"))
+	e.threadMessage(alert, ":white_check_mark: Re-run the failed jobs of run", "GitHub queued the failed jobs")
+	e.threadMessage(alert, "Job "+job3, "succeeded")
+	recovered := time.Since(retried)
+	var statuses []int
+	for _, m := range e.sb.GitHub.Mutations() {
+		if m.Op == "RerunFailed" {
+			statuses = append(statuses, m.Status)
+		}
+	}
+	if fmt.Sprint(statuses) != "[502 429 201]" {
+		t.Errorf("re-run requests GitHub answered: got %v, want [502 429 201]", statuses)
+	}
+	drillReport(t, "faults: 502 then 429 (Retry-After 30s) on the re-run; requests=%d (answers %v) attempts=3 failed-with-message=2 "+
+		"silent successes=0 retried by medic=0; the later retry worked; time to recover (retry click to success)=%s",
+		len(statuses), statuses, recovered.Round(time.Millisecond))
+}
+
+// TestDrillAWSThrottlingAndHangs: Lambda and CloudWatch throttle every call
+// (TooManyRequestsException, ThrottlingException) and Secrets Manager hangs or
+// throttles. /status must still answer, each failing section saying why in one line;
+// the SDK's retries must stay bounded (3 attempts a call, counted by the sandbox); a
+// short throttling is absorbed by them; and an alert still posts, its diagnostics
+// marked as failed.
+func TestDrillAWSThrottlingAndHangs(t *testing.T) {
+	const timeout = 5 * time.Second
+	e, st := mustStartFaultDrill(t, faultDrill{caseName: "canary-fail", config: func(cfg *config.Config) {
+		cfg.Status.SectionTimeout = timeout
+		cfg.Pipeline.DiagnosticTimeout = timeout
+	}})
+	const sdkAttempts = 3 // deploy/aws: MaxAttempts of the SDK's standard retryer
+	functions := 3
+	throttled := func(status int, code string) fault.Rule {
+		return fault.Rule{Err: &fault.Error{Status: status, Code: code, Message: "Rate exceeded"}}
+	}
+	calls := func(op string) int { return e.sb.Faults.Calls(op) }
+
+	// 1. /status while Lambda and CloudWatch throttle and Secrets Manager hangs.
+	e.sb.Faults.Set("lambda:GetFunction", throttled(http.StatusTooManyRequests, "TooManyRequestsException"))
+	e.sb.Faults.Set("cloudwatch:DescribeAlarms", throttled(http.StatusBadRequest, "ThrottlingException"))
+	e.sb.Faults.Set("secretsmanager:GetSecretValue", fault.Rule{Hang: true})
+	asked := time.Now()
+	e.command(userAlice, sandboxChannel, "/status", "prod")
+	_, text := e.waitMessage("prod status", statusOf("prod"))
+	statusAfter := time.Since(asked)
+	wantContains(t, text, "3 sections could not be read",
+		"Lambda: TooManyRequestsException on GetFunction",
+		"CloudWatch: ThrottlingException on DescribeAlarms",
+		"Health: no answer within "+timeout.String(),
+		"Last known good deploy", fakeSHA("prod", 3)[:12])
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, ":warning:") && len(line) > 300 {
+			t.Errorf("a failing section takes more than a line: %q", line)
+		}
+	}
+	lambdaCalls, cwCalls, smCalls := calls("lambda:GetFunction"), calls("cloudwatch:DescribeAlarms"), calls("secretsmanager:GetSecretValue")
+	if cwCalls != sdkAttempts {
+		t.Errorf("DescribeAlarms attempts: got %d, want %d (the SDK's bound)", cwCalls, sdkAttempts)
+	}
+	if lambdaCalls < sdkAttempts || lambdaCalls > sdkAttempts*functions {
+		t.Errorf("GetFunction attempts for %d functions: got %d, want %d to %d", functions, lambdaCalls, sdkAttempts, sdkAttempts*functions)
+	}
+	if smCalls != 1 {
+		t.Errorf("GetSecretValue attempts on a hung call: got %d, want 1 (the section's deadline ends it)", smCalls)
+	}
+
+	// 2. An alert while CloudWatch and Secrets Manager throttle and CloudWatch Logs hangs.
+	e.sb.Faults.Set("secretsmanager:GetSecretValue", throttled(http.StatusBadRequest, "ThrottlingException"))
+	e.sb.Faults.Set("logs:FilterLogEvents", fault.Rule{Hang: true})
+	cwBefore, smBefore, logsBefore := calls("cloudwatch:DescribeAlarms"), calls("secretsmanager:GetSecretValue"), calls("logs:FilterLogEvents")
+	delivered := time.Now()
+	e.deliver(st)
+	_, text = e.waitAlert("Production canary failed")
+	alertAfter := time.Since(delivered)
+	wantContains(t, text,
+		":warning: *Health endpoint*", "Secrets Manager: ThrottlingException on GetSecretValue",
+		":warning: *Alarms in ALARM*", "CloudWatch: ThrottlingException on DescribeAlarms",
+		":warning: *ERROR logs", "no answer within "+timeout.String(),
+		"Auto-rollback", "[ Roll back to last good")
+	cw, sm, logs := calls("cloudwatch:DescribeAlarms")-cwBefore, calls("secretsmanager:GetSecretValue")-smBefore, calls("logs:FilterLogEvents")-logsBefore
+	if cw%sdkAttempts != 0 || cw == 0 || sm%sdkAttempts != 0 || sm == 0 {
+		t.Errorf("attempts during the alert: DescribeAlarms %d, GetSecretValue %d, want multiples of %d (every call tried %d times, no more)", cw, sm, sdkAttempts, sdkAttempts)
+	}
+	if logs > functions {
+		t.Errorf("FilterLogEvents attempts on hung calls: got %d, want at most %d (one per function's log group)", logs, functions)
+	}
+
+	// 3. A short throttling (two refusals) is absorbed by the SDK's retries.
+	for _, op := range []string{"lambda:GetFunction", "secretsmanager:GetSecretValue", "logs:FilterLogEvents"} {
+		e.sb.Faults.Clear(op)
+	}
+	e.sb.Faults.Set("cloudwatch:DescribeAlarms", fault.Rule{Times: sdkAttempts - 1, Err: throttled(http.StatusBadRequest, "ThrottlingException").Err})
+	cwBefore = calls("cloudwatch:DescribeAlarms")
+	e.command(userBob, sandboxChannel, "/status", "prod")
+	_, text = e.waitMessage("second prod status", func(m slackfake.Message) bool {
+		return statusOf("prod")(m) && strings.Contains(slackfake.Render(m), "<@"+userBob+">")
+	})
+	if strings.Contains(text, "ThrottlingException") || strings.Contains(text, "could not be read") {
+		t.Errorf("a throttling the SDK's retries absorbed still shows:\n%s", text)
+	}
+	if got := calls("cloudwatch:DescribeAlarms") - cwBefore; got != sdkAttempts {
+		t.Errorf("DescribeAlarms attempts: got %d, want %d (two throttled, then the answer)", got, sdkAttempts)
+	}
+	drillReport(t, "faults: Lambda GetFunction 429 TooManyRequestsException, CloudWatch DescribeAlarms ThrottlingException, Secrets Manager hang, "+
+		"then an alert under CloudWatch/Secrets Manager throttling and a CloudWatch Logs hang, then CloudWatch throttling twice; "+
+		"/status answered with 3 failing sections each in one line after %s; SDK attempts: GetFunction %d for %d functions (bound %d each), "+
+		"DescribeAlarms %d (bound %d), GetSecretValue 1 (hung until the %s section timeout); "+
+		"alert posted after %s with 3 diagnostics marked failed (attempts: DescribeAlarms %d, GetSecretValue %d, FilterLogEvents %d hung, one per log group); "+
+		"short throttling absorbed by the SDK in %d attempts; failed-with-message: every failing section and diagnostic; lost=0",
+		statusAfter.Round(time.Millisecond), lambdaCalls, functions, sdkAttempts, cwCalls, sdkAttempts, timeout,
+		alertAfter.Round(time.Millisecond), cw, sm, logs, sdkAttempts)
+}
