@@ -169,8 +169,9 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 			failed, failedStep = err, i
 			break
 		}
-		var err error
-		job, err = e.updateJob(ctx, job.ID, func(j *Job) {
+		// A step runs only once its start is on record: a step that cannot be recorded
+		// does not run, and the job fails there.
+		started, err := e.recordJob(ctx, job.ID, func(j *Job) {
 			j.State, j.Current = JobRunning, i
 			j.Steps[i].State, j.Steps[i].Started = StepRunning, e.Now()
 		})
@@ -179,6 +180,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 			failed, failedStep = err, i
 			break
 		}
+		job = started
 		e.showIncidentJob(ctx, job)
 		e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":arrow_forward: Step %d/%d: %s", i+1, len(steps), st.name)})
 		start := e.Now()
@@ -198,10 +200,16 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 				state = StepCancelled
 			}
 		}
-		job, _ = e.updateJob(context.WithoutCancel(ctx), job.ID, func(j *Job) {
+		ended := func(j *Job) {
 			j.Steps[i].State, j.Steps[i].Ended = state, e.Now()
 			j.Steps[i].Output, j.Steps[i].Error = cutText(out, 2000), errText
-		})
+		}
+		if saved, err := e.recordJob(context.WithoutCancel(ctx), job.ID, ended); err != nil {
+			log.Error("recording a step's end", zap.Int("step", i+1), zap.Error(err))
+			ended(&job) // the thread still tells it
+		} else {
+			job = saved
+		}
 		e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", "job.step", map[string]string{
 			"step": st.name, "state": string(state), "output": cutText(out, 500), "error": errText, "mutating": fmt.Sprint(st.mutating)})
 		n := Note{Text: fmt.Sprintf(":white_check_mark: %s (%s)", st.name, took)}
@@ -244,7 +252,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	case failed != nil:
 		state, verdict = JobFailed, ":x: Job %s failed at step %d (%s)."
 	}
-	job, err := e.updateJob(ctx, job.ID, func(j *Job) {
+	end := func(j *Job) {
 		j.State = state
 		if failed != nil {
 			j.Error = Redact(oneLine(failed))
@@ -252,9 +260,14 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 				j.Steps[k].State = StepSkipped
 			}
 		}
-	})
-	if err != nil {
+	}
+	if saved, err := e.recordJob(ctx, job.ID, end); err != nil {
+		// The job keeps its ID, environment and thread: the slot is freed and the end
+		// told all the same.
 		e.log.Error("recording a job's end", zap.String("job", job.ID), zap.Error(err))
+		end(&job)
+	} else {
+		job = saved
 	}
 	if err := e.Actions.Jobs.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
@@ -339,6 +352,26 @@ func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (J
 			continue
 		}
 		return saved, err
+	}
+}
+
+// recordJob is updateJob for what a job must not lose (a step's start and end, the
+// job's end): a failing store is tried again for a few seconds, as a database restart
+// ends sessions. The changes are idempotent: each attempt re-reads the job and applies
+// them again.
+func (e *Engine) recordJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		saved, err := e.updateJob(ctx, id, change)
+		if err == nil || errors.Is(err, ErrNotFound) || attempt == 5 {
+			return saved, err
+		}
+		select {
+		case <-ctx.Done():
+			return saved, err
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
 }
 
