@@ -408,10 +408,14 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 	if err != nil {
 		return err
 	}
+	unposted := in.MessageTS == ""
 	if err := e.publish(ctx, &in); err != nil {
 		return err
 	}
-	if created || escalated {
+	// The thread gets the diagnostics' details with the alert: when the incident
+	// opens or escalates, and when this is the alert's first post (an earlier post
+	// failed, and its notes with it).
+	if created || escalated || (unposted && in.MessageTS != "") {
 		notes = append(notes, findingNotes(in.Findings)...)
 	}
 	e.postNotes(ctx, in, notes)

@@ -403,3 +403,22 @@ func (e *e2e) waitThread(alert slackfake.Message, wants ...string) {
 		e.t.Fatalf("no thread reply saying %q: %v\n%s", wants, err, e.sb.Slack.Transcript(sandboxChannel))
 	}
 }
+
+// TestAlertFirstPostedLaterKeepsItsThread: Slack fails the first post of an alert
+// (a 500, not retried by slack-go); the poller sees the failure again, and the alert
+// then posted carries the thread details it promises.
+func TestAlertFirstPostedLaterKeepsItsThread(t *testing.T) {
+	e, st := mustStartStaged(t, "dev-tests-fail")
+	e.sb.Faults.Set("slack:chat.postMessage", fault.Rule{Times: 1, Err: &fault.Error{Status: 500, Code: "internal_error", Message: "internal error"}})
+	e.deliver(st)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sb.Faults.Calls("slack:chat.postMessage") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("medic never tried to post the alert")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.pollOnce()
+	alert, _ := e.waitAlert("Dev tests failed")
+	e.threadMessage(alert, "Log excerpt", "FAILED tests/unit/test_analysis.py::test_sentiment_score_bounds")
+}

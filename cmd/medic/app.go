@@ -132,13 +132,15 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	reg.MustRegister(leaderGauge)
 	a.leader = &leadership{id: replicaID(cfg.Replicas.ID), lease: cfg.Replicas.LeaderLease, store: st, log: log.Named("leader"), gauge: leaderGauge}
 
-	slackOpts := []slack.Option{slack.OptionAppLevelToken(ext.secrets.SlackAppToken), slack.OptionRetry(3)}
+	slackOpts := []slack.Option{slack.OptionAppLevelToken(ext.secrets.SlackAppToken)}
 	if ext.secrets.SlackAPIURL != "" {
 		slackOpts = append(slackOpts, slack.OptionAPIURL(ext.secrets.SlackAPIURL))
 	}
 	if ext.httpClient != nil {
 		slackOpts = append(slackOpts, slack.OptionHTTPClient(ext.httpClient))
 	}
+	// After the HTTP client: slack-go wraps the client it has when this option applies.
+	slackOpts = append(slackOpts, slack.OptionRetry(3))
 	api := slack.New(ext.secrets.SlackBotToken, slackOpts...)
 	poster := bot.NewPoster(api)
 	roles, policy := cfg.DomainAccess()
