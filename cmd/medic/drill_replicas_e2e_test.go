@@ -462,6 +462,60 @@ func TestDrillExactlyOnceAcrossReplicas(t *testing.T) {
 	}
 }
 
+// TestDrillJobRecordsSurviveAFailingStore makes every other update of a job's row fail
+// in PostgreSQL (a trigger raising an error, as a restart ending sessions would): the
+// job must still run its step once, record its start, its end and its outcome, free
+// the environment, and tell the thread.
+func TestDrillJobRecordsSurviveAFailingStore(t *testing.T) {
+	admin := drillPostgresAdmin(t)
+	c := startDrillCluster(t, admin, 2)
+	if _, err := c.db.ExecContext(mustCtx(t), `
+		CREATE SEQUENCE drill_job_updates;
+		CREATE FUNCTION drill_fail_every_other_job_update() RETURNS trigger AS $$
+		BEGIN
+			IF nextval('drill_job_updates') % 2 = 1 THEN
+				RAISE EXCEPTION 'drill: the store failed this update';
+			END IF;
+			RETURN NEW;
+		END $$ LANGUAGE plpgsql;
+		CREATE TRIGGER drill_fail_job_updates BEFORE UPDATE ON jobs
+			FOR EACH ROW EXECUTE FUNCTION drill_fail_every_other_job_update();`); err != nil {
+		t.Fatal(err)
+	}
+	c.deliver(c.stage("dev-tests-fail"))
+	alert, _ := c.waitAlert("Dev tests failed")
+	incident := incidentOf(t, alert)
+	c.press(alert, userAlice, "action:rerun-failed")
+	req := c.threadMessage(alert, "requests *", "[ Approve")
+	wantContains(t, c.press(req, userBob, "approve:request"), "You approved")
+	c.threadMessage(alert, ":white_check_mark: Re-run the failed jobs of run")
+	c.threadMessage(alert, "Job JOB-", "succeeded.")
+
+	failures := count(t, c.db, `SELECT last_value FROM drill_job_updates`) / 2
+	if failures == 0 {
+		t.Fatal("no update of the job failed: the drill tested nothing")
+	}
+	var state, data string
+	if err := c.db.QueryRowContext(mustCtx(t), `SELECT state, data FROM jobs WHERE incident_id = $1`, incident).Scan(&state, &data); err != nil {
+		t.Fatal(err)
+	}
+	if state != "succeeded" || !strings.Contains(data, `"State":"succeeded"`) {
+		t.Errorf("the job's row: state %s, data %s; want it and its step succeeded", state, data)
+	}
+	if n := count(t, c.db, `SELECT count(*) FROM env_locks`); n != 0 {
+		t.Errorf("%d environment still locked after the job ended", n)
+	}
+	if n := c.sb.GitHub.Calls("RerunFailed"); n != 1 {
+		t.Errorf("GitHub re-run calls: got %d, want 1", n)
+	}
+	for action, want := range map[string]int{"job.created": 1, "job.step": 1, "job.succeeded": 1} {
+		if got := count(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = $2`, incident, action); got != want {
+			t.Errorf("%s audit rows: got %d, want %d", action, got, want)
+		}
+	}
+	drillReport(t, "job row updates failed by the store=%d; job succeeded, recorded and told once; environment freed", failures)
+}
+
 // medicProc is one replica of medic running as a separate process (`medic serve`).
 type medicProc struct {
 	id   string // replicas.id
@@ -955,4 +1009,354 @@ func TestDrillReplicaKilled(t *testing.T) {
 		drillReport(t, "killed leader %s mid-poll (poll_interval %s, GitHub answering in 2s); %s led after %s (leader_lease %s); failure staged after the kill alerted %s after it; alerts=1 duplicates=%d",
 			leader.id, interval, survivor.id, took.Round(time.Millisecond), c.cfg.Replicas.LeaderLease, detected.Round(time.Millisecond), duplicates)
 	})
+}
+
+// privatePostgres is a PostgreSQL server of one drill's own (scripts/pg.sh), which the
+// drill may restart without disturbing the other tests.
+type privatePostgres struct {
+	url, dir string
+}
+
+// startPrivatePostgres starts a throwaway PostgreSQL with scripts/pg.sh, stopped when t
+// ends.
+func startPrivatePostgres(t *testing.T) privatePostgres {
+	t.Helper()
+	cmd := exec.Command("bash", "../../scripts/pg.sh", "start")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("scripts/pg.sh start: %v\n%s", err, stderr.String())
+	}
+	var p privatePostgres
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, "'")
+		switch k {
+		case "MEDIC_TEST_POSTGRES_URL":
+			p.url = v
+		case "MEDIC_PG_DIR":
+			p.dir = v
+		}
+	}
+	if p.url == "" || p.dir == "" {
+		t.Fatalf("scripts/pg.sh start printed no URL or directory:\n%s", out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("bash", "../../scripts/pg.sh", "stop", p.dir).CombinedOutput(); err != nil {
+			t.Errorf("scripts/pg.sh stop %s: %v\n%s", p.dir, err, out)
+		}
+	})
+	return p
+}
+
+// restart restarts the server as its owner does (pg_ctl restart -m fast: sessions are
+// ended at once) and waits until it accepts connections again.
+func (p privatePostgres) restart(t *testing.T) {
+	t.Helper()
+	bindir, err := os.ReadFile(filepath.Join(p.dir, "bindir"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{filepath.Join(strings.TrimSpace(string(bindir)), "pg_ctl"), "-D", filepath.Join(p.dir, "data"),
+		"-l", filepath.Join(p.dir, "server.log"), "-m", "fast", "-w", "-t", "30", "restart"}
+	if os.Geteuid() == 0 {
+		args = append([]string{"runuser", "-u", "postgres", "--"}, args...) // the cluster's owner
+	}
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("restarting PostgreSQL: %v\n%s", err, out)
+	}
+}
+
+// mentionsRun reports whether an alert names workflow run id ("… run 1234").
+func mentionsRun(m slackfake.Message, id int64) bool {
+	s, key := string(m.Blocks), fmt.Sprintf("run %d", id)
+	for i := strings.Index(s, key); i >= 0; {
+		if end := i + len(key); end == len(s) || s[end] < '0' || s[end] > '9' {
+			return true
+		}
+		j := strings.Index(s[i+1:], key)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// loadOutcome is how one piece of load ended.
+type loadOutcome int
+
+const (
+	outcomeSucceeded     loadOutcome = iota
+	outcomeFailedCleanly             // an error people could read: "internal error (ref …)", a failed job
+	outcomeLost                      // no answer, no alert, or a state half applied
+)
+
+// readyz reports whether the medic at addr answers /readyz with 200.
+func readyz(addr string) bool {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestDrillPostgresRestartedUnderLoad restarts PostgreSQL (pg_ctl restart -m fast) under
+// two replicas busy with slash commands, failures reported by webhooks, requests and
+// approvals. Every command must be answered once, with its result or a clear error;
+// medic must be ready again soon after, with new requests succeeding; and the store
+// must hold nothing half applied: no request without its audit, no job without its
+// approved request, no approved request without its job, nothing twice.
+func TestDrillPostgresRestartedUnderLoad(t *testing.T) {
+	drillPostgresAdmin(t) // the PostgreSQL drills run only where PostgreSQL is available
+	pg := startPrivatePostgres(t)
+	c := startDrillCluster(t, pg.url, 2)
+	seed := drillSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	waitFor := func(d time.Duration, match func(slackfake.Message) bool) (slackfake.Message, bool) {
+		wctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		m, err := c.sb.Slack.WaitForMessage(wctx, match)
+		return m, err == nil
+	}
+	// answerTo waits for the ephemeral answer number n+1 to user.
+	answerTo := func(user string, n int) (string, bool) {
+		var text string
+		_, ok := waitFor(20*time.Second, func(slackfake.Message) bool {
+			i := 0
+			for _, m := range c.sb.Slack.Messages(sandboxChannel) {
+				if m.Ephemeral && m.User == user {
+					if i == n {
+						text = m.Text
+						return true
+					}
+					i++
+				}
+			}
+			return false
+		})
+		return text, ok
+	}
+
+	// Slash commands, one every 100ms, each typed by a user of its own so that its
+	// answer can be told apart.
+	type command struct {
+		user, kind, id string
+		err            error
+	}
+	var (
+		mu       sync.Mutex
+		commands []command
+		stop     = make(chan struct{})
+		cmdsDone = make(chan struct{})
+	)
+	go func() {
+		defer close(cmdsDone)
+		for i := 0; ; i++ {
+			kind, text := "/status", "dev"
+			if i%2 == 1 {
+				kind, text = "/incident", "list"
+			}
+			cmd := command{user: fmt.Sprintf("U0LOAD%04d", i), kind: kind + " " + text}
+			cmd.id, cmd.err = c.sb.Slack.SlashCommand(ctx, slackfake.Command{User: cmd.user, Channel: sandboxChannel, Command: kind, Text: text})
+			mu.Lock()
+			commands = append(commands, cmd)
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+
+	// Failures reported by webhooks, requested and approved, one recovery after another
+	// (dev runs one job at a time), until two trials have begun after the restart.
+	trial := func() (loadOutcome, string) {
+		cs, _ := sandbox.CaseByName("dev-tests-fail")
+		st, err := cs.Stage(c.sb, time.Now())
+		if err != nil {
+			return outcomeLost, "staging: " + err.Error()
+		}
+		for _, d := range st.Deliveries {
+			r := c.reps[rng.IntN(len(c.reps))]
+			if _, status, err := c.sb.GitHub.Deliver(ctx, webhookURLOf(r), sandboxWebhookSecret, d.Event, d.Payload); err != nil || status >= 300 {
+				return outcomeFailedCleanly, fmt.Sprintf("webhook answered %d (%v)", status, err)
+			}
+		}
+		alert, ok := waitFor(20*time.Second, func(m slackfake.Message) bool { return isAlert(m) && mentionsRun(m, st.RunID) })
+		if !ok {
+			return outcomeLost, fmt.Sprintf("no alert for run %d", st.RunID)
+		}
+		n := c.ephemeralCount(userAlice)
+		if _, err := c.sb.Slack.Click(ctx, slackfake.Click{User: userAlice, Channel: alert.Channel, MessageTS: alert.TS, ActionID: "action:rerun-failed"}); err != nil {
+			return outcomeLost, "request click: " + err.Error()
+		}
+		text, ok := answerTo(userAlice, n)
+		switch {
+		case !ok:
+			return outcomeLost, "no answer to the request click"
+		case strings.Contains(text, "internal error (ref"):
+			return outcomeFailedCleanly, "request: " + text
+		case !strings.Contains(text, "Requested"):
+			return outcomeLost, "request answered: " + text
+		}
+		req, ok := waitFor(20*time.Second, func(m slackfake.Message) bool {
+			return m.ThreadTS == alert.TS && strings.Contains(slackfake.Render(m), "[ Approve")
+		})
+		if !ok {
+			return outcomeLost, "the request never offered Approve"
+		}
+		n = c.ephemeralCount(userBob)
+		if _, err := c.sb.Slack.Click(ctx, slackfake.Click{User: userBob, Channel: req.Channel, MessageTS: req.TS, ActionID: "approve:request"}); err != nil {
+			return outcomeLost, "approve click: " + err.Error()
+		}
+		text, ok = answerTo(userBob, n)
+		switch {
+		case !ok:
+			return outcomeLost, "no answer to the approval"
+		case strings.Contains(text, "internal error (ref"):
+			return outcomeFailedCleanly, "approval: " + text
+		case !strings.Contains(text, "You approved"):
+			return outcomeLost, "approval answered: " + text
+		}
+		end, ok := waitFor(30*time.Second, func(m slackfake.Message) bool {
+			return m.ThreadTS == alert.TS && strings.Contains(m.Text, "Job JOB-") &&
+				(strings.Contains(m.Text, "succeeded.") || strings.Contains(m.Text, "failed at step") || strings.Contains(m.Text, "did not start"))
+		})
+		switch {
+		case !ok:
+			return outcomeLost, "the job never ended"
+		case !strings.Contains(end.Text, "succeeded."):
+			return outcomeFailedCleanly, "job: " + end.Text
+		}
+		return outcomeSucceeded, ""
+	}
+	var (
+		trials   = map[loadOutcome]int{}
+		why      []string
+		restart  = make(chan struct{}) // closed once PostgreSQL has been restarted
+		flowDone = make(chan struct{})
+	)
+	go func() {
+		defer close(flowDone)
+		after := 0
+		for k := 1; after < 2 && ctx.Err() == nil; k++ {
+			select {
+			case <-restart:
+				after++
+			default:
+			}
+			o, w := trial()
+			mu.Lock()
+			trials[o]++
+			if w != "" {
+				why = append(why, fmt.Sprintf("trial %d: %s", k, w))
+			}
+			mu.Unlock()
+		}
+	}()
+
+	// Restart PostgreSQL in the middle of it all.
+	time.Sleep(2 * time.Second) // the load runs a while first
+	restartAt := time.Now()
+	pg.restart(t)
+	restarted := time.Since(restartAt)
+	close(restart)
+
+	// Recovered: both replicas ready again, and a command that needs the store succeeds.
+	var recovered time.Duration
+	for i := 0; recovered == 0; i++ {
+		if time.Since(restartAt) > time.Minute {
+			t.Fatal("medic did not recover within a minute of the restart")
+		}
+		ready := true
+		for _, r := range c.reps {
+			ready = ready && readyz(r.app.addr())
+		}
+		if ready {
+			user := fmt.Sprintf("U0PROBE%03d", i)
+			if _, err := c.sb.Slack.SlashCommand(ctx, slackfake.Command{User: user, Channel: sandboxChannel, Command: "/incident", Text: "list"}); err == nil {
+				if text, ok := answerTo(user, 0); ok && !strings.Contains(text, "internal error") {
+					recovered = time.Since(restartAt)
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-flowDone:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the recovery flow did not finish")
+	}
+	close(stop)
+	<-cmdsDone
+
+	// Every command answered once: its result, or a clear error.
+	var succeeded, failedCleanly, lost, duplicates int
+	var problems []string
+	answers := func(user string) []slackfake.Message {
+		var out []slackfake.Message
+		for _, m := range c.sb.Slack.Messages(sandboxChannel) {
+			if (m.Ephemeral && m.User == user) || (statusOf("dev")(m) && strings.Contains(slackfake.Render(m), "<@"+user+">")) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, cmd := range commands {
+		if cmd.err != nil {
+			failedCleanly++ // Slack itself refused it; medic never saw it
+			continue
+		}
+		got := answers(cmd.user)
+		for len(got) == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			got = answers(cmd.user)
+		}
+		switch {
+		case len(got) == 0:
+			lost++
+			problems = append(problems, fmt.Sprintf("%s by %s: never answered", cmd.kind, cmd.user))
+		case len(got) > 1:
+			duplicates += len(got) - 1
+			problems = append(problems, fmt.Sprintf("%s by %s: answered %d times", cmd.kind, cmd.user, len(got)))
+		case strings.Contains(got[0].Text, "internal error (ref"):
+			failedCleanly++
+		default:
+			succeeded++
+		}
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, w := range why {
+		t.Log(w)
+	}
+	if trials[outcomeLost] > 0 {
+		t.Errorf("%d recoveries lost on the way (see the log)", trials[outcomeLost])
+	}
+	if trials[outcomeSucceeded] == 0 {
+		t.Error("no recovery succeeded")
+	}
+	in := checkIntegrity(t, c.db)
+	for _, s := range append(in.lost, in.duplicates...) {
+		t.Error(s)
+	}
+	// New requests succeed after the restart: the last trial did.
+	drillReport(t, "commands=%d succeeded=%d failed_cleanly=%d unanswered=%d answered_twice=%d; recoveries=%d succeeded=%d failed_cleanly=%d lost=%d; "+
+		"store: lost=%d duplicates=%d; pg_ctl restart took %s; ready and answering %s after the restart began",
+		len(commands), succeeded, failedCleanly, lost, duplicates,
+		trials[outcomeSucceeded]+trials[outcomeFailedCleanly]+trials[outcomeLost], trials[outcomeSucceeded], trials[outcomeFailedCleanly], trials[outcomeLost],
+		len(in.lost), len(in.duplicates), restarted.Round(time.Millisecond), recovered.Round(time.Millisecond))
 }
