@@ -18,7 +18,8 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		return false, fmt.Errorf("acquiring lease %s: need a holder and a positive ttl (got %q, %s)", name, holder, ttl)
 	}
 	now := s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+	// Retried when the connection is lost: for the same holder, taking again is renewing.
+	res, err := s.exec(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 		WHERE leases.holder = excluded.holder OR leases.expires_at <= $4`,
 		name, holder, ms(now.Add(ttl)), ms(now))
@@ -35,7 +36,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 // ReleaseLease gives the lease name up if holder holds it, so another may take it
 // without waiting for it to expire. Releasing a lease held by another does nothing.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder); err != nil {
 		return fmt.Errorf("releasing lease %s of %s: %w", name, holder, err)
 	}
 	return nil
@@ -45,7 +46,7 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 // when nobody does (never taken, released, or expired by the store's clock).
 func (s *Store) LeaseHolder(ctx context.Context, name string) (holder string, expires time.Time, err error) {
 	var until int64
-	err = s.db.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = $1`, name).Scan(&holder, &until)
+	err = s.queryRow(ctx, []any{&holder, &until}, `SELECT holder, expires_at FROM leases WHERE name = $1`, name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, nil
 	}

@@ -109,6 +109,18 @@ func transientConnectError(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// connectionLost reports whether a call failed because its connection was lost: the
+// server ended the session (57P01 admin_shutdown, as a restart does; 57P02
+// crash_shutdown; 57P03 cannot_connect_now) or could not be reached, so that a new
+// connection may well succeed. SQLite's errors are never such.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return errors.Is(err, driver.ErrBadConn) || transientConnectError(err)
+}
+
 // lossWatch decides when an idle connection is checked before it is reused. pgx checks
 // one idle for more than a second. When the server ends connections (a restart, an
 // administrator's pg_terminate_backend) each one tells its client with a FATAL error

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/medic-ops/medic/recovery"
 )
 
 // Behaviour that only PostgreSQL has: a server that drops connections, and replicas
@@ -206,4 +208,89 @@ func TestPatientConnectorWaitsOutARestart(t *testing.T) {
 			t.Errorf("got %d calls and error %v; want one try and its error", f.calls, err)
 		}
 	})
+}
+
+// TestPostgresRetriesWhenTheServerEndsTheSession ends the session of the store's
+// connection in the middle of each kind of write (a trigger has the server terminate
+// its own backend, once per table, as a restart would): every call must still succeed,
+// on another connection, and its row be written once.
+func TestPostgresRetriesWhenTheServerEndsTheSession(t *testing.T) {
+	db := testDB{backend: "postgres", url: freshPostgres(t)}
+	s := db.open(t, nil)
+	ctx := context.Background()
+	for _, table := range []string{"incidents", "requests", "jobs", "audit", "work", "pages", "leases"} {
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`
+			CREATE SEQUENCE end_session_%[1]s;
+			CREATE FUNCTION end_session_%[1]s() RETURNS trigger AS $$
+			BEGIN
+				IF nextval('end_session_%[1]s') = 1 THEN
+					PERFORM pg_terminate_backend(pg_backend_pid());
+					PERFORM pg_sleep(5); -- ended before this is over
+				END IF;
+				RETURN NEW;
+			END $$ LANGUAGE plpgsql;
+			CREATE TRIGGER end_session BEFORE INSERT OR UPDATE ON %[1]s FOR EACH ROW EXECUTE FUNCTION end_session_%[1]s();`, table)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended := func(table string) {
+		t.Helper()
+		var n int64
+		if err := s.db.QueryRowContext(ctx, `SELECT last_value FROM end_session_`+table).Scan(&n); err != nil || n < 2 {
+			t.Errorf("%s: the session was not ended and retried (sequence at %d, %v)", table, n, err)
+		}
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	in := mustCreateIncident(t, s, recovery.Incident{ID: "INC-1", OpenedAt: t0, Status: recovery.IncidentOpen})
+	in.Title = "changed"
+	if _, err := s.UpdateIncident(ctx, in); err != nil {
+		t.Fatalf("updating an incident: %v", err)
+	}
+	ended("incidents")
+	if got, _ := s.Incident(ctx, "INC-1"); got.Title != "changed" || got.Version != 2 {
+		t.Errorf("incident after the retries: %+v, want version 2 titled changed", got)
+	}
+
+	r := recovery.Request{ID: "REQ-1", Env: "prod", State: recovery.RequestPending, DedupeKey: "k", RequestedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatalf("creating a request: %v", err)
+	}
+	ended("requests")
+	j := recovery.Job{ID: "JOB-1", RequestID: "REQ-1", Env: "prod", State: recovery.JobPending, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateJob(ctx, j); err != nil {
+		t.Fatalf("creating a job: %v", err)
+	}
+	ended("jobs")
+	if err := s.AppendAudit(ctx, recovery.AuditEntry{At: t0, Actor: "U1", Action: "request.approved", IncidentID: "INC-1"}); err != nil {
+		t.Fatalf("appending to the audit: %v", err)
+	}
+	ended("audit")
+	if n := count(`SELECT count(*) FROM audit WHERE action = 'request.approved'`); n != 1 {
+		t.Errorf("audit entries: got %d, want 1", n)
+	}
+	if ok, err := s.ClaimWork(ctx, "signal:1", time.Minute); err != nil || !ok {
+		t.Fatalf("claiming work: %v, %v; want true", ok, err)
+	}
+	ended("work")
+	if err := s.AddPage(ctx, recovery.Page{ID: "INC-1#1/slack", IncidentID: "INC-1", State: recovery.PagePending, CreatedAt: t0, NextAt: t0}); err != nil {
+		t.Fatalf("adding a page: %v", err)
+	}
+	ended("pages")
+	if ok, err := s.AcquireLease(ctx, "leader", "replica-a", time.Minute); err != nil || !ok {
+		t.Fatalf("taking a lease: %v, %v; want true", ok, err)
+	}
+	ended("leases")
+	for table, want := range map[string]int{"incidents": 1, "requests": 1, "jobs": 1, "work": 1, "pages": 1, "leases": 1} {
+		if n := count(`SELECT count(*) FROM ` + table); n != want {
+			t.Errorf("%s: got %d rows, want %d", table, n, want)
+		}
+	}
 }

@@ -135,8 +135,70 @@ func (s *Store) Close() error { return s.db.Close() }
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
+// retry runs op and, when it failed because the connection to the database was lost
+// (PostgreSQL restarting, failing over, or ending the session while the statement
+// ran), runs it again, twice at most, on another connection. op must be safe to run
+// again knowing that, from attempt 1 on, an earlier attempt may have been applied
+// after all: reads are; so are idempotent writes; writes of a row keyed by an ID of
+// the caller's (an insert, a versioned update) check whether the row already holds
+// what they wrote.
+func (s *Store) retry(ctx context.Context, op func(attempt int) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = op(attempt); err == nil || !connectionLost(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// exec runs a statement that is safe to repeat, with retry.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.retry(ctx, func(int) error {
+		var err error
+		res, err = s.db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// queryRow reads one row into dest, with retry; sql.ErrNoRows when there is none.
+func (s *Store) queryRow(ctx context.Context, dest []any, query string, args ...any) error {
+	return s.retry(ctx, func(int) error { return s.db.QueryRowContext(ctx, query, args...).Scan(dest...) })
+}
+
+// query reads rows with retry: each attempt starts with start (which resets what an
+// earlier attempt collected), then calls each for every row.
+func (s *Store) query(ctx context.Context, start func(), each func(*sql.Rows) error, query string, args ...any) error {
+	return s.retry(ctx, func(int) error {
+		start()
+		rows, err := s.db.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// rowExists reports whether a row of table has the ID id (after a retried insert, to
+// tell our own earlier attempt from someone else's row).
+func (s *Store) rowExists(ctx context.Context, table, id string) bool {
+	var one int
+	return s.queryRow(ctx, []any{&one}, `SELECT 1 FROM `+table+` WHERE id = $1`, id) == nil
+}
+
 // Claim records key and reports whether this call was the first to claim it. Several
-// replicas claiming the same key concurrently get exactly one true.
+// replicas claiming the same key concurrently get exactly one true. It is not retried
+// when the connection is lost: a retry could not tell its own earlier claim from
+// another's and would answer false for a key nobody handles, where an error lets the
+// caller decide (the bot handles the envelope anyway).
 func (s *Store) Claim(ctx context.Context, key string) (bool, error) {
 	res, err := s.db.ExecContext(ctx,
 		`INSERT INTO claims (key, claimed_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`,
@@ -153,7 +215,7 @@ func (s *Store) Claim(ctx context.Context, key string) (bool, error) {
 
 // PurgeClaims forgets claims made before t and reports how many were removed.
 func (s *Store) PurgeClaims(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM claims WHERE claimed_at < $1`, ms(before))
+	res, err := s.exec(ctx, `DELETE FROM claims WHERE claimed_at < $1`, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("purging claims: %w", err)
 	}
@@ -163,7 +225,7 @@ func (s *Store) PurgeClaims(ctx context.Context, before time.Time) (int64, error
 // PurgeWork forgets work finished before t and reports how many were removed. Keep it
 // longer than the pollers look back, or old signals would be acted on again.
 func (s *Store) PurgeWork(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM work WHERE state = 'done' AND updated_at < $1`, ms(before))
+	res, err := s.exec(ctx, `DELETE FROM work WHERE state = 'done' AND updated_at < $1`, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("purging finished work: %w", err)
 	}
@@ -180,25 +242,38 @@ func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error 
 	if err != nil {
 		return fmt.Errorf("encoding incident %s: %w", in.ID, err)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`,
-			in.SourceKey, in.ID); err != nil {
-			if isUniqueViolation(err) {
-				return fmt.Errorf("creating incident for %s: %w", in.SourceKey, recovery.ErrDuplicate)
+	err = s.retry(ctx, func(attempt int) error {
+		return s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`,
+				in.SourceKey, in.ID); err != nil {
+				if isUniqueViolation(err) {
+					if attempt > 0 && s.rowExists(ctx, "incidents", in.ID) {
+						return errAlreadyDone // our earlier attempt was committed after all
+					}
+					return fmt.Errorf("creating incident for %s: %w", in.SourceKey, recovery.ErrDuplicate)
+				}
+				return fmt.Errorf("creating incident %s: %w", in.ID, err)
 			}
-			return fmt.Errorf("creating incident %s: %w", in.ID, err)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO incidents
-			(id, env, scenario, severity, status, title, source_key, opened_at, updated_at, channel, message_ts, version, data, escalate_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			in.ID, in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, in.SourceKey,
-			ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in))
-		if err != nil {
-			return fmt.Errorf("creating incident %s: %w", in.ID, err)
-		}
-		return nil
+			_, err := tx.ExecContext(ctx, `INSERT INTO incidents
+				(id, env, scenario, severity, status, title, source_key, opened_at, updated_at, channel, message_ts, version, data, escalate_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				in.ID, in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, in.SourceKey,
+				ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in))
+			if err != nil {
+				return fmt.Errorf("creating incident %s: %w", in.ID, err)
+			}
+			return nil
+		})
 	})
+	if errors.Is(err, errAlreadyDone) {
+		return nil
+	}
+	return err
 }
+
+// errAlreadyDone is what a retried write returns when it finds that an earlier attempt
+// of its own was applied: the write succeeded.
+var errAlreadyDone = errors.New("applied by an earlier attempt")
 
 // UpdateIncident saves in when its Version is the stored one and returns it with the
 // next Version; otherwise it fails with recovery.ErrConflict (or ErrNotFound). A
@@ -211,34 +286,39 @@ func (s *Store) UpdateIncident(ctx context.Context, in recovery.Incident) (recov
 	if err != nil {
 		return recovery.Incident{}, fmt.Errorf("encoding incident %s: %w", in.ID, err)
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE incidents SET env = $1, scenario = $2, severity = $3, status = $4, title = $5,
-			updated_at = $6, channel = $7, message_ts = $8, version = $9, data = $10, escalate_at = $11 WHERE id = $12 AND version = $13`,
-			in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, ms(in.UpdatedAt),
-			in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in), in.ID, prev)
-		if err != nil {
-			return fmt.Errorf("updating incident %s: %w", in.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("updating incident %s: %w", in.ID, err)
-		} else if n == 0 {
-			var v int
-			switch err := tx.QueryRowContext(ctx, `SELECT version FROM incidents WHERE id = $1`, in.ID).Scan(&v); {
-			case errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("updating incident %s: %w", in.ID, recovery.ErrNotFound)
-			case err != nil:
+	err = s.retry(ctx, func(attempt int) error {
+		return s.tx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE incidents SET env = $1, scenario = $2, severity = $3, status = $4, title = $5,
+				updated_at = $6, channel = $7, message_ts = $8, version = $9, data = $10, escalate_at = $11 WHERE id = $12 AND version = $13`,
+				in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, ms(in.UpdatedAt),
+				in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in), in.ID, prev)
+			if err != nil {
 				return fmt.Errorf("updating incident %s: %w", in.ID, err)
 			}
-			return fmt.Errorf("updating incident %s (version %d, stored %d): %w", in.ID, prev, v, recovery.ErrConflict)
-		}
-		if in.Status == recovery.IncidentResolved {
-			if _, err := tx.ExecContext(ctx, `UPDATE incident_sources SET open = 0 WHERE incident_id = $1`, in.ID); err != nil {
-				return fmt.Errorf("closing the sources of %s: %w", in.ID, err)
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("updating incident %s: %w", in.ID, err)
+			} else if n == 0 {
+				var v int
+				var stored string
+				switch err := tx.QueryRowContext(ctx, `SELECT version, data FROM incidents WHERE id = $1`, in.ID).Scan(&v, &stored); {
+				case errors.Is(err, sql.ErrNoRows):
+					return fmt.Errorf("updating incident %s: %w", in.ID, recovery.ErrNotFound)
+				case err != nil:
+					return fmt.Errorf("updating incident %s: %w", in.ID, err)
+				case attempt > 0 && v == in.Version && stored == string(data):
+					return errAlreadyDone
+				}
+				return fmt.Errorf("updating incident %s (version %d, stored %d): %w", in.ID, prev, v, recovery.ErrConflict)
 			}
-		}
-		return nil
+			if in.Status == recovery.IncidentResolved {
+				if _, err := tx.ExecContext(ctx, `UPDATE incident_sources SET open = 0 WHERE incident_id = $1`, in.ID); err != nil {
+					return fmt.Errorf("closing the sources of %s: %w", in.ID, err)
+				}
+			}
+			return nil
+		})
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errAlreadyDone) {
 		return recovery.Incident{}, err
 	}
 	return in, nil
@@ -267,20 +347,19 @@ func (s *Store) RecentIncidents(ctx context.Context, since time.Time, limit int)
 }
 
 func (s *Store) incidents(ctx context.Context, what, q string, args ...any) ([]recovery.Incident, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	var out []recovery.Incident
+	err := s.query(ctx, func() { out = nil }, func(rows *sql.Rows) error {
+		in, err := scanIncident(rows)
+		if err != nil {
+			return fmt.Errorf("reading incident: %w", err)
+		}
+		out = append(out, in)
+		return nil
+	}, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", what, err)
 	}
-	defer rows.Close()
-	var out []recovery.Incident
-	for rows.Next() {
-		in, err := scanIncident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("reading incident: %w", err)
-		}
-		out = append(out, in)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AddPage stores a new page; recovery.ErrDuplicate (wrapped) when its ID exists.
@@ -289,7 +368,8 @@ func (s *Store) AddPage(ctx context.Context, p recovery.Page) error {
 	if err != nil {
 		return fmt.Errorf("encoding page %s: %w", p.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO pages (id, incident_id, state, next_at, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+	// Retried: a page ID already stored is a duplicate by contract, whoever stored it.
+	_, err = s.exec(ctx, `INSERT INTO pages (id, incident_id, state, next_at, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)`,
 		p.ID, p.IncidentID, string(p.State), ms(p.NextAt), ms(p.CreatedAt), string(data))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("page %s: %w", p.ID, recovery.ErrDuplicate)
@@ -309,8 +389,15 @@ func (s *Store) UpdatePage(ctx context.Context, p recovery.Page) error {
 	if err != nil {
 		return fmt.Errorf("encoding page %s: %w", p.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE pages SET state = $1, next_at = $2, data = $3 WHERE id = $4 AND state = $5`,
-		string(p.State), ms(p.NextAt), string(data), p.ID, string(recovery.PagePending))
+	var res sql.Result
+	retried := false
+	err = s.retry(ctx, func(attempt int) error {
+		retried = attempt > 0
+		var err error
+		res, err = s.db.ExecContext(ctx, `UPDATE pages SET state = $1, next_at = $2, data = $3 WHERE id = $4 AND state = $5`,
+			string(p.State), ms(p.NextAt), string(data), p.ID, string(recovery.PagePending))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("saving page %s: %w", p.ID, err)
 	}
@@ -321,12 +408,14 @@ func (s *Store) UpdatePage(ctx context.Context, p recovery.Page) error {
 	if n == 1 {
 		return nil
 	}
-	var state string
-	switch err := s.db.QueryRowContext(ctx, `SELECT state FROM pages WHERE id = $1`, p.ID).Scan(&state); {
+	var state, stored string
+	switch err := s.queryRow(ctx, []any{&state, &stored}, `SELECT state, data FROM pages WHERE id = $1`, p.ID); {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("page %s: %w", p.ID, recovery.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("saving page %s: %w", p.ID, err)
+	case retried && stored == string(data):
+		return nil // our earlier attempt was applied after all
 	}
 	return fmt.Errorf("saving page %s as %s: it is %s already: %w", p.ID, p.State, state, recovery.ErrConflict)
 }
@@ -343,24 +432,23 @@ func (s *Store) PagesOf(ctx context.Context, incidentID string) ([]recovery.Page
 }
 
 func (s *Store) pages(ctx context.Context, q string, args ...any) ([]recovery.Page, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing pages: %w", err)
-	}
-	defer rows.Close()
 	var out []recovery.Page
-	for rows.Next() {
+	err := s.query(ctx, func() { out = nil }, func(rows *sql.Rows) error {
 		var data string
 		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("reading page: %w", err)
+			return fmt.Errorf("reading page: %w", err)
 		}
 		var p recovery.Page
 		if err := json.Unmarshal([]byte(data), &p); err != nil {
-			return nil, fmt.Errorf("decoding page: %w", err)
+			return fmt.Errorf("decoding page: %w", err)
 		}
 		out = append(out, p)
+		return nil
+	}, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing pages: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // IncidentAudit returns an incident's audit entries, oldest first.
@@ -371,7 +459,17 @@ func (s *Store) IncidentAudit(ctx context.Context, incidentID string) ([]recover
 // AttachSource makes source belong to an open incident too; recovery.ErrDuplicate when
 // an open incident already owns it.
 func (s *Store) AttachSource(ctx context.Context, incidentID, source string) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`, source, incidentID); err != nil {
+	err := s.retry(ctx, func(attempt int) error {
+		_, err := s.db.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`, source, incidentID)
+		if isUniqueViolation(err) && attempt > 0 {
+			var owner string
+			if s.queryRow(ctx, []any{&owner}, `SELECT incident_id FROM incident_sources WHERE source_key = $1 AND open = 1`, source) == nil && owner == incidentID {
+				return nil // our earlier attempt was applied after all
+			}
+		}
+		return err
+	})
+	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("attaching %s to %s: %w", source, incidentID, recovery.ErrDuplicate)
 		}
@@ -407,7 +505,12 @@ func scanIncident(row interface{ Scan(...any) error }) (recovery.Incident, error
 
 // Incident returns one incident, or an error wrapping recovery.ErrNotFound.
 func (s *Store) Incident(ctx context.Context, id string) (recovery.Incident, error) {
-	in, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents i WHERE i.id = $1`, id))
+	var in recovery.Incident
+	err := s.retry(ctx, func(int) error {
+		var err error
+		in, err = scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents i WHERE i.id = $1`, id))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return recovery.Incident{}, fmt.Errorf("incident %s: %w", id, recovery.ErrNotFound)
 	}
@@ -420,8 +523,13 @@ func (s *Store) Incident(ctx context.Context, id string) (recovery.Incident, err
 // OpenIncidentBySource returns the open incident owning source, or an error wrapping
 // recovery.ErrNotFound.
 func (s *Store) OpenIncidentBySource(ctx context.Context, source string) (recovery.Incident, error) {
-	in, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incident_sources s
-		JOIN incidents i ON i.id = s.incident_id WHERE s.source_key = $1 AND s.open = 1`, source))
+	var in recovery.Incident
+	err := s.retry(ctx, func(int) error {
+		var err error
+		in, err = scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incident_sources s
+			JOIN incidents i ON i.id = s.incident_id WHERE s.source_key = $1 AND s.open = 1`, source))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return recovery.Incident{}, fmt.Errorf("incident for %s: %w", source, recovery.ErrNotFound)
 	}
@@ -434,28 +542,17 @@ func (s *Store) OpenIncidentBySource(ctx context.Context, source string) (recove
 // OpenIncidents lists the environment's incidents that are not resolved, most severe
 // first, then newest.
 func (s *Store) OpenIncidents(ctx context.Context, env string) ([]recovery.Incident, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+incidentColumns+` FROM incidents i
+	return s.incidents(ctx, "open incidents of "+env, `SELECT `+incidentColumns+` FROM incidents i
 		WHERE i.env = $1 AND i.status <> $2 ORDER BY i.severity DESC, i.opened_at DESC, i.id`, env, string(recovery.IncidentResolved))
-	if err != nil {
-		return nil, fmt.Errorf("listing open incidents of %s: %w", env, err)
-	}
-	defer rows.Close()
-	var out []recovery.Incident
-	for rows.Next() {
-		in, err := scanIncident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("reading incident: %w", err)
-		}
-		out = append(out, in)
-	}
-	return out, rows.Err()
 }
 
 // ClaimWork claims key for lease: true when nobody finished it and nobody holds an
 // unexpired lease. Several replicas claiming at once get one true.
 func (s *Store) ClaimWork(ctx context.Context, key string, lease time.Duration) (bool, error) {
 	now := s.now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO work (key, state, lease_until, updated_at) VALUES ($1, 'claimed', $2, $3)
+	// Retried when the connection is lost: had the lost attempt been applied, the retry
+	// answers false and the work waits for the lease, as it would have without retry.
+	res, err := s.exec(ctx, `INSERT INTO work (key, state, lease_until, updated_at) VALUES ($1, 'claimed', $2, $3)
 		ON CONFLICT (key) DO UPDATE SET lease_until = excluded.lease_until, updated_at = excluded.updated_at
 		WHERE work.state = 'claimed' AND work.lease_until < $3`, key, ms(now.Add(lease)), ms(now))
 	if err != nil {
@@ -470,7 +567,7 @@ func (s *Store) ClaimWork(ctx context.Context, key string, lease time.Duration) 
 
 // CompleteWork marks claimed work done for good.
 func (s *Store) CompleteWork(ctx context.Context, key string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE work SET state = 'done', updated_at = $1 WHERE key = $2`, ms(s.now()), key); err != nil {
+	if _, err := s.exec(ctx, `UPDATE work SET state = 'done', updated_at = $1 WHERE key = $2`, ms(s.now()), key); err != nil {
 		return fmt.Errorf("completing %s: %w", key, err)
 	}
 	return nil
@@ -478,7 +575,7 @@ func (s *Store) CompleteWork(ctx context.Context, key string) error {
 
 // ReleaseWork gives claimed (not done) work up so it can be claimed again.
 func (s *Store) ReleaseWork(ctx context.Context, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM work WHERE key = $1 AND state = 'claimed'`, key); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM work WHERE key = $1 AND state = 'claimed'`, key); err != nil {
 		return fmt.Errorf("releasing %s: %w", key, err)
 	}
 	return nil
@@ -487,7 +584,7 @@ func (s *Store) ReleaseWork(ctx context.Context, key string) error {
 // Cursor returns a poller's cursor, the zero time when never set.
 func (s *Store) Cursor(ctx context.Context, name string) (time.Time, error) {
 	var v int64
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM cursors WHERE name = $1`, name).Scan(&v)
+	err := s.queryRow(ctx, []any{&v}, `SELECT value FROM cursors WHERE name = $1`, name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
@@ -499,7 +596,7 @@ func (s *Store) Cursor(ctx context.Context, name string) (time.Time, error) {
 
 // SetCursor records a poller's cursor.
 func (s *Store) SetCursor(ctx context.Context, name string, t time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
+	if _, err := s.exec(ctx, `INSERT INTO cursors (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, ms(t)); err != nil {
 		return fmt.Errorf("saving cursor %s: %w", name, err)
 	}
@@ -531,9 +628,15 @@ func (s *Store) CreateJob(ctx context.Context, j recovery.Job) error {
 	if err != nil {
 		return fmt.Errorf("encoding job %s: %w", j.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO jobs (id, env, request_id, incident_id, state, owner, lease_until, created_at, updated_at, version, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		j.ID, j.Env, j.RequestID, j.IncidentID, string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.CreatedAt), ms(j.UpdatedAt), j.Version, string(data))
+	err = s.retry(ctx, func(attempt int) error {
+		_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, env, request_id, incident_id, state, owner, lease_until, created_at, updated_at, version, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			j.ID, j.Env, j.RequestID, j.IncidentID, string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.CreatedAt), ms(j.UpdatedAt), j.Version, string(data))
+		if isUniqueViolation(err) && attempt > 0 && s.rowExists(ctx, "jobs", j.ID) {
+			return nil // our earlier attempt was applied after all
+		}
+		return err
+	})
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("creating job for request %s: %w", j.RequestID, recovery.ErrDuplicate)
@@ -552,39 +655,57 @@ func (s *Store) UpdateJob(ctx context.Context, j recovery.Job) (recovery.Job, er
 	if err != nil {
 		return recovery.Job{}, fmt.Errorf("encoding job %s: %w", j.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = $1, owner = $2, lease_until = $3, updated_at = $4, version = $5, data = $6
-		WHERE id = $7 AND version = $8`,
-		string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.UpdatedAt), j.Version, string(data), j.ID, prev)
+	var res sql.Result
+	retried := false
+	err = s.retry(ctx, func(attempt int) error {
+		retried = attempt > 0
+		var err error
+		res, err = s.db.ExecContext(ctx, `UPDATE jobs SET state = $1, owner = $2, lease_until = $3, updated_at = $4, version = $5, data = $6
+			WHERE id = $7 AND version = $8`,
+			string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.UpdatedAt), j.Version, string(data), j.ID, prev)
+		return err
+	})
 	if err != nil {
 		return recovery.Job{}, fmt.Errorf("updating job %s: %w", j.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
+		if retried && s.holds(ctx, "jobs", j.ID, j.Version, string(data)) {
+			return j, nil // our earlier attempt was applied after all
+		}
 		return recovery.Job{}, fmt.Errorf("updating job %s (version %d): %w", j.ID, prev, recovery.ErrConflict)
 	}
 	return j, nil
 }
 
+// holds reports whether the row id of table is at version with data: what a versioned
+// update wrote, when an attempt of it was lost on the way.
+func (s *Store) holds(ctx context.Context, table, id string, version int, data string) bool {
+	var v int
+	var stored string
+	err := s.queryRow(ctx, []any{&v, &stored}, `SELECT version, data FROM `+table+` WHERE id = $1`, id)
+	return err == nil && v == version && stored == data
+}
+
 func (s *Store) scanJobs(ctx context.Context, where string, args ...any) ([]recovery.Job, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT version, data FROM jobs WHERE `+where+` ORDER BY created_at, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing jobs: %w", err)
-	}
-	defer rows.Close()
 	var out []recovery.Job
-	for rows.Next() {
+	err := s.query(ctx, func() { out = nil }, func(rows *sql.Rows) error {
 		var v int
 		var data string
 		if err := rows.Scan(&v, &data); err != nil {
-			return nil, fmt.Errorf("reading job: %w", err)
+			return fmt.Errorf("reading job: %w", err)
 		}
 		var j recovery.Job
 		if err := json.Unmarshal([]byte(data), &j); err != nil {
-			return nil, fmt.Errorf("decoding job: %w", err)
+			return fmt.Errorf("decoding job: %w", err)
 		}
 		j.Version = v
 		out = append(out, j)
+		return nil
+	}, `SELECT version, data FROM jobs WHERE `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Job returns one job, or an error wrapping recovery.ErrNotFound.
@@ -617,7 +738,7 @@ func (s *Store) LockEnv(ctx context.Context, env, jobID string) error {
 	// A holder that unlocks between our insert and our look at it leaves the slot
 	// free: try again, a few times, rather than report a busy slot with no holder.
 	for range 3 {
-		res, err := s.db.ExecContext(ctx, `INSERT INTO env_locks (env, job_id, locked_at) VALUES ($1, $2, $3)
+		res, err := s.exec(ctx, `INSERT INTO env_locks (env, job_id, locked_at) VALUES ($1, $2, $3)
 			ON CONFLICT (env) DO UPDATE SET job_id = excluded.job_id WHERE env_locks.job_id = excluded.job_id`,
 			env, jobID, ms(s.now()))
 		if err != nil {
@@ -643,7 +764,7 @@ func (s *Store) LockEnv(ctx context.Context, env, jobID string) error {
 
 // UnlockEnv frees env's job slot if jobID holds it.
 func (s *Store) UnlockEnv(ctx context.Context, env, jobID string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM env_locks WHERE env = $1 AND job_id = $2`, env, jobID); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM env_locks WHERE env = $1 AND job_id = $2`, env, jobID); err != nil {
 		return fmt.Errorf("unlocking %s: %w", env, err)
 	}
 	return nil
@@ -652,7 +773,7 @@ func (s *Store) UnlockEnv(ctx context.Context, env, jobID string) error {
 // EnvLock returns the job holding env's slot, "" when free.
 func (s *Store) EnvLock(ctx context.Context, env string) (string, error) {
 	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT job_id FROM env_locks WHERE env = $1`, env).Scan(&id)
+	err := s.queryRow(ctx, []any{&id}, `SELECT job_id FROM env_locks WHERE env = $1`, env)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -672,9 +793,15 @@ func (s *Store) CreateRequest(ctx context.Context, r recovery.Request) error {
 	if err != nil {
 		return fmt.Errorf("encoding request %s: %w", r.ID, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO requests (id, env, incident_id, state, dedupe_key, expires_at, created_at, version, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		r.ID, r.Env, r.IncidentID, string(r.State), r.DedupeKey, ms(r.ExpiresAt), ms(r.RequestedAt), r.Version, string(data))
+	err = s.retry(ctx, func(attempt int) error {
+		_, err := s.db.ExecContext(ctx, `INSERT INTO requests (id, env, incident_id, state, dedupe_key, expires_at, created_at, version, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			r.ID, r.Env, r.IncidentID, string(r.State), r.DedupeKey, ms(r.ExpiresAt), ms(r.RequestedAt), r.Version, string(data))
+		if isUniqueViolation(err) && attempt > 0 && s.rowExists(ctx, "requests", r.ID) {
+			return nil // our earlier attempt was applied after all
+		}
+		return err
+	})
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("creating request %s: %w", r.ID, recovery.ErrDuplicate)
@@ -692,38 +819,47 @@ func (s *Store) UpdateRequest(ctx context.Context, r recovery.Request) (recovery
 	if err != nil {
 		return recovery.Request{}, fmt.Errorf("encoding request %s: %w", r.ID, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE requests SET state = $1, expires_at = $2, version = $3, data = $4 WHERE id = $5 AND version = $6`,
-		string(r.State), ms(r.ExpiresAt), r.Version, string(data), r.ID, prev)
+	var res sql.Result
+	retried := false
+	err = s.retry(ctx, func(attempt int) error {
+		retried = attempt > 0
+		var err error
+		res, err = s.db.ExecContext(ctx, `UPDATE requests SET state = $1, expires_at = $2, version = $3, data = $4 WHERE id = $5 AND version = $6`,
+			string(r.State), ms(r.ExpiresAt), r.Version, string(data), r.ID, prev)
+		return err
+	})
 	if err != nil {
 		return recovery.Request{}, fmt.Errorf("updating request %s: %w", r.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
+		if retried && s.holds(ctx, "requests", r.ID, r.Version, string(data)) {
+			return r, nil // our earlier attempt was applied after all
+		}
 		return recovery.Request{}, fmt.Errorf("updating request %s (version %d): %w", r.ID, prev, recovery.ErrConflict)
 	}
 	return r, nil
 }
 
 func (s *Store) scanRequests(ctx context.Context, where string, args ...any) ([]recovery.Request, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT version, data FROM requests WHERE `+where+` ORDER BY created_at, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing requests: %w", err)
-	}
-	defer rows.Close()
 	var out []recovery.Request
-	for rows.Next() {
+	err := s.query(ctx, func() { out = nil }, func(rows *sql.Rows) error {
 		var v int
 		var data string
 		if err := rows.Scan(&v, &data); err != nil {
-			return nil, fmt.Errorf("reading request: %w", err)
+			return fmt.Errorf("reading request: %w", err)
 		}
 		var r recovery.Request
 		if err := json.Unmarshal([]byte(data), &r); err != nil {
-			return nil, fmt.Errorf("decoding request: %w", err)
+			return fmt.Errorf("decoding request: %w", err)
 		}
 		r.Version = v
 		out = append(out, r)
+		return nil
+	}, `SELECT version, data FROM requests WHERE `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing requests: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Request returns one request, or an error wrapping recovery.ErrNotFound.
@@ -768,9 +904,17 @@ func (s *Store) AppendAudit(ctx context.Context, e recovery.AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("making audit id: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO audit (id, at, actor, action, env, incident_id, job_id, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		id.String(), ms(e.At), e.Actor, e.Action, e.Env, e.IncidentID, e.JobID, string(detail))
+	// The entry's ID is made once: an attempt retried after a lost connection finds it
+	// written if the lost one was, and the entry is in the log once either way.
+	err = s.retry(ctx, func(attempt int) error {
+		_, err := s.db.ExecContext(ctx, `INSERT INTO audit (id, at, actor, action, env, incident_id, job_id, detail)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			id.String(), ms(e.At), e.Actor, e.Action, e.Env, e.IncidentID, e.JobID, string(detail))
+		if isUniqueViolation(err) && attempt > 0 {
+			return nil
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("appending audit %s by %s: %w", e.Action, e.Actor, err)
 	}
@@ -800,26 +944,25 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]recovery.AuditEntry
 		args = append(args, f.Limit)
 		q += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading audit: %w", err)
-	}
-	defer rows.Close()
 	var out []recovery.AuditEntry
-	for rows.Next() {
+	err := s.query(ctx, func() { out = nil }, func(rows *sql.Rows) error {
 		var e recovery.AuditEntry
 		var at int64
 		var detail string
 		if err := rows.Scan(&at, &e.Actor, &e.Action, &e.Env, &e.IncidentID, &e.JobID, &detail); err != nil {
-			return nil, fmt.Errorf("reading audit entry: %w", err)
+			return fmt.Errorf("reading audit entry: %w", err)
 		}
 		e.At = fromMS(at)
 		if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
-			return nil, fmt.Errorf("decoding audit detail: %w", err)
+			return fmt.Errorf("decoding audit detail: %w", err)
 		}
 		out = append(out, e)
+		return nil
+	}, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading audit: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // isUniqueViolation reports whether err is a uniqueness violation: PostgreSQL's
