@@ -25,6 +25,10 @@ type jobRegistry struct {
 var (
 	errJobCancelled = errors.New("cancelled by a person")
 	errShutdown     = errors.New("medic is shutting down")
+	// errLeaseLost stops a job whose lease could not be renewed before it ran out:
+	// other replicas may take it for dead, free its environment and start another
+	// job there, so it must not go on changing anything unseen.
+	errLeaseLost = errors.New("its lease could not be renewed")
 )
 
 func newJobRegistry() *jobRegistry {
@@ -249,10 +253,17 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 		state, verdict = JobCancelled, ":stop_sign: Job %s was cancelled at step %d (%s)."
 	case errors.Is(cause, errShutdown):
 		state, verdict = JobInterrupted, ":warning: Job %s was interrupted at step %d (%s): medic shut down. Nothing will be re-run without a new approval."
+	case errors.Is(cause, errLeaseLost):
+		state, verdict = JobInterrupted, ":warning: Job %s was interrupted at step %d (%s): medic could not reach its store to keep the job, so it stopped it rather than go on unseen. Nothing will be re-run without a new approval."
 	case failed != nil:
 		state, verdict = JobFailed, ":x: Job %s failed at step %d (%s)."
 	}
+	told := false // the job's end is on record already: RecoverJobs took it for dead
 	end := func(j *Job) {
+		told = j.State != JobRunning && j.State != JobPending
+		if told {
+			return
+		}
 		j.State = state
 		if failed != nil {
 			j.Error = Redact(oneLine(failed))
@@ -262,12 +273,20 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 		}
 	}
 	if saved, err := e.recordJob(ctx, job.ID, end); err != nil {
+		e.log.Error("recording a job's end", zap.String("job", job.ID), zap.Error(err))
+		if errors.Is(cause, errLeaseLost) {
+			// Its lease ran out: RecoverJobs marks it interrupted and says so once the
+			// store answers again.
+			return
+		}
 		// The job keeps its ID, environment and thread: the slot is freed and the end
 		// told all the same.
-		e.log.Error("recording a job's end", zap.String("job", job.ID), zap.Error(err))
 		end(&job)
 	} else {
 		job = saved
+	}
+	if told {
+		return
 	}
 	if err := e.Actions.Jobs.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
@@ -316,22 +335,42 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 // to cancel it (possibly on another replica). It keeps renewing after the job's context
 // is cancelled, until stop is called: a cancelled step may take a while to wind down
 // (Terraform releasing its lock), and the job must not look abandoned meanwhile.
+//
+// A job whose lease cannot be renewed before it runs out (the store unreachable, or
+// slower than the lease) is stopped with errLeaseLost: by then other replicas may
+// take it for dead, mark it interrupted and start another job on its environment.
+// Each renewal is given a third of the lease, so a store that hangs cannot hold the
+// job past it either.
 func (e *Engine) keepLease(ctx context.Context, id string) func() {
 	ctx = context.WithoutCancel(ctx)
+	lease := e.Actions.JobLease
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(e.Actions.JobLease / 3)
+		t := time.NewTicker(lease / 3)
 		defer t.Stop()
+		renewed := e.Now() // the lease was set (or renewed) no earlier than this
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C:
-				j, err := e.updateJob(ctx, id, func(j *Job) { j.LeaseUntil = e.Now().Add(e.Actions.JobLease) })
-				if err == nil && j.CancelRequestedBy != "" {
-					e.jobs.cancel(id, errJobCancelled)
+				rctx, cancel := context.WithTimeout(ctx, lease/3)
+				j, err := e.updateJob(rctx, id, func(j *Job) { j.LeaseUntil = e.Now().Add(lease) })
+				cancel()
+				switch {
+				case err == nil:
+					renewed = e.Now()
+					if j.CancelRequestedBy != "" {
+						e.jobs.cancel(id, errJobCancelled)
+					}
+				case e.Now().Sub(renewed) >= lease:
+					if e.jobs.cancel(id, errLeaseLost) {
+						e.log.Error("stopping a job whose lease could not be renewed", zap.String("job", id), zap.Error(err))
+					}
+				default:
+					e.log.Warn("renewing a job's lease", zap.String("job", id), zap.Error(err))
 				}
 			}
 		}
@@ -356,14 +395,15 @@ func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (J
 }
 
 // recordJob is updateJob for what a job must not lose (a step's start and end, the
-// job's end): a failing store is tried again for a few seconds, as a database restart
-// ends sessions. The changes are idempotent: each attempt re-reads the job and applies
-// them again.
+// job's end): a failing store is tried again for about ten seconds, as a database
+// restart or failover takes. The changes are idempotent: each attempt re-reads the job
+// and applies them again.
 func (e *Engine) recordJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
-	wait := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	const patience = 10 * time.Second
+	start, wait := time.Now(), 100*time.Millisecond
+	for {
 		saved, err := e.updateJob(ctx, id, change)
-		if err == nil || errors.Is(err, ErrNotFound) || attempt == 5 {
+		if err == nil || errors.Is(err, ErrNotFound) || time.Since(start)+wait > patience {
 			return saved, err
 		}
 		select {
@@ -371,7 +411,7 @@ func (e *Engine) recordJob(ctx context.Context, id string, change func(*Job)) (J
 			return saved, err
 		case <-time.After(wait):
 		}
-		wait *= 2
+		wait = min(2*wait, time.Second)
 	}
 }
 
