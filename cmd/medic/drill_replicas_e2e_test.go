@@ -584,6 +584,135 @@ func TestDrillJobRecordsSurviveAFailingStore(t *testing.T) {
 	drillReport(t, "job row updates failed by the store=%d; job succeeded, recorded and told once; environment freed", failures)
 }
 
+// TestDrillStoreUnreachableLongerThanTheJobLease cuts two replicas off their PostgreSQL
+// database (no new sessions, the open ones ended) while one of them runs a Terraform
+// apply, for longer than jobs.lease. Once that lease has lapsed the other replica, and
+// the next job, may take the job for dead: the replica running it must stop it
+// (Terraform interrupted, its state lock released) rather than go on changing prod
+// unseen, and once the store is back the job must read interrupted at the apply,
+// once, with Retry, and prod be free for the next job.
+func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
+	admin := drillPostgresAdmin(t)
+	c := startDrillCluster(t, admin, 2, func(_ *sandbox.World, cfg *config.Config) {
+		prod := cfg.Environments["prod"]
+		prod.Terraform.VarFile = "prod-slow.tfvars" // the apply sleeps a minute
+		cfg.Environments["prod"] = prod
+	})
+	needTerraform(t, c.e2e)
+	st := c.stage("canary-fail")
+	c.deliver(st)
+	alert, _ := c.waitAlert("Production canary failed")
+	incident := incidentOf(t, alert)
+	c.press(alert, userAlice, "action:rollback")
+	req := c.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+	c.press(req, userBob, "approve:request")
+	c.threadMessage(alert, "Step 3/4: terraform apply")
+	waitApplyLock(t, c.sb, "prod")
+
+	// Cut the replicas off their database.
+	adminDB, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adminDB.Close()
+	var name string
+	if err := c.db.QueryRowContext(mustCtx(t), `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	ctx := mustCtx(t)
+	if _, err := adminDB.ExecContext(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if _, err := adminDB.ExecContext(context.Background(), `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
+				t.Errorf("letting the replicas back in: %v", err)
+			}
+		}
+	}
+	defer restore()
+	if _, err := adminDB.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+
+	// The replica running the job gives it up: Terraform is interrupted and frees the
+	// state lock, well before the minute-long apply would have ended.
+	lease := c.cfg.Jobs.Lease
+	for {
+		if _, held := c.sb.TFState.Lock("prod"); !held {
+			break
+		}
+		if time.Since(cut) > 5*lease+10*time.Second {
+			t.Fatalf("the apply still holds the prod state lock %s after the store became unreachable (jobs.lease %s): the job runs on unseen",
+				time.Since(cut).Round(time.Millisecond), lease)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopped := time.Since(cut)
+	restore()
+
+	// Told by the job itself, or by a replica that found its lease lapsed first.
+	interrupted := func(text string) bool {
+		return strings.Contains(text, "interrupted at step 3 (terraform apply)") || strings.Contains(text, "was at step 3/4 (terraform apply)")
+	}
+	if _, err := c.sb.Slack.WaitForMessage(mustCtx(t), func(m slackfake.Message) bool {
+		text := slackfake.Render(m)
+		return m.ThreadTS == alert.TS && interrupted(text) && strings.Contains(text, "[ Retry") && strings.Contains(strings.ToLower(text), "re-run")
+	}); err != nil {
+		t.Fatalf("the thread never said the job was interrupted at the apply: %v\n%s", err, c.sb.Slack.Transcript(sandboxChannel))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for rowCount(t, c.db, `SELECT count(*) FROM env_locks`) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("prod is still locked by the stopped job")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Both replicas look for dead jobs every few seconds: let them look at this one.
+	rounds := func() float64 {
+		var sum float64
+		for _, r := range c.reps {
+			v, _ := metricSum(r.app.addr(), "medic_poll_rounds_total", `poller="jobs"`, `outcome="ok"`)
+			sum += v
+		}
+		return sum
+	}
+	for start := rounds(); rounds() < start+2*float64(len(c.reps)); {
+		if time.Now().After(deadline) {
+			t.Fatal("the replicas stopped looking for dead jobs")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	notes, starts := 0, 0
+	for _, m := range c.sb.Slack.Thread(sandboxChannel, alert.TS) {
+		text := slackfake.Render(m)
+		if interrupted(text) {
+			notes++
+		}
+		if strings.Contains(m.Text, "Step 3/4: terraform apply") {
+			starts++
+		}
+		if strings.Contains(m.Text, "Step 4/4") {
+			t.Errorf("the job went on: %s", m.Text)
+		}
+	}
+	if notes != 1 || starts != 1 {
+		t.Errorf("interruption notes: %d, apply starts: %d; want 1 and 1", notes, starts)
+	}
+	var state string
+	if err := c.db.QueryRowContext(mustCtx(t), `SELECT state FROM jobs WHERE incident_id = $1`, incident).Scan(&state); err != nil || state != "interrupted" {
+		t.Errorf("the job's row: state %q (%v), want interrupted", state, err)
+	}
+	if got := rowCount(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = 'job.interrupted'`, incident); got != 1 {
+		t.Errorf("job.interrupted audit rows: got %d, want 1", got)
+	}
+	drillReport(t, "database cut off during a terraform apply: the apply was stopped %s after the cut (jobs.lease %s), the store let back in then; interruption told %d time(s), apply starts=%d, prod freed",
+		stopped.Round(time.Millisecond), lease, notes, starts)
+}
+
 // medicProc is one replica of medic running as a separate process (`medic serve`).
 type medicProc struct {
 	id   string // replicas.id
