@@ -448,7 +448,7 @@ func TestDrillExactlyOnceAcrossReplicas(t *testing.T) {
 				}
 			}
 			incidents := trials
-			applies := "not run"
+			applies := "n/a (played with 2 replicas)"
 			if n == 2 {
 				// One Terraform rollback of prod, approved by a flurry of clicks.
 				if ok, starts := c.rollbackTrial(rng, seen, &clicks, &redeliveries, &duplicates, &lost); ok {
