@@ -202,6 +202,34 @@ func (e *Engine) Submit(sig Signal) bool {
 	}
 }
 
+// Retries of a signal whose handling failed (the store or Slack unreachable for a
+// while): after 2s, 4s, 8s, 16s and 32s, then it is dropped with an error in the log.
+// The pollers report a run or alarm again on their own; a webhook-only install
+// depends on these retries.
+const (
+	signalRetries   = 5
+	signalRetryBase = 2 * time.Second
+)
+
+// retryLater queues sig again after a backoff, unless it failed too often or medic is
+// stopping. The signal was released by Handle, so any replica may take it meanwhile.
+func (e *Engine) retryLater(ctx context.Context, sig Signal, err error) {
+	log := e.log.With(zap.String("signal", sig.Key()), zap.Error(err))
+	if sig.Retries >= signalRetries || ctx.Err() != nil {
+		log.Error("handling signal failed; giving up on it", zap.Int("retries", sig.Retries))
+		return
+	}
+	wait := signalRetryBase << sig.Retries
+	sig.Retries++
+	log.Warn("handling signal failed; trying again", zap.Duration("in", wait), zap.Int("retry", sig.Retries))
+	t := time.AfterFunc(wait, func() {
+		if ctx.Err() == nil {
+			e.Submit(sig)
+		}
+	})
+	context.AfterFunc(ctx, func() { t.Stop() })
+}
+
 // Run handles queued signals until ctx ends, then finishes what it was doing.
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -217,7 +245,7 @@ func (e *Engine) Run(ctx context.Context) {
 					// A signal in hand is finished even during shutdown, within bounds.
 					hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 					if err := e.Handle(hctx, sig); err != nil {
-						e.log.Error("handling signal", zap.String("signal", sig.Key()), zap.Error(err))
+						e.retryLater(ctx, sig, err)
 					}
 					cancel()
 				}

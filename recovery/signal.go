@@ -43,6 +43,8 @@ type Signal struct {
 	// SignalAlarmCleared (the incident the alarm belonged to).
 	IncidentID string
 	At         time.Time
+	// Retries counts how often handling it failed and it was queued again.
+	Retries int
 }
 
 // Key identifies the fact a signal reports, for acting on it once.

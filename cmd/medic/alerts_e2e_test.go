@@ -404,21 +404,35 @@ func (e *e2e) waitThread(alert slackfake.Message, wants ...string) {
 	}
 }
 
-// TestAlertFirstPostedLaterKeepsItsThread: Slack fails the first post of an alert
-// (a 500, not retried by slack-go); the poller sees the failure again, and the alert
-// then posted carries the thread details it promises.
+// TestAlertFirstPostedLaterKeepsItsThread: Slack fails every post for a while (a
+// 500, not retried by slack-go); with the pollers off (a webhook-only install) medic
+// tries the signals again with backoff, and the alert then posted carries the thread
+// details it promises.
 func TestAlertFirstPostedLaterKeepsItsThread(t *testing.T) {
 	e, st := mustStartStaged(t, "dev-tests-fail")
-	e.sb.Faults.Set("slack:chat.postMessage", fault.Rule{Times: 1, Err: &fault.Error{Status: 500, Code: "internal_error", Message: "internal error"}})
+	e.sb.Faults.Set("slack:chat.postMessage", fault.Rule{Err: &fault.Error{Status: 500, Code: "internal_error", Message: "internal error"}})
 	e.deliver(st)
+	// Wait until the deliveries' first attempts are over: the calls stop for a second
+	// (the first retry comes 2s after a failure).
 	deadline := time.Now().Add(10 * time.Second)
-	for e.sb.Faults.Calls("slack:chat.postMessage") < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("medic never tried to post the alert")
+	last, since := 0, time.Now()
+	for {
+		n := e.sb.Faults.Calls("slack:chat.postMessage")
+		if n != last {
+			last, since = n, time.Now()
 		}
-		time.Sleep(10 * time.Millisecond)
+		if n > 0 && time.Since(since) > time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("medic's attempts to post the alert did not settle (%d calls)", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	e.pollOnce()
+	if alerts := e.alerts(); len(alerts) != 0 {
+		t.Fatalf("an alert was posted while Slack refused every post: %d", len(alerts))
+	}
+	e.sb.Faults.Clear("slack:chat.postMessage")
 	alert, _ := e.waitAlert("Dev tests failed")
 	e.threadMessage(alert, "Log excerpt", "FAILED tests/unit/test_analysis.py::test_sentiment_score_bounds")
 }
