@@ -339,12 +339,11 @@ func (e *e2e) click(alert slackfake.Message, user, actionID string) string {
 
 func incidentOf(t *testing.T, m slackfake.Message) string {
 	t.Helper()
-	s := string(m.Blocks)
-	i := strings.Index(s, "INC-")
-	if i < 0 {
-		t.Fatalf("no incident ID in %s", s)
+	id := incidentIDOf(m)
+	if id == "" {
+		t.Fatalf("no incident ID in %s", m.Blocks)
 	}
-	return s[i : i+12]
+	return id
 }
 
 func TestAlertButtons(t *testing.T) {
