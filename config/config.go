@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/medic-ops/medic/internal/secreturl"
 	"github.com/medic-ops/medic/recovery"
 )
 
@@ -476,12 +477,10 @@ func (c *Config) Validate() Problems {
 		add("log_level", fmt.Sprintf("unknown level %q", c.LogLevel), "use debug, info, warn or error")
 	}
 	if !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
-		add("store", fmt.Sprintf("unsupported store URL %q", redactURL(c.Store)), "use sqlite:PATH (e.g. sqlite:/var/lib/medic/medic.db) or postgres://user@host/db")
+		add("store", fmt.Sprintf("unsupported store URL %q", secreturl.Redact(c.Store)), "use sqlite:PATH (e.g. sqlite:/var/lib/medic/medic.db) or postgres://user@host/db")
 	}
-	if u, err := url.Parse(c.Store); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			add("store", fmt.Sprintf("%q carries a password", redactURL(c.Store)), "remove it from the file: secrets come from the environment; set PGPASSWORD (or a PGPASSFILE) for medic instead")
-		}
+	if u, err := url.Parse(c.Store); err == nil && storeURLHasPassword(u) {
+		add("store", fmt.Sprintf("%q carries a password", secreturl.Redact(c.Store)), "remove it from the file: secrets come from the environment; set PGPASSWORD (or a PGPASSFILE) for medic instead")
 	}
 	if c.Status.SectionTimeout < 0 || c.Status.SectionTimeout > 5*time.Minute {
 		add("status.section_timeout", fmt.Sprintf("%s is out of range", c.Status.SectionTimeout), "use a duration between 1s and 5m, e.g. 5s")
@@ -854,19 +853,22 @@ func severityOf(env, s string) recovery.Severity {
 // Redacted returns a copy safe to log: the store URL's password is masked.
 func (c *Config) Redacted() Config {
 	r := *c
-	r.Store = redactURL(c.Store)
+	r.Store = secreturl.Redact(c.Store)
 	return r
 }
 
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
+// storeURLHasPassword reports a password in a store URL's user information or in a
+// password parameter (password=, sslpassword=).
+func storeURLHasPassword(u *url.URL) bool {
 	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		return true
 	}
-	return u.String()
+	for k := range u.Query() {
+		if strings.Contains(strings.ToLower(k), "password") {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -88,6 +88,7 @@ func TestProblems(t *testing.T) {
 		{"channel name instead of ID", [2]string{"github:", "slack: {alert_channel: \"#ops\"}\ngithub:"}, "slack.alert_channel", "ID"},
 		{"bad store", [2]string{"github:", "store: mysql://x\ngithub:"}, "store", "sqlite:PATH"},
 		{"password in the store URL", [2]string{"github:", "store: postgres://medic:hunter2@db:5432/medic\ngithub:"}, "store", "PGPASSWORD"},
+		{"password parameter in the store URL", [2]string{"github:", "store: postgres://medic@db:5432/medic?sslmode=require&password=hunter2\ngithub:"}, "store", "PGPASSWORD"},
 		{"bad env name", [2]string{"  prod:", "  Prod_1:"}, "environments.Prod_1", "lowercase"},
 		{"no repo", [2]string{"repo: svc", "repo: \"\""}, "github.repo", "repository name"},
 		{"bad log level", [2]string{"github:", "log_level: loud\ngithub:"}, "log_level", "debug, info"},
@@ -144,6 +145,13 @@ func TestRedactedHidesStorePassword(t *testing.T) {
 	if r := c.Redacted(); strings.Contains(r.Store, "s3cret") {
 		t.Errorf("redacted store: got %q, want the password masked", r.Store)
 	}
+	for _, u := range []string{"postgres://medic@db/medic?password=s3cret", "postgres://medic:s3cret@db:s3cret/medic"} {
+		c.Store = u
+		if r := c.Redacted(); strings.Contains(r.Store, "s3cret") {
+			t.Errorf("redacted store %q: got %q, want the password masked", u, r.Store)
+		}
+	}
+	c.Store = "postgres://medic:s3cret@db:5432/medic"
 	if c.Store != "postgres://medic:s3cret@db:5432/medic" {
 		t.Errorf("Redacted changed the original: %q", c.Store)
 	}

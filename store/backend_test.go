@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/medic-ops/medic/internal/secreturl"
 )
 
 // The store's tests form one conformance suite: each runs once per backend, on a fresh
@@ -169,7 +171,7 @@ func freshPostgres(tb testing.TB) string {
 	schema := fmt.Sprintf("medic_test_%016x", rand.Uint64())
 	ctx := context.Background()
 	if _, err := pgAdmin.db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("creating schema %s on %s: %v", schema, redact(admin), err)
+		tb.Fatalf("creating schema %s on %s: %v", schema, secreturl.Redact(admin), err)
 	}
 	tb.Cleanup(func() {
 		if _, err := pgAdmin.db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/medic-ops/medic/internal/secreturl"
 )
 
 // The pool of connections to PostgreSQL. Several replicas share one server (whose
@@ -39,7 +41,7 @@ func openPostgres(rawURL string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
 		// pgx's message quotes the URL and only tries to hide its password: leave it out.
-		return nil, fmt.Errorf("opening store %s: not a valid PostgreSQL URL (postgres://user[:password]@host[:port]/database[?param=value])", redact(rawURL))
+		return nil, fmt.Errorf("opening store %s: not a valid PostgreSQL URL (postgres://user[:password]@host[:port]/database[?param=value])", secreturl.Redact(rawURL))
 	}
 	w := newLossWatch()
 	next := cfg.OnPgError

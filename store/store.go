@@ -22,6 +22,7 @@ import (
 	"github.com/pressly/goose/v3/database"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/medic-ops/medic/internal/secreturl"
 	"github.com/medic-ops/medic/recovery"
 )
 
@@ -69,12 +70,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		s.db, s.dialect = db, database.DialectPostgres
 	default:
-		return nil, fmt.Errorf("opening store: unsupported URL scheme in %q; use sqlite:PATH or postgres://user@host/database", redact(rawURL))
+		return nil, fmt.Errorf("opening store: unsupported URL scheme in %q; use sqlite:PATH or postgres://user@host/database", secreturl.Redact(rawURL))
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
 		if s.dialect == database.DialectPostgres {
-			return nil, fmt.Errorf("opening store %s: %w", redact(rawURL), err)
+			return nil, fmt.Errorf("opening store %s: %w", secreturl.Redact(rawURL), err)
 		}
 		return nil, err
 	}
@@ -993,36 +994,4 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
-}
-
-// redact returns a store URL fit for a log line or an error: the password of its user
-// information and of any password parameter (password=, sslpassword=) masked. Of a URL
-// that does not parse, where a password ends cannot be told: only its scheme is kept.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if scheme, _, ok := strings.Cut(raw, "://"); ok && !strings.ContainsAny(scheme, "@:/") {
-			return scheme + "://(hidden: not a valid URL)"
-		}
-		return "(hidden: not a valid URL)"
-	}
-	const mask = "xxxxx"
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), mask)
-	}
-	if i := strings.LastIndex(u.Opaque, "@"); i >= 0 {
-		// user:password@host without "//": not a URL a store takes, but a password all
-		// the same.
-		u.Opaque = mask + u.Opaque[i:]
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			if strings.Contains(strings.ToLower(k), "password") {
-				q[k] = []string{mask}
-			}
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medic-ops/medic/internal/secreturl"
 	"github.com/medic-ops/medic/recovery"
 )
 
@@ -380,12 +381,12 @@ func TestRedact(t *testing.T) {
 		{"sqlite:/var/lib/medic/medic.db", "sqlite:/var/lib/medic/medic.db"},
 		{"sqlite::memory:", "sqlite::memory:"},
 	} {
-		got := redact(tc.in)
+		got := secreturl.Redact(tc.in)
 		if got != tc.want {
-			t.Errorf("redact(%q): got %q, want %q", tc.in, got, tc.want)
+			t.Errorf("Redact(%q): got %q, want %q", tc.in, got, tc.want)
 		}
 		if strings.Contains(got, "s3") {
-			t.Errorf("redact(%q) = %q shows the password", tc.in, got)
+			t.Errorf("Redact(%q) = %q shows the password", tc.in, got)
 		}
 	}
 }
@@ -400,11 +401,11 @@ func TestOpenPostgresErrorsHideThePassword(t *testing.T) {
 	} {
 		_, err := Open(ctx, u, Options{})
 		if err == nil {
-			t.Fatalf("Open(%s): got nil, want an error", redact(u))
+			t.Fatalf("Open(%s): got nil, want an error", secreturl.Redact(u))
 		}
 		if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("Open error %q shows the password", err)
 		}
-		t.Logf("Open(%s): %v", redact(u), err)
+		t.Logf("Open(%s): %v", secreturl.Redact(u), err)
 	}
 }
