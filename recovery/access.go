@@ -115,15 +115,6 @@ func (a *Access) members(ctx context.Context, group string) ([]string, error) {
 	return m, nil
 }
 
-// Approvers lists who may approve in env (IDs as configured), for mentions.
-func (a *Access) Approvers(env string) []string {
-	var out []string
-	for _, key := range []string{AllEnvironments, env} {
-		out = append(out, a.roles[key].Approvers...)
-	}
-	return out
-}
-
 // Policy decides which actions need a second person.
 type Policy struct {
 	// RequestTTL is how long a request waits for approval.

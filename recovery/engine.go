@@ -675,6 +675,7 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 	e.audit(ctx, saved, "medic", "incident.alerted", map[string]string{"channel": saved.Channel, "ts": ts})
 	if saved.Version != in.Version+1 {
 		// Changed while the first post was in flight: show the latest.
+		saved.EscalationLine = e.EscalationLine(saved)
 		if err := e.Publisher.UpdateAlert(ctx, saved); err != nil {
 			e.log.Warn("refreshing a just-posted alert", zap.String("incident", saved.ID), zap.Error(err))
 		}

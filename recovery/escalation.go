@@ -186,8 +186,6 @@ type Escalation struct {
 	// PagerDuty is true once a PagerDuty trigger went out: acknowledging and resolving
 	// the incident then tell PagerDuty too.
 	PagerDuty bool `json:",omitempty"`
-	// AckSent is the Pages count at the last acknowledgement sent to PagerDuty.
-	AckSent int `json:",omitempty"`
 	// DataCorruption is set by "Data corruption risk", with who said so and why.
 	DataCorruption       bool   `json:",omitempty"`
 	DataCorruptionBy     string `json:",omitempty"`

@@ -441,7 +441,9 @@ func (e *Engine) showIncidentJob(ctx context.Context, job Job) {
 		return
 	}
 	if in.MessageTS != "" {
-		if err := e.Publisher.UpdateAlert(ctx, in); err != nil {
+		// Through publish, like every alert update: the latest state, with its
+		// escalation line, one update at a time.
+		if err := e.publish(ctx, &in); err != nil {
 			e.log.Warn("updating an alert", zap.String("incident", in.ID), zap.Error(err))
 		}
 	}

@@ -280,6 +280,10 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 			return "", err
 		}
 	}
+	// The preview (a terraform init and plan may take minutes) has its own time limit,
+	// not the click handler's: a request whose preview outlived the handler would
+	// otherwise never be marked ready, and nobody could approve it.
+	ctx = context.WithoutCancel(ctx)
 	preview := e.preview(ctx, env, in, r)
 	r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.Preview, cur.PreviewReady = preview, true })
 	if err != nil {

@@ -379,10 +379,11 @@ func (s *Sandbox) awsChanged(m awsfake.Mutation) {
 	s.mu.Lock()
 	var env string
 	var fns []string
+	var good goodVersions
 	for name, gv := range s.good {
 		for _, fn := range gv.functions {
 			if fn == in.FunctionName {
-				env, fns = name, gv.functions
+				env, fns, good = name, gv.functions, gv
 			}
 		}
 	}
@@ -397,7 +398,7 @@ func (s *Sandbox) awsChanged(m awsfake.Mutation) {
 		if !ok {
 			return
 		}
-		shas = append(shas, versionOf(f, s.good[env]))
+		shas = append(shas, versionOf(f, good))
 	}
 	s.recoverIfGood(env, shas)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -146,7 +147,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	roles, policy := cfg.DomainAccess()
 	var tf recovery.Terraform
 	if runner, err := terraform.New(terraform.Options{ExecPath: terraformPath(cfg.Terraform.Bin), WorkRoot: cfg.Terraform.WorkDir,
-		Archives: ghClient, Logger: log.Named("terraform"), Env: ext.terraformEnv}); err != nil {
+		Archives: ghClient, Logger: log, Env: ext.terraformEnv}); err != nil {
 		log.Warn("terraform is not available: Terraform actions will fail until it is", zap.Error(err))
 		tf = unavailableTerraform{err}
 	} else {
@@ -154,7 +155,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	pagers := []recovery.Pager{bot.NewSlackPager(api)}
 	if ext.secrets.PagerDutyRoutingKey != "" {
-		pd, err := newPagerDuty(ext.secrets.PagerDutyRoutingKey, orString(ext.secrets.PagerDutyEventsURL, cfg.PagerDuty.EventsURL), ext.httpClient)
+		pd, err := newPagerDuty(ext.secrets.PagerDutyRoutingKey, cmp.Or(ext.secrets.PagerDutyEventsURL, cfg.PagerDuty.EventsURL), ext.httpClient)
 		if err != nil {
 			return nil, err
 		}
@@ -221,7 +222,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		Workflows: workflowFiles(pipeline),
 		RunFile:   ghClient.RunFile,
 		Learn:     ghClient.RememberRunFile,
-		Logger:    log.Named("webhook"),
+		Logger:    log,
 		Now:       ext.now,
 	}))
 	a.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -281,45 +282,35 @@ func (a *app) run(ctx context.Context) error {
 		return nil
 	})
 	// Every replica looks for jobs whose process died (claimed, so one marks each).
-	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs) })
+	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs, nil) })
 	// The rest runs on the leader only. An escalation round asked for by an alert
 	// (an IMMEDIATE row) runs where the alert went out: pages are claimed.
-	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.leading(a.engine.ExpireRequests)) })
+	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests, a.leader.leads) })
 	g.Go(func() error {
 		return a.everyOr(ctx, "escalation", escalationTick, a.escalationWake, a.engine.Escalate, a.leader.leads)
 	})
 	if *a.cfg.Pipeline.PollInterval > 0 {
-		g.Go(func() error { return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.leading(a.runPoller.Poll)) })
+		g.Go(func() error {
+			return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll, a.leader.leads)
+		})
 	}
 	if *a.cfg.Pipeline.AlarmPollInterval > 0 {
 		g.Go(func() error {
-			return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.leading(a.alarmPoller.Poll))
+			return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.alarmPoller.Poll, a.leader.leads)
 		})
 	}
 	return g.Wait()
 }
 
 // every runs a poller now and then every interval until ctx ends. A failing round is
-// logged by the poller and retried at the next tick.
-func (a *app) every(ctx context.Context, name string, interval time.Duration, poll func(context.Context) error) error {
-	return a.everyOr(ctx, name, interval, nil, poll, nil)
+// logged by the poller and retried at the next tick. With gate, rounds run only while
+// gate says so (the leader's work).
+func (a *app) every(ctx context.Context, name string, interval time.Duration, poll func(context.Context) error, gate func() bool) error {
+	return a.everyOr(ctx, name, interval, nil, poll, gate)
 }
 
-// errNotLeader skips a round on a replica that does not lead.
-var errNotLeader = errors.New("not the leader")
-
-// leading runs poll only while this replica leads.
-func (a *app) leading(poll func(context.Context) error) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if !a.leader.leads() {
-			return errNotLeader
-		}
-		return poll(ctx)
-	}
-}
-
-// everyOr is every, also running a round whenever wake receives. With gate, the
-// ticker's rounds run only while gate says so; woken rounds always run.
+// everyOr is every, also running a round whenever wake receives; woken rounds run
+// whatever gate says.
 func (a *app) everyOr(ctx context.Context, name string, interval time.Duration, wake <-chan struct{}, poll func(context.Context) error, gate func() bool) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -327,18 +318,13 @@ func (a *app) everyOr(ctx context.Context, name string, interval time.Duration, 
 	for {
 		if gate == nil || woken || gate() {
 			outcome := "ok"
-			switch err := poll(ctx); {
-			case errors.Is(err, errNotLeader):
-				outcome = ""
-			case err != nil:
+			if err := poll(ctx); err != nil {
 				outcome = "error"
 			}
 			if ctx.Err() != nil {
 				return nil
 			}
-			if outcome != "" {
-				a.pollRounds.WithLabelValues(name, outcome).Inc()
-			}
+			a.pollRounds.WithLabelValues(name, outcome).Inc()
 		}
 		woken = false
 		select {
@@ -362,13 +348,6 @@ func (a *app) wakeEscalation() {
 
 // escalationTick is how often medic looks for escalations due and pages to send.
 const escalationTick = 5 * time.Second
-
-func orString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
 
 // terraformPath finds the terraform binary: a path as given, else on PATH.
 func terraformPath(bin string) string {

@@ -41,7 +41,6 @@ const (
 )
 
 var (
-	shaPattern      = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
 	refNamePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 	workflowPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml$`)
 )
@@ -64,7 +63,7 @@ func refuse(op, format string, args ...any) error {
 }
 
 func checkSHA(op, sha string) error {
-	if !shaPattern.MatchString(sha) {
+	if !recovery.ValidSHA(sha) {
 		return refuse(op, "%q is not a commit SHA (7 to 40 lowercase hex digits)", sha)
 	}
 	return nil

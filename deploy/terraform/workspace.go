@@ -20,8 +20,6 @@ import (
 )
 
 var (
-	// shaPattern is a git commit SHA, abbreviated or not.
-	shaPattern = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
 	// lockIDPattern is a state lock ID: the http and s3 backends use UUIDs, others
 	// numbers or names. A leading dash would read as a flag of force-unlock.
 	lockIDPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z-]{0,127}$`)
@@ -38,7 +36,7 @@ var (
 // It returns an *Error (Summary, Detail) when init fails and a plain error for a bad
 // SHA or configuration, a failed download or an unsafe archive.
 func (r *Runner) Workspace(ctx context.Context, env recovery.Environment, sha string) (recovery.TerraformWorkspace, error) {
-	if !shaPattern.MatchString(sha) {
+	if !recovery.ValidSHA(sha) {
 		return nil, fmt.Errorf("terraform workspace for %s: %q is not a commit SHA (7 to 40 lowercase hex digits)", env.Name, sha)
 	}
 	cfg, err := checkConfig(env.Terraform)
