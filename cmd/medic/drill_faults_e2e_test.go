@@ -629,7 +629,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	recovered5xx := time.Since(cleared)
 	wantContains(t, text, ":warning: *Failing tests*", "GitHub: HTTP 503", "on JobLogs")
 	e.sb.Faults.Clear("github:JobLogs")
-	wantContains(t, e.click(first, userErin, "action:refresh"), "Diagnostics refreshed")
+	wantContains(t, e.press(first, userErin, "action:refresh"), "Diagnostics refreshed")
 	e.waitAlert("Dev tests failed", "test_sentiment_score_bounds")
 
 	// 2. The primary rate limit: one 403 with x-ratelimit-remaining 0 and a reset 3 s

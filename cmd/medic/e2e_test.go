@@ -15,7 +15,6 @@ import (
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/slackfake"
-	"github.com/medic-ops/medic/store"
 )
 
 // e2e is medic running against a fresh sandbox, driven through the real slack-go
@@ -27,11 +26,10 @@ type e2e struct {
 
 type e2eOption func(*sandbox.World, *config.Config)
 
-// clock is a test clock medic reads; a test moves it forward.
-// clock is medic's clock in tests that let deadlines pass.
+// clock is medic's clock in tests that let deadlines pass; a test moves it forward.
 type clock = offsetClock
 
-// testClock, when a test sets it before starting medic, is medic's clock.
+// withClock, given to mustStartStaged, makes c medic's clock.
 type withClock struct{ c *clock }
 
 func mustStart(t *testing.T, opts ...e2eOption) *e2e {
@@ -373,5 +371,3 @@ func (e *e2e) waitMetricAtLeast(t *testing.T, name string, n float64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-func storeFilter(incident string) store.AuditFilter { return store.AuditFilter{IncidentID: incident} }
