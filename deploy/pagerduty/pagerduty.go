@@ -129,6 +129,8 @@ func parseEventsURL(raw string) (string, error) {
 		return "", fmt.Errorf("pagerduty: PAGERDUTY_EVENTS_URL (pagerduty.events_url) %q is not an http or https URL: %s", u.Redacted(), fix)
 	case u.Host == "":
 		return "", fmt.Errorf("pagerduty: PAGERDUTY_EVENTS_URL (pagerduty.events_url) %q has no host: %s", u.Redacted(), fix)
+	case u.User != nil:
+		return "", fmt.Errorf("pagerduty: PAGERDUTY_EVENTS_URL (pagerduty.events_url) %q carries credentials: remove user:password; medic authenticates with PAGERDUTY_ROUTING_KEY", u.Redacted())
 	case u.RawQuery != "" || u.Fragment != "":
 		return "", fmt.Errorf("pagerduty: PAGERDUTY_EVENTS_URL (pagerduty.events_url) %q has a query or fragment: %s", u.Redacted(), fix)
 	case strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/v2/enqueue"):

@@ -362,6 +362,7 @@ func TestNew(t *testing.T) {
 		{"query", routingKey, "https://events.pagerduty.com?x=1", "has a query or fragment"},
 		{"full endpoint", routingKey, "https://events.pagerduty.com/v2/enqueue", "includes /v2/enqueue"},
 		{"password hidden", routingKey, "ftp://user:hunter2@example.com", "ftp://user:xxxxx@example.com"},
+		{"credentials", routingKey, "https://user:hunter2@events.pagerduty.com", "https://user:xxxxx@events.pagerduty.com\" carries credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
