@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 
 	version "github.com/hashicorp/go-version"
@@ -27,7 +26,10 @@ const PinnedVersion = "v1.5.7"
 // ${XDG_CACHE_HOME:-$HOME/.cache}/medic-tools/terraform-v1.5.7/terraform. When there is
 // none it skips the test, except under CI (CI=true), where a test that needs a real
 // part fails instead.
-func Binary(tb testing.TB) string {
+//
+// tb is a *testing.T or *testing.B; the package does not import testing itself, as
+// `medic demo` (a production binary) uses Find.
+func Binary(tb TB) string {
 	tb.Helper()
 	p, err := Find()
 	if err == nil {
@@ -39,6 +41,13 @@ func Binary(tb testing.TB) string {
 		tb.Skip(err.Error())
 	}
 	return ""
+}
+
+// TB is the part of testing.TB that Binary uses.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Skip(args ...any)
 }
 
 // Find looks for a Terraform >= MinVersion the way Binary does ($MEDIC_TERRAFORM, then
