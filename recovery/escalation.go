@@ -655,7 +655,12 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 		}
 		e.audit(ctx, saved, user, "incident.data_corruption", map[string]string{"reason": Redact(reason)})
 		e.postNotes(ctx, saved, []Note{{Text: fmt.Sprintf(":biohazard_sign: <@%s> declared a *data corruption risk*: %s", user, Redact(reason))}})
-		if err := e.Escalate(ctx); err != nil {
+		// The row changed to an IMMEDIATE one: page this incident now (not a whole round
+		// over every incident), then send what is due.
+		if err := e.escalate(ctx, saved); err != nil {
+			return "", err
+		}
+		if err := e.DeliverPages(ctx); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("Data corruption risk declared on %s: paging the %s now.", in.ID, e.dataCorruptionTitles()), nil
