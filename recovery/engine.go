@@ -642,7 +642,7 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		e.wakeIfDue(*in)
 		return nil
 	}
-	if len(in.Findings) == 0 {
+	if in.GatheredAt.IsZero() {
 		// Not gathered yet: whoever is gathering will post it.
 		return nil
 	}
