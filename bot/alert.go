@@ -29,7 +29,11 @@ func AlertMessage(in recovery.Incident) (blocks []slack.Block, fallback string) 
 	if in.Status == recovery.IncidentResolved {
 		icon = ":white_check_mark:"
 	}
-	blocks = append(blocks, slack.NewHeaderBlock(plain(fmt.Sprintf("%s %s · %s · %s", icon, in.Severity, in.Env, sc.Title))))
+	title := sc.Title
+	if in.Scenario == recovery.UntrustedRunFailed && in.Title != "" {
+		title = in.Title // names the pull request and its author
+	}
+	blocks = append(blocks, slack.NewHeaderBlock(plain(fmt.Sprintf("%s %s · %s · %s", icon, in.Severity, in.Env, title))))
 
 	var what []string
 	if sc.Number > 0 {
@@ -67,6 +71,10 @@ func AlertMessage(in recovery.Incident) (blocks []slack.Block, fallback string) 
 	}
 	blocks = append(blocks, section(strings.Join(what, " · ")))
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(statusLine(in))))
+	if in.Untrusted != "" {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(":lock: Not a trusted run: "+esc(cut(in.Untrusted, 200))+
+			". medic takes nothing from it (no scenario, environment, lock or version), runs none of its code and pages nobody; its author fixes it and pushes again.")))
+	}
 	if in.EscalationLine != "" && in.Status != recovery.IncidentResolved {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(":rotating_light: "+esc(in.EscalationLine))))
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,6 +122,17 @@ type Pipeline struct {
 	AlarmClearGrace time.Duration `yaml:"alarm_clear_grace"`
 	// DiagnosticTimeout bounds each diagnostic of an alert.
 	DiagnosticTimeout time.Duration `yaml:"diagnostic_timeout"`
+	// TrustedBranches are the branches whose runs may drive the runbook (default:
+	// github.branch and every environment's deploy.branch).
+	TrustedBranches []string `yaml:"trusted_branches"`
+	// TrustedEvents are the events whose runs may drive the runbook (default push,
+	// workflow_dispatch, schedule, workflow_run); pull_request and its kin never are.
+	TrustedEvents []string `yaml:"trusted_events"`
+	// UntrustedEnv is the environment the LOW "checks failed" alerts of untrusted runs
+	// (pull requests, forks, other branches) are filed under: its channel and its
+	// responders. Default: the environment rated lowest (dev in the runbook); "none"
+	// ignores untrusted runs.
+	UntrustedEnv string `yaml:"untrusted_env"`
 }
 
 // RuleConfig is one classification rule: a failed job matching every field set is the
@@ -449,6 +461,26 @@ func (c *Config) applyDefaults() {
 	if p.DiagnosticTimeout == 0 {
 		p.DiagnosticTimeout = DefaultDiagnosticTimeout
 	}
+	if len(p.TrustedBranches) == 0 {
+		p.TrustedBranches = []string{c.GitHub.Branch}
+		for _, name := range sortedKeys(c.Environments) {
+			if b := c.Environments[name].Deploy.Branch; b != "" && !slices.Contains(p.TrustedBranches, b) {
+				p.TrustedBranches = append(p.TrustedBranches, b)
+			}
+		}
+	}
+	if len(p.TrustedEvents) == 0 {
+		p.TrustedEvents = recovery.DefaultTrustedEvents()
+	}
+	if p.UntrustedEnv == "" {
+		// The environment rated lowest; by name among equals.
+		for _, name := range sortedKeys(c.Environments) {
+			e := c.Environments[name]
+			if p.UntrustedEnv == "" || severityOf(name, e.Severity) < severityOf(p.UntrustedEnv, c.Environments[p.UntrustedEnv].Severity) {
+				p.UntrustedEnv = name
+			}
+		}
+	}
 }
 
 var (
@@ -465,6 +497,7 @@ var (
 	tableRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 	secretIDRE  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]{1,512}$`)
 	branchRE    = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,255}$`)
+	eventRE     = regexp.MustCompile(`^[a-z_]{1,64}$`)
 	logLevelSet = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 )
 
@@ -627,7 +660,9 @@ func (c *Config) validatePipeline() Problems {
 	}
 	for i, r := range p.Rules {
 		key := fmt.Sprintf("rules[%d]", i)
-		if _, ok := recovery.ScenarioByID(recovery.ScenarioID(r.Scenario)); !ok {
+		if recovery.ScenarioID(r.Scenario) == recovery.UntrustedRunFailed {
+			add(key+".scenario", "untrusted-run-failed is what runs medic does not trust get; no rule gives it", "use another scenario, or pipeline.trusted_* to say which runs are trusted")
+		} else if _, ok := recovery.ScenarioByID(recovery.ScenarioID(r.Scenario)); !ok {
 			var ids []string
 			for _, id := range recovery.ScenarioIDs() {
 				ids = append(ids, string(id))
@@ -662,6 +697,25 @@ func (c *Config) validatePipeline() Problems {
 	if p.DiagnosticTimeout < 0 || p.DiagnosticTimeout > 5*time.Minute {
 		add("diagnostic_timeout", fmt.Sprintf("%s is out of range", p.DiagnosticTimeout), "use 1s to 5m (default 10s)")
 	}
+	for i, b := range p.TrustedBranches {
+		if !branchRE.MatchString(b) || strings.Contains(b, "..") {
+			add(fmt.Sprintf("trusted_branches[%d]", i), fmt.Sprintf("%q is not a branch name", b), "use branch names such as main")
+		}
+	}
+	for i, ev := range p.TrustedEvents {
+		switch {
+		case slices.Contains(recovery.UntrustedEvents, ev):
+			add(fmt.Sprintf("trusted_events[%d]", i), fmt.Sprintf("%s runs carry code or choices of people outside the repository's writers (a pull request's author)", ev),
+				"remove it: such runs only ever get a LOW \"checks failed\" alert")
+		case !eventRE.MatchString(ev):
+			add(fmt.Sprintf("trusted_events[%d]", i), fmt.Sprintf("%q is not a GitHub event name", ev), "use names such as push, workflow_dispatch, schedule, workflow_run")
+		}
+	}
+	if u := p.UntrustedEnv; u != "none" {
+		if _, ok := c.Environments[u]; !ok && len(c.Environments) > 0 {
+			add("untrusted_env", fmt.Sprintf("environment %q is not configured", u), "use one of: "+envList+", or none to ignore untrusted runs")
+		}
+	}
 	return ps
 }
 
@@ -673,6 +727,10 @@ func (c *Config) DomainPipeline() *recovery.Pipeline {
 		RollbackJob:     c.Pipeline.RollbackJob,
 		StuckAfter:      c.Pipeline.StuckAfter,
 		AlarmClearGrace: c.Pipeline.AlarmClearGrace,
+		Trust:           c.RunTrust(),
+	}
+	if c.Pipeline.UntrustedEnv != "none" {
+		p.UntrustedEnv = c.Pipeline.UntrustedEnv
 	}
 	for k, v := range c.Pipeline.Workflows {
 		p.Workflows[k] = v
@@ -704,6 +762,16 @@ func (c *Config) DomainPipeline() *recovery.Pipeline {
 		p.Rules = append(p.Rules, r)
 	}
 	return p
+}
+
+// RunTrust is which runs may drive the runbook: the repository's own, on a trusted
+// branch, from a trusted event.
+func (c *Config) RunTrust() recovery.RunTrust {
+	return recovery.RunTrust{
+		Repository: c.GitHub.Owner + "/" + c.GitHub.Repo,
+		Branches:   slices.Clone(c.Pipeline.TrustedBranches),
+		Events:     slices.Clone(c.Pipeline.TrustedEvents),
+	}
 }
 
 func validateEnv(name string, e Environment) Problems {

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +220,30 @@ func TestPipelineDefaultsAndRules(t *testing.T) {
 	}
 }
 
+func TestRunTrustDefaults(t *testing.T) {
+	c, err := Parse(bytes.NewReader(medic.ExampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.DomainPipeline()
+	want := recovery.RunTrust{Repository: "traylorre/sentiment-analyzer-gsk", Branches: []string{"main"}, Events: recovery.DefaultTrustedEvents()}
+	if fmt.Sprint(p.Trust) != fmt.Sprint(want) {
+		t.Errorf("trust: got %+v, want %+v", p.Trust, want)
+	}
+	if p.UntrustedEnv != "dev" {
+		t.Errorf("untrusted runs go to %q, want dev (the environment rated lowest)", p.UntrustedEnv)
+	}
+	// A deploy branch is trusted too; "none" turns untrusted alerts off; with only prod
+	// (HIGH), untrusted runs still go to the lowest there is.
+	m := mustParse(t, strings.Replace(minimal, "deploy: {workflow: deploy-prod.yml}", "deploy: {workflow: deploy-prod.yml, branch: release}", 1))
+	if got := m.DomainPipeline(); strings.Join(got.Trust.Branches, ",") != "main,release" || got.UntrustedEnv != "prod" {
+		t.Errorf("with a deploy branch: got branches %v and untrusted env %q, want main,release and prod", got.Trust.Branches, got.UntrustedEnv)
+	}
+	if got := mustParse(t, minimal+"pipeline: {untrusted_env: none}\n").DomainPipeline(); got.UntrustedEnv != "" {
+		t.Errorf("untrusted_env none: got %q, want untrusted runs ignored", got.UntrustedEnv)
+	}
+}
+
 func TestPipelineProblems(t *testing.T) {
 	tests := []struct {
 		name, pipeline, wantKey, wantFix string
@@ -231,6 +256,12 @@ func TestPipelineProblems(t *testing.T) {
 		{"job env unknown", "jobs: {\"Deploy to Production\": production}", "pipeline.jobs[\"Deploy to Production\"]", "use one of"},
 		{"poll too fast", "poll_interval: 1s", "pipeline.poll_interval", "at least 10s"},
 		{"stuck too short", "stuck_after: 5s", "pipeline.stuck_after", "30m"},
+		{"pull requests trusted", "trusted_events: [push, pull_request]", "pipeline.trusted_events[1]", "only ever get a LOW"},
+		{"pull_request_target trusted", "trusted_events: [pull_request_target]", "pipeline.trusted_events[0]", "remove it"},
+		{"not an event", "trusted_events: [\"Push!\"]", "pipeline.trusted_events[0]", "workflow_dispatch"},
+		{"not a branch", "trusted_branches: [\"main..x\"]", "pipeline.trusted_branches[0]", "branch names"},
+		{"untrusted env unknown", "untrusted_env: qa", "pipeline.untrusted_env", "or none"},
+		{"a rule giving the untrusted scenario", "rules: [{scenario: untrusted-run-failed}]", "pipeline.rules[0].scenario", "pipeline.trusted_"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

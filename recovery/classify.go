@@ -92,6 +92,12 @@ type Pipeline struct {
 	StuckAfter time.Duration
 	// AlarmClearGrace is how long an alarm may stay in ALARM after a fix.
 	AlarmClearGrace time.Duration
+	// Trust says which runs may drive the runbook; every other run's failure is at
+	// most a LOW UntrustedRunFailed incident.
+	Trust RunTrust
+	// UntrustedEnv is the environment the incidents of untrusted runs are filed under
+	// (their channel and who may re-run them); "" ignores untrusted runs.
+	UntrustedEnv string
 }
 
 // Watches reports whether the workflow file is watched.

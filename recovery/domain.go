@@ -178,6 +178,9 @@ type Incident struct {
 	CommitMessage string `json:",omitempty"`
 	CommitAuthor  string `json:",omitempty"`
 	PullRequests  []int  `json:",omitempty"`
+	// Untrusted says why the run behind the incident is not trusted (a pull request, a
+	// fork, another branch): nothing of the run chooses an action, and nobody is paged.
+	Untrusted string `json:",omitempty"`
 	// AlarmName is the alarm behind an alarm incident.
 	AlarmName string `json:",omitempty"`
 	// Alarms are alarms seen in ALARM while the incident was open.

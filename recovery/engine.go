@@ -152,6 +152,14 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 			return nil, fmt.Errorf("engine: workflow %s: %w", wf, err)
 		}
 	}
+	if d.Pipeline.Trust.Repository == "" || len(d.Pipeline.Trust.Branches) == 0 || len(d.Pipeline.Trust.Events) == 0 {
+		return nil, errors.New("engine: the pipeline's trust (repository, branches, events) is required")
+	}
+	if u := d.Pipeline.UntrustedEnv; u != "" {
+		if _, err := d.Envs.Get(u); err != nil {
+			return nil, fmt.Errorf("engine: untrusted runs' environment: %w", err)
+		}
+	}
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
@@ -281,6 +289,17 @@ func (e *Engine) Handle(ctx context.Context, sig Signal) error {
 }
 
 func (e *Engine) apply(ctx context.Context, sig Signal) error {
+	if sig.Run != nil {
+		run, err := e.runFacts(ctx, *sig.Run)
+		if err != nil {
+			return err
+		}
+		sig.Run = &run
+		if why := e.Pipeline.Trust.Untrusted(run); why != "" {
+			sig.Untrusted = why
+			return e.untrustedRun(ctx, sig)
+		}
+	}
 	switch sig.Kind {
 	case SignalRunCompleted:
 		return e.runCompleted(ctx, sig)
@@ -317,6 +336,45 @@ func (e *Engine) apply(ctx context.Context, sig Signal) error {
 		return e.alarmStuck(ctx, sig)
 	}
 	return fmt.Errorf("unknown signal kind %q", sig.Kind)
+}
+
+// runFacts makes sure medic knows what started a run and where its code came from
+// before it trusts it: a workflow_job delivery names neither, so the run is read from
+// GitHub. Nothing about trust is taken from a job's payload.
+func (e *Engine) runFacts(ctx context.Context, run Run) (Run, error) {
+	if run.Event != "" && run.HeadRepository != "" {
+		return run, nil
+	}
+	full, err := e.Runs.Run(ctx, run.ID)
+	if err != nil {
+		return run, fmt.Errorf("reading run %d to know whether to trust it: %w", run.ID, err)
+	}
+	full.Workflow = orWord(full.Workflow, run.Workflow)
+	full.WorkflowName = orWord(full.WorkflowName, run.WorkflowName)
+	full.URL = orWord(full.URL, run.URL)
+	return full, nil
+}
+
+// untrustedRun acts on a signal about a run medic does not trust (a pull request, a
+// fork, another branch): a failed job opens at most a LOW "checks failed" incident in
+// Pipeline.UntrustedEnv, whose only actions are GitHub's re-run and the logs, and which
+// never pages. Nothing else of such a run (its "rollback" job, a stuck run) is acted on.
+func (e *Engine) untrustedRun(ctx context.Context, sig Signal) error {
+	log := e.log.With(zap.Int64("run", sig.Run.ID), zap.String("event", sig.Run.Event),
+		zap.String("head_repository", sig.Run.HeadRepository), zap.String("branch", sig.Run.HeadBranch), zap.String("why", sig.Untrusted))
+	switch {
+	case sig.Kind == SignalRunCompleted:
+		return e.runCompleted(ctx, sig) // each failed job comes back here as a job signal
+	case sig.Kind == SignalJobCompleted && sig.Job != nil && sig.Job.Failed():
+		if e.Pipeline.UntrustedEnv == "" {
+			log.Info("failed job of an untrusted run ignored: no environment takes such runs (config: pipeline.untrusted_env)")
+			return nil
+		}
+		log.Info("failed job of an untrusted run", zap.String("job", sig.Job.Name))
+		return e.open(ctx, sig, UntrustedRunFailed, e.Pipeline.UntrustedEnv, nil)
+	}
+	log.Debug("signal of an untrusted run ignored", zap.String("kind", string(sig.Kind)))
+	return nil
 }
 
 // runCompleted looks at a finished run's jobs in order: each failed job, and the
@@ -398,8 +456,11 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 			return err
 		} else {
 			created = true
-			e.audit(ctx, in, "medic", "incident.opened", map[string]string{
-				"scenario": string(scenario), "severity": in.Severity.String(), "source": source, "via": sig.Via, "signal": sig.Key()})
+			detail := map[string]string{"scenario": string(scenario), "severity": in.Severity.String(), "source": source, "via": sig.Via, "signal": sig.Key()}
+			if sig.Untrusted != "" {
+				detail["untrusted"] = sig.Untrusted
+			}
+			e.audit(ctx, in, "medic", "incident.opened", detail)
 		}
 	case err != nil:
 		return err
@@ -539,6 +600,10 @@ func applySignal(in *Incident, sig Signal, scenario ScenarioID, env Environment)
 	in.Scenario = scenario
 	in.Severity = SeverityOf(scenario, env)
 	in.Title = scenarios[scenario].Title
+	in.Untrusted = sig.Untrusted
+	if scenario == UntrustedRunFailed && sig.Run != nil {
+		in.Title = untrustedTitle(*sig.Run)
+	}
 	if r := sig.Run; r != nil {
 		in.RunID, in.RunAttempt = r.ID, r.Attempt
 		in.RunURL = orWord(r.URL, in.RunURL)
@@ -567,6 +632,9 @@ func applySignal(in *Incident, sig Signal, scenario ScenarioID, env Environment)
 func setFindings(in *Incident, findings []Finding, now time.Time) {
 	in.Findings = findings
 	in.GatheredAt = now
+	if in.Scenario == UntrustedRunFailed {
+		return // an untrusted log names no lock, cause or version medic would act on
+	}
 	for _, f := range findings {
 		if f.Cause != CauseNone {
 			in.Cause = f.Cause

@@ -80,6 +80,9 @@ type EscalationPolicy struct {
 
 // Row returns the first row of the matrix covering in.
 func (p *EscalationPolicy) Row(in Incident) (MatrixRow, bool) {
+	if in.Untrusted != "" {
+		return MatrixRow{}, false // a pull request's author never pages anyone
+	}
 	for _, r := range p.Matrix {
 		if r.matches(in) {
 			return r, true
@@ -639,6 +642,10 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 	if in.Status == IncidentResolved {
 		return "", &UserError{fmt.Sprintf("Incident %s is resolved; nobody was paged.", in.ID)}
 	}
+	if in.Untrusted != "" {
+		e.audit(ctx, in, user, "page.refused", map[string]string{"action": string(action), "why": "untrusted run"})
+		return "", &UserError{fmt.Sprintf("Incident %s is about a run medic does not trust (%s); medic never pages for those. Nobody was paged.", in.ID, in.Untrusted)}
+	}
 	p := e.Escalation.Policy
 	if action == ActDataCorruption {
 		if strings.TrimSpace(reason) == "" {
@@ -700,10 +707,12 @@ func (e *Engine) PageEnv(ctx context.Context, env, user string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if len(open) == 0 {
-		return "", &UserError{fmt.Sprintf("%s has no open incident, so there is nothing to page about. Name one with `/page INC-…`.", env)}
+	for _, in := range open {
+		if in.Untrusted == "" {
+			return e.PageIncident(ctx, in.ID, ActPageOnCall, user, "")
+		}
 	}
-	return e.PageIncident(ctx, open[0].ID, ActPageOnCall, user, "")
+	return "", &UserError{fmt.Sprintf("%s has no open incident, so there is nothing to page about. Name one with `/page INC-…`.", env)}
 }
 
 // needRole refuses, with a message and an audit entry, a user without role in the

@@ -19,8 +19,12 @@ type Run struct {
 	Conclusion string
 	HeadSHA    string
 	HeadBranch string
-	Event      string
-	Actor      string
+	// HeadRepository is the repository the run's code came from, "owner/name": a
+	// fork's for a pull request from a fork.
+	HeadRepository string
+	// Event is what started the run: push, pull_request, workflow_dispatch …
+	Event string
+	Actor string
 	// CommitMessage and CommitAuthor describe the head commit.
 	CommitMessage string
 	CommitAuthor  string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -187,7 +188,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		// its thread, its failing SHA to avoid.
 		if open, err := e.Incidents.OpenIncidents(ctx, ar.Env); err == nil {
 			for _, o := range open {
-				if o.MessageTS != "" && o.Status != IncidentResolved {
+				if o.MessageTS != "" && o.Status != IncidentResolved && o.Untrusted == "" {
 					ar.IncidentID = o.ID
 					break
 				}
@@ -211,6 +212,10 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 			}
 		}
 		in, envName = &got, got.Env
+		if in.Untrusted != "" && !slices.Contains(scenarios[in.Scenario].Actions, ar.Action) {
+			e.audit(ctx, *in, ar.User, "request.refused", map[string]string{"action": string(ar.Action), "why": "untrusted run"})
+			return "", &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, in.Untrusted)}
+		}
 	}
 	env, err := e.Envs.Get(envName)
 	if err != nil {

@@ -9,9 +9,9 @@ import (
 // ScenarioID names one of the runbook's failure scenarios or troubleshooting cases.
 type ScenarioID string
 
-// The runbook's six scenarios, its four general troubleshooting cases, and two medic
-// adds: an alarm firing with no pipeline failure behind it, and a failed job no rule
-// knows.
+// The runbook's six scenarios, its four general troubleshooting cases, and three medic
+// adds: an alarm firing with no pipeline failure behind it, a failed job no rule knows,
+// and a failed run medic does not trust.
 const (
 	DevTestsFail        ScenarioID = "dev-tests-fail"
 	PreprodDeployFail   ScenarioID = "preprod-deploy-fail"
@@ -25,6 +25,10 @@ const (
 	AlarmWontClear      ScenarioID = "alarm-wont-clear"
 	AlarmFiring         ScenarioID = "alarm-firing"
 	OtherJobFailed      ScenarioID = "job-failed"
+	// UntrustedRunFailed is any failure of a run medic does not trust (a pull
+	// request, a fork, another branch): LOW, never paged, GitHub's re-run and the logs
+	// only. No rule classifies into it and no rule can classify such a run elsewhere.
+	UntrustedRunFailed ScenarioID = "untrusted-run-failed"
 )
 
 // ActionID names a recovery action offered as a button.
@@ -178,6 +182,10 @@ var scenarios = map[ScenarioID]Scenario{
 		Runbook:     "General Troubleshooting",
 		Diagnostics: []DiagnosticID{DiagFailedStep, DiagLogExcerpt, DiagCommit},
 		Actions:     []ActionID{ActRerunFailed, ActViewLogs, ActAcknowledge}},
+	UntrustedRunFailed: {ID: UntrustedRunFailed, Title: "Checks failed", Severity: SeverityLow,
+		Runbook:     "Scenario 1: Dev Tests Fail (fix the code, push again)",
+		Diagnostics: []DiagnosticID{DiagFailedStep, DiagTestFailures, DiagCommit},
+		Actions:     []ActionID{ActRerunFailed, ActViewLogs}},
 }
 
 // ScenarioByID returns a scenario.
@@ -189,7 +197,7 @@ func ScenarioByID(id ScenarioID) (Scenario, bool) {
 // ScenarioIDs lists every scenario, in the runbook's order.
 func ScenarioIDs() []ScenarioID {
 	return []ScenarioID{DevTestsFail, PreprodDeployFail, PreprodTestsFail, ProdDeployFail, CanaryFail, RollbackFail,
-		WorkflowStuck, StateLockHeld, SecretsInaccessible, AlarmWontClear, AlarmFiring, OtherJobFailed}
+		WorkflowStuck, StateLockHeld, SecretsInaccessible, AlarmWontClear, AlarmFiring, OtherJobFailed, UntrustedRunFailed}
 }
 
 // checkRegistries verifies at start-up that every scenario names known diagnostics

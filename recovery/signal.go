@@ -45,6 +45,8 @@ type Signal struct {
 	At         time.Time
 	// Retries counts how often handling it failed and it was queued again.
 	Retries int
+	// Untrusted, set by the engine, says why the signal's run is not trusted.
+	Untrusted string `json:",omitempty"`
 }
 
 // Key identifies the fact a signal reports, for acting on it once.

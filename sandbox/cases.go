@@ -70,7 +70,8 @@ func (s Staged) Deliver(ctx context.Context, sb *Sandbox, url, secret string) er
 // preprod deploy failure, and its general troubleshooting cases.
 func Cases() []Case {
 	return []Case{
-		{Name: "dev-tests-fail", About: "scenario 1: Tests (Dev) fails on a pull request, 2 unit tests red", Stage: stageDevTestsFail},
+		{Name: "dev-tests-fail", About: "scenario 1: Tests (Dev) fails on a pull request, 2 unit tests red (an untrusted run: LOW, re-run and logs only)", Stage: stageDevTestsFail(false)},
+		{Name: "dev-tests-fail-main", About: "scenario 1: Tests (Dev) fails on a push to main, 2 unit tests red", Stage: stageDevTestsFail(true)},
 		{Name: "preprod-deploy-fail", About: "scenario 2: Deploy to Preprod fails, Terraform state lock held in terraform-state-lock-preprod", Stage: stagePreprodDeployFail("lock")},
 		{Name: "preprod-deploy-fail-throttling", About: "scenario 2: Deploy to Preprod fails, AWS API throttling during terraform apply", Stage: stagePreprodDeployFail("throttling")},
 		{Name: "preprod-deploy-fail-exists", About: "scenario 2: Deploy to Preprod fails, resources created by hand already exist", Stage: stagePreprodDeployFail("exists")},
@@ -123,40 +124,55 @@ func begin(sb *Sandbox, name, env string, now time.Time) (*stager, string, error
 	return st, prev, nil
 }
 
-func stageDevTestsFail(sb *Sandbox, now time.Time) (Staged, error) {
-	st, prev, err := begin(sb, "dev-tests-fail", "preprod", now)
-	if err != nil {
-		return Staged{}, err
+// stageDevTestsFail stages scenario 1: on a pull request from a feature branch, or,
+// with onMain, on the push of the same change to main.
+func stageDevTestsFail(onMain bool) func(*Sandbox, time.Time) (Staged, error) {
+	name := "dev-tests-fail"
+	if onMain {
+		name += "-main"
 	}
-	const branch = "feature/emphatic-boost"
-	base, ok := sb.GitHub.Ref("heads/main")
-	if !ok {
-		base = prev
+	return func(sb *Sandbox, now time.Time) (Staged, error) {
+		st, prev, err := begin(sb, name, "preprod", now)
+		if err != nil {
+			return Staged{}, err
+		}
+		branch := "feature/emphatic-boost"
+		if onMain {
+			branch = "main"
+		}
+		base, ok := sb.GitHub.Ref("heads/main")
+		if !ok {
+			base = prev
+		}
+		sha := st.commit(branch, base, githubfake.Commit{
+			Message: "feat(analysis): boost scores for emphatic punctuation\n\n" +
+				"Exclamation marks and all-caps words now raise the magnitude of the\n" +
+				"compound score, so \"GREAT!!!\" reads as more positive than \"great\".",
+			Author: developer(), When: now.Add(-9 * time.Minute),
+			Files: map[string]string{"src/analysis/scoring.py": "EMPHASIS_BOOST = 0.293\n\ndef boost(score, text):\n    bangs = min(text.count(\"!\"), 4)\n    return score + (EMPHASIS_BOOST * bangs if score > 0 else -EMPHASIS_BOOST * bangs)\n"},
+		})
+		event := "push"
+		if !onMain {
+			event = "pull_request"
+			sb.GitHub.AddPullRequest(githubfake.PullRequest{
+				Title: "Boost sentiment scores for emphatic punctuation", Head: branch, Base: "main", HeadSHA: sha, BaseSHA: base,
+				Body: "Scores for \"GREAT!!!\" now come out stronger than for \"great\".", Author: "praman", CreatedAt: now.Add(-8 * time.Minute),
+			})
+		}
+		p, err := st.play(runPlan{
+			workflow: buildWorkflow, event: event, branch: branch, sha: sha, actor: "praman",
+			jobs: []jobPlan{
+				{log: "dev-tests-fail"},
+				{skip: "Build"}, {skip: "Deploy to Preprod"}, {skip: "Preprod Integration Tests"},
+			},
+			vars:  logVars{"prev_sha": prev},
+			endAt: now.Add(-time.Minute),
+		})
+		if err != nil {
+			return Staged{}, fmt.Errorf("staging %s: %w", name, err)
+		}
+		return staged(p, sha, prev, ""), nil
 	}
-	sha := st.commit(branch, base, githubfake.Commit{
-		Message: "feat(analysis): boost scores for emphatic punctuation\n\n" +
-			"Exclamation marks and all-caps words now raise the magnitude of the\n" +
-			"compound score, so \"GREAT!!!\" reads as more positive than \"great\".",
-		Author: developer(), When: now.Add(-9 * time.Minute),
-		Files: map[string]string{"src/analysis/scoring.py": "EMPHASIS_BOOST = 0.293\n\ndef boost(score, text):\n    bangs = min(text.count(\"!\"), 4)\n    return score + (EMPHASIS_BOOST * bangs if score > 0 else -EMPHASIS_BOOST * bangs)\n"},
-	})
-	sb.GitHub.AddPullRequest(githubfake.PullRequest{
-		Title: "Boost sentiment scores for emphatic punctuation", Head: branch, Base: "main", HeadSHA: sha, BaseSHA: base,
-		Body: "Scores for \"GREAT!!!\" now come out stronger than for \"great\".", Author: "praman", CreatedAt: now.Add(-8 * time.Minute),
-	})
-	p, err := st.play(runPlan{
-		workflow: buildWorkflow, event: "pull_request", branch: branch, sha: sha, actor: "praman",
-		jobs: []jobPlan{
-			{log: "dev-tests-fail"},
-			{skip: "Build"}, {skip: "Deploy to Preprod"}, {skip: "Preprod Integration Tests"},
-		},
-		vars:  logVars{"prev_sha": prev},
-		endAt: now.Add(-time.Minute),
-	})
-	if err != nil {
-		return Staged{}, fmt.Errorf("staging dev-tests-fail: %w", err)
-	}
-	return staged(p, sha, prev, ""), nil
 }
 
 // stagePreprodDeployFail stages scenario 2 with the Terraform failure of variant: "lock"

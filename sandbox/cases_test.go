@@ -155,6 +155,21 @@ func TestCasesStage(t *testing.T) {
 			},
 			check: checkDevTestsFail,
 		},
+		"dev-tests-fail-main": {
+			workflow: "build-and-promote.yml", status: "completed", conclusion: "failure",
+			jobs:   []string{"Tests (Dev)=failure", "Build=skipped", "Deploy to Preprod=skipped", "Preprod Integration Tests=skipped"},
+			step:   "Run unit tests",
+			logHas: []string{"FAILED tests/unit/test_analysis.py::test_sentiment_score_bounds - AssertionError: score 1.0347"},
+			check: func(t *testing.T, sb *Sandbox, st Staged, _ time.Time) {
+				run, _ := sb.GitHub.Run(st.RunID)
+				if run.Event != "push" || run.HeadBranch != "main" || run.HeadRepository != "" || len(sb.GitHub.PullRequests()) != 0 {
+					t.Errorf("run: got event %s on %s from %q with %d pull requests, want a push to main of the repository itself", run.Event, run.HeadBranch, run.HeadRepository, len(sb.GitHub.PullRequests()))
+				}
+				if head, _ := sb.GitHub.Ref("heads/main"); head != st.HeadSHA {
+					t.Errorf("main's head: got %s, want the failing commit %s", head, st.HeadSHA)
+				}
+			},
+		},
 		"preprod-deploy-fail": {
 			workflow: "build-and-promote.yml", status: "completed", conclusion: "failure",
 			jobs: []string{"Tests (Dev)=success", "Build=success", "Deploy to Preprod=failure", "Preprod Integration Tests=skipped"},
@@ -852,7 +867,7 @@ func TestCaseByName(t *testing.T) {
 			t.Errorf("CaseByName(%q): got %q, %v", c.Name, got.Name, ok)
 		}
 	}
-	for _, name := range []string{"dev-tests-fail", "preprod-deploy-fail", "preprod-tests-fail", "prod-deploy-fail", "canary-fail", "rollback-fail",
+	for _, name := range []string{"dev-tests-fail", "dev-tests-fail-main", "preprod-deploy-fail", "preprod-tests-fail", "prod-deploy-fail", "canary-fail", "rollback-fail",
 		"workflow-stuck", "state-lock", "secrets-inaccessible", "alarm-wont-clear",
 		"preprod-deploy-fail-throttling", "preprod-deploy-fail-exists", "preprod-deploy-fail-config"} {
 		if !seen[name] {

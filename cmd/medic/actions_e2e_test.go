@@ -394,7 +394,7 @@ func TestVerificationFailingFailsTheJob(t *testing.T) {
 func TestSelfServiceRunsWithoutApproval(t *testing.T) {
 	e, st := mustStartStaged(t, "dev-tests-fail")
 	e.deliver(st)
-	alert, _ := e.waitAlert("Dev tests failed")
+	alert, _ := e.waitAlert("Checks failed on PR")
 	got := e.press(alert, userCarol, "action:rerun-failed")
 	wantContains(t, got, "runs now without approval (self-service)")
 	e.threadMessage(alert, ":white_check_mark: Re-run the failed jobs of run")
@@ -432,7 +432,7 @@ func TestActions(t *testing.T) {
 			}},
 		{name: "re-run of a stuck run", caseName: "workflow-stuck", header: "Workflow stuck", action: "action:rerun", selfService: true,
 			want: "GitHub re-runs only a finished run. Cancel it first."},
-		{name: "re-run failed jobs fails", caseName: "dev-tests-fail", header: "Dev tests failed", action: "action:rerun-failed", selfService: true,
+		{name: "re-run failed jobs fails", caseName: "dev-tests-fail", header: "Checks failed on PR", action: "action:rerun-failed", selfService: true,
 			fault: "github:RerunFailed", want: ":x: Re-run the failed jobs of run"},
 		{name: "terraform plan", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:tf-plan", selfService: true, terraform: true,
 			want: ":white_check_mark: terraform plan"},

@@ -123,9 +123,12 @@ type alertCase struct {
 }
 
 var alertCases = []alertCase{
-	{name: "dev-tests-fail", webhook: true, header: "LOW · dev · Dev tests failed",
+	{name: "dev-tests-fail-main", webhook: true, header: "LOW · dev · Dev tests failed",
 		shows:   []string{"Scenario 1", "Failing tests", "test_sentiment_score_bounds", "Failed step", "Tests (Dev)", "Commit"},
 		buttons: []string{"Re-run failed jobs", "View logs", "Acknowledge"}},
+	{name: "dev-tests-fail", webhook: true, header: "LOW · dev · Checks failed on PR #1 by praman",
+		shows:   []string{"Not a trusted run: it was started by a pull_request event", "Failing tests", "test_sentiment_score_bounds", "Failed step", "Tests (Dev)", "Commit"},
+		buttons: []string{"Re-run failed jobs", "View logs"}},
 	{name: "preprod-deploy-fail", webhook: true, header: "MEDIUM · preprod · Preprod deployment failed",
 		shows:   []string{"Scenario 2", "Terraform error", "Error acquiring the state lock", "Likely cause: state lock held", "Environment resources", "preprod-sentiment-items", "preprod-sentiment-analysis"},
 		buttons: []string{"Revert commit", "Terraform plan (preprod)", "Force-unlock", "Re-run", "Destroy & recreate"}},
@@ -359,7 +362,7 @@ func TestAlertButtons(t *testing.T) {
 // tries the signals again with backoff, and the alert then posted carries the thread
 // details it promises.
 func TestAlertFirstPostedLaterKeepsItsThread(t *testing.T) {
-	e, st := mustStartStaged(t, "dev-tests-fail")
+	e, st := mustStartStaged(t, "dev-tests-fail-main")
 	e.sb.Faults.Set("slack:chat.postMessage", fault.Rule{Err: &fault.Error{Status: 500, Code: "internal_error", Message: "internal error"}})
 	e.deliver(st)
 	// Wait until the deliveries' first attempts are over: the calls stop for a second

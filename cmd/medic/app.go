@@ -95,9 +95,10 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
+	trust := cfg.RunTrust()
 	ghClient, err := deploygithub.New(deploygithub.Options{
 		BaseURL: ext.secrets.GitHubAPIURL, Token: ext.secrets.GitHubToken, HTTPClient: ext.httpClient,
-		Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo,
+		Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo, Trust: &trust,
 	})
 	if err != nil {
 		return nil, err
@@ -220,8 +221,8 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		Claim:     st.Claim,
 		Sink:      func(_ context.Context, sig recovery.Signal) { a.engine.Submit(sig) },
 		Workflows: workflowFiles(pipeline),
-		RunFile:   ghClient.RunFile,
-		Learn:     ghClient.RememberRunFile,
+		RunFacts:  ghClient.RunFacts,
+		Learn:     ghClient.RememberRun,
 		Logger:    log,
 		Now:       ext.now,
 	}))

@@ -247,7 +247,7 @@ func redelivered(s *slackfake.Server, people []person) int {
 // View logs. Envelopes lost with a connection are redelivered by Slack; every command and
 // click must be answered exactly once, none lost and none doubled.
 func TestDrillSlackReconnectStorm(t *testing.T) {
-	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail"})
+	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail-main"})
 	e.deliver(st)
 	alert, _ := e.waitAlert("Dev tests failed")
 	incident := incidentOf(t, alert)
@@ -411,7 +411,7 @@ func TestDrillSlackReconnectStorm(t *testing.T) {
 func TestDrillSlackHalfOpenLink(t *testing.T) {
 	const pingTimeout = time.Second
 	e, st := mustStartFaultDrill(t, faultDrill{
-		caseName: "dev-tests-fail",
+		caseName: "dev-tests-fail-main",
 		slack:    slackfake.Options{PingInterval: 100 * time.Millisecond},
 		socket:   []socketmode.Option{socketmode.OptionPingInterval(pingTimeout)},
 	})
@@ -499,7 +499,7 @@ func TestDrillSlackHalfOpenLink(t *testing.T) {
 // once each: a request Slack refused with 429 was not posted, so sending it again
 // posts it once.
 func TestDrillSlackRateLimitedPosts(t *testing.T) {
-	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail"})
+	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail-main"})
 	const retryAfter = time.Second
 	limited := &fault.Error{Status: http.StatusTooManyRequests, RetryAfter: retryAfter}
 	// slack-go tries a message 4 times (slack.OptionRetry(3) in app.go): 5 refusals
@@ -616,7 +616,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	// 1. GitHub answers 502 to every listing and 503 to every log download.
 	e.sb.Faults.Set(list, fault.Rule{Err: &fault.Error{Status: http.StatusBadGateway, Message: "Server Error"}})
 	e.sb.Faults.Set("github:JobLogs", fault.Rule{Err: &fault.Error{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}})
-	e.stage("dev-tests-fail")
+	e.stage("dev-tests-fail-main")
 	c0 := e.sb.Faults.Calls(list)
 	e.waitCalls(list, c0+3*workflows) // three failed rounds
 	if n := len(e.alerts()); n != 0 {
@@ -696,7 +696,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 // done, call GitHub once per attempt (a re-run is not repeated behind people's
 // backs), and work when retried once GitHub is back.
 func TestDrillGitHubActionFailsThenRetryWorks(t *testing.T) {
-	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail"})
+	e, st := mustStartFaultDrill(t, faultDrill{caseName: "dev-tests-fail-main"})
 	e.deliver(st)
 	alert, _ := e.waitAlert("Dev tests failed")
 	const op = "github:RerunFailed"

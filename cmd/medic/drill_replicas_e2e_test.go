@@ -367,7 +367,7 @@ func TestDrillExactlyOnceAcrossReplicas(t *testing.T) {
 			var deliveries, clicks, redeliveries, duplicates, lost int
 			seen := map[string]bool{}
 			for trial := 1; trial <= trials; trial++ {
-				st := c.stage("dev-tests-fail")
+				st := c.stage("dev-tests-fail-main")
 				deliveries += c.deliverSpread(rng, st)
 				alert := c.waitNewAlert(seen)
 				seen[alert.TS] = true
@@ -550,7 +550,7 @@ func TestDrillJobRecordsSurviveAFailingStore(t *testing.T) {
 			FOR EACH ROW EXECUTE FUNCTION drill_fail_every_other_job_update();`); err != nil {
 		t.Fatal(err)
 	}
-	c.deliver(c.stage("dev-tests-fail"))
+	c.deliver(c.stage("dev-tests-fail-main"))
 	alert, _ := c.waitAlert("Dev tests failed")
 	incident := incidentOf(t, alert)
 	c.press(alert, userAlice, "action:rerun-failed")
@@ -1167,7 +1167,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 			}
 		}
 		// A failure while nobody leads.
-		cs, _ := sandbox.CaseByName("dev-tests-fail")
+		cs, _ := sandbox.CaseByName("dev-tests-fail-main")
 		st, err := cs.Stage(c.sb, time.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -1379,7 +1379,7 @@ func TestDrillPostgresRestartedUnderLoad(t *testing.T) {
 	// Failures reported by webhooks, requested and approved, one recovery after another
 	// (dev runs one job at a time), until two trials have begun after the restart.
 	trial := func() (loadOutcome, string) {
-		cs, _ := sandbox.CaseByName("dev-tests-fail")
+		cs, _ := sandbox.CaseByName("dev-tests-fail-main")
 		st, err := cs.Stage(c.sb, time.Now())
 		if err != nil {
 			return outcomeLost, "staging: " + err.Error()

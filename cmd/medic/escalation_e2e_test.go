@@ -51,7 +51,7 @@ func (e *e2e) alertOf(header string) (slackfake.Message, string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		in, err := e.app.store.Incident(mustCtx(e.t), incident)
-		if err == nil && in.MessageTS == alert.TS && in.Escalation.Row != "" {
+		if err == nil && in.MessageTS == alert.TS && (in.Escalation.Row != "" || in.Untrusted != "") { // an untrusted run follows no row
 			return alert, incident
 		}
 		if time.Now().After(deadline) {
@@ -146,7 +146,8 @@ func TestEscalationMatrix(t *testing.T) {
 		{caseName: "canary-fail", header: "Production canary failed", deadline: 15 * time.Minute, first: "on-call engineer", pd: true},
 		{caseName: "preprod-deploy-fail", header: "Preprod deployment failed", deadline: time.Hour, first: "DevOps team", pd: true},
 		{caseName: "rollback-fail", header: "rollback failed", deadline: 0, first: "senior engineer", pd: true},
-		{caseName: "dev-tests-fail", header: "Dev tests failed", deadline: -1},
+		{caseName: "dev-tests-fail-main", header: "Dev tests failed", deadline: -1},
+		{caseName: "dev-tests-fail", header: "Checks failed on PR", deadline: -1}, // a pull request never pages
 	}
 	for _, tt := range tests {
 		t.Run(tt.caseName, func(t *testing.T) {

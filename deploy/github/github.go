@@ -25,9 +25,11 @@ type Client struct {
 	repo  string
 	// dl fetches presigned log URLs: same transport as gh, but never GitHub's token.
 	dl *http.Client
+	// trust, when set, leaves untrusted runs out of the deploy history.
+	trust *recovery.RunTrust
 
 	mu       sync.Mutex
-	runFiles map[int64]string // RunFile's cache
+	runFacts map[int64]recovery.Run // RunFacts's cache
 }
 
 // Options configure a Client.
@@ -42,6 +44,9 @@ type Options struct {
 	HTTPClient *http.Client
 	Owner      string
 	Repo       string
+	// Trust, when set, leaves the runs it does not trust (pull requests, forks, other
+	// branches) out of the deploy history (SuccessfulDeploys and what uses it).
+	Trust *recovery.RunTrust
 }
 
 // New returns a Client.
@@ -70,7 +75,7 @@ func New(o Options) (*Client, error) {
 			dl.Transport = o.HTTPClient.Transport
 		}
 	}
-	return &Client{gh: c, owner: o.Owner, repo: o.Repo, dl: dl, runFiles: map[int64]string{}}, nil
+	return &Client{gh: c, owner: o.Owner, repo: o.Repo, dl: dl, trust: o.Trust, runFacts: map[int64]recovery.Run{}}, nil
 }
 
 // APIError is a failed GitHub call, summarized for people.

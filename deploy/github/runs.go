@@ -34,6 +34,8 @@ const (
 	// maxListPages bounds the jobs and artifacts of one run (100 per page). GitHub
 	// allows at most 256 jobs per matrix, so 20 pages is more than any real run has.
 	maxListPages = 20
+	// maxDeployPages bounds the pages SuccessfulDeploys reads looking for trusted runs.
+	maxDeployPages = 10
 	// maxLogBytes is how much of a job log medic keeps: the end, where the failure is.
 	maxLogBytes = 5 << 20
 )
@@ -122,7 +124,8 @@ func (c *Client) RecentRuns(ctx context.Context, workflow string, since time.Tim
 }
 
 // SuccessfulDeploys lists up to n newest successful runs of env's deploy workflow (on
-// its deploy branch when one is set), newest first.
+// its deploy branch when one is set), newest first. With Options.Trust, runs medic does
+// not trust (a pull request's, a fork's) are left out. It reads at most 10 pages.
 func (c *Client) SuccessfulDeploys(ctx context.Context, env recovery.Environment, n int) ([]recovery.Deploy, error) {
 	if n <= 0 {
 		return nil, nil
@@ -133,7 +136,7 @@ func (c *Client) SuccessfulDeploys(ctx context.Context, env recovery.Environment
 		ListOptions: gh.ListOptions{PerPage: min(n, maxPerPage)},
 	}
 	var out []recovery.Deploy
-	for len(out) < n {
+	for page := 0; len(out) < n && page < maxDeployPages; page++ {
 		runs, resp, err := c.gh.Actions.ListWorkflowRunsByFileName(ctx, c.owner, c.repo, env.DeployWorkflow, opts)
 		if err != nil {
 			return nil, wrap("ListWorkflowRuns", resp, err)
@@ -141,6 +144,11 @@ func (c *Client) SuccessfulDeploys(ctx context.Context, env recovery.Environment
 		for _, r := range runs.WorkflowRuns {
 			if len(out) == n {
 				break
+			}
+			if c.trust != nil {
+				if why := c.trust.Untrusted(RunFromGitHub(r)); why != "" {
+					continue // a pull request's or a fork's "deploy" deployed nothing medic trusts
+				}
 			}
 			out = append(out, recovery.Deploy{
 				RunID:    r.GetID(),
@@ -246,43 +254,50 @@ func readTail(r io.Reader, limit int) (tail []byte, dropped int64, err error) {
 	return buf, dropped, nil
 }
 
-// RunFile returns the workflow file name of run runID ("deploy-prod.yml"), for the
-// webhook receiver's workflow_job deliveries, which name the workflow but not its file.
-// Answers are cached: a run's workflow never changes.
-func (c *Client) RunFile(ctx context.Context, runID int64) (string, error) {
+// RunFacts returns what never changes about run runID: its workflow file
+// ("deploy-prod.yml"), the event that started it, and the repository, branch and commit
+// its code came from (the other fields are zero). The webhook receiver needs them for
+// workflow_job deliveries, which name neither the workflow's file nor the event nor the
+// head repository. Answers are cached.
+func (c *Client) RunFacts(ctx context.Context, runID int64) (recovery.Run, error) {
 	c.mu.Lock()
-	f, ok := c.runFiles[runID]
+	f, ok := c.runFacts[runID]
 	c.mu.Unlock()
 	if ok {
 		return f, nil
 	}
 	r, resp, err := c.gh.Actions.GetWorkflowRunByID(ctx, c.owner, c.repo, runID)
 	if err != nil {
-		return "", wrap("GetWorkflowRun", resp, err)
+		return recovery.Run{}, wrap("GetWorkflowRun", resp, err)
 	}
-	f = WorkflowFile(r.GetPath())
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.runFiles) >= maxCachedRunFiles {
-		clear(c.runFiles)
-	}
-	c.runFiles[runID] = f
+	f = facts(RunFromGitHub(r))
+	c.RememberRun(f)
 	return f, nil
 }
 
-// RememberRunFile records a run's workflow file learned elsewhere (a workflow_run
-// delivery), so RunFile needs no call for it.
-func (c *Client) RememberRunFile(runID int64, file string) {
+// RememberRun records a run's facts learned elsewhere (a workflow_run delivery, signed
+// by GitHub), so RunFacts needs no call for it. A run without its workflow file, event
+// or head repository is not remembered.
+func (c *Client) RememberRun(run recovery.Run) {
+	f := facts(run)
+	if f.ID == 0 || f.Workflow == "" || f.Event == "" || f.HeadRepository == "" {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.runFiles) >= maxCachedRunFiles {
-		clear(c.runFiles)
+	if len(c.runFacts) >= maxCachedRuns {
+		clear(c.runFacts)
 	}
-	c.runFiles[runID] = file
+	c.runFacts[f.ID] = f
 }
 
-// maxCachedRunFiles bounds RunFile's cache; when full it starts over.
-const maxCachedRunFiles = 4096
+// facts keeps the fields of a run that never change.
+func facts(r recovery.Run) recovery.Run {
+	return recovery.Run{ID: r.ID, Workflow: r.Workflow, Event: r.Event, HeadRepository: r.HeadRepository, HeadBranch: r.HeadBranch, HeadSHA: r.HeadSHA}
+}
+
+// maxCachedRuns bounds RunFacts's cache; when full it starts over.
+const maxCachedRuns = 4096
 
 // WorkflowFile returns the file name of a workflow path as runs carry it
 // (".github/workflows/deploy-prod.yml" → "deploy-prod.yml"), dropping an "@ref" suffix.
@@ -301,23 +316,24 @@ func RunFromGitHub(r *gh.WorkflowRun) recovery.Run {
 		return recovery.Run{}
 	}
 	run := recovery.Run{
-		ID:            r.GetID(),
-		Attempt:       r.GetRunAttempt(),
-		Number:        r.GetRunNumber(),
-		Workflow:      WorkflowFile(r.GetPath()),
-		WorkflowName:  r.GetName(),
-		Status:        r.GetStatus(),
-		Conclusion:    r.GetConclusion(),
-		HeadSHA:       r.GetHeadSHA(),
-		HeadBranch:    r.GetHeadBranch(),
-		Event:         r.GetEvent(),
-		Actor:         r.GetActor().GetLogin(),
-		CommitMessage: r.GetHeadCommit().GetMessage(),
-		CommitAuthor:  commitAuthor(r.GetHeadCommit().GetAuthor()),
-		URL:           r.GetHTMLURL(),
-		CreatedAt:     utc(r.GetCreatedAt()),
-		StartedAt:     utc(r.GetRunStartedAt()),
-		UpdatedAt:     utc(r.GetUpdatedAt()),
+		ID:             r.GetID(),
+		Attempt:        r.GetRunAttempt(),
+		Number:         r.GetRunNumber(),
+		Workflow:       WorkflowFile(r.GetPath()),
+		WorkflowName:   r.GetName(),
+		Status:         r.GetStatus(),
+		Conclusion:     r.GetConclusion(),
+		HeadSHA:        r.GetHeadSHA(),
+		HeadBranch:     r.GetHeadBranch(),
+		HeadRepository: r.GetHeadRepository().GetFullName(),
+		Event:          r.GetEvent(),
+		Actor:          r.GetActor().GetLogin(),
+		CommitMessage:  r.GetHeadCommit().GetMessage(),
+		CommitAuthor:   commitAuthor(r.GetHeadCommit().GetAuthor()),
+		URL:            r.GetHTMLURL(),
+		CreatedAt:      utc(r.GetCreatedAt()),
+		StartedAt:      utc(r.GetRunStartedAt()),
+		UpdatedAt:      utc(r.GetUpdatedAt()),
 	}
 	for _, pr := range r.PullRequests {
 		if n := pr.GetNumber(); n != 0 {

@@ -87,7 +87,7 @@ func TestRunReadsEveryField(t *testing.T) {
 	}
 	want := recovery.Run{
 		ID: r.ID, Attempt: 2, Number: 1, Workflow: "deploy-prod.yml", WorkflowName: "Deploy to Production",
-		Status: "completed", Conclusion: "failure", HeadSHA: sha, HeadBranch: "main", Event: "workflow_run",
+		Status: "completed", Conclusion: "failure", HeadSHA: sha, HeadBranch: "main", HeadRepository: "traylorre/sentiment-analyzer-gsk", Event: "workflow_run",
 		Actor: "traylorre", CommitMessage: "Bump model to v2\n\nDetails", CommitAuthor: "Scott",
 		URL:       "https://github.com/traylorre/sentiment-analyzer-gsk/actions/runs/" + fmt.Sprint(r.ID),
 		CreatedAt: t0, StartedAt: t0.Add(time.Minute), UpdatedAt: t0.Add(9 * time.Minute),
@@ -334,19 +334,19 @@ func TestSuccessfulDeploys(t *testing.T) {
 	}
 }
 
-func TestRunFileIsCached(t *testing.T) {
+func TestRunFactsAreCached(t *testing.T) {
 	srv, c := mustClient(t)
-	r := srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml"})
+	r := srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", Event: "workflow_dispatch"})
 	for range 3 {
-		f, err := c.RunFile(context.Background(), r.ID)
-		if err != nil || f != "deploy-prod.yml" {
-			t.Fatalf("got %q, %v; want deploy-prod.yml", f, err)
+		f, err := c.RunFacts(context.Background(), r.ID)
+		if err != nil || f.Workflow != "deploy-prod.yml" || f.Event != "workflow_dispatch" || f.HeadRepository != "traylorre/sentiment-analyzer-gsk" || f.HeadBranch != "main" {
+			t.Fatalf("got %+v, %v; want deploy-prod.yml, workflow_dispatch, on main of traylorre/sentiment-analyzer-gsk", f, err)
 		}
 	}
 	if n := srv.Calls("GetWorkflowRun"); n != 1 {
 		t.Errorf("got %d GetWorkflowRun calls, want 1 (cached)", n)
 	}
-	if _, err := c.RunFile(context.Background(), 7); err == nil {
+	if _, err := c.RunFacts(context.Background(), 7); err == nil {
 		t.Error("unknown run: got no error, want 404")
 	}
 }
@@ -411,4 +411,46 @@ func TestReadTail(t *testing.T) {
 	if _, _, err := readTail(iotest.ErrReader(errors.New("reset")), 4); err == nil {
 		t.Error("read error: got nil, want it returned")
 	}
+}
+
+// TestDeployHistoryLeavesOutUntrustedRuns: a pull request's (or a fork's) successful
+// run of the deploy workflow deployed nothing medic trusts, so it is never a "last known
+// good" version.
+func TestDeployHistoryLeavesOutUntrustedRuns(t *testing.T) {
+	srv := githubfake.New(githubfake.Options{Repository: "traylorre/sentiment-analyzer-gsk", Token: "ghs_test"})
+	t.Cleanup(srv.Close)
+	trust := recovery.RunTrust{Repository: "traylorre/sentiment-analyzer-gsk", Branches: []string{"main"}, Events: recovery.DefaultTrustedEvents()}
+	c, err := New(Options{BaseURL: srv.URL(), Token: "ghs_test", Owner: "traylorre", Repo: "sentiment-analyzer-gsk", Trust: &trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	good := srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadSHA: strings.Repeat("a", 40), Event: "workflow_dispatch", Conclusion: "success", CreatedAt: t0})
+	// Newer, successful, on a branch called main, but not trusted: a pull request
+	// from the repository, and a push to a fork's main.
+	srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadSHA: strings.Repeat("b", 40), Event: "pull_request", Conclusion: "success", CreatedAt: t0.Add(time.Hour)})
+	srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadSHA: strings.Repeat("c", 40), Event: "push", HeadRepository: "mallory/sentiment-analyzer-gsk",
+		Conclusion: "success", CreatedAt: t0.Add(2 * time.Hour)})
+	got, err := c.SuccessfulDeploys(context.Background(), prod, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].RunID != good.ID {
+		t.Fatalf("got %+v, want only run %d (the trusted one)", got, good.ID)
+	}
+	// Without a trust policy every successful run counts (the old behaviour, kept for
+	// callers that filter themselves).
+	_, plain := mustClientOn(t, srv)
+	if all, _ := plain.SuccessfulDeploys(context.Background(), prod, 5); len(all) != 3 {
+		t.Errorf("without trust: got %d deploys, want 3", len(all))
+	}
+}
+
+func mustClientOn(tb testing.TB, srv *githubfake.Server) (*githubfake.Server, *Client) {
+	tb.Helper()
+	c, err := New(Options{BaseURL: srv.URL(), Token: "ghs_test", Owner: "traylorre", Repo: "sentiment-analyzer-gsk"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, c
 }

@@ -40,14 +40,15 @@ type WebhookOptions struct {
 	// Workflows are the watched workflow files ("deploy-prod.yml"); deliveries about
 	// other workflows are answered 202 and ignored. Empty watches none.
 	Workflows []string
-	// RunFile returns the workflow file of a run, for workflow_job deliveries, which
-	// name the workflow but not its file ((*Client).RunFile, which caches). nil ignores
-	// every workflow_job delivery.
-	RunFile func(ctx context.Context, runID int64) (string, error)
-	// Learn, when set, is told the workflow file of every run a workflow_run delivery
-	// describes ((*Client).RememberRunFile), so the job deliveries that follow (GitHub
-	// sends workflow_run requested first) need no lookup.
-	Learn func(runID int64, file string)
+	// RunFacts returns what never changes about a run (its workflow file, event, head
+	// repository, branch and commit), for workflow_job deliveries, which say neither
+	// the workflow's file nor what started the run ((*Client).RunFacts, which caches).
+	// nil ignores every workflow_job delivery.
+	RunFacts func(ctx context.Context, runID int64) (recovery.Run, error)
+	// Learn, when set, is told every run a workflow_run delivery describes
+	// ((*Client).RememberRun), so the job deliveries that follow (GitHub sends
+	// workflow_run requested first) need no lookup.
+	Learn func(run recovery.Run)
 	// Logger receives one line per refused or ignored delivery; nil logs nothing.
 	Logger *zap.Logger
 	// Now stamps signals; default time.Now.
@@ -185,24 +186,18 @@ func (h *Webhook) serve(r *http.Request, w http.ResponseWriter, log *zap.Logger)
 
 // runSignal turns a workflow_run delivery into a signal, or says why there is none.
 func (h *Webhook) runSignal(ev *gh.WorkflowRunEvent, log *zap.Logger) (*recovery.Signal, reply) {
-	if h.o.Learn != nil && ev.GetWorkflowRun().GetID() != 0 {
-		file := WorkflowFile(ev.GetWorkflowRun().GetPath())
-		if file == "" {
-			file = WorkflowFile(ev.GetWorkflow().GetPath())
-		}
-		if file != "" {
-			h.o.Learn(ev.GetWorkflowRun().GetID(), file)
-		}
-	}
-	if ev.GetAction() != "completed" {
-		return nil, reply{http.StatusAccepted, "ignored: action " + ev.GetAction()}
-	}
 	run := RunFromGitHub(ev.GetWorkflowRun())
 	if run.Workflow == "" {
 		run.Workflow = WorkflowFile(ev.GetWorkflow().GetPath())
 	}
 	if run.WorkflowName == "" {
 		run.WorkflowName = ev.GetWorkflow().GetName()
+	}
+	if h.o.Learn != nil && run.ID != 0 {
+		h.o.Learn(run)
+	}
+	if ev.GetAction() != "completed" {
+		return nil, reply{http.StatusAccepted, "ignored: action " + ev.GetAction()}
 	}
 	if run.ID == 0 {
 		return nil, reply{http.StatusBadRequest, "workflow_run without id"}
@@ -230,30 +225,41 @@ func (h *Webhook) jobSignal(ctx context.Context, ev *gh.WorkflowJobEvent, log *z
 	if job.ID == 0 || job.RunID == 0 {
 		return nil, reply{http.StatusBadRequest, "workflow_job without id or run_id"}
 	}
-	if h.o.RunFile == nil {
+	if h.o.RunFacts == nil {
 		log.Info("workflow not watched: no run lookup configured", zap.Int64("run", job.RunID))
 		return nil, reply{http.StatusAccepted, "workflow not watched"}
 	}
-	file, err := h.o.RunFile(ctx, job.RunID)
+	facts, err := h.o.RunFacts(ctx, job.RunID)
 	if err != nil {
 		// The poller finds the run later; GitHub does not retry by itself.
 		log.Warn("looking up the workflow of a job's run", zap.Int64("run", job.RunID), zap.Error(err))
 		return nil, reply{http.StatusServiceUnavailable, "cannot look up the run's workflow"}
 	}
-	if !h.watched(file) {
-		log.Info("workflow not watched", zap.String("workflow", file), zap.Int64("run", job.RunID))
+	if !h.watched(facts.Workflow) {
+		log.Info("workflow not watched", zap.String("workflow", facts.Workflow), zap.Int64("run", job.RunID))
 		return nil, reply{http.StatusAccepted, "workflow not watched"}
 	}
+	// What started the run and where its code came from are the run's (from GitHub's
+	// API or a signed workflow_run delivery), never read from the job.
 	run := recovery.Run{
-		ID:           job.RunID,
-		Attempt:      job.Attempt,
-		Workflow:     file,
-		WorkflowName: j.GetWorkflowName(),
-		HeadSHA:      j.GetHeadSHA(),
-		HeadBranch:   j.GetHeadBranch(),
-		URL:          runURL(ev.GetRepo().GetHTMLURL(), job.RunID),
+		ID:             job.RunID,
+		Attempt:        job.Attempt,
+		Workflow:       facts.Workflow,
+		WorkflowName:   j.GetWorkflowName(),
+		HeadSHA:        orString(facts.HeadSHA, j.GetHeadSHA()),
+		HeadBranch:     orString(facts.HeadBranch, j.GetHeadBranch()),
+		HeadRepository: facts.HeadRepository,
+		Event:          facts.Event,
+		URL:            runURL(ev.GetRepo().GetHTMLURL(), job.RunID),
 	}
 	return &recovery.Signal{Kind: kind, Via: "webhook", Run: &run, Job: &job}, reply{}
+}
+
+func orString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // runURL is a run's page on GitHub, from the repository's page.

@@ -69,13 +69,14 @@ func (c *claims) claim(_ context.Context, key string) (bool, error) {
 	return true, nil
 }
 
-// runFiles is a RunFile over a fixed map.
-func runFiles(m map[int64]string) func(context.Context, int64) (string, error) {
-	return func(_ context.Context, id int64) (string, error) {
+// runFiles is a RunFacts over a fixed map of workflow files; every run is a push to
+// main of the repository itself.
+func runFiles(m map[int64]string) func(context.Context, int64) (recovery.Run, error) {
+	return func(_ context.Context, id int64) (recovery.Run, error) {
 		if f, ok := m[id]; ok {
-			return f, nil
+			return recovery.Run{ID: id, Workflow: f, Event: "push", HeadRepository: "octo-org/octo-repo", HeadBranch: "main"}, nil
 		}
-		return "", errors.New("no such run")
+		return recovery.Run{}, errors.New("no such run")
 	}
 }
 
@@ -98,9 +99,9 @@ func mustHook(tb testing.TB, edit func(*WebhookOptions)) *hookTest {
 		Sink:      s.add,
 		Workflows: []string{"deploy-prod.yml"},
 		// The real payloads' jobs belong to run 2202229078.
-		RunFile: runFiles(map[int64]string{2202229078: "deploy-prod.yml"}),
-		Logger:  zap.New(zapcore.NewTee(core, zaptest.NewLogger(tb).Core())),
-		Now:     func() time.Time { return hookNow },
+		RunFacts: runFiles(map[int64]string{2202229078: "deploy-prod.yml"}),
+		Logger:   zap.New(zapcore.NewTee(core, zaptest.NewLogger(tb).Core())),
+		Now:      func() time.Time { return hookNow },
 	}
 	if edit != nil {
 		edit(&o)
@@ -140,7 +141,7 @@ func TestWebhookRealPayloads(t *testing.T) {
 			want := recovery.Run{
 				ID: 289782451, Attempt: 1, Number: 163, Workflow: "deploy-prod.yml", WorkflowName: "Deploy to Production",
 				Status: "completed", Conclusion: "failure", HeadSHA: "3484a3fb816e0859fd6e1cea078d76385ff50625",
-				HeadBranch: "master", Event: "repository_dispatch", Actor: "Codertocat",
+				HeadBranch: "master", HeadRepository: "octo-org/octo-repo", Event: "repository_dispatch", Actor: "Codertocat",
 				CommitMessage: "build(test): check workflow run event payload", CommitAuthor: "Matthias Fax",
 				PullRequests: []int{2}, URL: "https://github.com/octo-org/octo-repo/actions/runs/289782451",
 				CreatedAt: time.Date(2020, 10, 5, 16, 33, 24, 0, time.UTC),
@@ -166,7 +167,7 @@ func TestWebhookRealPayloads(t *testing.T) {
 				t.Errorf("failed step: got %+v, want 8 \"Run yarn run format-check\"", st)
 			}
 			want := recovery.Run{ID: 2202229078, Attempt: 1, Workflow: "deploy-prod.yml", WorkflowName: "Deploy to Production",
-				HeadSHA: "3484a3fb816e0859fd6e1cea078d76385ff50625", HeadBranch: "main",
+				HeadSHA: "3484a3fb816e0859fd6e1cea078d76385ff50625", HeadBranch: "main", HeadRepository: "octo-org/octo-repo", Event: "push",
 				URL: "https://github.com/Codertocat/Hello-World/actions/runs/2202229078"}
 			if fmt.Sprintf("%+v", *r) != fmt.Sprintf("%+v", want) {
 				t.Errorf("run:\ngot  %+v\nwant %+v", *r, want)
@@ -314,7 +315,7 @@ func TestWebhookRedeliveryEmitsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := mustHook(t, func(o *WebhookOptions) { o.RunFile = c.RunFile })
+	h := mustHook(t, func(o *WebhookOptions) { o.RunFacts = c.RunFacts })
 	run := gs.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", Name: "Deploy to Production", Conclusion: "failure"})
 	job := gs.AddJob(run.ID, githubfake.Job{Name: "Production Canary Test", Conclusion: "failure"})
 	ctx := context.Background()
@@ -361,7 +362,7 @@ func TestWebhookUnwatchedWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := mustHook(t, func(o *WebhookOptions) { o.RunFile = c.RunFile })
+	h := mustHook(t, func(o *WebhookOptions) { o.RunFacts = c.RunFacts })
 	run := gs.AddRun(githubfake.Run{WorkflowFile: "ci.yml", Name: "CI", Conclusion: "failure"})
 	job := gs.AddJob(run.ID, githubfake.Job{Name: "lint", Conclusion: "failure"})
 	runEv, _ := gs.RunEvent(run.ID, "completed")
@@ -391,8 +392,8 @@ func TestWebhookDependencies(t *testing.T) {
 			o.Claim = func(context.Context, string) (bool, error) { return false, errors.New("store down") }
 		}, http.StatusAccepted, 1},
 		{"no claim", func(o *WebhookOptions) { o.Claim = nil }, http.StatusAccepted, 1},
-		{"run lookup fails", func(o *WebhookOptions) { o.RunFile = runFiles(nil) }, http.StatusServiceUnavailable, 0},
-		{"no run lookup", func(o *WebhookOptions) { o.RunFile = nil }, http.StatusAccepted, 0},
+		{"run lookup fails", func(o *WebhookOptions) { o.RunFacts = runFiles(nil) }, http.StatusServiceUnavailable, 0},
+		{"no run lookup", func(o *WebhookOptions) { o.RunFacts = nil }, http.StatusAccepted, 0},
 		{"no workflows", func(o *WebhookOptions) { o.Workflows = nil }, http.StatusAccepted, 0},
 	}
 	for _, tt := range tests {
@@ -458,8 +459,10 @@ func FuzzWebhook(f *testing.F) {
 		Claim:     func(context.Context, string) (bool, error) { return true, nil },
 		Sink:      func(context.Context, recovery.Signal) { emitted.Add(1) },
 		Workflows: []string{"deploy-prod.yml", "test.yml"},
-		RunFile:   func(context.Context, int64) (string, error) { return "deploy-prod.yml", nil },
-		Now:       func() time.Time { return hookNow },
+		RunFacts: func(context.Context, int64) (recovery.Run, error) {
+			return recovery.Run{Workflow: "deploy-prod.yml"}, nil
+		},
+		Now: func() time.Time { return hookNow },
 	})
 	allowed := []int{http.StatusOK, http.StatusAccepted, http.StatusNoContent, http.StatusBadRequest, http.StatusUnauthorized}
 	f.Fuzz(func(t *testing.T, event string, body []byte) {
@@ -492,7 +495,7 @@ func TestWebhookLearnsRunFilesFromRunDeliveries(t *testing.T) {
 	}
 	var got []recovery.Signal
 	h := httptest.NewServer(NewWebhook(WebhookOptions{
-		Secret: "s", Workflows: []string{"deploy-prod.yml"}, RunFile: c.RunFile, Learn: c.RememberRunFile,
+		Secret: "s", Workflows: []string{"deploy-prod.yml"}, RunFacts: c.RunFacts, Learn: c.RememberRun,
 		Sink: func(_ context.Context, s recovery.Signal) { got = append(got, s) },
 	}))
 	defer h.Close()
@@ -516,5 +519,39 @@ func TestWebhookLearnsRunFilesFromRunDeliveries(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Run.Workflow != "deploy-prod.yml" {
 		t.Errorf("signals: got %+v", got)
+	}
+}
+
+// TestWebhookJobTakesTrustFromTheRun: a workflow_job delivery says neither what started
+// the run nor where its code came from; the signal carries the run's facts as GitHub
+// reports them, never a guess from the job (a fork's branch may well be called main).
+func TestWebhookJobTakesTrustFromTheRun(t *testing.T) {
+	gs := mustGitHub(t)
+	c, err := New(Options{BaseURL: gs.URL(), Token: "ghs_test", Owner: "traylorre", Repo: "sentiment-analyzer-gsk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mustHook(t, func(o *WebhookOptions) { o.RunFacts = c.RunFacts })
+	run := gs.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", Event: "pull_request", HeadBranch: "main",
+		HeadRepository: "mallory/sentiment-analyzer-gsk", Conclusion: "failure"})
+	job := gs.AddJob(run.ID, githubfake.Job{Name: "Rollback on Failure", Conclusion: "failure"})
+	jobEv, err := gs.JobEvent(job.ID, "completed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, status, err := gs.Deliver(context.Background(), h.url, hookSecret, "workflow_job", jobEv); err != nil || status != http.StatusAccepted {
+		t.Fatalf("job delivery: got %d, %v; want 202", status, err)
+	}
+	got := h.sink.all()
+	if len(got) != 1 {
+		t.Fatalf("got %d signals, want 1", len(got))
+	}
+	r := got[0].Run
+	if r.Event != "pull_request" || r.HeadRepository != "mallory/sentiment-analyzer-gsk" || r.HeadBranch != "main" {
+		t.Errorf("run facts: got event %q, head repository %q, branch %q; want pull_request from mallory/sentiment-analyzer-gsk:main", r.Event, r.HeadRepository, r.HeadBranch)
+	}
+	trust := recovery.RunTrust{Repository: "traylorre/sentiment-analyzer-gsk", Branches: []string{"main"}, Events: recovery.DefaultTrustedEvents()}
+	if why := trust.Untrusted(*r); !strings.Contains(why, "mallory/sentiment-analyzer-gsk") {
+		t.Errorf("trust: got %q, want the fork named as the reason", why)
 	}
 }

@@ -44,6 +44,10 @@ type Run struct {
 	HeadBranch, HeadSHA string
 	// Event defaults to "push".
 	Event string
+	// HeadRepository, when set to another "owner/name" than the served repository, is
+	// the fork the run's code came from (a pull request from a fork): the run's
+	// head_repository is that fork and, as on GitHub, its pull_requests list is empty.
+	HeadRepository string
 	// Status is queued, in_progress or completed (default completed when Conclusion is
 	// set, queued otherwise); Conclusion is success, failure, cancelled, timed_out, … or "".
 	Status, Conclusion string
@@ -405,6 +409,28 @@ func (s *Server) repoDoc() *github.Repository {
 	}
 }
 
+// headRepoDoc is the repository a run's code came from: the served one, or the fork
+// Run.HeadRepository names.
+func (s *Server) headRepoDoc(r Run) *github.Repository {
+	if r.HeadRepository == "" || r.HeadRepository == s.owner+"/"+s.repo {
+		return s.repoDoc()
+	}
+	owner, name, _ := strings.Cut(r.HeadRepository, "/")
+	id := stableID("repo", r.HeadRepository)
+	return &github.Repository{
+		ID:            github.Int64(id),
+		NodeID:        github.String(nodeID("R", id)),
+		Name:          github.String(name),
+		FullName:      github.String(r.HeadRepository),
+		Owner:         s.userDoc(owner),
+		Private:       github.Bool(false),
+		HTMLURL:       github.String("https://github.com/" + r.HeadRepository),
+		URL:           github.String(s.URL() + "/repos/" + r.HeadRepository),
+		DefaultBranch: github.String(s.defaultBranch),
+		Fork:          github.Bool(true),
+	}
+}
+
 func (s *Server) orgDoc() *github.Organization {
 	id := stableID("user", s.owner)
 	return &github.Organization{
@@ -465,7 +491,7 @@ func (s *Server) runDoc(rec *runRecord) *github.WorkflowRun {
 		RerunURL:         github.String(s.apiURL("/actions/runs/%d/rerun", r.ID)),
 		WorkflowURL:      github.String(s.apiURL("/actions/workflows/%d", wf.id)),
 		Repository:       repo,
-		HeadRepository:   repo,
+		HeadRepository:   s.headRepoDoc(r),
 		Actor:            s.userDoc(r.Actor),
 		TriggeringActor:  s.userDoc(r.Actor),
 	}

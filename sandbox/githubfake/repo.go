@@ -336,6 +336,9 @@ func (s *Server) AddPullRequest(p PullRequest) int {
 // base (ref, SHA, and the repository's ID, URL and name). s.mu must be held.
 func (s *Server) runPullsLocked(r Run) []*github.PullRequest {
 	out := []*github.PullRequest{}
+	if r.HeadRepository != "" && r.HeadRepository != s.owner+"/"+s.repo {
+		return out // GitHub lists no pull requests on a fork's runs
+	}
 	repo := s.repoDoc()
 	short := &github.Repository{ID: repo.ID, URL: repo.URL, Name: repo.Name}
 	branch := func(name, sha string) *github.PullRequestBranch {
