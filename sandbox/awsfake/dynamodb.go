@@ -334,6 +334,20 @@ func checkNamesUsed(names map[string]string, used map[string]bool) error {
 	return nil
 }
 
+func checkValuesUsed(values map[string]any, used map[string]bool) error {
+	var unused []string
+	for k := range values {
+		if !used[k] {
+			unused = append(unused, k)
+		}
+	}
+	if len(unused) > 0 {
+		slices.Sort(unused)
+		return validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {%s}", strings.Join(unused, ", "))
+	}
+	return nil
+}
+
 func project(it Item, attrs []string) Item {
 	if attrs == nil {
 		return it
@@ -347,11 +361,13 @@ func project(it Item, attrs []string) Item {
 	return out
 }
 
-// readRequest is the part of Scan and GetItem that selects attributes.
+// readRequest is the part of Scan and GetItem that selects attributes. ConsistentRead
+// is accepted and changes nothing: every read of the sandbox sees every earlier write.
 type readRequest struct {
 	TableName                string
 	ProjectionExpression     string
 	ExpressionAttributeNames map[string]string
+	ConsistentRead           bool
 }
 
 // attrs resolves the projection and checks every alias is used.
@@ -457,24 +473,77 @@ func (s *Server) ddbGetItem(in []byte) (any, error) {
 	return map[string]any{"Item": project(it, attrs)}, nil
 }
 
-// writeRequest is the part of PutItem and DeleteItem the sandbox understands;
-// conditional writes are refused as a sandbox limit.
+// writeRequest is the part of PutItem and DeleteItem the sandbox understands. A
+// ConditionExpression is evaluated (see condition.go); the legacy Expected and
+// ConditionalOperator parameters are refused as a sandbox limit.
 type writeRequest struct {
-	TableName           string
-	ReturnValues        string
-	ConditionExpression string
-	Expected            map[string]any
+	TableName                           string
+	ReturnValues                        string
+	ReturnValuesOnConditionCheckFailure string
+	ConditionExpression                 string
+	ExpressionAttributeNames            map[string]string
+	ExpressionAttributeValues           map[string]any
+	Expected                            map[string]any
+	ConditionalOperator                 string
 }
 
-func (w writeRequest) check() error {
-	if w.ConditionExpression != "" || w.Expected != nil {
-		return validation("the sandbox does not support conditional writes (ConditionExpression, Expected)")
+// check validates the request and parses its condition; the condition is nil when
+// the write is unconditional.
+func (w writeRequest) check() (conditionNode, error) {
+	if w.Expected != nil || w.ConditionalOperator != "" {
+		if w.ConditionExpression != "" {
+			return nil, validation("Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}")
+		}
+		return nil, validation("the sandbox does not support the legacy Expected and ConditionalOperator parameters; use ConditionExpression")
 	}
 	switch w.ReturnValues {
 	case "", "NONE", "ALL_OLD":
-		return nil
+	default:
+		return nil, validation("Return values set to invalid value")
 	}
-	return validation("Return values set to invalid value")
+	switch w.ReturnValuesOnConditionCheckFailure {
+	case "", "NONE":
+	case "ALL_OLD":
+		return nil, validation("the sandbox does not support ReturnValuesOnConditionCheckFailure ALL_OLD")
+	default:
+		return nil, validation("1 validation error detected: Value '%s' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]", w.ReturnValuesOnConditionCheckFailure)
+	}
+	if w.ConditionExpression == "" {
+		if w.ExpressionAttributeNames != nil {
+			return nil, validation("ExpressionAttributeNames can only be specified when using expressions")
+		}
+		if w.ExpressionAttributeValues != nil {
+			return nil, validation("ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null")
+		}
+		return nil, nil
+	}
+	if err := checkValues(w.ExpressionAttributeValues); err != nil {
+		return nil, err
+	}
+	in := &expressionInput{
+		names: w.ExpressionAttributeNames, values: w.ExpressionAttributeValues,
+		usedNames: map[string]bool{}, usedValues: map[string]bool{},
+	}
+	cond, err := parseCondition(w.ConditionExpression, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNamesUsed(w.ExpressionAttributeNames, in.usedNames); err != nil {
+		return nil, err
+	}
+	if err := checkValuesUsed(w.ExpressionAttributeValues, in.usedValues); err != nil {
+		return nil, err
+	}
+	return cond, nil
+}
+
+// allows answers ConditionalCheckFailedException when cond is false for the item the
+// write would replace or delete (nil when there is none), and nil otherwise.
+func allows(cond conditionNode, old Item) error {
+	if cond != nil && !cond.eval(old) {
+		return conditionFailed()
+	}
+	return nil
 }
 
 func (s *Server) ddbPutItem(in []byte) (any, error) {
@@ -485,7 +554,8 @@ func (s *Server) ddbPutItem(in []byte) (any, error) {
 	if err := decodeJSON(in, &req); err != nil {
 		return nil, err
 	}
-	if err := req.check(); err != nil {
+	cond, err := req.check()
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -499,6 +569,9 @@ func (s *Server) ddbPutItem(in []byte) (any, error) {
 		return nil, err
 	}
 	old, had := dt.items[k]
+	if err := allows(cond, old); err != nil {
+		return nil, err
+	}
 	dt.items[k] = cloneItem(req.Item)
 	if had && req.ReturnValues == "ALL_OLD" {
 		return map[string]any{"Attributes": old}, nil
@@ -514,7 +587,8 @@ func (s *Server) ddbDeleteItem(in []byte) (any, error) {
 	if err := decodeJSON(in, &req); err != nil {
 		return nil, err
 	}
-	if err := req.check(); err != nil {
+	cond, err := req.check()
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -528,6 +602,9 @@ func (s *Server) ddbDeleteItem(in []byte) (any, error) {
 		return nil, err
 	}
 	old, had := dt.items[k]
+	if err := allows(cond, old); err != nil {
+		return nil, err
+	}
 	delete(dt.items, k)
 	if had && req.ReturnValues == "ALL_OLD" {
 		return map[string]any{"Attributes": old}, nil

@@ -176,3 +176,82 @@ func TestDynamoDB(t *testing.T) {
 		t.Errorf("SDK logged about checksums: %q, want nothing", got)
 	}
 }
+
+func TestDynamoDBConditionalWrites(t *testing.T) {
+	srv := mustServer(t, awsfake.Options{})
+	db := dynamodb.NewFromConfig(mustConfig(t, srv))
+	ctx := context.Background()
+	srv.PutTable(awsfake.Table{Name: "locks", HashKey: "LockID"})
+	key := map[string]types.AttributeValue{"LockID": &types.AttributeValueMemberS{Value: "tfstate/prod.tfstate"}}
+	lock := func(who string) error {
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String("locks"),
+			Item: map[string]types.AttributeValue{
+				"LockID": key["LockID"],
+				"Info":   &types.AttributeValueMemberS{Value: who},
+			},
+			ConditionExpression: aws.String("attribute_not_exists(LockID)"),
+		})
+		return err
+	}
+	info := func() string {
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String("locks"), Key: key,
+			ProjectionExpression: aws.String("LockID, Info"), ConsistentRead: aws.Bool(true),
+		})
+		mustNoErr(t, err, "GetItem")
+		if s, ok := out.Item["Info"].(*types.AttributeValueMemberS); ok {
+			return s.Value
+		}
+		return ""
+	}
+
+	mustNoErr(t, lock("alice"), "first lock")
+	err := lock("bob")
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) || ccf.ErrorMessage() != "The conditional request failed" {
+		t.Fatalf("second lock: got %v, want *types.ConditionalCheckFailedException \"The conditional request failed\"", err)
+	}
+	if got := info(); got != "alice" {
+		t.Errorf("holder after a refused lock: got %q, want alice", got)
+	}
+	ms := srv.Mutations()
+	if last := ms[len(ms)-1]; last.Op != "dynamodb:PutItem" || last.Status != 400 {
+		t.Errorf("last mutation: got %+v, want a refused (400) dynamodb:PutItem", last)
+	}
+
+	// Unlock only if alice still holds it.
+	unlock := func(who string) error {
+		_, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: aws.String("locks"), Key: key,
+			ConditionExpression:       aws.String("attribute_exists(#id) AND #info = :who"),
+			ExpressionAttributeNames:  map[string]string{"#id": "LockID", "#info": "Info"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":who": &types.AttributeValueMemberS{Value: who}},
+		})
+		return err
+	}
+	if err := unlock("bob"); !errors.As(err, &ccf) {
+		t.Fatalf("unlock by bob: got %v, want *types.ConditionalCheckFailedException", err)
+	}
+	mustNoErr(t, unlock("alice"), "unlock by alice")
+	if got := info(); got != "" {
+		t.Errorf("holder after unlock: got %q, want none", got)
+	}
+	if err := unlock("alice"); !errors.As(err, &ccf) {
+		t.Fatalf("unlock of a missing item: got %v, want *types.ConditionalCheckFailedException", err)
+	}
+	mustNoErr(t, lock("bob"), "lock after unlock")
+
+	_, err = db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String("locks"),
+		Item:                map[string]types.AttributeValue{"LockID": key["LockID"]},
+		ConditionExpression: aws.String("begins_with(Info, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: "b"},
+		},
+	})
+	wantCode(t, err, "ValidationException")
+	if got := info(); got != "bob" {
+		t.Errorf("holder after a refused expression: got %q, want bob (unchanged)", got)
+	}
+}
