@@ -38,6 +38,10 @@ func RequestMessage(r recovery.Request) (blocks []slack.Block, fallback string) 
 	if len(params) > 0 {
 		head += "\n" + strings.Join(params, " · ")
 	}
+	if r.Params.Override {
+		head += fmt.Sprintf("\n:warning: *Admin override by <@%s>:* `%s` was never deployed successfully to %s before; medic only rolls back to versions that were, unless an admin overrides. Read the reason before approving.",
+			r.RequestedBy, esc(shortSHA(r.Params.SHA)), esc(r.Env))
+	}
 	blocks = append(blocks, section(head))
 	pv := r.Preview
 	if pv.Title != "" || len(pv.Lines) > 0 || pv.Problem != "" {
@@ -146,6 +150,9 @@ func RequestModal(meta string, action recovery.ActionID, env, sha string, asks r
 		intro += "\nThe runbook's command: `" + esc(a.Runbook) + "`"
 	}
 	intro += "\nmedic shows what it will do before anyone approves."
+	if asks.Override != "" {
+		intro += fmt.Sprintf("\n:warning: *Override:* `%s` is on the branch but was never deployed successfully to %s. As an admin you may ask for it anyway: the approver sees this override and your reason, and it goes to the audit log.", esc(asks.Override), esc(env))
+	}
 	blocks = append(blocks, section(intro))
 	if action == recovery.ActEmergencyRollback {
 		in := slack.NewPlainTextInputBlockElement(plain("commit SHA"), recovery.FormInput)
@@ -165,6 +172,10 @@ func RequestModal(meta string, action recovery.ActionID, env, sha string, asks r
 		in.Multiline = true
 		in.MaxLength = 500
 		blocks = append(blocks, slack.NewInputBlock(recovery.FormReason, plain("Reason (goes to the audit log)"), nil, in))
+	}
+	if asks.Override != "" {
+		in := slack.NewPlainTextInputBlockElement(plain(asks.Override), recovery.FormInput)
+		blocks = append(blocks, slack.NewInputBlock(recovery.FormOverride, plain(fmt.Sprintf("Type %s to override the deploy history", asks.Override)), nil, in))
 	}
 	if asks.EnvName != "" {
 		in := slack.NewPlainTextInputBlockElement(plain(asks.EnvName), recovery.FormInput)

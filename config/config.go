@@ -37,6 +37,7 @@ type Config struct {
 	Access       Access                 `yaml:"access"`
 	Verify       Verify                 `yaml:"verify"`
 	Terraform    TerraformBinary        `yaml:"terraform"`
+	Previews     Previews               `yaml:"previews"`
 	Jobs         Jobs                   `yaml:"jobs"`
 	Replicas     Replicas               `yaml:"replicas"`
 	Escalation   Escalation             `yaml:"escalation"`
@@ -91,12 +92,30 @@ type Jobs struct {
 	Lease time.Duration `yaml:"lease"`
 }
 
-// TerraformBinary says which terraform medic runs.
+// TerraformBinary says which terraform medic runs and how it is confined.
 type TerraformBinary struct {
 	// Bin is the terraform executable (default: terraform on PATH); 1.4 or later.
 	Bin string `yaml:"bin"`
 	// WorkDir is where per-job working directories are made (default: the OS temp dir).
 	WorkDir string `yaml:"work_dir"`
+	// User is who Terraform runs as: a user name or uid:gid. Default: nobody when medic
+	// runs as root (it can switch), else medic's own user; "medic" keeps medic's own.
+	User string `yaml:"user"`
+	// ProviderMirror is a provider network mirror (https URL) and PluginDirs are
+	// directories of providers: the only places providers are installed from. With
+	// neither, providers come from their registries; never from the sources.
+	ProviderMirror string   `yaml:"provider_mirror"`
+	PluginDirs     []string `yaml:"plugin_dirs"`
+}
+
+// Previews tune the pool requests' previews run on.
+type Previews struct {
+	// Workers is how many previews run at once (default 2); one per environment at a time.
+	Workers int `yaml:"workers"`
+	// Queue is how many may wait (default 32); a request beyond it is refused.
+	Queue int `yaml:"queue"`
+	// Timeout bounds each preview (default 5m); a preview that runs out fails its request.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Pipeline describes the promotion pipeline medic watches.
@@ -403,6 +422,15 @@ func (c *Config) applyDefaults() {
 	if c.Terraform.Bin == "" {
 		c.Terraform.Bin = "terraform"
 	}
+	if c.Previews.Workers == 0 {
+		c.Previews.Workers = recovery.DefaultPreviewWorkers
+	}
+	if c.Previews.Queue == 0 {
+		c.Previews.Queue = recovery.DefaultPreviewQueue
+	}
+	if c.Previews.Timeout == 0 {
+		c.Previews.Timeout = recovery.DefaultPreviewTimeout
+	}
 	for name, env := range c.Environments {
 		if env.Lambda.ArtifactKey == "" {
 			env.Lambda.ArtifactKey = "{short}/lambda-{sha}.zip"
@@ -498,6 +526,7 @@ var (
 	secretIDRE  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]{1,512}$`)
 	branchRE    = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,255}$`)
 	eventRE     = regexp.MustCompile(`^[a-z_]{1,64}$`)
+	userRE      = regexp.MustCompile(`^([a-z_][a-z0-9_-]{0,31}|\d{1,10}:\d{1,10})$`)
 	logLevelSet = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 )
 
@@ -598,6 +627,28 @@ func (c *Config) validateAccess() Problems {
 	}
 	if c.Verify.Interval < time.Second {
 		add("verify.interval", fmt.Sprintf("%s is too short", c.Verify.Interval), "use at least 1s (default 30s)")
+	}
+	if c.Previews.Workers < 1 || c.Previews.Workers > 16 {
+		add("previews.workers", fmt.Sprintf("%d is out of range", c.Previews.Workers), "use 1 to 16 (default 2)")
+	}
+	if c.Previews.Queue < 1 || c.Previews.Queue > 1024 {
+		add("previews.queue", fmt.Sprintf("%d is out of range", c.Previews.Queue), "use 1 to 1024 (default 32)")
+	}
+	if c.Previews.Timeout < 10*time.Second || c.Previews.Timeout > time.Hour {
+		add("previews.timeout", fmt.Sprintf("%s is out of range", c.Previews.Timeout), "use 10s to 1h (default 5m)")
+	}
+	if m := c.Terraform.ProviderMirror; m != "" {
+		if u, err := url.Parse(m); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			add("terraform.provider_mirror", fmt.Sprintf("%q is not an https URL", m), "use the mirror's base URL, e.g. https://terraform-mirror.example.com/providers/")
+		}
+	}
+	for i, d := range c.Terraform.PluginDirs {
+		if !strings.HasPrefix(d, "/") || strings.ContainsAny(d, "\"\\\n$%") {
+			add(fmt.Sprintf("terraform.plugin_dirs[%d]", i), fmt.Sprintf("%q is not an absolute directory path", d), "use an absolute path such as /opt/terraform/providers")
+		}
+	}
+	if u := c.Terraform.User; u != "" && u != "medic" && !userRE.MatchString(u) {
+		add("terraform.user", fmt.Sprintf("%q is not a user name or uid:gid", u), "use a user such as nobody, or uid:gid such as 65534:65534, or medic")
 	}
 	for _, name := range sortedKeys(c.Environments) {
 		tf := c.Environments[name].Terraform

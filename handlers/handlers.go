@@ -276,6 +276,12 @@ func (r *Router) ValidateSubmission(cb slack.InteractionCallback) map[string]str
 			errs[recovery.FormConfirmEnv] = fmt.Sprintf("Type %s exactly to confirm.", want)
 		}
 	}
+	if _, ok := cb.View.State.Values[recovery.FormOverride]; ok {
+		want := meta.Get("confirm")
+		if got := formValue(cb, recovery.FormOverride); want == "" || got != want {
+			errs[recovery.FormOverride] = fmt.Sprintf("Type %s exactly to override.", want)
+		}
+	}
 	if _, ok := cb.View.State.Values[recovery.FormSHA]; ok {
 		if sha := formValue(cb, recovery.FormSHA); !recovery.ValidSHA(sha) {
 			errs[recovery.FormSHA] = "A commit SHA: 7 to 40 hex digits."
@@ -306,6 +312,9 @@ func (r *Router) submitRequest(ctx context.Context, log *zap.Logger, cb slack.In
 		}
 	}
 	p := recovery.RequestParams{SHA: meta.Get("sha"), Reason: formValue(cb, recovery.FormReason)}
+	if _, ok := cb.View.State.Values[recovery.FormOverride]; ok && meta.Get("confirm") != "" && formValue(cb, recovery.FormOverride) == meta.Get("confirm") {
+		p.Override = true
+	}
 	if sha := formValue(cb, recovery.FormSHA); sha != "" {
 		p.SHA = sha
 	}
@@ -337,8 +346,9 @@ func (r *Router) statusCommand(ctx context.Context, log *zap.Logger, cmd slack.S
 
 func (r *Router) rollbackCommand(ctx context.Context, log *zap.Logger, cmd slack.SlashCommand, reply func(string)) {
 	args := strings.Fields(cmd.Text)
-	if len(args) < 1 || len(args) > 2 {
-		reply(fmt.Sprintf("Usage: `/rollback <env> [sha]` where env is one of: %s. Without a SHA, medic picks the last known good deploy.", strings.Join(r.envs, ", ")))
+	override := len(args) == 3 && strings.EqualFold(args[2], "override")
+	if len(args) < 1 || len(args) > 2 && !override {
+		reply(fmt.Sprintf("Usage: `/rollback <env> [sha]` where env is one of: %s. Without a SHA, medic picks the last known good deploy. An admin rolling back to a version never deployed there adds `override`.", strings.Join(r.envs, ", ")))
 		return
 	}
 	env := strings.ToLower(args[0])
@@ -347,13 +357,23 @@ func (r *Router) rollbackCommand(ctx context.Context, log *zap.Logger, cmd slack
 		return
 	}
 	p := recovery.RequestParams{}
-	if len(args) == 2 {
+	if len(args) >= 2 {
 		sha := strings.ToLower(args[1])
 		if !recovery.ValidSHA(sha) {
 			reply(fmt.Sprintf("`%s` is not a commit SHA: give 7 to 40 hex digits, or leave it out for the last known good.", sanitize(args[1])))
 			return
 		}
 		p.SHA = sha
+	}
+	if override {
+		// The override is typed again in a form, with a reason: it is a decision, not
+		// a flag.
+		confirm := p.SHA[:7]
+		meta := formMeta("", env, recovery.ActRollback, p.SHA, cmd.ChannelID) + "&confirm=" + url.QueryEscape(confirm)
+		if err := r.poster.OpenRequestModal(ctx, cmd.TriggerID, meta, recovery.ActRollback, env, p.SHA, recovery.Asks{Reason: true, Override: confirm}); err != nil {
+			r.internalError(log, err, reply)
+		}
+		return
 	}
 	msg, err := r.incidents.RequestAction(ctx, recovery.ActionRequest{Env: env, Action: recovery.ActRollback, Params: p, User: cmd.UserID, Channel: cmd.ChannelID})
 	r.answer(log, reply, msg, err)

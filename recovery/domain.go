@@ -285,6 +285,9 @@ type Job struct {
 	// CancelRequestedBy is set when someone asked to cancel the job; the process
 	// running it stops it.
 	CancelRequestedBy string `json:",omitempty"`
+	// PlanSHA256 is the SHA-256 of the saved plan the approver approved; the job
+	// applies that plan only.
+	PlanSHA256 string `json:",omitempty"`
 	Version           int
 }
 
@@ -323,6 +326,8 @@ const (
 	RequestApproved RequestState = "approved"
 	RequestRejected RequestState = "rejected"
 	RequestExpired  RequestState = "expired"
+	// RequestFailed: its preview could not be made, so nobody may approve it.
+	RequestFailed RequestState = "failed"
 )
 
 // RequestParams are an action's inputs, checked before they are used.
@@ -334,6 +339,9 @@ type RequestParams struct {
 	Reason string `json:",omitempty"`
 	// Planned marks a rollback asked for on a healthy environment.
 	Planned bool `json:",omitempty"`
+	// Override marks an admin's override of the deploy-history rule: the target was
+	// never deployed successfully to the environment before. The approver sees it.
+	Override bool `json:",omitempty"`
 }
 
 // Preview says what an action will do, shown before anyone approves it.
@@ -342,6 +350,8 @@ type Preview struct {
 	Lines   []string `json:",omitempty"`
 	Detail  string   `json:",omitempty"`
 	Problem string   `json:",omitempty"`
+	// PlanSHA256 is the hex SHA-256 of the saved Terraform plan the job will apply.
+	PlanSHA256 string `json:",omitempty"`
 }
 
 // Request is someone asking for an action: it waits for approval (or not, per the

@@ -128,6 +128,8 @@ type Engine struct {
 	shards []chan Signal
 	log    *zap.Logger
 	jobs   *jobRegistry
+	// previews runs requests' previews off the click workers.
+	previews *previewPool
 	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.
 	alertLocks sync.Map
 }
@@ -166,7 +168,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	e := &Engine{EngineDeps: d, lease: workLease, log: d.Logger.Named("recovery"), jobs: newJobRegistry()}
 	if a := d.Actions; a != nil {
 		if a.Access == nil || a.Requests == nil || a.Jobs == nil || a.Workflows == nil || a.Reverter == nil || a.Terraform == nil ||
-			a.Lambda == nil || a.Alarms == nil || a.Tables == nil || a.Deploys == nil || a.Functions == nil || a.StateLocks == nil {
+			a.Lambda == nil || a.Alarms == nil || a.Tables == nil || a.Deploys == nil || a.Functions == nil || a.StateLocks == nil || a.Commits == nil || a.Plans == nil {
 			return nil, errors.New("engine: every action dependency is required")
 		}
 		if a.Policy.RequestTTL <= 0 {
@@ -181,6 +183,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 		if a.Branch == "" {
 			a.Branch = "main"
 		}
+		e.previews = newPreviewPool(a.Previews)
 	}
 	if x := d.Escalation; x != nil {
 		if x.Policy == nil || x.Pages == nil {

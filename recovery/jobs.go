@@ -65,9 +65,13 @@ func (r *jobRegistry) cancel(id string, cause error) bool {
 	return ok
 }
 
-// DrainJobs waits up to timeout for this process's running jobs to finish, then
-// interrupts the rest (Terraform gets an interrupt), which record where they stopped.
+// DrainJobs stops the previews (their requests end as failed, saying so), waits up to
+// timeout for this process's running jobs to finish, then interrupts the rest
+// (Terraform gets an interrupt), which record where they stopped.
 func (e *Engine) DrainJobs(timeout time.Duration) {
+	if e.previews != nil {
+		e.previews.close()
+	}
 	done := make(chan struct{})
 	go func() { e.jobs.wg.Wait(); close(done) }()
 	select {
@@ -120,7 +124,7 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 		ID: newID("JOB", now), Env: r.Env, Action: r.Action, IncidentID: r.IncidentID, RequestID: r.ID,
 		State: JobPending, RequestedBy: r.RequestedBy, ApprovedBy: r.DecidedBy, CreatedAt: now, UpdatedAt: now,
 		Params: r.Params, Owner: e.Actions.Instance, LeaseUntil: now.Add(e.Actions.JobLease),
-		Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS),
+		Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS), PlanSHA256: r.Preview.PlanSHA256,
 	}
 	for _, s := range e.plan(job, nil) {
 		job.Steps = append(job.Steps, StepRecord{Name: s.name, Mutating: s.mutating, State: StepPending})
@@ -291,6 +295,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	if err := e.Actions.Jobs.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
 	}
+	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job."+string(state), map[string]string{"action": string(job.Action), "error": job.Error})
 	a, _ := ActionByID(job.Action)
 	label := fmt.Sprintf("%s (%s on %s)", job.ID, a.Label, job.Env)
@@ -306,7 +311,10 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	if state != JobSucceeded && state != JobCancelled {
 		n.Buttons = append(n.Buttons, Button{Label: "Retry", ID: JobRetryID(), Value: job.ID})
 	}
-	if state == JobFailed && (job.Action == ActRollback || job.Action == ActEmergencyRollback) && at < len(steps) && strings.HasPrefix(steps[at].name, "terraform") {
+	if errors.Is(failed, ErrStalePlan) {
+		n.Text += "\nNothing was applied: " + job.Env + "'s state changed after the plan was approved. Retry makes a new preview, which needs a new approval."
+	}
+	if state == JobFailed && (job.Action == ActRollback || job.Action == ActEmergencyRollback) && at < len(steps) && strings.HasPrefix(steps[at].name, "terraform") && !errors.Is(failed, ErrStalePlan) {
 		// The runbook's Step 3: when Terraform fails, update the functions directly.
 		n.Text += fmt.Sprintf("\nTerraform failed: the runbook's next step is to update the Lambda functions directly to %s.", shortSHA(job.Params.SHA))
 		n.Buttons = append(n.Buttons, Button{Label: "Force Lambda update to " + shortSHA(job.Params.SHA), ID: ButtonID(ActForceLambdaUpdate),

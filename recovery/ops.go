@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -72,6 +73,39 @@ type TerraformPlan struct {
 	Add     int
 	Change  int
 	Destroy int
+	// File is the saved plan (`terraform plan -out`), byte for byte; SHA256 its hex
+	// SHA-256, which the request shows and the job checks before applying it.
+	File   []byte `json:"-"`
+	SHA256 string `json:",omitempty"`
+}
+
+// MaxPlanBytes bounds a saved plan medic keeps (it holds the configuration and the
+// state it was planned against).
+const MaxPlanBytes = 64 << 20
+
+// PlanStore keeps the plans previews saved, from the preview to the end of the
+// request's job, so the job applies exactly what the approver read, on any replica.
+type PlanStore interface {
+	// SavePlan keeps a request's plan, replacing an earlier one.
+	SavePlan(ctx context.Context, requestID string, plan []byte) error
+	// Plan returns a request's plan and the hex SHA-256 of the bytes read, or an error
+	// wrapping ErrNotFound.
+	Plan(ctx context.Context, requestID string) ([]byte, string, error)
+	// DeletePlan forgets a request's plan (no error when there is none).
+	DeletePlan(ctx context.Context, requestID string) error
+}
+
+// ErrStalePlan is returned (wrapped) by ApplyPlan when the state changed since the plan
+// was made: Terraform refuses to apply it, and a new plan needs a new approval.
+var ErrStalePlan = errors.New("the saved plan is stale: the state changed since it was made")
+
+// PlanOptions say how to plan.
+type PlanOptions struct {
+	// Destroy plans the destruction of every resource of the state (`plan -destroy`).
+	Destroy bool
+	// NoLock plans without taking the state lock (`-lock=false`): a preview's plan is
+	// applied later only if the state did not change meanwhile, which Terraform checks.
+	NoLock bool
 }
 
 // NoChanges reports whether the plan changes nothing.
@@ -82,14 +116,14 @@ func (p TerraformPlan) NoChanges() bool { return p.Add+p.Change+p.Destroy == 0 }
 // an interrupt) when their ctx is cancelled.
 type TerraformWorkspace interface {
 	// Plan plans with the environment's var file, -var <version var>=sha and
-	// -lock-timeout, saves the plan and summarizes it.
-	Plan(ctx context.Context) (TerraformPlan, error)
-	// Apply applies the plan Plan saved.
-	Apply(ctx context.Context) error
+	// -lock-timeout (or without the lock), saves the plan and returns it with its
+	// summary.
+	Plan(ctx context.Context, o PlanOptions) (TerraformPlan, error)
+	// ApplyPlan applies a saved plan (`terraform apply <plan file>`), nothing else; it
+	// returns an error wrapping ErrStalePlan when the state changed since the plan.
+	ApplyPlan(ctx context.Context, plan []byte) error
 	// ForceUnlock removes the state lock with the holder's ID.
 	ForceUnlock(ctx context.Context, lockID string) error
-	// Destroy destroys the environment's resources.
-	Destroy(ctx context.Context) error
 	// Dir is the workspace's directory, for logs.
 	Dir() string
 	// Close removes the workspace.
@@ -144,4 +178,23 @@ type TableCleaner interface {
 	CountItems(ctx context.Context, env Environment, table string) (int, error)
 	// DeleteAllItems deletes every item by its key and returns how many it deleted.
 	DeleteAllItems(ctx context.Context, env Environment, table string) (int, error)
+}
+
+// CommitPlace is where a commit stands against a branch.
+type CommitPlace struct {
+	// SHA is the commit's full SHA (when Reachable).
+	SHA string
+	// Status is GitHub's comparison of the commit with the branch's head:
+	// "identical", "behind" (an ancestor of the head), "ahead" or "diverged".
+	Status string
+	// Reachable reports whether the commit is on the branch: its head or one of its
+	// ancestors.
+	Reachable bool
+}
+
+// CommitChecker tells whether a commit is on a branch (GitHub's compare API).
+type CommitChecker interface {
+	// CommitOnBranch compares sha (7 to 40 hex digits) with branch's head. It returns
+	// an error wrapping ErrNotFound when the repository has no such commit.
+	CommitOnBranch(ctx context.Context, sha, branch string) (CommitPlace, error)
 }

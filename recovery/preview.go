@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 )
 
-// previewTimeout bounds a preview; a Terraform plan is the slowest.
-const previewTimeout = 5 * time.Minute
-
 // preview works out what a request will do, for people to read before approving. A
-// preview that cannot be made says why in Problem; the request can still be decided.
+// preview that cannot be made says why in Problem, and the request cannot be approved.
+// The Terraform actions plan without the state lock and save the plan (in the store,
+// under the request's ID): their job applies that plan and nothing else.
 func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r Request) Preview {
-	ctx, cancel := context.WithTimeout(ctx, previewTimeout)
-	defer cancel()
 	p := r.Params
 	switch r.Action {
 	case ActRerunFailed, ActRerun, ActCancelRun:
@@ -60,8 +56,12 @@ func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r R
 			pv.Lines = append(pv.Lines, fmt.Sprintf("It is not the tip of %s: medic opens a revert pull request.", e.Actions.Branch))
 		}
 		return pv
-	case ActTerraformPlan, ActRollback, ActEmergencyRollback:
+	case ActTerraformPlan, ActRollback, ActEmergencyRollback, ActDestroyRecreate:
+		destroy := r.Action == ActDestroyRecreate
 		pv := Preview{Title: fmt.Sprintf("terraform plan of %s at %s", env.Name, shortSHA(p.SHA))}
+		if destroy {
+			pv.Title = fmt.Sprintf("terraform plan -destroy of %s (sources at %s)", env.Name, shortSHA(p.SHA))
+		}
 		if p.Planned {
 			pv.Lines = append(pv.Lines, fmt.Sprintf("Planned rollback: %s has no open incident; this rolls it back to %s.", env.Name, shortSHA(p.SHA)))
 		}
@@ -71,7 +71,7 @@ func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r R
 			return pv
 		}
 		defer ws.Close()
-		plan, err := ws.Plan(ctx)
+		plan, err := ws.Plan(ctx, PlanOptions{Destroy: destroy, NoLock: true})
 		if err != nil {
 			pv.Problem = oneLine(err)
 			if d := errorDetail(err); d != "" {
@@ -81,6 +81,18 @@ func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r R
 		}
 		pv.Detail = planText(plan)
 		pv.Lines = append(pv.Lines, strings.SplitN(pv.Detail, "\n", 2)[0])
+		if r.Action == ActTerraformPlan {
+			return pv // nothing is applied: the job shows the plan
+		}
+		if err := e.Actions.Plans.SavePlan(ctx, r.ID, plan.File); err != nil {
+			pv.Problem = "could not keep the plan: " + oneLine(err)
+			return pv
+		}
+		pv.PlanSHA256 = plan.SHA256
+		pv.Lines = append(pv.Lines, fmt.Sprintf("Saved plan sha256 %s: the job applies exactly this plan, and stops if %s's state changes before it runs.", hexPrefix(plan.SHA256, 16), env.Name))
+		if destroy {
+			pv.Lines = append(pv.Lines, fmt.Sprintf("then %s runs on %s to deploy it again", env.DeployWorkflow, e.Actions.Branch))
+		}
 		return pv
 	case ActForceLambdaUpdate:
 		pv := Preview{Title: fmt.Sprintf("Lambda code of %s → %s", env.Name, shortSHA(p.SHA))}
@@ -137,10 +149,6 @@ func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r R
 		}
 		pv.Lines = []string{fmt.Sprintf("%d items of %s, deleted by key", n, env.Table)}
 		return pv
-	case ActDestroyRecreate:
-		return Preview{Title: "Destroy and recreate " + env.Name, Lines: []string{
-			fmt.Sprintf("terraform destroy of %s's whole state (sources at %s)", env.Name, shortSHA(p.SHA)),
-			fmt.Sprintf("then %s runs on %s to deploy it again", env.DeployWorkflow, e.Actions.Branch)}}
 	}
 	return Preview{}
 }

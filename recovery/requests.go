@@ -51,6 +51,13 @@ type ActionDeps struct {
 	Functions FunctionReader
 	// StateLocks reads an environment's Terraform lock table for force-unlock previews.
 	StateLocks EnvReader
+	// Commits tells whether a commit is on Branch: no code of a commit that is not
+	// runs.
+	Commits CommitChecker
+	// Plans keeps the plans previews saved until their job applies them.
+	Plans PlanStore
+	// Previews tunes the pool previews run on (zero: the defaults).
+	Previews PreviewConfig
 	// Branch is the repository's default branch ("main").
 	Branch string
 	// Verify says how long verification keeps watching after the first check.
@@ -130,6 +137,9 @@ type Asks struct {
 	Reason bool
 	// EnvName, when set, must be typed to confirm (the nuclear actions).
 	EnvName string
+	// Override, when set, is the short SHA an admin types to confirm overriding the
+	// deploy-history rule (a rollback to a version never deployed before).
+	Override string
 	// SHA, when set, is the default of a commit to pick (an emergency rollback).
 	SHA       string
 	KnownSHAs []string
@@ -188,7 +198,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		// its thread, its failing SHA to avoid.
 		if open, err := e.Incidents.OpenIncidents(ctx, ar.Env); err == nil {
 			for _, o := range open {
-				if o.MessageTS != "" && o.Status != IncidentResolved && o.Untrusted == "" {
+				if o.Status != IncidentResolved && o.Untrusted == "" {
 					ar.IncidentID = o.ID
 					break
 				}
@@ -275,6 +285,9 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	}
 	audit("request.created", map[string]string{"request": r.ID, "sha": params.SHA, "lock": params.LockID, "alarm": params.Alarm,
 		"reason": Redact(params.Reason), "needs_approval": fmt.Sprint(r.NeedsApproval)})
+	if params.Override {
+		audit("request.override", map[string]string{"request": r.ID, "sha": params.SHA, "rule": "deployed before", "reason": Redact(params.Reason)})
+	}
 
 	r.Preview = Preview{Title: "Preparing the preview…"}
 	if ts, err := e.Publisher.PostRequest(ctx, r); err != nil {
@@ -285,33 +298,116 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 			return "", err
 		}
 	}
-	// The preview (a terraform init and plan may take minutes) has its own time limit,
-	// not the click handler's: a request whose preview outlived the handler would
-	// otherwise never be marked ready, and nobody could approve it.
-	ctx = context.WithoutCancel(ctx)
-	preview := e.preview(ctx, env, in, r)
-	r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.Preview, cur.PreviewReady = preview, true })
-	if err != nil {
-		return "", err
+	// The preview (a terraform init and plan may take minutes) runs off the click
+	// workers, on the previews' pool, under its own time limit.
+	if err := e.previews.submit(env.Name, func(pctx context.Context) { e.finishPreview(pctx, env, in, r.ID) }); err != nil {
+		why := "medic is busy preparing other previews"
+		if errors.Is(err, errShutdown) {
+			why = "medic is shutting down"
+		}
+		e.failRequest(ctx, r.ID, why+"; request it again in a minute")
+		return "", &UserError{fmt.Sprintf("%s could not be prepared: %s. Nothing was done; request it again in a minute.", a.Label, why)}
 	}
 	if !r.NeedsApproval {
-		r, err = e.updateRequest(ctx, r.ID, func(cur *Request) {
-			cur.State, cur.DecidedBy, cur.DecidedAt = RequestApproved, "policy", e.Now()
-		})
-		if err != nil {
-			return "", err
-		}
-		audit("request.approved", map[string]string{"request": r.ID, "by": "policy (self-service)"})
-		e.showRequest(ctx, r)
-		job, err := e.startJob(ctx, r)
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s on %s runs now without approval (self-service); job %s reports in the thread.", a.Label, env.Name, job.ID), nil
+		return fmt.Sprintf("%s on %s runs without approval (self-service) once its preview is ready; it reports in the thread (%s).", a.Label, env.Name, r.ID), nil
 	}
-	e.showRequest(ctx, r)
-	return fmt.Sprintf("Requested %s on %s (%s). An approver other than you must approve it in the thread before %s.",
+	return fmt.Sprintf("Requested %s on %s (%s). Its preview is being prepared; an approver other than you must approve it in the thread before %s.",
 		a.Label, env.Name, r.ID, r.ExpiresAt.UTC().Format("15:04 UTC")), nil
+}
+
+// finishPreview makes a request's preview on the previews' pool and shows it. A preview
+// that failed (or ran out of time) closes the request as failed: nobody approves what
+// nobody could see. A self-service request whose preview is in starts its job.
+func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Incident, requestID string) {
+	store := context.WithoutCancel(ctx)
+	log := e.log.With(zap.String("request", requestID), zap.String("env", env.Name))
+	r, err := e.Actions.Requests.Request(store, requestID)
+	if err != nil {
+		log.Error("reading a request to preview", zap.Error(err))
+		return
+	}
+	if r.State != RequestPending {
+		return // decided or expired while it waited
+	}
+	pv := e.preview(ctx, env, in, r)
+	if pv.Problem == "" && ctx.Err() != nil {
+		pv.Problem = "the preview was stopped: " + context.Cause(ctx).Error()
+	}
+	if pv.Problem != "" && ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
+		pv.Problem = fmt.Sprintf("no preview within %s (%s)", e.previews.cfg.Timeout, pv.Problem)
+	}
+	failed := pv.Problem != ""
+	r, err = e.updateRequest(store, requestID, func(cur *Request) {
+		if cur.State != RequestPending {
+			return
+		}
+		cur.Preview, cur.PreviewReady = pv, true
+		if failed {
+			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.Now()
+		}
+	})
+	if err != nil {
+		log.Error("recording a preview", zap.Error(err))
+		return
+	}
+	detail := map[string]string{"request": r.ID, "action": string(r.Action), "plan_sha256": pv.PlanSHA256}
+	if failed {
+		detail["problem"] = Redact(pv.Problem)
+		e.auditEnv(store, r.Env, r.IncidentID, "", "medic", "request.preview.failed", detail)
+		e.dropPlan(store, r.ID)
+		e.showRequest(store, r)
+		return
+	}
+	e.auditEnv(store, r.Env, r.IncidentID, "", "medic", "request.preview.ready", detail)
+	if r.State != RequestPending || r.NeedsApproval {
+		e.showRequest(store, r)
+		return
+	}
+	r, err = e.updateRequest(store, r.ID, func(cur *Request) {
+		cur.State, cur.DecidedBy, cur.DecidedAt = RequestApproved, "policy", e.Now()
+	})
+	if err != nil {
+		log.Error("approving a self-service request", zap.Error(err))
+		return
+	}
+	e.auditEnv(store, r.Env, r.IncidentID, "", r.RequestedBy, "request.approved", map[string]string{"request": r.ID, "action": string(r.Action), "by": "policy (self-service)"})
+	e.showRequest(store, r)
+	if _, err := e.startJob(store, r); err != nil {
+		log.Warn("starting a self-service job", zap.Error(err))
+		e.jobNote(store, Job{Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS)}, Note{Text: ":no_entry: " + userText(err)})
+	}
+}
+
+// failRequest closes a pending request as failed, saying why on its message.
+func (e *Engine) failRequest(ctx context.Context, id, why string) {
+	r, err := e.updateRequest(ctx, id, func(cur *Request) {
+		if cur.State == RequestPending {
+			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.Now()
+			cur.Preview = Preview{Title: cur.Preview.Title, Problem: why}
+		}
+	})
+	if err != nil {
+		e.log.Warn("failing a request", zap.String("request", id), zap.Error(err))
+		return
+	}
+	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", "request.preview.failed", map[string]string{"request": r.ID, "action": string(r.Action), "problem": why})
+	e.showRequest(ctx, r)
+}
+
+// dropPlan forgets a request's saved plan once nothing can apply it.
+func (e *Engine) dropPlan(ctx context.Context, requestID string) {
+	if err := e.Actions.Plans.DeletePlan(ctx, requestID); err != nil {
+		e.log.Warn("deleting a saved plan", zap.String("request", requestID), zap.Error(err))
+	}
+}
+
+// userText is what to tell a person of err: its message when it is meant for them.
+func userText(err error) string {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return ue.Msg
+	}
+	return "internal error: " + oneLine(err)
 }
 
 func incidentIDOf(in *Incident) string {
@@ -359,7 +455,19 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 		} else if in == nil {
 			p.Planned = true
 		}
-	case ActForceLambdaUpdate, ActTerraformPlan:
+	case ActForceLambdaUpdate:
+		// The last known good version only, never the incident's own (failing) commit.
+		if p.SHA == "" && in != nil {
+			p.SHA = in.RollbackSHA
+		}
+		if p.SHA == "" {
+			sha, _, err := e.lastKnownGood(ctx, env, in)
+			if err != nil {
+				return p, err
+			}
+			p.SHA = sha
+		}
+	case ActTerraformPlan:
 		if p.SHA == "" && in != nil {
 			p.SHA = orWord(in.RollbackSHA, in.SHA)
 		}
@@ -416,7 +524,7 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 	if p.SHA != "" && !ValidSHA(p.SHA) {
 		return p, &UserError{fmt.Sprintf("%q is not a commit SHA (7 to 40 hex digits).", p.SHA)}
 	}
-	return p, nil
+	return e.checkTarget(ctx, env, ar.Action, ar.User, p)
 }
 
 // lastKnownGood is the newest successful deploy's SHA that is neither the failing one
@@ -489,6 +597,9 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	auditRefusal := func(why string) {
 		e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+verb+".refused", map[string]string{"request": r.ID, "action": string(r.Action), "why": why})
 	}
+	if r.State == RequestFailed {
+		return "", &UserError{fmt.Sprintf("The preview of %s failed (%s), so nobody can approve it. Request it again once that is fixed.", r.ID, r.Preview.Problem)}
+	}
 	if r.State != RequestPending {
 		return fmt.Sprintf("%s was already %s by %s.", r.ID, r.State, who(r.DecidedBy)), nil
 	}
@@ -538,9 +649,10 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if err != nil {
 		return "", err
 	}
-	e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+string(state), map[string]string{"request": r.ID, "action": string(r.Action), "requested_by": r.RequestedBy})
+	e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+string(state), map[string]string{"request": r.ID, "action": string(r.Action), "requested_by": r.RequestedBy, "plan_sha256": r.Preview.PlanSHA256})
 	e.showRequest(ctx, decided)
 	if !approve {
+		e.dropPlan(ctx, r.ID)
 		return fmt.Sprintf("You rejected %s; nothing was done.", r.ID), nil
 	}
 	job, err := e.startJob(ctx, decided)
@@ -587,6 +699,7 @@ func (e *Engine) expire(ctx context.Context, r Request) {
 		return // decided or expired by someone else meanwhile
 	}
 	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", "request.expired", map[string]string{"request": r.ID, "action": string(r.Action)})
+	e.dropPlan(ctx, r.ID)
 	e.showRequest(ctx, saved)
 }
 
@@ -633,4 +746,6 @@ const (
 	FormConfirmEnv = "confirm_env"
 	FormSHA        = "sha"
 	FormInput      = "input"
+	// FormOverride is the field where an admin types the SHA to confirm an override.
+	FormOverride = "confirm_override"
 )

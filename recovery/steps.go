@@ -68,7 +68,7 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 	case ActTerraformPlan:
 		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepPlan(jc)}
 	case ActRollback, ActEmergencyRollback:
-		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepPlan(jc), e.stepApply(jc), e.stepVerify(env)}
+		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), e.stepVerify(env)}
 	case ActForceUnlock:
 		return []stepDef{e.stepWorkspace(env, p.SHA, jc), {"terraform force-unlock " + p.LockID, true, terraformInitTimeout, func(ctx context.Context) (string, error) {
 			if err := jc.ws.ForceUnlock(ctx, p.LockID); err != nil {
@@ -77,12 +77,7 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 			return "Lock " + p.LockID + " removed. Terraform runs of " + env.Name + " can take the state again.", nil
 		}}}
 	case ActDestroyRecreate:
-		return []stepDef{e.stepWorkspace(env, p.SHA, jc), {"terraform destroy", true, terraformApplyLimit, func(ctx context.Context) (string, error) {
-			if err := jc.ws.Destroy(ctx); err != nil {
-				return "", err
-			}
-			return "Every resource of " + env.Name + "'s state is destroyed.", nil
-		}}, {"Re-run " + env.DeployWorkflow + " on " + e.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + e.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
 			if err := e.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.Actions.Branch, nil); err != nil {
 				return "", err
 			}
@@ -151,6 +146,10 @@ func artifactKey(env Environment, fn, sha string) string {
 func (e *Engine) stepWorkspace(env Environment, sha string, jc *jobCtx) stepDef {
 	return stepDef{fmt.Sprintf("Fetch the Terraform sources at %s and terraform init (%s)", shortSHA(sha), env.Name), false, terraformInitTimeout,
 		func(ctx context.Context) (string, error) {
+			// Checked when requested; checked again now: main may have moved since.
+			if _, err := e.onBranch(ctx, sha); err != nil {
+				return "", err
+			}
 			ws, err := e.Actions.Terraform.Workspace(ctx, env, sha)
 			if err != nil {
 				return "", err
@@ -162,7 +161,7 @@ func (e *Engine) stepWorkspace(env Environment, sha string, jc *jobCtx) stepDef 
 
 func (e *Engine) stepPlan(jc *jobCtx) stepDef {
 	return stepDef{"terraform plan", false, terraformPlanTimeout, func(ctx context.Context) (string, error) {
-		plan, err := jc.ws.Plan(ctx)
+		plan, err := jc.ws.Plan(ctx, PlanOptions{})
 		if err != nil {
 			return "", err
 		}
@@ -170,12 +169,32 @@ func (e *Engine) stepPlan(jc *jobCtx) stepDef {
 	}}
 }
 
-func (e *Engine) stepApply(jc *jobCtx) stepDef {
-	return stepDef{"terraform apply", true, terraformApplyLimit, func(ctx context.Context) (string, error) {
-		if err := jc.ws.Apply(ctx); err != nil {
+// stepApplySaved applies the plan the approver approved, and nothing else: the plan
+// saved by the request's preview, checked against the SHA-256 the request showed.
+// Terraform itself refuses it when the state changed since (ErrStalePlan).
+func (e *Engine) stepApplySaved(job Job, jc *jobCtx) stepDef {
+	name := "terraform apply of the approved plan"
+	if job.PlanSHA256 != "" {
+		name += " (sha256 " + hexPrefix(job.PlanSHA256, 12) + ")"
+	}
+	return stepDef{name, true, terraformApplyLimit, func(ctx context.Context) (string, error) {
+		if job.PlanSHA256 == "" {
+			return "", errors.New("the request has no approved plan; request it again for a new preview")
+		}
+		plan, sum, err := e.Actions.Plans.Plan(ctx, job.RequestID)
+		if errors.Is(err, ErrNotFound) {
+			return "", errors.New("the approved plan is no longer on record (applied once already?); request it again for a new preview")
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading the approved plan: %w", err)
+		}
+		if sum != job.PlanSHA256 {
+			return "", fmt.Errorf("the saved plan (sha256 %s) is not the one approved (sha256 %s); nothing was applied", hexPrefix(sum, 12), hexPrefix(job.PlanSHA256, 12))
+		}
+		if err := jc.ws.ApplyPlan(ctx, plan); err != nil {
 			return "", err
 		}
-		return "Apply complete.", nil
+		return "Applied the approved plan (sha256 " + hexPrefix(sum, 16) + "), nothing else.", nil
 	}}
 }
 
@@ -246,3 +265,6 @@ func changeSymbol(actions []string) string {
 	}
 	return strings.Join(actions, ",")
 }
+
+// hexPrefix is the first n characters of a hex digest, for people to compare.
+func hexPrefix(s string, n int) string { return s[:min(n, len(s))] }

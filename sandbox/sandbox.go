@@ -315,7 +315,11 @@ func (s *Sandbox) seedEnv(e Env, now time.Time) error {
 		n := len(e.GoodDeploys)
 		for i, sha := range e.GoodDeploys {
 			at := now.Add(-time.Duration(n-i) * time.Hour)
-			s.GitHub.AddCommit(githubfake.Commit{SHA: sha, Message: "Deploy " + sha[:min(7, len(sha))], When: at, Files: RepositoryFiles()})
+			// Every version deployed came from the main branch: its commits are main's
+			// history (each environment's after the ones seeded before it).
+			if _, _, known := s.GitHub.CommitMessage(sha); !known {
+				s.GitHub.AddCommit(githubfake.Commit{SHA: sha, Message: "Deploy " + sha[:min(7, len(sha))], When: at, Files: RepositoryFiles(), Branch: "main"})
+			}
 			s.GitHub.AddRun(githubfake.Run{WorkflowFile: e.DeployWorkflow, HeadBranch: branch, HeadSHA: sha,
 				Conclusion: "success", CreatedAt: at.Add(-5 * time.Minute), UpdatedAt: at})
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -207,28 +208,35 @@ func TestTwoPersonRollbackOfProd(t *testing.T) {
 
 	got := e.press(alert, userAlice, "action:rollback")
 	wantContains(t, got, "Requested Roll back to last good on prod")
-	req := e.threadMessage(alert, "requests *Roll back to last good* on *prod*", "Plan: 4 to add")
+	req := e.threadMessage(alert, "requests *Roll back to last good* on *prod*", "Plan: 4 to add", "[ Approve")
 	wantContains(t, slackfake.Render(req), st.PreviousSHA[:7], "[ Approve", "[ Reject", "Waiting for an approver other than <@U0ALICE>")
+	// The plan people read is saved; the job applies that plan, by its SHA-256.
+	m := regexp.MustCompile(`Saved plan sha256 ([0-9a-f]{16})`).FindStringSubmatch(slackfake.Render(req))
+	if m == nil {
+		t.Fatalf("the request shows no saved plan's SHA-256:\n%s", slackfake.Render(req))
+	}
+	planSum := m[1]
 
 	wantContains(t, e.press(req, userAlice, "approve:request"), "You requested this: a second person must approve it.")
 	wantContains(t, e.press(req, userCarol, "approve:request"), "You need the *approver* role for prod")
 	wantContains(t, e.press(req, userBob, "approve:request"), "You approved", "runs as job JOB-")
 
 	e.threadMessage(alert, "Job JOB-", "succeeded.")
+	e.threadMessage(alert, ":white_check_mark: terraform apply of the approved plan (sha256 "+planSum[:12]+")", "Applied the approved plan (sha256 "+planSum+")")
 	if v := deployedVersion(t, e, "prod"); v != st.PreviousSHA {
 		t.Errorf("prod runs %q, want the last known good %q", v, st.PreviousSHA)
 	}
 	_, text := e.waitAlert("Production canary failed", "succeeded")
 	wantContains(t, text, "Roll back to last good) succeeded")
-	for _, step := range []string{"Fetch the Terraform sources at " + st.PreviousSHA[:7], "terraform plan", "terraform apply", "Verify: health endpoint 200 and no alarm in ALARM"} {
+	for _, step := range []string{"Fetch the Terraform sources at " + st.PreviousSHA[:7], "terraform apply of the approved plan", "Verify: health endpoint 200 and no alarm in ALARM"} {
 		e.threadMessage(alert, ":white_check_mark: "+step)
 	}
 	e.threadMessage(alert, "Approved by <@U0BOB>", "job `JOB-")
 	wantContains(t, e.audit(incident),
 		"U0ALICE:request.created", "U0ALICE:request.approve.refused", "U0CAROL:request.approve.refused",
 		"U0BOB:request.approved", "U0BOB:job.created", "medic:job.step", "medic:job.succeeded")
-	if n := strings.Count(e.audit(incident), "medic:job.step"); n != 4 {
-		t.Errorf("got %d audited steps, want 4", n)
+	if n := strings.Count(e.audit(incident), "medic:job.step"); n != 3 {
+		t.Errorf("got %d audited steps, want 3", n)
 	}
 }
 
@@ -294,7 +302,7 @@ func TestSameApprovalDeliveredManyTimesStartsOneJob(t *testing.T) {
 	}
 	starts := 0
 	for _, m := range e.sb.Slack.Thread(sandboxChannel, alert.TS) {
-		if strings.Contains(m.Text, "terraform apply") && strings.Contains(m.Text, "Step 3/4") {
+		if strings.Contains(m.Text, "terraform apply") && strings.Contains(m.Text, "Step 2/3") {
 			starts++
 		}
 	}
@@ -348,7 +356,7 @@ func TestTerraformFailureOffersForceLambdaUpdate(t *testing.T) {
 	e.press(alert, userAlice, "action:rollback")
 	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 	e.press(req, userBob, "approve:request")
-	failed := e.threadMessage(alert, "failed at step 3 (terraform apply)", "[ Force Lambda update to "+st.PreviousSHA[:7])
+	failed := e.threadMessage(alert, "failed at step 2 (terraform apply of the approved plan", "[ Force Lambda update to "+st.PreviousSHA[:7])
 	e.sb.Faults.Clear("tfstate:POST")
 
 	// The runbook's nuclear option: a form asks why and the environment's name.
@@ -385,7 +393,7 @@ func TestVerificationFailingFailsTheJob(t *testing.T) {
 	e.press(req, userBob, "approve:request")
 	e.threadMessage(alert, ":white_check_mark: terraform apply")
 	e.threadMessage(alert, ":x: Verify", "health endpoint answered 502")
-	note := e.threadMessage(alert, "failed at step 4", "[ Retry")
+	note := e.threadMessage(alert, "failed at step 3 (Verify", "[ Retry")
 	if strings.Contains(slackfake.Render(note), "Force Lambda update") {
 		t.Error("a verification failure offered Force Lambda update (Terraform did not fail)")
 	}
@@ -396,7 +404,7 @@ func TestSelfServiceRunsWithoutApproval(t *testing.T) {
 	e.deliver(st)
 	alert, _ := e.waitAlert("Checks failed on PR")
 	got := e.press(alert, userCarol, "action:rerun-failed")
-	wantContains(t, got, "runs now without approval (self-service)")
+	wantContains(t, got, "without approval (self-service)")
 	e.threadMessage(alert, ":white_check_mark: Re-run the failed jobs of run")
 	if n := e.sb.GitHub.Calls("RerunFailed"); n != 1 {
 		t.Errorf("GitHub re-run calls: got %d, want 1", n)
@@ -437,7 +445,7 @@ func TestActions(t *testing.T) {
 		{name: "terraform plan", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:tf-plan", selfService: true, terraform: true,
 			want: ":white_check_mark: terraform plan"},
 		{name: "terraform plan fails", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:tf-plan", selfService: true, terraform: true,
-			fault: "tfstate:GET", want: "failed at step"},
+			fault: "tfstate:GET", want: "preview failed"},
 		{name: "destroy and recreate", caseName: "preprod-deploy-fail", header: "Preprod deployment failed", action: "action:destroy-recreate", terraform: true,
 			form: map[string]string{recovery.FormReason: "state and resources diverged", recovery.FormConfirmEnv: "preprod"},
 			want: ":white_check_mark: Re-run build-and-promote.yml on main", check: func(t *testing.T, e *e2e) {
@@ -458,7 +466,7 @@ func TestActions(t *testing.T) {
 				}
 			}},
 		{name: "emergency rollback fails", caseName: "rollback-fail", header: "rollback failed", action: "action:emergency-rollback", terraform: true,
-			form: map[string]string{}, fault: "tfstate:POST", want: "failed at step 3 (terraform apply)"},
+			form: map[string]string{}, fault: "tfstate:POST", want: "failed at step 2 (terraform apply of the approved plan"},
 		{name: "cancel stuck run", caseName: "workflow-stuck", header: "Workflow stuck", action: "action:cancel-run",
 			want: ":white_check_mark: Cancel run", check: func(t *testing.T, e *e2e) {
 				if n := e.sb.GitHub.Calls("CancelRun"); n != 1 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,12 @@ type app struct {
 func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logger) (*app, error) {
 	if ext.now == nil {
 		ext.now = time.Now
+	}
+	// Before anything reads a secret or writes a file: another process of medic's user
+	// (Terraform, a provider) cannot read medic's memory or environment, and what medic
+	// writes is private.
+	if err := terraform.ProtectProcess(); err != nil {
+		return nil, err
 	}
 	envs, err := recovery.NewEnvironments(cfg.DomainEnvironments())
 	if err != nil {
@@ -147,8 +154,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	poster := bot.NewPoster(api)
 	roles, policy := cfg.DomainAccess()
 	var tf recovery.Terraform
-	if runner, err := terraform.New(terraform.Options{ExecPath: terraformPath(cfg.Terraform.Bin), WorkRoot: cfg.Terraform.WorkDir,
-		Archives: ghClient, Logger: log, Env: ext.terraformEnv}); err != nil {
+	if runner, err := newTerraform(cfg, ext, ghClient, awsProvider, log); err != nil {
 		log.Warn("terraform is not available: Terraform actions will fail until it is", zap.Error(err))
 		tf = unavailableTerraform{err}
 	} else {
@@ -182,6 +188,9 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 			Deploys:    ghClient,
 			Functions:  awsProvider,
 			StateLocks: awsProvider,
+			Commits:    ghClient,
+			Plans:      st,
+			Previews:   recovery.PreviewConfig{Workers: cfg.Previews.Workers, Queue: cfg.Previews.Queue, Timeout: cfg.Previews.Timeout},
 			Branch:     cfg.GitHub.Branch,
 			Verify:     recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
 			JobLease:   cfg.Jobs.Lease,
@@ -362,6 +371,54 @@ func terraformPath(bin string) string {
 		return p
 	}
 	return ""
+}
+
+// newTerraform makes the Terraform runner: the configured binary, run through medic's
+// own binary as its shim (confined with Landlock, as terraform.user), with each
+// environment's AWS identity and providers only from where the config says.
+func newTerraform(cfg *config.Config, ext external, gh *deploygithub.Client, aws *deployaws.Provider, log *zap.Logger) (*terraform.Runner, error) {
+	o := terraform.Options{
+		ExecPath: terraformPath(cfg.Terraform.Bin), WorkRoot: cfg.Terraform.WorkDir,
+		Archives: gh, Logger: log, Env: ext.terraformEnv, Credentials: aws.TerraformCredentials,
+		ProviderMirror: cfg.Terraform.ProviderMirror, PluginDirs: cfg.Terraform.PluginDirs,
+	}
+	shim, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding medic's own binary, the terraform shim: %w", err)
+	}
+	o.Shim = shim
+	user := cfg.Terraform.User
+	if user == "" && os.Geteuid() == 0 {
+		user = "nobody" // medic may switch users: Terraform gets none of root's powers
+	}
+	if user != "" && user != "medic" {
+		if o.RunAs, err = terraform.LookupIdentity(user); err != nil {
+			return nil, fmt.Errorf("terraform.user: %w", err)
+		}
+	}
+	r, err := terraform.New(o)
+	if err != nil {
+		return nil, err
+	}
+	who := "medic's own user"
+	if o.RunAs != nil {
+		who = user + " (" + o.RunAs.String() + ")"
+	}
+	log.Info("terraform ready", zap.String("version", r.Version()), zap.String("runs_as", who),
+		zap.String("providers_from", providersFrom(cfg.Terraform)))
+	return r, nil
+}
+
+func providersFrom(t config.TerraformBinary) string {
+	var from []string
+	if t.ProviderMirror != "" {
+		from = append(from, t.ProviderMirror)
+	}
+	from = append(from, t.PluginDirs...)
+	if len(from) == 0 {
+		return "their registries"
+	}
+	return strings.Join(from, ", ")
 }
 
 // unavailableTerraform answers every Terraform action with why Terraform cannot run.

@@ -504,7 +504,7 @@ func (c *drillCluster) rollbackTrial(rng *rand.Rand, seen map[string]bool, click
 	c.waitDuplicatesSkipped(*redeliveries)
 	starts := 0
 	for _, m := range c.sb.Slack.Thread(sandboxChannel, alert.TS) {
-		if strings.Contains(m.Text, "Step 3/4: terraform apply") {
+		if strings.Contains(m.Text, "Step 2/3: terraform apply of the approved plan") {
 			starts++
 		}
 	}
@@ -606,7 +606,7 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 	c.press(alert, userAlice, "action:rollback")
 	req := c.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 	c.press(req, userBob, "approve:request")
-	c.threadMessage(alert, "Step 3/4: terraform apply")
+	c.threadMessage(alert, "Step 2/3: terraform apply of the approved plan")
 	waitApplyLock(t, c.sb, "prod")
 
 	// Cut the replicas off their database.
@@ -656,7 +656,7 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 
 	// Told by the job itself, or by a replica that found its lease lapsed first.
 	interrupted := func(text string) bool {
-		return strings.Contains(text, "interrupted at step 3 (terraform apply)") || strings.Contains(text, "was at step 3/4 (terraform apply)")
+		return strings.Contains(text, "interrupted at step 2 (terraform apply of the approved plan") || strings.Contains(text, "was at step 2/3 (terraform apply of the approved plan")
 	}
 	if _, err := c.sb.Slack.WaitForMessage(mustCtx(t), func(m slackfake.Message) bool {
 		text := slackfake.Render(m)
@@ -692,7 +692,7 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 		if interrupted(text) {
 			notes++
 		}
-		if strings.Contains(m.Text, "Step 3/4: terraform apply") {
+		if strings.Contains(m.Text, "Step 2/3: terraform apply of the approved plan") {
 			starts++
 		}
 		if strings.Contains(m.Text, "Step 4/4") {
@@ -1007,7 +1007,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 		c.press(alert, userAlice, "action:rollback")
 		req := c.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 		c.press(req, userBob, "approve:request")
-		c.threadMessage(alert, "Step 3/4: terraform apply")
+		c.threadMessage(alert, "Step 2/3: terraform apply of the approved plan")
 		waitApplyLock(t, c.sb, "prod") // kill it inside the apply's minute
 		var runner *medicProc
 		for _, p := range c.procs {
@@ -1023,7 +1023,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 		killed := runner.kill(t)
 		survivor := c.other(runner)
 
-		note := c.threadMessage(alert, "medic stopped while job JOB-", "at step 3/4 (terraform apply)", "nothing was re-run", "[ Retry")
+		note := c.threadMessage(alert, "medic stopped while job JOB-", "at step 2/3 (terraform apply of the approved plan", "nothing was re-run", "[ Retry")
 		interrupted := time.Since(killed)
 		wantContains(t, slackfake.Render(note), "It was changing prod: check its state before retrying.")
 		failover := "n/a (the job ran on the follower)"
@@ -1033,7 +1033,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 
 		starts, notes := 0, 0
 		for _, m := range c.sb.Slack.Thread(sandboxChannel, alert.TS) {
-			if strings.Contains(m.Text, "Step 3/4: terraform apply") {
+			if strings.Contains(m.Text, "Step 2/3: terraform apply of the approved plan") {
 				starts++
 			}
 			if strings.Contains(m.Text, "medic stopped while job") {

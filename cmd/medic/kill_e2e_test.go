@@ -35,12 +35,12 @@ func TestCancelJobInterruptsTerraform(t *testing.T) {
 	e.press(alert, userAlice, "action:rollback")
 	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 	e.press(req, userBob, "approve:request")
-	e.threadMessage(alert, "Step 3/4: terraform apply")
+	e.threadMessage(alert, "Step 2/3: terraform apply of the approved plan")
 	waitApplyLock(t, e.sb, "prod") // cancel only once Terraform really applies
 	running, _ := e.waitAlert("Production canary failed", "[ Cancel job")
 	got := e.press(running, userCarol, "job-cancel:job")
 	wantContains(t, got, "Cancelling job JOB-")
-	e.threadMessage(alert, "was cancelled at step 3 (terraform apply)")
+	e.threadMessage(alert, "was cancelled at step 2 (terraform apply of the approved plan")
 	if l, held := e.sb.TFState.Lock("prod"); held {
 		t.Errorf("the interrupted apply left the prod state locked: %+v", l)
 	}
@@ -135,7 +135,7 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 	e.press(alert, userAlice, "action:rollback")
 	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 	e.press(req, userBob, "approve:request")
-	e.threadMessage(alert, "Step 3/4: terraform apply")
+	e.threadMessage(alert, "Step 2/3: terraform apply of the approved plan")
 	waitApplyLock(t, sb, "prod") // kill it inside the apply's minute
 	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -143,13 +143,13 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 	_, _ = first.Process.Wait()
 
 	start()
-	note := e.threadMessage(alert, "medic stopped while job JOB-", "at step 3/4 (terraform apply)", "nothing was re-run", "[ Retry")
+	note := e.threadMessage(alert, "medic stopped while job JOB-", "at step 2/3 (terraform apply of the approved plan", "nothing was re-run", "[ Retry")
 	wantContains(t, slackfake.Render(note), "It was changing prod: check its state before retrying.")
 	e.waitAlert("Production canary failed", "interrupted")
 
 	starts := 0
 	for _, m := range sb.Slack.Thread(sandboxChannel, alert.TS) {
-		if strings.Contains(m.Text, "Step 3/4: terraform apply") {
+		if strings.Contains(m.Text, "Step 2/3: terraform apply of the approved plan") {
 			starts++
 		}
 		if strings.Contains(m.Text, "Step 4/4") {

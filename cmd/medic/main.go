@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/medic-ops/medic/deploy/terraform"
 )
 
 // Set at build time with -ldflags "-X main.version=… -X main.commit=…".
@@ -32,6 +34,9 @@ Endpoints: SLACK_API_URL, GITHUB_API_URL, AWS_ENDPOINT_URL[_<SERVICE>].
 `
 
 func main() {
+	// medic's binary is also the shim each Terraform command starts as: it confines the
+	// command and becomes terraform (deploy/terraform, Options.Shim).
+	terraform.ShimMain()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()

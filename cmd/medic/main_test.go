@@ -10,8 +10,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/medic-ops/medic/deploy/terraform"
 	"github.com/medic-ops/medic/internal/tftest"
 )
+
+func TestMain(m *testing.M) {
+	terraform.ShimMain() // the test binary is the terraform shim of the medic it runs
+	os.Exit(m.Run())
+}
 
 func runMedic(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

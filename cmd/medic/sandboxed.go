@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,12 +70,48 @@ func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
 	cfg.Verify.Watch = 0
 	cfg.Jobs.Lease = 3 * time.Second
 	cfg.Terraform.WorkDir = filepath.Join(dir, "terraform")
+	// Terraform runs as another user when medic runs as root: it must reach its work
+	// directory. And no provider ever comes from a registry in the sandbox: the only
+	// source is an empty directory (the sandbox's configuration uses built-in resources).
+	if err := passable(dir); err != nil {
+		return nil, err
+	}
+	cfg.Terraform.PluginDirs = []string{filepath.Join(dir, "providers")}
+	if err := os.MkdirAll(cfg.Terraform.PluginDirs[0], 0o755); err != nil {
+		return nil, err
+	}
 	if bin, err := tftest.Find(); err == nil {
 		cfg.Terraform.Bin = bin
 	} else {
 		cfg.Terraform.Bin = "" // Terraform actions say it is missing; the rest works
 	}
 	return cfg, nil
+}
+
+// passable lets other users pass through dir and its parents below the system's
+// temporary directory (a test's temporary directories are private), without letting
+// them list anything.
+func passable(dir string) error {
+	tmp, err := filepath.EvalSymlinks(os.TempDir())
+	if err != nil {
+		return err
+	}
+	d, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	for ; strings.HasPrefix(d, tmp+string(filepath.Separator)); d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+				return fmt.Errorf("letting Terraform's user reach %s: %w", d, err)
+			}
+		}
+	}
+	return nil
 }
 
 // sandboxExternal points medic's clients at sb, with the sandbox's tokens and static

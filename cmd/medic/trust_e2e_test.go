@@ -2,13 +2,18 @@ package main
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/medic-ops/medic/config"
 	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/githubfake"
 	"github.com/medic-ops/medic/sandbox/slackfake"
+	"github.com/medic-ops/medic/store"
 )
 
 // hostileRollbackLog is what a pull request's author writes in the log of a job they
@@ -131,4 +136,166 @@ func TestPullRequestRunsDriveNothing(t *testing.T) {
 func isUserError(err error, want string) bool {
 	var ue *recovery.UserError
 	return errors.As(err, &ue) && strings.Contains(ue.Msg, want)
+}
+
+// withAdmin makes user an admin of every environment.
+func withAdmin(user string) e2eOption {
+	return func(_ *sandbox.World, cfg *config.Config) {
+		m := cfg.Access.Roles["*"]
+		m.Admins = append(m.Admins, user)
+		cfg.Access.Roles["*"] = m
+	}
+}
+
+// commitOn adds a commit to branch in the sandbox's GitHub, with the Terraform sources
+// and extra files, and returns its SHA.
+func commitOn(e *e2e, branch, message string, extra map[string]string) string {
+	files := sandbox.RepositoryFiles()
+	maps.Copy(files, extra)
+	c := githubfake.Commit{Message: message, Branch: branch, Files: files}
+	if _, ok := e.sb.GitHub.Ref("heads/" + branch); !ok {
+		head, _ := e.sb.GitHub.Ref("heads/main")
+		c.Parents = []string{head}
+	}
+	return e.sb.GitHub.AddCommit(c)
+}
+
+// TestRollbackRunsOnlyTrustedCommits: /rollback prod with a commit that is not on main
+// (a branch's, one GitHub does not have) is refused before anything of it is
+// downloaded or run; one on main that was never deployed to prod is refused too, and
+// an admin may override that rule only, through a form whose override the approver
+// sees.
+func TestRollbackRunsOnlyTrustedCommits(t *testing.T) {
+	e, _ := mustStartStaged(t, "", withAdmin(userErin))
+	needTerraform(t, e)
+	wip := commitOn(e, "someone/wip", "wip: try a provider", map[string]string{
+		// What the commit would run if medic fetched it and ran terraform init.
+		sandbox.TerraformDir + "/terraform.d/plugins/registry.terraform.io/evil/probe/1.0.0/linux_amd64/terraform-provider-probe": "#!/bin/sh\nenv > /tmp/probe\n",
+	})
+	rollback := func(user, text string) string {
+		before := e.ephemeralCount(user)
+		e.command(user, sandboxChannel, "/rollback", text)
+		return e.nextEphemeral(user, before)
+	}
+	wantContains(t, rollback(userAlice, "prod "+wip[:10]), wip[:7]+" is not on main", "Merge it first", "nothing was done")
+	wantContains(t, rollback(userAlice, "prod deadbeefcafe"), "The repository has no commit deadbee", "nothing was done")
+
+	fresh := commitOn(e, "main", "chore: bump the model", nil)
+	got := rollback(userAlice, "prod "+fresh)
+	wantContains(t, got, fresh[:7]+" is on main but was never deployed successfully to prod", "/rollback prod "+fresh[:7]+" override")
+	// A responder's override is refused; so is one without the typed confirmation.
+	e.command(userAlice, sandboxChannel, "/rollback", "prod "+fresh+" override")
+	e.waitForm(userAlice)
+	before := e.ephemeralCount(userAlice)
+	if ack := e.submitForm(userAlice, map[string]string{recovery.FormReason: "trust me", recovery.FormOverride: fresh[:7]}); len(ack.Payload) != 0 {
+		t.Fatalf("form refused: %s", ack.Payload)
+	}
+	wantContains(t, e.nextEphemeral(userAlice, before), "Only an admin of prod may override")
+
+	if n, m := e.sb.GitHub.Calls("Tarball")+e.sb.GitHub.Calls("DownloadTarball"), e.sb.Faults.Calls("tfstate:GET"); n != 0 || m != 0 {
+		t.Fatalf("refused requests downloaded sources %d times and ran Terraform against prod's state %d times, want 0", n, m)
+	}
+	if msgs := e.requests(); len(msgs) != 0 {
+		t.Fatalf("refused requests were posted: %d", len(msgs))
+	}
+
+	// The admin overrides: the form wants the SHA typed, and the approver sees why.
+	e.command(userErin, sandboxChannel, "/rollback", "prod "+fresh[:9]+" override")
+	e.waitForm(userErin)
+	if ack := e.submitForm(userErin, map[string]string{recovery.FormReason: "the model fix never reached prod", recovery.FormOverride: "nope"}); !strings.Contains(string(ack.Payload), "Type "+fresh[:7]+" exactly") {
+		t.Fatalf("a wrong confirmation was accepted: %s", ack.Payload)
+	}
+	if ack := e.submitForm(userErin, map[string]string{recovery.FormReason: "the model fix never reached prod", recovery.FormOverride: fresh[:7]}); len(ack.Payload) != 0 {
+		t.Fatalf("form refused: %s", ack.Payload)
+	}
+	req, text := e.waitMessage("the override request", func(m slackfake.Message) bool {
+		return !m.Ephemeral && strings.Contains(slackfake.Render(m), "Admin override by <@U0ERIN>") && strings.Contains(slackfake.Render(m), "[ Approve")
+	})
+	wantContains(t, text, fresh[:12]+"` was never deployed successfully to prod", "the model fix never reached prod")
+	wantContains(t, e.press(req, userBob, "approve:request"), "You approved")
+	e.waitMessage("the job's end", func(m slackfake.Message) bool {
+		return m.ThreadTS == req.TS && strings.Contains(m.Text, "succeeded.")
+	})
+	if v := deployedVersion(t, e, "prod"); v != fresh {
+		t.Errorf("prod runs %q, want the overridden %s", v, fresh[:7])
+	}
+	audit, err := e.app.store.Audit(mustCtx(t), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var overrides, refused int
+	for _, a := range audit {
+		switch {
+		case a.Action == "request.override" && a.Actor == userErin && a.Detail["sha"] == fresh:
+			overrides++
+		case a.Action == "request.refused":
+			refused++
+		}
+	}
+	if overrides != 1 || refused != 4 {
+		t.Errorf("audit: %d overrides by erin and %d refusals, want 1 and 4", overrides, refused)
+	}
+}
+
+// waitForm waits until a form is open for user.
+func (e *e2e) waitForm(user string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, v := range e.sb.Slack.Views() {
+			if v.User == user && !v.Closed {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no form opened for %s", user)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// requests returns the request messages posted so far.
+func (e *e2e) requests() []slackfake.Message {
+	var out []slackfake.Message
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if !m.Ephemeral && strings.Contains(slackfake.Render(m), " requests *") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestForceLambdaUpdateTargetsOnlyKnownGood: when GitHub failed while the alert's
+// diagnostics ran, the incident knows no good version; Force Lambda update then never
+// falls back to the incident's own (failing) commit: it asks GitHub for the last known
+// good deploy, and refuses when it cannot say.
+func TestForceLambdaUpdateTargetsOnlyKnownGood(t *testing.T) {
+	e, st := mustStartStaged(t, "rollback-fail")
+	e.sb.Faults.Set("github:ListWorkflowRuns", fault.Rule{Err: &fault.Error{Status: 502, Code: "BadGateway", Message: "bad gateway"}})
+	e.deliver(st)
+	alert, _ := e.waitAlert("rollback failed")
+	in, err := e.app.store.Incident(mustCtx(t), incidentOf(t, alert))
+	if err != nil || in.RollbackSHA != "" {
+		t.Fatalf("the incident knows a good version (%q, %v) although GitHub failed", in.RollbackSHA, err)
+	}
+	request := func() string {
+		e.openForm(alert, userAlice, "action:force-lambda-update")
+		before := e.ephemeralCount(userAlice)
+		if ack := e.submitForm(userAlice, map[string]string{recovery.FormReason: "terraform is wedged", recovery.FormConfirmEnv: "prod"}); len(ack.Payload) != 0 {
+			t.Fatalf("form refused: %s", ack.Payload)
+		}
+		return e.nextEphemeral(userAlice, before)
+	}
+	wantContains(t, request(), "Could not read the deploy history")
+	for _, m := range e.requests() {
+		t.Errorf("a request was posted while no good version was known:\n%s", slackfake.Render(m))
+	}
+	e.sb.Faults.Clear("github:ListWorkflowRuns")
+	wantContains(t, request(), "Requested Force Lambda update on prod")
+	req := e.threadMessage(alert, "requests *Force Lambda update*", "[ Approve")
+	text := slackfake.Render(req)
+	wantContains(t, text, "dashboard/lambda-"+st.PreviousSHA+".zip")
+	if strings.Contains(text, st.HeadSHA) || strings.Contains(text, st.HeadSHA[:12]) {
+		t.Errorf("the forced update targets the failing commit %s:\n%s", st.HeadSHA[:7], text)
+	}
 }

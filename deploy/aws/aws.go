@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -55,6 +56,8 @@ type Provider struct {
 }
 
 type clients struct {
+	// creds are the environment's credentials (its assumed role's when it has one).
+	creds   sdkaws.CredentialsProvider
 	lambda  *lambda.Client
 	cw      *cloudwatch.Client
 	logs    *cloudwatchlogs.Client
@@ -156,9 +159,15 @@ func (p *Provider) clientsFor(env recovery.Environment) *clients {
 	if env.RoleARN != "" {
 		stsClient := sts.NewFromConfig(cfg)
 		cfg.Credentials = sdkaws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, env.RoleARN,
-			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "medic-" + env.Name }))
+			func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = "medic-" + env.Name
+				// An hour, every role's default maximum: a Terraform apply (45 minutes at
+				// most) gets credentials that outlive it.
+				o.Duration = assumeRoleDuration
+			}))
 	}
 	c := &clients{
+		creds:   cfg.Credentials,
 		lambda:  lambda.NewFromConfig(cfg),
 		cw:      cloudwatch.NewFromConfig(cfg),
 		logs:    cloudwatchlogs.NewFromConfig(cfg),
@@ -169,6 +178,47 @@ func (p *Provider) clientsFor(env recovery.Environment) *clients {
 	}
 	p.envs[env.Name] = c
 	return c
+}
+
+// assumeRoleDuration is how long an environment's assumed-role credentials last.
+const assumeRoleDuration = time.Hour
+
+// TerraformCredentials returns env's AWS identity for a Terraform command, as the
+// variables Terraform reads: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN (temporary credentials), AWS_REGION and AWS_DEFAULT_REGION. They
+// are medic's own default credentials or, when the environment has a role, that role's,
+// assumed by medic. Credentials that would expire within minValid are renewed first; it
+// fails when even fresh ones would not last that long.
+func (p *Provider) TerraformCredentials(ctx context.Context, env recovery.Environment, minValid time.Duration) ([]string, error) {
+	c := p.clientsFor(env)
+	if c.creds == nil {
+		return nil, fmt.Errorf("no AWS credentials for %s: configure AWS's default credentials for medic", env.Name)
+	}
+	creds, err := c.creds.Retrieve(ctx)
+	if err == nil && creds.CanExpire && time.Until(creds.Expires) < minValid {
+		if cache, ok := c.creds.(*sdkaws.CredentialsCache); ok {
+			cache.Invalidate()
+			creds, err = cache.Retrieve(ctx)
+		}
+	}
+	if err != nil {
+		who := "medic's default credentials"
+		if env.RoleARN != "" {
+			who = "role " + env.RoleARN
+		}
+		return nil, fmt.Errorf("getting %s's AWS credentials (%s): %w", env.Name, who, err)
+	}
+	if creds.CanExpire && time.Until(creds.Expires) < minValid {
+		return nil, fmt.Errorf("%s's AWS credentials expire at %s, before the Terraform command's time limit: allow longer sessions", env.Name, creds.Expires.UTC().Format(time.RFC3339))
+	}
+	out := []string{"AWS_ACCESS_KEY_ID=" + creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + creds.SecretAccessKey}
+	if creds.SessionToken != "" {
+		out = append(out, "AWS_SESSION_TOKEN="+creds.SessionToken)
+	}
+	if env.Region != "" {
+		out = append(out, "AWS_REGION="+env.Region, "AWS_DEFAULT_REGION="+env.Region)
+	}
+	return out, nil
 }
 
 // APIError is an AWS call that failed, summarized for people: the service, the

@@ -597,3 +597,34 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+var _ recovery.CommitChecker = (*Client)(nil)
+
+// CommitOnBranch compares sha with branch's head (GET /compare/{branch}...{sha}): the
+// commit is on the branch when GitHub says "identical" or "behind" (every commit of it
+// is in the branch). For those, the merge base is the commit itself, which gives its full
+// SHA. A commit the repository does not have (a fork's, a mistyped one) is an error
+// wrapping recovery.ErrNotFound.
+func (c *Client) CommitOnBranch(ctx context.Context, sha, branch string) (recovery.CommitPlace, error) {
+	const op = "Compare"
+	if err := checkSHA(op, sha); err != nil {
+		return recovery.CommitPlace{}, err
+	}
+	if err := checkRefName(op, "branch", branch); err != nil {
+		return recovery.CommitPlace{}, err
+	}
+	cmp, resp, err := c.gh.Repositories.CompareCommits(ctx, c.owner, c.repo, branch, sha, &gh.ListOptions{PerPage: 1})
+	if err != nil {
+		if resp != nil && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity) {
+			return recovery.CommitPlace{}, fmt.Errorf("commit %s: %w", sha, errors.Join(recovery.ErrNotFound, wrap("Compare", resp, err)))
+		}
+		return recovery.CommitPlace{}, wrap("Compare", resp, err)
+	}
+	place := recovery.CommitPlace{Status: cmp.GetStatus()}
+	switch place.Status {
+	case "identical", "behind":
+		place.SHA = cmp.GetMergeBaseCommit().GetSHA()
+		place.Reachable = strings.HasPrefix(place.SHA, sha)
+	}
+	return place, nil
+}

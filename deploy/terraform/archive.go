@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -30,18 +31,25 @@ type limits struct {
 // errUnsafe marks an archive refused for its contents rather than for an I/O error.
 var errUnsafe = errors.New("unsafe archive")
 
+// workingData names directories of Terraform's own working data that a commit may
+// carry (by mistake or on purpose): .terraform (installed providers and modules) and
+// terraform.d (the implicit local provider mirror). They are never unpacked: providers
+// come only from where medic's CLI configuration says.
+var workingData = map[string]bool{".terraform": true, "terraform.d": true}
+
 // unpack extracts a gzip'd tar with one top directory (GitHub's "{owner}-{repo}-{sha7}/")
 // into dest, which it creates with mode 0700, dropping the top directory. It refuses
 // absolute names, "..", entries outside the top directory, links that leave dest or
 // point through other links, entries beneath a symlink, devices and FIFOs, and archives
-// over the limits.
-func unpack(r io.Reader, dest string, lim limits) error {
+// over the limits. It leaves out Terraform working data (workingData) and returns the
+// top-most paths it left out.
+func unpack(r io.Reader, dest string, lim limits) (skipped []string, err error) {
 	if err := os.Mkdir(dest, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dest, err)
+		return nil, fmt.Errorf("creating %s: %w", dest, err)
 	}
 	gz, err := gzip.NewReader(r)
 	if err != nil {
-		return fmt.Errorf("reading the archive: %w", err)
+		return nil, fmt.Errorf("reading the archive: %w", err)
 	}
 	defer gz.Close()
 	// Bound the decompressed stream too: skipped entries and padding count here.
@@ -54,39 +62,56 @@ func unpack(r io.Reader, dest string, lim limits) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading the archive: %w", err)
+			return nil, fmt.Errorf("reading the archive: %w", err)
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue // git archive's pax header holding the commit SHA
 		}
 		if u.entries++; u.entries > lim.maxFiles {
-			return fmt.Errorf("%w: more than %d entries", errUnsafe, lim.maxFiles)
+			return nil, fmt.Errorf("%w: more than %d entries", errUnsafe, lim.maxFiles)
 		}
 		name, err := entryName(hdr.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		first, rest, _ := strings.Cut(name, "/")
 		switch {
 		case top == "":
 			top = first
 		case first != top:
-			return fmt.Errorf("%w: %q is outside the top directory %q", errUnsafe, hdr.Name, top)
+			return nil, fmt.Errorf("%w: %q is outside the top directory %q", errUnsafe, hdr.Name, top)
 		}
 		if rest == "" {
 			if hdr.Typeflag != tar.TypeDir {
-				return fmt.Errorf("%w: %q is not a directory", errUnsafe, hdr.Name)
+				return nil, fmt.Errorf("%w: %q is not a directory", errUnsafe, hdr.Name)
+			}
+			continue
+		}
+		if at := workingDataAt(rest); at != "" {
+			if !slices.Contains(skipped, at) {
+				skipped = append(skipped, at)
 			}
 			continue
 		}
 		if err := u.entry(hdr, rest, tr, top); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if top == "" {
-		return fmt.Errorf("%w: the archive is empty", errUnsafe)
+		return nil, fmt.Errorf("%w: the archive is empty", errUnsafe)
 	}
-	return u.checkLinks()
+	return skipped, u.checkLinks()
+}
+
+// workingDataAt returns the part of rel up to its first working-data directory, or "".
+func workingDataAt(rel string) string {
+	parts := strings.Split(rel, "/")
+	for i, p := range parts {
+		if workingData[p] {
+			return strings.Join(parts[:i+1], "/")
+		}
+	}
+	return ""
 }
 
 // entryName cleans an entry's name, refusing absolute names and "..".

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +79,16 @@ func TestUnpack(t *testing.T) {
 		wantErr string
 		// wantFiles are files (below the top directory) and their contents after success.
 		wantFiles map[string]string
+		// wantSkipped are the working-data paths left out.
+		wantSkipped []string
 	}{
+		{name: "Terraform working data is left out", entries: []TarEntry{
+			dir(top), dir(top + "infra/"), file(top+"infra/main.tf", "x"),
+			dir(top + "infra/terraform.d/"), file(top+"infra/terraform.d/plugins/registry.terraform.io/evil/probe/1.0.0/linux_amd64/terraform-provider-probe", "#!/bin/sh"),
+			file(top+"infra/.terraform/providers/registry.terraform.io/hashicorp/aws/5.0.0/linux_amd64/terraform-provider-aws", "binary"),
+			file(top+"infra/.terraform.lock.hcl", "lock"), file(top+"terraform.d/credentials.tfrc.json", "{}"),
+		}, wantFiles: map[string]string{"infra/main.tf": "x", "infra/.terraform.lock.hcl": "lock"},
+			wantSkipped: []string{"infra/terraform.d", "infra/.terraform", "terraform.d"}},
 		{name: "GitHub layout", entries: []TarEntry{
 			{Name: "pax_global_header", Type: tar.TypeXGlobalHeader, Body: "1111111111111111111111111111111111111111"},
 			dir(top), dir(top + "infra/"), file(top+"infra/main.tf", "x"), file(top+"README.md", "r"),
@@ -110,7 +120,7 @@ func TestUnpack(t *testing.T) {
 				l = lim
 			}
 			dest := filepath.Join(t.TempDir(), "src")
-			err := unpack(bytes.NewReader(MustTarball(t, tt.entries...)), dest, l)
+			skipped, err := unpack(bytes.NewReader(MustTarball(t, tt.entries...)), dest, l)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
@@ -129,6 +139,14 @@ func TestUnpack(t *testing.T) {
 					t.Errorf("%s: got %q, %v; want %q", name, got, err, want)
 				}
 			}
+			if !slices.Equal(skipped, tt.wantSkipped) {
+				t.Errorf("left out %q, want %q", skipped, tt.wantSkipped)
+			}
+			for _, s := range tt.wantSkipped {
+				if _, err := os.Lstat(filepath.Join(dest, s)); !os.IsNotExist(err) {
+					t.Errorf("%s: got %v, want it not unpacked", s, err)
+				}
+			}
 			if fi, err := os.Stat(dest); err != nil || fi.Mode().Perm() != 0o700 {
 				t.Errorf("dest mode: got %v, %v; want 0700", fi.Mode().Perm(), err)
 			}
@@ -137,7 +155,7 @@ func TestUnpack(t *testing.T) {
 }
 
 func TestUnpackNotGzip(t *testing.T) {
-	err := unpack(strings.NewReader("plain text"), filepath.Join(t.TempDir(), "src"), limits{maxBytes: 100, maxFiles: 10})
+	_, err := unpack(strings.NewReader("plain text"), filepath.Join(t.TempDir(), "src"), limits{maxBytes: 100, maxFiles: 10})
 	if err == nil || !strings.Contains(err.Error(), "reading the archive") {
 		t.Errorf("got %v, want a gzip error", err)
 	}

@@ -2,11 +2,15 @@ package terraform_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medic-ops/medic/deploy/terraform"
 	"github.com/medic-ops/medic/recovery"
@@ -20,7 +24,8 @@ printf '%s\n' "$*" >> "$MEDIC_FAKE_DIR/calls"
 case "$1" in
 version) echo '{"terraform_version":"1.5.7","platform":"linux_amd64","provider_selections":{},"terraform_outdated":false}' ;;
 init) env > "$MEDIC_FAKE_DIR/env" ;;
-plan) for a in "$@"; do case "$a" in -out=*) : > "${a#-out=}" ;; esac; done; exit 2 ;;
+plan) for a in "$@"; do case "$a" in -out=*) echo "saved plan" > "${a#-out=}" ;; esac; done; exit 2 ;;
+apply) for a in "$@"; do last="$a"; done; cat "$last" > "$MEDIC_FAKE_DIR/applied" ;;
 show) cat "$MEDIC_FAKE_DIR/plan.json" ;;
 esac
 exit 0
@@ -48,10 +53,17 @@ func TestCommandLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("MEDIC_TEST_SECRET", "must-not-reach-terraform")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAMEDICOWNKEY00000") // medic's own identity: never Terraform's
 	root := t.TempDir()
+	var asked []string
 	r := mustRunner(t, terraform.Options{
 		ExecPath: bin, WorkRoot: root, Archives: mapArchives{sha1: repoTarball(t, sha1, nil)},
-		Env: []string{"MEDIC_FAKE_DIR=" + fake, "AWS_REGION=eu-west-1"},
+		Env:        []string{"MEDIC_FAKE_DIR=" + fake},
+		PluginDirs: []string{"/opt/medic/providers"},
+		Credentials: func(_ context.Context, env recovery.Environment, minValid time.Duration) ([]string, error) {
+			asked = append(asked, fmt.Sprintf("%s/%s", env.Name, minValid.Round(time.Minute)))
+			return []string{"AWS_ACCESS_KEY_ID=ASIAPRODROLE0000000", "AWS_SECRET_ACCESS_KEY=prod-secret", "AWS_SESSION_TOKEN=prod-token", "AWS_REGION=eu-west-1"}, nil
+		},
 	})
 	env := recovery.Environment{Name: "prod", Terraform: recovery.TerraformConfig{
 		Dir: "infrastructure/terraform", VarFile: "prod.tfvars",
@@ -63,20 +75,23 @@ func TestCommandLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	plan, err := ws.Plan(ctx)
+	plan, err := ws.Plan(ctx, recovery.PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if plan.Add != 3 || plan.Change != 1 || plan.Destroy != 3 || len(plan.Changes) != 5 {
 		t.Errorf("plan: got %+v, want +3 ~1 -3 over 5 changes (replacements count twice, no-op and read left out)", plan)
 	}
-	if err := ws.Apply(ctx); err != nil {
+	if string(plan.File) != "saved plan\n" || plan.SHA256 != sha256hex("saved plan\n") {
+		t.Errorf("plan file: got %q sha256 %s, want the saved plan and its SHA-256", plan.File, plan.SHA256)
+	}
+	if _, err := ws.Plan(ctx, recovery.PlanOptions{NoLock: true, Destroy: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.ApplyPlan(ctx, plan.File); err != nil {
 		t.Fatal(err)
 	}
 	if err := ws.ForceUnlock(ctx, "0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ws.Destroy(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"", "-force", "-", "a b", "x;rm -rf /", strings.Repeat("a", 129)} {
@@ -89,23 +104,30 @@ func TestCommandLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan0 := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(ws.Dir()))), "medic.tfplan")
+	wsRoot := filepath.Dir(filepath.Dir(filepath.Dir(ws.Dir())))
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
 		if l != "version -json" { // terraform-exec's compatibility checks
-			got = append(got, strings.ReplaceAll(l, plan0, "PLAN"))
+			got = append(got, strings.ReplaceAll(l, wsRoot, "WS"))
 		}
 	}
 	want := []string{
 		"init -no-color -input=false -backend=true -get=true -upgrade=false -reconfigure -backend-config=backend-prod.hcl -backend-config=address=http://127.0.0.1:1/state/prod",
-		"plan -no-color -input=false -detailed-exitcode -lock-timeout=10m0s -out=PLAN -var-file=prod.tfvars -lock=true -parallelism=10 -refresh=true -var model_version=" + sha1,
-		"show -json -no-color PLAN",
-		"apply -no-color -auto-approve -input=false -lock-timeout=10m0s -lock=true -parallelism=10 -refresh=true PLAN",
+		"plan -no-color -input=false -detailed-exitcode -lock-timeout=10m0s -out=WS/medic.tfplan -var-file=prod.tfvars -lock=true -parallelism=10 -refresh=true -var model_version=" + sha1,
+		"show -json -no-color WS/medic.tfplan",
+		"plan -no-color -input=false -detailed-exitcode -lock-timeout=0s -out=WS/medic.tfplan -var-file=prod.tfvars -lock=false -parallelism=10 -refresh=true -destroy -var model_version=" + sha1,
+		"show -json -no-color WS/medic.tfplan",
+		"apply -no-color -auto-approve -input=false -lock-timeout=10m0s -lock=true -parallelism=10 -refresh=true WS/approved.tfplan",
 		"force-unlock -no-color -force 0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d",
-		"destroy -no-color -auto-approve -input=false -lock-timeout=10m0s -var-file=prod.tfvars -lock=true -parallelism=10 -refresh=true -var model_version=" + sha1,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("command lines:\ngot  %q\nwant %q", got, want)
+	}
+	if applied, err := os.ReadFile(filepath.Join(fake, "applied")); err != nil || string(applied) != string(plan.File) {
+		t.Errorf("apply got the plan %q (%v), want the saved one byte for byte", applied, err)
+	}
+	if len(asked) != 7 || asked[0] != "prod/15m0s" {
+		t.Errorf("credentials asked %v, want once per command (7), for prod, valid 15m at least", asked)
 	}
 
 	envRaw, err := os.ReadFile(filepath.Join(fake, "env"))
@@ -118,16 +140,35 @@ func TestCommandLines(t *testing.T) {
 			vars[k] = v
 		}
 	}
-	for k, want := range map[string]string{"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "AWS_REGION": "eu-west-1", "PATH": os.Getenv("PATH")} {
+	for k, want := range map[string]string{
+		"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "PATH": os.Getenv("PATH"),
+		"AWS_ACCESS_KEY_ID": "ASIAPRODROLE0000000", "AWS_SESSION_TOKEN": "prod-token", "AWS_REGION": "eu-west-1", "AWS_EC2_METADATA_DISABLED": "true",
+		"HOME": filepath.Join(wsRoot, "home"), "TMPDIR": filepath.Join(wsRoot, "tmp"), "TF_DATA_DIR": filepath.Join(wsRoot, "data"),
+	} {
 		if vars[k] != want {
 			t.Errorf("terraform's environment: %s=%q, want %q", k, vars[k], want)
 		}
 	}
-	if _, ok := vars["MEDIC_TEST_SECRET"]; ok {
-		t.Errorf("terraform's environment has MEDIC_TEST_SECRET, want only PATH, HOME and Options.Env passed through")
+	for k, v := range vars {
+		if strings.Contains(v, "must-not-reach-terraform") || strings.Contains(v, "AKIAMEDICOWNKEY") {
+			t.Errorf("terraform's environment has medic's own %s", k)
+		}
 	}
-	rc := vars["TF_CLI_CONFIG_FILE"]
-	if fi, err := os.Stat(rc); err != nil || fi.Size() != 0 || !strings.HasPrefix(rc, root) {
-		t.Errorf("TF_CLI_CONFIG_FILE=%q: got %v, %v; want an empty file in the workspace", rc, fi, err)
+	rc, err := os.ReadFile(vars["TF_CLI_CONFIG_FILE"])
+	if err != nil || !strings.HasPrefix(vars["TF_CLI_CONFIG_FILE"], wsRoot) {
+		t.Fatalf("TF_CLI_CONFIG_FILE=%q: %v; want a file in the workspace", vars["TF_CLI_CONFIG_FILE"], err)
 	}
+	for _, w := range []string{"provider_installation {", `filesystem_mirror {`, `path = "/opt/medic/providers"`} {
+		if !strings.Contains(string(rc), w) {
+			t.Errorf("CLI config lacks %q:\n%s", w, rc)
+		}
+	}
+	if strings.Contains(string(rc), "direct") {
+		t.Errorf("CLI config lets providers come from their registries although a directory is configured:\n%s", rc)
+	}
+}
+
+func sha256hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }

@@ -41,6 +41,9 @@ func newError(op, env string, err error, stderr string) *Error {
 }
 
 func (e *Error) Error() string {
+	if e.Stale() {
+		return fmt.Sprintf("terraform %s in %s: %s", e.Op, e.Env, recovery.ErrStalePlan)
+	}
 	cause := firstLine(e.Err.Error())
 	switch {
 	case errors.Is(e.Err, context.Canceled):
@@ -56,6 +59,15 @@ func (e *Error) Error() string {
 
 // Unwrap returns terraform-exec's error.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports a saved plan Terraform refused because the state changed since it was
+// made ("Saved plan is stale") as recovery.ErrStalePlan.
+func (e *Error) Is(target error) bool {
+	return target == recovery.ErrStalePlan && e.Stale()
+}
+
+// Stale reports whether Terraform refused a saved plan made against an older state.
+func (e *Error) Stale() bool { return strings.Contains(e.stderr, "Saved plan is stale") }
 
 // Summary says in one line what failed: "Terraform apply: Error acquiring the state
 // lock (held by ID 0e9a…)", "Terraform apply: cancelled (execution halted)".

@@ -94,7 +94,7 @@ type world struct {
 func mustWorld(tb testing.TB, shas ...string) *world {
 	tb.Helper()
 	bin := tftest.Binary(tb)
-	w := &world{state: tfstate.New(nil), gh: githubfake.New(githubfake.Options{}), root: tb.TempDir()}
+	w := &world{state: tfstate.New(nil), gh: githubfake.New(githubfake.Options{})}
 	tb.Cleanup(w.state.Close)
 	tb.Cleanup(w.gh.Close)
 	for _, sha := range shas {
@@ -102,11 +102,54 @@ func mustWorld(tb testing.TB, shas ...string) *world {
 	}
 	gh := github.NewClient(nil)
 	gh.BaseURL, _ = url.Parse(w.gh.URL() + "/")
-	w.runner = mustRunner(tb, terraform.Options{
-		ExecPath: bin, WorkRoot: w.root, Logger: zaptest.NewLogger(tb),
+	o := isolated(tb, terraform.Options{
+		ExecPath: bin, Logger: zaptest.NewLogger(tb),
 		Archives: githubArchives{gh: gh, owner: w.gh.Owner(), repo: w.gh.Repo()},
 	})
+	w.root = o.WorkRoot
+	w.runner = mustRunner(tb, o)
 	return w
+}
+
+// isolated runs terraform as medic does: through the shim (this test binary, whose
+// TestMain calls ShimMain), as nobody when the tests run as root, in a work root under
+// the system's temporary directory that nobody can reach (t.TempDir's parents are
+// private).
+func isolated(tb testing.TB, o terraform.Options) terraform.Options {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o.Shim = exe
+	root, err := os.MkdirTemp("", "medic-terraform-test-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(root) })
+	o.WorkRoot = filepath.Join(root, "work")
+	if err := os.Chmod(root, 0o711); err != nil {
+		tb.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		id, err := terraform.LookupIdentity("nobody")
+		if err != nil {
+			tb.Fatalf("the tests run as root and need the user nobody to run Terraform as: %v", err)
+		}
+		o.RunAs = id
+	}
+	// No provider ever comes from a registry in tests.
+	o.PluginDirs = []string{filepath.Join(root, "providers")}
+	if err := os.Mkdir(o.PluginDirs[0], 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+func TestMain(m *testing.M) {
+	terraform.ShimMain() // this binary is also the terraform shim of the tests' Runners
+	holderMain()         // and the stand-in for medic of the isolation test
+	os.Exit(m.Run())
 }
 
 func mustRunner(tb testing.TB, o terraform.Options) *terraform.Runner {

@@ -13,7 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,10 +47,32 @@ type Options struct {
 	Archives recovery.ArchiveFetcher
 	// Logger receives one line per Terraform command; default zap.NewNop().
 	Logger *zap.Logger
-	// Env is extra KEY=VALUE environment for terraform (AWS settings …). Variables
-	// Terraform-exec manages (TF_VAR_*, TF_CLI_ARGS*, TF_LOG*, TF_INPUT,
-	// TF_IN_AUTOMATION, TF_WORKSPACE …) are refused: pass variables with var files.
+	// Env is extra KEY=VALUE environment for terraform (the sandbox's settings).
+	// Variables Terraform-exec manages (TF_VAR_*, TF_CLI_ARGS*, TF_LOG*, TF_INPUT,
+	// TF_IN_AUTOMATION, TF_WORKSPACE …), those medic sets (HOME, TMPDIR,
+	// TF_CLI_CONFIG_FILE, TF_DATA_DIR …) and AWS credentials (they come from
+	// Credentials) are refused.
 	Env []string
+	// Credentials returns an environment's AWS identity for Terraform as AWS_*
+	// variables (access key, secret, session token, region), valid for at least
+	// minValid. It is called before every Terraform command, so credentials are fresh
+	// for each. nil gives Terraform no AWS credentials at all.
+	Credentials func(ctx context.Context, env recovery.Environment, minValid time.Duration) ([]string, error)
+	// ProviderMirror is a provider network mirror (an https URL) and PluginDirs are
+	// directories of providers (filesystem mirrors): the only places Terraform installs
+	// providers from. With neither, providers come from their origin registries. Never
+	// from the sources: the CLI configuration medic writes names these explicitly, so
+	// the implicit local directories (terraform.d/plugins) do not apply.
+	ProviderMirror string
+	PluginDirs     []string
+	// Shim is an executable that runs terraform confined (medic's own binary, which
+	// calls ShimMain first): no_new_privs, a Landlock domain limited to the system's
+	// read-only directories and the command's workspace, and RunAs. Empty runs terraform
+	// directly, with the environment limits only.
+	Shim string
+	// RunAs is the user Terraform runs as (through the shim; medic must run as root to
+	// switch). nil keeps medic's own.
+	RunAs *Identity
 	// MaxArchiveBytes and MaxArchiveFiles cap what an archive may unpack to; defaults
 	// DefaultMaxArchiveBytes and DefaultMaxArchiveFiles.
 	MaxArchiveBytes int64
@@ -65,6 +87,11 @@ type Runner struct {
 	archives recovery.ArchiveFetcher
 	log      *zap.Logger
 	env      map[string]string
+	creds    func(ctx context.Context, env recovery.Environment, minValid time.Duration) ([]string, error)
+	cliConf  string
+	roDirs   []string
+	shim     string
+	runAs    *Identity
 	limits   limits
 	version  string
 }
@@ -92,6 +119,9 @@ func New(o Options) (*Runner, error) {
 	if o.MaxArchiveFiles <= 0 {
 		o.MaxArchiveFiles = DefaultMaxArchiveFiles
 	}
+	if o.RunAs != nil && o.Shim == "" {
+		return nil, errors.New("terraform: running as another user needs the shim (Options.Shim)")
+	}
 	execPath, err := filepath.Abs(o.ExecPath)
 	if err != nil {
 		return nil, fmt.Errorf("terraform: resolving %s: %w", o.ExecPath, err)
@@ -111,12 +141,38 @@ func New(o Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("terraform: resolving the work root %s: %w", o.WorkRoot, err)
 	}
-	if err := os.MkdirAll(workRoot, 0o700); err != nil {
+	// Traversable (not listable) by Terraform's user when it is another one.
+	mode := os.FileMode(0o700)
+	if o.RunAs != nil {
+		mode = 0o711
+	}
+	if err := os.MkdirAll(workRoot, mode); err != nil {
 		return nil, fmt.Errorf("terraform: creating the work root: %w", err)
+	}
+	if err := os.Chmod(workRoot, mode); err != nil {
+		return nil, fmt.Errorf("terraform: setting the work root's mode: %w", err)
+	}
+	if o.RunAs != nil {
+		if err := reachable(workRoot); err != nil {
+			return nil, fmt.Errorf("terraform: the work root must be reachable by user %s, who runs Terraform: %w (config: terraform.work_dir)", o.RunAs.Name, err)
+		}
+	}
+	var roDirs []string
+	for _, d := range o.PluginDirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("terraform: resolving the plugin directory %s: %w", d, err)
+		}
+		roDirs = append(roDirs, abs)
+	}
+	cliConf, err := cliConfig(o.ProviderMirror, roDirs)
+	if err != nil {
+		return nil, err
 	}
 	r := &Runner{
 		execPath: execPath, workRoot: workRoot, archives: o.Archives,
-		log: o.Logger.Named("terraform"), env: env,
+		log: o.Logger.Named("terraform"), env: env, creds: o.Credentials, cliConf: cliConf, roDirs: roDirs,
+		shim: o.Shim, runAs: o.RunAs,
 		limits: limits{maxBytes: o.MaxArchiveBytes, maxFiles: o.MaxArchiveFiles},
 	}
 	v, err := r.checkVersion()
@@ -127,29 +183,74 @@ func New(o Options) (*Runner, error) {
 	return r, nil
 }
 
+// reachable checks that every directory above dir (and dir) lets others pass through.
+func reachable(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s (mode %s) lets other users not pass through", d, fi.Mode().Perm())
+		}
+		if parent := filepath.Dir(d); parent == d {
+			return nil
+		}
+	}
+}
+
+// cliConfig is the CLI configuration every command gets: providers only from the
+// configured mirror or directories (or their registries when none is configured),
+// never from the sources' terraform.d/plugins; no update checks.
+func cliConfig(mirror string, dirs []string) (string, error) {
+	var b strings.Builder
+	b.WriteString("# Written by medic: where Terraform may install providers from.\n")
+	b.WriteString("disable_checkpoint = true\n")
+	b.WriteString("provider_installation {\n")
+	for _, d := range dirs {
+		if strings.ContainsAny(d, "\"\\\n$%") {
+			return "", fmt.Errorf("terraform: the plugin directory %q has characters medic does not write into a configuration", d)
+		}
+		fmt.Fprintf(&b, "  filesystem_mirror {\n    path = %q\n  }\n", d)
+	}
+	if mirror != "" {
+		u, err := url.Parse(mirror)
+		if err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(mirror, "\"\\\n$%") {
+			return "", fmt.Errorf("terraform: the provider mirror %q is not an https URL", mirror)
+		}
+		fmt.Fprintf(&b, "  network_mirror {\n    url = %q\n  }\n", mirror)
+	}
+	if mirror == "" && len(dirs) == 0 {
+		b.WriteString("  direct {}\n")
+	}
+	b.WriteString("}\n")
+	return b.String(), nil
+}
+
 // Version is the terraform binary's version ("1.5.7").
 func (r *Runner) Version() string { return r.version }
 
-// checkVersion runs `terraform version` in a scratch directory and refuses versions
-// older than MinVersion.
+// checkVersion runs `terraform version` in a scratch workspace (through the shim, as
+// every command) and refuses versions older than MinVersion.
 func (r *Runner) checkVersion() (string, error) {
-	dir, err := os.MkdirTemp(r.workRoot, "version-")
+	root, err := os.MkdirTemp(r.workRoot, "version-")
 	if err != nil {
 		return "", fmt.Errorf("terraform: creating a scratch directory: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	rc, err := writeCLIConfig(dir)
-	if err != nil {
-		return "", err
-	}
-	tf, err := r.newTerraform(dir, rc, nil)
-	if err != nil {
+	defer os.RemoveAll(root)
+	ws := &Workspace{r: r, root: root, dir: root, env: recovery.Environment{Name: "version"}}
+	if err := ws.layout(); err != nil {
 		return "", err
 	}
 	// New has no caller context; `terraform version` answers in well under a second.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	got, _, err := tf.Version(ctx, true)
+	var got *version.Version
+	err = ws.command(ctx, "version", nil, func(ctx context.Context, tf *tfexec.Terraform) error {
+		var err error
+		got, _, err = tf.Version(ctx, true)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("terraform: running %s version: %w", r.execPath, err)
 	}
@@ -159,47 +260,19 @@ func (r *Runner) checkVersion() (string, error) {
 	return got.String(), nil
 }
 
-// writeCLIConfig writes the empty CLI configuration TF_CLI_CONFIG_FILE points at (a
-// missing file makes every command warn) into scratch and returns its path.
-func writeCLIConfig(scratch string) (string, error) {
-	rc := filepath.Join(scratch, "terraformrc")
-	if err := os.WriteFile(rc, nil, 0o600); err != nil {
-		return "", fmt.Errorf("terraform: writing the CLI config: %w", err)
-	}
-	return rc, nil
-}
-
-// newTerraform returns a terraform-exec handle on workDir whose environment is PATH and
-// HOME, CHECKPOINT_DISABLE=1 (no version check over the network), TF_CLI_CONFIG_FILE=rc
-// and Options.Env; stderr also goes to stderr when not nil. A handle serves one command:
-// its stderr writer is per handle, so commands may run concurrently.
-func (r *Runner) newTerraform(workDir, rc string, stderr io.Writer) (*tfexec.Terraform, error) {
-	tf, err := tfexec.NewTerraform(workDir, r.execPath)
-	if err != nil {
-		return nil, fmt.Errorf("terraform: %w", err)
-	}
-	env := map[string]string{}
-	for _, k := range []string{"PATH", "HOME"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env[k] = v
-		}
-	}
-	for k, v := range r.env {
-		env[k] = v
-	}
-	env["CHECKPOINT_DISABLE"] = "1"
-	env["TF_CLI_CONFIG_FILE"] = rc
-	if err := tf.SetEnv(env); err != nil {
-		return nil, fmt.Errorf("terraform: setting the environment: %w", err)
-	}
-	if stderr != nil {
-		tf.SetStderr(stderr)
-	}
-	return tf, nil
-}
-
 // envKey is what an environment variable's name may be.
 var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// medicEnv are the variables medic sets for every command: nobody passes them.
+var medicEnv = map[string]bool{
+	"CHECKPOINT_DISABLE": true, "TF_CLI_CONFIG_FILE": true, "TF_DATA_DIR": true, "TF_PLUGIN_CACHE_DIR": true,
+	"HOME": true, "TMPDIR": true, "PATH": true,
+	"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "AWS_PROFILE": true,
+	"AWS_CONFIG_FILE": true, "AWS_SHARED_CREDENTIALS_FILE": true, "AWS_EC2_METADATA_DISABLED": true,
+	"AWS_WEB_IDENTITY_TOKEN_FILE": true, "AWS_ROLE_ARN": true, "AWS_CONTAINER_CREDENTIALS_FULL_URI": true,
+	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": true, "AWS_CONTAINER_AUTHORIZATION_TOKEN": true,
+	envShimExec: true, envShimRW: true, envShimRO: true, envShimUser: true,
+}
 
 // parseEnv reads Options.Env, refusing what terraform-exec manages itself and what
 // medic sets.
@@ -210,8 +283,7 @@ func parseEnv(list []string) (map[string]string, error) {
 		if !ok || !envKey.MatchString(k) {
 			return nil, fmt.Errorf("terraform: environment entry %q is not KEY=VALUE", k)
 		}
-		switch k {
-		case "CHECKPOINT_DISABLE", "TF_CLI_CONFIG_FILE", "TF_DATA_DIR":
+		if medicEnv[k] {
 			return nil, fmt.Errorf("terraform: environment variable %s is set by medic", k)
 		}
 		env[k] = v
@@ -221,4 +293,10 @@ func parseEnv(list []string) (map[string]string, error) {
 		return nil, fmt.Errorf("terraform: environment variables %s are managed by terraform-exec (pass variables in var files)", strings.Join(bad, ", "))
 	}
 	return env, nil
+}
+
+// credentialKeys are the variables Options.Credentials may return.
+var credentialKeys = map[string]bool{
+	"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
+	"AWS_REGION": true, "AWS_DEFAULT_REGION": true,
 }

@@ -2,6 +2,8 @@ package terraform_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"maps"
 	"os"
@@ -26,9 +28,11 @@ const (
 )
 
 // TestRollbackLockAndForceUnlock walks the runbook's production rollback with the real
-// terraform binary against the sandbox's state server: deploy sha1, plan sha2 (every
+// terraform binary (confined by the shim, as another user when the tests run as root)
+// against the sandbox's state server: deploy sha1 through a saved plan, plan sha2 (every
 // function replaced), fail on a lock held by another runner, force-unlock it with the
-// holder's ID, apply sha2, destroy.
+// holder's ID, apply the same saved plan, then see a stale plan refused and a destroy
+// plan applied.
 func TestRollbackLockAndForceUnlock(t *testing.T) {
 	w := mustWorld(t, sha1, sha2)
 	ctx := context.Background()
@@ -38,7 +42,7 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 	if !strings.HasPrefix(ws1.Dir(), w.root) || !strings.HasSuffix(ws1.Dir(), filepath.FromSlash(sandbox.TerraformDir)) {
 		t.Errorf("got workspace dir %s, want the repository's %s under %s", ws1.Dir(), sandbox.TerraformDir, w.root)
 	}
-	plan, err := ws1.Plan(ctx)
+	plan, err := ws1.Plan(ctx, recovery.PlanOptions{})
 	if err != nil {
 		t.Fatalf("first plan: %v", err)
 	}
@@ -51,7 +55,10 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 	if got := sortedChanges(plan); !slices.EqualFunc(got, wantCreates, sameChange) || plan.Add != 4 || plan.Change != 0 || plan.Destroy != 0 {
 		t.Errorf("first plan: got %+v (+%d ~%d -%d), want %+v (+4 ~0 -0)", got, plan.Add, plan.Change, plan.Destroy, wantCreates)
 	}
-	if err := ws1.Apply(ctx); err != nil {
+	if h := sha256.Sum256(plan.File); len(plan.File) == 0 || plan.SHA256 != hex.EncodeToString(h[:]) {
+		t.Errorf("first plan: got %d bytes with sha256 %q, want the plan file and its SHA-256", len(plan.File), plan.SHA256)
+	}
+	if err := ws1.ApplyPlan(ctx, plan.File); err != nil {
 		t.Fatalf("first apply: %v", err)
 	}
 	if got, want := deployed(t, w.state, "prod"), wantDeployed("prod", sha1); !maps.Equal(got, want) {
@@ -61,11 +68,13 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 		t.Errorf("after apply: the state is still locked, want it released")
 	}
 
-	// A rollback to sha2 replaces every function and leaves the table alone.
+	// A rollback to sha2 replaces every function and leaves the table alone. A preview
+	// plans without the lock: another runner holding it does not stop it.
+	held := w.state.Hold("prod", tfstate.LockInfo{Who: "runner@fv-az12-34", Operation: "OperationTypeApply"})
 	ws2 := mustWorkspace(t, w.runner, env, sha2)
-	plan, err = ws2.Plan(ctx)
+	plan2, err := ws2.Plan(ctx, recovery.PlanOptions{NoLock: true})
 	if err != nil {
-		t.Fatalf("plan at sha2: %v", err)
+		t.Fatalf("plan at sha2 without the lock: %v", err)
 	}
 	replace := []string{"delete", "create"}
 	wantReplaces := []recovery.ResourceChange{
@@ -73,13 +82,12 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 		{Address: `terraform_data.lambda["dashboard"]`, Actions: replace},
 		{Address: `terraform_data.lambda["ingestion"]`, Actions: replace},
 	}
-	if got := sortedChanges(plan); !slices.EqualFunc(got, wantReplaces, sameChange) || plan.Add != 3 || plan.Change != 0 || plan.Destroy != 3 {
-		t.Errorf("plan at sha2: got %+v (+%d ~%d -%d), want %+v (+3 ~0 -3)", got, plan.Add, plan.Change, plan.Destroy, wantReplaces)
+	if got := sortedChanges(plan2); !slices.EqualFunc(got, wantReplaces, sameChange) || plan2.Add != 3 || plan2.Change != 0 || plan2.Destroy != 3 {
+		t.Errorf("plan at sha2: got %+v (+%d ~%d -%d), want %+v (+3 ~0 -3)", got, plan2.Add, plan2.Change, plan2.Destroy, wantReplaces)
 	}
 
-	// Another runner takes the lock between plan and apply.
-	held := w.state.Hold("prod", tfstate.LockInfo{Who: "runner@fv-az12-34", Operation: "OperationTypeApply"})
-	err = ws2.Apply(ctx)
+	// Applying it waits for the lock, then fails, saying whose.
+	err = ws2.ApplyPlan(ctx, plan2.File)
 	var tfErr *terraform.Error
 	if !errors.As(err, &tfErr) {
 		t.Fatalf("apply under another's lock: got %v, want a *terraform.Error", err)
@@ -88,8 +96,8 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 	if tfErr.Summary() != wantSummary {
 		t.Errorf("got summary %q, want %q", tfErr.Summary(), wantSummary)
 	}
-	if tfErr.LockID() != held.ID || !tfErr.Locked() {
-		t.Errorf("got LockID %q Locked %v, want the holder's %q and true", tfErr.LockID(), tfErr.Locked(), held.ID)
+	if tfErr.LockID() != held.ID || !tfErr.Locked() || errors.Is(err, recovery.ErrStalePlan) {
+		t.Errorf("got LockID %q Locked %v stale %v, want the holder's %q, true and not stale", tfErr.LockID(), tfErr.Locked(), errors.Is(err, recovery.ErrStalePlan), held.ID)
 	}
 	if !strings.Contains(tfErr.Detail(), "Error acquiring the state lock") {
 		t.Errorf("got detail %q, want Terraform's diagnostics", tfErr.Detail())
@@ -107,23 +115,39 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 	if lock, ok := w.state.Lock("prod"); ok {
 		t.Errorf("after force-unlock: got lock %+v, want none", lock)
 	}
-	// The failed apply consumed the saved plan; Apply plans again.
-	if err := ws2.Apply(ctx); err != nil {
+	// The state did not change: the same saved plan applies now.
+	if err := ws2.ApplyPlan(ctx, plan2.File); err != nil {
 		t.Fatalf("apply after force-unlock: %v", err)
 	}
 	if got, want := deployed(t, w.state, "prod"), wantDeployed("prod", sha2); !maps.Equal(got, want) {
 		t.Errorf("after applying sha2: got %v, want %v", got, want)
 	}
 
-	plan, err = ws2.Plan(ctx)
-	if err != nil || !plan.NoChanges() {
-		t.Errorf("plan after apply: got %+v, %v; want no changes", plan, err)
+	// A plan made before another apply is stale: Terraform refuses it, nothing changes.
+	back, err := ws1.Plan(ctx, recovery.PlanOptions{NoLock: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := ws2.Destroy(ctx); err != nil {
-		t.Fatalf("destroy: %v", err)
+	again, err := ws2.Plan(ctx, recovery.PlanOptions{})
+	if err != nil || !again.NoChanges() {
+		t.Fatalf("plan after apply: got %+v, %v; want no changes", again, err)
+	}
+	destroy, err := ws2.Plan(ctx, recovery.PlanOptions{Destroy: true, NoLock: true})
+	if err != nil || destroy.Destroy != 4 || destroy.Add != 0 {
+		t.Fatalf("destroy plan: got %+v, %v; want 4 to destroy", destroy, err)
+	}
+	if err := ws2.ApplyPlan(ctx, destroy.File); err != nil {
+		t.Fatalf("applying the destroy plan: %v", err)
 	}
 	if rs, err := w.state.Resources("prod"); err != nil || len(rs) != 0 {
 		t.Errorf("after destroy: got resources %v, %v; want none", rs, err)
+	}
+	err = ws1.ApplyPlan(ctx, back.File)
+	if !errors.Is(err, recovery.ErrStalePlan) || !strings.Contains(err.Error(), "stale") {
+		t.Fatalf("applying a plan made before the destroy: got %v, want it refused as stale", err)
+	}
+	if rs, _ := w.state.Resources("prod"); len(rs) != 0 {
+		t.Errorf("the stale plan changed the state: %d resources", len(rs))
 	}
 
 	dir := ws2.Dir()
@@ -145,11 +169,12 @@ func TestApplyCancelled(t *testing.T) {
 	archives := mapArchives{sha1: repoTarball(t, sha1, map[string]string{
 		sandbox.TerraformDir + "/slow.tfvars": "environment = \"prod\"\napply_delay = 30\n",
 	})}
-	r := mustRunner(t, terraform.Options{ExecPath: bin, WorkRoot: t.TempDir(), Archives: archives, Logger: zaptest.NewLogger(t)})
+	r := mustRunner(t, isolated(t, terraform.Options{ExecPath: bin, Archives: archives, Logger: zaptest.NewLogger(t)}))
 	env := envConfig(state, "prod", time.Second)
 	env.Terraform.VarFile = "slow.tfvars"
 	ws := mustWorkspace(t, r, env, sha1)
-	if _, err := ws.Plan(context.Background()); err != nil {
+	plan, err := ws.Plan(context.Background(), recovery.PlanOptions{})
+	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
 	wsDir, err := filepath.EvalSymlinks(ws.Dir())
@@ -160,7 +185,7 @@ func TestApplyCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- ws.Apply(ctx) }()
+	go func() { done <- ws.ApplyPlan(ctx, plan.File) }()
 	// Wait until the provisioner's sleep runs (it holds the apply, and the lock, open).
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -3,7 +3,12 @@ package terraform
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -56,7 +61,8 @@ func (r *Runner) Workspace(ctx context.Context, env recovery.Environment, sha st
 	return ws, nil
 }
 
-// prepare downloads and unpacks the sources into root/src and runs init.
+// prepare downloads and unpacks the sources into root/src, lays out the workspace's
+// private directories and runs init.
 func (r *Runner) prepare(ctx context.Context, env recovery.Environment, cfg recovery.TerraformConfig, sha, root string) (*Workspace, error) {
 	log := r.log.With(zap.String("env", env.Name), zap.String("sha", sha), zap.String("dir", root))
 	body, err := r.archives.Tarball(ctx, sha)
@@ -64,22 +70,24 @@ func (r *Runner) prepare(ctx context.Context, env recovery.Environment, cfg reco
 		return nil, fmt.Errorf("downloading the sources of %s at %s: %w", env.Name, sha, err)
 	}
 	src := filepath.Join(root, "src")
-	err = unpack(body, src, r.limits)
+	skipped, err := unpack(body, src, r.limits)
 	_ = body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("unpacking the sources of %s at %s: %w", env.Name, sha, err)
+	}
+	if len(skipped) > 0 {
+		log.Warn("the sources carry Terraform working data; left out (providers come only from medic's configuration)", zap.Strings("paths", skipped))
 	}
 	dir := filepath.Join(src, filepath.FromSlash(cfg.Dir))
 	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("the sources of %s at %s have no directory %s", env.Name, sha, cfg.Dir)
 	}
-	rc, err := writeCLIConfig(root)
-	if err != nil {
-		return nil, err
-	}
 	ws := &Workspace{
-		r: r, rc: rc, root: root, dir: dir, env: env.Name, sha: sha, cfg: cfg, log: log,
+		r: r, root: root, dir: dir, env: env, sha: sha, cfg: cfg, log: log,
 		planPath: filepath.Join(root, "medic.tfplan"),
+	}
+	if err := ws.layout(); err != nil {
+		return nil, err
 	}
 	opts := []tfexec.InitOption{tfexec.Reconfigure(true)}
 	for _, v := range cfg.BackendConfig {
@@ -89,6 +97,40 @@ func (r *Runner) prepare(ctx context.Context, env recovery.Environment, cfg reco
 		return nil, err
 	}
 	return ws, nil
+}
+
+// layout makes the workspace's private directories (Terraform's HOME, TMPDIR and data
+// directory, outside the sources) and its CLI configuration, and gives the whole
+// workspace to the user Terraform runs as.
+func (w *Workspace) layout() error {
+	for _, d := range []string{"home", "tmp", "data"} {
+		if err := os.Mkdir(filepath.Join(w.root, d), 0o700); err != nil {
+			return fmt.Errorf("terraform workspace of %s: %w", w.env.Name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(w.root, "terraformrc"), []byte(w.r.cliConf), 0o600); err != nil {
+		return fmt.Errorf("terraform: writing the CLI config: %w", err)
+	}
+	return w.own(w.root)
+}
+
+// own gives path (and all below it) to the user Terraform runs as, when that is
+// another user.
+func (w *Workspace) own(path string) error {
+	id := w.r.runAs
+	if id == nil {
+		return nil
+	}
+	err := filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, id.UID, id.GID)
+	})
+	if err != nil {
+		return fmt.Errorf("terraform workspace of %s: giving it to user %s: %w", w.env.Name, id.Name, err)
+	}
+	return nil
 }
 
 // checkConfig validates an environment's Terraform settings and fills defaults.
@@ -150,20 +192,16 @@ func localPath(p string) error {
 
 // Workspace is one job's initialized copy of an environment's Terraform configuration
 // at a commit. It implements recovery.TerraformWorkspace. Each command gets its own
-// terraform-exec handle, so a ForceUnlock may run while an Apply waits for the lock.
+// terraform-exec handle, so a ForceUnlock may run while an apply waits for the lock.
 type Workspace struct {
 	r        *Runner
-	rc       string
 	root     string
 	dir      string
-	env      string
+	env      recovery.Environment
 	sha      string
 	cfg      recovery.TerraformConfig
 	log      *zap.Logger
 	planPath string
-
-	mu      sync.Mutex
-	planned bool
 }
 
 var _ recovery.TerraformWorkspace = (*Workspace)(nil)
@@ -177,7 +215,7 @@ func (w *Workspace) SHA() string { return w.sha }
 // Close removes the workspace's directory.
 func (w *Workspace) Close() error {
 	if err := os.RemoveAll(w.root); err != nil {
-		return fmt.Errorf("removing the terraform workspace of %s: %w", w.env, err)
+		return fmt.Errorf("removing the terraform workspace of %s: %w", w.env.Name, err)
 	}
 	return nil
 }
@@ -189,17 +227,24 @@ func (w *Workspace) vars() (string, string) {
 }
 
 // Plan runs `terraform plan -var-file=<VarFile> -var <VersionVar>=<sha>
-// -lock-timeout=<LockTimeout> -out=<plan>` and summarizes the saved plan with
-// `terraform show -json`. It returns an *Error when Terraform fails.
-func (w *Workspace) Plan(ctx context.Context) (recovery.TerraformPlan, error) {
-	w.mu.Lock()
-	w.planned = false
-	w.mu.Unlock()
+// -lock-timeout=<LockTimeout> -out=<plan>` (with -destroy, or -lock=false, as o says),
+// summarizes the saved plan with `terraform show -json` and returns it with the plan
+// file's bytes and SHA-256. It returns an *Error when Terraform fails.
+func (w *Workspace) Plan(ctx context.Context, o recovery.PlanOptions) (recovery.TerraformPlan, error) {
 	varFile, v := w.vars()
-	opts := []tfexec.PlanOption{tfexec.Var(v), tfexec.LockTimeout(w.cfg.LockTimeout.String()), tfexec.Out(w.planPath)}
+	opts := []tfexec.PlanOption{tfexec.Var(v), tfexec.Out(w.planPath)}
+	if o.NoLock {
+		opts = append(opts, tfexec.Lock(false))
+	} else {
+		opts = append(opts, tfexec.LockTimeout(w.cfg.LockTimeout.String()))
+	}
+	if o.Destroy {
+		opts = append(opts, tfexec.Destroy(true))
+	}
 	if varFile != "" {
 		opts = append(opts, tfexec.VarFile(varFile))
 	}
+	_ = os.Remove(w.planPath)
 	err := w.run(ctx, "plan", func(ctx context.Context, tf *tfexec.Terraform) error {
 		_, err := tf.Plan(ctx, opts...)
 		return err
@@ -216,12 +261,34 @@ func (w *Workspace) Plan(ctx context.Context) (recovery.TerraformPlan, error) {
 	if err != nil {
 		return recovery.TerraformPlan{}, err
 	}
-	w.mu.Lock()
-	w.planned = true
-	w.mu.Unlock()
+	file, err := readPlan(w.planPath)
+	if err != nil {
+		return recovery.TerraformPlan{}, fmt.Errorf("terraform plan in %s: %w", w.env.Name, err)
+	}
 	sum := Summarize(plan)
-	w.log.Info("terraform plan", zap.Int("add", sum.Add), zap.Int("change", sum.Change), zap.Int("destroy", sum.Destroy))
+	sum.File = file
+	h := sha256.Sum256(file)
+	sum.SHA256 = hex.EncodeToString(h[:])
+	w.log.Info("terraform plan", zap.Int("add", sum.Add), zap.Int("change", sum.Change), zap.Int("destroy", sum.Destroy),
+		zap.Bool("destroy_plan", o.Destroy), zap.Bool("locked", !o.NoLock), zap.String("sha256", sum.SHA256))
 	return sum, nil
+}
+
+// readPlan reads a saved plan, refusing one over recovery.MaxPlanBytes.
+func readPlan(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the saved plan: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, recovery.MaxPlanBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the saved plan: %w", err)
+	}
+	if len(b) > recovery.MaxPlanBytes {
+		return nil, fmt.Errorf("the saved plan is over %d bytes", recovery.MaxPlanBytes)
+	}
+	return b, nil
 }
 
 // Summarize counts a plan's resource changes the way Terraform's "Plan: N to add, N to
@@ -259,25 +326,25 @@ func Summarize(plan *tfjson.Plan) recovery.TerraformPlan {
 	return out
 }
 
-// Apply applies the plan Plan saved (`terraform apply <plan>`), planning first when
-// Plan was not called since the last apply. It returns an *Error when Terraform fails;
-// when ctx is cancelled Terraform gets an interrupt, stops, writes its state and
-// releases the lock, and the error wraps context.Canceled.
-func (w *Workspace) Apply(ctx context.Context) error {
-	w.mu.Lock()
-	planned := w.planned
-	w.mu.Unlock()
-	if !planned {
-		if _, err := w.Plan(ctx); err != nil {
-			return err
-		}
+// ApplyPlan writes plan (a saved plan file, as Plan returned it) into the workspace
+// and runs `terraform apply <plan file>`: Terraform applies exactly that plan, or
+// refuses it when the state changed since it was made (an error wrapping
+// recovery.ErrStalePlan). It returns an *Error when Terraform fails; when ctx is
+// cancelled Terraform gets an interrupt, stops, writes its state and releases the lock,
+// and the error wraps context.Canceled.
+func (w *Workspace) ApplyPlan(ctx context.Context, plan []byte) error {
+	if len(plan) == 0 {
+		return fmt.Errorf("terraform apply in %s: no plan to apply", w.env.Name)
 	}
-	w.mu.Lock()
-	// A saved plan applies once; the next Apply plans again.
-	w.planned = false
-	w.mu.Unlock()
+	path := filepath.Join(w.root, "approved.tfplan")
+	if err := os.WriteFile(path, plan, 0o600); err != nil {
+		return fmt.Errorf("terraform apply in %s: writing the plan: %w", w.env.Name, err)
+	}
+	if err := w.own(path); err != nil {
+		return err
+	}
 	return w.run(ctx, "apply", func(ctx context.Context, tf *tfexec.Terraform) error {
-		return tf.Apply(ctx, tfexec.DirOrPlan(w.planPath), tfexec.LockTimeout(w.cfg.LockTimeout.String()))
+		return tf.Apply(ctx, tfexec.DirOrPlan(path), tfexec.LockTimeout(w.cfg.LockTimeout.String()))
 	})
 }
 
@@ -294,17 +361,14 @@ func (w *Workspace) ForceUnlock(ctx context.Context, lockID string) error {
 }
 
 // Destroy runs `terraform destroy` with the var file, the version variable and the lock
-// timeout. It returns an *Error when Terraform fails.
+// timeout. It returns an *Error when Terraform fails. Recovery plans a destroy and
+// applies that plan instead, so people approve what is destroyed.
 func (w *Workspace) Destroy(ctx context.Context) error {
 	varFile, v := w.vars()
 	opts := []tfexec.DestroyOption{tfexec.Var(v), tfexec.LockTimeout(w.cfg.LockTimeout.String())}
 	if varFile != "" {
 		opts = append(opts, tfexec.VarFile(varFile))
 	}
-	w.mu.Lock()
-	// A saved plan is stale once the state changes.
-	w.planned = false
-	w.mu.Unlock()
 	return w.run(ctx, "destroy", func(ctx context.Context, tf *tfexec.Terraform) error { return tf.Destroy(ctx, opts...) })
 }
 
@@ -316,21 +380,97 @@ const maxStderr = 256 << 10
 // and wraps a failure into an *Error.
 func (w *Workspace) run(ctx context.Context, op string, fn func(context.Context, *tfexec.Terraform) error) error {
 	stderr := &capped{max: maxStderr}
-	tf, err := w.r.newTerraform(w.dir, w.rc, stderr)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	err = fn(ctx, tf)
+	err := w.command(ctx, op, stderr, fn)
 	log := w.log.With(zap.String("command", op), zap.Duration("took", time.Since(start)))
 	if err == nil {
 		log.Info("terraform command done")
 		return nil
 	}
-	e := newError(op, w.env, err, stderr.String())
+	var setup *setupError
+	if errors.As(err, &setup) {
+		log.Warn("terraform command not started", zap.Error(err))
+		return err
+	}
+	e := newError(op, w.env.Name, err, stderr.String())
 	log.Warn("terraform command failed", zap.String("summary", e.Summary()))
 	return e
 }
+
+// setupError is a command that could not be started (no credentials, no handle).
+type setupError struct{ err error }
+
+func (e *setupError) Error() string { return e.err.Error() }
+func (e *setupError) Unwrap() error { return e.err }
+
+// command runs fn on a terraform-exec handle on the workspace whose environment is
+// exactly what Terraform needs and nothing of medic's: PATH; a private HOME, TMPDIR
+// and data directory; the CLI configuration medic wrote; no update checks; the
+// environment's own AWS identity (fresh credentials for each command, never the
+// instance's metadata service or shared files); Options.Env; and, with a shim, its
+// settings.
+func (w *Workspace) command(ctx context.Context, op string, stderr io.Writer, fn func(context.Context, *tfexec.Terraform) error) error {
+	exe := w.r.execPath
+	if w.r.shim != "" {
+		exe = w.r.shim
+	}
+	tf, err := tfexec.NewTerraform(w.dir, exe)
+	if err != nil {
+		return &setupError{fmt.Errorf("terraform: %w", err)}
+	}
+	env := map[string]string{
+		"HOME":                        filepath.Join(w.root, "home"),
+		"TMPDIR":                      filepath.Join(w.root, "tmp"),
+		"TF_DATA_DIR":                 filepath.Join(w.root, "data"),
+		"TF_CLI_CONFIG_FILE":          filepath.Join(w.root, "terraformrc"),
+		"CHECKPOINT_DISABLE":          "1",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CONFIG_FILE":             filepath.Join(w.root, "home", ".aws", "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(w.root, "home", ".aws", "credentials"),
+	}
+	if v, ok := os.LookupEnv("PATH"); ok {
+		env["PATH"] = v
+	}
+	for k, v := range w.r.env {
+		env[k] = v
+	}
+	if w.r.creds != nil && op != "version" {
+		minValid := credentialsMinValid
+		if dl, ok := ctx.Deadline(); ok {
+			minValid = max(minValid, time.Until(dl)+time.Minute)
+		}
+		kvs, err := w.r.creds(ctx, w.env, minValid)
+		if err != nil {
+			return &setupError{fmt.Errorf("terraform %s in %s: getting the environment's AWS credentials: %w", op, w.env.Name, err)}
+		}
+		for _, kv := range kvs {
+			k, v, _ := strings.Cut(kv, "=")
+			if !credentialKeys[k] {
+				return &setupError{fmt.Errorf("terraform %s in %s: the credentials carry %s, which is not an AWS credential variable", op, w.env.Name, k)}
+			}
+			env[k] = v
+		}
+	}
+	if w.r.shim != "" {
+		env[envShimExec] = w.r.execPath
+		env[envShimRW] = w.root
+		env[envShimRO] = strings.Join(w.r.roDirs, "\n")
+		if w.r.runAs != nil {
+			env[envShimUser] = w.r.runAs.String()
+		}
+	}
+	if err := tf.SetEnv(env); err != nil {
+		return &setupError{fmt.Errorf("terraform: setting the environment: %w", err)}
+	}
+	if stderr != nil {
+		tf.SetStderr(stderr)
+	}
+	return fn(ctx, tf)
+}
+
+// credentialsMinValid is the least time credentials handed to a command must stay
+// valid; a command with a longer deadline asks for credentials that outlive it.
+const credentialsMinValid = 15 * time.Minute
 
 // capped is a concurrency-safe buffer keeping the first max bytes written.
 type capped struct {

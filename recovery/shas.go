@@ -1,0 +1,98 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// deployHistoryDepth is how many of an environment's newest successful deploys a
+// rollback target is looked for in: older versions need an admin's override.
+const deployHistoryDepth = 100
+
+// The rules for the commits medic acts on. Every SHA medic would fetch sources for
+// (Terraform runs code from them), deploy, revert or roll back to must be on the
+// protected branch (GitHub's compare: identical to its head or behind it); a rollback or
+// forced Lambda update target must also have been deployed successfully to the
+// environment before. Nothing of a commit runs before its SHA passes.
+
+// needsDeployed lists the actions whose target must have been deployed before.
+var needsDeployed = map[ActionID]bool{ActRollback: true, ActEmergencyRollback: true, ActForceLambdaUpdate: true}
+
+// onBranch checks that sha is on the protected branch and returns its full SHA. Its
+// errors are *UserError saying which rule failed and what to do.
+func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
+	branch := e.Actions.Branch
+	place, err := e.Actions.Commits.CommitOnBranch(ctx, sha, branch)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", &UserError{fmt.Sprintf("The repository has no commit %s (a fork's or a mistyped SHA?). medic only runs commits that are on %s; nothing was done.", shortSHA(sha), branch)}
+	case err != nil:
+		return "", &UserError{fmt.Sprintf("Could not check that %s is on %s (%s); nothing was done. Try again in a minute.", shortSHA(sha), branch, oneLine(err))}
+	case !place.Reachable:
+		return "", &UserError{fmt.Sprintf("%s is not on %s (GitHub compares it as %s): medic only runs code that is on %s. Merge it first, or pick a commit of %s; nothing was done.",
+			shortSHA(sha), branch, orWord(place.Status, "unrelated"), branch, branch)}
+	}
+	return place.SHA, nil
+}
+
+// deployedBefore reports whether sha (a full SHA) was deployed successfully to env:
+// one of the newest deployHistoryDepth successful runs of its deploy workflow (trusted
+// runs only) built it.
+func (e *Engine) deployedBefore(ctx context.Context, env Environment, sha string) (bool, error) {
+	deploys, err := e.Runs.SuccessfulDeploys(ctx, env, deployHistoryDepth)
+	if err != nil {
+		return false, &UserError{fmt.Sprintf("Could not read %s's deploy history to check %s (%s); nothing was done. Try again in a minute.", env.Name, shortSHA(sha), oneLine(err))}
+	}
+	for _, d := range deploys {
+		if d.SHA == sha {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// checkTarget applies the commit rules to a request's SHA and returns the params with
+// the full SHA. user is the requester: an admin may override the deploy-history rule
+// (p.Override, with a reason); nothing overrides the branch rule.
+func (e *Engine) checkTarget(ctx context.Context, env Environment, action ActionID, user string, p RequestParams) (RequestParams, error) {
+	if p.SHA == "" {
+		p.Override = false
+		return p, nil
+	}
+	full, err := e.onBranch(ctx, p.SHA)
+	if err != nil {
+		return p, err
+	}
+	p.SHA = full
+	if !needsDeployed[action] {
+		p.Override = false
+		return p, nil
+	}
+	ok, err := e.deployedBefore(ctx, env, full)
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		p.Override = false // nothing to override
+		return p, nil
+	}
+	a, _ := ActionByID(action)
+	never := fmt.Sprintf("%s is on %s but was never deployed successfully to %s (not among the last %d successful runs of %s)",
+		shortSHA(full), e.Actions.Branch, env.Name, deployHistoryDepth, env.DeployWorkflow)
+	if !p.Override {
+		return p, &UserError{fmt.Sprintf("%s: %s only goes to a version that ran there before. Pick a known good one (`/status %s` shows the last), or an admin may override with `/rollback %s %s override`; nothing was done.",
+			never, a.Label, env.Name, env.Name, shortSHA(full))}
+	}
+	admin, err := e.Actions.Access.Has(ctx, user, env.Name, RoleAdmin)
+	if err != nil {
+		return p, err
+	}
+	if !admin {
+		return p, &UserError{fmt.Sprintf("%s. Only an admin of %s may override that (config: access.roles); nothing was done.", never, env.Name)}
+	}
+	if p.Reason == "" {
+		return p, &UserError{"An override needs a reason: it goes to the audit log and to the approver."}
+	}
+	return p, nil
+}
