@@ -45,6 +45,9 @@ func RequestMessage(r recovery.Request) (blocks []slack.Block, fallback string) 
 	blocks = append(blocks, section(head))
 	pv := r.Preview
 	if pv.Title != "" || len(pv.Lines) > 0 || pv.Problem != "" {
+		if r.PreviewReady && pv.PlanSHA256 != "" && r.State == recovery.RequestPending {
+			pv.Lines = append(pv.Lines[:len(pv.Lines):len(pv.Lines)], "Approving approves this plan (sha256 "+pv.PlanSHA256+"), nothing else.")
+		}
 		text := "*Preview: " + esc(orText(pv.Title, a.Label)) + "*"
 		for _, l := range pv.Lines {
 			text += "\n• " + esc(l)
@@ -85,6 +88,8 @@ func requestState(r recovery.Request) string {
 		return ":no_entry_sign: Rejected by " + mention(r.DecidedBy) + " at " + r.DecidedAt.UTC().Format("15:04 UTC") + " · nothing was done"
 	case recovery.RequestExpired:
 		return ":zzz: Expired at " + r.ExpiresAt.UTC().Format("15:04 UTC") + " without an approval · nothing was done"
+	case recovery.RequestFailed:
+		return ":x: Its preview could not be made, so nobody can approve it · nothing was done · request it again once the problem above is fixed"
 	}
 	return string(r.State)
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/medic-ops/medic/sandbox/githubfake"
@@ -18,7 +19,7 @@ const terraformMain = `terraform {
   required_version = ">= 1.4.0"
 
   # Settings come from -backend-config at init.
-  backend "http" {}
+  backend "BACKEND" {}
 }
 
 variable "environment" {
@@ -81,10 +82,16 @@ output "functions" {
 `
 
 // RepositoryFiles returns the service repository's infrastructure/terraform/ files
-// (path → content, paths from the repository root), as the sandbox's GitHub serves them.
-func RepositoryFiles() map[string]string {
+// (path → content, paths from the repository root), as the sandbox's GitHub serves them,
+// with the state in the sandbox's http backend.
+func RepositoryFiles() map[string]string { return RepositoryFilesFor("http") }
+
+// RepositoryFilesFor is RepositoryFiles with the state in backend: "http" (the sandbox's
+// tfstate server) or "s3" (the runbook's S3 bucket with a DynamoDB lock table, on the
+// sandbox's AWS).
+func RepositoryFilesFor(backend string) map[string]string {
 	files := map[string]string{
-		TerraformDir + "/main.tf": terraformMain,
+		TerraformDir + "/main.tf": strings.Replace(terraformMain, "BACKEND", backend, 1),
 		TerraformDir + "/README.md": "# Infrastructure\n\n" +
 			"Deploy with `terraform init -backend-config=<the environment's state server>` then " +
 			"`terraform apply -var-file=<env>.tfvars -var model_version=<git SHA>`.\n",

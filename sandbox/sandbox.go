@@ -5,6 +5,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -211,6 +212,9 @@ type Env struct {
 	ShortPrefix string
 	// Secrets are extra secrets (name → value).
 	Secrets map[string]string
+	// TerraformBackend is the backend of the Terraform configuration its deploys'
+	// commits carry: "http" (default, the sandbox's tfstate server) or "s3".
+	TerraformBackend string
 }
 
 // Seed loads w into the fakes. It can be called more than once; later calls add to or
@@ -318,7 +322,7 @@ func (s *Sandbox) seedEnv(e Env, now time.Time) error {
 			// Every version deployed came from the main branch: its commits are main's
 			// history (each environment's after the ones seeded before it).
 			if _, _, known := s.GitHub.CommitMessage(sha); !known {
-				s.GitHub.AddCommit(githubfake.Commit{SHA: sha, Message: "Deploy " + sha[:min(7, len(sha))], When: at, Files: RepositoryFiles(), Branch: "main"})
+				s.GitHub.AddCommit(githubfake.Commit{SHA: sha, Message: "Deploy " + sha[:min(7, len(sha))], When: at, Files: RepositoryFilesFor(cmp.Or(e.TerraformBackend, "http")), Branch: "main"})
 			}
 			s.GitHub.AddRun(githubfake.Run{WorkflowFile: e.DeployWorkflow, HeadBranch: branch, HeadSHA: sha,
 				Conclusion: "success", CreatedAt: at.Add(-5 * time.Minute), UpdatedAt: at})

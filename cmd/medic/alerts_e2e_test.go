@@ -335,7 +335,7 @@ func TestAlertButtons(t *testing.T) {
 
 	// A button that changes prod becomes a request that waits for a second person.
 	got := e.press(alert, userAlice, "action:rollback")
-	wantContains(t, got, "Requested Roll back to last good on prod", "An approver other than you must approve it")
+	wantContains(t, got, "Requested Roll back to last good on prod", "an approver other than you must approve it")
 
 	got = e.press(alert, "U0CAROL", "action:verify")
 	wantContains(t, got, "Verification posted")

@@ -700,13 +700,20 @@ func TestDrillGitHubActionFailsThenRetryWorks(t *testing.T) {
 	e.deliver(st)
 	alert, _ := e.waitAlert("Dev tests failed")
 	const op = "github:RerunFailed"
+	// A self-service request runs once its preview is in: its job is named in the
+	// thread, under the request the answer names.
 	jobOf := func(answer string) string {
 		t.Helper()
-		i := strings.Index(answer, "JOB-")
+		i := strings.Index(answer, "REQ-")
 		if i < 0 {
-			t.Fatalf("no job in %q", answer)
+			t.Fatalf("no request in %q", answer)
 		}
-		return strings.TrimRight(strings.Fields(answer[i:])[0], ".,")
+		req := strings.TrimRight(strings.Fields(answer[i:])[0], ".,)")
+		m := e.threadMessage(alert, req, "job `JOB-")
+		text := slackfake.Render(m)
+		j := strings.Index(text, "job `JOB-")
+		id, _, _ := strings.Cut(text[j+len("job `"):], "`")
+		return id
 	}
 
 	e.sb.Faults.Set(op, fault.Rule{Err: &fault.Error{Status: http.StatusBadGateway, Message: "Server Error"}})

@@ -32,6 +32,10 @@ type clock = offsetClock
 // withClock, given to mustStartStaged, makes c medic's clock.
 type withClock struct{ c *clock }
 
+// withSandbox, given to mustStartStaged, changes the world and the config knowing the
+// sandbox (its endpoints), before the world is seeded and medic starts.
+type withSandbox func(sb *sandbox.Sandbox, w *sandbox.World, cfg *config.Config)
+
 func mustStart(t *testing.T, opts ...e2eOption) *e2e {
 	t.Helper()
 	var options []any
@@ -64,6 +68,8 @@ func mustStartStaged(t *testing.T, caseName string, options ...any) (*e2e, sandb
 			o(&world, cfg)
 		case withClock:
 			now = o.c.now
+		case withSandbox:
+			o(sb, &world, cfg)
 		default:
 			t.Fatalf("unknown option %T", o)
 		}

@@ -44,7 +44,7 @@ func TestCancelJobInterruptsTerraform(t *testing.T) {
 	if l, held := e.sb.TFState.Lock("prod"); held {
 		t.Errorf("the interrupted apply left the prod state locked: %+v", l)
 	}
-	e.threadMessage(alert, "terraform apply failed after")
+	e.threadMessage(alert, "terraform apply of the approved plan", "failed after")
 	if strings.Contains(slackfake.Render(e.threadMessage(alert, "was cancelled")), "[ Retry") {
 		t.Error("a cancelled job offers Retry")
 	}
@@ -178,8 +178,8 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 	if n := strings.Count(audit, "job.created"); n != 1 {
 		t.Errorf("jobs created: got %d, want 1", n)
 	}
-	if n := strings.Count(audit, "medic:job.step"); n != 2 {
-		t.Errorf("steps finished: got %d, want 2 (fetch+init and plan; the apply never finished)", n)
+	if n := strings.Count(audit, "medic:job.step"); n != 1 {
+		t.Errorf("steps finished: got %d, want 1 (fetch+init; the apply never finished)", n)
 	}
 }
 
