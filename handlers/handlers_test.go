@@ -150,7 +150,11 @@ func (f *fakeActions) AsksFor(context.Context, string, string, recovery.ActionID
 func (f *fakeActions) RequestAction(_ context.Context, ar recovery.ActionRequest) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, "request/"+string(ar.Action)+"/"+ar.Env+"/"+ar.Params.SHA+"/"+ar.User)
+	call := "request/" + string(ar.Action) + "/" + ar.Env + "/" + ar.Params.SHA + "/" + ar.User
+	if ar.Params.Override {
+		call += "/override"
+	}
+	f.calls = append(f.calls, call)
 	return f.msg, f.err
 }
 func (f *fakeActions) Decide(_ context.Context, id, user string, approve bool) (string, error) {
@@ -219,13 +223,19 @@ func TestRollbackCommand(t *testing.T) {
 		{"qa", "", "Unknown environment `qa`"},
 		{"prod main; rm -rf /", "", "Usage"},
 		{"prod HEAD~1", "", "is not a commit SHA"},
+		// An override asks again in a form (a reason, the SHA typed); nothing is
+		// requested until it is submitted.
+		{"prod 9F8E7D6 override", "", "rollback action=rollback&channel=C0OPS&env=prod&sha=9f8e7d6&confirm=9f8e7d6"},
+		{"prod 9f8e7d6 now", "", "Usage"},
+		{"prod override", "", "is not a commit SHA"},
+		{"prod HEAD override", "", "is not a commit SHA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.text, func(t *testing.T) {
 			p := &fakePoster{}
 			act := &fakeActions{msg: "Requested rollback"}
 			r := NewRouter(p, fakeStatus{}, act, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
-			r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: "/rollback", Text: tt.text, ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://x"})
+			r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: "/rollback", Text: tt.text, ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://x", TriggerID: "trig"})
 			if got := strings.Join(act.calls, ","); got != tt.wantCall {
 				t.Errorf("calls: got %q, want %q", got, tt.wantCall)
 			}
@@ -233,6 +243,33 @@ func TestRollbackCommand(t *testing.T) {
 				t.Errorf("replies: got %+v, want one containing %q", p.posts, tt.wantReply)
 			}
 		})
+	}
+}
+
+// TestOverrideSubmission: the override form passes Override only when the SHA was
+// typed exactly; a mistyped one keeps the form open with the error by the field.
+func TestOverrideSubmission(t *testing.T) {
+	act := &fakeActions{msg: "Requested"}
+	r := NewRouter(&fakePoster{}, fakeStatus{}, act, Options{Environments: []string{"prod"}, Logger: zaptest.NewLogger(t)})
+	submit := func(typed string) slack.InteractionCallback {
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: "U0ERIN"}}
+		cb.View.CallbackID = recovery.FormCallback
+		cb.View.PrivateMetadata = "action=rollback&channel=C0OPS&env=prod&sha=9f8e7d6&confirm=9f8e7d6"
+		cb.View.State = &slack.ViewState{Values: map[string]map[string]slack.BlockAction{
+			recovery.FormReason:   {recovery.FormInput: {Value: "never shipped"}},
+			recovery.FormOverride: {recovery.FormInput: {Value: typed}},
+		}}
+		return cb
+	}
+	if errs := r.ValidateSubmission(submit("9f8e7d")); !strings.Contains(errs[recovery.FormOverride], "Type 9f8e7d6 exactly") {
+		t.Errorf("a mistyped SHA: got %v, want the form kept open", errs)
+	}
+	if errs := r.ValidateSubmission(submit("9f8e7d6")); errs != nil {
+		t.Errorf("the SHA typed: got %v", errs)
+	}
+	r.HandleInteraction(context.Background(), submit("9f8e7d6"))
+	if got := strings.Join(act.calls, ","); got != "request/rollback/prod/9f8e7d6/U0ERIN/override" {
+		t.Errorf("calls: got %q, want the rollback requested with the override", got)
 	}
 }
 

@@ -330,11 +330,12 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 		return // decided or expired while it waited
 	}
 	pv := e.preview(ctx, env, in, r)
-	if pv.Problem == "" && ctx.Err() != nil {
-		pv.Problem = "the preview was stopped: " + context.Cause(ctx).Error()
-	}
-	if pv.Problem != "" && ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.Canceled) {
-		pv.Problem = fmt.Sprintf("no preview within %s (%s)", e.previews.cfg.Timeout, pv.Problem)
+	switch {
+	case ctx.Err() == nil:
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		pv.Problem = fmt.Sprintf("no preview within %s (%s)", e.previews.cfg.Timeout, orWord(pv.Problem, "still working"))
+	default:
+		pv.Problem = "medic stopped before the preview was ready; request it again"
 	}
 	failed := pv.Problem != ""
 	r, err = e.updateRequest(store, requestID, func(cur *Request) {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
@@ -355,4 +357,61 @@ func TestLeases(t *testing.T) {
 			t.Fatalf("a zero ttl: got %v, want an error", err)
 		}
 	})
+}
+
+// TestPlans: a request's saved plan comes back byte for byte with the SHA-256 of what
+// was read, on another replica too; saving again replaces it; deleting and purging
+// forget it; an oversized plan is refused.
+func TestPlans(t *testing.T) {
+	each(t, func(t *testing.T, db testDB) {
+		at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+		clock := func() time.Time { return at }
+		s := db.open(t, clock)
+		other := db.open(t, clock)
+		ctx := context.Background()
+		plan := []byte("PK\x03\x04 a zip holding tfplan, tfstate and tfconfig \x00\xff")
+		if err := s.SavePlan(ctx, "REQ-1", plan); err != nil {
+			t.Fatal(err)
+		}
+		got, sum, err := other.Plan(ctx, "REQ-1")
+		if err != nil || string(got) != string(plan) || sum != sha256Hex(plan) {
+			t.Fatalf("got %q %s %v, want the plan byte for byte and its SHA-256 %s", got, sum, err, sha256Hex(plan))
+		}
+		newer := append(plan, '!')
+		if err := s.SavePlan(ctx, "REQ-1", newer); err != nil {
+			t.Fatal(err)
+		}
+		if got, sum, _ := s.Plan(ctx, "REQ-1"); string(got) != string(newer) || sum != sha256Hex(newer) {
+			t.Errorf("after saving again: got %q, want the newer plan", got)
+		}
+		if _, _, err := s.Plan(ctx, "REQ-none"); !errors.Is(err, recovery.ErrNotFound) {
+			t.Errorf("a plan never saved: got %v, want ErrNotFound", err)
+		}
+		if err := s.DeletePlan(ctx, "REQ-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeletePlan(ctx, "REQ-1"); err != nil {
+			t.Errorf("deleting twice: %v", err)
+		}
+		if _, _, err := s.Plan(ctx, "REQ-1"); !errors.Is(err, recovery.ErrNotFound) {
+			t.Errorf("after delete: got %v, want ErrNotFound", err)
+		}
+		if err := s.SavePlan(ctx, "REQ-2", plan); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.PurgePlans(ctx, at); err != nil || n != 0 {
+			t.Errorf("purging plans older than their save: got %d, %v; want 0", n, err)
+		}
+		if n, err := s.PurgePlans(ctx, at.Add(time.Millisecond)); err != nil || n != 1 {
+			t.Errorf("purging plans saved before now: got %d, %v; want 1", n, err)
+		}
+		if err := s.SavePlan(ctx, "REQ-3", make([]byte, recovery.MaxPlanBytes+1)); err == nil || !strings.Contains(err.Error(), "limit") {
+			t.Errorf("an oversized plan: got %v, want it refused", err)
+		}
+	})
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

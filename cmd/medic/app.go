@@ -455,6 +455,11 @@ func (a *app) purgeClaims(ctx context.Context) error {
 			if _, err := a.store.PurgeWork(ctx, a.now().Add(-7*24*time.Hour)); err != nil {
 				a.log.Warn("purging finished work", zap.Error(err))
 			}
+			// A saved plan outlives its request only when a replica died in between;
+			// requests expire within access.request_ttl (24h at most).
+			if _, err := a.store.PurgePlans(ctx, a.now().Add(-48*time.Hour)); err != nil {
+				a.log.Warn("purging saved plans", zap.Error(err))
+			}
 		}
 	}
 }

@@ -95,3 +95,51 @@ func requestIDOf(t *testing.T, m slackfake.Message) string {
 }
 
 var _ = recovery.RequestFailed
+
+// TestStalePlanIsNeverApplied: two rollbacks of prod are previewed and approved; the
+// first applied changes the state, so the second's saved plan is stale. Its job stops
+// without applying anything and says why; Retry is a new request, whose new preview
+// needs a new approval, and then applies.
+func TestStalePlanIsNeverApplied(t *testing.T) {
+	e, _ := mustStartStaged(t, "")
+	needTerraform(t, e)
+	good := worldFromConfig(e.cfg).Envs[2].GoodDeploys
+	request := func(sha string) slackfake.Message {
+		e.command(userAlice, sandboxChannel, "/rollback", "prod "+sha)
+		m, _ := e.waitMessage("the request of "+sha[:7], func(m slackfake.Message) bool {
+			r := slackfake.Render(m)
+			return !m.Ephemeral && strings.Contains(r, "SHA `"+sha[:12]) && strings.Contains(r, "[ Approve")
+		})
+		return m
+	}
+	first, second := request(good[1]), request(good[0])
+	e.press(second, userBob, "approve:request")
+	e.waitMessage("the second job's end", func(m slackfake.Message) bool {
+		return m.ThreadTS == second.TS && strings.Contains(m.Text, "succeeded.")
+	})
+	e.press(first, userBob, "approve:request")
+	stale, _ := e.waitMessage("the stale plan refused", func(m slackfake.Message) bool {
+		r := slackfake.Render(m)
+		return m.ThreadTS == first.TS && strings.Contains(r, "failed at step 2") && strings.Contains(r, "Nothing was applied") && strings.Contains(r, "[ Retry")
+	})
+	if strings.Contains(slackfake.Render(stale), "Force Lambda update") {
+		t.Error("a stale plan offers Force Lambda update")
+	}
+	if v := deployedVersion(t, e, "prod"); v != good[0] {
+		t.Fatalf("prod runs %s after the stale plan, want %s (nothing applied)", v, good[0][:7])
+	}
+	before := e.ephemeralCount(userAlice)
+	e.press(stale, userAlice, "job-retry:job")
+	wantContains(t, e.nextEphemeral(userAlice, before), "Requested Roll back to last good on prod")
+	again, _ := e.waitMessage("the retry's new preview", func(m slackfake.Message) bool {
+		r := slackfake.Render(m)
+		return !m.Ephemeral && m.TS != first.TS && strings.Contains(r, "SHA `"+good[1][:12]) && strings.Contains(r, "retry of JOB-") && strings.Contains(r, "[ Approve")
+	})
+	e.press(again, userBob, "approve:request")
+	e.waitMessage("the retried job's end", func(m slackfake.Message) bool {
+		return m.ThreadTS == again.TS && strings.Contains(m.Text, "succeeded.")
+	})
+	if v := deployedVersion(t, e, "prod"); v != good[1] {
+		t.Errorf("prod runs %s after the retry, want %s", v, good[1][:7])
+	}
+}
