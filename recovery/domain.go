@@ -288,7 +288,7 @@ type Job struct {
 	// PlanSHA256 is the SHA-256 of the saved plan the approver approved; the job
 	// applies that plan only.
 	PlanSHA256 string `json:",omitempty"`
-	Version           int
+	Version    int
 }
 
 // StepState is where a job's step stands.

@@ -31,7 +31,7 @@ func TestPreviewsRunOffTheClickWorkers(t *testing.T) {
 	e.deliver(st)
 	alert, _ := e.waitAlert("Production canary failed")
 	e.sb.Faults.Set("github:Tarball", fault.Rule{Hang: true, Times: 1}) // the first preview's download hangs
-	good := worldFromConfig(e.cfg).Envs[2].GoodDeploys // prod's, oldest first
+	good := worldFromConfig(e.cfg).Envs[2].GoodDeploys                  // prod's, oldest first
 	for i, who := range []string{userAlice, userCarol, userAlice} {
 		before := e.ephemeralCount(who)
 		e.command(who, sandboxChannel, "/rollback", "prod "+good[i])

@@ -167,9 +167,9 @@ func TestProvidersNeverComeFromTheSources(t *testing.T) {
 	provider := "#!/bin/sh\ntouch " + marker + "\nenv > " + marker + "\nexit 1\n"
 	plugin := "registry.terraform.io/evil/probe/1.0.0/linux_amd64/terraform-provider-probe_v1.0.0"
 	archives := mapArchives{sha: repoTarball(t, sha, map[string]string{
-		sandbox.TerraformDir + "/terraform.d/plugins/" + plugin: provider,
+		sandbox.TerraformDir + "/terraform.d/plugins/" + plugin:  provider,
 		sandbox.TerraformDir + "/.terraform/providers/" + plugin: provider,
-		"terraform.d/plugins/" + plugin:                         provider,
+		"terraform.d/plugins/" + plugin:                          provider,
 		sandbox.TerraformDir + "/probe.tf": `terraform {
   required_providers {
     probe = { source = "evil/probe", version = "1.0.0" }
