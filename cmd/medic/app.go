@@ -400,11 +400,7 @@ func newTerraform(cfg *config.Config, ext external, gh *deploygithub.Client, aws
 	if err != nil {
 		return nil, err
 	}
-	who := "medic's own user"
-	if o.RunAs != nil {
-		who = user + " (" + o.RunAs.String() + ")"
-	}
-	log.Info("terraform ready", zap.String("version", r.Version()), zap.String("runs_as", who),
+	log.Info("terraform ready", zap.String("version", r.Version()), zap.String("confinement", r.Confinement()),
 		zap.String("providers_from", providersFrom(cfg.Terraform)))
 	return r, nil
 }

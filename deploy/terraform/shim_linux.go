@@ -94,3 +94,12 @@ func runShim(real string) error {
 	}
 	return fmt.Errorf("executing %s: %w", real, err)
 }
+
+// landlockABI is the kernel's Landlock ABI version, 0 when it has none.
+func landlockABI() int {
+	v, err := llsys.LandlockGetABIVersion()
+	if err != nil {
+		return 0
+	}
+	return v
+}

@@ -9,3 +9,5 @@ import "errors"
 func runShim(string) error {
 	return errors.New("the terraform shim runs on Linux only")
 }
+
+func landlockABI() int { return 0 }

@@ -227,6 +227,27 @@ func cliConfig(mirror string, dirs []string) (string, error) {
 	return b.String(), nil
 }
 
+// Confinement says how Terraform runs, for the start-up log: "shim, Landlock v7,
+// no_new_privs, as user 65534:65534", or "no shim: environment limits only".
+func (r *Runner) Confinement() string {
+	if r.shim == "" {
+		return "no shim: environment limits only"
+	}
+	parts := []string{"shim"}
+	if v := landlockABI(); v > 0 {
+		parts = append(parts, fmt.Sprintf("Landlock v%d", v))
+	} else {
+		parts = append(parts, "no Landlock (the kernel lacks it)")
+	}
+	parts = append(parts, "no_new_privs")
+	if r.runAs != nil {
+		parts = append(parts, "as user "+r.runAs.String())
+	} else {
+		parts = append(parts, "as medic's own user")
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Version is the terraform binary's version ("1.5.7").
 func (r *Runner) Version() string { return r.version }
 
