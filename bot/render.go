@@ -253,9 +253,7 @@ func capBlocks(blocks []slack.Block) []slack.Block {
 // esc escapes the three characters Slack's mrkdwn treats as control characters, so
 // text from the outside world (alarm reasons, commit messages) cannot forge links or
 // mentions.
-func esc(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func esc(s string) string { return recovery.Literal(s) }
 
 // escCode escapes text for a code block, where backticks would end the block early.
 func escCode(s string) string { return strings.ReplaceAll(esc(s), "```", "ˋˋˋ") }

@@ -114,7 +114,7 @@ func incidentListText(open, recent []recovery.Incident) string {
 }
 
 func incidentText(in recovery.Incident) string {
-	lines := []string{incidentLine(in), "*" + in.Title + "*"}
+	lines := []string{incidentLine(in), "*" + recovery.Literal(in.Title) + "*"}
 	if in.AckBy != "" {
 		lines = append(lines, fmt.Sprintf("Acknowledged by <@%s> at %s", in.AckBy, in.AckAt.UTC().Format("15:04 UTC")))
 	}

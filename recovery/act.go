@@ -160,7 +160,7 @@ func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string
 	if err != nil {
 		return "", &UserError{"Could not read the job's log: " + oneLine(err)}
 	}
-	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Log of %s, requested by <@%s>:", in.JobName, user), Title: "Log excerpt (last 60 lines up to the error)", Detail: Excerpt(log.Text, 60), Link: log.URL, LinkText: "full log"}})
+	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Log of %s, requested by <@%s>:", Literal(in.JobName), user), Title: "Log excerpt (last 60 lines up to the error)", Detail: Excerpt(log.Text, 60), Link: log.URL, LinkText: "full log"}})
 	return "The log excerpt is in the alert's thread.", nil
 }
 

@@ -107,8 +107,12 @@ type EngineDeps struct {
 	Runs      RunReader
 	Alarms    AlarmReader
 	Health    HealthChecker
-	Logger    *zap.Logger
-	Now       func() time.Time
+	// Commits tells whether a commit is on a branch: a run is trusted only when its
+	// commit is on the branch it names, and no code of a commit off the protected
+	// branch runs.
+	Commits CommitChecker
+	Logger  *zap.Logger
+	Now     func() time.Time
 	// Actions, when set, lets people request, approve and run recovery actions; without
 	// it the mutating buttons answer that actions are not configured.
 	Actions *ActionDeps
@@ -126,6 +130,9 @@ type Engine struct {
 	EngineDeps
 	lease  time.Duration
 	shards []chan Signal
+	// untrustedQ takes the signals of runs medic does not trust (a pull request's):
+	// their own small queue, so a flood of them never crowds out a real failure.
+	untrustedQ chan Signal
 	log    *zap.Logger
 	jobs   *jobRegistry
 	// previews runs requests' previews off the click workers.
@@ -146,7 +153,7 @@ const (
 // NewEngine returns an Engine; call Run to start its workers.
 func NewEngine(d EngineDeps) (*Engine, error) {
 	if d.Envs == nil || d.Pipeline == nil || d.Claims == nil || d.Incidents == nil || d.Audit == nil ||
-		d.Publisher == nil || d.Diagnoser == nil || d.Runs == nil || d.Alarms == nil || d.Health == nil || d.Now == nil {
+		d.Publisher == nil || d.Diagnoser == nil || d.Runs == nil || d.Alarms == nil || d.Health == nil || d.Commits == nil || d.Now == nil {
 		return nil, errors.New("engine: every dependency is required")
 	}
 	for wf, env := range d.Pipeline.Workflows {
@@ -168,7 +175,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	e := &Engine{EngineDeps: d, lease: workLease, log: d.Logger.Named("recovery"), jobs: newJobRegistry()}
 	if a := d.Actions; a != nil {
 		if a.Access == nil || a.Requests == nil || a.Jobs == nil || a.Workflows == nil || a.Reverter == nil || a.Terraform == nil ||
-			a.Lambda == nil || a.Alarms == nil || a.Tables == nil || a.Deploys == nil || a.Functions == nil || a.StateLocks == nil || a.Commits == nil || a.Plans == nil {
+			a.Lambda == nil || a.Alarms == nil || a.Tables == nil || a.Deploys == nil || a.Functions == nil || a.StateLocks == nil || a.Deployed == nil || a.Plans == nil {
 			return nil, errors.New("engine: every action dependency is required")
 		}
 		if a.Policy.RequestTTL <= 0 {
@@ -196,12 +203,25 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	for i := 0; i < Workers; i++ {
 		e.shards = append(e.shards, make(chan Signal, QueueSize))
 	}
+	e.untrustedQ = make(chan Signal, UntrustedQueueSize)
 	return e, nil
 }
+
+// UntrustedQueueSize is how many signals of untrusted runs may wait; more are dropped
+// (one per run is all an untrusted run ever gets: its LOW alert).
+const UntrustedQueueSize = 64
 
 // Submit queues a signal without waiting. It returns false when the signal's queue is
 // full; the pollers will report the same fact again later.
 func (e *Engine) Submit(sig Signal) bool {
+	if r := sig.Run; r != nil && r.Event != "" && r.HeadRepository != "" && e.Pipeline.Trust.Untrusted(*r) != "" {
+		select {
+		case e.untrustedQ <- sig:
+		default:
+			e.log.Debug("untrusted run's signal dropped: its queue is full", zap.String("signal", sig.Key()))
+		}
+		return true
+	}
 	h := fnv.New32a()
 	h.Write([]byte(sig.SourceKey()))
 	select {
@@ -244,7 +264,7 @@ func (e *Engine) retryLater(ctx context.Context, sig Signal, err error) {
 // Run handles queued signals until ctx ends, then finishes what it was doing.
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, q := range e.shards {
+	for _, q := range append(e.shards, e.untrustedQ) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -298,7 +318,11 @@ func (e *Engine) apply(ctx context.Context, sig Signal) error {
 			return err
 		}
 		sig.Run = &run
-		if why := e.Pipeline.Trust.Untrusted(run); why != "" {
+		why, err := e.untrusted(ctx, run)
+		if err != nil {
+			return err
+		}
+		if why != "" {
 			sig.Untrusted = why
 			return e.untrustedRun(ctx, sig)
 		}
@@ -358,6 +382,28 @@ func (e *Engine) runFacts(ctx context.Context, run Run) (Run, error) {
 	return full, nil
 }
 
+// untrusted says why run is not trusted, "" when it is: the pipeline's rules (its
+// repository, event and branch), then its commit must be on the branch it names (a tag
+// named like a trusted branch reports the tag as the run's branch).
+func (e *Engine) untrusted(ctx context.Context, run Run) (string, error) {
+	if why := e.Pipeline.Trust.Untrusted(run); why != "" {
+		return why, nil
+	}
+	if !ValidSHA(run.HeadSHA) {
+		return "GitHub did not say which commit it ran", nil
+	}
+	place, err := e.Commits.CommitOnBranch(ctx, run.HeadSHA, run.HeadBranch)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Sprintf("its commit %s is not in the repository", shortSHA(run.HeadSHA)), nil
+	case err != nil:
+		return "", fmt.Errorf("checking that run %d's commit is on %s: %w", run.ID, run.HeadBranch, err)
+	case !place.Reachable:
+		return fmt.Sprintf("its commit %s is not on branch %s (a tag of that name?)", shortSHA(run.HeadSHA), run.HeadBranch), nil
+	}
+	return "", nil
+}
+
 // untrustedRun acts on a signal about a run medic does not trust (a pull request, a
 // fork, another branch): a failed job opens at most a LOW "checks failed" incident in
 // Pipeline.UntrustedEnv, whose only actions are GitHub's re-run and the logs, and which
@@ -372,6 +418,11 @@ func (e *Engine) untrustedRun(ctx context.Context, sig Signal) error {
 		if e.Pipeline.UntrustedEnv == "" {
 			log.Info("failed job of an untrusted run ignored: no environment takes such runs (config: pipeline.untrusted_env)")
 			return nil
+		}
+		if _, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey()); err == nil {
+			return nil // its alert is out: more failed jobs of it add nothing
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
 		}
 		log.Info("failed job of an untrusted run", zap.String("job", sig.Job.Name))
 		return e.open(ctx, sig, UntrustedRunFailed, e.Pipeline.UntrustedEnv, nil)
@@ -479,7 +530,9 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
 			e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
 		} else if sig.Job != nil && sig.Job.ID != in.JobID {
-			notes = append(notes, Note{Text: fmt.Sprintf("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
+			if in.Untrusted == "" { // an untrusted run is one alert, however many jobs fail
+				notes = append(notes, Note{Text: fmt.Sprintf("Another job of this run failed: %s", Literal(sig.Job.Name)), Link: sig.Job.URL, LinkText: "job"})
+			}
 		}
 		diagIn := in
 		if escalated {
@@ -511,7 +564,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		notes = append(notes, findingNotes(in.Findings)...)
 	}
 	e.postNotes(ctx, in, notes)
-	if created && in.RunID != 0 {
+	if created && in.RunID != 0 && in.Untrusted == "" {
 		e.absorbAlarmIncidents(ctx, in)
 	}
 	return nil
@@ -917,7 +970,7 @@ func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 		return err
 	}
 	for _, in := range open {
-		if in.RunID == 0 {
+		if in.RunID == 0 || in.Untrusted != "" { // an alarm is never a pull request's
 			continue
 		}
 		if err := e.Incidents.AttachSource(ctx, in.ID, source); errors.Is(err, ErrDuplicate) {

@@ -644,7 +644,7 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 	}
 	if in.Untrusted != "" {
 		e.audit(ctx, in, user, "page.refused", map[string]string{"action": string(action), "why": "untrusted run"})
-		return "", &UserError{fmt.Sprintf("Incident %s is about a run medic does not trust (%s); medic never pages for those. Nobody was paged.", in.ID, in.Untrusted)}
+		return "", &UserError{fmt.Sprintf("Incident %s is about a run medic does not trust (%s); medic never pages for those. Nobody was paged.", in.ID, Literal(in.Untrusted))}
 	}
 	p := e.Escalation.Policy
 	if action == ActDataCorruption {

@@ -198,3 +198,10 @@ type CommitChecker interface {
 	// an error wrapping ErrNotFound when the repository has no such commit.
 	CommitOnBranch(ctx context.Context, sha, branch string) (CommitPlace, error)
 }
+
+// DeployChecker tells whether a commit was deployed to an environment.
+type DeployChecker interface {
+	// DeployedBefore reports whether a successful, trusted run of env's deploy
+	// workflow built sha (a full SHA).
+	DeployedBefore(ctx context.Context, env Environment, sha string) (bool, error)
+}

@@ -45,3 +45,10 @@ func Redact(s string, known ...string) string {
 	}
 	return s
 }
+
+// Literal makes outside text (a job name, a branch, a title taken from a run) safe to
+// put in a message's mrkdwn: Slack's control characters &, < and > are escaped, so it
+// can neither mention anyone nor link anywhere.
+func Literal(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}

@@ -51,9 +51,8 @@ type ActionDeps struct {
 	Functions FunctionReader
 	// StateLocks reads an environment's Terraform lock table for force-unlock previews.
 	StateLocks EnvReader
-	// Commits tells whether a commit is on Branch: no code of a commit that is not
-	// runs.
-	Commits CommitChecker
+	// Deployed tells whether a commit was deployed to an environment before.
+	Deployed DeployChecker
 	// Plans keeps the plans previews saved until their job applies them.
 	Plans PlanStore
 	// Previews tunes the pool previews run on (zero: the defaults).
@@ -224,7 +223,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		in, envName = &got, got.Env
 		if in.Untrusted != "" && !slices.Contains(scenarios[in.Scenario].Actions, ar.Action) {
 			e.audit(ctx, *in, ar.User, "request.refused", map[string]string{"action": string(ar.Action), "why": "untrusted run"})
-			return "", &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, in.Untrusted)}
+			return "", &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, Literal(in.Untrusted))}
 		}
 	}
 	env, err := e.Envs.Get(envName)

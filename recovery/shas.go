@@ -6,10 +6,6 @@ import (
 	"fmt"
 )
 
-// deployHistoryDepth is how many of an environment's newest successful deploys a
-// rollback target is looked for in: older versions need an admin's override.
-const deployHistoryDepth = 100
-
 // The rules for the commits medic acts on. Every SHA medic would fetch sources for
 // (Terraform runs code from them), deploy, revert or roll back to must be on the
 // protected branch (GitHub's compare: identical to its head or behind it); a rollback or
@@ -23,7 +19,7 @@ var needsDeployed = map[ActionID]bool{ActRollback: true, ActEmergencyRollback: t
 // errors are *UserError saying which rule failed and what to do.
 func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
 	branch := e.Actions.Branch
-	place, err := e.Actions.Commits.CommitOnBranch(ctx, sha, branch)
+	place, err := e.Commits.CommitOnBranch(ctx, sha, branch)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return "", &UserError{fmt.Sprintf("The repository has no commit %s (a fork's or a mistyped SHA?). medic only runs commits that are on %s; nothing was done.", shortSHA(sha), branch)}
@@ -36,20 +32,14 @@ func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
 	return place.SHA, nil
 }
 
-// deployedBefore reports whether sha (a full SHA) was deployed successfully to env:
-// one of the newest deployHistoryDepth successful runs of its deploy workflow (trusted
-// runs only) built it.
+// deployedBefore reports whether sha (a full SHA) was deployed successfully to env: a
+// successful, trusted run of its deploy workflow built it.
 func (e *Engine) deployedBefore(ctx context.Context, env Environment, sha string) (bool, error) {
-	deploys, err := e.Runs.SuccessfulDeploys(ctx, env, deployHistoryDepth)
+	ok, err := e.Actions.Deployed.DeployedBefore(ctx, env, sha)
 	if err != nil {
 		return false, &UserError{fmt.Sprintf("Could not read %s's deploy history to check %s (%s); nothing was done. Try again in a minute.", env.Name, shortSHA(sha), oneLine(err))}
 	}
-	for _, d := range deploys {
-		if d.SHA == sha {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ok, nil
 }
 
 // checkTarget applies the commit rules to a request's SHA and returns the params with
@@ -78,8 +68,8 @@ func (e *Engine) checkTarget(ctx context.Context, env Environment, action Action
 		return p, nil
 	}
 	a, _ := ActionByID(action)
-	never := fmt.Sprintf("%s is on %s but was never deployed successfully to %s (not among the last %d successful runs of %s)",
-		shortSHA(full), e.Actions.Branch, env.Name, deployHistoryDepth, env.DeployWorkflow)
+	never := fmt.Sprintf("%s is on %s but was never deployed successfully to %s (no successful run of %s built it)",
+		shortSHA(full), e.Actions.Branch, env.Name, env.DeployWorkflow)
 	if !p.Override {
 		return p, &UserError{fmt.Sprintf("%s: %s only goes to a version that ran there before. Pick a known good one (`/status %s` shows the last), or an admin may override with `/rollback %s %s override`; nothing was done.",
 			never, a.Label, env.Name, env.Name, shortSHA(full))}

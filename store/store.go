@@ -214,6 +214,15 @@ func (s *Store) Claim(ctx context.Context, key string) (bool, error) {
 	return n == 1, nil
 }
 
+// Unclaim forgets a claim, so the key can be claimed again (work that was claimed but
+// could not be taken on).
+func (s *Store) Unclaim(ctx context.Context, key string) error {
+	if _, err := s.exec(ctx, `DELETE FROM claims WHERE key = $1`, key); err != nil {
+		return fmt.Errorf("releasing %s: %w", key, err)
+	}
+	return nil
+}
+
 // PurgeClaims forgets claims made before t and reports how many were removed.
 func (s *Store) PurgeClaims(ctx context.Context, before time.Time) (int64, error) {
 	res, err := s.exec(ctx, `DELETE FROM claims WHERE claimed_at < $1`, ms(before))

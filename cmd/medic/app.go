@@ -172,7 +172,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	a.engine, err = recovery.NewEngine(recovery.EngineDeps{
 		Envs: envs, Pipeline: pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
-		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker,
+		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker, Commits: ghClient,
 		Logger: log, Now: ext.now,
 		Actions: &recovery.ActionDeps{
 			Access:     recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, ext.now),
@@ -188,7 +188,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 			Deploys:    ghClient,
 			Functions:  awsProvider,
 			StateLocks: awsProvider,
-			Commits:    ghClient,
+			Deployed:   ghClient,
 			Plans:      st,
 			Previews:   recovery.PreviewConfig{Workers: cfg.Previews.Workers, Queue: cfg.Previews.Queue, Timeout: cfg.Previews.Timeout},
 			Branch:     cfg.GitHub.Branch,
@@ -228,7 +228,8 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	mux.Handle("/webhooks/github", deploygithub.NewWebhook(deploygithub.WebhookOptions{
 		Secret:    ext.secrets.WebhookSecret,
 		Claim:     st.Claim,
-		Sink:      func(_ context.Context, sig recovery.Signal) { a.engine.Submit(sig) },
+		Sink:      func(_ context.Context, sig recovery.Signal) bool { return a.engine.Submit(sig) },
+		Unclaim:   st.Unclaim,
 		Workflows: workflowFiles(pipeline),
 		RunFacts:  ghClient.RunFacts,
 		Learn:     ghClient.RememberRun,

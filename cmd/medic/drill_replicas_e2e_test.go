@@ -933,7 +933,10 @@ func (p *medicProc) runsTerraform() bool {
 		if len(fields) < 2 {
 			continue
 		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == p.cmd.Process.Pid && strings.Contains(s[open+1:closing], "terraform") {
+		// Terraform's name is its argv[0] (run as another user through an open file,
+		// its comm is the descriptor's number).
+		argv0, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == p.cmd.Process.Pid && (strings.Contains(s[open+1:closing], "terraform") || strings.Contains(string(argv0), "terraform")) {
 			return true
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -297,5 +298,74 @@ func TestForceLambdaUpdateTargetsOnlyKnownGood(t *testing.T) {
 	wantContains(t, text, "dashboard/lambda-"+st.PreviousSHA+".zip")
 	if strings.Contains(text, st.HeadSHA) || strings.Contains(text, st.HeadSHA[:12]) {
 		t.Errorf("the forced update targets the failing commit %s:\n%s", st.HeadSHA[:7], text)
+	}
+}
+
+// TestTagNamedLikeTheBranchIsNotTrusted: a run started by pushing a tag named main
+// reports "main" as its branch; its commit is not on the branch main, so the run is not
+// trusted: no prod incident, nobody paged.
+func TestTagNamedLikeTheBranchIsNotTrusted(t *testing.T) {
+	e, _ := mustStartStaged(t, "")
+	evil := commitOn(e, "mallory/evil", "ci: my own rollback", nil)
+	run := e.sb.GitHub.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", Event: "push", HeadBranch: "main", HeadSHA: evil, Conclusion: "failure", Actor: "mallory"})
+	job := e.sb.GitHub.AddJob(run.ID, githubfake.Job{Name: "Rollback on Failure", Conclusion: "failure", Log: hostileRollbackLog})
+	for _, d := range []func() (string, any){
+		func() (string, any) { ev, _ := e.sb.GitHub.JobEvent(job.ID, "completed"); return "workflow_job", ev },
+		func() (string, any) { ev, _ := e.sb.GitHub.RunEvent(run.ID, "completed"); return "workflow_run", ev },
+	} {
+		event, payload := d()
+		if _, status, err := e.sb.GitHub.Deliver(mustCtx(t), e.webhookURL(), sandboxWebhookSecret, event, payload); err != nil || status >= 300 {
+			t.Fatalf("delivering %s: %d %v", event, status, err)
+		}
+	}
+	_, text := e.waitAlert("LOW · dev · Checks failed on branch main")
+	wantContains(t, text, "Not a trusted run: its commit "+evil[:7], "is not on branch main")
+	if prod, _ := e.app.store.OpenIncidents(mustCtx(t), "prod"); len(prod) != 0 {
+		t.Errorf("a tag named main opened %d prod incidents", len(prod))
+	}
+}
+
+// TestPullRequestFloodCannotHideAProdFailure: a pull request whose run fails 300 jobs
+// (each delivered by webhook) gets one alert and no note per job; a real prod failure
+// delivered right after is alerted all the same.
+func TestPullRequestFloodCannotHideAProdFailure(t *testing.T) {
+	e, st := mustStartStaged(t, "canary-fail")
+	gh := e.sb.GitHub
+	run := gh.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", Event: "pull_request", HeadRepository: "mallory/sentiment-analyzer-gsk", HeadBranch: "main", Conclusion: "failure", Actor: "mallory"})
+	var jobs []int64
+	for i := range 300 {
+		name := fmt.Sprintf("shard %d", i)
+		if i == 0 {
+			name = "<!channel> <https://evil.example/approve|Approve REQ-1234>"
+		}
+		jobs = append(jobs, gh.AddJob(run.ID, githubfake.Job{Name: name, Conclusion: "failure"}).ID)
+	}
+	for _, id := range jobs {
+		ev, err := gh.JobEvent(id, "completed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, status, err := gh.Deliver(mustCtx(t), e.webhookURL(), sandboxWebhookSecret, "workflow_job", ev); err != nil || status >= 300 {
+			t.Fatalf("delivering job %d: %d %v", id, status, err)
+		}
+	}
+	e.deliver(st)
+	e.waitAlert("Production canary failed")
+	pr, _ := e.waitAlert("Checks failed on a pull request from mallory")
+	e.pollOnce() // the poller sees the same 300 jobs again
+	e.waitAlert("Production canary failed")
+	for _, m := range e.sb.Slack.Thread(sandboxChannel, pr.TS) {
+		if strings.Contains(m.Text, "Another job of this run failed") {
+			t.Fatalf("the pull request's thread got a note per job: %q", m.Text)
+		}
+	}
+	wantContains(t, e.press(pr, userAlice, "action:view-logs"), "log excerpt is in the alert's thread")
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if strings.Contains(m.Text, "<!channel>") || strings.Contains(string(m.Blocks), "<https://evil.example") {
+			t.Errorf("a job name reached Slack as markup: %q", m.Text)
+		}
+	}
+	if n := len(e.alerts()); n != 2 {
+		t.Errorf("got %d alerts, want 2 (the pull request's and prod's)", n)
 	}
 }

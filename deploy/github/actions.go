@@ -600,11 +600,13 @@ func (b *cappedBody) Close() error { return b.rc.Close() }
 
 var _ recovery.CommitChecker = (*Client)(nil)
 
-// CommitOnBranch compares sha with branch's head (GET /compare/{branch}...{sha}): the
-// commit is on the branch when GitHub says "identical" or "behind" (every commit of it
-// is in the branch). For those, the merge base is the commit itself, which gives its full
-// SHA. A commit the repository does not have (a fork's, a mistyped one) is an error
-// wrapping recovery.ErrNotFound.
+// CommitOnBranch tells whether sha is on branch: it reads the branch's head
+// (refs/heads/<branch>, never a tag of the same name) and compares it with the commit
+// (GET /compare/{head}...{sha}): the commit is on the branch when GitHub says "identical"
+// or "behind" (every commit of it is in the branch). For those, the merge base is the
+// commit itself, which gives its full SHA. A commit the repository does not have (a
+// fork's, a mistyped one) is an error wrapping recovery.ErrNotFound. Commits found on a
+// branch are remembered (a branch is only ever expected to move forward).
 func (c *Client) CommitOnBranch(ctx context.Context, sha, branch string) (recovery.CommitPlace, error) {
 	const op = "Compare"
 	if err := checkSHA(op, sha); err != nil {
@@ -613,18 +615,37 @@ func (c *Client) CommitOnBranch(ctx context.Context, sha, branch string) (recove
 	if err := checkRefName(op, "branch", branch); err != nil {
 		return recovery.CommitPlace{}, err
 	}
-	cmp, resp, err := c.gh.Repositories.CompareCommits(ctx, c.owner, c.repo, branch, sha, &gh.ListOptions{PerPage: 1})
+	key := sha + "|" + branch
+	c.mu.Lock()
+	place, ok := c.onBranch[key]
+	c.mu.Unlock()
+	if ok {
+		return place, nil
+	}
+	head, err := c.branchHead(ctx, branch)
+	if err != nil {
+		return recovery.CommitPlace{}, err
+	}
+	cmp, resp, err := c.gh.Repositories.CompareCommits(ctx, c.owner, c.repo, head, sha, &gh.ListOptions{PerPage: 1})
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnprocessableEntity) {
 			return recovery.CommitPlace{}, fmt.Errorf("commit %s: %w", sha, errors.Join(recovery.ErrNotFound, wrap("Compare", resp, err)))
 		}
 		return recovery.CommitPlace{}, wrap("Compare", resp, err)
 	}
-	place := recovery.CommitPlace{Status: cmp.GetStatus()}
+	place = recovery.CommitPlace{Status: cmp.GetStatus()}
 	switch place.Status {
 	case "identical", "behind":
 		place.SHA = cmp.GetMergeBaseCommit().GetSHA()
 		place.Reachable = strings.HasPrefix(place.SHA, sha)
+	}
+	if place.Reachable {
+		c.mu.Lock()
+		if len(c.onBranch) >= maxCachedRuns {
+			clear(c.onBranch)
+		}
+		c.onBranch[key] = place
+		c.mu.Unlock()
 	}
 	return place, nil
 }

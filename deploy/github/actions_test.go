@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/githubfake"
 )
@@ -532,5 +533,42 @@ func TestRevertMessageAsGitWritesIt(t *testing.T) {
 	msg, _, _ := srv.CommitMessage(res.SHA)
 	if want := "Revert \"Use \"v2\" model – ünïcode\"\n\nThis reverts commit " + target + "."; msg != want {
 		t.Errorf("got %q, want %q", msg, want)
+	}
+}
+
+// TestCommitOnBranch: a commit is on a branch when it is the branch's head or behind
+// it; a branch's commit ahead of it, one GitHub does not have and a tag named like the
+// branch are not.
+func TestCommitOnBranch(t *testing.T) {
+	srv, c := mustClient(t)
+	first := srv.AddCommit(githubfake.Commit{Message: "first", Branch: "main"})
+	head := srv.AddCommit(githubfake.Commit{Message: "head", Branch: "main"})
+	wip := srv.AddCommit(githubfake.Commit{Message: "wip", Branch: "someone/wip", Parents: []string{head}})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		sha       string
+		reachable bool
+		status    string
+	}{{head, true, "identical"}, {first, true, "behind"}, {first[:7], true, "behind"}, {wip, false, "ahead"}} {
+		got, err := c.CommitOnBranch(ctx, tt.sha, "main")
+		if err != nil || got.Reachable != tt.reachable || got.Status != tt.status {
+			t.Errorf("%s: got %+v, %v; want reachable %v (%s)", tt.sha[:7], got, err, tt.reachable, tt.status)
+		}
+		if tt.reachable && !strings.HasPrefix(got.SHA, tt.sha) || tt.reachable && len(got.SHA) != 40 {
+			t.Errorf("%s: got full SHA %q", tt.sha[:7], got.SHA)
+		}
+	}
+	if _, err := c.CommitOnBranch(ctx, "deadbeefcafe", "main"); !errors.Is(err, recovery.ErrNotFound) {
+		t.Errorf("unknown commit: got %v, want ErrNotFound", err)
+	}
+	for _, bad := range []string{"HEAD", "main", "deadbee; rm", ""} {
+		if _, err := c.CommitOnBranch(ctx, bad, "main"); err == nil {
+			t.Errorf("%q: got no error, want it refused", bad)
+		}
+	}
+	// Found once, remembered: no second compare.
+	before := srv.Calls("Compare")
+	if _, err := c.CommitOnBranch(ctx, first, "main"); err != nil || srv.Calls("Compare") != before {
+		t.Errorf("a second check compared again (%d → %d)", before, srv.Calls("Compare"))
 	}
 }

@@ -30,6 +30,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	runFacts map[int64]recovery.Run // RunFacts's cache
+	onBranch map[string]recovery.CommitPlace // CommitOnBranch's cache: commits found on a branch
 }
 
 // Options configure a Client.
@@ -75,7 +76,7 @@ func New(o Options) (*Client, error) {
 			dl.Transport = o.HTTPClient.Transport
 		}
 	}
-	return &Client{gh: c, owner: o.Owner, repo: o.Repo, dl: dl, trust: o.Trust, runFacts: map[int64]recovery.Run{}}, nil
+	return &Client{gh: c, owner: o.Owner, repo: o.Repo, dl: dl, trust: o.Trust, runFacts: map[int64]recovery.Run{}, onBranch: map[string]recovery.CommitPlace{}}, nil
 }
 
 // APIError is a failed GitHub call, summarized for people.

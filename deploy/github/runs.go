@@ -149,6 +149,15 @@ func (c *Client) SuccessfulDeploys(ctx context.Context, env recovery.Environment
 				if why := c.trust.Untrusted(RunFromGitHub(r)); why != "" {
 					continue // a pull request's or a fork's "deploy" deployed nothing medic trusts
 				}
+				// The run's commit must be on the branch the run names: a tag named like
+				// the branch (its runs report the tag as their head_branch) is not it.
+				place, err := c.CommitOnBranch(ctx, r.GetHeadSHA(), r.GetHeadBranch())
+				if err != nil && !errors.Is(err, recovery.ErrNotFound) {
+					return nil, err
+				}
+				if !place.Reachable {
+					continue
+				}
 			}
 			out = append(out, recovery.Deploy{
 				RunID:    r.GetID(),
@@ -165,6 +174,46 @@ func (c *Client) SuccessfulDeploys(ctx context.Context, env recovery.Environment
 		opts.Page = resp.NextPage
 	}
 	return out, nil
+}
+
+var _ recovery.DeployChecker = (*Client)(nil)
+
+// DeployedBefore reports whether a successful run of env's deploy workflow (on its
+// deploy branch when one is set; with Options.Trust, a trusted run whose commit is on
+// the branch it names) built sha, a full SHA: GitHub lists the runs of that commit
+// (head_sha), however old.
+func (c *Client) DeployedBefore(ctx context.Context, env recovery.Environment, sha string) (bool, error) {
+	if err := checkSHA("ListWorkflowRuns", sha); err != nil {
+		return false, err
+	}
+	opts := &gh.ListWorkflowRunsOptions{Status: "success", Branch: env.DeployBranch, HeadSHA: sha, ListOptions: gh.ListOptions{PerPage: maxPerPage}}
+	for range maxDeployPages {
+		runs, resp, err := c.gh.Actions.ListWorkflowRunsByFileName(ctx, c.owner, c.repo, env.DeployWorkflow, opts)
+		if err != nil {
+			return false, wrap("ListWorkflowRuns", resp, err)
+		}
+		for _, r := range runs.WorkflowRuns {
+			if r.GetHeadSHA() != sha {
+				continue
+			}
+			if c.trust == nil {
+				return true, nil
+			}
+			if c.trust.Untrusted(RunFromGitHub(r)) != "" {
+				continue
+			}
+			if place, err := c.CommitOnBranch(ctx, sha, r.GetHeadBranch()); err == nil && place.Reachable {
+				return true, nil
+			} else if err != nil && !errors.Is(err, recovery.ErrNotFound) {
+				return false, err
+			}
+		}
+		if resp.NextPage == 0 {
+			return false, nil
+		}
+		opts.Page = resp.NextPage
+	}
+	return false, nil
 }
 
 // JobLog downloads the log of job jobID. GitHub answers the log request with a 302 to

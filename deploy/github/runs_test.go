@@ -425,7 +425,11 @@ func TestDeployHistoryLeavesOutUntrustedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	good := srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadSHA: strings.Repeat("a", 40), Event: "workflow_dispatch", Conclusion: "success", CreatedAt: t0})
+	onMain := srv.AddCommit(githubfake.Commit{Message: "on main", Branch: "main"})
+	offMain := srv.AddCommit(githubfake.Commit{Message: "wip", Branch: "mallory/wip", Parents: []string{onMain}})
+	good := srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadSHA: onMain, Event: "workflow_dispatch", Conclusion: "success", CreatedAt: t0})
+	// A tag named main: GitHub reports the tag as the run's head_branch.
+	srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadSHA: offMain, HeadBranch: "main", Event: "push", Conclusion: "success", CreatedAt: t0.Add(3 * time.Hour)})
 	// Newer, successful, on a branch called main, but not trusted: a pull request
 	// from the repository, and a push to a fork's main.
 	srv.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", HeadSHA: strings.Repeat("b", 40), Event: "pull_request", Conclusion: "success", CreatedAt: t0.Add(time.Hour)})
@@ -441,8 +445,13 @@ func TestDeployHistoryLeavesOutUntrustedRuns(t *testing.T) {
 	// Without a trust policy every successful run counts (the old behaviour, kept for
 	// callers that filter themselves).
 	_, plain := mustClientOn(t, srv)
-	if all, _ := plain.SuccessfulDeploys(context.Background(), prod, 5); len(all) != 3 {
-		t.Errorf("without trust: got %d deploys, want 3", len(all))
+	if all, _ := plain.SuccessfulDeploys(context.Background(), prod, 5); len(all) != 4 {
+		t.Errorf("without trust: got %d deploys, want 4", len(all))
+	}
+	for sha, want := range map[string]bool{onMain: true, offMain: false, strings.Repeat("b", 40): false} {
+		if got, err := c.DeployedBefore(context.Background(), prod, sha); err != nil || got != want {
+			t.Errorf("DeployedBefore(%s): got %v, %v; want %v", sha[:7], got, err, want)
+		}
 	}
 }
 

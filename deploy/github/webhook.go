@@ -35,8 +35,12 @@ type WebhookOptions struct {
 	// delivery; a Claim error is logged and the delivery processed anyway.
 	Claim func(ctx context.Context, key string) (bool, error)
 	// Sink receives the signals. It is called synchronously and must only queue the
-	// work: GitHub drops a delivery that takes more than 10 seconds.
-	Sink func(ctx context.Context, s recovery.Signal)
+	// work: GitHub drops a delivery that takes more than 10 seconds. It returns false
+	// when it could not take the signal (medic is overloaded): the delivery is answered
+	// 503 and its claim released (Unclaim), so a redelivery is processed.
+	Sink func(ctx context.Context, s recovery.Signal) bool
+	// Unclaim, when set, releases a delivery's claim (Claim's key) after Sink refused it.
+	Unclaim func(ctx context.Context, key string) error
 	// Workflows are the watched workflow files ("deploy-prod.yml"); deliveries about
 	// other workflows are answered 202 and ignored. Empty watches none.
 	Workflows []string
@@ -295,6 +299,14 @@ func (h *Webhook) emit(ctx context.Context, r *http.Request, s recovery.Signal, 
 		}
 	}
 	s.At = h.o.Now()
-	h.o.Sink(ctx, s)
+	if !h.o.Sink(ctx, s) {
+		log.Error("medic could not queue the delivery's signal; answering 503 (redeliver it, or the poller reports it)", zap.String("signal", s.Key()))
+		if id != "" && h.o.Claim != nil && h.o.Unclaim != nil {
+			if err := h.o.Unclaim(context.WithoutCancel(ctx), "github-delivery:"+id); err != nil {
+				log.Warn("releasing the delivery's claim", zap.Error(err))
+			}
+		}
+		return reply{http.StatusServiceUnavailable, "medic is overloaded: redeliver later"}
+	}
 	return reply{http.StatusAccepted, "accepted"}
 }

@@ -35,16 +35,21 @@ const hookSecret = "s3cret-webhook"
 
 var hookNow = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 
-// sink records the signals a Webhook emits.
+// sink records the signals a Webhook emits; with full set it refuses them.
 type sink struct {
 	mu      sync.Mutex
 	signals []recovery.Signal
+	full    bool
 }
 
-func (s *sink) add(_ context.Context, sig recovery.Signal) {
+func (s *sink) add(_ context.Context, sig recovery.Signal) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.full {
+		return false
+	}
 	s.signals = append(s.signals, sig)
+	return true
 }
 
 func (s *sink) all() []recovery.Signal {
@@ -413,10 +418,11 @@ func TestWebhookDependencies(t *testing.T) {
 func TestWebhookSurvivesPanics(t *testing.T) {
 	var calls atomic.Int32
 	h := mustHook(t, func(o *WebhookOptions) {
-		o.Sink = func(context.Context, recovery.Signal) {
+		o.Sink = func(context.Context, recovery.Signal) bool {
 			if calls.Add(1) == 1 {
 				panic("sink bug")
 			}
+			return true
 		}
 	})
 	gs := mustGitHub(t)
@@ -457,7 +463,7 @@ func FuzzWebhook(f *testing.F) {
 	h := NewWebhook(WebhookOptions{
 		Secret:    hookSecret,
 		Claim:     func(context.Context, string) (bool, error) { return true, nil },
-		Sink:      func(context.Context, recovery.Signal) { emitted.Add(1) },
+		Sink:      func(context.Context, recovery.Signal) bool { emitted.Add(1); return true },
 		Workflows: []string{"deploy-prod.yml", "test.yml"},
 		RunFacts: func(context.Context, int64) (recovery.Run, error) {
 			return recovery.Run{Workflow: "deploy-prod.yml"}, nil
@@ -496,7 +502,7 @@ func TestWebhookLearnsRunFilesFromRunDeliveries(t *testing.T) {
 	var got []recovery.Signal
 	h := httptest.NewServer(NewWebhook(WebhookOptions{
 		Secret: "s", Workflows: []string{"deploy-prod.yml"}, RunFacts: c.RunFacts, Learn: c.RememberRun,
-		Sink: func(_ context.Context, s recovery.Signal) { got = append(got, s) },
+		Sink: func(_ context.Context, s recovery.Signal) bool { got = append(got, s); return true },
 	}))
 	defer h.Close()
 	ctx := context.Background()
@@ -553,5 +559,37 @@ func TestWebhookJobTakesTrustFromTheRun(t *testing.T) {
 	trust := recovery.RunTrust{Repository: "traylorre/sentiment-analyzer-gsk", Branches: []string{"main"}, Events: recovery.DefaultTrustedEvents()}
 	if why := trust.Untrusted(*r); !strings.Contains(why, "mallory/sentiment-analyzer-gsk") {
 		t.Errorf("trust: got %q, want the fork named as the reason", why)
+	}
+}
+
+// TestWebhookOverloadedIsNotSwallowed: when medic cannot queue a delivery's signal, the
+// delivery is answered 503 and its claim released, so GitHub's redelivery is processed
+// rather than answered "duplicate".
+func TestWebhookOverloadedIsNotSwallowed(t *testing.T) {
+	c := &claims{seen: map[string]bool{}}
+	h := mustHook(t, func(o *WebhookOptions) {
+		o.Claim = c.claim
+		o.Unclaim = func(_ context.Context, key string) error {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			delete(c.seen, key)
+			return nil
+		}
+	})
+	h.sink.full = true
+	body := mustPayload(t, "workflow_run.completed.json")
+	headers := map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "d-busy",
+		"X-Hub-Signature-256": "sha256=" + mac(sha256.New, hookSecret, body)}
+	if status := post(t, "POST", h.url, body, headers); status != http.StatusServiceUnavailable {
+		t.Fatalf("overloaded: got %d, want 503", status)
+	}
+	h.sink.mu.Lock()
+	h.sink.full = false
+	h.sink.mu.Unlock()
+	if status := post(t, "POST", h.url, body, headers); status != http.StatusAccepted {
+		t.Fatalf("redelivery: got %d, want 202 (processed, not a duplicate)", status)
+	}
+	if got := h.sink.all(); len(got) != 1 {
+		t.Errorf("got %d signals, want 1", len(got))
 	}
 }

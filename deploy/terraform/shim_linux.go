@@ -80,12 +80,15 @@ func runShim(real string) error {
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
 			return fmt.Errorf("setting the parent-death signal: %w", err)
 		}
-		// Exec through the open file, which the new user may not reach by its path.
-		// The descriptor stays open across the exec (a script's interpreter reads it).
-		if _, err := unix.FcntlInt(bin.Fd(), unix.F_SETFD, 0); err != nil {
-			return fmt.Errorf("keeping terraform open: %w", err)
+		// When the new user cannot reach terraform by its path (a tools cache under
+		// /root), exec through the open file. The descriptor then stays open across the
+		// exec (a script's interpreter reads it).
+		if unix.Access(real, unix.X_OK) != nil {
+			if _, err := unix.FcntlInt(bin.Fd(), unix.F_SETFD, 0); err != nil {
+				return fmt.Errorf("keeping terraform open: %w", err)
+			}
+			path = fmt.Sprintf("/proc/self/fd/%d", bin.Fd())
 		}
-		path = fmt.Sprintf("/proc/self/fd/%d", bin.Fd())
 	}
 	argv := append([]string{real}, os.Args[1:]...)
 	err = syscall.Exec(path, argv, env)
