@@ -573,6 +573,22 @@ func (c *Config) Validate() Problems {
 	for _, name := range sortedKeys(c.Environments) {
 		ps = append(ps, validateEnv(name, c.Environments[name])...)
 	}
+	// medic's own AWS identity is the one that assumes the environments' roles: an
+	// environment without a role would hand it to Terraform (and its providers) there.
+	var withRole []string
+	for _, name := range sortedKeys(c.Environments) {
+		if c.Environments[name].AWS.RoleARN != "" {
+			withRole = append(withRole, name)
+		}
+	}
+	if len(withRole) > 0 {
+		for _, name := range sortedKeys(c.Environments) {
+			if c.Environments[name].AWS.RoleARN == "" {
+				add("environments."+name+".aws.role_arn", fmt.Sprintf("is not set while %s assume roles: Terraform in %s would get medic's own AWS credentials, which can assume those roles", strings.Join(withRole, ", "), name),
+					"give "+name+" a role of its own, with only "+name+"'s permissions")
+			}
+		}
+	}
 	ps = append(ps, c.validatePipeline()...)
 	ps = append(ps, c.validateAccess()...)
 	ps = append(ps, c.validateEscalation()...)

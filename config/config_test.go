@@ -220,6 +220,26 @@ func TestPipelineDefaultsAndRules(t *testing.T) {
 	}
 }
 
+// TestEveryEnvironmentHasItsOwnRole: when some environments assume roles, medic's own
+// credentials can assume them, so an environment without one is refused.
+func TestEveryEnvironmentHasItsOwnRole(t *testing.T) {
+	two := strings.Replace(minimal, "    aws: {region: us-east-1}\n", "    aws: {region: us-east-1, role_arn: \"arn:aws:iam::111111111111:role/medic-prod\"}\n", 1) + `
+  dev:
+    aws: {region: us-east-1}
+    lambda: {functions: [dev-a], version: {tag: v}}
+    alarm_prefix: dev-
+    health: {url: "https://d.example.com/health"}
+    deploy: {workflow: deploy-dev.yml}
+`
+	_, err := Parse(strings.NewReader(two))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Key != "environments.dev.aws.role_arn" || !strings.Contains(ps[0].String(), "can assume those roles") {
+		t.Fatalf("got %v, want dev's missing role refused", err)
+	}
+	mustParse(t, strings.Replace(two, "    aws: {region: us-east-1}\n", "    aws: {region: us-east-1, role_arn: \"arn:aws:iam::222222222222:role/medic-dev\"}\n", 1))
+	mustParse(t, minimal) // no role anywhere: medic's own credentials everywhere, by choice
+}
+
 func TestRunTrustDefaults(t *testing.T) {
 	c, err := Parse(bytes.NewReader(medic.ExampleConfig))
 	if err != nil {

@@ -329,6 +329,12 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 		return // decided or expired while it waited
 	}
 	pv := e.preview(ctx, env, in, r)
+	// A preview quotes the world (Terraform's errors and plans, a commit's subject):
+	// redacted before anyone sees it.
+	pv.Problem, pv.Detail = Redact(pv.Problem), Redact(pv.Detail)
+	for i, l := range pv.Lines {
+		pv.Lines[i] = Redact(l)
+	}
 	switch {
 	case ctx.Err() == nil:
 	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):

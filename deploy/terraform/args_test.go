@@ -1,12 +1,15 @@
 package terraform_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +27,7 @@ printf '%s\n' "$*" >> "$MEDIC_FAKE_DIR/calls"
 case "$1" in
 version) echo '{"terraform_version":"1.5.7","platform":"linux_amd64","provider_selections":{},"terraform_outdated":false}' ;;
 init) env > "$MEDIC_FAKE_DIR/env" ;;
-plan) for a in "$@"; do case "$a" in -out=*) echo "saved plan" > "${a#-out=}" ;; esac; done; exit 2 ;;
+plan) for a in "$@"; do case "$a" in -out=*) cp "$MEDIC_FAKE_DIR/plan.zip" "${a#-out=}" ;; esac; done; exit 2 ;;
 apply) for a in "$@"; do last="$a"; done; cat "$last" > "$MEDIC_FAKE_DIR/applied" ;;
 show) cat "$MEDIC_FAKE_DIR/plan.json" ;;
 esac
@@ -50,6 +53,20 @@ func TestCommandLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(fake, "plan.json"), []byte(fakePlan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	if w, err := zw.Create("tfplan"); err != nil {
+		t.Fatal(err)
+	} else if _, err := w.Write([]byte("a saved plan")); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	savedPlan := zbuf.Bytes()
+	if err := os.WriteFile(filepath.Join(fake, "plan.zip"), savedPlan, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("MEDIC_TEST_SECRET", "must-not-reach-terraform")
@@ -82,7 +99,7 @@ func TestCommandLines(t *testing.T) {
 	if plan.Add != 3 || plan.Change != 1 || plan.Destroy != 3 || len(plan.Changes) != 5 {
 		t.Errorf("plan: got %+v, want +3 ~1 -3 over 5 changes (replacements count twice, no-op and read left out)", plan)
 	}
-	if string(plan.File) != "saved plan\n" || plan.SHA256 != sha256hex("saved plan\n") {
+	if string(plan.File) != string(savedPlan) || plan.SHA256 != sha256hex(string(savedPlan)) {
 		t.Errorf("plan file: got %q sha256 %s, want the saved plan and its SHA-256", plan.File, plan.SHA256)
 	}
 	if _, err := ws.Plan(ctx, recovery.PlanOptions{NoLock: true, Destroy: true}); err != nil {
@@ -106,18 +123,19 @@ func TestCommandLines(t *testing.T) {
 	}
 	wsRoot := filepath.Dir(filepath.Dir(filepath.Dir(ws.Dir())))
 	var got []string
+	kept := regexp.MustCompile(`medic/(planned|approved)-\d+\.tfplan`)
 	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
 		if l != "version -json" { // terraform-exec's compatibility checks
-			got = append(got, strings.ReplaceAll(l, wsRoot, "WS"))
+			got = append(got, kept.ReplaceAllString(strings.ReplaceAll(l, wsRoot, "WS"), "medic/$1.tfplan"))
 		}
 	}
 	want := []string{
 		"init -no-color -input=false -backend=true -get=true -upgrade=false -reconfigure -backend-config=backend-prod.hcl -backend-config=address=http://127.0.0.1:1/state/prod",
-		"plan -no-color -input=false -detailed-exitcode -lock-timeout=10m0s -out=WS/medic.tfplan -var-file=prod.tfvars -lock=true -parallelism=10 -refresh=true -var model_version=" + sha1,
-		"show -json -no-color WS/medic.tfplan",
-		"plan -no-color -input=false -detailed-exitcode -lock-timeout=0s -out=WS/medic.tfplan -var-file=prod.tfvars -lock=false -parallelism=10 -refresh=true -destroy -var model_version=" + sha1,
-		"show -json -no-color WS/medic.tfplan",
-		"apply -no-color -auto-approve -input=false -lock-timeout=10m0s -lock=true -parallelism=10 -refresh=true WS/approved.tfplan",
+		"plan -no-color -input=false -detailed-exitcode -lock-timeout=10m0s -out=WS/out/medic.tfplan -var-file=prod.tfvars -lock=true -parallelism=10 -refresh=true -var model_version=" + sha1,
+		"show -json -no-color WS/medic/planned.tfplan",
+		"plan -no-color -input=false -detailed-exitcode -lock-timeout=0s -out=WS/out/medic.tfplan -var-file=prod.tfvars -lock=false -parallelism=10 -refresh=true -destroy -var model_version=" + sha1,
+		"show -json -no-color WS/medic/planned.tfplan",
+		"apply -no-color -auto-approve -input=false -lock-timeout=10m0s -lock=true -parallelism=10 -refresh=true WS/medic/approved.tfplan",
 		"force-unlock -no-color -force 0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d",
 	}
 	if !slices.Equal(got, want) {

@@ -101,6 +101,9 @@ if cat /proc/` + fmt.Sprint(holderPID) + `/environ > /dev/null 2>&1; then echo "
 if cat '` + secretFile + `' > /dev/null 2>&1; then echo "store LEAK" >> $out; else echo "store denied" >> $out; fi
 if ls / > /dev/null 2>&1 && ls /root > /dev/null 2>&1; then echo "root home READ" >> $out; else echo "root home denied" >> $out; fi
 if echo x > /tmp/medic-probe-escape 2>/dev/null; then echo "tmp WRITE" >> $out; rm -f /tmp/medic-probe-escape; else echo "tmp denied" >> $out; fi
+if echo '# mine' >> ../../../medic/terraformrc 2>/dev/null; then echo "medic config WRITE" >> $out; else echo "medic config denied" >> $out; fi
+for p in ../../../medic/*.tfplan; do if [ -e "$p" ] && true >> "$p" 2>/dev/null; then echo "medic plan WRITE" >> $out; fi; done
+if cat /etc/shadow /etc/machine-id > /dev/null 2>&1; then echo "etc READ" >> $out; else echo "etc denied" >> $out; fi
 echo "user $(id -u)" >> $out
 `
 }
@@ -133,6 +136,10 @@ func TestTerraformCannotReachMedicsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := ws.ApplyPlan(context.Background(), plan.File); err != nil {
+		var tfErr *terraform.Error
+		if errors.As(err, &tfErr) {
+			t.Fatalf("%v\n%s", err, tfErr.Detail())
+		}
 		t.Fatal(err)
 	}
 	report, err := os.ReadFile(filepath.Join(ws.Dir(), "probe-report"))
@@ -140,7 +147,7 @@ func TestTerraformCannotReachMedicsSecrets(t *testing.T) {
 		t.Fatalf("the probe left no report: %v", err)
 	}
 	t.Logf("probe report:\n%s", report)
-	for _, want := range []string{"env clean", "holder environ denied", "store denied", "root home denied", "tmp denied"} {
+	for _, want := range []string{"env clean", "holder environ denied", "store denied", "root home denied", "tmp denied", "medic config denied", "etc denied"} {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("probe: want %q in its report", want)
 		}

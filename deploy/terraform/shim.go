@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -32,12 +33,17 @@ const (
 	envShimUser = "MEDIC_TERRAFORM_SHIM_USER"
 )
 
+// shimName is the name a Runner starts its shim by (a link to Options.Shim in the work
+// root): a medic started any other way never becomes a shim, whatever its environment
+// holds.
+const shimName = "medic-terraform-shim"
+
 // ShimMain runs the Terraform shim and never returns when the process was started as
 // one (by a Runner with Options.Shim); otherwise it returns at once. Call it first thing
 // in main (and in TestMain of tests that give a Runner a shim).
 func ShimMain() {
 	real := os.Getenv(envShimExec)
-	if real == "" {
+	if real == "" || filepath.Base(os.Args[0]) != shimName {
 		return
 	}
 	err := runShim(real)
@@ -46,13 +52,17 @@ func ShimMain() {
 }
 
 // shimSettings reads and removes the shim's variables from the environment.
-func shimSettings() (rw string, ro []string, id *Identity, env []string, err error) {
+func shimSettings() (rw, ro []string, id *Identity, env []string, err error) {
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
 		case envShimExec:
 		case envShimRW:
-			rw = v
+			for _, p := range strings.Split(v, "\n") {
+				if p != "" {
+					rw = append(rw, p)
+				}
+			}
 		case envShimRO:
 			for _, p := range strings.Split(v, "\n") {
 				if p != "" {
@@ -62,15 +72,15 @@ func shimSettings() (rw string, ro []string, id *Identity, env []string, err err
 		case envShimUser:
 			if v != "" {
 				if id, err = parseIdentity(v); err != nil {
-					return "", nil, nil, nil, err
+					return nil, nil, nil, nil, err
 				}
 			}
 		default:
 			env = append(env, kv)
 		}
 	}
-	if rw == "" {
-		return "", nil, nil, nil, fmt.Errorf("%s is not set", envShimRW)
+	if len(rw) == 0 {
+		return nil, nil, nil, nil, fmt.Errorf("%s is not set", envShimRW)
 	}
 	return rw, ro, id, env, nil
 }

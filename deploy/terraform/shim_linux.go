@@ -15,8 +15,14 @@ import (
 )
 
 // systemDirs are what Terraform and the commands its provisioners start need to read
-// and execute: programs, libraries, certificates, name resolution, time zones.
-var systemDirs = []string{"/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/nix/store"}
+// and execute: programs, libraries, certificates. Of /etc only what TLS, name
+// resolution and time zones need: secrets and configurations often live there.
+var (
+	systemDirs = []string{"/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/nix/store",
+		"/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/etc/alternatives"}
+	systemFiles = []string{"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf",
+		"/etc/localtime", "/etc/services", "/etc/protocols", "/etc/passwd", "/etc/group", "/etc/mime.types"}
+)
 
 // runShim confines this process and execs terraform at real. Everything happens on one
 // locked OS thread: no_new_privs, the Landlock domain and the user switch are
@@ -35,11 +41,12 @@ func runShim(real string) error {
 	}
 	rules := []landlock.Rule{
 		landlock.RODirs(systemDirs...).IgnoreIfMissing(),
+		landlock.ROFiles(systemFiles...).IgnoreIfMissing(),
 		landlock.RODirs("/proc").IgnoreIfMissing(),
 		landlock.ROFiles(real),
 		landlock.RWFiles("/dev/null", "/dev/zero", "/dev/full").IgnoreIfMissing(),
 		landlock.ROFiles("/dev/urandom", "/dev/random").IgnoreIfMissing(),
-		landlock.RWDirs(rw).WithRefer(),
+		landlock.RWDirs(rw...).WithRefer(),
 	}
 	if len(ro) > 0 {
 		rules = append(rules, landlock.RODirs(ro...).IgnoreIfMissing())
@@ -61,6 +68,11 @@ func runShim(real string) error {
 		if err != nil {
 			return fmt.Errorf("entering the Landlock domain: %w", err)
 		}
+	}
+	// Nothing medic's process left open reaches Terraform (descriptors inherited
+	// without close-on-exec from whatever started medic).
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("closing inherited descriptors: %w", err)
 	}
 	path := real
 	if id != nil && (id.UID != os.Geteuid() || id.GID != os.Getegid()) {

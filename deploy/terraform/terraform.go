@@ -157,6 +157,12 @@ func New(o Options) (*Runner, error) {
 			return nil, fmt.Errorf("terraform: the work root must be reachable by user %s, who runs Terraform: %w (config: terraform.work_dir)", o.RunAs.Name, err)
 		}
 	}
+	shim := ""
+	if o.Shim != "" {
+		if shim, err = linkShim(o.Shim, workRoot); err != nil {
+			return nil, err
+		}
+	}
 	var roDirs []string
 	for _, d := range o.PluginDirs {
 		abs, err := filepath.Abs(d)
@@ -172,7 +178,7 @@ func New(o Options) (*Runner, error) {
 	r := &Runner{
 		execPath: execPath, workRoot: workRoot, archives: o.Archives,
 		log: o.Logger.Named("terraform"), env: env, creds: o.Credentials, cliConf: cliConf, roDirs: roDirs,
-		shim: o.Shim, runAs: o.RunAs,
+		shim: shim, runAs: o.RunAs,
 		limits: limits{maxBytes: o.MaxArchiveBytes, maxFiles: o.MaxArchiveFiles},
 	}
 	v, err := r.checkVersion()
@@ -181,6 +187,28 @@ func New(o Options) (*Runner, error) {
 	}
 	r.version = v
 	return r, nil
+}
+
+// linkShim makes the link a Runner starts its shim by (shimName, in the work root) and
+// returns its path.
+func linkShim(exe, workRoot string) (string, error) {
+	target, err := filepath.Abs(exe)
+	if err != nil {
+		return "", fmt.Errorf("terraform: resolving the shim %s: %w", exe, err)
+	}
+	link := filepath.Join(workRoot, shimName)
+	if cur, err := os.Readlink(link); err == nil && cur == target {
+		return link, nil
+	}
+	tmp := link + ".new"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return "", fmt.Errorf("terraform: linking the shim: %w", err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return "", fmt.Errorf("terraform: linking the shim: %w", err)
+	}
+	return link, nil
 }
 
 // reachable checks that every directory above dir (and dir) lets others pass through.

@@ -1,6 +1,7 @@
 package terraform
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
@@ -84,7 +86,7 @@ func (r *Runner) prepare(ctx context.Context, env recovery.Environment, cfg reco
 	}
 	ws := &Workspace{
 		r: r, root: root, dir: dir, env: env, sha: sha, cfg: cfg, log: log,
-		planPath: filepath.Join(root, "medic.tfplan"),
+		planPath: filepath.Join(root, "out", "medic.tfplan"),
 	}
 	if err := ws.layout(); err != nil {
 		return nil, err
@@ -99,19 +101,54 @@ func (r *Runner) prepare(ctx context.Context, env recovery.Environment, cfg reco
 	return ws, nil
 }
 
-// layout makes the workspace's private directories (Terraform's HOME, TMPDIR and data
-// directory, outside the sources) and its CLI configuration, and gives the whole
-// workspace to the user Terraform runs as.
+// The workspace's layout. Terraform (and what it starts) may write only in its
+// directories: the sources, its HOME, TMPDIR and data directory, and out/ where plans
+// are written. The root and medic/ (the CLI configuration, the plans medic shows and
+// applies) are medic's: Terraform may read medic/, never change it.
+var terraformDirs = []string{"src", "home", "tmp", "data", "out"}
+
+// layout makes the workspace's directories and its CLI configuration, and gives
+// Terraform's directories to the user Terraform runs as.
 func (w *Workspace) layout() error {
-	for _, d := range []string{"home", "tmp", "data"} {
-		if err := os.Mkdir(filepath.Join(w.root, d), 0o700); err != nil {
+	if err := os.Chmod(w.root, 0o711); err != nil {
+		return fmt.Errorf("terraform workspace of %s: %w", w.env.Name, err)
+	}
+	for _, d := range terraformDirs {
+		if err := os.Mkdir(filepath.Join(w.root, d), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("terraform workspace of %s: %w", w.env.Name, err)
 		}
+		if err := w.own(filepath.Join(w.root, d)); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(w.root, "terraformrc"), []byte(w.r.cliConf), 0o600); err != nil {
+	if err := os.Mkdir(filepath.Join(w.root, "medic"), 0o755); err != nil {
+		return fmt.Errorf("terraform workspace of %s: %w", w.env.Name, err)
+	}
+	if err := os.Chmod(filepath.Join(w.root, "medic"), 0o755); err != nil { // whatever the umask
+		return fmt.Errorf("terraform workspace of %s: %w", w.env.Name, err)
+	}
+	if err := writeNew(filepath.Join(w.root, "medic", "terraformrc"), []byte(w.r.cliConf)); err != nil {
 		return fmt.Errorf("terraform: writing the CLI config: %w", err)
 	}
-	return w.own(w.root)
+	return nil
+}
+
+// writeNew creates path (which must not exist) readable by everyone, writable by
+// medic only, and writes b into it.
+func writeNew(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil { // whatever the umask
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // own gives path (and all below it) to the user Terraform runs as, when that is
@@ -252,18 +289,28 @@ func (w *Workspace) Plan(ctx context.Context, o recovery.PlanOptions) (recovery.
 	if err != nil {
 		return recovery.TerraformPlan{}, err
 	}
+	// The plan's bytes are taken the moment plan ends, into medic's own file: what show
+	// summarizes, what the request shows the SHA-256 of and what the job applies are
+	// these bytes, whatever anything Terraform started does to out/ afterwards.
+	file, err := readPlan(w.planPath)
+	if err != nil {
+		return recovery.TerraformPlan{}, fmt.Errorf("terraform plan in %s: %w", w.env.Name, err)
+	}
+	if err := checkPlanArchive(file); err != nil {
+		return recovery.TerraformPlan{}, fmt.Errorf("terraform plan in %s: %w", w.env.Name, err)
+	}
+	kept, err := w.keepPlan("planned", file)
+	if err != nil {
+		return recovery.TerraformPlan{}, err
+	}
 	var plan *tfjson.Plan
 	err = w.run(ctx, "show", func(ctx context.Context, tf *tfexec.Terraform) error {
 		var err error
-		plan, err = tf.ShowPlanFile(ctx, w.planPath)
+		plan, err = tf.ShowPlanFile(ctx, kept)
 		return err
 	})
 	if err != nil {
 		return recovery.TerraformPlan{}, err
-	}
-	file, err := readPlan(w.planPath)
-	if err != nil {
-		return recovery.TerraformPlan{}, fmt.Errorf("terraform plan in %s: %w", w.env.Name, err)
 	}
 	sum := Summarize(plan)
 	sum.File = file
@@ -274,13 +321,62 @@ func (w *Workspace) Plan(ctx context.Context, o recovery.PlanOptions) (recovery.
 	return sum, nil
 }
 
-// readPlan reads a saved plan, refusing one over recovery.MaxPlanBytes.
+// keepPlan writes a plan into medic/ (read-only for Terraform) under a fresh name and
+// returns its path.
+func (w *Workspace) keepPlan(name string, plan []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Join(w.root, "medic"), name+"-*.tfplan")
+	if err != nil {
+		return "", fmt.Errorf("terraform workspace of %s: keeping the plan: %w", w.env.Name, err)
+	}
+	path := f.Name()
+	f.Close()
+	if err := os.Remove(path); err != nil {
+		return "", fmt.Errorf("terraform workspace of %s: keeping the plan: %w", w.env.Name, err)
+	}
+	if err := writeNew(path, plan); err != nil {
+		return "", fmt.Errorf("terraform workspace of %s: keeping the plan: %w", w.env.Name, err)
+	}
+	return path, nil
+}
+
+// maxPlanUnpacked bounds what a saved plan (a zip) may unpack to: `terraform show
+// -json` of a plan holds all of it in memory (terraform-exec reads it whole), so a plan
+// that compresses a huge output would take medic's memory.
+const maxPlanUnpacked = 256 << 20
+
+// checkPlanArchive refuses a saved plan that is not a zip or that unpacks to more than
+// maxPlanUnpacked.
+func checkPlanArchive(plan []byte) error {
+	zr, err := zip.NewReader(bytes.NewReader(plan), int64(len(plan)))
+	if err != nil {
+		return fmt.Errorf("the saved plan is not a plan file: %w", err)
+	}
+	var total uint64
+	for _, f := range zr.File {
+		total += f.UncompressedSize64
+		if total > maxPlanUnpacked {
+			return fmt.Errorf("the saved plan unpacks to more than %d bytes; medic does not show or apply it", maxPlanUnpacked)
+		}
+	}
+	return nil
+}
+
+// readPlan reads the plan file Terraform wrote: a regular file, not a link, a FIFO or
+// a device that something Terraform started could have put in its place, and no more
+// than recovery.MaxPlanBytes.
 func readPlan(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading the saved plan: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading the saved plan: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading the saved plan: %s is not a regular file", path)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, recovery.MaxPlanBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the saved plan: %w", err)
@@ -336,11 +432,8 @@ func (w *Workspace) ApplyPlan(ctx context.Context, plan []byte) error {
 	if len(plan) == 0 {
 		return fmt.Errorf("terraform apply in %s: no plan to apply", w.env.Name)
 	}
-	path := filepath.Join(w.root, "approved.tfplan")
-	if err := os.WriteFile(path, plan, 0o600); err != nil {
-		return fmt.Errorf("terraform apply in %s: writing the plan: %w", w.env.Name, err)
-	}
-	if err := w.own(path); err != nil {
+	path, err := w.keepPlan("approved", plan)
+	if err != nil {
 		return err
 	}
 	return w.run(ctx, "apply", func(ctx context.Context, tf *tfexec.Terraform) error {
@@ -422,7 +515,7 @@ func (w *Workspace) command(ctx context.Context, op string, stderr io.Writer, fn
 		"HOME":                        filepath.Join(w.root, "home"),
 		"TMPDIR":                      filepath.Join(w.root, "tmp"),
 		"TF_DATA_DIR":                 filepath.Join(w.root, "data"),
-		"TF_CLI_CONFIG_FILE":          filepath.Join(w.root, "terraformrc"),
+		"TF_CLI_CONFIG_FILE":          filepath.Join(w.root, "medic", "terraformrc"),
 		"CHECKPOINT_DISABLE":          "1",
 		"AWS_EC2_METADATA_DISABLED":   "true",
 		"AWS_CONFIG_FILE":             filepath.Join(w.root, "home", ".aws", "config"),
@@ -452,9 +545,13 @@ func (w *Workspace) command(ctx context.Context, op string, stderr io.Writer, fn
 		}
 	}
 	if w.r.shim != "" {
+		var rw []string
+		for _, d := range terraformDirs {
+			rw = append(rw, filepath.Join(w.root, d))
+		}
 		env[envShimExec] = w.r.execPath
-		env[envShimRW] = w.root
-		env[envShimRO] = strings.Join(w.r.roDirs, "\n")
+		env[envShimRW] = strings.Join(rw, "\n")
+		env[envShimRO] = strings.Join(append([]string{filepath.Join(w.root, "medic")}, w.r.roDirs...), "\n")
 		if w.r.runAs != nil {
 			env[envShimUser] = w.r.runAs.String()
 		}
