@@ -133,8 +133,8 @@ type Engine struct {
 	// untrustedQ takes the signals of runs medic does not trust (a pull request's):
 	// their own small queue, so a flood of them never crowds out a real failure.
 	untrustedQ chan Signal
-	log    *zap.Logger
-	jobs   *jobRegistry
+	log        *zap.Logger
+	jobs       *jobRegistry
 	// previews runs requests' previews off the click workers.
 	previews *previewPool
 	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.

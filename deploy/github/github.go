@@ -29,7 +29,7 @@ type Client struct {
 	trust *recovery.RunTrust
 
 	mu       sync.Mutex
-	runFacts map[int64]recovery.Run // RunFacts's cache
+	runFacts map[int64]recovery.Run          // RunFacts's cache
 	onBranch map[string]recovery.CommitPlace // CommitOnBranch's cache: commits found on a branch
 }
 
