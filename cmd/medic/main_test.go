@@ -55,7 +55,8 @@ func TestConfigCheck(t *testing.T) {
 	if code != 1 {
 		t.Errorf("bad config: got exit %d, want 1", code)
 	}
-	for _, want := range []string{"2 problem(s)", "environments.prod.aws.region", "e.g. us-east-1", "environments.prod.deploy.workflow", "file name under .github/workflows"} {
+	for _, want := range []string{"3 problem(s)", "environments.prod.aws.region", "e.g. us-east-1", "environments.prod.deploy.workflow", "file name under .github/workflows",
+		"environments.prod.aws.role_arn: is not set while dev, preprod assume roles"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("want %q in:\n%s", want, errOut)
 		}
