@@ -1060,7 +1060,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 		if err := c.db.QueryRowContext(mustCtx(t), `SELECT state FROM jobs WHERE incident_id = $1`, incident).Scan(&state); err != nil || state != "interrupted" {
 			t.Errorf("the job's row: state %q (%v), want interrupted", state, err)
 		}
-		for action, want := range map[string]int{"request.created": 1, "request.approved": 1, "job.created": 1, "job.interrupted": 1, "job.step": 2} {
+		for action, want := range map[string]int{"request.created": 1, "request.approved": 1, "job.created": 1, "job.interrupted": 1, "job.step": 1} {
 			if got := rowCount(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = $2`, incident, action); got != want {
 				t.Errorf("%s audit rows: got %d, want %d", action, got, want)
 			}
@@ -1069,7 +1069,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 		for _, s := range append(in.lost, in.duplicates...) {
 			t.Error(s)
 		}
-		drillReport(t, "killed=%s (leader=%v) at step 3/4 terraform apply; interrupted noted by %s after %s (jobs.lease %s); apply starts=%d; rows before kill=%d lost=%d; duplicates=%d; failover=%s",
+		drillReport(t, "killed=%s (leader=%v) at step 2/3 terraform apply of the approved plan; interrupted noted by %s after %s (jobs.lease %s); apply starts=%d; rows before kill=%d lost=%d; duplicates=%d; failover=%s",
 			runner.id, wasLeader, survivor.id, interrupted.Round(time.Millisecond), c.cfg.Jobs.Lease, starts, len(before), len(lost)+len(in.lost), len(in.duplicates), failover)
 	})
 
