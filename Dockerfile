@@ -16,6 +16,6 @@ COPY --from=build /out/medic /usr/local/bin/medic
 COPY --from=build /out/terraform /usr/local/bin/terraform
 USER nonroot:nonroot
 WORKDIR /home/nonroot
-EXPOSE 8080
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/medic"]
 CMD ["serve", "--config", "/etc/medic/medic.yaml"]

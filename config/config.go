@@ -23,8 +23,11 @@ import (
 
 // Config is medic's whole configuration, as read from one YAML file.
 type Config struct {
-	// Listen is the address of the HTTP listener (/healthz, /readyz, /metrics, webhooks).
+	// Listen is the address of the public HTTP listener: the GitHub webhook only.
 	Listen string `yaml:"listen"`
+	// MetricsListen is the address of the operators' listener: /metrics, /healthz and
+	// /readyz, kept off the public port.
+	MetricsListen string `yaml:"metrics_listen"`
 	// Store is the store URL: sqlite:PATH (the default, sqlite:medic.db) or postgres://…
 	Store string `yaml:"store"`
 	// LogLevel is debug, info, warn or error.
@@ -281,6 +284,7 @@ type Deploy struct {
 // Defaults applied to keys left out of the file.
 const (
 	DefaultListen         = ":8080"
+	DefaultMetricsListen  = ":9090"
 	DefaultStore          = "sqlite:medic.db"
 	DefaultSectionTimeout = 5 * time.Second
 	DefaultWorkers        = 16
@@ -378,6 +382,9 @@ func Parse(r io.Reader) (*Config, error) {
 func (c *Config) applyDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
+	}
+	if c.MetricsListen == "" {
+		c.MetricsListen = DefaultMetricsListen
 	}
 	if c.Store == "" {
 		c.Store = DefaultStore
@@ -535,6 +542,9 @@ func (c *Config) Validate() Problems {
 	var ps Problems
 	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
 
+	if c.MetricsListen == c.Listen {
+		add("metrics_listen", fmt.Sprintf("%q is also listen's address", c.MetricsListen), "serve /metrics and the probes on another address than the public webhook, e.g. :9090 or 127.0.0.1:9090")
+	}
 	if !logLevelSet[c.LogLevel] {
 		add("log_level", fmt.Sprintf("unknown level %q", c.LogLevel), "use debug, info, warn or error")
 	}

@@ -240,6 +240,16 @@ func TestEveryEnvironmentHasItsOwnRole(t *testing.T) {
 	mustParse(t, minimal) // no role anywhere: medic's own credentials everywhere, by choice
 }
 
+func TestMetricsListen(t *testing.T) {
+	if c := mustParse(t, minimal); c.MetricsListen != DefaultMetricsListen || c.Listen != DefaultListen {
+		t.Errorf("defaults: got %q and %q", c.Listen, c.MetricsListen)
+	}
+	_, err := Parse(strings.NewReader("listen: \":8080\"\nmetrics_listen: \":8080\"\n" + minimal))
+	if err == nil || !strings.Contains(err.Error(), "metrics_listen") {
+		t.Errorf("the same address for both: got %v, want a problem", err)
+	}
+}
+
 func TestRunTrustDefaults(t *testing.T) {
 	c, err := Parse(bytes.NewReader(medic.ExampleConfig))
 	if err != nil {

@@ -60,8 +60,12 @@ type app struct {
 	engine      *recovery.Engine
 	runPoller   *recovery.RunPoller
 	alarmPoller *recovery.AlarmPoller
-	listener    net.Listener
-	server      *http.Server
+	// listener and server are the public port (the GitHub webhook only);
+	// metricsListener and metricsServer the operators' (/metrics and the probes).
+	listener        net.Listener
+	server          *http.Server
+	metricsListener net.Listener
+	metricsServer   *http.Server
 	now         func() time.Time
 	pollRounds  *prometheus.CounterVec
 	// escalationWake asks the escalation loop for a round before its next tick.
@@ -221,11 +225,16 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s (config key listen): %w", cfg.Listen, err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/webhooks/github", deploygithub.NewWebhook(deploygithub.WebhookOptions{
+	a.metricsListener, err = net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s (config key metrics_listen): %w", cfg.MetricsListen, err)
+	}
+	ops := http.NewServeMux()
+	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	ops.HandleFunc("GET /readyz", a.readyz)
+	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	public := http.NewServeMux()
+	public.Handle("/webhooks/github", deploygithub.NewWebhook(deploygithub.WebhookOptions{
 		Secret:    ext.secrets.WebhookSecret,
 		Claim:     st.Claim,
 		Sink:      func(_ context.Context, sig recovery.Signal) bool { return a.engine.Submit(sig) },
@@ -236,13 +245,53 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		Logger:    log,
 		Now:       ext.now,
 	}))
-	a.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.server = newServer(public)
+	a.metricsServer = newServer(ops)
 	ok = true
 	return a, nil
 }
 
-// addr is the HTTP listener's address (useful when the config asks for port 0).
+// The listeners' limits. The public port faces anyone who reaches it: every
+// connection is bounded in time before any signature is checked (the body's size and
+// the deliveries read at once are bounded by the webhook itself).
+const (
+	// readHeaderTimeout and readTimeout bound reading a request's headers and all of it:
+	// GitHub sends a delivery in well under a second.
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 20 * time.Second
+	// writeTimeout bounds answering (GitHub gives up on a delivery after 10 s).
+	writeTimeout = 30 * time.Second
+	// idleTimeout closes kept-alive connections nobody uses.
+	idleTimeout = 60 * time.Second
+	// maxHeaderBytes caps the headers (GitHub's are about 1 KB).
+	maxHeaderBytes = 64 << 10
+	// shutdownGrace is how long a shutdown waits for requests in flight before it
+	// closes the connections left.
+	shutdownGrace = 5 * time.Second
+)
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+}
+
+// shutdown stops srv: requests in flight get shutdownGrace to finish, then whatever
+// connections remain (a client trickling its body) are closed.
+func (a *app) shutdown(ctx context.Context, name string, srv *http.Server) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		a.log.Warn("closing the connections left after the shutdown grace", zap.String("listener", name), zap.Error(err))
+		return srv.Close()
+	}
+	return nil
+}
+
+// addr is the public listener's address (useful when the config asks for port 0).
 func (a *app) addr() string { return a.listener.Addr().String() }
+
+// metricsAddr is the operators' listener's address.
+func (a *app) metricsAddr() string { return a.metricsListener.Addr().String() }
 
 // readyz answers 200 only while the Socket Mode link is up and the store answers.
 func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
@@ -262,18 +311,21 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 // run serves until ctx ends or a part fails for good, then shuts everything down.
 func (a *app) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := a.server.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http listener: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return a.server.Shutdown(shutdownCtx)
-	})
+	for name, srv := range map[string]struct {
+		s *http.Server
+		l net.Listener
+	}{"listen": {a.server, a.listener}, "metrics_listen": {a.metricsServer, a.metricsListener}} {
+		g.Go(func() error {
+			if err := srv.s.Serve(srv.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http listener (%s): %w", name, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			return a.shutdown(ctx, name, srv.s)
+		})
+	}
 	g.Go(func() error {
 		err := a.bot.Run(ctx)
 		if err != nil {
@@ -464,6 +516,9 @@ func (a *app) purgeClaims(ctx context.Context) error {
 func (a *app) close() {
 	if a.listener != nil {
 		a.listener.Close()
+	}
+	if a.metricsListener != nil {
+		a.metricsListener.Close()
 	}
 	if a.store != nil {
 		a.store.Close()

@@ -80,7 +80,7 @@ func mustStartFaultDrill(t *testing.T, d faultDrill) (*e2e, sandbox.Staged) {
 // metric sums the series of a metric on medic's /metrics now.
 func (e *e2e) metric(name string) float64 {
 	e.t.Helper()
-	resp, err := http.Get("http://" + e.app.addr() + "/metrics")
+	resp, err := http.Get("http://" + e.app.metricsAddr() + "/metrics")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -267,7 +267,7 @@ func (c *drillCluster) waitDuplicatesSkipped(n int) {
 	for {
 		var sum float64
 		for _, r := range c.reps {
-			v, err := metricSum(r.app.addr(), "medic_slack_duplicate_envelopes_total")
+			v, err := metricSum(r.app.metricsAddr(), "medic_slack_duplicate_envelopes_total")
 			if err != nil {
 				c.t.Fatal(err)
 			}
@@ -675,7 +675,7 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 	rounds := func() float64 {
 		var sum float64
 		for _, r := range c.reps {
-			v, _ := metricSum(r.app.addr(), "medic_poll_rounds_total", `poller="jobs"`, `outcome="ok"`)
+			v, _ := metricSum(r.app.metricsAddr(), "medic_poll_rounds_total", `poller="jobs"`, `outcome="ok"`)
 			sum += v
 		}
 		return sum
@@ -715,8 +715,9 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 
 // medicProc is one replica of medic running as a separate process (`medic serve`).
 type medicProc struct {
-	id   string // replicas.id
-	addr string // its HTTP listener
+	id      string // replicas.id
+	addr    string // its public listener (the webhook)
+	opsAddr string // its operators' listener (probes, metrics)
 	cmd  *exec.Cmd
 	log  string // where its logs go
 	dead bool
@@ -781,7 +782,7 @@ func startProcCluster(t *testing.T, bin, admin string, n int, caseName string, c
 	c := &procCluster{e2e: &e2e{t: t, sandboxed: &sandboxed{sb: sb, cfg: cfg}}, db: openDrillDB(t, cfg.Store), dbURL: cfg.Store}
 	for i := range n {
 		rc := *cfg
-		rc.Listen = freeAddr(t)
+		rc.Listen, rc.MetricsListen = freeAddr(t), freeAddr(t)
 		rc.Replicas.ID = fmt.Sprintf("drill-%c", 'a'+i)
 		path := filepath.Join(dir, rc.Replicas.ID+".yaml")
 		data, err := yaml.Marshal(&rc)
@@ -794,7 +795,7 @@ func startProcCluster(t *testing.T, bin, admin string, n int, caseName string, c
 		if _, err := config.Load(path); err != nil {
 			t.Fatalf("the written config does not load: %v", err)
 		}
-		p := &medicProc{id: rc.Replicas.ID, addr: rc.Listen, log: filepath.Join(dir, rc.Replicas.ID+".log")}
+		p := &medicProc{id: rc.Replicas.ID, addr: rc.Listen, opsAddr: rc.MetricsListen, log: filepath.Join(dir, rc.Replicas.ID+".log")}
 		logFile, err := os.Create(p.log)
 		if err != nil {
 			t.Fatal(err)
@@ -821,7 +822,7 @@ func startProcCluster(t *testing.T, bin, admin string, n int, caseName string, c
 		c.procs = append(c.procs, p)
 	}
 	for _, p := range c.procs {
-		waitReady(t, "http://"+p.addr+"/readyz")
+		waitReady(t, "http://"+p.opsAddr+"/readyz")
 	}
 	if err := sb.Slack.WaitConnected(mustCtx(t), n); err != nil {
 		t.Fatal(err)
@@ -850,7 +851,7 @@ func (p *medicProc) kill(t *testing.T) time.Time {
 
 // leads reports whether p's medic_leader gauge says it holds the leader lease.
 func (p *medicProc) leads() bool {
-	v, err := metricSum(p.addr, "medic_leader")
+	v, err := metricSum(p.opsAddr, "medic_leader")
 	return err == nil && v == 1
 }
 
@@ -1165,7 +1166,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 		killed := leader.kill(t)
 		c.sb.Faults.Clear("github:ListWorkflowRuns")
 		for _, poller := range []string{`poller="runs"`, `poller="alarms"`} {
-			if v, _ := metricSum(survivor.addr, "medic_poll_rounds_total", poller); v != 0 {
+			if v, _ := metricSum(survivor.opsAddr, "medic_poll_rounds_total", poller); v != 0 {
 				t.Errorf("the follower %s ran %g %s rounds while %s led", survivor.id, v, poller, leader.id)
 			}
 		}
@@ -1180,10 +1181,10 @@ func TestDrillReplicaKilled(t *testing.T) {
 		detected := time.Since(killed)
 		incident := incidentOf(t, alert)
 		// Let the survivor poll the same run once more: it must not alert again.
-		rounds, _ := metricSum(survivor.addr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
+		rounds, _ := metricSum(survivor.opsAddr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
 		deadline = time.Now().Add(3 * interval)
 		for {
-			v, err := metricSum(survivor.addr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
+			v, err := metricSum(survivor.opsAddr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
 			if err == nil && v > rounds {
 				break
 			}
@@ -1483,7 +1484,7 @@ func TestDrillPostgresRestartedUnderLoad(t *testing.T) {
 		}
 		ready := true
 		for _, r := range c.reps {
-			ready = ready && isReady(r.app.addr())
+			ready = ready && isReady(r.app.metricsAddr())
 		}
 		if ready {
 			user := fmt.Sprintf("U0PROBE%03d", i)

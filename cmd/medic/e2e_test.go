@@ -316,7 +316,7 @@ func TestReadyzFollowsTheSocketModeLink(t *testing.T) {
 
 func (e *e2e) get(t *testing.T, path string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + e.app.addr() + path)
+	resp, err := http.Get("http://" + e.app.metricsAddr() + path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 	prod := cfg.Environments["prod"]
 	prod.Terraform.VarFile = "prod-slow.tfvars"
 	cfg.Environments["prod"] = prod
-	cfg.Listen = freeAddr(t)
+	cfg.Listen, cfg.MetricsListen = freeAddr(t), freeAddr(t)
 	if err := sb.Seed(worldFromConfig(cfg)); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _, _ = cmd.Process.Wait() })
-		waitReady(t, "http://"+cfg.Listen+"/readyz")
+		waitReady(t, "http://"+cfg.MetricsListen+"/readyz")
 		return cmd
 	}
 	ctx := mustCtx(t)

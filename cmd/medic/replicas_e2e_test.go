@@ -15,7 +15,7 @@ import (
 func (e *e2e) startReplica() *sandboxed {
 	e.t.Helper()
 	cfg := *e.cfg
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)
 	d, err := startSandboxed(ctx, e.sb, &cfg, sandboxExternal(e.sb, e.app.now), zaptest.NewLogger(e.t).Named("replica"))

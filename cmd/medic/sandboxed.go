@@ -44,7 +44,7 @@ func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("example config: %w", err)
 	}
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Store = "sqlite:" + filepath.Join(dir, "medic.db")
 	for name, env := range cfg.Environments {
 		env.Health.URL = sb.HealthURL(name)

@@ -19,10 +19,16 @@ import (
 )
 
 // DefaultWebhookMaxBody is the default cap on a webhook body. GitHub caps payloads at
-// 25 MB (docs.github.com/webhooks/webhook-events-and-payloads#payload-cap), but
-// workflow_run and workflow_job payloads are tens of kilobytes; 5 MiB leaves room and
-// keeps a flood of large bodies from exhausting memory.
-const DefaultWebhookMaxBody = 5 << 20
+// 25 MB (docs.github.com/webhooks/webhook-events-and-payloads#payload-cap), but the
+// deliveries medic takes are small: a workflow_run is 20 to 40 KB (its repository
+// objects dominate), a workflow_job 5 to 15 KB even with a hundred steps. 1 MiB is
+// twenty times the largest seen, and bounds what medic holds for one delivery before
+// it can check the signature.
+const DefaultWebhookMaxBody = 1 << 20
+
+// DefaultWebhookInFlight is how many deliveries are read at once by default; more are
+// answered 503 at once, without reading their bodies.
+const DefaultWebhookInFlight = 32
 
 // WebhookOptions configure a Webhook.
 type WebhookOptions struct {
@@ -59,14 +65,18 @@ type WebhookOptions struct {
 	Now func() time.Time
 	// MaxBody caps the body in bytes; default DefaultWebhookMaxBody.
 	MaxBody int64
+	// MaxInFlight caps the deliveries read at once; default DefaultWebhookInFlight. The
+	// memory a flood of unsigned bodies can take is at most MaxInFlight × MaxBody.
+	MaxInFlight int
 }
 
 // Webhook receives GitHub's workflow_run and workflow_job deliveries (POST
 // /webhooks/github), verifies their signature and turns them into recovery signals.
 // It is safe for concurrent use.
 type Webhook struct {
-	o   WebhookOptions
-	log *zap.Logger
+	o        WebhookOptions
+	log      *zap.Logger
+	inFlight chan struct{}
 }
 
 // NewWebhook returns a Webhook configured by o.
@@ -80,8 +90,11 @@ func NewWebhook(o WebhookOptions) *Webhook {
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultWebhookMaxBody
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultWebhookInFlight
+	}
 	o.Workflows = slices.Clone(o.Workflows)
-	return &Webhook{o: o, log: o.Logger.Named("github-webhook")}
+	return &Webhook{o: o, log: o.Logger.Named("github-webhook"), inFlight: make(chan struct{}, o.MaxInFlight)}
 }
 
 // reply is the answer to one delivery.
@@ -126,6 +139,19 @@ func (h *Webhook) serve(r *http.Request, w http.ResponseWriter, log *zap.Logger)
 	if h.o.Secret == "" {
 		log.Error("webhook secret not configured: refusing delivery")
 		return reply{http.StatusServiceUnavailable, "webhook secret not configured"}
+	}
+	// The declared length is checked before a byte of the body is read; the cap holds
+	// while reading too (a body longer than it declared, or chunked).
+	if r.ContentLength > h.o.MaxBody {
+		log.Warn("webhook body too large", zap.Int64("declared", r.ContentLength), zap.Int64("limit", h.o.MaxBody))
+		return reply{http.StatusRequestEntityTooLarge, "body too large"}
+	}
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		log.Warn("too many webhook deliveries at once: refusing one", zap.Int("in_flight", h.o.MaxInFlight))
+		return reply{http.StatusServiceUnavailable, "too many deliveries at once; redeliver later"}
 	}
 	// Only SHA-256: go-github falls back to the SHA-1 X-Hub-Signature when this header
 	// is absent, which medic does not accept.
