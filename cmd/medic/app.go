@@ -66,8 +66,8 @@ type app struct {
 	server          *http.Server
 	metricsListener net.Listener
 	metricsServer   *http.Server
-	now         func() time.Time
-	pollRounds  *prometheus.CounterVec
+	now             func() time.Time
+	pollRounds      *prometheus.CounterVec
 	// escalationWake asks the escalation loop for a round before its next tick.
 	escalationWake chan struct{}
 	// leader says whether this replica runs the pollers and timers.

@@ -718,9 +718,9 @@ type medicProc struct {
 	id      string // replicas.id
 	addr    string // its public listener (the webhook)
 	opsAddr string // its operators' listener (probes, metrics)
-	cmd  *exec.Cmd
-	log  string // where its logs go
-	dead bool
+	cmd     *exec.Cmd
+	log     string // where its logs go
+	dead    bool
 }
 
 // procCluster is several medic processes on one sandbox and one PostgreSQL database.
