@@ -330,7 +330,7 @@ func (e *e2e) waitMetric(t *testing.T, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get("http://" + e.app.addr() + "/metrics")
+		resp, err := http.Get("http://" + e.app.metricsAddr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,7 +353,7 @@ func (e *e2e) waitMetricAtLeast(t *testing.T, name string, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + e.app.addr() + "/metrics")
+		resp, err := http.Get("http://" + e.app.metricsAddr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
