@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ type Store struct {
 	db      *sql.DB
 	dialect database.Dialect
 	now     func() time.Time
+	// sqlitePath is the SQLite database's file, "" for PostgreSQL.
+	sqlitePath string
 }
 
 // Options tune Open.
@@ -63,6 +66,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, err
 		}
 		s.db, s.dialect = db, database.DialectSQLite3
+		s.sqlitePath = path
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		db, err := openPostgres(rawURL)
 		if err != nil {
@@ -79,7 +83,25 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		return nil, err
 	}
+	if err := s.private(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// private makes the SQLite database and its journal files readable by medic only
+// (they hold incidents, the audit log and saved plans with their state).
+func (s *Store) private() error {
+	if s.sqlitePath == "" || s.sqlitePath == ":memory:" {
+		return nil
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Chmod(s.sqlitePath+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("making the store %s private: %w", s.sqlitePath+suffix, err)
+		}
+	}
+	return nil
 }
 
 func openSQLite(path string) (*sql.DB, error) {

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -407,5 +410,27 @@ func TestOpenPostgresErrorsHideThePassword(t *testing.T) {
 			t.Errorf("Open error %q shows the password", err)
 		}
 		t.Logf("Open(%s): %v", secreturl.Redact(u), err)
+	}
+}
+
+// TestSQLiteFilesArePrivate: the database and its journal files are medic's only,
+// whatever the umask.
+func TestSQLiteFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "medic.db")
+	s, err := Open(context.Background(), "sqlite:"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(f), err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s: mode %o, want 600", filepath.Base(f), mode)
+		}
 	}
 }

@@ -149,9 +149,13 @@ func New(o Options) (*Runner, error) {
 	if err := os.MkdirAll(workRoot, mode); err != nil {
 		return nil, fmt.Errorf("terraform: creating the work root: %w", err)
 	}
+	if err := ownedHere(workRoot); err != nil {
+		return nil, fmt.Errorf("terraform: the work root %s: %w (config: terraform.work_dir)", workRoot, err)
+	}
 	if err := os.Chmod(workRoot, mode); err != nil {
 		return nil, fmt.Errorf("terraform: setting the work root's mode: %w", err)
 	}
+	sweep(workRoot, o.Logger)
 	if o.RunAs != nil {
 		if err := reachable(workRoot); err != nil {
 			return nil, fmt.Errorf("terraform: the work root must be reachable by user %s, who runs Terraform: %w (config: terraform.work_dir)", o.RunAs.Name, err)
@@ -187,6 +191,61 @@ func New(o Options) (*Runner, error) {
 	}
 	r.version = v
 	return r, nil
+}
+
+// ownedHere refuses a work root that is not a directory of medic's own, or that others
+// may write in: another local user who made it first could read or swap the plans and
+// sources of every job.
+func ownedHere(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return errors.New("it is not a directory (a link?)")
+	}
+	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("it belongs to user %d, not to medic (user %d)", uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("others may write in it (mode %s)", fi.Mode().Perm())
+	}
+	return nil
+}
+
+// sweepAfter is how old a workspace without a lock must be before it is swept: one
+// being made holds its lock within moments.
+const sweepAfter = 10 * time.Minute
+
+// sweep removes the workspaces left behind by jobs and previews no process runs any more
+// (their process died: its lock is free), with their sources and plans.
+func sweep(root string, log *zap.Logger) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		var lock *os.File
+		if _, err := os.Lstat(dir + "/.lock"); err == nil {
+			if lock, err = lockDir(dir); err != nil {
+				continue // held: a live process uses it
+			}
+		} else if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < sweepAfter {
+			continue // being made, its lock not taken yet
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("sweeping a left-over terraform workspace", zap.String("dir", dir), zap.Error(err))
+		} else {
+			log.Info("swept a left-over terraform workspace", zap.String("dir", dir))
+		}
+		if lock != nil {
+			lock.Close()
+		}
+	}
 }
 
 // linkShim makes the link a Runner starts its shim by (shimName, in the work root) and

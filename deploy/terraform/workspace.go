@@ -55,11 +55,18 @@ func (r *Runner) Workspace(ctx context.Context, env recovery.Environment, sha st
 	if err != nil {
 		return nil, fmt.Errorf("terraform workspace for %s: %w", env.Name, err)
 	}
+	lock, err := lockDir(root)
+	if err != nil {
+		_ = os.RemoveAll(root)
+		return nil, fmt.Errorf("terraform workspace for %s: locking it: %w", env.Name, err)
+	}
 	ws, err := r.prepare(ctx, env, cfg, sha, root)
 	if err != nil {
 		_ = os.RemoveAll(root)
+		lock.Close()
 		return nil, err
 	}
+	ws.lock = lock
 	return ws, nil
 }
 
@@ -239,6 +246,9 @@ type Workspace struct {
 	cfg      recovery.TerraformConfig
 	log      *zap.Logger
 	planPath string
+	// lock is held while the workspace lives: a medic starting later sweeps only
+	// workspaces whose process is gone.
+	lock *os.File
 }
 
 var _ recovery.TerraformWorkspace = (*Workspace)(nil)
@@ -249,9 +259,13 @@ func (w *Workspace) Dir() string { return w.dir }
 // SHA is the commit the workspace holds.
 func (w *Workspace) SHA() string { return w.sha }
 
-// Close removes the workspace's directory.
+// Close removes the workspace's directory, its sources and plans with it.
 func (w *Workspace) Close() error {
-	if err := os.RemoveAll(w.root); err != nil {
+	err := os.RemoveAll(w.root)
+	if w.lock != nil {
+		w.lock.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("removing the terraform workspace of %s: %w", w.env.Name, err)
 	}
 	return nil
