@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,10 +40,11 @@ const AllEnvironments = "*"
 // Access answers who holds which role where. User groups are resolved through Slack
 // and cached, so a click costs no Slack call most of the time.
 type Access struct {
-	roles  map[string]RoleMembers
-	groups GroupResolver
-	ttl    time.Duration
-	now    func() time.Time
+	roles    map[string]RoleMembers
+	groups   GroupResolver
+	ttl      time.Duration
+	maxStale time.Duration
+	now      func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]groupEntry
@@ -53,9 +55,19 @@ type groupEntry struct {
 	at      time.Time
 }
 
+// DefaultGroupMaxStale is how long a group's remembered members still count while
+// Slack cannot be asked again.
+const DefaultGroupMaxStale = time.Hour
+
 // NewAccess returns an Access over roles (keyed by environment, or AllEnvironments).
-func NewAccess(roles map[string]RoleMembers, groups GroupResolver, ttl time.Duration, now func() time.Time) *Access {
-	return &Access{roles: roles, groups: groups, ttl: ttl, now: now, cache: map[string]groupEntry{}}
+// A user group's members are asked of Slack every ttl; while Slack cannot answer, the
+// members remembered still count for maxStale past ttl, then roles granted through the
+// group fail closed.
+func NewAccess(roles map[string]RoleMembers, groups GroupResolver, ttl, maxStale time.Duration, now func() time.Time) *Access {
+	if maxStale <= 0 {
+		maxStale = DefaultGroupMaxStale
+	}
+	return &Access{roles: roles, groups: groups, ttl: ttl, maxStale: maxStale, now: now, cache: map[string]groupEntry{}}
 }
 
 // Has reports whether user holds role (or a higher one) in env.
@@ -84,6 +96,10 @@ func (a *Access) Has(ctx context.Context, user, env string, role Role) (bool, er
 				continue
 			}
 			members, err := a.members(ctx, id)
+			var ue *UserError
+			if errors.As(err, &ue) {
+				return false, ue
+			}
 			if err != nil {
 				return false, fmt.Errorf("resolving user group %s: %w", id, err)
 			}
@@ -104,8 +120,12 @@ func (a *Access) members(ctx context.Context, group string) ([]string, error) {
 	}
 	m, err := a.groups.GroupMembers(ctx, group)
 	if err != nil {
+		if ok && a.now().Sub(e.at) < a.ttl+a.maxStale {
+			return e.members, nil // a little stale beats nothing while Slack is unreachable
+		}
 		if ok {
-			return e.members, nil // stale beats nothing while Slack is unreachable
+			return nil, &UserError{fmt.Sprintf("Slack could not be asked who is in user group %s for %s (%s): roles granted through it are refused until it answers (config: access.group_cache_max_stale).",
+				group, duration(a.now().Sub(e.at)), oneLine(err))}
 		}
 		return nil, err
 	}
