@@ -61,6 +61,10 @@ type Access struct {
 	SelfService map[string][]string `yaml:"self_service"`
 	// GroupCacheTTL is how long a user group's members are remembered (default 5m).
 	GroupCacheTTL time.Duration `yaml:"group_cache_ttl"`
+	// GroupCacheMaxStale is how long past GroupCacheTTL remembered members still count
+	// while Slack cannot be asked (default 1h); then roles granted through the group fail
+	// closed.
+	GroupCacheMaxStale time.Duration `yaml:"group_cache_max_stale"`
 }
 
 // RoleMembers lists who holds each role.
@@ -150,6 +154,9 @@ type Pipeline struct {
 	// TrustedEvents are the events whose runs may drive the runbook (default push,
 	// workflow_dispatch, schedule, workflow_run); pull_request and its kin never are.
 	TrustedEvents []string `yaml:"trusted_events"`
+	// MaxSignalAge: deliveries and polled runs about runs older than this are ignored
+	// (a captured delivery replayed later opens nothing); default 24h.
+	MaxSignalAge time.Duration `yaml:"max_signal_age"`
 	// UntrustedEnv is the environment the LOW "checks failed" alerts of untrusted runs
 	// (pull requests, forks, other branches) are filed under: its channel and its
 	// responders. Default: the environment rated lowest (dev in the runbook); "none"
@@ -297,6 +304,7 @@ const (
 
 	DefaultRequestTTL     = 15 * time.Minute
 	DefaultGroupCacheTTL  = 5 * time.Minute
+	DefaultMaxSignalAge   = 24 * time.Hour
 	DefaultVerifyInterval = 30 * time.Second
 	DefaultTerraformDir   = "infrastructure/terraform"
 	DefaultVersionVar     = "model_version"
@@ -419,6 +427,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Access.GroupCacheTTL == 0 {
 		c.Access.GroupCacheTTL = DefaultGroupCacheTTL
+	}
+	if c.Access.GroupCacheMaxStale == 0 {
+		c.Access.GroupCacheMaxStale = recovery.DefaultGroupMaxStale
+	}
+	if c.Pipeline.MaxSignalAge == 0 {
+		c.Pipeline.MaxSignalAge = DefaultMaxSignalAge
 	}
 	if c.Access.SelfService == nil {
 		c.Access.SelfService = DefaultSelfService()
@@ -611,6 +625,9 @@ func (c *Config) validateAccess() Problems {
 	var ps Problems
 	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
 	envList := strings.Join(sortedKeys(c.Environments), ", ")
+	if c.Access.GroupCacheMaxStale < 0 || c.Access.GroupCacheMaxStale > 7*24*time.Hour {
+		add("access.group_cache_max_stale", fmt.Sprintf("%s is out of range", c.Access.GroupCacheMaxStale), "use up to 168h (default 1h)")
+	}
 	if c.Access.RequestTTL < time.Minute || c.Access.RequestTTL > 24*time.Hour {
 		add("access.request_ttl", fmt.Sprintf("%s is out of range", c.Access.RequestTTL), "use 1m to 24h (default 15m)")
 	}
@@ -771,6 +788,9 @@ func (c *Config) validatePipeline() Problems {
 			add(d.key, fmt.Sprintf("%s is too short", *d.v), "use 0 (off) or at least 10s, mind GitHub's and AWS's rate limits")
 		}
 	}
+	if p.MaxSignalAge < time.Hour || p.MaxSignalAge > 30*24*time.Hour {
+		add("max_signal_age", fmt.Sprintf("%s is out of range", p.MaxSignalAge), "use 1h to 720h (default 24h)")
+	}
 	if p.DiagnosticTimeout < 0 || p.DiagnosticTimeout > 5*time.Minute {
 		add("diagnostic_timeout", fmt.Sprintf("%s is out of range", p.DiagnosticTimeout), "use 1s to 5m (default 10s)")
 	}
@@ -802,6 +822,7 @@ func (c *Config) DomainPipeline() *recovery.Pipeline {
 		Workflows:       map[string]string{},
 		JobEnvs:         map[string]string{},
 		RollbackJob:     c.Pipeline.RollbackJob,
+		MaxSignalAge:    c.Pipeline.MaxSignalAge,
 		StuckAfter:      c.Pipeline.StuckAfter,
 		AlarmClearGrace: c.Pipeline.AlarmClearGrace,
 		Trust:           c.RunTrust(),

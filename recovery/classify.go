@@ -95,6 +95,9 @@ type Pipeline struct {
 	// Trust says which runs may drive the runbook; every other run's failure is at
 	// most a LOW UntrustedRunFailed incident.
 	Trust RunTrust
+	// MaxSignalAge: signals about runs older than this are ignored (a replayed
+	// delivery); zero keeps every signal.
+	MaxSignalAge time.Duration
 	// UntrustedEnv is the environment the incidents of untrusted runs are filed under
 	// (their channel and who may re-run them); "" ignores untrusted runs.
 	UntrustedEnv string

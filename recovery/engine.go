@@ -313,6 +313,11 @@ func (e *Engine) Handle(ctx context.Context, sig Signal) error {
 
 func (e *Engine) apply(ctx context.Context, sig Signal) error {
 	if sig.Run != nil {
+		if old := e.signalAge(sig); e.Pipeline.MaxSignalAge > 0 && old > e.Pipeline.MaxSignalAge {
+			e.log.Warn("signal about an old run ignored (a replayed delivery?)", zap.String("signal", sig.Key()), zap.String("via", sig.Via),
+				zap.Duration("age", old), zap.Duration("max_signal_age", e.Pipeline.MaxSignalAge))
+			return nil
+		}
 		run, err := e.runFacts(ctx, *sig.Run)
 		if err != nil {
 			return err
@@ -363,6 +368,29 @@ func (e *Engine) apply(ctx context.Context, sig Signal) error {
 		return e.alarmStuck(ctx, sig)
 	}
 	return fmt.Errorf("unknown signal kind %q", sig.Kind)
+}
+
+// signalAge is how long ago the run or job a signal reports last changed (0 when the
+// signal says no time).
+func (e *Engine) signalAge(sig Signal) time.Duration {
+	var at time.Time
+	for _, t := range []time.Time{sig.Run.UpdatedAt, sig.Run.CreatedAt} {
+		if !t.IsZero() {
+			at = t
+			break
+		}
+	}
+	if j := sig.Job; j != nil {
+		for _, t := range []time.Time{j.CompletedAt, j.StartedAt} {
+			if !t.IsZero() && t.After(at) {
+				at = t
+			}
+		}
+	}
+	if at.IsZero() {
+		return 0
+	}
+	return e.Now().Sub(at)
 }
 
 // runFacts makes sure medic knows what started a run and where its code came from

@@ -179,7 +179,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker, Commits: ghClient,
 		Logger: log, Now: ext.now,
 		Actions: &recovery.ActionDeps{
-			Access:     recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, ext.now),
+			Access:     recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
 			Policy:     policy,
 			Requests:   st,
 			Jobs:       st,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medic-ops/medic/config"
+	deploygithub "github.com/medic-ops/medic/deploy/github"
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
@@ -367,5 +368,39 @@ func TestPullRequestFloodCannotHideAProdFailure(t *testing.T) {
 	}
 	if n := len(e.alerts()); n != 2 {
 		t.Errorf("got %d alerts, want 2 (the pull request's and prod's)", n)
+	}
+}
+
+// TestOldRunsAreIgnored: a signed delivery about a run older than
+// pipeline.max_signal_age (a capture replayed once its delivery ID was purged) opens
+// nothing and pages nobody.
+func TestOldRunsAreIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		age     time.Duration
+		handled bool
+	}{{25 * time.Hour, false}, {23 * time.Hour, true}} {
+		t.Run(tc.age.String(), func(t *testing.T) {
+			c := &clock{}
+			e, st := mustStartStaged(t, "canary-fail", withClock{c})
+			c.advance(tc.age)
+			gh, err := deploygithub.New(deploygithub.Options{BaseURL: e.sb.GitHub.URL() + "/", Token: "ghs_sandbox", Owner: e.cfg.GitHub.Owner, Repo: e.cfg.GitHub.Repo})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := gh.Run(mustCtx(t), st.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.app.engine.Handle(mustCtx(t), recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &run}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.handled {
+				e.waitAlert("Production canary failed")
+				return
+			}
+			if open, _ := e.app.store.OpenIncidents(mustCtx(t), "prod"); len(open) != 0 {
+				t.Errorf("a run %s old opened %d incidents", tc.age, len(open))
+			}
+		})
 	}
 }
