@@ -156,7 +156,7 @@ func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string
 	if in.JobID == 0 {
 		return "This incident has no job log.", nil
 	}
-	log, err := e.Runs.JobLog(ctx, in.JobID)
+	log, err := readJobLog(ctx, e.Runs, in.JobID)
 	if err != nil {
 		return "", &UserError{"Could not read the job's log: " + oneLine(err)}
 	}

@@ -159,7 +159,7 @@ func (d *Diagnoser) GatherRun(ctx context.Context, in Incident, env Environment,
 		if job == nil || job.ID == 0 {
 			return JobLog{}, errors.New("no job to read the log of")
 		}
-		return d.src.Runs.JobLog(sharedCtx, job.ID)
+		return readJobLog(sharedCtx, d.src.Runs, job.ID)
 	})
 	di.jobs = once(func() ([]JobInfo, error) {
 		if run == nil || run.ID == 0 {

@@ -489,7 +489,7 @@ func (e *Engine) jobFailed(ctx context.Context, sig Signal) error {
 	c, needLog := e.Pipeline.Classify(*sig.Run, *sig.Job, nil, e.Envs)
 	var log *JobLog
 	if needLog {
-		l, err := e.Runs.JobLog(ctx, sig.Job.ID)
+		l, err := readJobLog(ctx, e.Runs, sig.Job.ID)
 		if err != nil {
 			// Classify without it (the catch-all) rather than stay silent.
 			e.log.Warn("could not read job log for classification", zap.Int64("job", sig.Job.ID), zap.Error(err))

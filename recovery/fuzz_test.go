@@ -42,17 +42,37 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
-// FuzzRedact checks that a credential placed anywhere in arbitrary text never
-// survives redaction.
+// shapeRules recognise a credential by its shape alone.
+var shapeRules = map[string]bool{"pem": true, "pem-begin": true, "pem-end": true, "aws-key-id": true, "github-token": true,
+	"github-pat": true, "slack-token": true, "slack-app-token": true, "npm-token": true, "jwt": true}
+
+// FuzzRedact checks that every kind of credential, placed anywhere in arbitrary
+// text, never survives redaction, and that redacting twice changes nothing.
 func FuzzRedact(f *testing.F) {
 	f.Add("before ", " after")
 	f.Add("X-API-Key: ", "\n")
 	f.Add("", "")
-	const key = "AKIAIOSFODNN7EXAMPLE"
+	f.Add("-----BEGIN RSA PRIVATE KEY-----\n", "")
+	f.Add("password=", "@host")
+	for _, c := range redactCases {
+		f.Add(c.in, c.in)
+	}
 	f.Fuzz(func(t *testing.T, before, after string) {
-		in := before + " " + key + " " + after
-		if out := Redact(in); strings.Contains(out, key) {
-			t.Fatalf("Redact(%q) = %q keeps the key", in, out)
+		for _, c := range redactCases {
+			// A credential by its shape goes in any context; one known by its name
+			// (NAME=value, a URL's password) needs its own line, as it has in a log.
+			sep := " "
+			if !shapeRules[c.rule] {
+				sep = "\n"
+			}
+			in := before + sep + c.in + sep + after
+			out := Redact(in)
+			if strings.Contains(out, c.gone) && !strings.Contains(before+after, c.gone) {
+				t.Fatalf("%s: Redact(%q) = %q keeps %q", c.rule, in, out, c.gone)
+			}
+			if again := Redact(out); again != out {
+				t.Fatalf("Redact is not idempotent on %q: %q then %q", in, out, again)
+			}
 		}
 	})
 }

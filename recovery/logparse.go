@@ -30,9 +30,11 @@ func CleanLog(text string) []string {
 
 // Excerpt returns the part of a job log that shows why it failed: the lines before the
 // runner's final error marker (or the end), at most max lines, with credentials
-// redacted. It never cuts inside a line.
+// redacted (before it is cut). It never cuts inside a line.
 func Excerpt(text string, max int) string {
-	lines := CleanLog(text)
+	// Redacted whole, then cut: a key whose BEGIN line falls before the kept lines
+	// is still a key.
+	lines := strings.Split(Redact(strings.Join(CleanLog(text), "\n")), "\n")
 	end := len(lines)
 	for i := len(lines) - 1; i >= 0; i-- {
 		if strings.HasPrefix(lines[i], "##[error]") {
@@ -52,7 +54,7 @@ func Excerpt(text string, max int) string {
 		}
 		out = append(out, strings.TrimPrefix(l, "##[error]"))
 	}
-	return Redact(strings.TrimSpace(strings.Join(out, "\n")))
+	return strings.TrimSpace(strings.Join(out, "\n"))
 }
 
 func max0(n int) int {

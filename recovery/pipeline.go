@@ -97,6 +97,14 @@ type JobLog struct {
 	URL  string
 }
 
+// readJobLog reads a job's log and redacts it whole, before anything classifies,
+// parses or cuts it: no part of medic sees a log's credentials.
+func readJobLog(ctx context.Context, runs RunReader, jobID int64) (JobLog, error) {
+	l, err := runs.JobLog(ctx, jobID)
+	l.Text = Redact(l.Text)
+	return l, err
+}
+
 // RunReader reads workflow runs from GitHub. Methods return errors that implement
 // Summarizer.
 type RunReader interface {
