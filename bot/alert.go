@@ -203,9 +203,10 @@ func alertButtons(in recovery.Incident) []slack.BlockElement {
 // NoteMessage renders a thread note: its text, then its detail as a code block cut to
 // Slack's section limit (keeping the end, where failures are), with a link to all of it.
 func NoteMessage(n recovery.Note) (blocks []slack.Block, fallback string) {
-	if n.Text != "" {
-		blocks = append(blocks, section(n.Text))
-		fallback = n.Text
+	if len(n.Text) > 0 {
+		text := textMrkdwn(n.Text)
+		blocks = append(blocks, section(text))
+		fallback = text
 	}
 	if n.Detail != "" && n.Whole {
 		// All of it, over as many sections as it takes (a report, not a log).

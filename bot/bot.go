@@ -6,6 +6,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/recovery"
 )
 
 // Handler is what the bot hands people's commands and clicks to, after the envelope is
@@ -298,6 +301,14 @@ func errDetail(d any) any {
 
 // ack acknowledges evt's envelope, with an optional payload.
 func (b *Bot) ack(client *socketmode.Client, evt socketmode.Event, payload ...any) {
+	// An ack's payload leaves over the socket, not through RedactingTransport.
+	if len(payload) == 1 {
+		if raw, err := json.Marshal(payload[0]); err == nil {
+			if out, changed, err := recovery.RedactJSON(raw); err == nil && changed {
+				payload[0] = json.RawMessage(out)
+			}
+		}
+	}
 	if err := client.Ack(*evt.Request, payload...); err != nil {
 		b.log.Error("ack failed", zap.String("envelope", evt.Request.EnvelopeID), zap.Error(err))
 	}

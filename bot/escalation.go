@@ -146,7 +146,7 @@ func (s *SlackPager) Send(ctx context.Context, pg recovery.Page, in recovery.Inc
 		return pe
 	}
 	if in.MessageTS != "" && !slices.Contains(reached, reachedThread) {
-		text := fmt.Sprintf(":rotating_light: *Paging %s* (page %d): %s\n%s", esc(who), pg.Seq, esc(pg.Reason), strings.Join(mentions, " "))
+		text := fmt.Sprintf(":rotating_light: *Paging %s* (page %d): %s\n%s", esc(who), pg.Seq, pageWhy(pg), strings.Join(mentions, " "))
 		if _, _, err := s.api.PostMessageContext(ctx, in.Channel, slack.MsgOptionTS(in.MessageTS), slack.MsgOptionText(text, false)); err != nil {
 			return fail(fmt.Errorf("mentioning %s in the thread: %w", who, err))
 		}
@@ -154,7 +154,7 @@ func (s *SlackPager) Send(ctx context.Context, pg recovery.Page, in recovery.Inc
 	}
 	sc, _ := recovery.ScenarioByID(in.Scenario)
 	dm := fmt.Sprintf(":rotating_light: medic pages you (%s) for *%s %s · %s* `%s` in <#%s>: %s. Acknowledge on the alert to stop the escalation.",
-		esc(who), in.Severity, esc(in.Env), esc(sc.Title), in.ID, in.Channel, esc(pg.Reason))
+		esc(who), in.Severity, esc(in.Env), esc(sc.Title), in.ID, in.Channel, pageWhy(pg))
 	var missed []string
 	var last error
 	for _, u := range users {
@@ -176,6 +176,19 @@ func (s *SlackPager) Send(ctx context.Context, pg recovery.Page, in recovery.Inc
 		return fail(fmt.Errorf("direct messages did not reach %s: %w", strings.Join(missed, ", "), last))
 	}
 	return nil
+}
+
+// pageWhy says why a page was sent: "paged by @someone: what they typed" with a
+// real mention when a person asked, the escalation's reason when medic did.
+func pageWhy(pg recovery.Page) string {
+	if pg.By == "" || pg.By == "medic" {
+		return esc(recovery.Redact(pg.Reason))
+	}
+	t := recovery.Say("paged by %s", recovery.Mention(pg.By))
+	if pg.Reason != "" {
+		t = append(t, recovery.Say(": %s", pg.Reason)...)
+	}
+	return textMrkdwn(t)
 }
 
 // reachedThread is the key of a page's thread mention among the targets it reached.

@@ -80,7 +80,7 @@ func TestPosterStopsWaitingWhenTheContextEnds(t *testing.T) {
 		cancel()
 		return ctx.Err()
 	}
-	err := p.Reply(ctx, "C0OPS", "1700000000.000100", recovery.Note{Text: "hi"})
+	err := p.Reply(ctx, "C0OPS", "1700000000.000100", recovery.Note{Text: recovery.Say("hi")})
 	var rl *slack.RateLimitedError
 	if !errors.As(err, &rl) {
 		t.Fatalf("got %v, want the 429 Slack answered", err)

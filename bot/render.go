@@ -2,6 +2,8 @@ package bot
 
 import (
 	"fmt"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -250,10 +252,11 @@ func capBlocks(blocks []slack.Block) []slack.Block {
 	return append(kept, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("…%d more blocks left out (Slack allows %d per message)", len(blocks)-maxBlocks+1, maxBlocks))))
 }
 
-// esc escapes the three characters Slack's mrkdwn treats as control characters, so
-// text from the outside world (alarm reasons, commit messages) cannot forge links or
-// mentions.
-func esc(s string) string { return recovery.Literal(s) }
+// esc makes outside text (alarm reasons, commit messages, job names) fit for mrkdwn:
+// redacted, then with the three characters Slack treats as control characters escaped,
+// so it can forge neither links nor mentions. Redacting first keeps a credential's
+// shape intact for the redactor (an escaped & would hide a presigned URL's signature).
+func esc(s string) string { return recovery.Literal(recovery.Redact(s)) }
 
 // escCode escapes text for a code block, where backticks would end the block early.
 func escCode(s string) string { return strings.ReplaceAll(esc(s), "```", "ˋˋˋ") }
@@ -303,4 +306,48 @@ func ago(now, t time.Time) string {
 	default:
 		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 	}
+}
+
+// slackUserID is the shape of a Slack user ID (U… or W… for Enterprise Grid).
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
+// textMrkdwn renders what medic says as mrkdwn: its own words as written, quoted
+// text escaped and redacted, mentions and links as Slack's markup, and only when
+// they are what they claim (a user ID, an http(s) URL); otherwise as text.
+func textMrkdwn(t recovery.Text) string {
+	var b strings.Builder
+	for _, s := range t {
+		switch s.Kind {
+		case recovery.SpanWords:
+			b.WriteString(s.Text)
+		case recovery.SpanMention:
+			if slackUserID.MatchString(s.Text) {
+				b.WriteString("<@" + s.Text + ">")
+			} else {
+				b.WriteString(esc(s.Text))
+			}
+		case recovery.SpanLink:
+			label := esc(orText(s.Text, s.URL))
+			if u := safeURL(s.URL); u != "" {
+				b.WriteString("<" + u + "|" + strings.ReplaceAll(label, "|", "¦") + ">")
+			} else {
+				b.WriteString(label)
+			}
+		case recovery.SpanCode:
+			b.WriteString("`" + strings.ReplaceAll(esc(s.Text), "`", "ˋ") + "`")
+		default:
+			b.WriteString(esc(s.Text))
+		}
+	}
+	return b.String()
+}
+
+// safeURL is u as it may stand in a Slack link: http or https, with the characters
+// that would end Slack's <url|label> markup escaped; "" when it is no such URL.
+func safeURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return ""
+	}
+	return strings.NewReplacer("<", "%3C", ">", "%3E", "|", "%7C", " ", "%20").Replace(recovery.Redact(p.String()))
 }

@@ -147,3 +147,26 @@ func TestAgo(t *testing.T) {
 		}
 	}
 }
+
+// TestOutsideTextCannotSpeakForMedic: a job named to ping the channel and to fake a
+// button renders as text; medic's own mention and link render as markup.
+func TestOutsideTextCannotSpeakForMedic(t *testing.T) {
+	const hostile = "<!channel> <https://evil.example|Approve REQ-1> & <@U0EVE>"
+	n := recovery.Note{Text: recovery.Say("Another job failed: %s, requested by %s, see %s or %s and %s",
+		hostile, recovery.Mention("U0ALICE"), recovery.LinkTo("https://github.com/acme/app/actions/runs/1", "the run|<!here>"),
+		recovery.LinkTo("javascript:alert(1)", "this"), recovery.Mention("<!channel>"))}
+	blocks, fallback := NoteMessage(n)
+	text := blocks[0].(*slack.SectionBlock).Text.Text
+	for _, s := range []string{text, fallback} {
+		for _, bad := range []string{"<!channel>", "<https://evil", "<@U0EVE>", "<!here>", "javascript:", "& <"} {
+			if strings.Contains(s, bad) {
+				t.Errorf("rendered %q as markup: %s", bad, s)
+			}
+		}
+		for _, good := range []string{"&lt;!channel&gt;", "<@U0ALICE>", "<https://github.com/acme/app/actions/runs/1|the run¦&lt;!here&gt;>", "&amp;"} {
+			if !strings.Contains(s, good) {
+				t.Errorf("missing %q: %s", good, s)
+			}
+		}
+	}
+}

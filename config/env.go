@@ -26,6 +26,17 @@ type Secrets struct {
 	PagerDutyRoutingKey string
 	// PagerDutyEventsURL (PAGERDUTY_EVENTS_URL) replaces https://events.pagerduty.com.
 	PagerDutyEventsURL string
+	// Others are credentials in medic's environment that its libraries use
+	// (PGPASSWORD, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN): medic never shows them.
+	Others []string
+}
+
+// otherSecretVars are the variables whose values fill Secrets.Others.
+var otherSecretVars = []string{"PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+// Values are every secret value, for redaction wherever text leaves medic.
+func (s Secrets) Values() []string {
+	return append([]string{s.SlackAppToken, s.SlackBotToken, s.GitHubToken, s.WebhookSecret, s.PagerDutyRoutingKey}, s.Others...)
 }
 
 // The environment variables medic reads.
@@ -54,6 +65,11 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 
 		PagerDutyRoutingKey: strings.TrimSpace(getenv(EnvPagerDutyKey)),
 		PagerDutyEventsURL:  strings.TrimSpace(getenv(EnvPagerDutyURL)),
+	}
+	for _, name := range otherSecretVars {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			s.Others = append(s.Others, v)
+		}
 	}
 	var ps Problems
 	checkToken := func(name, val, prefix, what string) {

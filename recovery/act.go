@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -62,7 +61,7 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 		return e.refresh(ctx, in, env, user)
 	case ActVerify:
 		verdict, _ := e.verify(ctx, env)
-		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Verification requested by <@%s>: %s", user, verdict)}})
+		e.postNotes(ctx, in, []Note{{Text: Say("Verification requested by %s: %s", Mention(user), verdict)}})
 		return "Verification posted in the alert's thread.", nil
 	case ActViewLogs:
 		return e.viewLogs(ctx, in, user)
@@ -102,9 +101,9 @@ func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (str
 		return "", err
 	}
 	e.audit(ctx, in, user, "incident.acknowledged", nil)
-	text := fmt.Sprintf(":eyes: Acknowledged by <@%s>.", user)
+	text := Say(":eyes: Acknowledged by %s.", Mention(user))
 	if in.Escalation.Row != "" && e.Escalation != nil {
-		text = fmt.Sprintf(":eyes: Acknowledged by <@%s>: escalation stopped.", user)
+		text = Say(":eyes: Acknowledged by %s: escalation stopped.", Mention(user))
 	}
 	e.postNotes(ctx, in, []Note{{Text: text}})
 	e.followPagerDuty(ctx, in, PageAcknowledge, user)
@@ -160,7 +159,7 @@ func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string
 	if err != nil {
 		return "", &UserError{"Could not read the job's log: " + oneLine(err)}
 	}
-	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Log of %s, requested by <@%s>:", Literal(in.JobName), user), Title: "Log excerpt (last 60 lines up to the error)", Detail: Excerpt(log.Text, 60), Link: log.URL, LinkText: "full log"}})
+	e.postNotes(ctx, in, []Note{{Text: Say("Log of %s, requested by %s:", in.JobName, Mention(user)), Title: "Log excerpt (last 60 lines up to the error)", Detail: Excerpt(log.Text, 60), Link: log.URL, LinkText: "full log"}})
 	return "The log excerpt is in the alert's thread.", nil
 }
 
@@ -169,17 +168,17 @@ func (e *Engine) viewArtifacts(ctx context.Context, in Incident, user string) (s
 	if err != nil {
 		return "", &UserError{"Could not list the run's artifacts: " + oneLine(err)}
 	}
-	var lines []string
+	text := Say("Artifacts of run %d, requested by %s:", in.RunID, Mention(user))
 	for _, a := range arts {
-		lines = append(lines, fmt.Sprintf("• %s (%s)", a.Name, sizeText(a.Size)))
+		text = append(text, Say("\n• %s (%s)", a.Name, sizeText(a.Size))...)
 	}
-	if len(lines) == 0 {
-		lines = []string{"The run uploaded no artifacts."}
+	if len(arts) == 0 {
+		text = append(text, Say("\nThe run uploaded no artifacts.")...)
 	}
 	link := ""
 	if in.RunURL != "" {
 		link = in.RunURL + "#artifacts"
 	}
-	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf("Artifacts of run %d, requested by <@%s>:\n%s", in.RunID, user, strings.Join(lines, "\n")), Link: link, LinkText: "download"}})
+	e.postNotes(ctx, in, []Note{{Text: text, Link: link, LinkText: "download"}})
 	return "The artifacts are listed in the alert's thread.", nil
 }

@@ -51,7 +51,8 @@ type Auditor interface {
 
 // Note is a reply in an incident's thread.
 type Note struct {
-	Text string
+	// Text is what the note says: medic's words, quoted values, mentions, links.
+	Text Text
 	// Title and Detail carry preformatted text (a log excerpt) shown as a code block.
 	Title    string
 	Detail   string
@@ -554,12 +555,12 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		from := in.Scenario
 		if escalates(from, scenario, env) {
 			escalated = true
-			notes = append(notes, Note{Text: fmt.Sprintf(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
+			notes = append(notes, Note{Text: Say(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
 				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
 			e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
 		} else if sig.Job != nil && sig.Job.ID != in.JobID {
 			if in.Untrusted == "" { // an untrusted run is one alert, however many jobs fail
-				notes = append(notes, Note{Text: fmt.Sprintf("Another job of this run failed: %s", Literal(sig.Job.Name)), Link: sig.Job.URL, LinkText: "job"})
+				notes = append(notes, Note{Text: Say("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
 			}
 		}
 		diagIn := in
@@ -622,7 +623,7 @@ func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
 		if err := e.publish(ctx, &merged); err != nil {
 			e.log.Warn("updating a merged alert", zap.String("incident", old.ID), zap.Error(err))
 		}
-		e.postNotes(ctx, merged, []Note{{Text: fmt.Sprintf(":link: Part of %s (%s): follow that alert.", into.ID, scenarioTitle(into.Scenario))}})
+		e.postNotes(ctx, merged, []Note{{Text: Say(":link: Part of %s (%s): follow that alert.", Code(into.ID), scenarioTitle(into.Scenario))}})
 		if err := e.Incidents.AttachSource(ctx, into.ID, "alarm:"+old.AlarmName); err != nil && !errors.Is(err, ErrDuplicate) {
 			e.log.Warn("attaching a merged alarm", zap.String("incident", into.ID), zap.Error(err))
 		}
@@ -631,7 +632,7 @@ func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
 			e.log.Warn("recording a merged alarm", zap.String("incident", into.ID), zap.Error(err))
 			continue
 		}
-		e.postNotes(ctx, into, []Note{{Text: fmt.Sprintf(":rotating_light: %s was already in ALARM (%s, now merged here).", old.AlarmName, old.ID)}})
+		e.postNotes(ctx, into, []Note{{Text: Say(":rotating_light: %s was already in ALARM (%s, now merged here).", Code(old.AlarmName), Code(old.ID))}})
 	}
 }
 
@@ -882,7 +883,7 @@ func (e *Engine) rollbackStarted(ctx context.Context, sig Signal) error {
 	if err := e.publish(ctx, &in); err != nil {
 		return err
 	}
-	e.postNotes(ctx, in, []Note{{Text: ":arrows_counterclockwise: Automatic rollback started (" + sig.Job.Name + ").", Link: sig.Job.URL, LinkText: "rollback job"}})
+	e.postNotes(ctx, in, []Note{{Text: Say(":arrows_counterclockwise: Automatic rollback started (%s).", sig.Job.Name), Link: sig.Job.URL, LinkText: "rollback job"}})
 	return nil
 }
 
@@ -919,11 +920,11 @@ func (e *Engine) rollbackSucceeded(ctx context.Context, sig Signal) error {
 	if err := e.publish(ctx, &in); err != nil {
 		return err
 	}
-	back := in.Env + " is back on the last known good version"
+	back := Say("%s is back on the last known good version", in.Env)
 	if in.RollbackSHA != "" {
-		back = fmt.Sprintf("%s is back on %s", in.Env, shortSHA(in.RollbackSHA))
+		back = Say("%s is back on %s", in.Env, Code(shortSHA(in.RollbackSHA)))
 	}
-	e.postNotes(ctx, in, []Note{{Text: ":white_check_mark: Automatic rollback succeeded: " + back + ".\nVerification re-run: " + verdict, Link: sig.Job.URL, LinkText: "rollback job"}})
+	e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: Automatic rollback succeeded: %s.\nVerification re-run: %s", back, verdict), Link: sig.Job.URL, LinkText: "rollback job"}})
 	return nil
 }
 
@@ -988,7 +989,7 @@ func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 		if err != nil {
 			return err
 		}
-		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":rotating_light: %s entered ALARM again (%s)", sig.Alarm.Name, sig.Alarm.Since.UTC().Format("15:04 UTC"))}})
+		e.postNotes(ctx, in, []Note{{Text: Say(":rotating_light: %s entered ALARM again (%s)", sig.Alarm.Name, sig.Alarm.Since.UTC().Format("15:04 UTC"))}})
 		return nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
@@ -1022,7 +1023,7 @@ func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 		if err := e.publish(ctx, &in); err != nil {
 			return err
 		}
-		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":rotating_light: %s entered ALARM at %s: %s", sig.Alarm.Name, sig.Alarm.Since.UTC().Format("15:04 UTC"), cutText(sig.Alarm.Reason, 300))}})
+		e.postNotes(ctx, in, []Note{{Text: Say(":rotating_light: %s entered ALARM at %s: %s", sig.Alarm.Name, sig.Alarm.Since.UTC().Format("15:04 UTC"), cutText(sig.Alarm.Reason, 300))}})
 		return nil
 	}
 	return e.open(ctx, sig, AlarmFiring, sig.Env, nil)
@@ -1088,7 +1089,7 @@ func (e *Engine) alarmStuck(ctx context.Context, sig Signal) error {
 	if err := e.publish(ctx, &in); err != nil {
 		return err
 	}
-	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":hourglass: %s is still in ALARM %s after the last successful deploy: the fix did not clear it.", sig.Alarm.Name, duration(e.Now().Sub(sig.Alarm.Since)))}})
+	e.postNotes(ctx, in, []Note{{Text: Say(":hourglass: %s is still in ALARM %s after the last successful deploy: the fix did not clear it.", sig.Alarm.Name, duration(e.Now().Sub(sig.Alarm.Since)))}})
 	return nil
 }
 
@@ -1102,7 +1103,7 @@ func (e *Engine) alarmCleared(ctx context.Context, sig Signal) error {
 		return nil
 	}
 	e.audit(ctx, in, "medic", "alarm.cleared", map[string]string{"alarm": sig.Alarm.Name})
-	e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":white_check_mark: %s is no longer in ALARM.", sig.Alarm.Name)}})
+	e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: %s is no longer in ALARM.", sig.Alarm.Name)}})
 	return nil
 }
 

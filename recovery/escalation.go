@@ -239,6 +239,18 @@ type Page struct {
 	Reached []string `json:",omitempty"`
 }
 
+// Why is the page's reason in plain words: "paged by U0ALICE: <what they typed>" for
+// a page someone asked for, the escalation's reason for medic's own.
+func (p Page) Why() string {
+	if p.By == "" || p.By == "medic" {
+		return p.Reason
+	}
+	if p.Reason == "" {
+		return "paged by " + p.By
+	}
+	return "paged by " + p.By + ": " + p.Reason
+}
+
 // PartialSend is what a pager's error may also report: the targets it did reach
 // before failing. medic keeps them on the page for the retry.
 type PartialSend interface {
@@ -338,9 +350,9 @@ func (e *Engine) escalationChanged(ctx context.Context, before, after Incident) 
 		return
 	}
 	row, _ := e.Escalation.Policy.rowNamed(after.Escalation.Row)
-	text := fmt.Sprintf(":rotating_light: Escalation now follows *%s* (response %s).", row.Name, row.ResponseText())
+	text := Say(":rotating_light: Escalation now follows *%s* (response %s).", row.Name, row.ResponseText())
 	if before.AckBy != "" && after.AckBy == "" {
-		text += fmt.Sprintf(" The acknowledgement by <@%s> was for the earlier situation: acknowledge again.", before.AckBy)
+		text = append(text, Say(" The acknowledgement by %s was for the earlier situation: acknowledge again.", Mention(before.AckBy))...)
 	}
 	e.audit(ctx, after, "medic", "escalation.row", map[string]string{"from": before.Escalation.Row, "to": row.Name, "due": timeText(after.Escalation.DueAt)})
 	e.postNotes(ctx, after, []Note{{Text: text}})
@@ -448,12 +460,12 @@ func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string
 	if !recorded {
 		return nil
 	}
-	e.audit(ctx, saved, by, "incident.paged", map[string]string{"levels": strings.Join(levels, ","), "reason": reason, "page": fmt.Sprint(seq)})
+	e.audit(ctx, saved, by, "incident.paged", map[string]string{"levels": strings.Join(levels, ","), "reason": Page{Reason: reason, By: by}.Why(), "page": fmt.Sprint(seq)})
 	if err := e.publish(ctx, &saved); err != nil {
 		e.log.Warn("showing a page on the alert", zap.String("incident", in.ID), zap.Error(err))
 	}
 	if !slices.ContainsFunc(e.Escalation.Pagers, func(pg Pager) bool { return pg.Wants(PageTrigger, lv) }) {
-		e.postNotes(ctx, saved, []Note{{Text: fmt.Sprintf(":warning: Nobody to page for %s: the level has no Slack members and PagerDuty is off (config: escalation.levels).", p.levelTitles(levels))}})
+		e.postNotes(ctx, saved, []Note{{Text: Say(":warning: Nobody to page for %s: the level has no Slack members and PagerDuty is off (config: escalation.levels).", p.levelTitles(levels))}})
 	}
 	return nil
 }
@@ -542,7 +554,7 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 	pg.Attempts++
 	if err == nil {
 		if pg.Attempts > 1 {
-			e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":white_check_mark: %s page %s delivered after %d attempts.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts)}})
+			e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: %s page %s delivered after %d attempts.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts)}})
 		}
 		pg.State, pg.SentAt, pg.LastError = PageSent, e.Now(), ""
 		e.savePage(ctx, log, pg)
@@ -570,11 +582,11 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 		}
 		pg.NextAt = e.Now().Add(wait)
 		if pg.Attempts == 1 {
-			e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":warning: %s page %s failed: %s. medic retries (next in %s, up to %d attempts).", pagerTitle(pg.Pager), pageWhat(pg), why, duration(wait), maxPageAttempts)}})
+			e.postNotes(ctx, in, []Note{{Text: Say(":warning: %s page %s failed: %s. medic retries (next in %s, up to %d attempts).", pagerTitle(pg.Pager), pageWhat(pg), why, duration(wait), maxPageAttempts)}})
 		}
 	} else {
 		pg.State = PageFailed
-		e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":x: %s page %s failed after %d attempt(s): %s. Page by hand.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts, why)}})
+		e.postNotes(ctx, in, []Note{{Text: Say(":x: %s page %s failed after %d attempt(s): %s. Page by hand.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts, why)}})
 	}
 	log.Warn("page failed", zap.Int("attempts", pg.Attempts), zap.Bool("retry", retry), zap.String("error", why))
 	e.savePage(ctx, log, pg)
@@ -661,7 +673,7 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 			return "", err
 		}
 		e.audit(ctx, saved, user, "incident.data_corruption", map[string]string{"reason": Redact(reason)})
-		e.postNotes(ctx, saved, []Note{{Text: fmt.Sprintf(":biohazard_sign: <@%s> declared a *data corruption risk*: %s", user, Redact(reason))}})
+		e.postNotes(ctx, saved, []Note{{Text: Say(":biohazard_sign: %s declared a *data corruption risk*: %s", Mention(user), reason)}})
 		// The row changed to an IMMEDIATE one: page this incident now (not a whole round
 		// over every incident), then send what is due.
 		if err := e.escalate(ctx, saved); err != nil {
@@ -679,11 +691,9 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 	if slices.Equal(in.Escalation.LastLevels, []string{level}) && e.Now().Sub(in.Escalation.LastPagedAt) < repagePause {
 		return fmt.Sprintf("The %s was paged for %s %s ago; not paging again so soon.", p.Levels[level].Title, in.ID, duration(e.Now().Sub(in.Escalation.LastPagedAt))), nil
 	}
-	why := fmt.Sprintf("paged by <@%s>", user)
-	if reason != "" {
-		why += ": " + Redact(reason)
-	}
-	if err := e.page(ctx, in, in.Escalation.Pages+1, []string{level}, why, user, nil); err != nil {
+	// The page names who asked (By) apart from what they typed (Reason): Slack
+	// shows a mention, PagerDuty and the report a name.
+	if err := e.page(ctx, in, in.Escalation.Pages+1, []string{level}, strings.TrimSpace(reason), user, nil); err != nil {
 		return "", err
 	}
 	if err := e.DeliverPages(ctx); err != nil {

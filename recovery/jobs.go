@@ -140,7 +140,7 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 		if _, uerr := e.Actions.Jobs.UpdateJob(ctx, job); uerr != nil {
 			e.log.Warn("recording a job that could not start", zap.String("job", job.ID), zap.Error(uerr))
 		}
-		e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":no_entry: Job %s did not start: %s.", job.ID, why)})
+		e.jobNote(ctx, job, Note{Text: Say(":no_entry: Job %s did not start: %s.", job.ID, why)})
 		if errors.Is(err, ErrDuplicate) {
 			return Job{}, &UserError{fmt.Sprintf("Job %s did not start: %s. One recovery job per environment at a time.", job.ID, why)}
 		}
@@ -168,7 +168,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 	defer stopLease()
 
 	a, _ := ActionByID(job.Action)
-	e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":gear: Job %s started: %s on %s (%d steps), approved by %s.", job.ID, a.Label, job.Env, len(steps), who(job.ApprovedBy))})
+	e.jobNote(ctx, job, Note{Text: Say(":gear: Job %s started: %s on %s (%d steps), approved by %s.", Code(job.ID), a.Label, job.Env, len(steps), whoSpan(job.ApprovedBy))})
 	var failed error
 	var failedStep int
 	for i := job.Current; i < len(steps); i++ {
@@ -190,7 +190,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 		}
 		job = started
 		e.showIncidentJob(ctx, job)
-		e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":arrow_forward: Step %d/%d: %s", i+1, len(steps), st.name)})
+		e.jobNote(ctx, job, Note{Text: Say(":arrow_forward: Step %d/%d: %s", i+1, len(steps), st.name)})
 		start := e.Now()
 		sctx, cancel := context.WithTimeout(ctx, st.timeout)
 		out, err := st.run(sctx)
@@ -220,14 +220,14 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 		}
 		e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", "job.step", map[string]string{
 			"step": st.name, "state": string(state), "output": cutText(out, 500), "error": errText, "mutating": fmt.Sprint(st.mutating)})
-		n := Note{Text: fmt.Sprintf(":white_check_mark: %s (%s)", st.name, took)}
+		n := Note{Text: Say(":white_check_mark: %s (%s)", st.name, took)}
 		if err != nil {
-			n.Text = fmt.Sprintf(":x: %s failed after %s: %s", st.name, took, errText)
+			n.Text = Say(":x: %s failed after %s: %s", st.name, took, errText)
 		}
 		if strings.Contains(out, "\n") || len(out) > 200 {
 			n.Title, n.Detail = st.name, out
 		} else if out != "" {
-			n.Text += "\n" + out
+			n.Text = append(n.Text, Say("\n%s", out)...)
 		}
 		if detail := errorDetail(err); detail != "" {
 			n.Title, n.Detail = st.name+": error", Redact(detail)
@@ -298,25 +298,25 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job."+string(state), map[string]string{"action": string(job.Action), "error": job.Error})
 	a, _ := ActionByID(job.Action)
-	label := fmt.Sprintf("%s (%s on %s)", job.ID, a.Label, job.Env)
-	text := fmt.Sprintf(verdict, label)
+	label := Say("%s (%s on %s)", Code(job.ID), a.Label, job.Env)
+	text := Say(verdict, label)
 	if state != JobSucceeded {
 		name := ""
 		if at < len(steps) {
 			name = steps[at].name
 		}
-		text = fmt.Sprintf(verdict, label, at+1, name)
+		text = Say(verdict, label, at+1, name)
 	}
 	n := Note{Text: text}
 	if state != JobSucceeded && state != JobCancelled {
 		n.Buttons = append(n.Buttons, Button{Label: "Retry", ID: JobRetryID(), Value: job.ID})
 	}
 	if errors.Is(failed, ErrStalePlan) {
-		n.Text += "\nNothing was applied: " + job.Env + "'s state changed after the plan was approved. Retry makes a new preview, which needs a new approval."
+		n.Text = append(n.Text, Say("\nNothing was applied: %s's state changed after the plan was approved. Retry makes a new preview, which needs a new approval.", job.Env)...)
 	}
 	if state == JobFailed && (job.Action == ActRollback || job.Action == ActEmergencyRollback) && at < len(steps) && strings.HasPrefix(steps[at].name, "terraform") && !errors.Is(failed, ErrStalePlan) {
 		// The runbook's Step 3: when Terraform fails, update the functions directly.
-		n.Text += fmt.Sprintf("\nTerraform failed: the runbook's next step is to update the Lambda functions directly to %s.", shortSHA(job.Params.SHA))
+		n.Text = append(n.Text, Say("\nTerraform failed: the runbook's next step is to update the Lambda functions directly to %s.", Code(shortSHA(job.Params.SHA)))...)
 		n.Buttons = append(n.Buttons, Button{Label: "Force Lambda update to " + shortSHA(job.Params.SHA), ID: ButtonID(ActForceLambdaUpdate),
 			Value: ButtonValue(job.IncidentID, job.Env, RequestParams{SHA: job.Params.SHA}), Style: "danger"})
 	}
@@ -496,12 +496,12 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 			e.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
 		}
 		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job.interrupted", map[string]string{"step": step, "owner": j.Owner})
-		mutating := ""
+		text := Say(":warning: medic stopped while job %s was at step %d/%d (%s). The job is marked interrupted; nothing was re-run.", Code(job.ID), job.Current+1, len(job.Steps), step)
 		if job.Current < len(job.Steps) && job.Steps[job.Current].Mutating {
-			mutating = " It was changing " + job.Env + ": check its state before retrying."
+			text = append(text, Say(" It was changing %s: check its state before retrying.", job.Env)...)
 		}
 		e.jobNote(ctx, job, Note{
-			Text:    fmt.Sprintf(":warning: medic stopped while job %s was at step %d/%d (%s). The job is marked interrupted; nothing was re-run.%s", job.ID, job.Current+1, len(job.Steps), step, mutating),
+			Text:    text,
 			Buttons: []Button{{Label: "Retry", ID: JobRetryID(), Value: job.ID}},
 		})
 		e.showIncidentJob(ctx, job)
@@ -536,7 +536,7 @@ func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, err
 	}
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, "job.cancel.requested", nil)
 	e.jobs.cancel(job.ID, errJobCancelled)
-	e.jobNote(ctx, job, Note{Text: fmt.Sprintf(":stop_sign: <@%s> asked to cancel job %s.", user, job.ID)})
+	e.jobNote(ctx, job, Note{Text: Say(":stop_sign: %s asked to cancel job %s.", Mention(user), Code(job.ID))})
 	return fmt.Sprintf("Cancelling job %s.", job.ID), nil
 }
 

@@ -1,6 +1,9 @@
 package recovery
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,7 +51,7 @@ var redactions = []redaction{
 	{"jwt", regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`), "[REDACTED JWT]"},
 	// The signature and credential of a presigned URL (S3, CloudFront, an Azure blob
 	// SAS as GitHub's log downloads use): the URL stays, its power goes.
-	{"presigned", regexp.MustCompile(`(?i)([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|AWSAccessKeyId|Signature|Policy|Key-Pair-Id|sig|skoid|sktid|skt|ske|sks|skv|code)=)[^&\s"'<>#]+`), "${1}[REDACTED]"},
+	{"presigned", regexp.MustCompile(`(?i)((?:[?&]|&amp;)(?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|AWSAccessKeyId|Signature|Policy|Key-Pair-Id|sig|skoid|sktid|skt|ske|sks|skv|code)=)[^&\s"'<>#]+`), "${1}[REDACTED]"},
 	// URLs with a password (which may hold / and :), whatever the scheme's case.
 	{"url-password", regexp.MustCompile(`(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@]+@`), "${1}[REDACTED]@"},
 	// NAME=value where the name ends in PASSWORD, PASSWD, SECRET, TOKEN, API_KEY,
@@ -136,4 +139,58 @@ func applyRules(rules []redaction, s string) string {
 // can neither mention anyone nor link anywhere.
 func Literal(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// RedactValue redacts every string inside v (a value decoded from JSON, or built of
+// maps, slices and strings): map keys stay, values go through Redact. It reports
+// whether anything changed.
+func RedactValue(v any) (any, bool) {
+	switch t := v.(type) {
+	case string:
+		r := Redact(t)
+		return r, r != t
+	case []any:
+		changed := false
+		for i, e := range t {
+			var c bool
+			t[i], c = RedactValue(e)
+			changed = changed || c
+		}
+		return t, changed
+	case map[string]any:
+		changed := false
+		for k, e := range t {
+			var c bool
+			t[k], c = RedactValue(e)
+			changed = changed || c
+		}
+		return t, changed
+	}
+	return v, false
+}
+
+// RedactJSON redacts every string value of a JSON document. When nothing needs
+// redacting it returns data itself, byte for byte; otherwise the document re-encoded
+// (keys sorted, HTML characters not escaped). Data that is not JSON is an error.
+func RedactJSON(data []byte) ([]byte, bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return data, false, err
+	}
+	if dec.More() {
+		return data, false, errors.New("more than one JSON value")
+	}
+	v, changed := RedactValue(v)
+	if !changed {
+		return data, false, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return data, false, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true, nil
 }

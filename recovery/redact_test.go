@@ -40,6 +40,7 @@ var redactCases = []struct {
 	{"jwt", "id eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ok", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", " ok"},
 	{"presigned", "GET https://bucket.s3.amazonaws.com/log.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261207&X-Amz-Signature=9a8b7c6d5e4f3a2b1c0d9e8f returned 403", "9a8b7c6d5e4f3a2b1c0d9e8f", "returned 403"},
 	{"presigned", "https://productionresultssa0.blob.core.windows.net/actions-results/x/logs.txt?sv=2021-08-06&se=2026-12-07&sig=AbCdEf%2BgHiJkLmNoPq%3D", "AbCdEf%2BgHiJkLmNoPq%3D", "sv=2021-08-06"},
+	{"presigned", "state reason: https://b.s3.amazonaws.com/x?X-Amz-Date=1&amp;X-Amz-Signature=4e53585637432f55 (escaped)", "4e53585637432f55", "(escaped)"},
 	{"url-password", "POSTGRES://medic:hunter2@db:5432/medic", "hunter2", "POSTGRES://medic:"},
 	{"url-password", "redis://default:p4ss/w0rd:x@cache:6379", "p4ss/w0rd:x", "@cache:6379"},
 	{"named", "env: DB_PASSWORD=correct-horse PGPASSWORD=battery-staple", "correct-horse", "env:"},

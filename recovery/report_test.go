@@ -93,13 +93,13 @@ func TestReportFacts(t *testing.T) {
 	for _, want := range []string{
 		"| Time to acknowledge | 15m |",
 		"| Time to recover | 15m |",
-		"| Acknowledged | 2026-11-26 09:56 UTC by @U0ALICE |",
+		"| Acknowledged | 2026-11-26 09:56 UTC by U0ALICE |",
 		"failed at step \"Terraform apply previous version\".\n\nHow it was resolved: prod back on a27f88b; KMS key restored",
 		"PagerDuty page failed (attempt 1): PagerDuty answered 503",
 		"- [x] Write incident report",
 		"- [ ] Root cause analysis (5 whys)",
-		"- @U0ALICE: acknowledged; requested Emergency Terraform rollback; resolved",
-		"- @U0BOB: approved Emergency Terraform rollback",
+		"- U0ALICE: acknowledged; requested Emergency Terraform rollback; resolved",
+		"- U0BOB: approved Emergency Terraform rollback",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the report lacks %q:\n%s", want, got)
@@ -115,5 +115,26 @@ func TestReportFacts(t *testing.T) {
 	in.FixedAt = time.Time{}
 	if got := Report(in, entries, nil, nil); !strings.Contains(got, "(to resolution; no verified fix recorded)") {
 		t.Errorf("a report without a fix claims a time to recover:\n%s", got)
+	}
+}
+
+// TestReportOutsideTextIsInert: a commit subject, author, job name or typed reason
+// cannot mention anyone on GitHub, hide the rest of the report behind an HTML
+// comment, or draw a link or a table cell of its own.
+func TestReportOutsideTextIsInert(t *testing.T) {
+	in := Incident{ID: "INC-1", Env: "prod", Scenario: CanaryFail, Severity: SeverityCritical, Title: "Production canary failed",
+		SHA: "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6", CommitMessage: "fix <!-- the rest is hidden\nbody",
+		CommitAuthor: "@octocat", JobName: "[Approve](https://evil.example) | x", Step: "**bold**",
+		Resolution: Resolution{Note: "cc @security-team <img src=x>"}}
+	r := Report(in, nil, nil, map[string]string{})
+	for _, bad := range []string{"<!--", "@octocat", "@security-team", "<img", "[Approve](", "**bold**"} {
+		if strings.Contains(r, bad) {
+			t.Errorf("report carries %q as Markdown:\n%s", bad, r)
+		}
+	}
+	for _, kept := range []string{"octocat", "Approve", "security-team", "bold", `\| x`} {
+		if !strings.Contains(r, kept) {
+			t.Errorf("report lost %q:\n%s", kept, r)
+		}
 	}
 }

@@ -380,7 +380,7 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 	e.showRequest(store, r)
 	if _, err := e.startJob(store, r); err != nil {
 		log.Warn("starting a self-service job", zap.Error(err))
-		e.jobNote(store, Job{Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS)}, Note{Text: ":no_entry: " + userText(err)})
+		e.jobNote(store, Job{Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS)}, Note{Text: Say(":no_entry: %s", userText(err))})
 	}
 }
 
@@ -673,12 +673,21 @@ func withDecision(r Request, s RequestState, user string, at time.Time) Request 
 	return r
 }
 
-func who(id string) string {
+// whoSpan names who decided: a mention of a person, or medic or its policy.
+func whoSpan(id string) Span {
 	switch id {
 	case "", "medic":
-		return "medic"
+		return Span{Kind: SpanWords, Text: "medic"}
 	case "policy":
-		return "policy (self-service)"
+		return Span{Kind: SpanWords, Text: "policy (self-service)"}
+	}
+	return Mention(id)
+}
+
+// who is whoSpan in an answer's mrkdwn.
+func who(id string) string {
+	if sp := whoSpan(id); sp.Kind != SpanMention {
+		return sp.Text
 	}
 	return "<@" + id + ">"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,12 +128,12 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 		e.log.Warn("showing a resolved incident", zap.String("incident", saved.ID), zap.Error(err))
 	}
 	e.followPagerDuty(ctx, saved, PageResolve, user)
-	text := fmt.Sprintf(":white_check_mark: Resolved by <@%s>.", user)
+	text := Say(":white_check_mark: Resolved by %s.", Mention(user))
 	if saved.Resolution.Note != "" {
-		text += " " + saved.Resolution.Note
+		text = append(text, Say(" %s", saved.Resolution.Note)...)
 	}
 	if saved.FixedAt.IsZero() {
-		text += " (medic saw no verified fix.)"
+		text = append(text, Say(" (medic saw no verified fix.)")...)
 	}
 	e.postNotes(ctx, saved, []Note{{Text: text}})
 	if saved.MessageTS != "" {
@@ -146,7 +147,7 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 	if err != nil {
 		e.log.Warn("making the report", zap.String("incident", saved.ID), zap.Error(err))
 	} else {
-		n := Note{Text: fmt.Sprintf(":page_facing_up: Incident report of %s (Markdown):", saved.ID), Title: "report.md", Detail: report, Whole: true}
+		n := Note{Text: Say(":page_facing_up: Incident report of %s (Markdown):", saved.ID), Title: "report.md", Detail: report, Whole: true}
 		if e.Resolution != nil && e.Resolution.Issues != nil {
 			n.Buttons = []Button{{Label: "Create GitHub issue", ID: ButtonID(ActCreateIssue), Value: saved.ID}}
 		}
@@ -262,7 +263,7 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 		num, url, err = e.Resolution.Issues.CreateIssue(ctx, title, report+"\n\n"+marker+"\n", labels)
 		if err != nil {
 			_ = e.Claims.ReleaseWork(ctx, key)
-			e.postNotes(ctx, in, []Note{{Text: fmt.Sprintf(":x: Could not file the follow-up issue: %s", Redact(oneLine(err)))}})
+			e.postNotes(ctx, in, []Note{{Text: Say(":x: Could not file the follow-up issue: %s", Redact(oneLine(err)))}})
 			return "", &UserError{"GitHub did not take the issue: " + Redact(oneLine(err)) + ". Try again."}
 		}
 	}
@@ -272,7 +273,7 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 	}
 	_ = e.Claims.CompleteWork(ctx, key)
 	e.audit(ctx, saved, user, "incident.issue", map[string]string{"issue": strconv.Itoa(num), "url": url, "existing": fmt.Sprint(found)})
-	e.postNotes(ctx, saved, []Note{{Text: fmt.Sprintf(":memo: Follow-up issue #%d filed by <@%s>.", num, user), Link: url, LinkText: fmt.Sprintf("#%d", num)}})
+	e.postNotes(ctx, saved, []Note{{Text: Say(":memo: Follow-up issue #%d filed by %s.", num, Mention(user)), Link: url, LinkText: fmt.Sprintf("#%d", num)}})
 	return fmt.Sprintf("Filed #%d: %s", num, url), nil
 }
 
@@ -327,13 +328,15 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 		if id == "" || id == "medic" {
 			return "medic"
 		}
+		// A name, never an @-mention: GitHub would notify whoever owns that login.
 		if n, ok := names[id]; ok {
-			return "@" + n
+			return mdText(n)
 		}
-		return "@" + id
+		return mdText(id)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s: %s (%s)\n\n", in.ID, in.Title, in.Env)
+	fmt.Fprintf(&b, "# %s: %s (%s)\n\n", in.ID, mdText(in.Title), in.Env)
+	// row's value is Markdown: outside text in it went through mdText.
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(&b, "| %s | %s |\n", k, mdCell(v))
@@ -364,30 +367,32 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 	if in.SHA != "" {
 		commit := shortSHA(in.SHA)
 		if subject, _, _ := strings.Cut(in.CommitMessage, "\n"); subject != "" {
-			commit += " " + subject
+			commit += " " + mdText(subject)
 		}
 		if in.CommitAuthor != "" {
-			commit += " (" + in.CommitAuthor + ")"
+			commit += " (" + mdText(in.CommitAuthor) + ")"
 		}
 		row("Commit", commit)
 	}
-	row("Run", in.RunURL)
+	if u, err := url.Parse(in.RunURL); err == nil && u.Scheme == "https" {
+		row("Run", mdText(in.RunURL))
+	}
 	if in.RollbackSHA != "" {
 		row("Rolled back to", shortSHA(in.RollbackSHA))
 	}
 	if in.Escalation.Row != "" {
-		row("Escalation", in.Escalation.Row)
+		row("Escalation", mdText(in.Escalation.Row))
 	}
 	if in.Escalation.DataCorruption {
-		row("Data corruption risk", fmt.Sprintf("declared by %s: %s", who(in.Escalation.DataCorruptionBy), in.Escalation.DataCorruptionReason))
+		row("Data corruption risk", fmt.Sprintf("declared by %s: %s", who(in.Escalation.DataCorruptionBy), mdText(in.Escalation.DataCorruptionReason)))
 	}
 
 	b.WriteString("\n## What happened\n\n")
-	fmt.Fprintf(&b, "%s", in.Title)
+	fmt.Fprintf(&b, "%s", mdText(in.Title))
 	if in.JobName != "" {
-		fmt.Fprintf(&b, ": job \"%s\"", in.JobName)
+		fmt.Fprintf(&b, ": job \"%s\"", mdText(in.JobName))
 		if in.Step != "" {
-			fmt.Fprintf(&b, " failed at step \"%s\"", in.Step)
+			fmt.Fprintf(&b, " failed at step \"%s\"", mdText(in.Step))
 		}
 	}
 	b.WriteString(".")
@@ -401,7 +406,7 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 		b.WriteString(" The pipeline's automatic rollback failed.")
 	}
 	if in.Resolution.Note != "" {
-		fmt.Fprintf(&b, "\n\nHow it was resolved: %s", in.Resolution.Note)
+		fmt.Fprintf(&b, "\n\nHow it was resolved: %s", mdText(in.Resolution.Note))
 	}
 	b.WriteString("\n\n## Timeline (UTC)\n\n| time | event | by |\n|---|---|---|\n")
 	actors := map[string][]string{}
@@ -411,7 +416,7 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 		if what == "" {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", a.At.UTC().Format("15:04:05"), mdCell(what), who(a.Actor))
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", a.At.UTC().Format("15:04:05"), mdText(what), who(a.Actor))
 		if a.Actor != "medic" && a.Actor != "" {
 			if _, ok := actors[a.Actor]; !ok {
 				order = append(order, a.Actor)
@@ -427,7 +432,7 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 			if len(actors[id]) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "- %s: %s\n", who(id), strings.Join(actors[id], "; "))
+			fmt.Fprintf(&b, "- %s: %s\n", who(id), mdText(strings.Join(actors[id], "; ")))
 		}
 	}
 	b.WriteString("\n## Root cause (5 whys)\n\nTo fill in: ask why the failure happened, then why that happened, five times.\n\n1. Why?\n2. Why?\n3. Why?\n4. Why?\n5. Why?\n")
@@ -442,7 +447,7 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 			if it.Done && it.By != "" {
 				done = fmt.Sprintf(" (%s, %s)", who(it.By), reportTime(it.At))
 			}
-			fmt.Fprintf(&b, "- [%s] %s%s\n", mark, it.Text, done)
+			fmt.Fprintf(&b, "- [%s] %s%s\n", mark, mdCell(it.Text), done)
 		}
 	}
 	return b.String()
@@ -465,6 +470,32 @@ func reportTime(t time.Time) string {
 }
 
 // mdCell keeps text inside one Markdown table cell.
+// mdText makes outside text (a commit subject, an author, a job name, a reason
+// someone typed) inert in GitHub Markdown: no HTML (an HTML comment would hide the
+// rest of the report), no emphasis, links, images or table cells of its own, no
+// @-mention (a word joiner after @ keeps it from notifying anyone), one line.
+func mdText(s string) string {
+	var b strings.Builder
+	for _, r := range strings.Join(strings.Fields(s), " ") {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '@':
+			b.WriteString("@\u2060")
+		case '\\', '`', '*', '_', '[', ']', '#', '!', '|', '~':
+			b.WriteRune('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 func mdCell(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	return strings.ReplaceAll(s, "|", "\\|")

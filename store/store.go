@@ -270,7 +270,7 @@ func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error 
 	if in.Version == 0 {
 		in.Version = 1
 	}
-	data, err := json.Marshal(in)
+	data, err := encode(in)
 	if err != nil {
 		return fmt.Errorf("encoding incident %s: %w", in.ID, err)
 	}
@@ -289,7 +289,7 @@ func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error 
 			_, err := tx.ExecContext(ctx, `INSERT INTO incidents
 				(id, env, scenario, severity, status, title, source_key, opened_at, updated_at, channel, message_ts, version, data, escalate_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-				in.ID, in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, in.SourceKey,
+				in.ID, in.Env, string(in.Scenario), int(in.Severity), string(in.Status), recovery.Redact(in.Title), in.SourceKey,
 				ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in))
 			if err != nil {
 				return fmt.Errorf("creating incident %s: %w", in.ID, err)
@@ -314,7 +314,7 @@ var errAlreadyDone = errors.New("applied by an earlier attempt")
 func (s *Store) UpdateIncident(ctx context.Context, in recovery.Incident) (recovery.Incident, error) {
 	prev := in.Version
 	in.Version++
-	data, err := json.Marshal(in)
+	data, err := encode(in)
 	if err != nil {
 		return recovery.Incident{}, fmt.Errorf("encoding incident %s: %w", in.ID, err)
 	}
@@ -322,7 +322,7 @@ func (s *Store) UpdateIncident(ctx context.Context, in recovery.Incident) (recov
 		return s.tx(ctx, func(tx *sql.Tx) error {
 			res, err := tx.ExecContext(ctx, `UPDATE incidents SET env = $1, scenario = $2, severity = $3, status = $4, title = $5,
 				updated_at = $6, channel = $7, message_ts = $8, version = $9, data = $10, escalate_at = $11 WHERE id = $12 AND version = $13`,
-				in.Env, string(in.Scenario), int(in.Severity), string(in.Status), in.Title, ms(in.UpdatedAt),
+				in.Env, string(in.Scenario), int(in.Severity), string(in.Status), recovery.Redact(in.Title), ms(in.UpdatedAt),
 				in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in), in.ID, prev)
 			if err != nil {
 				return fmt.Errorf("updating incident %s: %w", in.ID, err)
@@ -396,7 +396,7 @@ func (s *Store) incidents(ctx context.Context, what, q string, args ...any) ([]r
 
 // AddPage stores a new page; recovery.ErrDuplicate (wrapped) when its ID exists.
 func (s *Store) AddPage(ctx context.Context, p recovery.Page) error {
-	data, err := json.Marshal(p)
+	data, err := encode(p)
 	if err != nil {
 		return fmt.Errorf("encoding page %s: %w", p.ID, err)
 	}
@@ -417,7 +417,7 @@ func (s *Store) AddPage(ctx context.Context, p recovery.Page) error {
 // replica finishing late cannot set a sent page pending again (which would page
 // twice). recovery.ErrNotFound when there is no such page.
 func (s *Store) UpdatePage(ctx context.Context, p recovery.Page) error {
-	data, err := json.Marshal(p)
+	data, err := encode(p)
 	if err != nil {
 		return fmt.Errorf("encoding page %s: %w", p.ID, err)
 	}
@@ -656,7 +656,7 @@ func (s *Store) CreateJob(ctx context.Context, j recovery.Job) error {
 	if j.Version == 0 {
 		j.Version = 1
 	}
-	data, err := json.Marshal(j)
+	data, err := encode(j)
 	if err != nil {
 		return fmt.Errorf("encoding job %s: %w", j.ID, err)
 	}
@@ -683,7 +683,7 @@ func (s *Store) CreateJob(ctx context.Context, j recovery.Job) error {
 func (s *Store) UpdateJob(ctx context.Context, j recovery.Job) (recovery.Job, error) {
 	prev := j.Version
 	j.Version++
-	data, err := json.Marshal(j)
+	data, err := encode(j)
 	if err != nil {
 		return recovery.Job{}, fmt.Errorf("encoding job %s: %w", j.ID, err)
 	}
@@ -821,7 +821,7 @@ func (s *Store) CreateRequest(ctx context.Context, r recovery.Request) error {
 	if r.Version == 0 {
 		r.Version = 1
 	}
-	data, err := json.Marshal(r)
+	data, err := encode(r)
 	if err != nil {
 		return fmt.Errorf("encoding request %s: %w", r.ID, err)
 	}
@@ -847,7 +847,7 @@ func (s *Store) CreateRequest(ctx context.Context, r recovery.Request) error {
 func (s *Store) UpdateRequest(ctx context.Context, r recovery.Request) (recovery.Request, error) {
 	prev := r.Version
 	r.Version++
-	data, err := json.Marshal(r)
+	data, err := encode(r)
 	if err != nil {
 		return recovery.Request{}, fmt.Errorf("encoding request %s: %w", r.ID, err)
 	}
@@ -928,7 +928,7 @@ func (s *Store) AppendAudit(ctx context.Context, e recovery.AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	detail, err := json.Marshal(e.Detail)
+	detail, err := encode(e.Detail)
 	if err != nil {
 		return fmt.Errorf("encoding audit detail: %w", err)
 	}
@@ -1025,4 +1025,16 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
+}
+
+// encode is how everything medic stores is written: JSON with every string value
+// redacted (a commit message, a log excerpt, an error, an audit reason), so the
+// store and its backups hold no credential even where a caller forgot one.
+func encode(v any) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	data, _, err = recovery.RedactJSON(data)
+	return data, err
 }

@@ -434,3 +434,46 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestWritesAreRedacted: what reaches the store's rows (an incident's commit message
+// and title, an audit reason, a job's step output) holds no credential, and the rest
+// reads back unchanged.
+func TestWritesAreRedacted(t *testing.T) {
+	each(t, func(t *testing.T, db testDB) {
+		s := db.open(t, nil)
+		ctx := context.Background()
+		const token, pass = "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "hunter2-hunter2"
+		in := recovery.Incident{ID: "inc-1", Env: "prod", Scenario: recovery.CanaryFail, Severity: recovery.SeverityCritical,
+			Status: recovery.IncidentOpen, Title: "Canary failed " + token, SourceKey: "run:42", OpenedAt: t0, UpdatedAt: t0,
+			CommitMessage: "fix config\n\nDB_PASSWORD=" + pass, JobName: "Deploy <prod>", SHA: "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6"}
+		if err := s.CreateIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendAudit(ctx, recovery.AuditEntry{At: t0, Actor: "U1", Action: "incident.data_corruption", IncidentID: "inc-1",
+			Detail: map[string]string{"reason": "see Bearer abcdefgh12345678"}}); err != nil {
+			t.Fatal(err)
+		}
+		var rows []string
+		for _, q := range []string{`SELECT data FROM incidents`, `SELECT title FROM incidents`, `SELECT detail FROM audit`} {
+			var v string
+			if err := s.db.QueryRowContext(ctx, q).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, v)
+		}
+		for _, secret := range []string{token, pass, "abcdefgh12345678"} {
+			for _, r := range rows {
+				if strings.Contains(r, secret) {
+					t.Errorf("stored row keeps %q: %s", secret, r)
+				}
+			}
+		}
+		got, err := s.Incident(ctx, "inc-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.JobName != in.JobName || got.SHA != in.SHA || got.SourceKey != in.SourceKey || !strings.HasPrefix(got.CommitMessage, "fix config\n\nDB_PASSWORD=[REDACTED]") {
+			t.Errorf("read back: job %q sha %q source %q message %q", got.JobName, got.SHA, got.SourceKey, got.CommitMessage)
+		}
+	})
+}

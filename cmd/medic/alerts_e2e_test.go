@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"github.com/google/go-github/v66/github"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/medic-ops/medic/config"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
+	"github.com/medic-ops/medic/sandbox/githubfake"
 	"github.com/medic-ops/medic/sandbox/slackfake"
 )
 
@@ -388,4 +391,59 @@ func TestAlertFirstPostedLaterKeepsItsThread(t *testing.T) {
 	e.sb.Faults.Clear("slack:chat.postMessage")
 	alert, _ := e.waitAlert("Dev tests failed")
 	e.threadMessage(alert, "Log excerpt", "FAILED tests/unit/test_analysis.py::test_sentiment_score_bounds")
+}
+
+// TestOutsideNamesRenderAsText: a commit subject written to ping the channel and to
+// fake an Approve link shows as text in the alert (bot's TestOutsideTextCannotSpeakForMedic
+// covers thread notes).
+func TestOutsideNamesRenderAsText(t *testing.T) {
+	const hostile = "<!channel> <https://evil.example|Approve REQ-1>"
+	e, st := mustStartStaged(t, "canary-fail")
+	if err := e.sb.GitHub.UpdateRun(st.RunID, func(r *githubfake.Run) { r.HeadCommit.Message, r.DisplayTitle = hostile, hostile }); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range st.Deliveries {
+		if ev, ok := d.Payload.(*github.WorkflowRunEvent); ok && ev.WorkflowRun != nil && ev.WorkflowRun.HeadCommit != nil {
+			ev.WorkflowRun.HeadCommit.Message, ev.WorkflowRun.DisplayTitle = github.String(hostile), github.String(hostile)
+		}
+	}
+	e.deliver(st)
+	alert, _ := e.waitAlert("Production canary failed", "Approve REQ-1")
+	for what, m := range map[string]slackfake.Message{"alert": alert} {
+		raw := m.Text + "\n" + strings.Join(blockStrings(t, m), "\n")
+		if strings.Contains(raw, "<!channel>") || strings.Contains(raw, "<https://evil") {
+			t.Errorf("the %s renders outside text as markup:\n%s", what, raw)
+		}
+		if !strings.Contains(raw, "&lt;!channel&gt;") {
+			t.Errorf("the %s does not show the name as text:\n%s", what, raw)
+		}
+	}
+}
+
+// blockStrings returns every string of a message's blocks as Slack received it
+// (mrkdwn unrendered).
+func blockStrings(t *testing.T, m slackfake.Message) []string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(m.Blocks, &v); err != nil {
+		t.Fatalf("blocks of %s: %v", m.TS, err)
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			out = append(out, x)
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
 }

@@ -80,11 +80,17 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if ext.now == nil {
 		ext.now = time.Now
 	}
+	log = redactLogs(log)
 	// Before anything reads a secret or writes a file: another process of medic's user
 	// (Terraform, a provider) cannot read medic's memory or environment, and what medic
 	// writes is private.
 	if err := terraform.ProtectProcess(); err != nil {
 		return nil, err
+	}
+	// Every secret medic holds is redacted wherever text leaves it (Slack, GitHub
+	// issues, logs, the store); one too short to redact safely is named here.
+	if n := recovery.KnownSecret(ext.secrets.Values()...); n > 0 {
+		log.Warn("secrets shorter than the redaction minimum are not redacted by value (only by shape)", zap.Int("count", n), zap.Int("min_length", recovery.MinKnownSecret))
 	}
 	envs, err := recovery.NewEnvironments(cfg.DomainEnvironments())
 	if err != nil {
@@ -145,13 +151,21 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	reg.MustRegister(leaderGauge)
 	a.leader = &leadership{id: replicaID(cfg.Replicas.ID), lease: cfg.Replicas.LeaderLease, store: st, log: log.Named("leader"), gauge: leaderGauge}
 
+	redactedWrites := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medic_redacted_writes_total",
+		Help: "Writes that still held a credential at medic's exit and were redacted there, by exit (a part of medic let it through)."}, []string{"exit"})
+	reg.MustRegister(redactedWrites)
 	slackOpts := []slack.Option{slack.OptionAppLevelToken(ext.secrets.SlackAppToken)}
 	if ext.secrets.SlackAPIURL != "" {
 		slackOpts = append(slackOpts, slack.OptionAPIURL(ext.secrets.SlackAPIURL))
 	}
+	// Every write to Slack leaves through the redactor.
+	slackHTTP := &http.Client{}
 	if ext.httpClient != nil {
-		slackOpts = append(slackOpts, slack.OptionHTTPClient(ext.httpClient))
+		*slackHTTP = *ext.httpClient
 	}
+	slackHTTP.Transport = bot.RedactingTransport(slackHTTP.Transport, redactedWrites.WithLabelValues("slack").Inc)
+	slackOpts = append(slackOpts, slack.OptionHTTPClient(slackHTTP))
 	// After the HTTP client: slack-go wraps the client it has when this option applies.
 	slackOpts = append(slackOpts, slack.OptionRetry(3))
 	api := slack.New(ext.secrets.SlackBotToken, slackOpts...)

@@ -345,6 +345,22 @@ func TestPagingButtons(t *testing.T) {
 	e.command(userCarol, sandboxChannel, "/page", "prod")
 	wantContains(t, e.nextEphemeral(userCarol, before), "Paging the on-call engineer for "+incident)
 	e.wantPages(alert, 4, "on-call engineer")
+	// Who paged is a real mention, in the thread and in the DMs (not &lt;@…&gt;).
+	if last := e.pagesIn(alert)[3]; !strings.Contains(last, "paged by <@"+userCarol+">") || strings.Contains(last, "&lt;") {
+		t.Errorf("the page does not mention who paged: %s", last)
+	}
+	mentioned := false
+	for _, m := range e.sb.Slack.DMs(userDave) {
+		if strings.Contains(m.Text, "paged by <@"+userCarol+">") {
+			mentioned = true
+		}
+		if strings.Contains(m.Text, "&lt;@") {
+			t.Errorf("a DM shows a mention as text: %s", m.Text)
+		}
+	}
+	if !mentioned {
+		t.Errorf("no DM to %s mentions who paged", userDave)
+	}
 	before = e.ephemeralCount(userMallory)
 	e.command(userMallory, sandboxChannel, "/page", incident)
 	wantContains(t, e.nextEphemeral(userMallory, before), "You need the *responder* role for prod to page people")

@@ -65,12 +65,12 @@ func (p *pagerDutyPager) Send(ctx context.Context, pg recovery.Page, in recovery
 		if sev == "" {
 			sev = "error"
 		}
-		ev.Summary = fmt.Sprintf("[%s] %s: %s (%s)", in.Severity, in.Env, sc.Title, in.ID)
+		ev.Summary = recovery.Redact(fmt.Sprintf("[%s] %s: %s (%s)", in.Severity, in.Env, sc.Title, in.ID))
 		ev.Source = "medic/" + in.Env
 		ev.Severity = sev
 		ev.Details = map[string]any{
 			"incident": in.ID, "environment": in.Env, "scenario": string(in.Scenario),
-			"level": strings.Join(titles, " + "), "reason": pg.Reason, "page": pg.Seq,
+			"level": strings.Join(titles, " + "), "reason": recovery.Redact(pg.Why()), "page": pg.Seq,
 		}
 		if in.RunURL != "" {
 			ev.Links = append(ev.Links, pagerduty.Link{Href: in.RunURL, Text: "workflow run"})

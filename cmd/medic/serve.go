@@ -58,7 +58,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	return 0
 }
 
-// newLogger returns a JSON logger at level.
+// newLogger returns a JSON logger at level whose every line is redacted.
 func newLogger(level string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
@@ -67,5 +67,9 @@ func newLogger(level string) (*zap.Logger, error) {
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	zc.Sampling = nil
-	return zc.Build()
+	log, err := zc.Build()
+	if err != nil {
+		return nil, err
+	}
+	return redactLogs(log), nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	gh "github.com/google/go-github/v66/github"
+
+	"github.com/medic-ops/medic/recovery"
 )
 
 // maxIssuePages bounds the search for an earlier follow-up issue (100 issues a page).
@@ -36,9 +38,10 @@ func (c *Client) FindIssue(ctx context.Context, marker string, labels []string) 
 	return 0, "", false, nil
 }
 
-// CreateIssue files an issue with labels and returns its number and web URL.
+// CreateIssue files an issue with labels and returns its number and web URL. Title
+// and body leave redacted: this is medic's exit to GitHub's issues.
 func (c *Client) CreateIssue(ctx context.Context, title, body string, labels []string) (int, string, error) {
-	req := &gh.IssueRequest{Title: gh.String(title), Body: gh.String(body)}
+	req := &gh.IssueRequest{Title: gh.String(recovery.Redact(title)), Body: gh.String(recovery.Redact(body))}
 	if len(labels) > 0 {
 		req.Labels = &labels
 	}

@@ -141,23 +141,22 @@ func (c *Checker) apiKey(ctx context.Context, env recovery.Environment, reread b
 		return "", false, err
 	}
 	v = strings.TrimSpace(v)
+	recovery.KnownSecret(v) // redacted wherever it would leave medic
 	c.mu.Lock()
 	c.keys[env.Name] = cachedKey{value: v, at: c.now()}
 	c.mu.Unlock()
 	return v, true, nil
 }
 
-// excerpt returns the start of body as text with the key blanked out, should the
-// endpoint echo it.
+// excerpt returns the start of body as text with credentials redacted (the key
+// itself, should the endpoint echo it).
 func excerpt(body []byte, key string) string {
 	s := string(body)
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "�")
 	}
-	if key != "" {
-		s = strings.ReplaceAll(s, key, "[REDACTED]")
-	}
-	s = strings.TrimSpace(s)
+	// Redacted whole, then cut.
+	s = strings.TrimSpace(recovery.Redact(s, key))
 	if len(s) > 500 {
 		s = s[:500] + "…"
 	}

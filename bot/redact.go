@@ -1,0 +1,113 @@
+package bot
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+// RedactingTransport is the exit of everything medic writes to Slack: the body of
+// every request (chat.postMessage, chat.update, chat.postEphemeral, views.open, a
+// response_url post) has its text redacted before it leaves, whichever part of
+// medic built it: blocks, fallback text, modal fields. Form bodies are redacted
+// value by value (a value holding JSON, such as blocks, string by string); JSON
+// bodies string by string. A body of another type is refused rather than sent
+// unread. counted, when set, is told of each request that needed redacting: it
+// means a part of medic let a credential through.
+func RedactingTransport(base http.RoundTripper, counted func()) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &redactingTransport{base: base, counted: counted}
+}
+
+type redactingTransport struct {
+	base    http.RoundTripper
+	counted func()
+}
+
+func (t *redactingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return t.base.RoundTrip(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if len(body) == 0 {
+		req.Body = http.NoBody
+		return t.base.RoundTrip(req)
+	}
+	out, changed, err := redactBody(req.Header.Get("Content-Type"), body)
+	if err != nil {
+		return nil, err
+	}
+	if changed && t.counted != nil {
+		t.counted()
+	}
+	r := req.Clone(req.Context())
+	r.Body = io.NopCloser(bytes.NewReader(out))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
+	r.ContentLength = int64(len(out))
+	r.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	return t.base.RoundTrip(r)
+}
+
+// redactBody redacts a request body by its media type.
+func redactBody(contentType string, body []byte) ([]byte, bool, error) {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, false, &redactError{"a form body that does not parse: " + err.Error()}
+		}
+		changed := false
+		for k, vs := range vals {
+			if k == "token" {
+				continue // slack-go's own credential for this call, meant for Slack
+			}
+			for i, v := range vs {
+				r := redactText(v)
+				if r != v {
+					vs[i], changed = r, true
+				}
+			}
+			vals[k] = vs
+		}
+		if !changed {
+			return body, false, nil
+		}
+		return []byte(vals.Encode()), true, nil
+	case "application/json":
+		out, changed, err := recovery.RedactJSON(body)
+		if err != nil {
+			return nil, false, &redactError{"a JSON body that does not parse: " + err.Error()}
+		}
+		return out, changed, nil
+	}
+	return nil, false, &redactError{"a body of type " + strconv.Quote(contentType) + ", which medic does not send"}
+}
+
+// redactText redacts a form value: one holding a JSON document string by string
+// (the JSON stays valid), any other as text.
+func redactText(v string) string {
+	if t := strings.TrimSpace(v); strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
+		if out, _, err := recovery.RedactJSON([]byte(v)); err == nil {
+			return string(out)
+		}
+	}
+	return recovery.Redact(v)
+}
+
+// redactError is a Slack write medic refuses to send because it cannot read it.
+type redactError struct{ what string }
+
+func (e *redactError) Error() string { return "not sent to Slack: " + e.what }
