@@ -623,7 +623,7 @@ func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
 		if err := e.publish(ctx, &merged); err != nil {
 			e.log.Warn("updating a merged alert", zap.String("incident", old.ID), zap.Error(err))
 		}
-		e.postNotes(ctx, merged, []Note{{Text: Say(":link: Part of %s (%s): follow that alert.", Code(into.ID), scenarioTitle(into.Scenario))}})
+		e.postNotes(ctx, merged, []Note{{Text: Say(":link: Part of %s (%s): follow that alert.", into.ID, scenarioTitle(into.Scenario))}})
 		if err := e.Incidents.AttachSource(ctx, into.ID, "alarm:"+old.AlarmName); err != nil && !errors.Is(err, ErrDuplicate) {
 			e.log.Warn("attaching a merged alarm", zap.String("incident", into.ID), zap.Error(err))
 		}
@@ -632,7 +632,7 @@ func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
 			e.log.Warn("recording a merged alarm", zap.String("incident", into.ID), zap.Error(err))
 			continue
 		}
-		e.postNotes(ctx, into, []Note{{Text: Say(":rotating_light: %s was already in ALARM (%s, now merged here).", Code(old.AlarmName), Code(old.ID))}})
+		e.postNotes(ctx, into, []Note{{Text: Say(":rotating_light: %s was already in ALARM (%s, now merged here).", old.AlarmName, old.ID)}})
 	}
 }
 
@@ -922,7 +922,7 @@ func (e *Engine) rollbackSucceeded(ctx context.Context, sig Signal) error {
 	}
 	back := Say("%s is back on the last known good version", in.Env)
 	if in.RollbackSHA != "" {
-		back = Say("%s is back on %s", in.Env, Code(shortSHA(in.RollbackSHA)))
+		back = Say("%s is back on %s", in.Env, shortSHA(in.RollbackSHA))
 	}
 	e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: Automatic rollback succeeded: %s.\nVerification re-run: %s", back, verdict), Link: sig.Job.URL, LinkText: "rollback job"}})
 	return nil

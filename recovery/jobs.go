@@ -168,7 +168,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 	defer stopLease()
 
 	a, _ := ActionByID(job.Action)
-	e.jobNote(ctx, job, Note{Text: Say(":gear: Job %s started: %s on %s (%d steps), approved by %s.", Code(job.ID), a.Label, job.Env, len(steps), whoSpan(job.ApprovedBy))})
+	e.jobNote(ctx, job, Note{Text: Say(":gear: Job %s started: %s on %s (%d steps), approved by %s.", job.ID, a.Label, job.Env, len(steps), whoSpan(job.ApprovedBy))})
 	var failed error
 	var failedStep int
 	for i := job.Current; i < len(steps); i++ {
@@ -298,7 +298,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job."+string(state), map[string]string{"action": string(job.Action), "error": job.Error})
 	a, _ := ActionByID(job.Action)
-	label := Say("%s (%s on %s)", Code(job.ID), a.Label, job.Env)
+	label := Say("%s (%s on %s)", job.ID, a.Label, job.Env)
 	text := Say(verdict, label)
 	if state != JobSucceeded {
 		name := ""
@@ -316,7 +316,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	}
 	if state == JobFailed && (job.Action == ActRollback || job.Action == ActEmergencyRollback) && at < len(steps) && strings.HasPrefix(steps[at].name, "terraform") && !errors.Is(failed, ErrStalePlan) {
 		// The runbook's Step 3: when Terraform fails, update the functions directly.
-		n.Text = append(n.Text, Say("\nTerraform failed: the runbook's next step is to update the Lambda functions directly to %s.", Code(shortSHA(job.Params.SHA)))...)
+		n.Text = append(n.Text, Say("\nTerraform failed: the runbook's next step is to update the Lambda functions directly to %s.", shortSHA(job.Params.SHA))...)
 		n.Buttons = append(n.Buttons, Button{Label: "Force Lambda update to " + shortSHA(job.Params.SHA), ID: ButtonID(ActForceLambdaUpdate),
 			Value: ButtonValue(job.IncidentID, job.Env, RequestParams{SHA: job.Params.SHA}), Style: "danger"})
 	}
@@ -496,7 +496,7 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 			e.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
 		}
 		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job.interrupted", map[string]string{"step": step, "owner": j.Owner})
-		text := Say(":warning: medic stopped while job %s was at step %d/%d (%s). The job is marked interrupted; nothing was re-run.", Code(job.ID), job.Current+1, len(job.Steps), step)
+		text := Say(":warning: medic stopped while job %s was at step %d/%d (%s). The job is marked interrupted; nothing was re-run.", job.ID, job.Current+1, len(job.Steps), step)
 		if job.Current < len(job.Steps) && job.Steps[job.Current].Mutating {
 			text = append(text, Say(" It was changing %s: check its state before retrying.", job.Env)...)
 		}
@@ -536,7 +536,7 @@ func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, err
 	}
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, "job.cancel.requested", nil)
 	e.jobs.cancel(job.ID, errJobCancelled)
-	e.jobNote(ctx, job, Note{Text: Say(":stop_sign: %s asked to cancel job %s.", Mention(user), Code(job.ID))})
+	e.jobNote(ctx, job, Note{Text: Say(":stop_sign: %s asked to cancel job %s.", Mention(user), job.ID)})
 	return fmt.Sprintf("Cancelling job %s.", job.ID), nil
 }
 

@@ -138,3 +138,21 @@ func TestExcerptRedactsBeforeCutting(t *testing.T) {
 		t.Errorf("excerpt does not say a key was there:\n%s", ex)
 	}
 }
+
+// BenchmarkRedactJobLog redacts a 1 MiB job log of ordinary lines with a few
+// credentials in it, as medic does to every log it reads.
+func BenchmarkRedactJobLog(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; sb.Len() < 1<<20; i++ {
+		sb.WriteString("2026-12-07T03:12:09.1234567Z tests/unit/test_analysis.py::test_sentiment_score_bounds PASSED [ 50%]\n")
+		if i%500 == 0 {
+			sb.WriteString("2026-12-07T03:12:09.1234567Z env: DB_PASSWORD=hunter2-hunter2 token ghp_abcdefghijklmnopqrstuvwxyz0123456789\n")
+		}
+	}
+	log := sb.String()
+	b.SetBytes(int64(len(log)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Redact(log)
+	}
+}
