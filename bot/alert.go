@@ -43,7 +43,7 @@ func AlertMessage(in recovery.Incident) (blocks []slack.Block, fallback string) 
 	if in.RunID != 0 {
 		run := fmt.Sprintf("%s run %d", orText(in.WorkflowName, in.Workflow), in.RunID)
 		if in.RunURL != "" {
-			run = fmt.Sprintf("<%s|%s>", in.RunURL, esc(run))
+			run = link(in.RunURL, run)
 		} else {
 			run = esc(run)
 		}
@@ -149,7 +149,7 @@ func findingText(f recovery.Finding) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s*%s*", mark, esc(f.Title))
 	if f.Link != "" {
-		fmt.Fprintf(&b, " · <%s|%s>", f.Link, esc(orText(f.LinkText, "link")))
+		fmt.Fprintf(&b, " · %s", link(f.Link, orText(f.LinkText, "link")))
 	}
 	if f.Problem != "" {
 		b.WriteString("\n" + esc(f.Problem))
@@ -231,20 +231,20 @@ func NoteMessage(n recovery.Note) (blocks []slack.Block, fallback string) {
 			}
 			cutNote = " (cut to the last lines"
 			if n.Link != "" {
-				cutNote += fmt.Sprintf("; <%s|%s> has everything", n.Link, esc(orText(n.LinkText, "the full log")))
+				cutNote += fmt.Sprintf("; %s has everything", link(n.Link, orText(n.LinkText, "the full log")))
 			}
 			cutNote += ")"
 		}
 		title := "*" + esc(orText(n.Title, "Detail")) + "*" + cutNote
 		if cutNote == "" && n.Link != "" {
-			title += fmt.Sprintf(" · <%s|%s>", n.Link, esc(orText(n.LinkText, "link")))
+			title += " · " + link(n.Link, orText(n.LinkText, "link"))
 		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(title+"\n```"+escCode(detail)+"```"), nil, nil))
 		if fallback == "" {
 			fallback = orText(n.Title, "Detail")
 		}
 	} else if n.Link != "" {
-		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("<%s|%s>", n.Link, esc(orText(n.LinkText, "link"))))))
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(link(n.Link, orText(n.LinkText, "link")))))
 	}
 	if len(n.Buttons) > 0 {
 		var els []slack.BlockElement

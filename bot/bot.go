@@ -304,7 +304,7 @@ func (b *Bot) ack(client *socketmode.Client, evt socketmode.Event, payload ...an
 	// An ack's payload leaves over the socket, not through RedactingTransport.
 	if len(payload) == 1 {
 		if raw, err := json.Marshal(payload[0]); err == nil {
-			if out, changed, err := recovery.RedactJSON(raw); err == nil && changed {
+			if out, changed, err := recovery.RedactJSONKeeping(raw, slackMachineField); err == nil && changed {
 				payload[0] = json.RawMessage(out)
 			}
 		}

@@ -87,7 +87,7 @@ func redactBody(contentType string, body []byte) ([]byte, bool, error) {
 		}
 		return []byte(vals.Encode()), true, nil
 	case "application/json":
-		out, changed, err := recovery.RedactJSON(body)
+		out, changed, err := recovery.RedactJSONKeeping(body, slackMachineField)
 		if err != nil {
 			return nil, false, &redactError{"a JSON body that does not parse: " + err.Error()}
 		}
@@ -100,7 +100,7 @@ func redactBody(contentType string, body []byte) ([]byte, bool, error) {
 // (the JSON stays valid), any other as text.
 func redactText(v string) string {
 	if t := strings.TrimSpace(v); strings.HasPrefix(t, "[") || strings.HasPrefix(t, "{") {
-		if out, _, err := recovery.RedactJSON([]byte(v)); err == nil {
+		if out, _, err := recovery.RedactJSONKeeping([]byte(v), slackMachineField); err == nil {
 			return string(out)
 		}
 	}
@@ -111,3 +111,15 @@ func redactText(v string) string {
 type redactError struct{ what string }
 
 func (e *redactError) Error() string { return "not sent to Slack: " + e.what }
+
+// slackMachineField reports whether a Block Kit field is medic's own data that comes
+// back to it in interactions (a button's value, a modal's private metadata, action
+// and block IDs): redacting it would make a click act on something else. No person
+// sees these fields.
+func slackMachineField(key string) bool {
+	switch key {
+	case "value", "action_id", "block_id", "callback_id", "private_metadata", "external_id":
+		return true
+	}
+	return false
+}

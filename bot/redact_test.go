@@ -78,6 +78,12 @@ func TestUnreadableSlackBodyIsNotSent(t *testing.T) {
 	if _, _, err := redactBody("multipart/form-data; boundary=x", []byte("--x--")); err == nil {
 		t.Error("a multipart body was let through unread")
 	}
+	// A button's value comes back in clicks: it stays as medic wrote it.
+	body := `{"blocks":[{"type":"actions","elements":[{"type":"button","value":"INC-1|prod|IAM access-key: old","text":{"type":"plain_text","text":"password: hunter2-hunter2"}}]}]}`
+	out, _, err := redactBody("application/json", []byte(body))
+	if err != nil || !strings.Contains(string(out), `"value":"INC-1|prod|IAM access-key: old"`) || strings.Contains(string(out), "hunter2") {
+		t.Errorf("machine fields were redacted or text was not: %s %v", out, err)
+	}
 	if out, changed, err := redactBody("application/json", []byte(`{"text":"plain"}`)); err != nil || changed || string(out) != `{"text":"plain"}` {
 		t.Errorf("a clean body was changed: %s %v %v", out, changed, err)
 	}

@@ -176,7 +176,7 @@ func deployText(s recovery.Section[*recovery.Deploy], now time.Time) string {
 		line += " · " + esc(d.Workflow)
 	}
 	if d.URL != "" {
-		line += fmt.Sprintf(" · <%s|run %d>", d.URL, d.RunID)
+		line += " · " + link(d.URL, fmt.Sprintf("run %d", d.RunID))
 	}
 	return line
 }
@@ -327,12 +327,7 @@ func textMrkdwn(t recovery.Text) string {
 				b.WriteString(esc(s.Text))
 			}
 		case recovery.SpanLink:
-			label := esc(orText(s.Text, s.URL))
-			if u := safeURL(s.URL); u != "" {
-				b.WriteString("<" + u + "|" + strings.ReplaceAll(label, "|", "¦") + ">")
-			} else {
-				b.WriteString(label)
-			}
+			b.WriteString(link(s.URL, orText(s.Text, s.URL)))
 		case recovery.SpanCode:
 			b.WriteString("`" + strings.ReplaceAll(esc(s.Text), "`", "ˋ") + "`")
 		default:
@@ -340,6 +335,15 @@ func textMrkdwn(t recovery.Text) string {
 		}
 	}
 	return b.String()
+}
+
+// link is a Slack link to u labelled label (escaped), or the label alone when u is
+// not an http(s) URL.
+func link(u, label string) string {
+	if su := safeURL(u); su != "" {
+		return "<" + su + "|" + strings.ReplaceAll(esc(label), "|", "¦") + ">"
+	}
+	return esc(label)
 }
 
 // safeURL is u as it may stand in a Slack link: http or https, with the characters

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -19,7 +20,7 @@ func (e *UserError) Error() string { return e.Msg }
 func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user string) (string, error) {
 	a, ok := ActionByID(id)
 	if !ok {
-		return "", &UserError{fmt.Sprintf("medic does not know the action %q.", id)}
+		return "", &UserError{fmt.Sprintf("medic does not know the action %s.", Literal(strconv.Quote(string(id))))}
 	}
 	in, err := e.Incidents.Incident(ctx, incidentID)
 	if errors.Is(err, ErrNotFound) {
@@ -157,7 +158,7 @@ func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string
 	}
 	log, err := readJobLog(ctx, e.Runs, in.JobID)
 	if err != nil {
-		return "", &UserError{"Could not read the job's log: " + oneLine(err)}
+		return "", &UserError{"Could not read the job's log: " + Literal(oneLine(err))}
 	}
 	e.postNotes(ctx, in, []Note{{Text: Say("Log of %s, requested by %s:", in.JobName, Mention(user)), Title: "Log excerpt (last 60 lines up to the error)", Detail: Excerpt(log.Text, 60), Link: log.URL, LinkText: "full log"}})
 	return "The log excerpt is in the alert's thread.", nil
@@ -166,7 +167,7 @@ func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string
 func (e *Engine) viewArtifacts(ctx context.Context, in Incident, user string) (string, error) {
 	arts, err := e.Runs.RunArtifacts(ctx, in.RunID)
 	if err != nil {
-		return "", &UserError{"Could not list the run's artifacts: " + oneLine(err)}
+		return "", &UserError{"Could not list the run's artifacts: " + Literal(oneLine(err))}
 	}
 	text := Say("Artifacts of run %d, requested by %s:", in.RunID, Mention(user))
 	for _, a := range arts {

@@ -43,8 +43,9 @@ func FuzzClassify(f *testing.F) {
 }
 
 // shapeRules recognise a credential by its shape alone.
-var shapeRules = map[string]bool{"pem": true, "pem-begin": true, "pem-end": true, "aws-key-id": true, "github-token": true,
-	"github-pat": true, "slack-token": true, "slack-app-token": true, "npm-token": true, "jwt": true}
+var shapeRules = map[string]bool{"pem": true, "aws-key-id": true, "github-token": true,
+	"github-pat": true, "slack-token": true, "slack-app-token": true, "npm-token": true, "jwt": true,
+	"gitlab-token": true, "stripe-key": true, "google-key": true, "pem-base64": true}
 
 // FuzzRedact checks that every kind of credential, placed anywhere in arbitrary
 // text, never survives redaction, and that redacting twice changes nothing.

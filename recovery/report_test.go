@@ -123,11 +123,11 @@ func TestReportFacts(t *testing.T) {
 // comment, or draw a link or a table cell of its own.
 func TestReportOutsideTextIsInert(t *testing.T) {
 	in := Incident{ID: "INC-1", Env: "prod", Scenario: CanaryFail, Severity: SeverityCritical, Title: "Production canary failed",
-		SHA: "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6", CommitMessage: "fix <!-- the rest is hidden\nbody",
+		SHA: "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6", CommitMessage: "fix #12 <!-- the rest is hidden\nbody",
 		CommitAuthor: "@octocat", JobName: "[Approve](https://evil.example) | x", Step: "**bold**",
 		Resolution: Resolution{Note: "cc @security-team <img src=x>"}}
 	r := Report(in, nil, nil, map[string]string{})
-	for _, bad := range []string{"<!--", "@octocat", "@security-team", "<img", "[Approve](", "**bold**"} {
+	for _, bad := range []string{"<!--", "#12", "@octocat", "@security-team", "<img", "[Approve](", "**bold**"} {
 		if strings.Contains(r, bad) {
 			t.Errorf("report carries %q as Markdown:\n%s", bad, r)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,7 +189,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	}
 	a, ok := ActionByID(ar.Action)
 	if !ok || a.Kind != Mutating {
-		return "", &UserError{fmt.Sprintf("%q is not an action medic runs.", ar.Action)}
+		return "", &UserError{fmt.Sprintf("%s is not an action medic runs.", Literal(strconv.Quote(string(ar.Action))))}
 	}
 	var in *Incident
 	envName := ar.Env
@@ -492,7 +493,7 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 			return p, &UserError{"No state lock is known for this incident; nothing to unlock."}
 		}
 		if !lockIDRE.MatchString(p.LockID) {
-			return p, &UserError{fmt.Sprintf("%q is not a Terraform lock ID.", p.LockID)}
+			return p, &UserError{fmt.Sprintf("%s is not a Terraform lock ID.", Literal(strconv.Quote(p.LockID)))}
 		}
 		if p.SHA == "" && in != nil {
 			p.SHA = orWord(in.RollbackSHA, in.SHA)
@@ -509,11 +510,11 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 			p.Alarm = in.AlarmName
 		}
 		if p.Alarm == "" || !alarmRE.MatchString(p.Alarm) || !strings.HasPrefix(p.Alarm, env.AlarmPrefix) {
-			return p, &UserError{fmt.Sprintf("No alarm of %s to set (alarm %q).", env.Name, p.Alarm)}
+			return p, &UserError{fmt.Sprintf("No alarm of %s to set (alarm %s).", env.Name, Literal(strconv.Quote(p.Alarm)))}
 		}
 	case ActCleanTestData:
 		if env.Name != "preprod" || !strings.HasPrefix(env.Table, "preprod-") {
-			return p, &UserError{fmt.Sprintf("Clean test data only ever touches the preprod table; %s's table %q is refused.", env.Name, env.Table)}
+			return p, &UserError{fmt.Sprintf("Clean test data only ever touches the preprod table; %s's table %s is refused.", env.Name, Literal(strconv.Quote(env.Table)))}
 		}
 	case ActDestroyRecreate:
 		if env.Name != "preprod" {
@@ -528,7 +529,7 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 		}
 	}
 	if p.SHA != "" && !ValidSHA(p.SHA) {
-		return p, &UserError{fmt.Sprintf("%q is not a commit SHA (7 to 40 hex digits).", p.SHA)}
+		return p, &UserError{fmt.Sprintf("%s is not a commit SHA (7 to 40 hex digits).", Literal(strconv.Quote(p.SHA)))}
 	}
 	return e.checkTarget(ctx, env, ar.Action, ar.User, p)
 }
@@ -539,7 +540,7 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Incident) (string, bool, error) {
 	deploys, err := e.Runs.SuccessfulDeploys(ctx, env, 10)
 	if err != nil {
-		return "", false, &UserError{"Could not read the deploy history: " + oneLine(err)}
+		return "", false, &UserError{"Could not read the deploy history: " + Literal(oneLine(err))}
 	}
 	skip := map[string]bool{}
 	planned := in == nil
@@ -604,7 +605,7 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 		e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+verb+".refused", map[string]string{"request": r.ID, "action": string(r.Action), "why": why})
 	}
 	if r.State == RequestFailed {
-		return "", &UserError{fmt.Sprintf("The preview of %s failed (%s), so nobody can approve it. Request it again once that is fixed.", r.ID, r.Preview.Problem)}
+		return "", &UserError{fmt.Sprintf("The preview of %s failed (%s), so nobody can approve it. Request it again once that is fixed.", r.ID, Literal(r.Preview.Problem))}
 	}
 	if r.State != RequestPending {
 		return fmt.Sprintf("%s was already %s by %s.", r.ID, r.State, who(r.DecidedBy)), nil

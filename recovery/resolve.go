@@ -264,7 +264,7 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 		if err != nil {
 			_ = e.Claims.ReleaseWork(ctx, key)
 			e.postNotes(ctx, in, []Note{{Text: Say(":x: Could not file the follow-up issue: %s", Redact(oneLine(err)))}})
-			return "", &UserError{"GitHub did not take the issue: " + Redact(oneLine(err)) + ". Try again."}
+			return "", &UserError{"GitHub did not take the issue: " + Literal(oneLine(err)) + ". Try again."}
 		}
 	}
 	saved, err := e.update(ctx, in.ID, func(cur *Incident) { cur.Resolution.IssueNumber, cur.Resolution.IssueURL = num, url })
@@ -486,7 +486,9 @@ func mdText(s string) string {
 			b.WriteString("&gt;")
 		case '@':
 			b.WriteString("@\u2060")
-		case '\\', '`', '*', '_', '[', ']', '#', '!', '|', '~':
+		case '#':
+			b.WriteString("#\u2060") // no #123 reference either
+		case '\\', '`', '*', '_', '[', ']', '!', '|', '~':
 			b.WriteRune('\\')
 			b.WriteRune(r)
 		default:

@@ -24,7 +24,7 @@ func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
 	case errors.Is(err, ErrNotFound):
 		return "", &UserError{fmt.Sprintf("The repository has no commit %s (a fork's or a mistyped SHA?). medic only runs commits that are on %s; nothing was done.", shortSHA(sha), branch)}
 	case err != nil:
-		return "", &UserError{fmt.Sprintf("Could not check that %s is on %s (%s); nothing was done. Try again in a minute.", shortSHA(sha), branch, oneLine(err))}
+		return "", &UserError{fmt.Sprintf("Could not check that %s is on %s (%s); nothing was done. Try again in a minute.", shortSHA(sha), branch, Literal(oneLine(err)))}
 	case !place.Reachable:
 		return "", &UserError{fmt.Sprintf("%s is not on %s (GitHub compares it as %s): medic only runs code that is on %s. Merge it first, or pick a commit of %s; nothing was done.",
 			shortSHA(sha), branch, orWord(place.Status, "unrelated"), branch, branch)}
@@ -37,7 +37,7 @@ func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
 func (e *Engine) deployedBefore(ctx context.Context, env Environment, sha string) (bool, error) {
 	ok, err := e.Actions.Deployed.DeployedBefore(ctx, env, sha)
 	if err != nil {
-		return false, &UserError{fmt.Sprintf("Could not read %s's deploy history to check %s (%s); nothing was done. Try again in a minute.", env.Name, shortSHA(sha), oneLine(err))}
+		return false, &UserError{fmt.Sprintf("Could not read %s's deploy history to check %s (%s); nothing was done. Try again in a minute.", env.Name, shortSHA(sha), Literal(oneLine(err)))}
 	}
 	return ok, nil
 }

@@ -1035,6 +1035,18 @@ func encode(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, _, err = recovery.RedactJSON(data)
+	data, _, err = recovery.RedactJSONKeeping(data, identifier)
 	return data, err
+}
+
+// identifier reports whether a stored field is an identifier medic acts on (an
+// incident's, job's or request's ID, a SHA, a lock ID, an alarm's name, a Slack
+// channel or timestamp): redacting one would point medic at something else. They are
+// never shown unescaped, and where they are shown (Slack) they are redacted there.
+func identifier(key string) bool {
+	switch key {
+	case "LockID", "Alarm", "AlarmName", "Alarms", "SourceKey", "Env", "Channel", "Workflow", "Scenario", "Action", "Pager", "Levels", "Reached", "Owner":
+		return true
+	}
+	return strings.HasSuffix(key, "ID") || strings.HasSuffix(key, "SHA") || strings.HasSuffix(key, "TS")
 }

@@ -445,7 +445,8 @@ func TestWritesAreRedacted(t *testing.T) {
 		const token, pass = "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "hunter2-hunter2"
 		in := recovery.Incident{ID: "inc-1", Env: "prod", Scenario: recovery.CanaryFail, Severity: recovery.SeverityCritical,
 			Status: recovery.IncidentOpen, Title: "Canary failed " + token, SourceKey: "run:42", OpenedAt: t0, UpdatedAt: t0,
-			CommitMessage: "fix config\n\nDB_PASSWORD=" + pass, JobName: "Deploy <prod>", SHA: "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6"}
+			CommitMessage: "fix config\n\nDB_PASSWORD=" + pass, JobName: "Deploy <prod>", SHA: "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6",
+			AlarmName: "IAM access-key: older than 90 days"}
 		if err := s.CreateIncident(ctx, in); err != nil {
 			t.Fatal(err)
 		}
@@ -471,6 +472,9 @@ func TestWritesAreRedacted(t *testing.T) {
 		got, err := s.Incident(ctx, "inc-1")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got.AlarmName != in.AlarmName {
+			t.Errorf("an identifier changed: alarm %q", got.AlarmName)
 		}
 		if got.JobName != in.JobName || got.SHA != in.SHA || got.SourceKey != in.SourceKey || !strings.HasPrefix(got.CommitMessage, "fix config\n\nDB_PASSWORD=[REDACTED]") {
 			t.Errorf("read back: job %q sha %q source %q message %q", got.JobName, got.SHA, got.SourceKey, got.CommitMessage)

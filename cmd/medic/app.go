@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/net/netutil"
 	"net"
 	"net/http"
 	"os"
@@ -243,6 +244,10 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s (config key metrics_listen): %w", cfg.MetricsListen, err)
 	}
+	// However many connect, medic keeps descriptors for its own calls to Slack,
+	// GitHub and AWS: connections beyond these wait to be accepted.
+	a.listener = netutil.LimitListener(a.listener, maxPublicConns)
+	a.metricsListener = netutil.LimitListener(a.metricsListener, maxMetricsConns)
 	ops := http.NewServeMux()
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	ops.HandleFunc("GET /readyz", a.readyz)
@@ -282,6 +287,10 @@ const (
 	// shutdownGrace is how long a shutdown waits for requests in flight before it
 	// closes the connections left.
 	shutdownGrace = 5 * time.Second
+	// maxPublicConns and maxMetricsConns cap the connections each listener holds
+	// (GitHub opens a few; a Prometheus and the probes one or two each).
+	maxPublicConns  = 256
+	maxMetricsConns = 32
 )
 
 func newServer(h http.Handler) *http.Server {

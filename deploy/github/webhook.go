@@ -68,7 +68,15 @@ type WebhookOptions struct {
 	// MaxInFlight caps the deliveries read at once; default DefaultWebhookInFlight. The
 	// memory a flood of unsigned bodies can take is at most MaxInFlight × MaxBody.
 	MaxInFlight int
+	// BodyTimeout is how long a delivery holding one of those places may take to send
+	// its body; default DefaultWebhookBodyTimeout. A client trickling bytes cannot keep
+	// a place for the server's whole read timeout.
+	BodyTimeout time.Duration
 }
+
+// DefaultWebhookBodyTimeout is enough for GitHub to send a full-size body (1 MiB at
+// 200 KiB/s).
+const DefaultWebhookBodyTimeout = 5 * time.Second
 
 // Webhook receives GitHub's workflow_run and workflow_job deliveries (POST
 // /webhooks/github), verifies their signature and turns them into recovery signals.
@@ -92,6 +100,9 @@ func NewWebhook(o WebhookOptions) *Webhook {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultWebhookInFlight
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultWebhookBodyTimeout
 	}
 	o.Workflows = slices.Clone(o.Workflows)
 	return &Webhook{o: o, log: o.Logger.Named("github-webhook"), inFlight: make(chan struct{}, o.MaxInFlight)}
@@ -149,6 +160,8 @@ func (h *Webhook) serve(r *http.Request, w http.ResponseWriter, log *zap.Logger)
 	select {
 	case h.inFlight <- struct{}{}:
 		defer func() { <-h.inFlight }()
+		// The place is held while the body comes: only briefly.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.o.BodyTimeout))
 	default:
 		log.Warn("too many webhook deliveries at once: refusing one", zap.Int("in_flight", h.o.MaxInFlight))
 		return reply{http.StatusServiceUnavailable, "too many deliveries at once; redeliver later"}

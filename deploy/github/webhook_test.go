@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -591,5 +592,53 @@ func TestWebhookOverloadedIsNotSwallowed(t *testing.T) {
 	}
 	if got := h.sink.all(); len(got) != 1 {
 		t.Errorf("got %d signals, want 1", len(got))
+	}
+}
+
+// TestWebhookTricklerLosesItsPlace: a client that takes the only delivery place and
+// sends its body a byte at a time is cut off after BodyTimeout, and GitHub's delivery
+// behind it is taken.
+func TestWebhookTricklerLosesItsPlace(t *testing.T) {
+	h := mustHook(t, func(o *WebhookOptions) { o.MaxInFlight, o.BodyTimeout = 1, 300*time.Millisecond })
+	u, err := url.Parse(h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: 100000\r\n\r\n{", u.Path, u.Host)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // a byte every 100 ms, for ever
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				if _, err := conn.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	payload := mustPayload(t, "workflow_run.completed.json")
+	headers := map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "d-2",
+		"X-Hub-Signature-256": "sha256=" + mac(sha256.New, hookSecret, payload)}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := post(t, "POST", h.url, payload, headers)
+		if got == http.StatusOK || got == http.StatusAccepted {
+			return
+		}
+		if got != http.StatusServiceUnavailable {
+			t.Fatalf("GitHub's delivery: got %d", got)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the trickling client kept the only place for 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
