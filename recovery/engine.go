@@ -113,7 +113,11 @@ type EngineDeps struct {
 	// branch runs.
 	Commits CommitChecker
 	Logger  *zap.Logger
-	Now     func() time.Time
+	// Now tells the time; Clock makes the tickers (the job lease renewal, a
+	// verification's watch). Either may be left out: Now defaults to Clock.Now and
+	// Clock to the wall clock.
+	Now   func() time.Time
+	Clock Clock
 	// Actions, when set, lets people request, approve and run recovery actions; without
 	// it the mutating buttons answer that actions are not configured.
 	Actions *ActionDeps
@@ -154,7 +158,7 @@ const (
 // NewEngine returns an Engine; call Run to start its workers.
 func NewEngine(d EngineDeps) (*Engine, error) {
 	if d.Envs == nil || d.Pipeline == nil || d.Claims == nil || d.Incidents == nil || d.Audit == nil ||
-		d.Publisher == nil || d.Diagnoser == nil || d.Runs == nil || d.Alarms == nil || d.Health == nil || d.Commits == nil || d.Now == nil {
+		d.Publisher == nil || d.Diagnoser == nil || d.Runs == nil || d.Alarms == nil || d.Health == nil || d.Commits == nil {
 		return nil, errors.New("engine: every dependency is required")
 	}
 	for wf, env := range d.Pipeline.Workflows {
@@ -169,6 +173,12 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 		if _, err := d.Envs.Get(u); err != nil {
 			return nil, fmt.Errorf("engine: untrusted runs' environment: %w", err)
 		}
+	}
+	if d.Clock == nil {
+		d.Clock = SystemClock{}
+	}
+	if d.Now == nil {
+		d.Now = d.Clock.Now
 	}
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()

@@ -356,14 +356,14 @@ func (e *Engine) keepLease(ctx context.Context, id string) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(lease / 3)
+		t := e.Clock.NewTicker(lease / 3)
 		defer t.Stop()
 		renewed := e.Now() // the lease was set (or renewed) no earlier than this
 		for {
 			select {
 			case <-stop:
 				return
-			case <-t.C:
+			case <-t.C():
 				rctx, cancel := context.WithTimeout(ctx, lease/3)
 				j, err := e.updateJob(rctx, id, func(j *Job) { j.LeaseUntil = e.Now().Add(lease) })
 				cancel()

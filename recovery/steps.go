@@ -219,13 +219,13 @@ func (e *Engine) stepVerify(env Environment) stepDef {
 			interval = 30 * time.Second
 		}
 		end := e.Now().Add(w.Watch)
-		t := time.NewTicker(interval)
+		t := e.Clock.NewTicker(interval)
 		defer t.Stop()
 		for e.Now().Before(end) {
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
-			case <-t.C:
+			case <-t.C():
 			}
 			if v, ok := e.verify(ctx, env); !ok {
 				return "", fmt.Errorf("broke at %s: %s", e.Now().UTC().Format("15:04:05 UTC"), strings.TrimPrefix(v, ":x: "))

@@ -47,6 +47,9 @@ type external struct {
 	// httpClient is used for health checks and GitHub; nil means the defaults.
 	httpClient *http.Client
 	now        func() time.Time
+	// clock makes the tickers of medic's rounds and of running jobs (the wall clock
+	// when nil).
+	clock recovery.Clock
 	// terraformEnv is extra environment for terraform (the sandbox's AWS settings).
 	terraformEnv []string
 }
@@ -68,6 +71,7 @@ type app struct {
 	metricsListener net.Listener
 	metricsServer   *http.Server
 	now             func() time.Time
+	clock           recovery.Clock
 	pollRounds      *prometheus.CounterVec
 	// escalationWake asks the escalation loop for a round before its next tick.
 	escalationWake chan struct{}
@@ -80,6 +84,9 @@ type app struct {
 func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logger) (*app, error) {
 	if ext.now == nil {
 		ext.now = time.Now
+	}
+	if ext.clock == nil {
+		ext.clock = recovery.SystemClock{}
 	}
 	log = redactLogs(log)
 	// Before anything reads a secret or writes a file: another process of medic's user
@@ -101,7 +108,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: st, now: ext.now, escalationWake: make(chan struct{}, 1)}
+	a := &app{cfg: cfg, log: log, store: st, now: ext.now, clock: ext.clock, escalationWake: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -192,7 +199,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	a.engine, err = recovery.NewEngine(recovery.EngineDeps{
 		Envs: envs, Pipeline: pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
 		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker, Commits: ghClient,
-		Logger: log, Now: ext.now,
+		Logger: log, Now: ext.now, Clock: ext.clock,
 		Actions: &recovery.ActionDeps{
 			Access:     recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
 			Policy:     policy,
@@ -398,29 +405,16 @@ func (a *app) every(ctx context.Context, name string, interval time.Duration, po
 // everyOr is every, also running a round whenever wake receives; woken rounds run
 // whatever gate says.
 func (a *app) everyOr(ctx context.Context, name string, interval time.Duration, wake <-chan struct{}, poll func(context.Context) error, gate func() bool) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	woken := false
-	for {
-		if gate == nil || woken || gate() {
-			outcome := "ok"
-			if err := poll(ctx); err != nil {
-				outcome = "error"
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
+	recovery.Rounds(ctx, a.clock, interval, wake, gate, func(ctx context.Context) {
+		outcome := "ok"
+		if err := poll(ctx); err != nil {
+			outcome = "error"
+		}
+		if ctx.Err() == nil {
 			a.pollRounds.WithLabelValues(name, outcome).Inc()
 		}
-		woken = false
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-wake:
-			woken = true
-		}
-	}
+	})
+	return nil
 }
 
 // wakeEscalation asks the escalation loop for a round now; it never blocks (a round

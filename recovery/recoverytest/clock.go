@@ -1,0 +1,144 @@
+// Package recoverytest has in-memory fakes of what package recovery depends on, for
+// fast tests of its rules: a clock that moves time and fires tickers without sleeping,
+// a recording publisher, a fake pager, fakes of GitHub and AWS, and a Harness that
+// wires them into a recovery.Engine.
+package recoverytest
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+// Clock is a recovery.Clock whose time moves only when told. Its tickers fire as
+// Advance passes their ticks, like time.Ticker: one pending tick at most.
+type Clock struct {
+	mu      sync.Mutex
+	now     time.Time
+	tickers []*fakeTicker
+	// changed is closed and replaced whenever a ticker is made or stopped.
+	changed chan struct{}
+}
+
+var _ recovery.Clock = (*Clock)(nil)
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t, changed: make(chan struct{})} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// NewTicker returns a ticker firing every d of the clock's time.
+func (c *Clock) NewTicker(d time.Duration) recovery.Ticker {
+	if d <= 0 {
+		panic("recoverytest: non-positive interval for NewTicker")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTicker{clock: c, every: d, next: c.now.Add(d), c: make(chan time.Time, 1)}
+	c.tickers = append(c.tickers, t)
+	c.signal()
+	return t
+}
+
+// signal wakes WaitTickers; c.mu is held.
+func (c *Clock) signal() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Advance moves the clock by d, firing each tick passed on the way in time order.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	end := c.now.Add(d)
+	for {
+		// The earliest tick due on the way to end.
+		var first *fakeTicker
+		for _, t := range c.tickers {
+			if !t.next.After(end) && (first == nil || t.next.Before(first.next)) {
+				first = t
+			}
+		}
+		if first == nil {
+			break
+		}
+		if first.next.After(c.now) {
+			c.now = first.next
+		}
+		select {
+		case first.c <- c.now:
+		default: // a tick nobody took yet: dropped, as time.Ticker does
+		}
+		first.next = first.next.Add(first.every)
+	}
+	c.now = end
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t (forward only), firing the ticks passed.
+func (c *Clock) Set(t time.Time) {
+	if d := t.Sub(c.Now()); d > 0 {
+		c.Advance(d)
+	}
+}
+
+// Tickers returns the intervals of the running tickers, shortest first.
+func (c *Clock) Tickers() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Duration
+	for _, t := range c.tickers {
+		out = append(out, t.every)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// WaitTickers waits until at least n tickers run (a goroutine under test made its
+// ticker, so an Advance will reach it) or timeout passes (real time), and reports
+// whether they did.
+func (c *Clock) WaitTickers(n int, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		got, changed := len(c.tickers), c.changed
+		c.mu.Unlock()
+		if got >= n {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+type fakeTicker struct {
+	clock *Clock
+	every time.Duration
+	next  time.Time
+	c     chan time.Time
+}
+
+func (t *fakeTicker) C() <-chan time.Time { return t.c }
+
+func (t *fakeTicker) Stop() {
+	c := t.clock
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.tickers {
+		if x == t {
+			c.tickers = append(c.tickers[:i], c.tickers[i+1:]...)
+			c.signal()
+			return
+		}
+	}
+}
