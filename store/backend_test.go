@@ -8,17 +8,18 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/medic-ops/medic/internal/secreturl"
+	"github.com/medic-ops/medic/store/storetest"
 )
 
-// The store's tests form one conformance suite: each runs once per backend, on a fresh
-// database of its own. SQLite always; PostgreSQL on the server at
+// The store's tests run once per backend, each on a fresh database of its own: the
+// conformance suite every store passes (TestConformance), and the tests of what only
+// the SQL store has. SQLite always; PostgreSQL on the server at
 // MEDIC_TEST_POSTGRES_URL, where each test gets a schema of its own, dropped after.
 
 // pgURLEnv names the PostgreSQL server the tests use; the role must be allowed to
@@ -28,13 +29,15 @@ const pgURLEnv = "MEDIC_TEST_POSTGRES_URL"
 // backend is a database the suite runs against.
 type backend struct {
 	name string
+	// ready skips tb, or fails it, when the backend cannot be had; nil when it always can.
+	ready func(tb testing.TB)
 	// fresh returns the URL of a new, empty database for tb, removed when tb ends.
 	fresh func(tb testing.TB) string
 }
 
 var backends = []backend{
 	{name: "sqlite", fresh: func(tb testing.TB) string { return "sqlite:" + filepath.Join(tb.TempDir(), "medic.db") }},
-	{name: "postgres", fresh: freshPostgres},
+	{name: "postgres", ready: func(tb testing.TB) { postgresAdminURL(tb) }, fresh: freshPostgres},
 }
 
 // testDB is one test's database.
@@ -49,6 +52,27 @@ func each(t *testing.T, test func(t *testing.T, db testDB)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			test(t, testDB{backend: b.name, url: b.fresh(t)})
+		})
+	}
+}
+
+// TestConformance runs the stores' conformance suite (store/storetest) on every
+// backend, each of its tests on a fresh database; its replicas are Stores opened on
+// the same database, each with its own connections.
+func TestConformance(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			if b.ready != nil {
+				b.ready(t)
+			}
+			storetest.Run(t, func(t *testing.T, n int, now func() time.Time) []storetest.Backend {
+				db := testDB{backend: b.name, url: b.fresh(t)}
+				var replicas []storetest.Backend
+				for _, s := range db.replicas(t, n, now) {
+					replicas = append(replicas, s)
+				}
+				return replicas
+			})
 		})
 	}
 }
@@ -79,55 +103,20 @@ func (db testDB) replicas(tb testing.TB, n int, now func() time.Time) []*Store {
 	return stores
 }
 
-// clock is a settable clock, safe for the concurrent use of several stores.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// race calls try on every store at the same moment, from a goroutine each, and returns
-// the indexes of those for which it reported a win, in order. An error fails the test.
-func race(t *testing.T, stores []*Store, try func(i int, s *Store) (bool, error)) []int {
-	t.Helper()
-	var (
-		start = make(chan struct{})
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		won   []int
-	)
-	for i, s := range stores {
-		wg.Go(func() {
-			<-start
-			ok, err := try(i, s)
-			if err != nil {
-				t.Errorf("replica %d: %v", i, err)
-				return
-			}
-			if ok {
-				mu.Lock()
-				won = append(won, i)
-				mu.Unlock()
-			}
-		})
+// postgresAdminURL returns MEDIC_TEST_POSTGRES_URL. Without it, it skips tb, or fails
+// it under CI=true.
+func postgresAdminURL(tb testing.TB) string {
+	tb.Helper()
+	admin := os.Getenv(pgURLEnv)
+	if admin == "" {
+		const how = "`make unit` (and `make test`) start a throwaway server with scripts/pg.sh and set it; " +
+			"by hand: eval \"$(scripts/pg.sh start)\", run the tests, then scripts/pg.sh stop"
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			tb.Fatalf("%s is not set, and CI=true needs the PostgreSQL tests to run: %s", pgURLEnv, how)
+		}
+		tb.Skipf("PostgreSQL tests skipped: %s is not set. %s", pgURLEnv, how)
 	}
-	close(start)
-	wg.Wait()
-	slices.Sort(won)
-	return won
+	return admin
 }
 
 var pgAdmin struct {
@@ -149,15 +138,7 @@ func TestMain(m *testing.M) {
 // (application_name). Without the variable it skips tb, or fails it under CI=true.
 func freshPostgres(tb testing.TB) string {
 	tb.Helper()
-	admin := os.Getenv(pgURLEnv)
-	if admin == "" {
-		const how = "`make unit` (and `make test`) start a throwaway server with scripts/pg.sh and set it; " +
-			"by hand: eval \"$(scripts/pg.sh start)\", run the tests, then scripts/pg.sh stop"
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			tb.Fatalf("%s is not set, and CI=true needs the PostgreSQL tests to run: %s", pgURLEnv, how)
-		}
-		tb.Skipf("PostgreSQL tests skipped: %s is not set. %s", pgURLEnv, how)
-	}
+	admin := postgresAdminURL(tb)
 	pgAdmin.once.Do(func() {
 		pgAdmin.db, pgAdmin.err = sql.Open("pgx", admin)
 	})
