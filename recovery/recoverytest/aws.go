@@ -69,6 +69,14 @@ func (a *AWS) SetAlarms(env string, alarms ...recovery.Alarm) {
 	a.alarms[env] = slices.Clone(alarms)
 }
 
+// AddAlarm puts an alarm of env in ALARM (replacing one of the same name).
+func (a *AWS) AddAlarm(env string, alarm recovery.Alarm) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	alarms := slices.DeleteFunc(a.alarms[env], func(x recovery.Alarm) bool { return x.Name == alarm.Name })
+	a.alarms[env] = append(alarms, alarm)
+}
+
 // SetVersion sets the version env's functions run.
 func (a *AWS) SetVersion(env, version string) {
 	a.mu.Lock()

@@ -1,7 +1,3 @@
-// Package recoverytest has in-memory fakes of what package recovery depends on, for
-// fast tests of its rules: a clock that moves time and fires tickers without sleeping,
-// a recording publisher, a fake pager, fakes of GitHub and AWS, and a Harness that
-// wires them into a recovery.Engine.
 package recoverytest
 
 import (

@@ -89,6 +89,14 @@ func (g *GitHub) AddRun(run recovery.Run, jobs ...recovery.JobInfo) {
 	g.jobs[run.ID] = slices.Clone(jobs)
 }
 
+// AddJob adds a job to a run's jobs (replacing one with the same ID).
+func (g *GitHub) AddJob(runID int64, job recovery.JobInfo) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	jobs := slices.DeleteFunc(g.jobs[runID], func(j recovery.JobInfo) bool { return j.ID == job.ID })
+	g.jobs[runID] = append(jobs, job)
+}
+
 // SetLog sets a job's log.
 func (g *GitHub) SetLog(jobID int64, text string) {
 	g.mu.Lock()

@@ -63,6 +63,7 @@ type Harness struct {
 	claims *claimWatch
 	wakes  atomic.Int64
 	runs   atomic.Int64
+	jobs   atomic.Int64
 }
 
 type config struct {
@@ -272,6 +273,37 @@ func (h *Harness) FailedJob(job string, change ...func(*recovery.Run, *recovery.
 	h.GitHub.AddRun(run, ji)
 	r, j := run, ji
 	return recovery.Signal{Kind: recovery.SignalJobCompleted, Via: "webhook", Run: &r, Job: &j, At: now}
+}
+
+// JobOf returns the signal of another job of a run FailedJob made (the pipeline's
+// rollback job after the deploy failed, a second failed job) and adds the job to the
+// run's jobs on GitHub. conclusion "" is the job starting (SignalJobStarted, in
+// progress); any other ("success", "failure") is the job completed with it.
+func (h *Harness) JobOf(run recovery.Run, name, conclusion string) recovery.Signal {
+	now := h.Clock.Now()
+	id := 500000 + h.jobs.Add(1) // apart from FailedJob's run.ID*10+1
+	ji := recovery.JobInfo{ID: id, RunID: run.ID, Attempt: run.Attempt, Name: name, Status: "completed", Conclusion: conclusion,
+		StartedAt: now.Add(-time.Minute), CompletedAt: now, URL: fmt.Sprintf("%s/job/%d", run.URL, id),
+		Steps: []recovery.StepInfo{{Number: 1, Name: "Set up job", Status: "completed", Conclusion: "success"}}}
+	kind := recovery.SignalJobCompleted
+	if conclusion == "" {
+		kind = recovery.SignalJobStarted
+		ji.Status, ji.CompletedAt = "in_progress", time.Time{}
+		ji.Steps = append(ji.Steps, recovery.StepInfo{Number: 2, Name: "Terraform Apply", Status: "in_progress"})
+	} else {
+		ji.Steps = append(ji.Steps, recovery.StepInfo{Number: 2, Name: "Terraform Apply", Status: "completed", Conclusion: conclusion})
+	}
+	h.GitHub.AddJob(run.ID, ji)
+	r := run
+	return recovery.Signal{Kind: kind, Via: "webhook", Run: &r, Job: &ji, At: now}
+}
+
+// FiringAlarm puts an alarm of env in ALARM since now (AWS.AddAlarm) and returns the
+// signal the alarm poller makes of it.
+func (h *Harness) FiringAlarm(env, name string) recovery.Signal {
+	a := recovery.Alarm{Name: name, State: "ALARM", Reason: "Threshold Crossed: 1 datapoint [5.0] was greater than the threshold (1.0).", Since: h.Clock.Now()}
+	h.AWS.AddAlarm(env, a)
+	return recovery.Signal{Kind: recovery.SignalAlarmFiring, Via: "alarm-poll", Env: env, Alarm: &a, At: a.Since}
 }
 
 // Submit queues sig as the webhook and pollers do (Engine.Submit) and waits until a

@@ -40,6 +40,8 @@ type Pager struct {
 	sends   []Send
 	script  []error
 	changed chan struct{}
+	// timeout replaces WaitTimeout (for the tests of the waits themselves).
+	timeout time.Duration
 }
 
 var _ recovery.Pager = (*Pager)(nil)
@@ -133,8 +135,9 @@ func (p *Pager) Delivered() []Send {
 func (p *Pager) WaitSends(tb testing.TB, n int) []Send {
 	tb.Helper()
 	var got []Send
-	if !waitFor(WaitTimeout, p.wake, func() bool { got = p.Sends(); return len(got) >= n }) {
-		tb.Fatalf("%s pager: got %d sends after %s, want at least %d", p.PagerName, len(got), WaitTimeout, n)
+	timeout := orTimeout(p.timeout)
+	if !waitFor(timeout, p.wake, func() bool { got = p.Sends(); return len(got) >= n }) {
+		tb.Fatalf("%s pager: got %d sends after %s, want at least %d", p.PagerName, len(got), timeout, n)
 	}
 	return got
 }

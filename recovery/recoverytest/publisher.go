@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/medic-ops/medic/recovery"
 )
@@ -42,6 +43,8 @@ type Publisher struct {
 	posts []Post
 	fails map[string][]error
 	seq   int
+	// timeout replaces WaitTimeout (for the tests of the waits themselves).
+	timeout time.Duration
 }
 
 var _ recovery.Publisher = (*Publisher)(nil)
@@ -178,13 +181,18 @@ func (p *Publisher) AlertVersions(incidentID string) []recovery.Incident {
 }
 
 // Notes returns the notes in an incident's thread, in order: those posted about the
-// incident (PostNote) and the replies in its alert's thread (a job's notes).
+// incident (PostNote) and the replies in its alert's thread (a job's notes), the
+// thread being known from the alert's post or update or a note about the incident.
 func (p *Publisher) Notes(incidentID string) []recovery.Note {
 	posts := p.Posts()
 	threads := map[string]bool{}
 	for _, x := range posts {
-		if x.Method == "PostAlert" && x.Incident.ID == incidentID {
+		switch {
+		case x.Incident.ID != incidentID:
+		case x.Method == "PostAlert", x.Method == "UpdateAlert":
 			threads[x.Channel+"/"+x.TS] = true
+		case x.Method == "PostNote" && x.ThreadTS != "":
+			threads[x.Channel+"/"+x.ThreadTS] = true
 		}
 	}
 	var out []recovery.Note
@@ -263,19 +271,28 @@ func (p *Publisher) Checklist(incidentID string) (in recovery.Incident, ok bool)
 }
 
 // Wait waits (real time, WaitTimeout) until cond holds, checking it at every call
-// made on the publisher, and fails tb saying what it waited for when it does not.
+// made on the publisher; when it does not, it fails tb saying it got no what, with
+// the posts made.
 func (p *Publisher) Wait(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	if !waitFor(WaitTimeout, p.wake, cond) {
-		tb.Fatalf("waited %s for %s; posts: %s", WaitTimeout, what, p.describe())
+	if timeout, ok := p.wait(cond); !ok {
+		tb.Fatalf("got no %s within %s; posts: %s", what, timeout, p.describe())
 	}
+}
+
+// wait is Wait without failing: it reports whether cond held, and how long it waited.
+func (p *Publisher) wait(cond func() bool) (time.Duration, bool) {
+	timeout := orTimeout(p.timeout)
+	return timeout, waitFor(timeout, p.wake, cond)
 }
 
 // WaitAlerts waits until at least n alerts were posted and returns them as they stand.
 func (p *Publisher) WaitAlerts(tb testing.TB, n int) []recovery.Incident {
 	tb.Helper()
 	var got []recovery.Incident
-	p.Wait(tb, fmt.Sprintf("%d alerts", n), func() bool { got = p.Alerts(); return len(got) >= n })
+	if timeout, ok := p.wait(func() bool { got = p.Alerts(); return len(got) >= n }); !ok {
+		tb.Fatalf("alerts: got %d after %s, want at least %d; posts: %s", len(got), timeout, n, p.describe())
+	}
 	return got
 }
 
@@ -283,10 +300,9 @@ func (p *Publisher) WaitAlerts(tb testing.TB, n int) []recovery.Incident {
 func (p *Publisher) WaitNotes(tb testing.TB, incidentID string, n int) []recovery.Note {
 	tb.Helper()
 	var got []recovery.Note
-	p.Wait(tb, fmt.Sprintf("%d notes in the thread of %s", n, incidentID), func() bool {
-		got = p.Notes(incidentID)
-		return len(got) >= n
-	})
+	if timeout, ok := p.wait(func() bool { got = p.Notes(incidentID); return len(got) >= n }); !ok {
+		tb.Fatalf("notes in the thread of %s: got %d after %s, want at least %d; posts: %s", incidentID, len(got), timeout, n, p.describe())
+	}
 	return got
 }
 
@@ -295,7 +311,7 @@ func (p *Publisher) WaitNotes(tb testing.TB, incidentID string, n int) []recover
 func (p *Publisher) WaitNote(tb testing.TB, incidentID, text string) recovery.Note {
 	tb.Helper()
 	var got recovery.Note
-	p.Wait(tb, fmt.Sprintf("a note saying %q in the thread of %s", text, incidentID), func() bool {
+	p.Wait(tb, fmt.Sprintf("note saying %q in the thread of %s", text, incidentID), func() bool {
 		for _, n := range p.Notes(incidentID) {
 			if strings.Contains(Plain(n), text) {
 				got = n
@@ -307,11 +323,12 @@ func (p *Publisher) WaitNote(tb testing.TB, incidentID, text string) recovery.No
 	return got
 }
 
-// WaitRequest waits until a request message as it stands satisfies cond and returns it.
+// WaitRequest waits until a request message as it stands satisfies cond (what says
+// which: "approved") and returns it.
 func (p *Publisher) WaitRequest(tb testing.TB, what string, cond func(recovery.Request) bool) recovery.Request {
 	tb.Helper()
 	var got recovery.Request
-	p.Wait(tb, "a request "+what, func() bool {
+	p.Wait(tb, "request "+what, func() bool {
 		for _, r := range p.Requests() {
 			if cond(r) {
 				got = r

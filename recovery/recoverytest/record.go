@@ -83,6 +83,14 @@ func (r *Recorder) wake() <-chan struct{} {
 	return r.changed
 }
 
+// orTimeout is d, or WaitTimeout when d is zero.
+func orTimeout(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return WaitTimeout
+}
+
 // waitFor checks cond until it holds or timeout (real time) passes, waking whenever
 // the channel wake returns is closed (and at least every 10 ms, for conditions that
 // change without a wake-up). It reports whether cond held.
