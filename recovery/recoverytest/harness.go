@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/medic-ops/medic/recovery"
-	"github.com/medic-ops/medic/store"
+	"github.com/medic-ops/medic/store/memstore"
 )
 
 // Start is the harness clock's time when a test begins (a Monday, 09:00 UTC).
@@ -34,9 +33,9 @@ type Store interface {
 	recovery.PageStore
 }
 
-// Harness is a real recovery.Engine over this package's fakes and an in-memory store,
-// with its signal workers running: the runbook's environments, pipeline, escalation
-// matrix and roles (RunbookEnvironments …), GitHub's deploy history holding GoodSHA
+// Harness is a real recovery.Engine over this package's fakes and an in-memory store
+// (store/memstore), with its signal workers running: the runbook's environments,
+// pipeline, escalation matrix and roles (RunbookEnvironments …), GitHub's deploy history holding GoodSHA
 // (after OlderSHA) for every environment, healthy environments and no alarm. Its
 // helpers drive the engine as medic's webhook, pollers, buttons and rounds do, and
 // wait (real time, WaitTimeout) for what happens in the engine's goroutines.
@@ -114,7 +113,7 @@ func New(tb testing.TB, opts ...Option) *Harness {
 	}
 	h.runs.Store(1000)
 
-	st := openStore(tb, clock.Now)
+	st := memstore.New(clock.Now)
 	h.Store = st
 	h.claims = &claimWatch{WorkClaimer: st, ended: map[string]int{}}
 
@@ -170,17 +169,6 @@ func New(tb testing.TB, opts ...Option) *Harness {
 		engine.DrainJobs(5 * time.Second)
 	})
 	return h
-}
-
-// openStore opens the store the engine keeps its state in, closed at cleanup.
-func openStore(tb testing.TB, now func() time.Time) *store.Store {
-	tb.Helper()
-	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(tb.TempDir(), "medic.db"), store.Options{Now: now})
-	if err != nil {
-		tb.Fatalf("recoverytest: store: %v", err)
-	}
-	tb.Cleanup(func() { _ = st.Close() })
-	return st
 }
 
 // claimWatch is the engine's WorkClaimer, counting per key the handlings that ended:
