@@ -63,6 +63,7 @@ type Harness struct {
 	wakes  atomic.Int64
 	runs   atomic.Int64
 	jobs   atomic.Int64
+	marks  atomic.Int64
 }
 
 type config struct {
@@ -294,9 +295,13 @@ func (h *Harness) FiringAlarm(env, name string) recovery.Signal {
 	return recovery.Signal{Kind: recovery.SignalAlarmFiring, Via: "alarm-poll", Env: env, Alarm: &a, At: a.Since}
 }
 
-// Submit queues sig as the webhook and pollers do (Engine.Submit) and waits until a
-// worker finished handling it (Handled(sig.Key()) grew). It fails tb when the queue
-// refuses it or it is not handled within WaitTimeout.
+// Submit queues sig as the webhook and pollers do (Engine.Submit) and waits until the
+// worker that took it is done with it: a marker signal of the same source, queued
+// behind it on the same worker and done already (its key is completed beforehand, so
+// the engine only looks it up), was looked up. Signals are handled one at a time per
+// source, so by then sig was handled in full. (A SignalAlarmStuck has no marker: its
+// source is its key; Submit then waits for Handled(sig.Key()) to grow.) It fails tb
+// when the queue refuses sig or it is not handled within WaitTimeout.
 func (h *Harness) Submit(tb testing.TB, sig recovery.Signal) {
 	tb.Helper()
 	key := sig.Key()
@@ -304,9 +309,53 @@ func (h *Harness) Submit(tb testing.TB, sig recovery.Signal) {
 	if !h.Engine.Submit(sig) {
 		tb.Fatalf("submitting %s: the queue refused it", key)
 	}
-	if !waitFor(WaitTimeout, h.claims.wake, func() bool { return h.Handled(key) > before }) {
-		tb.Fatalf("signal %s: not handled within %s", key, WaitTimeout)
+	mark, ok := h.marker(tb, sig)
+	if ok && !h.Engine.Submit(mark) {
+		tb.Fatalf("submitting the marker behind %s: the queue refused it", key)
 	}
+	done := func() bool { return h.Handled(key) > before && (!ok || h.Handled(mark.Key()) > 0) }
+	if !waitFor(WaitTimeout, h.claims.wake, done) {
+		tb.Fatalf("signal %s: not handled within %s (handled %d times before, %d now)", key, WaitTimeout, before, h.Handled(key))
+	}
+}
+
+// marker returns a signal of sig's source (so the same worker takes it, after sig)
+// whose work is recorded as done, so the engine only looks it up.
+func (h *Harness) marker(tb testing.TB, sig recovery.Signal) (recovery.Signal, bool) {
+	tb.Helper()
+	n := h.marks.Add(1)
+	var m recovery.Signal
+	switch {
+	case sig.Kind == recovery.SignalAlarmStuck || sig.SourceKey() == "":
+		return m, false
+	case sig.Alarm != nil:
+		a := *sig.Alarm
+		a.Since = time.Unix(-n, 0)
+		m = recovery.Signal{Kind: recovery.SignalAlarmFiring, Via: "recoverytest", Env: sig.Env, Alarm: &a}
+	default:
+		var run *recovery.Run
+		var runID int64
+		if sig.Job != nil {
+			runID = sig.Job.RunID
+		}
+		if sig.Run != nil {
+			r := *sig.Run
+			run, runID = &r, r.ID
+		}
+		m = recovery.Signal{Kind: recovery.SignalJobCompleted, Via: "recoverytest", Run: run,
+			Job: &recovery.JobInfo{ID: -n, RunID: runID, Name: "recoverytest marker", Status: "completed", Conclusion: "marker"}}
+	}
+	if m.SourceKey() != sig.SourceKey() {
+		tb.Fatalf("recoverytest: marker of %s has source %s, want %s", sig.Key(), m.SourceKey(), sig.SourceKey())
+	}
+	ctx := context.Background()
+	if ok, err := h.claims.WorkClaimer.ClaimWork(ctx, m.Key(), time.Minute); err != nil || !ok {
+		tb.Fatalf("recoverytest: claiming marker %s: %v, %v", m.Key(), ok, err)
+	}
+	if err := h.claims.WorkClaimer.CompleteWork(ctx, m.Key()); err != nil {
+		tb.Fatalf("recoverytest: completing marker %s: %v", m.Key(), err)
+	}
+	return m, true
 }
 
 // FailJob submits FailedJob(job, change...) and returns the incident it opened or

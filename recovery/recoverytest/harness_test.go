@@ -22,6 +22,7 @@ func TestHarnessSubmitReturnsOnceTheSignalIsHandled(t *testing.T) {
 		t.Fatalf("alerts after the first delivery: got %d, want 1", len(alerts))
 	}
 	notes := len(h.Publisher.Notes(alerts[0].ID))
+	looked := len(h.AWS.Calls()) // the diagnostics read AWS
 
 	h.Submit(t, sig) // GitHub delivers it again
 	if got := h.Handled(sig.Key()); got != 2 {
@@ -32,6 +33,9 @@ func TestHarnessSubmitReturnsOnceTheSignalIsHandled(t *testing.T) {
 	}
 	if got := len(h.Publisher.Notes(alerts[0].ID)); got != notes {
 		t.Fatalf("notes after the redelivery: got %d, want still %d", got, notes)
+	}
+	if got := len(h.AWS.Calls()); got != looked {
+		t.Fatalf("AWS calls after the redelivery: got %d, want still %d (a fact is acted on once)", got, looked)
 	}
 }
 

@@ -138,7 +138,14 @@ func TestPublisherWaitNotesWaitsForNotesPostedLater(t *testing.T) {
 	got := make(chan []recovery.Note, 1)
 	tb := &fatalTB{TB: t, msg: make(chan string, 1)}
 	go func() { got <- p.WaitNotes(tb, "INC-A", 3) }()
-	// The waiter may not have looked yet, but it cannot have returned: 1 note < 3.
+	// Once it waits for a wake-up, it has looked (or is looking) and seen fewer than 3.
+	if !waitFor(WaitTimeout, nil, func() bool {
+		p.Recorder.mu.Lock()
+		defer p.Recorder.mu.Unlock()
+		return p.Recorder.changed != nil
+	}) {
+		t.Fatalf("WaitNotes did not start waiting within %s", WaitTimeout)
+	}
 	select {
 	case n := <-got:
 		t.Fatalf("WaitNotes returned %d notes before the 3 it waits for were posted", len(n))
