@@ -158,3 +158,24 @@ func TestGitHubAnswersCommitsFromWhatItKnows(t *testing.T) {
 		t.Fatalf("recorded calls: got %v, want the 4 CommitOnBranch calls in order", got)
 	}
 }
+
+func TestHarnessClockDrivesAJobsVerificationWatch(t *testing.T) {
+	h := New(t, WithDeps(func(d *recovery.EngineDeps) {
+		d.Actions.Verify = recovery.VerifyConfig{Watch: 10 * time.Minute, Interval: 30 * time.Second}
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	// The job renews its lease every 10 s and, once verifying, checks every 30 s.
+	if !h.Clock.WaitTickers(2, WaitTimeout) {
+		t.Fatalf("tickers: got %v, want the lease's and the watch's", h.Clock.Tickers())
+	}
+	if got := h.Job(t, job.ID).State; got != recovery.JobRunning {
+		t.Fatalf("job while watching: got %s, want %s", got, recovery.JobRunning)
+	}
+	h.Advance(10 * time.Minute)
+	job = h.WaitJob(t, job.ID)
+	if job.State != recovery.JobSucceeded {
+		t.Fatalf("job after the watch: got %s (%s), want %s", job.State, job.Error, recovery.JobSucceeded)
+	}
+	h.Publisher.WaitNote(t, in.ID, "it held for 10m")
+}

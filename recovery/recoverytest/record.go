@@ -18,6 +18,7 @@ type Call struct {
 	Args   []any
 }
 
+// String shows the call as Method[args].
 func (c Call) String() string { return fmt.Sprintf("%s%v", c.Method, c.Args) }
 
 // Recorder records the calls made on a fake. The fakes of this package embed one:
