@@ -137,7 +137,8 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 	if err := e.Actions.Jobs.LockEnv(ctx, job.Env, job.ID); err != nil {
 		why := oneLine(err)
 		job.State, job.Error = JobCancelled, why
-		if _, uerr := e.Actions.Jobs.UpdateJob(ctx, job); uerr != nil {
+		// Through updateJob: the stored job's version, not this copy's (0).
+		if _, uerr := e.updateJob(ctx, job.ID, func(j *Job) { j.State, j.Error = JobCancelled, why }); uerr != nil {
 			e.log.Warn("recording a job that could not start", zap.String("job", job.ID), zap.Error(uerr))
 		}
 		e.jobNote(ctx, job, Note{Text: Say(":no_entry: Job %s did not start: %s.", job.ID, why)})
