@@ -13,6 +13,10 @@ type Clock interface {
 	// NewTicker returns a ticker firing every d (d > 0), like time.NewTicker: a tick
 	// nobody received yet is not queued behind another.
 	NewTicker(d time.Duration) Ticker
+	// AfterFunc calls f in its own goroutine once d has passed, like time.AfterFunc;
+	// the returned stop prevents the call if it has not happened yet and reports
+	// whether it did prevent it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
 // Ticker is what a Clock's NewTicker returns.
@@ -31,6 +35,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // NewTicker returns a time.Ticker.
 func (SystemClock) NewTicker(d time.Duration) Ticker { return sysTicker{time.NewTicker(d)} }
+
+// AfterFunc is time.AfterFunc.
+func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 type sysTicker struct{ t *time.Ticker }
 

@@ -264,12 +264,12 @@ func (e *Engine) retryLater(ctx context.Context, sig Signal, err error) {
 	wait := signalRetryBase << sig.Retries
 	sig.Retries++
 	log.Warn("handling signal failed; trying again", zap.Duration("in", wait), zap.Int("retry", sig.Retries))
-	t := time.AfterFunc(wait, func() {
+	stop := e.Clock.AfterFunc(wait, func() {
 		if ctx.Err() == nil {
 			e.Submit(sig)
 		}
 	})
-	context.AfterFunc(ctx, func() { t.Stop() })
+	context.AfterFunc(ctx, func() { stop() })
 }
 
 // Run handles queued signals until ctx ends, then finishes what it was doing.

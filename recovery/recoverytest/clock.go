@@ -14,6 +14,7 @@ type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
 	tickers []*fakeTicker
+	timers  []*fakeTimer
 	// changed is closed and replaced whenever a ticker is made or stopped.
 	changed chan struct{}
 }
@@ -61,6 +62,21 @@ func (c *Clock) Advance(d time.Duration) {
 				first = t
 			}
 		}
+		// A timer due before it goes first.
+		var timer *fakeTimer
+		for _, t := range c.timers {
+			if !t.at.After(end) && (timer == nil || t.at.Before(timer.at)) {
+				timer = t
+			}
+		}
+		if timer != nil && (first == nil || !first.next.Before(timer.at)) {
+			if timer.at.After(c.now) {
+				c.now = timer.at
+			}
+			c.removeTimer(timer)
+			go timer.f()
+			continue
+		}
 		if first == nil {
 			break
 		}
@@ -75,6 +91,69 @@ func (c *Clock) Advance(d time.Duration) {
 	}
 	c.now = end
 	c.mu.Unlock()
+}
+
+// AfterFunc calls f in its own goroutine when Advance passes d from now.
+func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	c.signal()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.removeTimer(t)
+	}
+}
+
+// Timers returns when the pending AfterFunc calls are due, earliest first.
+func (c *Clock) Timers() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Time
+	for _, t := range c.timers {
+		out = append(out, t.at)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
+}
+
+// WaitTimers waits until at least n AfterFunc calls are pending or timeout passes
+// (real time), and reports whether they are.
+func (c *Clock) WaitTimers(n int, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		got, changed := len(c.timers), c.changed
+		c.mu.Unlock()
+		if got >= n {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+// removeTimer forgets t and reports whether it was pending; c.mu is held.
+func (c *Clock) removeTimer(t *fakeTimer) bool {
+	for i, x := range c.timers {
+		if x == t {
+			c.timers = append(c.timers[:i], c.timers[i+1:]...)
+			c.signal()
+			return true
+		}
+	}
+	return false
+}
+
+type fakeTimer struct {
+	at time.Time
+	f  func()
 }
 
 // Set moves the clock to t (forward only), firing the ticks passed.

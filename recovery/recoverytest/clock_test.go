@@ -49,3 +49,40 @@ func TestClockFiresTicksInOrderAndDropsUntaken(t *testing.T) {
 		t.Fatal("WaitTickers missed a ticker made meanwhile")
 	}
 }
+
+func TestClockAfterFuncFiresOnceWhenPassed(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := NewClock(t0)
+	fired := make(chan time.Time, 2)
+	c.AfterFunc(2*time.Second, func() { fired <- c.Now() })
+	stop := c.AfterFunc(time.Second, func() { t.Error("a stopped timer fired") })
+	if got := c.Timers(); len(got) != 2 || !got[0].Equal(t0.Add(time.Second)) {
+		t.Fatalf("timers: got %v, want 1s and 2s", got)
+	}
+	if !stop() || stop() {
+		t.Fatal("stop: want true once, then false")
+	}
+	c.Advance(1999 * time.Millisecond)
+	select {
+	case <-fired:
+		t.Fatal("fired before its time")
+	default:
+	}
+	c.Advance(time.Millisecond)
+	select {
+	case at := <-fired:
+		if !at.Equal(t0.Add(2 * time.Second)) {
+			t.Fatalf("fired at %v, want 2s", at)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("did not fire when its time passed")
+	}
+	c.Advance(time.Hour)
+	if len(c.Timers()) != 0 || len(fired) != 0 {
+		t.Fatal("a timer fired twice or stayed pending")
+	}
+	go c.AfterFunc(time.Minute, func() {})
+	if !c.WaitTimers(1, 5*time.Second) {
+		t.Fatal("WaitTimers missed a timer made meanwhile")
+	}
+}
