@@ -2,6 +2,7 @@ package recovery_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -389,5 +390,687 @@ func TestEachActionsStepsAndCalls(t *testing.T) {
 				t.Fatalf("calls:\n got %q\nwant %q", got, want)
 			}
 		})
+	}
+}
+
+// waitStored waits (real time) until the stored job satisfies cond.
+func waitStored(t *testing.T, h *recoverytest.Harness, id, what string, cond func(recovery.Job) bool) recovery.Job {
+	t.Helper()
+	deadline := time.Now().Add(recoverytest.WaitTimeout)
+	for {
+		j := h.Job(t, id)
+		if cond(j) {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s: got %s (lease until %v), want %s within %s", id, j.State, j.LeaseUntil, what, recoverytest.WaitTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitLease waits until the running job's lease renewal made its ticker (in its own
+// goroutine), so that Advance reaches it.
+func waitLease(t *testing.T, h *recoverytest.Harness, n int) {
+	t.Helper()
+	if !h.Clock.WaitTickers(n, recoverytest.WaitTimeout) {
+		t.Fatalf("tickers: got %v, want %d (a running job's lease renewal)", h.Clock.Tickers(), n)
+	}
+}
+
+// buttonsOf lists a note's buttons as "Label ID Value Style".
+func buttonsOf(n recovery.Note) []string {
+	var out []string
+	for _, b := range n.Buttons {
+		out = append(out, strings.TrimSpace(strings.Join([]string{b.Label, b.ID, b.Value, b.Style}, " ")))
+	}
+	return out
+}
+
+func retryButton(jobID string) string {
+	return "Retry " + recovery.JobRetryID() + " " + jobID
+}
+
+// Cancel stops the running step (its context is cancelled) and ends the job
+// cancelled at that step; the environment is free again.
+func TestCancelStopsTheRunningStep(t *testing.T) {
+	h := recoverytest.New(t)
+	gate := holdApply(t, h)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+
+	_, err := h.CancelJob(t, job.ID, outsider)
+	if got, want := recoverytest.UserMessage(err), "You need the *responder* role for prod to cancel a job."; got != want {
+		t.Fatalf("cancelling as %s: got %q (%v), want %q", outsider, got, err, want)
+	}
+	if got := auditOf(t, h, in.ID, "job.cancel.refused"); len(got) != 1 || got[0].Actor != outsider || got[0].JobID != job.ID {
+		t.Fatalf("audit job.cancel.refused: got %+v, want one by %s of %s", got, outsider, job.ID)
+	}
+	if got := h.Job(t, job.ID); got.State != recovery.JobRunning || got.CancelRequestedBy != "" {
+		t.Fatalf("job after the refused cancel: got %s, cancel asked by %q; want running, none", got.State, got.CancelRequestedBy)
+	}
+
+	reply, err := h.CancelJob(t, job.ID, requester)
+	if want := "Cancelling job " + job.ID + "."; reply != want || err != nil {
+		t.Fatalf("cancelling: got %q, %v; want %q", reply, err, want)
+	}
+	if ended := gate.WaitEnded(t, 1); ended[0] == nil || ended[0].Error() != "cancelled by a person" {
+		t.Fatalf("the apply's context: got %v, want cancelled by a person", ended[0])
+	}
+	job = h.WaitJob(t, job.ID)
+	if job.State != recovery.JobCancelled || job.CancelRequestedBy != requester || job.Steps[1].State != recovery.StepCancelled || job.Steps[2].State != recovery.StepSkipped {
+		t.Fatalf("job: got %s (cancel by %q), steps %s/%s; want cancelled by %s, apply cancelled, verify skipped",
+			job.State, job.CancelRequestedBy, job.Steps[1].State, job.Steps[2].State, requester)
+	}
+	jobNote(t, h, job, requester+" asked to cancel job "+job.ID+".")
+	end := jobNote(t, h, job, fmt.Sprintf(":stop_sign: Job %s (Roll back to last good on prod) was cancelled at step 2 (%s).", job.ID, job.Steps[1].Name))
+	if len(end.Buttons) != 0 {
+		t.Fatalf("buttons of a cancelled job's note: got %q, want none", buttonsOf(end))
+	}
+	if got := h.AuditActions(t, in.ID); !slices.Contains(got, "job.cancel.requested") || !slices.Contains(got, "job.cancelled") {
+		t.Fatalf("audit: got %q, want job.cancel.requested and job.cancelled", got)
+	}
+	if holder, _ := h.Store.EnvLock(t.Context(), "prod"); holder != "" {
+		t.Fatalf("prod's job slot after the cancel: got %q, want free", holder)
+	}
+	reply, err = h.CancelJob(t, job.ID, requester)
+	if want := "Job " + job.ID + " is cancelled already."; reply != want || err != nil {
+		t.Fatalf("cancelling again: got %q, %v; want %q", reply, err, want)
+	}
+}
+
+// A cancel clicked on another replica reaches the job at its process's next lease
+// renewal.
+func TestCancelFromAnotherReplicaStopsTheJobAtTheNextRenewal(t *testing.T) {
+	h := recoverytest.New(t)
+	gate := holdApply(t, h)
+	other, err := recovery.NewEngine(h.Deps) // a second replica over the same store
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+
+	waitLease(t, h, 1)
+	if reply, err := other.CancelJob(t.Context(), job.ID, requester); err != nil || reply != "Cancelling job "+job.ID+"." {
+		t.Fatalf("cancelling on the other replica: got %q, %v", reply, err)
+	}
+	h.Advance(jobLease/3 - time.Second) // no renewal yet
+	if got := gate.Ended(); len(got) != 0 {
+		t.Fatalf("apply before the next renewal: got ended with %v, want still running", got)
+	}
+	h.Advance(time.Second)
+	if ended := gate.WaitEnded(t, 1); ended[0] == nil || ended[0].Error() != "cancelled by a person" {
+		t.Fatalf("the apply's context at the renewal: got %v, want cancelled by a person", ended[0])
+	}
+	if job = h.WaitJob(t, job.ID); job.State != recovery.JobCancelled {
+		t.Fatalf("job: got %s, want cancelled", job.State)
+	}
+}
+
+// A failed job offers Retry, which asks for the same action again, through approval.
+func TestRetryRequestsTheActionAgain(t *testing.T) {
+	h := recoverytest.New(t)
+	fail := true
+	var mu sync.Mutex
+	h.Terraform.ApplyPlanFunc = func(context.Context, recovery.Environment, string, []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return errors.New("Error: updating Lambda function: ThrottlingException")
+		}
+		return nil
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.WaitJob(t, h.Approved(t, in.ID, recovery.ActRollback).ID)
+	if job.State != recovery.JobFailed || job.Error != "Error: updating Lambda function: ThrottlingException" {
+		t.Fatalf("job: got %s (%q), want failed with Terraform's error", job.State, job.Error)
+	}
+	end := jobNote(t, h, job, "Job "+job.ID+" (Roll back to last good on prod) failed at step 2")
+	if got := buttonsOf(end); len(got) == 0 || got[0] != retryButton(job.ID) {
+		t.Fatalf("buttons of the failed job's note: got %q, want %q first", got, retryButton(job.ID))
+	}
+
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	before := len(h.Publisher.Requests())
+	reply, err := h.RetryJob(t, job.ID, recoverytest.GroupMember)
+	rs := h.Publisher.Requests()
+	if err != nil || len(rs) != before+1 {
+		t.Fatalf("retrying: got %q, %v and %d new requests; want one", reply, err, len(rs)-before)
+	}
+	r := h.WaitPreview(t, rs[before].ID)
+	if want := "retry of " + job.ID + "."; r.Params.Reason != want || r.Params.SHA != job.Params.SHA || r.RequestedBy != recoverytest.GroupMember || !r.NeedsApproval || r.IncidentID != in.ID {
+		t.Fatalf("retry request: got %+v by %s (needs approval %v), want reason %q, SHA %s, by %s, needing approval", r.Params, r.RequestedBy, r.NeedsApproval, want, job.Params.SHA, recoverytest.GroupMember)
+	}
+	if r.Preview.PlanSHA256 == "" || r.Preview.PlanSHA256 == job.PlanSHA256 {
+		t.Fatalf("retry's plan: got %q, want a new preview's plan (not %q)", r.Preview.PlanSHA256, job.PlanSHA256)
+	}
+	again := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID)
+	if again.State != recovery.JobSucceeded {
+		t.Fatalf("retried job: got %s (%s), want succeeded", again.State, again.Error)
+	}
+}
+
+func TestRetryOfARunningJobIsRefused(t *testing.T) {
+	h := recoverytest.New(t)
+	gate := holdApply(t, h)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	_, err := h.RetryJob(t, job.ID, requester)
+	if got, want := recoverytest.UserMessage(err), "Job "+job.ID+" is still running."; got != want {
+		t.Fatalf("retrying a running job: got %q (%v), want %q", got, err, want)
+	}
+}
+
+// tfError is an error of Terraform with its long output.
+type tfError struct{ msg, detail string }
+
+func (e tfError) Error() string  { return e.msg }
+func (e tfError) Detail() string { return e.detail }
+
+// When Terraform fails a rollback, the runbook's next step is offered: a forced
+// Lambda update to the same version, whose button asks for it. Not when Terraform
+// refused a stale plan, nor for a failure before Terraform ran, nor for other actions.
+func TestFailedRollbackOffersTheForcedLambdaUpdate(t *testing.T) {
+	h := recoverytest.New(t)
+	h.Terraform.ApplyPlanFunc = func(context.Context, recovery.Environment, string, []byte) error {
+		return tfError{"Error: creating Lambda version: AccessDenied", "│ Error: creating Lambda version\n│ AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.WaitJob(t, h.Approved(t, in.ID, recovery.ActRollback).ID)
+	apply := job.Steps[1].Name
+
+	step := jobNote(t, h, job, ":x: "+apply+" failed after 0s: Error: creating Lambda version: AccessDenied")
+	if step.Title != apply+": error" || !strings.HasPrefix(step.Detail, "│ Error: creating Lambda version") || strings.Contains(step.Detail, "wJalrXUtnFEMI") {
+		t.Fatalf("the failed step's note: got title %q, detail %q; want Terraform's output, redacted", step.Title, step.Detail)
+	}
+	end := jobNote(t, h, job, "failed at step 2")
+	want := fmt.Sprintf(":x: Job %s (Roll back to last good on prod) failed at step 2 (%s).\nTerraform failed: the runbook's next step is to update the Lambda functions directly to a1b2c3d.", job.ID, apply)
+	if got := recoverytest.Plain(end); got != want {
+		t.Fatalf("the job's end:\n got %q\nwant %q", got, want)
+	}
+	value := recovery.ButtonValue(in.ID, "prod", recovery.RequestParams{SHA: recoverytest.GoodSHA})
+	if got, want := buttonsOf(end), []string{retryButton(job.ID), "Force Lambda update to a1b2c3d " + recovery.ButtonID(recovery.ActForceLambdaUpdate) + " " + value + " danger"}; !slices.Equal(got, want) {
+		t.Fatalf("buttons: got %q, want %q", got, want)
+	}
+
+	// The button's value asks for the update of the incident's environment to that SHA.
+	incident, env, p := recovery.ParseButtonValue(end.Buttons[1].Value)
+	if incident != in.ID || env != "prod" || p.SHA != recoverytest.GoodSHA {
+		t.Fatalf("button value: got %q %q %+v, want %s prod %s", incident, env, p, in.ID, recoverytest.GoodSHA)
+	}
+	p.Reason = "terraform cannot apply"
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: incident, Env: env, Action: recovery.ActForceLambdaUpdate, Params: p, User: requester})
+	if r.Params.SHA != recoverytest.GoodSHA || r.Preview.Title != "Lambda code of prod → a1b2c3d" {
+		t.Fatalf("forced update request: got SHA %s, preview %q; want %s, the Lambda code of prod", r.Params.SHA, r.Preview.Title, recoverytest.GoodSHA)
+	}
+}
+
+func TestFailedJobsWithoutTheForcedLambdaUpdate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		job    string
+		action recovery.ActionID
+		params recovery.RequestParams
+		setup  func(h *recoverytest.Harness)
+		at     int
+		extra  string
+	}{
+		{name: "stale plan", job: recovery.JobDeployProd, action: recovery.ActRollback, at: 2,
+			setup: func(h *recoverytest.Harness) {
+				h.Terraform.ApplyPlanFunc = func(context.Context, recovery.Environment, string, []byte) error {
+					return fmt.Errorf("applying: %w", recovery.ErrStalePlan)
+				}
+			},
+			extra: "\nNothing was applied: prod's state changed after the plan was approved. Retry makes a new preview, which needs a new approval."},
+		{name: "sources not fetched", job: recovery.JobDeployProd, action: recovery.ActEmergencyRollback, at: 1,
+			setup: func(h *recoverytest.Harness) {
+				var n sync.Mutex
+				calls := 0
+				h.Terraform.WorkspaceFunc = func(context.Context, recovery.Environment, string) error {
+					n.Lock()
+					defer n.Unlock()
+					if calls++; calls > 1 { // the preview's works, the job's does not
+						return errors.New("terraform init: backend unreachable")
+					}
+					return nil
+				}
+			}},
+		{name: "verification failed", job: recovery.JobDeployProd, action: recovery.ActRollback, at: 3,
+			setup: func(h *recoverytest.Harness) { h.Health.SetStatus("prod", 503) }},
+		{name: "destroy and recreate", job: recovery.JobDeployPreprod, action: recovery.ActDestroyRecreate, params: recovery.RequestParams{Reason: "wedged"}, at: 2,
+			setup: func(h *recoverytest.Harness) {
+				h.Terraform.ApplyPlanFunc = func(context.Context, recovery.Environment, string, []byte) error {
+					return errors.New("Error: deleting S3 bucket: BucketNotEmpty")
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := recoverytest.New(t)
+			tc.setup(h)
+			in := h.FailJob(t, tc.job)
+			r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: tc.action, User: requester, Params: tc.params})
+			job := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID)
+			if job.State != recovery.JobFailed || job.Current != tc.at-1 {
+				t.Fatalf("job: got %s at step %d, want failed at step %d", job.State, job.Current+1, tc.at)
+			}
+			a, _ := recovery.ActionByID(tc.action)
+			want := fmt.Sprintf(":x: Job %s (%s on %s) failed at step %d (%s).%s", job.ID, a.Label, job.Env, tc.at, job.Steps[tc.at-1].Name, tc.extra)
+			end := jobNote(t, h, job, "failed at step")
+			if got := recoverytest.Plain(end); got != want {
+				t.Fatalf("the job's end:\n got %q\nwant %q", got, want)
+			}
+			if got := buttonsOf(end); !slices.Equal(got, []string{retryButton(job.ID)}) {
+				t.Fatalf("buttons: got %q, want Retry only", got)
+			}
+			if got := h.Incident(t, in.ID); !got.FixedAt.IsZero() {
+				t.Fatalf("incident after a failed job: got fixed at %v, want not fixed", got.FixedAt)
+			}
+		})
+	}
+}
+
+// A step that fails after doing part of its work says how far it got.
+func TestCleanTestDataSaysHowFarItGot(t *testing.T) {
+	h := recoverytest.New(t)
+	h.AWS.DeleteAllItemsFunc = func(context.Context, recovery.Environment, string) (int, error) {
+		return 17, errors.New("ProvisionedThroughputExceededException")
+	}
+	in := h.FailJob(t, recovery.JobPreprodTests)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActCleanTestData, User: requester, Params: recovery.RequestParams{Reason: "leftovers"}})
+	job := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID)
+	if job.State != recovery.JobFailed || job.Steps[0].Output != "17 items deleted before the error" || job.Steps[0].Error != "ProvisionedThroughputExceededException" {
+		t.Fatalf("job: got %s, step %+v; want failed saying 17 items were deleted", job.State, job.Steps[0])
+	}
+	jobNote(t, h, job, ":x: Delete the items of preprod-sentiment-items (by key) failed after 0s: ProvisionedThroughputExceededException\n17 items deleted before the error")
+}
+
+// A long or many-line output goes in its note's detail, under the step's name.
+func TestLongStepOutputIsShownAsDetail(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployPreprod)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActTerraformPlan, User: requester})
+	shown := h.Publisher.WaitRequest(t, "with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" })
+	job := h.WaitJob(t, shown.JobID)
+	n := jobNote(t, h, job, ":white_check_mark: terraform plan (0s)")
+	if n.Title != "terraform plan" || n.Detail != "Plan: 0 to add, 1 to change, 0 to destroy.\n~ aws_lambda_function.analysis" || n.Text.Plain() != ":white_check_mark: terraform plan (0s)" {
+		t.Fatalf("plan step's note: got %q / %q / %q, want the plan as its detail", n.Text.Plain(), n.Title, n.Detail)
+	}
+	if got := h.Incident(t, in.ID); !got.FixedAt.IsZero() {
+		t.Fatalf("incident after a plan: got fixed at %v, want not fixed (a plan changes nothing)", got.FixedAt)
+	}
+}
+
+func TestButtonValues(t *testing.T) {
+	for _, tc := range []struct {
+		value         string
+		incident, env string
+		sha           string
+	}{
+		{recovery.ButtonValue("INC-1", "prod", recovery.RequestParams{SHA: recoverytest.GoodSHA}), "INC-1", "prod", recoverytest.GoodSHA},
+		{recovery.ButtonValue("", "dev", recovery.RequestParams{}), "", "dev", ""},
+		{recovery.ButtonValue("INC-2", "", recovery.RequestParams{}), "INC-2", "", ""},
+		{"INC-3", "INC-3", "", ""},   // an alert's button: the bare incident ID
+		{"incident=%zz", "", "", ""}, // not a value medic made
+	} {
+		in, env, p := recovery.ParseButtonValue(tc.value)
+		if in != tc.incident || env != tc.env || p.SHA != tc.sha {
+			t.Errorf("ParseButtonValue(%q): got %q %q %q, want %q %q %q", tc.value, in, env, p.SHA, tc.incident, tc.env, tc.sha)
+		}
+	}
+	if got := recovery.ButtonValue("", "", recovery.RequestParams{}); got != "" {
+		t.Errorf("ButtonValue of nothing: got %q, want empty", got)
+	}
+}
+
+// The job's lease is renewed at every third of it on the clock's ticks.
+func TestJobLeaseRenewedOnTheClocksTicks(t *testing.T) {
+	h := recoverytest.New(t)
+	gate := holdApply(t, h)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	waitLease(t, h, 1)
+	if got := h.Clock.Tickers(); !slices.Equal(got, []time.Duration{jobLease / 3}) {
+		t.Fatalf("tickers of a running job: got %v, want its lease's every %s", got, jobLease/3)
+	}
+	if got := h.Job(t, job.ID); got.Owner != "medic-test" || !got.LeaseUntil.Equal(recoverytest.Start.Add(jobLease)) {
+		t.Fatalf("job as started: got owner %q, lease until %v; want medic-test until %v", got.Owner, got.LeaseUntil, recoverytest.Start.Add(jobLease))
+	}
+	for i := 1; i <= 3; i++ {
+		h.Advance(jobLease / 3)
+		want := recoverytest.Start.Add(time.Duration(i)*jobLease/3 + jobLease)
+		waitStored(t, h, job.ID, fmt.Sprintf("lease until %v", want), func(j recovery.Job) bool { return j.LeaseUntil.Equal(want) })
+	}
+	// Its process is alive: a recovery round leaves it be.
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Job(t, job.ID); got.State != recovery.JobRunning {
+		t.Fatalf("job after a recovery round: got %s, want running", got.State)
+	}
+	gate.Release()
+	if job = h.WaitJob(t, job.ID); job.State != recovery.JobSucceeded {
+		t.Fatalf("job: got %s, want succeeded", job.State)
+	}
+}
+
+// A store that cannot renew the lease for a whole lease stops the job: other replicas
+// may take it for dead by then.
+func TestJobStopsWhenItsLeaseCannotBeRenewed(t *testing.T) {
+	flaky := &recoverytest.FlakyJobs{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		flaky.JobStore = d.Actions.Jobs
+		d.Actions.Jobs = flaky
+	}))
+	gate := recoverytest.NewGate(t)
+	stoppedAfter := make(chan int, 1) // failed renewals when the apply was stopped
+	h.Terraform.ApplyPlanFunc = func(ctx context.Context, _ recovery.Environment, _ string, _ []byte) error {
+		err := gate.Hold(ctx)
+		if err != nil {
+			stoppedAfter <- flaky.Failed()
+			flaky.Heal() // the store is back for the job to record its end
+		}
+		return err
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+
+	waitLease(t, h, 1)
+	flaky.Fail(errors.New("connection refused"))
+	base := flaky.Count("UpdateJob")
+	for i := 1; i <= 2; i++ { // renewals at 10 s and 20 s fail
+		h.Advance(jobLease / 3)
+		flaky.WaitCalls(t, "UpdateJob", base+i)
+	}
+	h.Advance(jobLease/3 - time.Second) // 29 s: no renewal due
+	h.Advance(time.Second)              // 30 s: the third fails, a whole lease after the last renewal
+	select {
+	case n := <-stoppedAfter:
+		if n != 3 {
+			t.Fatalf("apply stopped after %d failed renewals, want 3 (a whole lease)", n)
+		}
+	case <-time.After(recoverytest.WaitTimeout):
+		t.Fatalf("apply not stopped within %s of a lease without renewal", recoverytest.WaitTimeout)
+	}
+	job = h.WaitJob(t, job.ID)
+	if job.State != recovery.JobInterrupted || job.Steps[1].State != recovery.StepCancelled {
+		t.Fatalf("job: got %s, apply %s; want interrupted, apply cancelled", job.State, job.Steps[1].State)
+	}
+	end := jobNote(t, h, job, "was interrupted at step 2")
+	want := fmt.Sprintf(":warning: Job %s (Roll back to last good on prod) was interrupted at step 2 (%s): medic could not reach its store to keep the job, so it stopped it rather than go on unseen. Nothing will be re-run without a new approval.", job.ID, job.Steps[1].Name)
+	if got := recoverytest.Plain(end); got != want || !slices.Equal(buttonsOf(end), []string{retryButton(job.ID)}) {
+		t.Fatalf("the job's end: got %q with %q, want %q with Retry", got, buttonsOf(end), want)
+	}
+}
+
+// staleAnyway is a job store whose StaleJobs lists every running job, as a replica
+// whose clock runs ahead sees them: a job renewed meanwhile must still be left be.
+type staleAnyway struct{ recovery.JobStore }
+
+func (s staleAnyway) StaleJobs(ctx context.Context, _ time.Time) ([]recovery.Job, error) {
+	return s.JobStore.StaleJobs(ctx, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+}
+
+// deadJob stores a job a replica that died was running on in's environment, at step
+// current (its lease running out a lease from now), holding the environment.
+func deadJob(t *testing.T, h *recoverytest.Harness, in recovery.Incident, id string, current int) recovery.Job {
+	t.Helper()
+	now := h.Clock.Now()
+	j := recovery.Job{
+		ID: id, Env: in.Env, Action: recovery.ActRollback, IncidentID: in.ID, RequestID: "REQ-" + id, State: recovery.JobRunning,
+		RequestedBy: requester, ApprovedBy: approver, CreatedAt: now, UpdatedAt: now, Params: recovery.RequestParams{SHA: recoverytest.GoodSHA},
+		Steps: []recovery.StepRecord{
+			{Name: "Fetch the Terraform sources", State: recovery.StepPending},
+			{Name: "terraform apply of the approved plan", Mutating: true, State: recovery.StepPending},
+			{Name: "Verify", State: recovery.StepPending},
+		},
+		Current: current, Owner: "medic-dead", LeaseUntil: now.Add(jobLease), Channel: in.Channel, ThreadTS: in.MessageTS,
+	}
+	for i := range current {
+		j.Steps[i].State = recovery.StepSucceeded
+	}
+	j.Steps[current].State = recovery.StepRunning
+	if err := h.Store.CreateJob(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Store.LockEnv(t.Context(), in.Env, id); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// A job whose replica died (its lease ran out) is marked interrupted at the step it
+// reached, nothing re-run, and its environment freed; not a second before.
+func TestRecoverJobsInterruptsTheJobsOfADeadReplica(t *testing.T) {
+	h := recoverytest.New(t)
+	prod := h.FailJob(t, recovery.JobDeployProd)
+	dev := h.FailJob(t, recovery.JobTestsDev)
+	applying := deadJob(t, h, prod, "JOB-DEADPROD", 1)
+	fetching := deadJob(t, h, dev, "JOB-DEADDEV0", 0)
+
+	h.Advance(jobLease - time.Second)
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Job(t, applying.ID); got.State != recovery.JobRunning {
+		t.Fatalf("job at its lease - 1 s: got %s, want running", got.State)
+	}
+	h.Advance(2 * time.Second)
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	got := h.Job(t, applying.ID)
+	if got.State != recovery.JobInterrupted || got.Steps[1].State != recovery.StepInterrupted || got.Steps[0].State != recovery.StepSucceeded ||
+		got.Steps[2].State != recovery.StepPending || got.Error != "medic stopped while the job ran" {
+		t.Fatalf("job at its lease + 1 s: got %s (%q), steps %+v; want interrupted at its apply", got.State, got.Error, got.Steps)
+	}
+	n := jobNote(t, h, got, "medic stopped while job "+applying.ID)
+	want := ":warning: medic stopped while job JOB-DEADPROD was at step 2/3 (terraform apply of the approved plan). The job is marked interrupted; nothing was re-run. It was changing prod: check its state before retrying."
+	if recoverytest.Plain(n) != want || !slices.Equal(buttonsOf(n), []string{retryButton(applying.ID)}) {
+		t.Fatalf("note: got %q with %q, want %q with Retry", recoverytest.Plain(n), buttonsOf(n), want)
+	}
+	// A step that changed nothing: no warning about the environment's state.
+	n = jobNote(t, h, h.Job(t, fetching.ID), "medic stopped while job "+fetching.ID)
+	if want := ":warning: medic stopped while job JOB-DEADDEV0 was at step 1/3 (Fetch the Terraform sources). The job is marked interrupted; nothing was re-run."; recoverytest.Plain(n) != want {
+		t.Fatalf("note: got %q, want %q", recoverytest.Plain(n), want)
+	}
+	interrupted := auditOf(t, h, prod.ID, "job.interrupted")
+	if len(interrupted) != 1 || interrupted[0].Detail["owner"] != "medic-dead" || interrupted[0].Detail["step"] != "terraform apply of the approved plan" {
+		t.Fatalf("audit job.interrupted: got %+v, want one naming medic-dead and the apply", interrupted)
+	}
+	if a, _ := h.Publisher.Alert(prod.ID); a.RecoveryJob != applying.ID || a.RecoveryState != recovery.JobInterrupted {
+		t.Fatalf("alert: got job %q %s, want %s interrupted", a.RecoveryJob, a.RecoveryState, applying.ID)
+	}
+	for _, env := range []string{"prod", "dev"} {
+		if holder, _ := h.Store.EnvLock(t.Context(), env); holder != "" {
+			t.Fatalf("%s's job slot: got %q, want free", env, holder)
+		}
+	}
+	// Told once.
+	notes := len(h.Publisher.Notes(prod.ID))
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.Publisher.Notes(prod.ID)); got != notes {
+		t.Fatalf("notes after a second round: got %d, want still %d", got, notes)
+	}
+}
+
+// A job whose lease was renewed after the store listed it stale is its process's.
+func TestRecoverJobsLeavesAJobRenewedMeanwhile(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Actions.Jobs = staleAnyway{d.Actions.Jobs} }))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	j := deadJob(t, h, in, "JOB-ALIVE001", 1)
+	h.Advance(jobLease - time.Second)
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Job(t, j.ID); got.State != recovery.JobRunning {
+		t.Fatalf("job listed stale with its lease still running: got %s, want running", got.State)
+	}
+	h.Advance(time.Second) // its lease ends now
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Job(t, j.ID); got.State != recovery.JobInterrupted {
+		t.Fatalf("job at the end of its lease: got %s, want interrupted", got.State)
+	}
+}
+
+// DrainJobs (shutdown) waits for the running jobs: a job released before its timeout
+// ends as it would have; previews are stopped at once, and new ones refused.
+func TestDrainJobsWaitsForRunningJobs(t *testing.T) {
+	h := recoverytest.New(t)
+	gate := holdApply(t, h)
+	previews := recoverytest.NewGate(t)
+	h.Terraform.PlanFunc = func(ctx context.Context, env recovery.Environment, sha string, _ recovery.PlanOptions) (recovery.TerraformPlan, error) {
+		if env.Name == "dev" {
+			if err := previews.Hold(ctx); err != nil {
+				return recovery.TerraformPlan{}, err
+			}
+		}
+		return recoverytest.NewPlan("plan of " + env.Name + " at " + sha), nil
+	}
+	prod := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, prod.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	dev := h.FailJob(t, recovery.JobTestsDev)
+	r, _, err := h.Request(t, recovery.ActionRequest{IncidentID: dev.ID, Action: recovery.ActTerraformPlan, User: requester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	previews.WaitHeld(t, 1)
+
+	drained := make(chan struct{})
+	go func() { defer close(drained); h.Engine.DrainJobs(recoverytest.WaitTimeout) }()
+	previews.WaitEnded(t, 1) // the drain began: it stopped the preview
+	if got := h.WaitPreview(t, r.ID); got.State != recovery.RequestFailed || got.Preview.Problem != "medic stopped before the preview was ready; request it again" {
+		t.Fatalf("request whose preview the drain stopped: got %s (%q), want failed, saying medic stopped", got.State, got.Preview.Problem)
+	}
+	preprod := h.FailJob(t, recovery.JobDeployPreprod)
+	_, err = h.Engine.RequestAction(t.Context(), recovery.ActionRequest{IncidentID: preprod.ID, Action: recovery.ActTerraformPlan, User: requester})
+	if got, want := recoverytest.UserMessage(err), "Terraform plan could not be prepared: medic is shutting down. Nothing was done; request it again in a minute."; got != want {
+		t.Fatalf("a request during the drain: got %q (%v), want %q", got, err, want)
+	}
+	select {
+	case <-drained:
+		t.Fatalf("DrainJobs returned while job %s was running (state %s)", job.ID, h.Job(t, job.ID).State)
+	default:
+	}
+	if got := h.Job(t, job.ID); got.State != recovery.JobRunning {
+		t.Fatalf("job during the drain: got %s, want running", got.State)
+	}
+	gate.Release()
+	select {
+	case <-drained:
+	case <-time.After(recoverytest.WaitTimeout):
+		t.Fatalf("DrainJobs did not return within %s of the job's end", recoverytest.WaitTimeout)
+	}
+	if got := h.Job(t, job.ID); got.State != recovery.JobSucceeded {
+		t.Fatalf("job drained: got %s (%s), want succeeded", got.State, got.Error)
+	}
+}
+
+// Past its timeout DrainJobs interrupts what still runs, and returns once the jobs
+// recorded where they stopped.
+func TestDrainJobsInterruptsJobsPastItsTimeout(t *testing.T) {
+	h := recoverytest.New(t)
+	gate := holdApply(t, h)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+
+	h.Engine.DrainJobs(20 * time.Millisecond) // real time: the job never ends by itself
+	if ended := gate.Ended(); len(ended) != 1 || ended[0] == nil || ended[0].Error() != "medic is shutting down" {
+		t.Fatalf("the apply's context: got %v, want ended as medic is shutting down", ended)
+	}
+	got := h.Job(t, job.ID)
+	if got.State != recovery.JobInterrupted || got.Steps[1].State != recovery.StepCancelled || got.Steps[2].State != recovery.StepSkipped {
+		t.Fatalf("job when DrainJobs returned: got %s, steps %s/%s; want interrupted, apply cancelled, verify skipped", got.State, got.Steps[1].State, got.Steps[2].State)
+	}
+	end := jobNote(t, h, got, "was interrupted at step 2")
+	want := fmt.Sprintf(":warning: Job %s (Roll back to last good on prod) was interrupted at step 2 (%s): medic shut down. Nothing will be re-run without a new approval.", job.ID, got.Steps[1].Name)
+	if recoverytest.Plain(end) != want || !slices.Equal(buttonsOf(end), []string{retryButton(job.ID)}) {
+		t.Fatalf("the job's end: got %q with %q, want %q with Retry", recoverytest.Plain(end), buttonsOf(end), want)
+	}
+	if holder, _ := h.Store.EnvLock(t.Context(), "prod"); holder != "" {
+		t.Fatalf("prod's job slot: got %q, want free", holder)
+	}
+}
+
+// The verification watch checks at every interval of the clock until the watch has
+// passed, and fails at the first check that breaks.
+func TestVerificationWatchHoldsForItsWholeWatch(t *testing.T) {
+	const watch, every = 2 * time.Minute, 30 * time.Second
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		d.Actions.Verify = recovery.VerifyConfig{Watch: watch, Interval: every}
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	if !h.Clock.WaitTickers(2, recoverytest.WaitTimeout) {
+		t.Fatalf("tickers: got %v, want the lease's and the watch's", h.Clock.Tickers())
+	}
+	if got := h.Clock.Tickers(); !slices.Equal(got, []time.Duration{jobLease / 3, every}) {
+		t.Fatalf("tickers: got %v, want %v", got, []time.Duration{jobLease / 3, every})
+	}
+	checks := h.Health.Count("CheckHealth")
+	for i := 1; i < int(watch/every); i++ { // checks at 30 s, 60 s and 90 s: still watching
+		h.Advance(every)
+		h.Health.WaitCalls(t, "CheckHealth", checks+i)
+		if got := h.Job(t, job.ID); got.State != recovery.JobRunning {
+			t.Fatalf("job after %s of watch: got %s, want running", time.Duration(i)*every, got.State)
+		}
+	}
+	h.Advance(every) // 2 min: the last check
+	job = h.WaitJob(t, job.ID)
+	name := "Verify: health endpoint 200 and no alarm in ALARM, watched for 2m0s"
+	if job.State != recovery.JobSucceeded || job.Steps[2].Name != name || job.Steps[2].Output != ":white_check_mark: health endpoint 200; no alarm in ALARM; it held for 2m0s." {
+		t.Fatalf("job: got %s, verify %q → %q; want succeeded, %q holding for 2m0s", job.State, job.Steps[2].Name, job.Steps[2].Output, name)
+	}
+	if got := h.Health.Count("CheckHealth"); got != checks+int(watch/every) {
+		t.Fatalf("health checks while watching: got %d, want %d", got-checks, int(watch/every))
+	}
+}
+
+func TestVerificationWatchFailsWhenItBreaks(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		d.Actions.Verify = recovery.VerifyConfig{Watch: 10 * time.Minute} // checked every 30 s by default
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	if !h.Clock.WaitTickers(2, recoverytest.WaitTimeout) {
+		t.Fatalf("tickers: got %v, want the lease's and the watch's", h.Clock.Tickers())
+	}
+	if got := h.Clock.Tickers(); !slices.Equal(got, []time.Duration{jobLease / 3, 30 * time.Second}) {
+		t.Fatalf("tickers: got %v, want the lease's and the watch's every 30 s", got)
+	}
+	checks := h.Health.Count("CheckHealth")
+	h.Advance(30 * time.Second)
+	h.Health.WaitCalls(t, "CheckHealth", checks+1)
+	h.AWS.SetAlarms("prod", recovery.Alarm{Name: "prod-dashboard-errors", State: "ALARM"})
+	h.Advance(30 * time.Second)
+	job = h.WaitJob(t, job.ID)
+	want := "broke at 09:01:00 UTC: health endpoint 200; in ALARM: prod-dashboard-errors"
+	if job.State != recovery.JobFailed || job.Steps[2].Error != want {
+		t.Fatalf("job: got %s, verify error %q; want failed, %q", job.State, job.Steps[2].Error, want)
+	}
+}
+
+func TestVerificationFailsAtOnceWhenUnhealthy(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		d.Actions.Verify = recovery.VerifyConfig{Watch: 10 * time.Minute, Interval: time.Minute}
+	}))
+	h.Health.SetStatus("prod", 502)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.WaitJob(t, h.Approved(t, in.ID, recovery.ActRollback).ID)
+	if want := "health endpoint answered 502; no alarm in ALARM"; job.State != recovery.JobFailed || job.Steps[2].Error != want {
+		t.Fatalf("job: got %s, verify error %q; want failed at once, %q", job.State, job.Steps[2].Error, want)
 	}
 }
