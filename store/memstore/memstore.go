@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -375,7 +376,7 @@ func (s *Store) OpenIncidents(ctx context.Context, env string) ([]recovery.Incid
 		func(r *incidentRow) bool { return r.env == env && r.status != recovery.IncidentResolved },
 		func(a, b *incidentRow) int {
 			return cmp.Or(cmp.Compare(b.severity, a.severity), cmp.Compare(b.openedAt, a.openedAt), strings.Compare(a.id, b.id))
-		}, -1)
+		}, noLimit)
 }
 
 // DueEscalations lists the unresolved incidents whose escalation is due at t, the
@@ -387,7 +388,7 @@ func (s *Store) DueEscalations(ctx context.Context, t time.Time) ([]recovery.Inc
 		},
 		func(a, b *incidentRow) int {
 			return cmp.Or(cmp.Compare(a.escalateAt, b.escalateAt), strings.Compare(a.id, b.id))
-		}, -1)
+		}, noLimit)
 }
 
 // RecentIncidents lists the incidents open now or opened since, most severe and
@@ -396,7 +397,7 @@ func (s *Store) RecentIncidents(ctx context.Context, since time.Time, limit int)
 	return s.listIncidents(ctx, "recent incidents",
 		func(r *incidentRow) bool { return r.status != recovery.IncidentResolved || r.openedAt >= ms(since) },
 		func(a, b *incidentRow) int {
-			return cmp.Or(compareBool(a.status == recovery.IncidentResolved, b.status == recovery.IncidentResolved),
+			return cmp.Or(cmp.Compare(resolvedLast(a), resolvedLast(b)),
 				cmp.Compare(b.severity, a.severity), cmp.Compare(b.openedAt, a.openedAt), strings.Compare(a.id, b.id))
 		}, limit)
 }
@@ -494,7 +495,7 @@ func (s *Store) PagesOf(ctx context.Context, incidentID string) ([]recovery.Page
 		func(r *pageRow) bool { return r.incidentID == incidentID },
 		func(a, b *pageRow) int {
 			return cmp.Or(cmp.Compare(a.createdAt, b.createdAt), strings.Compare(a.id, b.id))
-		}, -1)
+		}, noLimit)
 }
 
 func (s *Store) listPages(ctx context.Context, keep func(*pageRow) bool, order func(a, b *pageRow) int, limit int) ([]recovery.Page, error) {
@@ -956,23 +957,25 @@ func (s *Store) PurgePlans(ctx context.Context, before time.Time) (int64, error)
 	return n, nil
 }
 
-// limited returns the first limit rows, all of them when limit is negative.
+// noLimit is the limit of a list that has none.
+const noLimit = math.MaxInt
+
+// limited returns the first limit rows; all of them when limit is negative, as SQLite
+// reads a negative LIMIT (PostgreSQL refuses one).
 func limited[T any](rows []T, limit int) []T {
-	if limit >= 0 && limit < len(rows) {
-		return rows[:limit]
+	if limit < 0 {
+		return rows
 	}
-	return rows
+	return rows[:min(limit, len(rows))]
 }
 
-// compareBool orders false before true, as SQL orders a boolean expression.
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
+// resolvedLast ranks the unresolved before the resolved, as SQL orders the boolean
+// status = 'resolved' (false first).
+func resolvedLast(r *incidentRow) int {
+	if r.status == recovery.IncidentResolved {
 		return 1
 	}
-	return -1
+	return 0
 }
 
 // ms is a time as the SQL store keeps it: Unix milliseconds, 0 for the zero time.

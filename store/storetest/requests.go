@@ -68,6 +68,38 @@ func testRequests(t *testing.T, open Open) {
 	if err := s.CreateRequest(ctx, decided); err != nil {
 		t.Fatalf("a decided request with a pending one's key: got %v, want it stored (only pending keys are unique)", err)
 	}
+	decided.Version, decided.DecidedBy = 1, "U3"
+	if _, err := s.UpdateRequest(ctx, decided); err != nil {
+		t.Fatalf("updating a decided request while another with its key is pending: got %v, want it saved", err)
+	}
+
+	// One pending request per key holds for updates too: REQ-1 cannot be pending
+	// again while REQ-2 is, and can once REQ-2 is decided.
+	again := saved
+	again.State = recovery.RequestPending
+	if _, err := s.UpdateRequest(ctx, again); err == nil {
+		t.Fatal("making REQ-1 pending again while REQ-2 is: got nil, want an error")
+	}
+	if p, err := s.PendingRequest(ctx, "k"); err != nil || p.ID != "REQ-2" {
+		t.Fatalf("pending request of k after the refused update: got %q, %v; want REQ-2", p.ID, err)
+	}
+	if read, _ := s.Request(ctx, "REQ-1"); read.State != recovery.RequestApproved || read.Version != 2 {
+		t.Fatalf("REQ-1 after the refused update: got %s at version %d, want approved at version 2", read.State, read.Version)
+	}
+	p2, err := s.Request(ctx, "REQ-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.State = recovery.RequestExpired
+	if _, err := s.UpdateRequest(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateRequest(ctx, again); err != nil {
+		t.Fatalf("making REQ-1 pending again once its key is free: got %v, want it saved", err)
+	}
+	if p, err := s.PendingRequest(ctx, "k"); err != nil || p.ID != "REQ-1" || p.Version != 3 {
+		t.Fatalf("pending request of k: got %q at version %d, %v; want REQ-1 at version 3", p.ID, p.Version, err)
+	}
 }
 
 // testExpiredRequestsAtTheBoundary: a pending request expires after its ExpiresAt, not
