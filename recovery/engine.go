@@ -222,8 +222,11 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 // (one per run is all an untrusted run ever gets: its LOW alert).
 const UntrustedQueueSize = 64
 
-// Submit queues a signal without waiting. It returns false when the signal's queue is
-// full; the pollers will report the same fact again later.
+// Submit queues a signal without waiting. It returns false when a trusted signal's
+// queue is full; the pollers will report the same fact again later. An untrusted run's
+// signal that finds its own queue full is dropped and Submit returns true: such a run
+// only ever gets its LOW alert, and a flood of them must not make the webhook ask
+// GitHub to redeliver.
 func (e *Engine) Submit(sig Signal) bool {
 	if r := sig.Run; r != nil && r.Event != "" && r.HeadRepository != "" && e.Pipeline.Trust.Untrusted(*r) != "" {
 		select {
