@@ -59,7 +59,7 @@ unit:
 			eval "$$pg"; \
 			trap 'bash scripts/pg.sh stop "$$MEDIC_PG_DIR"' EXIT; \
 			trap 'exit 130' INT TERM; \
-		elif [[ $${CI:-} =~ ^(1|[Tt]rue|TRUE)$$ ]]; then \
+		elif [[ $${CI:-} =~ ^(1|t|T|true|True|TRUE)$$ ]]; then \
 			echo "unit: could not start PostgreSQL (scripts/pg.sh start), and CI=true needs it" >&2; \
 			exit 1; \
 		else \

@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/medic-ops/medic/internal/testenv"
+	"github.com/medic-ops/medic/internal/tftest"
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/slackfake"
@@ -15,15 +16,23 @@ import (
 	"github.com/medic-ops/medic/store"
 )
 
-// needTerraform skips (or, under CI=true, fails) when no real terraform is there.
+// needTerraform skips (or, under CI, fails) when no real terraform is there.
 func needTerraform(t *testing.T, e *e2e) {
 	t.Helper()
 	if e.cfg.Terraform.Bin == "" {
-		if isCI() {
-			t.Fatal("no terraform >= 1.4: run `make tools`")
-		}
-		t.Skip("no terraform >= 1.4: run `make tools`")
+		missingTerraform(t)
 	}
+}
+
+// missingTerraform stops tb, which needs the real Terraform and found none: it fails
+// under CI and skips elsewhere, saying what to install (testenv.Missing).
+func missingTerraform(tb testing.TB) {
+	tb.Helper()
+	why := "no terraform >= " + tftest.MinVersion
+	if _, err := tftest.Find(); err != nil {
+		why = err.Error()
+	}
+	testenv.Missing(tb, why)
 }
 
 // press clicks a button of any message as user and returns the answer only they see.
@@ -552,6 +561,3 @@ func (e *e2e) pollOnce() {
 		e.t.Logf("alarm poll: %v", err)
 	}
 }
-
-// isCI reports whether the tests run under CI, where a missing real part fails.
-func isCI() bool { return os.Getenv("CI") == "true" }

@@ -201,7 +201,7 @@ func BenchmarkApprovalToFirstCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	if cfg.Terraform.Bin == "" {
-		b.Skip("no terraform >= 1.4: run `make tools`")
+		missingTerraform(b)
 	}
 	off := time.Duration(0)
 	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &off, &off
@@ -232,6 +232,8 @@ func BenchmarkApprovalToFirstCall(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		// Each rollback gets a minute, however many the benchmark plays.
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		if err := clickAndWait(wctx, d, userAlice, alert, "action:rollback"); err != nil {
 			b.Fatal(err)
 		}
@@ -248,6 +250,9 @@ func BenchmarkApprovalToFirstCall(b *testing.B) {
 			b.Fatal(err)
 		}
 		for sb.Faults.Calls("github:Tarball") == before {
+			if wctx.Err() != nil {
+				b.Fatalf("no download of the Terraform sources after the approval: %v", wctx.Err())
+			}
 			time.Sleep(200 * time.Microsecond)
 		}
 		took = append(took, time.Since(start))
@@ -269,8 +274,12 @@ func BenchmarkApprovalToFirstCall(b *testing.B) {
 			if holder == "" {
 				break
 			}
+			if wctx.Err() != nil {
+				b.Fatalf("prod still held by %s after the job succeeded: %v", holder, wctx.Err())
+			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		cancel()
 		b.StartTimer()
 	}
 	b.StopTimer()

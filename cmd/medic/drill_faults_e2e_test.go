@@ -206,12 +206,33 @@ func (e *e2e) waitAnswered(ctx context.Context, alertTS string, people []person)
 	}
 }
 
-// checkAnsweredOnce waits until medic has handled every envelope (handled counts
-// envelopes handled, not skipped duplicates) and expects exactly one answer per
-// person. It returns the answers and the people answered more than once.
-func (e *e2e) checkAnsweredOnce(alertTS string, people []person, handledBefore float64) (answered, doubled int) {
+// checkAnsweredOnce waits until medic has classified every delivery of the people's
+// envelopes Slack saw acknowledged (each one medic acks it then handles or skips as a
+// duplicate: medic_slack_handle_seconds_count and
+// medic_slack_duplicate_envelopes_total), then expects one envelope handled and one
+// answer per person. It returns the answers and the people answered more than once.
+func (e *e2e) checkAnsweredOnce(alertTS string, people []person, handledBefore, dupBefore float64) (answered, doubled int) {
 	e.t.Helper()
-	e.waitMetricAtLeast(e.t, "medic_slack_handle_seconds_count", handledBefore+float64(len(people)))
+	ids := map[string]bool{}
+	for _, p := range people {
+		ids[p.envelope] = true
+	}
+	acked := 0
+	for _, a := range e.sb.Slack.Acks() {
+		if ids[a.EnvelopeID] {
+			acked++
+		}
+	}
+	classified := func() float64 {
+		return e.metric("medic_slack_handle_seconds_count") - handledBefore + e.metric("medic_slack_duplicate_envelopes_total") - dupBefore
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for classified() < float64(acked) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("medic handled or skipped %g deliveries of the people's envelopes within 20s, want the %d Slack saw acknowledged", classified(), acked)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := e.metric("medic_slack_handle_seconds_count") - handledBefore; got != float64(len(people)) {
 		e.t.Errorf("medic handled %g envelopes, want %d (one per person)", got, len(people))
 	}
@@ -266,7 +287,7 @@ func TestDrillSlackReconnectStorm(t *testing.T) {
 	// and envelopes medic already acknowledged sent again.
 	const rounds = 28
 	reasons := map[string]int{}
-	drops, stalls, refused, duplicatesSent := 0, 0, 0, 0
+	drops, stalls, refused, duplicatesSent, played := 0, 0, 0, 0, 0
 	sent := make(chan string, 64) // envelopes people sent, for the storm to send again
 	stormDone := make(chan error, 1)
 	var stormEnd time.Time
@@ -329,6 +350,7 @@ func TestDrillSlackReconnectStorm(t *testing.T) {
 					}
 				}
 			}
+			played++
 		}
 		stormEnd = time.Now()
 		stormDone <- nil
@@ -336,13 +358,13 @@ func TestDrillSlackReconnectStorm(t *testing.T) {
 
 	// Meanwhile people type /status (each as someone else, so each answer names its
 	// asker) and click View logs on the alert.
-	const commands, clicks = 18, 9
+	const sends = 27 // every third a click
 	envs := []string{"dev", "preprod", "prod"}
 	var people []person
 	noConnection := 0
 	tick := time.NewTicker(60 * time.Millisecond)
 	defer tick.Stop()
-	for i := range commands + clicks {
+	for i := range sends {
 		<-tick.C
 		var p person
 		var send func() (string, error)
@@ -381,7 +403,15 @@ func TestDrillSlackReconnectStorm(t *testing.T) {
 	}
 	e.waitAnswered(ctx, alert.TS, people)
 	recovered := time.Since(stormEnd)
-	answered, doubled := e.checkAnsweredOnce(alert.TS, people, handledBefore)
+	commands, clicks := 0, 0
+	for _, p := range people {
+		if p.kind == "click" {
+			clicks++
+		} else {
+			commands++
+		}
+	}
+	answered, doubled := e.checkAnsweredOnce(alert.TS, people, handledBefore, dupBefore)
 	failed := failuresSaid(s.Messages(sandboxChannel))
 	if failed != 0 {
 		t.Errorf("%d answers said medic could not do it, want none:\n%s", failed, s.Transcript(sandboxChannel))
@@ -390,16 +420,19 @@ func TestDrillSlackReconnectStorm(t *testing.T) {
 	// whose ack was lost with a link (a duplicate sent just before a fault may be lost
 	// too, so this is a figure, not a check; doubled answers are the check).
 	skipped := e.metric("medic_slack_duplicate_envelopes_total") - dupBefore
-	faultsInjected := drops + stalls + refused + duplicatesSent
+	// Refused opens as Slack answered them: the calls that opened no connection (the
+	// storm asks for refused of them; a refusal asked for last may go unused).
+	opened, opens := s.ConnectionsOpened()-openedBefore, e.sb.Faults.Calls("slack:apps.connections.open")-opensBefore
+	refusedOpens := opens - opened
+	faultsInjected := drops + stalls + refusedOpens + duplicatesSent
 	for _, n := range reasons {
 		faultsInjected += n
 	}
 	drillReport(t, "faults=%d over %d rounds (disconnect frames %v, drops without close frame %d of which %d after the link went silent, "+
-		"refused apps.connections.open %d, acked envelopes sent again %d); connections opened=%d (apps.connections.open calls %d); "+
+		"refused apps.connections.open %d of %d asked, acked envelopes sent again %d); connections opened=%d (apps.connections.open calls %d); "+
 		"requests=%d (%d /status, %d View logs clicks) answered=%d redelivered by Slack=%d re-sent by people while no connection=%d "+
 		"duplicates skipped=%g failed-with-message=%d doubled=%d lost=%d; time to recover (storm end to last answer)=%s",
-		faultsInjected, rounds, reasons, drops, stalls, refused, duplicatesSent,
-		s.ConnectionsOpened()-openedBefore, e.sb.Faults.Calls("slack:apps.connections.open")-opensBefore,
+		faultsInjected, played, reasons, drops, stalls, refusedOpens, refused, duplicatesSent, opened, opens,
 		len(people), commands, clicks, answered, redelivered(s, people), noConnection,
 		skipped, failed, doubled, lost, recovered.Round(time.Millisecond))
 }
@@ -427,12 +460,13 @@ func TestDrillSlackHalfOpenLink(t *testing.T) {
 	handledBefore := e.metric("medic_slack_handle_seconds_count")
 	dupBefore := e.metric("medic_slack_duplicate_envelopes_total")
 	openedBefore := s.ConnectionsOpened()
+	opensBefore := e.sb.Faults.Calls("slack:apps.connections.open")
 
 	// The link dies silently, and the first reconnects are refused, so the outage lasts
 	// long enough for /readyz to show it.
-	const refusedOpens = 3
-	s.FailConnectionsOpen(refusedOpens)
+	s.FailConnectionsOpen(3)
 	start := time.Now()
+	stalled := s.Connections()
 	s.Stall()
 	pongsAtStall := s.Pings().Pongs
 	var people []person
@@ -472,7 +506,7 @@ func TestDrillSlackHalfOpenLink(t *testing.T) {
 	}
 	e.waitAnswered(ctx, alert.TS, people)
 	answeredAt := time.Now()
-	answered, doubled := e.checkAnsweredOnce(alert.TS, people, handledBefore)
+	answered, doubled := e.checkAnsweredOnce(alert.TS, people, handledBefore, dupBefore)
 	lostInLink := 0
 	for _, p := range people {
 		env, _ := s.Envelope(p.envelope)
@@ -486,10 +520,12 @@ func TestDrillSlackHalfOpenLink(t *testing.T) {
 	if failed != 0 {
 		t.Errorf("%d answers said medic could not do it, want none", failed)
 	}
-	drillReport(t, "faults=1 stalled link (no close frame, no PING) + %d refused apps.connections.open; ping timeout %s; "+
+	opened := s.ConnectionsOpened() - openedBefore
+	refusedOpens := e.sb.Faults.Calls("slack:apps.connections.open") - opensBefore - opened
+	drillReport(t, "faults=%d stalled link(s) (no close frame, no PING) + %d refused apps.connections.open; ping timeout %s; "+
 		"requests=%d answered=%d lost in the dead link and redelivered=%d duplicates skipped=%g failed-with-message=%d doubled=%d lost=%d; "+
 		"/readyz 503 after %s, 200 after %s; time to recover (stall to last answer)=%s",
-		refusedOpens, pingTimeout, len(people), answered, lostInLink, e.metric("medic_slack_duplicate_envelopes_total")-dupBefore, failed, doubled, lost,
+		stalled, refusedOpens, pingTimeout, len(people), answered, lostInLink, e.metric("medic_slack_duplicate_envelopes_total")-dupBefore, failed, doubled, lost,
 		noticed.Sub(start).Round(time.Millisecond), back.Sub(start).Round(time.Millisecond), answeredAt.Sub(start).Round(time.Millisecond))
 }
 
@@ -549,16 +585,40 @@ func TestDrillSlackRateLimitedPosts(t *testing.T) {
 	if updates < updateLimited+1 {
 		t.Errorf("chat.update calls after the click: got %d, want at least %d (the 429s, then the update)", updates, updateLimited+1)
 	}
-	if n := len(e.alerts()); n != 1 {
-		t.Errorf("got %d alerts, want 1", n)
+	alerts := len(e.alerts())
+	if alerts != 1 {
+		t.Errorf("got %d alerts, want 1", alerts)
 	}
+	// What people were promised and what Slack shows: the alert, its log excerpt, the
+	// acknowledgement note and the alert saying it was acknowledged.
 	thread := e.sb.Slack.Thread(sandboxChannel, alert.TS)
+	countThread := func(s string) int {
+		n := 0
+		for _, m := range thread {
+			if m.TS != alert.TS && strings.Contains(slackfake.Render(m), s) {
+				n++
+			}
+		}
+		return n
+	}
+	excerpts, ackNotes := countThread("Log excerpt"), countThread("Acknowledged by <@U0ALICE>")
+	ackShown := 0
+	if cur, ok := e.sb.Slack.Message(sandboxChannel, alert.TS); ok && strings.Contains(slackfake.Render(cur), "Acknowledged by <@U0ALICE>") {
+		ackShown = 1
+	}
+	lost := 0
+	for _, n := range []int{alerts, excerpts, ackNotes, ackShown} {
+		if n == 0 {
+			lost++
+		}
+	}
+	refusedPosts, refusedUpdates := e.sb.Faults.Failed("slack:chat.postMessage"), e.sb.Faults.Failed("slack:chat.update")
 	drillReport(t, "faults=%d (429 Retry-After %s: %d on chat.postMessage, more than slack-go's 4 tries; %d on chat.update); "+
 		"requests: chat.postMessage %d (messages %d, refused %d), chat.update %d after the click; "+
-		"answered: alert 1, thread notes %d, acknowledgement 1; doubled=%d lost=0; "+
+		"answered: alerts %d, thread notes %d (log excerpts %d, acknowledgement notes %d), alert shows the acknowledgement %d; doubled=%d lost=%d; "+
 		"time to recover: alert posted %s after the webhook, acknowledgement shown %s after the click",
-		postLimited+updateLimited, retryAfter, postLimited, updateLimited, calls, posted, postLimited, updates,
-		len(thread)-1, doubled, alertAfter.Round(time.Millisecond), ackedAfter.Round(time.Millisecond))
+		refusedPosts+refusedUpdates, retryAfter, refusedPosts, refusedUpdates, calls, posted, calls-posted, updates,
+		alerts, len(thread)-1, excerpts, ackNotes, ackShown, doubled, lost, alertAfter.Round(time.Millisecond), ackedAfter.Round(time.Millisecond))
 }
 
 // firstVia is how a message was first posted.
@@ -616,13 +676,16 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	// 1. GitHub answers 502 to every listing and 503 to every log download.
 	e.sb.Faults.Set(list, fault.Rule{Err: &fault.Error{Status: http.StatusBadGateway, Message: "Server Error"}})
 	e.sb.Faults.Set("github:JobLogs", fault.Rule{Err: &fault.Error{Status: http.StatusServiceUnavailable, Message: "Service Unavailable"}})
-	e.stage("dev-tests-fail-main")
-	c0 := e.sb.Faults.Calls(list)
+	var staged []sandbox.Staged
+	staged = append(staged, e.stage("dev-tests-fail-main"))
+	c0, t0 := e.sb.Faults.Calls(list), time.Now()
 	e.waitCalls(list, c0+3*workflows) // three failed rounds
 	if n := len(e.alerts()); n != 0 {
 		t.Fatalf("got %d alerts while GitHub answered 502, want 0", n)
 	}
 	serverErrors := e.sb.Faults.Calls(list) - c0
+	// The pace of a poller GitHub answers at once (502s carry no Retry-After).
+	unthrottled := float64(serverErrors) / time.Since(t0).Seconds()
 	e.sb.Faults.Clear(list)
 	cleared := time.Now()
 	first, text := e.waitAlert("Dev tests failed")
@@ -638,7 +701,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	e.sb.Faults.Set(list, fault.Rule{Times: 1, Err: &fault.Error{Status: http.StatusForbidden, Code: "rate_limited",
 		Message: "API rate limit exceeded for installation ID 1.", RetryAfter: primaryWait}})
 	c1 := e.sb.Faults.Calls(list)
-	e.stage("preprod-tests-fail")
+	staged = append(staged, e.stage("preprod-tests-fail"))
 	e.waitCalls(list, c1+1)
 	limitedAt := time.Now()
 	duringPrimary := e.callsDuring(list, primaryWait/2)
@@ -653,7 +716,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	const retryAfter, window = 2 * time.Second, 3 * time.Second
 	e.sb.Faults.Set(list, fault.Rule{Err: &fault.Error{Status: http.StatusTooManyRequests, Message: "Too Many Requests", RetryAfter: retryAfter}})
 	c2 := e.sb.Faults.Calls(list)
-	e.stage("prod-deploy-fail")
+	staged = append(staged, e.stage("prod-deploy-fail"))
 	e.waitCalls(list, c2+1)
 	during429 := 1 + e.callsDuring(list, window)
 	if max429 := int(window/retryAfter) + 2; during429 > max429 {
@@ -665,9 +728,9 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	e.waitAlert("Production deployment failed")
 	recovered429 := time.Since(cleared)
 
-	// One alert per failed run: none missed, none repeated, however often the
-	// poller read them again after each pause.
-	e.waitMetricAtLeast(t, "medic_poll_rounds_total", e.metric("medic_poll_rounds_total")+5)
+	// One alert per failed run: none missed, none repeated (nor any note), however
+	// often the poller read them again after each pause.
+	e.wantSettled(len(staged), 5, "runs")
 	headers := map[string]int{}
 	for _, a := range e.alerts() {
 		header, _, _ := strings.Cut(slackfake.Render(a), "\n")
@@ -680,15 +743,42 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 			t.Errorf("%d alerts for %q, want 1", n, h)
 		}
 	}
-	if len(headers) != 3 {
-		t.Errorf("got alerts %v, want one for each of the 3 failed runs", headers)
+	if len(headers) != len(staged) {
+		t.Errorf("got alerts %v, want one for each of the %d failed runs", headers, len(staged))
 	}
-	drillReport(t, "faults: 502 on ListWorkflowRuns (%d calls answered 502) and 503 on JobLogs; one 403 primary rate limit (reset in %s); "+
-		"429 Retry-After %s for %s; runs failed=3 alerted=%d repeated=%d missed=%d; ListWorkflowRuns calls during the primary limit=%d, "+
-		"during the 429 window=%d (polling every %s would make ~%d); log diagnostic failed-with-message=1 (filled in by Refresh); "+
+	missed := 0
+	for _, st := range staged {
+		found := false
+		for _, a := range e.alerts() {
+			found = found || mentionsRun(a, st.RunID)
+		}
+		if !found {
+			missed++
+			t.Errorf("no alert names run %d", st.RunID)
+		}
+	}
+	// Alerts that said their log diagnostic failed (in any version), and of those the
+	// ones Refresh filled in.
+	logFailed, filledIn := 0, 0
+	for _, a := range e.alerts() {
+		said := strings.Contains(slackfake.Render(a), "on JobLogs")
+		for _, v := range a.History {
+			said = said || strings.Contains(slackfake.Render(slackfake.Message{Text: v.Text, Blocks: v.Blocks}), "on JobLogs")
+		}
+		if said {
+			logFailed++
+			if strings.Contains(slackfake.Render(a), "test_sentiment_score_bounds") {
+				filledIn++
+			}
+		}
+	}
+	drillReport(t, "faults: 502 on ListWorkflowRuns (%d calls answered 502) and 503 on JobLogs (%d calls); one 403 primary rate limit (reset in %s); "+
+		"429 Retry-After %s for %s; runs failed=%d alerted=%d repeated=%d missed=%d; ListWorkflowRuns calls during the primary limit=%d, "+
+		"during the 429 window=%d (at the %.1f calls/s measured under 502s, ~%.0f); log diagnostic failed-with-message=%d (filled in by Refresh %d); "+
 		"time to recover: %s after the 5xx, %s after the 403, %s after the 429s",
-		serverErrors, primaryWait, retryAfter, window, len(headers), repeated, 3-min(3, len(headers)), duringPrimary, during429,
-		interval, int(window/interval)*workflows, recovered5xx.Round(time.Millisecond), recoveredPrimary.Round(time.Millisecond), recovered429.Round(time.Millisecond))
+		serverErrors, e.sb.Faults.Failed("github:JobLogs"), primaryWait, retryAfter, window, len(staged), len(headers), repeated, missed, duringPrimary, during429,
+		unthrottled, unthrottled*window.Seconds(), logFailed, filledIn,
+		recovered5xx.Round(time.Millisecond), recoveredPrimary.Round(time.Millisecond), recovered429.Round(time.Millisecond))
 }
 
 // TestDrillGitHubActionFailsThenRetryWorks: a recovery action whose GitHub call keeps
@@ -749,9 +839,45 @@ func TestDrillGitHubActionFailsThenRetryWorks(t *testing.T) {
 	if fmt.Sprint(statuses) != "[502 429 201]" {
 		t.Errorf("re-run requests GitHub answered: got %v, want [502 429 201]", statuses)
 	}
-	drillReport(t, "faults: 502 then 429 (Retry-After 30s) on the re-run; requests=%d (answers %v) attempts=3 failed-with-message=2 "+
-		"silent successes=0 retried by medic=0; the later retry worked; time to recover (retry click to success)=%s",
-		len(statuses), statuses, recovered.Round(time.Millisecond))
+	// Per attempt (job), what its thread says: a failure with GitHub's answer, or a
+	// success; a success whose GitHub call failed is silent.
+	thread := e.sb.Slack.Thread(sandboxChannel, alert.TS)
+	says := func(job string, wants ...string) bool {
+		for _, m := range thread {
+			text := slackfake.Render(m)
+			ok := strings.Contains(text, "Job "+job)
+			for _, w := range wants {
+				ok = ok && strings.Contains(text, w)
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
+	}
+	jobs := []string{job1, job2, job3}
+	failedSaid, silent, worked := 0, 0, 0
+	for i, job := range jobs {
+		switch {
+		case says(job, "failed at step 1"):
+			failedSaid++
+		case says(job, "succeeded"):
+			if i < len(statuses) && statuses[i] >= 300 {
+				silent++
+			} else {
+				worked++
+			}
+		}
+	}
+	errorsShown := 0
+	for _, m := range thread {
+		if text := slackfake.Render(m); strings.Contains(text, ":x: Re-run the failed jobs of run") && strings.Contains(text, "on RerunFailed") {
+			errorsShown++
+		}
+	}
+	drillReport(t, "faults: %d answers refused (502, then 429 Retry-After 30s) on the re-run; requests=%d (answers %v) attempts=%d failed-with-message=%d "+
+		"(GitHub's error shown %d times) silent successes=%d retried by medic=%d; later retries that worked=%d; time to recover (retry click to success)=%s",
+		e.sb.Faults.Failed(op), len(statuses), statuses, len(jobs), failedSaid, errorsShown, silent, len(statuses)-len(jobs), worked, recovered.Round(time.Millisecond))
 }
 
 // TestDrillAWSThrottlingAndHangs: Lambda and CloudWatch throttle every call
@@ -778,16 +904,20 @@ func TestDrillAWSThrottlingAndHangs(t *testing.T) {
 	e.sb.Faults.Set("cloudwatch:DescribeAlarms", throttled(http.StatusBadRequest, "ThrottlingException"))
 	e.sb.Faults.Set("secretsmanager:GetSecretValue", fault.Rule{Hang: true})
 	asked := time.Now()
+	requests := 1 // what people asked for: each /status and the alert
 	e.command(userAlice, sandboxChannel, "/status", "prod")
 	_, text := e.waitMessage("prod status", statusOf("prod"))
 	statusAfter := time.Since(asked)
+	failingSections := warnings(text)
 	wantContains(t, text, "3 sections could not be read",
 		"Lambda: TooManyRequestsException on GetFunction",
 		"CloudWatch: ThrottlingException on DescribeAlarms",
 		"Health: no answer within "+timeout.String(),
 		"Last known good deploy", fakeSHA("prod", 3)[:12])
+	longLines := 0
 	for _, line := range strings.Split(text, "\n") {
 		if strings.Contains(line, ":warning:") && len(line) > 300 {
+			longLines++
 			t.Errorf("a failing section takes more than a line: %q", line)
 		}
 	}
@@ -807,9 +937,11 @@ func TestDrillAWSThrottlingAndHangs(t *testing.T) {
 	e.sb.Faults.Set("logs:FilterLogEvents", fault.Rule{Hang: true})
 	cwBefore, smBefore, logsBefore := calls("cloudwatch:DescribeAlarms"), calls("secretsmanager:GetSecretValue"), calls("logs:FilterLogEvents")
 	delivered := time.Now()
+	requests++
 	e.deliver(st)
 	_, text = e.waitAlert("Production canary failed")
 	alertAfter := time.Since(delivered)
+	failedDiagnostics := warnings(text)
 	wantContains(t, text,
 		":warning: *Health endpoint*", "Secrets Manager: ThrottlingException on GetSecretValue",
 		":warning: *Alarms in ALARM*", "CloudWatch: ThrottlingException on DescribeAlarms",
@@ -829,22 +961,53 @@ func TestDrillAWSThrottlingAndHangs(t *testing.T) {
 	}
 	e.sb.Faults.Set("cloudwatch:DescribeAlarms", fault.Rule{Times: sdkAttempts - 1, Err: throttled(http.StatusBadRequest, "ThrottlingException").Err})
 	cwBefore = calls("cloudwatch:DescribeAlarms")
+	requests++
 	e.command(userBob, sandboxChannel, "/status", "prod")
 	_, text = e.waitMessage("second prod status", func(m slackfake.Message) bool {
 		return statusOf("prod")(m) && strings.Contains(slackfake.Render(m), "<@"+userBob+">")
 	})
+	absorbedShown := warnings(text)
 	if strings.Contains(text, "ThrottlingException") || strings.Contains(text, "could not be read") {
 		t.Errorf("a throttling the SDK's retries absorbed still shows:\n%s", text)
 	}
-	if got := calls("cloudwatch:DescribeAlarms") - cwBefore; got != sdkAttempts {
-		t.Errorf("DescribeAlarms attempts: got %d, want %d (two throttled, then the answer)", got, sdkAttempts)
+	absorbedAttempts := calls("cloudwatch:DescribeAlarms") - cwBefore
+	if absorbedAttempts != sdkAttempts {
+		t.Errorf("DescribeAlarms attempts: got %d, want %d (two throttled, then the answer)", absorbedAttempts, sdkAttempts)
+	}
+	// Each /status answer and alert posted counts as answered.
+	answered := len(e.alerts())
+	for _, m := range e.sb.Slack.Messages(sandboxChannel) {
+		if statusOf("prod")(m) {
+			answered++
+		}
 	}
 	drillReport(t, "faults: Lambda GetFunction 429 TooManyRequestsException, CloudWatch DescribeAlarms ThrottlingException, Secrets Manager hang, "+
-		"then an alert under CloudWatch/Secrets Manager throttling and a CloudWatch Logs hang, then CloudWatch throttling twice; "+
-		"/status answered with 3 failing sections each in one line after %s; SDK attempts: GetFunction %d for %d functions (bound %d each), "+
-		"DescribeAlarms %d (bound %d), GetSecretValue 1 (hung until the %s section timeout); "+
-		"alert posted after %s with 3 diagnostics marked failed (attempts: DescribeAlarms %d, GetSecretValue %d, FilterLogEvents %d hung, one per log group); "+
-		"short throttling absorbed by the SDK in %d attempts; failed-with-message: every failing section and diagnostic; lost=0",
-		statusAfter.Round(time.Millisecond), lambdaCalls, functions, sdkAttempts, cwCalls, sdkAttempts, timeout,
-		alertAfter.Round(time.Millisecond), cw, sm, logs, sdkAttempts)
+		"then an alert under CloudWatch/Secrets Manager throttling and a CloudWatch Logs hang, then CloudWatch throttling twice (calls refused or held: %d); "+
+		"/status answered with %d failing sections marked (%d lines over 300 characters) after %s; SDK attempts: GetFunction %d for %d functions (bound %d each), "+
+		"DescribeAlarms %d (bound %d), GetSecretValue %d (hung until the %s section timeout); "+
+		"alert posted after %s with %d diagnostics marked failed (attempts: DescribeAlarms %d, GetSecretValue %d, FilterLogEvents %d hung, one per log group); "+
+		"short throttling absorbed by the SDK in %d attempts (sections still marked failed: %d); requests=%d answered=%d lost=%d",
+		failedCalls(e, "lambda:GetFunction", "cloudwatch:DescribeAlarms", "secretsmanager:GetSecretValue", "logs:FilterLogEvents"),
+		failingSections, longLines, statusAfter.Round(time.Millisecond), lambdaCalls, functions, sdkAttempts, cwCalls, sdkAttempts, smCalls, timeout,
+		alertAfter.Round(time.Millisecond), failedDiagnostics, cw, sm, logs, absorbedAttempts, absorbedShown, requests, answered, max(0, requests-answered))
+}
+
+// warnings counts the lines of a rendered message marked as failed (:warning:).
+func warnings(text string) int {
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, ":warning:") {
+			n++
+		}
+	}
+	return n
+}
+
+// failedCalls sums the calls of ops that the sandbox's fault rules broke.
+func failedCalls(e *e2e, ops ...string) int {
+	n := 0
+	for _, op := range ops {
+		n += e.sb.Faults.Failed(op)
+	}
+	return n
 }

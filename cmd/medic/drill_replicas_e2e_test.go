@@ -27,23 +27,23 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/internal/testenv"
+	"github.com/medic-ops/medic/recovery/recoverytest"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/slackfake"
 )
 
 // drillPostgresAdmin returns the URL of the PostgreSQL server the drills use
-// (MEDIC_TEST_POSTGRES_URL). Without it the drill is skipped, or fails under CI=true.
+// (MEDIC_TEST_POSTGRES_URL). Without it the drill is skipped, or fails under CI.
 func drillPostgresAdmin(t *testing.T) string {
 	t.Helper()
 	admin := os.Getenv("MEDIC_TEST_POSTGRES_URL")
 	if admin == "" {
-		const how = "`make unit` (and `make test`) start a throwaway server with scripts/pg.sh and set it; " +
-			"by hand: eval \"$(bash scripts/pg.sh start)\", run the tests, then bash scripts/pg.sh stop \"$MEDIC_PG_DIR\""
-		if isCI() {
-			t.Fatalf("MEDIC_TEST_POSTGRES_URL is not set, and CI=true needs the PostgreSQL drills to run: %s", how)
-		}
-		t.Skipf("PostgreSQL drill skipped: MEDIC_TEST_POSTGRES_URL is not set. %s", how)
+		testenv.Missing(t, "MEDIC_TEST_POSTGRES_URL is not set: the PostgreSQL drills need a server. "+
+			"`make unit` (and `make test`) start a throwaway one with scripts/pg.sh and set it (PostgreSQL's server binaries, "+
+			"the postgresql package, must be installed; as root pg.sh installs them); "+
+			"by hand: eval \"$(bash scripts/pg.sh start)\", run the tests, then bash scripts/pg.sh stop \"$MEDIC_PG_DIR\"")
 	}
 	return admin
 }
@@ -116,7 +116,7 @@ type drillCluster struct {
 // startDrillCluster starts n replicas on a fresh database of the server at admin, with
 // a 3s leader lease and every action waiting for an approver (no self-service), so
 // that each recovery goes through a request and an approval.
-func startDrillCluster(t *testing.T, admin string, n int, opts ...e2eOption) *drillCluster {
+func startDrillCluster(t *testing.T, admin string, n int, opts ...any) *drillCluster {
 	t.Helper()
 	dbURL := freshDatabase(t, admin)
 	options := []any{e2eOption(func(_ *sandbox.World, cfg *config.Config) {
@@ -124,10 +124,7 @@ func startDrillCluster(t *testing.T, admin string, n int, opts ...e2eOption) *dr
 		cfg.Replicas.LeaderLease = 3 * time.Second
 		cfg.Access.SelfService = map[string][]string{}
 	})}
-	for _, o := range opts {
-		options = append(options, o)
-	}
-	e, _ := mustStartStaged(t, "", options...)
+	e, _ := mustStartStaged(t, "", append(options, opts...)...)
 	c := &drillCluster{e2e: e, reps: []*sandboxed{e.sandboxed}, db: openDrillDB(t, dbURL)}
 	for len(c.reps) < n {
 		c.reps = append(c.reps, e.startReplica())
@@ -364,9 +361,10 @@ func TestDrillExactlyOnceAcrossReplicas(t *testing.T) {
 		t.Run(fmt.Sprintf("%d replicas", n), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(n)))
 			c := startDrillCluster(t, admin, n)
-			var deliveries, clicks, redeliveries, duplicates, lost int
+			var deliveries, clicks, redeliveries, duplicates, lost, played int
 			seen := map[string]bool{}
 			for trial := 1; trial <= trials; trial++ {
+				played++
 				st := c.stage("dev-tests-fail-main")
 				deliveries += c.deliverSpread(rng, st)
 				alert := c.waitNewAlert(seen)
@@ -447,7 +445,7 @@ func TestDrillExactlyOnceAcrossReplicas(t *testing.T) {
 					dup(action+" audit row", rowCount(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = $2`, incident, action))
 				}
 			}
-			incidents := trials
+			incidents := played
 			applies := "n/a (played with 2 replicas)"
 			if n == 2 {
 				// One Terraform rollback of prod, approved by a flurry of clicks.
@@ -466,7 +464,7 @@ func TestDrillExactlyOnceAcrossReplicas(t *testing.T) {
 			duplicates += len(in.duplicates)
 			lost += len(in.lost)
 			drillReport(t, "replicas=%d re-run trials=%d terraform rollback applies=%s webhook_deliveries=%d clicks=%d slack_redeliveries=%d duplicates=%d lost=%d seed=%d",
-				n, trials, applies, deliveries, clicks, redeliveries, duplicates, lost, seed)
+				n, played, applies, deliveries, clicks, redeliveries, duplicates, lost, seed)
 		})
 	}
 }
@@ -480,8 +478,8 @@ func (c *drillCluster) rollbackTrial(rng *rand.Rand, seen map[string]bool, click
 	t := c.t
 	t.Helper()
 	if c.cfg.Terraform.Bin == "" {
-		if isCI() {
-			t.Fatal("no terraform >= 1.4: run `make tools`")
+		if testenv.CI() {
+			missingTerraform(t)
 		}
 		t.Log("the Terraform rollback trial is skipped: no terraform >= 1.4 (run `make tools`)")
 		return false, 0
@@ -570,8 +568,18 @@ func TestDrillJobRecordsSurviveAFailingStore(t *testing.T) {
 	if state != "succeeded" || !strings.Contains(data, `"State":"succeeded"`) {
 		t.Errorf("the job's row: state %s, data %s; want it and its step succeeded", state, data)
 	}
-	if n := rowCount(t, c.db, `SELECT count(*) FROM env_locks`); n != 0 {
-		t.Errorf("%d environment still locked after the job ended", n)
+	locked := rowCount(t, c.db, `SELECT count(*) FROM env_locks`)
+	if locked != 0 {
+		t.Errorf("%d environment still locked after the job ended", locked)
+	}
+	told := 0
+	for _, m := range c.sb.Slack.Thread(sandboxChannel, alert.TS) {
+		if strings.Contains(m.Text, "Job JOB-") && strings.Contains(m.Text, "succeeded.") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("the job's success was told %d times, want once", told)
 	}
 	if n := c.sb.GitHub.Calls("RerunFailed"); n != 1 {
 		t.Errorf("GitHub re-run calls: got %d, want 1", n)
@@ -581,7 +589,8 @@ func TestDrillJobRecordsSurviveAFailingStore(t *testing.T) {
 			t.Errorf("%s audit rows: got %d, want %d", action, got, want)
 		}
 	}
-	drillReport(t, "job row updates failed by the store=%d; job succeeded, recorded and told once; environment freed", failures)
+	drillReport(t, "job row updates failed by the store=%d; job state=%s, success told %d time(s), re-run calls=%d, environments left locked=%d",
+		failures, state, told, c.sb.GitHub.Calls("RerunFailed"), locked)
 }
 
 // TestDrillStoreUnreachableLongerThanTheJobLease cuts two replicas off their PostgreSQL
@@ -591,13 +600,18 @@ func TestDrillJobRecordsSurviveAFailingStore(t *testing.T) {
 // (Terraform interrupted, its state lock released) rather than go on changing prod
 // unseen, and once the store is back the job must read interrupted at the apply,
 // once, with Retry, and prod be free for the next job.
+//
+// The replicas' time and tickers are the drill's (a recoverytest.Clock): the lease
+// runs out when the drill moves the clock past it, while the store is cut off, so no
+// CPU stall decides when, and no renewal can succeed on the way.
 func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 	admin := drillPostgresAdmin(t)
-	c := startDrillCluster(t, admin, 2, func(_ *sandbox.World, cfg *config.Config) {
+	clock := recoverytest.NewClock(time.Now())
+	c := startDrillCluster(t, admin, 2, e2eOption(func(_ *sandbox.World, cfg *config.Config) {
 		prod := cfg.Environments["prod"]
 		prod.Terraform.VarFile = "prod-slow.tfvars" // the apply sleeps a minute
 		cfg.Environments["prod"] = prod
-	})
+	}), withTickers{c: clock, now: true})
 	needTerraform(t, c.e2e)
 	st := c.stage("canary-fail")
 	c.deliver(st)
@@ -636,22 +650,26 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 	if _, err := adminDB.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
 		t.Fatal(err)
 	}
-	cut := time.Now()
+	// The job's lease runs out while the store is unreachable: the renewals tried on
+	// the way fail, and the last one finds a whole lease gone since the job was
+	// created (medic's clock has not moved before).
+	lease := c.cfg.Jobs.Lease
+	clock.Advance(lease)
+	lapsed := time.Now()
 
 	// The replica running the job gives it up: Terraform is interrupted and frees the
 	// state lock, well before the minute-long apply would have ended.
-	lease := c.cfg.Jobs.Lease
 	for {
 		if _, held := c.sb.TFState.Lock("prod"); !held {
 			break
 		}
-		if time.Since(cut) > 5*lease+10*time.Second {
-			t.Fatalf("the apply still holds the prod state lock %s after the store became unreachable (jobs.lease %s): the job runs on unseen",
-				time.Since(cut).Round(time.Millisecond), lease)
+		if time.Since(lapsed) > 30*time.Second {
+			t.Fatalf("the apply still holds the prod state lock %s after its job's lease (jobs.lease %s) ran out with the store unreachable: the job runs on unseen",
+				time.Since(lapsed).Round(time.Millisecond), lease)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	stopped := time.Since(cut)
+	stopped := time.Since(lapsed)
 	restore()
 
 	// Told by the job itself, or by a replica that found its lease lapsed first.
@@ -671,20 +689,10 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Both replicas look for dead jobs every few seconds: let them look at this one.
-	rounds := func() float64 {
-		var sum float64
-		for _, r := range c.reps {
-			v, _ := metricSum(r.app.metricsAddr(), "medic_poll_rounds_total", `poller="jobs"`, `outcome="ok"`)
-			sum += v
-		}
-		return sum
-	}
-	for start := rounds(); rounds() < start+2*float64(len(c.reps)); {
-		if time.Now().After(deadline) {
-			t.Fatal("the replicas stopped looking for dead jobs")
-		}
-		time.Sleep(50 * time.Millisecond)
+	// Both replicas look for dead jobs every few seconds: let each look at this one
+	// twice, with the store back.
+	for range 2 {
+		c.advanceRounds(clock, "jobs", jobsRound)
 	}
 	notes, starts := 0, 0
 	for _, m := range c.sb.Slack.Thread(sandboxChannel, alert.TS) {
@@ -709,8 +717,37 @@ func TestDrillStoreUnreachableLongerThanTheJobLease(t *testing.T) {
 	if got := rowCount(t, c.db, `SELECT count(*) FROM audit WHERE incident_id = $1 AND action = 'job.interrupted'`, incident); got != 1 {
 		t.Errorf("job.interrupted audit rows: got %d, want 1", got)
 	}
-	drillReport(t, "database cut off during a terraform apply: the apply was stopped %s after the cut (jobs.lease %s), the store let back in then; interruption told %d time(s), apply starts=%d, prod freed",
-		stopped.Round(time.Millisecond), lease, notes, starts)
+	drillReport(t, "database cut off during a terraform apply, medic's clock moved past jobs.lease (%s): the apply was stopped %s later, the store let back in then; "+
+		"interruption told %d time(s), apply starts=%d, environment locks left=%d",
+		lease, stopped.Round(time.Millisecond), notes, starts, rowCount(t, c.db, `SELECT count(*) FROM env_locks`))
+}
+
+// advanceRounds moves clock, the replicas' tickers, by interval and waits until every
+// replica has finished a round of poller since (a round whose tick was taken: the
+// medic_poll_rounds_total series of poller counts it, ok or error).
+func (c *drillCluster) advanceRounds(clock *recoverytest.Clock, poller string, interval time.Duration) {
+	c.t.Helper()
+	rounds := func(r *sandboxed) float64 {
+		v, err := metricSum(r.app.metricsAddr(), "medic_poll_rounds_total", `poller="`+poller+`"`)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		return v
+	}
+	before := make([]float64, len(c.reps))
+	for i, r := range c.reps {
+		before[i] = rounds(r)
+	}
+	clock.Advance(interval)
+	deadline := time.Now().Add(20 * time.Second)
+	for i, r := range c.reps {
+		for rounds(r) <= before[i] {
+			if time.Now().After(deadline) {
+				c.t.Fatalf("replica %d ran no %s round within 20s of its tick: %s rounds stayed at %g", i, poller, poller, before[i])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 // medicProc is one replica of medic running as a separate process (`medic serve`).
@@ -743,7 +780,7 @@ func buildMedic(t *testing.T, dir string) string {
 
 // startProcCluster starts n `medic serve` processes of bin on a fresh sandbox (with
 // caseName staged when not empty) and a fresh database of the server at admin. Pollers
-// are off unless change turns them on; the leader lease is 3s and jobs.lease 3s.
+// are off unless change turns them on; the leader lease is 3s and jobs.lease 30s.
 func startProcCluster(t *testing.T, bin, admin string, n int, caseName string, change func(*config.Config)) (*procCluster, sandbox.Staged) {
 	t.Helper()
 	sb := sandbox.Start(sandbox.Options{})
@@ -998,10 +1035,7 @@ func TestDrillReplicaKilled(t *testing.T) {
 			cfg.Environments["prod"] = prod
 		})
 		if c.cfg.Terraform.Bin == "" {
-			if isCI() {
-				t.Fatal("no terraform >= 1.4: run `make tools`")
-			}
-			t.Skip("no terraform >= 1.4: run `make tools`")
+			missingTerraform(t)
 		}
 		if err := st.Deliver(mustCtx(t), c.sb, "http://"+c.procs[0].addr+"/webhooks/github", sandboxWebhookSecret); err != nil {
 			t.Fatal(err)
@@ -1026,6 +1060,10 @@ func TestDrillReplicaKilled(t *testing.T) {
 		before := rowIDs(t, c.db)
 		killed := runner.kill(t)
 		survivor := c.other(runner)
+		// The dead replica's lease lapses now rather than jobs.lease later.
+		if n := lapseJobLeases(t, c.dbURL, "prod"); n != 1 {
+			t.Fatalf("running jobs of prod after the kill: got %d, want 1", n)
+		}
 
 		note := c.threadMessage(alert, "medic stopped while job JOB-", "at step 2/3 (terraform apply of the approved plan", "nothing was re-run", "[ Retry")
 		interrupted := time.Since(killed)
@@ -1070,8 +1108,8 @@ func TestDrillReplicaKilled(t *testing.T) {
 		for _, s := range append(in.lost, in.duplicates...) {
 			t.Error(s)
 		}
-		drillReport(t, "killed=%s (leader=%v) at step 2/3 terraform apply of the approved plan; interrupted noted by %s after %s (jobs.lease %s); apply starts=%d; rows before kill=%d lost=%d; duplicates=%d; failover=%s",
-			runner.id, wasLeader, survivor.id, interrupted.Round(time.Millisecond), c.cfg.Jobs.Lease, starts, len(before), len(lost)+len(in.lost), len(in.duplicates), failover)
+		drillReport(t, "killed=%s (leader=%v) at step 2/3 terraform apply of the approved plan; its job's lease moved past at the kill; interrupted noted by %s after %s; apply starts=%d; rows before kill=%d lost=%d; duplicates=%d; failover=%s",
+			runner.id, wasLeader, survivor.id, interrupted.Round(time.Millisecond), starts, len(before), len(lost)+len(in.lost), len(in.duplicates), failover)
 	})
 
 	t.Run("mid-escalation", func(t *testing.T) {
@@ -1194,9 +1232,10 @@ func TestDrillReplicaKilled(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		duplicates := 0
-		if n := len(c.alerts()); n != 1 {
-			duplicates += n - 1
-			t.Errorf("alerts: got %d, want 1:\n%s", n, c.sb.Slack.Transcript(sandboxChannel))
+		alerts := len(c.alerts())
+		if alerts != 1 {
+			duplicates += alerts - 1
+			t.Errorf("alerts: got %d, want 1:\n%s", alerts, c.sb.Slack.Transcript(sandboxChannel))
 		}
 		if got := rowCount(t, c.db, `SELECT count(*) FROM incidents`); got != 1 {
 			duplicates += got - 1
@@ -1207,8 +1246,8 @@ func TestDrillReplicaKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantContains(t, opened, `"via":"poll"`, fmt.Sprint(st.RunID))
-		drillReport(t, "killed leader %s mid-poll (poll_interval %s, GitHub answering in 2s); %s led after %s (leader_lease %s); failure staged after the kill alerted %s after it; alerts=1 duplicates=%d",
-			leader.id, interval, survivor.id, took.Round(time.Millisecond), c.cfg.Replicas.LeaderLease, detected.Round(time.Millisecond), duplicates)
+		drillReport(t, "killed leader %s mid-poll (poll_interval %s, GitHub answering in 2s); %s led after %s (leader_lease %s); failure staged after the kill alerted %s after it; alerts=%d duplicates=%d",
+			leader.id, interval, survivor.id, took.Round(time.Millisecond), c.cfg.Replicas.LeaderLease, detected.Round(time.Millisecond), alerts, duplicates)
 	})
 }
 

@@ -3,17 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/medic-ops/medic/config"
 	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/recovery/recoverytest"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/pagerdutyfake"
 	"github.com/medic-ops/medic/sandbox/slackfake"
+	"github.com/medic-ops/medic/store"
 )
 
 // escalate runs medic's escalation round now (the timer does it every few seconds).
@@ -134,8 +138,30 @@ func pdEvents(sb *sandbox.Sandbox, incident string) []string {
 	return out
 }
 
+// withLeaderElsewhere, given to mustStartStaged, has another replica hold the leader
+// lease in the store for an hour before medic starts: medic never leads, so no round
+// of its leader's work (pollers, escalation ticks, request expiry) runs, only rounds
+// something asks for.
+func withLeaderElsewhere(t *testing.T) withSandbox {
+	return func(_ *sandbox.Sandbox, _ *sandbox.World, cfg *config.Config) {
+		t.Helper()
+		ctx := mustCtx(t)
+		s, err := store.Open(ctx, cfg.Store, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if ok, err := s.AcquireLease(ctx, leaderLease, "another-replica", time.Hour); err != nil || !ok {
+			t.Fatalf("holding the leader lease for another replica: got %v, %v; want it held", ok, err)
+		}
+	}
+}
+
 // TestEscalationMatrix: each row of the runbook's matrix pages at its deadline, and
-// not before.
+// not before. An IMMEDIATE row pages as its alert goes out: the alert wakes the
+// escalation loop (EscalationDeps.Wake), with no round run by hand, no tick (medic's
+// tickers are the test's, never advanced) and no leader's round (another replica
+// leads).
 func TestEscalationMatrix(t *testing.T) {
 	tests := []struct {
 		caseName, header string
@@ -152,7 +178,11 @@ func TestEscalationMatrix(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.caseName, func(t *testing.T) {
 			c := &clock{}
-			e, st := mustStartStaged(t, tt.caseName, withClock{c})
+			opts := []any{withClock{c}}
+			if tt.deadline == 0 {
+				opts = append(opts, withTickers{c: recoverytest.NewClock(time.Now())}, withLeaderElsewhere(t))
+			}
+			e, st := mustStartStaged(t, tt.caseName, opts...)
 			e.deliver(st)
 			alert, incident := e.alertOf(tt.header)
 			switch {
@@ -169,9 +199,21 @@ func TestEscalationMatrix(t *testing.T) {
 				e.escalate()
 				e.wantPages(alert, 0, "")
 				c.advance(time.Minute)
+				e.escalate()
+			case tt.deadline == 0:
+				if e.app.leader.leads() {
+					t.Fatal("medic leads: a leader's round could page, not only the one the alert asks for")
+				}
 			}
-			e.escalate()
 			e.wantPages(alert, 1, tt.first)
+			if tt.deadline == 0 {
+				if n := e.pollRounds("escalation"); n < 1 {
+					t.Errorf("escalation rounds: got %g, want at least 1 (the one the alert asked for)", n)
+				}
+				if !slices.Contains(e.ticks.Tickers(), escalationTick) {
+					t.Errorf("tickers on the test's clock: got %v, want the escalation's (%s) among them", e.ticks.Tickers(), escalationTick)
+				}
+			}
 			if tt.pd {
 				e.waitPD(incident, "trigger")
 			}

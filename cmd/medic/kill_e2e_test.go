@@ -69,10 +69,7 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Terraform.Bin == "" {
-		if isCI() {
-			t.Fatal("no terraform >= 1.4: run `make tools`")
-		}
-		t.Skip("no terraform >= 1.4: run `make tools`")
+		missingTerraform(t)
 	}
 	off := time.Duration(0)
 	cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &off, &off
@@ -141,6 +138,9 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = first.Process.Wait()
+	if n := lapseJobLeases(t, cfg.Store, "prod"); n != 1 {
+		t.Fatalf("running jobs of prod after the kill: got %d, want 1", n)
+	}
 
 	start()
 	note := e.threadMessage(alert, "medic stopped while job JOB-", "at step 2/3 (terraform apply of the approved plan", "nothing was re-run", "[ Retry")
@@ -181,6 +181,31 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 	if n := strings.Count(audit, "medic:job.step"); n != 1 {
 		t.Errorf("steps finished: got %d, want 1 (fetch+init; the apply never finished)", n)
 	}
+}
+
+// lapseJobLeases plays the time it takes a dead medic's jobs to look dead: it moves
+// the lease of every running job of env into the past, through the store at url, as
+// jobs.lease (30s in tests) passing without a renewal would. It returns how many jobs
+// it moved.
+func lapseJobLeases(t *testing.T, url, env string) int {
+	t.Helper()
+	ctx := mustCtx(t)
+	s, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jobs, err := s.RunningJobs(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		j.LeaseUntil = time.Now().Add(-time.Second)
+		if _, err := s.UpdateJob(ctx, j); err != nil {
+			t.Fatalf("moving the lease of %s into the past: %v", j.ID, err)
+		}
+	}
+	return len(jobs)
 }
 
 // waitApplyLock waits until a terraform apply holds env's state lock.

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/medic-ops/medic/internal/testenv"
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
@@ -105,8 +106,8 @@ func TestPlantedSecretsLeaveNoExit(t *testing.T) {
 		e.threadMessage(alert, "failed at step 2 (terraform apply of the approved plan")
 		e.threadMessage(alert, "Failed to save state", "witness-terraform")
 		e.sb.Faults.Clear("s3:PutObject")
-	} else if isCI() {
-		t.Fatal("no terraform >= 1.4: run `make tools`")
+	} else if testenv.CI() {
+		missingTerraform(t)
 	} else {
 		t.Log("no terraform >= 1.4: the Terraform error is not planted (run `make tools`)")
 	}

@@ -11,14 +11,17 @@ import (
 	"github.com/medic-ops/medic/sandbox"
 )
 
-// startReplica starts another medic on e's sandbox and store, as a second replica.
+// startReplica starts another medic on e's sandbox and store, as a second replica,
+// with e's clocks.
 func (e *e2e) startReplica() *sandboxed {
 	e.t.Helper()
 	cfg := *e.cfg
 	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	e.t.Cleanup(cancel)
-	d, err := startSandboxed(ctx, e.sb, &cfg, sandboxExternal(e.sb, e.app.now), zaptest.NewLogger(e.t).Named("replica"))
+	ext := sandboxExternal(e.sb, e.app.now)
+	ext.clock = e.app.clock
+	d, err := startSandboxed(ctx, e.sb, &cfg, ext, zaptest.NewLogger(e.t).Named("replica"))
 	if err != nil {
 		e.t.Fatal(err)
 	}

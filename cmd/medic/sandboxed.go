@@ -68,7 +68,11 @@ func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
 		"cto":    {Slack: []string{userErin}},
 	}
 	cfg.Verify.Watch = 0
-	cfg.Jobs.Lease = 3 * time.Second
+	// A running job renews its lease every third of it and gives itself up when it
+	// could not for a whole lease. The default (30s) leaves a busy machine room: a CPU
+	// stall of a few seconds on a 2-core runner must not make a job stop itself. Tests
+	// about a lost lease move the time past it themselves.
+	cfg.Jobs.Lease = 30 * time.Second
 	cfg.Terraform.WorkDir = filepath.Join(dir, "terraform")
 	// Terraform runs as another user when medic runs as root: it must reach its work
 	// directory. And no provider ever comes from a registry in the sandbox: the only

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	version "github.com/hashicorp/go-version"
+
+	"github.com/medic-ops/medic/internal/testenv"
 )
 
 // MinVersion is the oldest Terraform the tests run: 1.4 added terraform_data.
@@ -24,8 +26,8 @@ const PinnedVersion = "v1.5.7"
 // Binary returns the terraform binary the tests use: $MEDIC_TERRAFORM when set, else
 // `terraform` on PATH when it is >= MinVersion, else the one `make tools` installs at
 // ${XDG_CACHE_HOME:-$HOME/.cache}/medic-tools/terraform-v1.5.7/terraform. When there is
-// none it skips the test, except under CI (CI=true), where a test that needs a real
-// part fails instead.
+// none it skips the test (saying so on stderr), except under CI (testenv.CI), where a
+// test that needs a real part fails instead.
 //
 // tb is a *testing.T or *testing.B; the package does not import testing itself, as
 // `medic demo` (a production binary) uses Find.
@@ -35,20 +37,16 @@ func Binary(tb TB) string {
 	if err == nil {
 		return p
 	}
-	if os.Getenv("MEDIC_TERRAFORM") != "" || os.Getenv("CI") == "true" {
+	if os.Getenv("MEDIC_TERRAFORM") != "" {
 		tb.Fatal(err)
 	} else {
-		tb.Skip(err.Error())
+		testenv.Missing(tb, err.Error())
 	}
 	return ""
 }
 
 // TB is the part of testing.TB that Binary uses.
-type TB interface {
-	Helper()
-	Fatal(args ...any)
-	Skip(args ...any)
-}
+type TB = testenv.TB
 
 // Find looks for a Terraform >= MinVersion the way Binary does ($MEDIC_TERRAFORM, then
 // terraform on PATH, then the `make tools` cache) and says what it tried when it finds

@@ -14,6 +14,7 @@ type recorder struct {
 }
 
 func (r *recorder) Helper()                   {}
+func (r *recorder) Name() string              { return "TestRecorder" }
 func (r *recorder) Skip(args ...any)          { r.skipped = fmt.Sprint(args...) }
 func (r *recorder) Fatal(args ...any)         { r.fatal = fmt.Sprint(args...) }
 func (r *recorder) Fatalf(f string, a ...any) { r.fatal = fmt.Sprintf(f, a...) }

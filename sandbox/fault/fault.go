@@ -1,5 +1,5 @@
 // Package fault lets a test or demo slow down or break single operations of the sandbox's
-// fake services, and counts the calls each operation received.
+// fake services, and counts the calls each operation received and those it broke.
 //
 // Operations are named "<service>:<Operation>", for example "lambda:GetFunction",
 // "cloudwatch:DescribeAlarms", "github:ListWorkflowRuns" or "slack:chat.postMessage".
@@ -46,11 +46,13 @@ type Injector struct {
 	mu    sync.Mutex
 	rules map[string]*Rule
 	calls map[string]int
+	// failed counts the calls answered with an injected error or held (Hang).
+	failed map[string]int
 }
 
 // New returns an Injector without rules.
 func New() *Injector {
-	return &Injector{rules: map[string]*Rule{}, calls: map[string]int{}}
+	return &Injector{rules: map[string]*Rule{}, calls: map[string]int{}, failed: map[string]int{}}
 }
 
 // Set installs r for op, replacing any earlier rule.
@@ -73,6 +75,7 @@ func (in *Injector) Reset() {
 	defer in.mu.Unlock()
 	in.rules = map[string]*Rule{}
 	in.calls = map[string]int{}
+	in.failed = map[string]int{}
 }
 
 // Calls reports how many calls op has received.
@@ -80,6 +83,14 @@ func (in *Injector) Calls(op string) int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.calls[op]
+}
+
+// Failed reports how many calls of op a rule broke: answered with its error, or held
+// until the caller gave up (Hang). Latency alone breaks nothing.
+func (in *Injector) Failed(op string) int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.failed[op]
 }
 
 // Hit records a call of op and applies its rule: it waits the rule's latency (returning
@@ -92,6 +103,9 @@ func (in *Injector) Hit(ctx context.Context, op string) *Error {
 	var rule Rule
 	if ok {
 		rule = *r
+		if rule.Err != nil || rule.Hang {
+			in.failed[op]++
+		}
 		if r.Times > 0 {
 			r.Times--
 			if r.Times == 0 {

@@ -21,6 +21,25 @@ func TestHitAppliesRuleTimesThenClears(t *testing.T) {
 	if got := in.Calls("lambda:GetFunction"); got != 3 {
 		t.Fatalf("calls: got %d, want 3", got)
 	}
+	if got := in.Failed("lambda:GetFunction"); got != 2 {
+		t.Fatalf("failed calls: got %d, want 2", got)
+	}
+}
+
+func TestFailedCountsBrokenCallsOnly(t *testing.T) {
+	in := New()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	in.Set("slow", Rule{Latency: time.Millisecond})
+	in.Set("hung", Rule{Hang: true})
+	in.Hit(ctx, "slow")
+	in.Hit(ctx, "hung")
+	in.Hit(ctx, "untouched")
+	for op, want := range map[string]int{"slow": 0, "hung": 1, "untouched": 0} {
+		if got := in.Failed(op); got != want {
+			t.Errorf("%s: got %d failed calls, want %d", op, got, want)
+		}
+	}
 }
 
 func TestHitReturnsWhenCallerGivesUp(t *testing.T) {
