@@ -37,7 +37,6 @@ func TestEngineAlarmFiringOpensItsOwnIncident(t *testing.T) {
 		h.Submit(t, again) // the poller seeing the same transition
 	}
 	h.Submit(t, first)
-	h.Settle(t)
 	want := []string{
 		":rotating_light: preprod-dashboard-errors entered ALARM again (09:10 UTC)",
 		":rotating_light: preprod-dashboard-errors entered ALARM again (09:15 UTC)",
@@ -276,7 +275,6 @@ func TestEngineAlarmClearedIsNoted(t *testing.T) {
 	cleared := recovery.Signal{Kind: recovery.SignalAlarmCleared, Via: "alarm-poll", Env: "prod", Alarm: &a, IncidentID: in.ID}
 	h.Submit(t, cleared)
 	h.Submit(t, cleared)
-	h.Settle(t)
 	if got := notesSaying(h, in.ID, ":white_check_mark: prod-errors is no longer in ALARM."); got != 1 {
 		t.Fatalf("cleared notes: got %d, want 1; thread %q", got, h.Publisher.Texts(in.ID))
 	}

@@ -85,7 +85,6 @@ func TestEngineOneIncidentAndOneAlertPerSource(t *testing.T) {
 	second := h.JobOf(*first.Run, recovery.JobPreprodTests, "failure")
 	h.Submit(t, second)
 	h.Submit(t, second) // redelivered
-	h.Settle(t)
 
 	alerts := h.Publisher.Alerts()
 	if len(alerts) != 1 || alerts[0].ID != in.ID {
@@ -155,7 +154,6 @@ func TestEngineSameSignalTwicePostsItsNotesOnce(t *testing.T) {
 			}
 			notes, versions := len(h.Publisher.Notes(in.ID)), len(h.Publisher.AlertVersions(in.ID))
 			h.Submit(t, sig)
-			h.Settle(t)
 			if got := notesSaying(h, in.ID, tt.note); got != 1 {
 				t.Fatalf("notes saying %q after the repeat: got %d, want 1; thread %q", tt.note, got, h.Publisher.Texts(in.ID))
 			}

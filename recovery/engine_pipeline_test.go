@@ -168,7 +168,6 @@ func TestEngineRollbackNewsBeforeTheFailure(t *testing.T) {
 	}
 	notes := len(h.Publisher.Notes(in.ID))
 	h.Submit(t, failed) // the failure's own delivery, late
-	h.Settle(t)
 	if got := len(h.Publisher.Alerts()); got != 1 {
 		t.Fatalf("alerts after the late failure: got %d, want 1", got)
 	}
@@ -203,7 +202,6 @@ func TestEngineRunCompletedHandlesItsJobsOnce(t *testing.T) {
 		}
 		h.Submit(t, sig) // the webhook's delivery of the same job
 	}
-	h.Settle(t)
 	for _, s := range []string{"Escalated", "Automatic rollback succeeded"} {
 		if got := notesSaying(h, in.ID, s); got != 1 {
 			t.Fatalf("notes saying %q: got %d, want 1; thread %q", s, got, h.Publisher.Texts(in.ID))
@@ -281,7 +279,6 @@ func TestEnginePublisherFailingLosesAndDoublesNothing(t *testing.T) {
 		t.Fatalf("thread after the retry: got %q, want the test failures once", texts)
 	}
 	h.Submit(t, sig)
-	h.Settle(t)
 	if got := h.Publisher.Texts(in.ID); !slices.Equal(got, texts) {
 		t.Fatalf("thread after a third report: got %q, want still %q", got, texts)
 	}
@@ -329,7 +326,6 @@ func TestEngineRunCompletedWithSlackFailingOnce(t *testing.T) {
 		t.Fatalf("the second job: handled %d times, want 1 (one job's failure does not stop the others)", got)
 	}
 	h.Submit(t, completed)
-	h.Settle(t)
 	if got := len(h.Publisher.Alerts()); got != 1 {
 		t.Fatalf("alerts: got %d, want 1", got)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,46 +277,128 @@ func TestEngineFailingSignalIsGivenUpWhenStopping(t *testing.T) {
 	}
 }
 
-// A failed signal is released at once (its next report is handled) and queued again
-// after 2 s, 4 s, 8 s, 16 s, 32 s; after 5 retries it is given up. The retry timer is
-// the wall clock's (time.AfterFunc), not recovery.Clock, so the harness's clock cannot
-// fire it: the backoff is read from what the engine logs it will do.
+// githubDown makes GitHub's commit check fail while down holds.
+func githubDown(h *recoverytest.Harness, down *atomic.Bool) {
+	h.GitHub.CommitOnBranchFunc = func(_ context.Context, sha, _ string) (recovery.CommitPlace, error) {
+		if down.Load() {
+			return recovery.CommitPlace{}, errors.New("github: 502")
+		}
+		return recovery.CommitPlace{SHA: sha, Reachable: true}, nil
+	}
+}
+
+// waitTimer waits until the clock holds one pending timer and checks it is due at at.
+func waitTimer(tb testing.TB, h *recoverytest.Harness, at time.Time) {
+	tb.Helper()
+	if !h.Clock.WaitTimers(1, recoverytest.WaitTimeout) {
+		tb.Fatalf("retry timer: none pending within %s, want one due at %v", recoverytest.WaitTimeout, at)
+	}
+	if got := h.Clock.Timers(); len(got) != 1 || !got[0].Equal(at) {
+		tb.Fatalf("retry timers: got %v, want one due at %v", got, at)
+	}
+}
+
+// A failed signal is released at once and queued again after 2 s, 4 s, 8 s, 16 s and
+// 32 s of the clock (not a second before); after 5 retries it is given up, logged, and
+// nothing more is tried.
 func TestEngineFailedSignalBacksOffThenGivesUp(t *testing.T) {
-	for retries := 0; retries <= 5; retries++ {
-		t.Run(fmt.Sprintf("after %d retries", retries), func(t *testing.T) {
-			opt, logs := observed()
-			h := recoverytest.New(t, opt)
-			h.GitHub.CommitOnBranchFunc = func(context.Context, string, string) (recovery.CommitPlace, error) {
-				return recovery.CommitPlace{}, errors.New("github: 502")
-			}
-			sig := h.FailedJob(recovery.JobDeployProd)
-			sig.Retries = retries
-			h.Submit(t, sig)
-			if retries == 5 {
-				e := waitLog(t, logs, "handling signal failed; giving up on it")
-				if got := e.ContextMap()["retries"]; got != int64(5) {
-					t.Fatalf("give-up's retries: got %v, want 5", got)
-				}
-				if got := logs.FilterMessage("handling signal failed; trying again").Len(); got != 0 {
-					t.Fatalf("retries scheduled after 5: got %d, want 0", got)
-				}
-				return
-			}
-			e := waitLog(t, logs, "handling signal failed; trying again")
-			m := e.ContextMap()
-			if want := (2 * time.Second) << retries; m["in"] != want || m["retry"] != int64(retries+1) {
-				t.Fatalf("retry: got in %v as retry %v, want in %s as retry %d", m["in"], m["retry"], want, retries+1)
-			}
-			if got := logs.FilterMessage("handling signal failed; giving up on it").Len(); got != 0 {
-				t.Fatalf("give-ups: got %d, want 0", got)
-			}
-			// Released: the next report (the poller's) is handled.
-			h.GitHub.CommitOnBranchFunc = nil
-			h.Submit(t, sig)
-			if got := len(h.Publisher.Alerts()); got != 1 {
-				t.Fatalf("alerts after the next report: got %d, want 1", got)
-			}
-		})
+	opt, logs := observed()
+	h := recoverytest.New(t, opt)
+	var down atomic.Bool
+	down.Store(true)
+	githubDown(h, &down)
+	sig := h.FailedJob(recovery.JobDeployProd)
+	key := sig.Key()
+	h.Submit(t, sig)
+	for i, wait := range []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second} {
+		waitTimer(t, h, h.Clock.Now().Add(wait))
+		h.Advance(wait - time.Second)
+		if got, timers := h.Handled(key), len(h.Clock.Timers()); got != i+1 || timers != 1 {
+			t.Fatalf("retry %d, 1 s before its time: got %d handlings and %d timers, want %d and 1 pending", i+1, got, timers, i+1)
+		}
+		h.Advance(time.Second)
+		h.WaitHandled(t, key, i+2)
+	}
+	gaveUp := waitLog(t, logs, "handling signal failed; giving up on it")
+	if got := gaveUp.ContextMap()["retries"]; got != int64(5) {
+		t.Fatalf("give-up's retries: got %v, want 5", got)
+	}
+	if got := h.Clock.Timers(); len(got) != 0 {
+		t.Fatalf("retry timers after giving up: got %v, want none", got)
+	}
+	var retries []string
+	for _, e := range logs.FilterMessage("handling signal failed; trying again").All() {
+		m := e.ContextMap()
+		retries = append(retries, fmt.Sprintf("%v#%v", m["in"], m["retry"]))
+	}
+	if want := []string{"2s#1", "4s#2", "8s#3", "16s#4", "32s#5"}; !slices.Equal(retries, want) {
+		t.Fatalf("retries logged: got %v, want %v", retries, want)
+	}
+	h.Advance(time.Hour)
+	if got := h.Handled(key); got != 6 {
+		t.Fatalf("handlings after giving up and an hour: got %d, want 6", got)
+	}
+	if got := len(h.Publisher.Posts()); got != 0 {
+		t.Fatalf("posts: got %d, want 0", got)
+	}
+}
+
+// GitHub back by the second retry: the retry opens the incident, one alert, and no
+// retry is left pending.
+func TestEngineFailedSignalRetriedUntilItWorks(t *testing.T) {
+	h := recoverytest.New(t)
+	var down atomic.Bool
+	down.Store(true)
+	githubDown(h, &down)
+	sig := h.FailedJob(recovery.JobDeployProd)
+	h.Submit(t, sig)
+	waitTimer(t, h, h.Clock.Now().Add(2*time.Second))
+	h.Advance(2 * time.Second)
+	h.WaitHandled(t, sig.Key(), 2)
+	waitTimer(t, h, h.Clock.Now().Add(4*time.Second))
+	down.Store(false)
+	h.Advance(4 * time.Second)
+	h.WaitHandled(t, sig.Key(), 3)
+	if got := len(h.Publisher.Alerts()); got != 1 {
+		t.Fatalf("alerts: got %d, want 1", got)
+	}
+	if got := h.Clock.Timers(); len(got) != 0 {
+		t.Fatalf("retry timers once handled: got %v, want none", got)
+	}
+	h.Advance(time.Hour)
+	if got := h.Handled(sig.Key()); got != 3 {
+		t.Fatalf("handlings: got %d, want 3", got)
+	}
+}
+
+// A retry pending when medic stops is dropped with the engine: its timer is stopped.
+func TestEngineRetryPendingIsDroppedWhenStopping(t *testing.T) {
+	h := recoverytest.New(t)
+	e := h.IdleEngine(t)
+	var down atomic.Bool
+	down.Store(true)
+	githubDown(h, &down)
+	ctx, stop := context.WithCancel(t.Context())
+	done := recoverytest.RunEngine(t, ctx, e)
+	sig := h.FailedJob(recovery.JobDeployProd)
+	if !e.Submit(sig) {
+		t.Fatal("submit: refused")
+	}
+	h.WaitHandled(t, sig.Key(), 1)
+	waitTimer(t, h, h.Clock.Now().Add(2*time.Second))
+	stop()
+	recoverytest.WaitClosed(t, done, "Run returned after its context ended")
+	deadline := time.Now().Add(recoverytest.WaitTimeout)
+	for len(h.Clock.Timers()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("retry timers after stopping: got %v, want none", h.Clock.Timers())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	down.Store(false)
+	h.Advance(time.Minute)
+	if got := h.Handled(sig.Key()); got != 1 {
+		t.Fatalf("handlings after stopping and a minute: got %d, want 1", got)
 	}
 }
 

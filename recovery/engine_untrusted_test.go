@@ -63,7 +63,6 @@ func TestEngineUntrustedPullRequestRunIsOneQuietAlert(t *testing.T) {
 	for _, s := range more {
 		h.Submit(t, s)
 	}
-	h.Settle(t)
 	if n, v := len(h.Publisher.Notes(in.ID)), len(h.Publisher.AlertVersions(in.ID)); n != notes || v != versions {
 		t.Fatalf("after more of the run: got %d notes and %d alert versions, want still %d and %d; thread %q",
 			n, v, notes, versions, h.Publisher.Texts(in.ID))
@@ -231,11 +230,13 @@ func TestEngineUntrustedRunWithoutItsEnvironmentIsIgnored(t *testing.T) {
 	sig := h.FailedJob(recovery.JobDeployProd, recoverytest.FromPullRequest(9, "someone"))
 	h.Submit(t, sig)
 	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "poll", Run: sig.Run})
-	h.Settle(t)
 	if got := len(h.Publisher.Posts()); got != 0 {
 		t.Fatalf("posts: got %d, want 0", got)
 	}
 	if open, _ := h.Store.OpenIncidents(t.Context(), "dev"); len(open) != 0 {
 		t.Fatalf("open incidents in dev: got %d, want 0", len(open))
+	}
+	if got := h.Clock.Timers(); len(got) != 0 {
+		t.Fatalf("retries pending: got %v, want none (ignored, not failed)", got)
 	}
 }

@@ -77,15 +77,13 @@ func FromPullRequest(number int, author string) func(*recovery.Run, *recovery.Jo
 // settles numbers Settle's signals, so each is a fact of its own.
 var settles atomic.Int64
 
-// Settle waits (real time, WaitTimeout) until the signals queued on the harness's
-// engine before it have been handled through and through, the last one's worker done
-// with it: it queues a signal that does nothing on every worker (each shard, found as
-// Engine.Submit finds it: FNV-1a of the source modulo recovery.Workers, and the
-// untrusted runs' queue) and waits for them, as each worker takes its queue in order.
-// Submit alone returns once a signal's claim ended, which is the end of its handling
-// only while the engine honours its claims: a test asserting that a repeat did
-// nothing calls Settle first, so it holds even against an engine that acts on a
-// refused claim.
+// Settle waits (real time, WaitTimeout) until every worker of the harness's engine is
+// done with the signals queued before it: it queues a signal that does nothing on each
+// worker (each shard, found as Engine.Submit finds it: FNV-1a of the source modulo
+// recovery.Workers, and the untrusted runs' queue) and waits for them, each worker
+// taking its queue in order. Submit already waits for the worker of its signal's
+// source, through a marker of that source; a SignalAlarmStuck has no marker, so a test
+// asserting that a repeat of one did nothing calls Settle first.
 func (h *Harness) Settle(tb testing.TB) {
 	tb.Helper()
 	var sigs []recovery.Signal
