@@ -205,6 +205,7 @@ func TestActionInputs(t *testing.T) {
 		{"plan at the incident's commit", ActTerraformPlan, incident(), RequestParams{}, nil, RequestParams{SHA: shaFailing}, ""},
 		{"plan without an incident: the last good", ActTerraformPlan, nil, RequestParams{}, []string{shaGood1}, RequestParams{SHA: shaGood2}, ""},
 		{"force-unlock the incident's lock", ActForceUnlock, withLock(incident()), RequestParams{Reason: "runner died"}, nil, RequestParams{LockID: lockID, SHA: shaFailing, Reason: "runner died"}, ""},
+		{"force-unlock a lock by ID without an incident: at the last good", ActForceUnlock, nil, RequestParams{LockID: lockID, Reason: "runner died"}, []string{shaGood1}, RequestParams{LockID: lockID, SHA: shaGood2, Reason: "runner died"}, ""},
 		{"force-unlock without a lock", ActForceUnlock, incident(), RequestParams{Reason: "x"}, nil, RequestParams{}, "No state lock is known"},
 		{"force-unlock a lock ID that is not one", ActForceUnlock, incident(), RequestParams{LockID: "x; rm -rf /", Reason: "x"}, nil, RequestParams{}, "is not a Terraform lock ID"},
 		{"set the incident's alarm OK", ActSetAlarmOK, incident(), RequestParams{Reason: "fixed"}, nil, RequestParams{Alarm: "prod-lambda-errors", Reason: "fixed"}, ""},
@@ -233,8 +234,27 @@ func TestActionInputs(t *testing.T) {
 	}
 }
 
-// TestLastKnownGoodNeedsHistory: a rollback with nothing earlier to go to says so.
+// TestLastKnownGoodNeedsHistory: an action that goes to the last good version, with
+// nothing earlier to go to or no history to read, says so and does nothing.
 func TestLastKnownGoodNeedsHistory(t *testing.T) {
+	for _, tt := range []struct {
+		action ActionID
+		env    string
+		lockID string
+	}{
+		{ActRollback, "prod", ""}, {ActEmergencyRollback, "prod", ""}, {ActForceLambdaUpdate, "prod", ""},
+		{ActTerraformPlan, "prod", ""}, {ActForceUnlock, "prod", "lock-1"}, {ActDestroyRecreate, "preprod", ""},
+	} {
+		e, commits, deploys := ruleEngine()
+		deploys.err = errors.New("github: 502")
+		ar := ActionRequest{Action: tt.action, User: "U0ADMIN", Params: RequestParams{LockID: tt.lockID, Reason: "needed"}}
+		_, err := e.resolveParams(context.Background(), ruleEnv(tt.env), nil, ar)
+		var ue *UserError
+		if !errors.As(err, &ue) || !strings.Contains(ue.Msg, "Could not read the deploy history: github: 502") || len(commits.asked) != 0 {
+			t.Errorf("%s with the history unreadable: got %v (GitHub asked %v), want refused saying the history could not be read", tt.action, err, commits.asked)
+		}
+	}
+
 	e, _, deploys := ruleEngine()
 	deploys.deploys = []Deploy{{SHA: shaFailing}}
 	in := &Incident{ID: "INC-1", Env: "prod", Scenario: CanaryFail, SHA: shaFailing}

@@ -401,3 +401,14 @@ func TestWatches(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistriesNameKnownDiagnostics: a scenario naming a diagnostic medic does not
+// have fails at start-up, naming both.
+func TestRegistriesNameKnownDiagnostics(t *testing.T) {
+	diags := diagnostics()
+	delete(diags, DiagSecretsList)
+	err := checkRegistries(diags)
+	if err == nil || !strings.Contains(err.Error(), "scenario secrets-inaccessible names unknown diagnostic "+string(DiagSecretsList)) {
+		t.Errorf("got %v, want secrets-inaccessible naming the unknown %s", err, DiagSecretsList)
+	}
+}

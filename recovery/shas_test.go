@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidSHA: a commit SHA as people type it is 7 to 40 lowercase hex digits.
@@ -108,5 +109,17 @@ func TestCommitRules(t *testing.T) {
 				t.Errorf("GitHub asked %v, want [%s@main]", commits.asked, tt.params.SHA)
 			}
 		})
+	}
+}
+
+// TestOverrideWhileSlackCannotSayWhoIsAdmin: an override granted through a user group
+// Slack cannot resolve is refused with the resolver's error.
+func TestOverrideWhileSlackCannotSayWhoIsAdmin(t *testing.T) {
+	e, _, _ := ruleEngine()
+	dir := &ruleGroups{err: errors.New("slack: down")}
+	e.Actions.Access = NewAccess(map[string]RoleMembers{"prod": {Admins: []string{"S0ADMINS"}}}, dir, time.Minute, time.Hour, time.Now)
+	p, err := e.checkTarget(context.Background(), ruleEnv("prod"), ActRollback, "U0LEAD", RequestParams{SHA: shaNever, Override: true, Reason: "hotfix"})
+	if !errors.Is(err, dir.err) {
+		t.Errorf("got %+v, %v; want refused with %v", p, err, dir.err)
 	}
 }
