@@ -769,11 +769,11 @@ func TestJobStopsWhenItsLeaseCannotBeRenewed(t *testing.T) {
 		d.Actions.Jobs = flaky
 	}))
 	gate := recoverytest.NewGate(t)
-	stoppedAfter := make(chan int, 1) // failed renewals when the apply was stopped
+	stoppedAt := make(chan time.Time, 1) // the clock's time when the apply was stopped
 	h.Terraform.ApplyPlanFunc = func(ctx context.Context, _ recovery.Environment, _ string, _ []byte) error {
 		err := gate.Hold(ctx)
 		if err != nil {
-			stoppedAfter <- flaky.Failed()
+			stoppedAt <- h.Clock.Now()
 			flaky.Heal() // the store is back for the job to record its end
 		}
 		return err
@@ -781,20 +781,18 @@ func TestJobStopsWhenItsLeaseCannotBeRenewed(t *testing.T) {
 	in := h.FailJob(t, recovery.JobDeployProd)
 	job := h.Approved(t, in.ID, recovery.ActRollback)
 	gate.WaitHeld(t, 1)
-
 	waitLease(t, h, 1)
+
+	// No renewal for a whole lease: stopped when the clock reaches it, not before (the
+	// renewal goroutine reads the clock after each attempt: 29 s at most until the
+	// last Advance).
 	flaky.Fail(errors.New("connection refused"))
-	base := flaky.Count("UpdateJob")
-	for i := 1; i <= 2; i++ { // renewals at 10 s and 20 s fail
-		h.Advance(jobLease / 3)
-		flaky.WaitCalls(t, "UpdateJob", base+i)
-	}
-	h.Advance(jobLease/3 - time.Second) // 29 s: no renewal due
-	h.Advance(time.Second)              // 30 s: the third fails, a whole lease after the last renewal
+	h.Advance(jobLease - time.Second)
+	h.Advance(time.Second)
 	select {
-	case n := <-stoppedAfter:
-		if n != 3 {
-			t.Fatalf("apply stopped after %d failed renewals, want 3 (a whole lease)", n)
+	case at := <-stoppedAt:
+		if want := recoverytest.Start.Add(jobLease); !at.Equal(want) {
+			t.Fatalf("apply stopped at %v, want %v (a whole lease after the lease was taken)", at, want)
 		}
 	case <-time.After(recoverytest.WaitTimeout):
 		t.Fatalf("apply not stopped within %s of a lease without renewal", recoverytest.WaitTimeout)
@@ -807,6 +805,30 @@ func TestJobStopsWhenItsLeaseCannotBeRenewed(t *testing.T) {
 	want := fmt.Sprintf(":warning: Job %s (Roll back to last good on prod) was interrupted at step 2 (%s): medic could not reach its store to keep the job, so it stopped it rather than go on unseen. Nothing will be re-run without a new approval.", job.ID, job.Steps[1].Name)
 	if got := recoverytest.Plain(end); got != want || !slices.Equal(buttonsOf(end), []string{retryButton(job.ID)}) {
 		t.Fatalf("the job's end: got %q with %q, want %q with Retry", got, buttonsOf(end), want)
+	}
+}
+
+// A renewal that fails now and then does not stop the job.
+func TestJobRidesOutAFailedRenewal(t *testing.T) {
+	flaky := &recoverytest.FlakyJobs{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		flaky.JobStore = d.Actions.Jobs
+		d.Actions.Jobs = flaky
+	}))
+	gate := holdApply(t, h)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	waitLease(t, h, 1)
+	flaky.FailNext(1, errors.New("connection reset"))
+	base := flaky.Count("UpdateJob")
+	h.Advance(jobLease / 3) // fails
+	flaky.WaitCalls(t, "UpdateJob", base+1)
+	h.Advance(jobLease / 3) // renews
+	flaky.WaitCalls(t, "UpdateJob", base+2)
+	gate.Release()
+	if job = h.WaitJob(t, job.ID); job.State != recovery.JobSucceeded || flaky.Failed() != 1 {
+		t.Fatalf("job after one failed renewal: got %s (%s), %d failed writes; want succeeded, 1", job.State, job.Error, flaky.Failed())
 	}
 }
 
@@ -1021,14 +1043,17 @@ func TestVerificationWatchHoldsForItsWholeWatch(t *testing.T) {
 		t.Fatalf("tickers: got %v, want %v", got, []time.Duration{jobLease / 3, every})
 	}
 	checks := h.Health.Count("CheckHealth")
-	for i := 1; i < int(watch/every); i++ { // checks at 30 s, 60 s and 90 s: still watching
+	for i := 1; i < int(watch/every); i++ { // checks at 30 s, 60 s and 90 s
 		h.Advance(every)
 		h.Health.WaitCalls(t, "CheckHealth", checks+i)
-		if got := h.Job(t, job.ID); got.State != recovery.JobRunning {
-			t.Fatalf("job after %s of watch: got %s, want running", time.Duration(i)*every, got.State)
-		}
 	}
-	h.Advance(every) // 2 min: the last check
+	// The watch reads the clock after each check: moved to 1 s before the watch's end
+	// (no tick on the way), it is still watching, and checks once more at its end.
+	h.Advance(every - time.Second)
+	if got := h.Job(t, job.ID); got.State != recovery.JobRunning {
+		t.Fatalf("job 1 s before the watch's end: got %s, want running", got.State)
+	}
+	h.Advance(time.Second)
 	job = h.WaitJob(t, job.ID)
 	name := "Verify: health endpoint 200 and no alarm in ALARM, watched for 2m0s"
 	if job.State != recovery.JobSucceeded || job.Steps[2].Name != name || job.Steps[2].Output != ":white_check_mark: health endpoint 200; no alarm in ALARM; it held for 2m0s." {
@@ -1072,5 +1097,278 @@ func TestVerificationFailsAtOnceWhenUnhealthy(t *testing.T) {
 	job := h.WaitJob(t, h.Approved(t, in.ID, recovery.ActRollback).ID)
 	if want := "health endpoint answered 502; no alarm in ALARM"; job.State != recovery.JobFailed || job.Steps[2].Error != want {
 		t.Fatalf("job: got %s, verify error %q; want failed at once, %q", job.State, job.Steps[2].Error, want)
+	}
+}
+
+// A self-service request whose preview is in while its environment is busy says its
+// job did not start.
+func TestSelfServiceJobOnABusyEnvironmentSaysItDidNotStart(t *testing.T) {
+	h := recoverytest.New(t)
+	previews, jobs := recoverytest.NewGate(t), recoverytest.NewGate(t)
+	h.Terraform.PlanFunc = func(ctx context.Context, env recovery.Environment, sha string, o recovery.PlanOptions) (recovery.TerraformPlan, error) {
+		gate := jobs
+		if o.NoLock {
+			gate = previews
+		}
+		if err := gate.Hold(ctx); err != nil {
+			return recovery.TerraformPlan{}, err
+		}
+		return recoverytest.NewPlan("plan of " + env.Name), nil
+	}
+	in := h.FailJob(t, recovery.JobTestsDev)
+	plan, _, err := h.Request(t, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActTerraformPlan, User: requester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	previews.WaitHeld(t, 1)
+	rerun, _, err := h.Request(t, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerunFailed, User: requester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	previews.Release()
+	jobs.WaitHeld(t, 1) // the plan's job holds dev
+	planJob := h.Publisher.WaitRequest(t, "plan with its job", func(x recovery.Request) bool { return x.ID == plan.ID && x.JobID != "" }).JobID
+	// The job's own note, then the policy's answer to the self-service request.
+	n := h.Publisher.WaitNote(t, in.ID, "One recovery job per environment at a time.")
+	m := regexp.MustCompile(`^:no_entry: Job (JOB-\w+) did not start: dev is busy with job ` + planJob + `: already exists\. One recovery job per environment at a time\.$`).FindStringSubmatch(recoverytest.Plain(n))
+	if m == nil {
+		t.Fatalf("note: got %q, want the re-run's job not started, dev busy with %s", recoverytest.Plain(n), planJob)
+	}
+	if texts := h.Publisher.Texts(in.ID); !slices.Contains(texts, ":no_entry: Job "+m[1]+" did not start: dev is busy with job "+planJob+": already exists.") {
+		t.Fatalf("thread: got %q, want the job's own note too", texts)
+	}
+	if got := h.Job(t, m[1]); got.State != recovery.JobCancelled || got.RequestID != rerun.ID {
+		t.Fatalf("the re-run's job: got %s of %s, want cancelled, of %s", got.State, got.RequestID, rerun.ID)
+	}
+	if got := h.GitHub.Count("RerunFailedJobs"); got != 0 {
+		t.Fatalf("re-runs: got %d, want 0", got)
+	}
+}
+
+// A rollback asked on a healthy environment (no incident) runs in its request's
+// thread; with no request message, it runs without a thread.
+func TestPlannedRollbackRunsInItsRequestsThread(t *testing.T) {
+	h := recoverytest.New(t)
+	r := mustRequest(t, h, recovery.ActionRequest{Env: "dev", Action: recovery.ActRollback, User: requester, Channel: "C0OPS"})
+	job := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID)
+	if job.State != recovery.JobSucceeded || job.IncidentID != "" || job.Channel != "C0OPS" || job.ThreadTS != r.MessageTS {
+		t.Fatalf("job: got %s in %s/%s (incident %q), want succeeded in the request's thread C0OPS/%s", job.State, job.Channel, job.ThreadTS, job.IncidentID, r.MessageTS)
+	}
+	texts := jobTexts(h, job)
+	if want := fmt.Sprintf(":white_check_mark: Job %s (Roll back to last good on dev) succeeded.", job.ID); len(texts) == 0 || texts[len(texts)-1] != want {
+		t.Fatalf("request's thread: got %q, want it to end with %q", texts, want)
+	}
+	if got := h.Terraform.Applied(); len(got) != 1 || !strings.HasPrefix(string(got[0]), "plan #1 of dev at "+recoverytest.OlderSHA) {
+		t.Fatalf("applied: got %q, want dev's plan at %s", got, recoverytest.OlderSHA)
+	}
+
+	// Slack refuses the request message: the request stands, its job reports nowhere.
+	h.Publisher.FailNext("PostRequest", 1, nil)
+	reply, err := h.Engine.RequestAction(t.Context(), recovery.ActionRequest{Env: "preprod", Action: recovery.ActRollback, User: requester, Channel: "C0OPS"})
+	id := regexp.MustCompile(`\((REQ-\w+)\)`).FindStringSubmatch(reply)
+	if err != nil || id == nil {
+		t.Fatalf("requesting while Slack fails: got %q, %v; want the request made", reply, err)
+	}
+	h.WaitPreview(t, id[1])
+	replies := h.Publisher.Count("Reply")
+	job = h.WaitJob(t, mustApprove(t, h, id[1], approver).ID)
+	if job.State != recovery.JobSucceeded || job.ThreadTS != "" {
+		t.Fatalf("job: got %s in thread %q, want succeeded without a thread", job.State, job.ThreadTS)
+	}
+	if got := h.Publisher.Count("Reply"); got != replies {
+		t.Fatalf("replies of a job without a thread: got %d, want none", got-replies)
+	}
+}
+
+// A cancel reaches the job before its next step even when the running step ignores
+// it: nothing after that step runs.
+func TestCancelDuringAStepThatIgnoresItStopsBeforeTheNext(t *testing.T) {
+	h := recoverytest.New(t)
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	var mu sync.Mutex
+	calls := 0
+	h.Terraform.WorkspaceFunc = func(context.Context, recovery.Environment, string) error {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 2 { // the job's, not the preview's: it does not watch its context
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	<-entered
+	if _, err := h.CancelJob(t, job.ID, requester); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	job = h.WaitJob(t, job.ID)
+	if job.State != recovery.JobCancelled || job.Steps[0].State != recovery.StepSucceeded || job.Steps[1].State != recovery.StepPending || job.Steps[2].State != recovery.StepSkipped {
+		t.Fatalf("job: got %s, steps %s/%s/%s; want cancelled after its first step, the apply never run", job.State, job.Steps[0].State, job.Steps[1].State, job.Steps[2].State)
+	}
+	if got := h.Terraform.Count("ApplyPlan"); got != 0 {
+		t.Fatalf("applies: got %d, want 0", got)
+	}
+	jobNote(t, h, job, fmt.Sprintf(":stop_sign: Job %s (Roll back to last good on prod) was cancelled at step 2 (%s).", job.ID, job.Steps[1].Name))
+}
+
+// A store that fails for a moment loses nothing: a step's record is tried again, a
+// conflicting write read again.
+func TestJobRidesOutAMomentaryStoreFailure(t *testing.T) {
+	flaky := &recoverytest.FlakyJobs{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		flaky.JobStore = d.Actions.Jobs
+		d.Actions.Jobs = flaky
+	}))
+	in := h.FailJob(t, recovery.JobTestsDev)
+	flaky.FailNext(1, fmt.Errorf("stale write: %w", recovery.ErrConflict)) // read again at once
+	flaky.FailNext(1, errors.New("connection reset"))                      // tried again after 100 ms
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerunFailed, User: requester})
+	job := h.WaitJob(t, h.Publisher.WaitRequest(t, "with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" }).JobID)
+	if job.State != recovery.JobSucceeded || h.GitHub.Count("RerunFailedJobs") != 1 {
+		t.Fatalf("job: got %s (%s) with %d re-runs, want succeeded with 1", job.State, job.Error, h.GitHub.Count("RerunFailedJobs"))
+	}
+	if got := flaky.Failed(); got != 2 {
+		t.Fatalf("failed job writes: got %d, want 2", got)
+	}
+}
+
+// A job taken for dead (its lease ran out, the recovery round marked it) while it was
+// ending does not tell its end a second time.
+func TestJobTakenForDeadDoesNotTellItsEndTwice(t *testing.T) {
+	flaky := &recoverytest.FlakyJobs{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		flaky.JobStore = d.Actions.Jobs
+		d.Actions.Jobs = flaky
+	}))
+	gate := recoverytest.NewGate(t)
+	recovered := make(chan error, 1)
+	h.Terraform.ApplyPlanFunc = func(ctx context.Context, _ recovery.Environment, _ string, _ []byte) error {
+		err := gate.Hold(ctx)
+		if err != nil { // its lease lost: the store answers again, and a round takes it for dead
+			flaky.Heal()
+			h.Advance(time.Second)
+			recovered <- h.Engine.RecoverJobs(context.Background())
+		}
+		return err
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	waitLease(t, h, 1)
+	flaky.Fail(nil)
+	h.Advance(jobLease - time.Second)
+	h.Advance(time.Second) // a whole lease without a renewal
+	select {
+	case err := <-recovered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(recoverytest.WaitTimeout):
+		t.Fatalf("the job was not stopped within %s", recoverytest.WaitTimeout)
+	}
+	h.Engine.DrainJobs(recoverytest.WaitTimeout) // the job's goroutine has ended
+	var ends []string
+	for _, s := range jobTexts(h, job) {
+		if strings.Contains(s, "interrupted") || strings.Contains(s, "medic stopped") {
+			ends = append(ends, s)
+		}
+	}
+	want := fmt.Sprintf(":warning: medic stopped while job %s was at step 2/3 (%s). The job is marked interrupted; nothing was re-run. It was changing prod: check its state before retrying.", job.ID, job.Steps[1].Name)
+	if !slices.Equal(ends, []string{want}) {
+		t.Fatalf("the job's end told: got %q, want once, %q", ends, want)
+	}
+	if got := h.Job(t, job.ID); got.State != recovery.JobInterrupted {
+		t.Fatalf("job: got %s, want interrupted", got.State)
+	}
+}
+
+// The commit is checked again when the job fetches it: main may have moved since the
+// request.
+func TestJobChecksItsCommitAgain(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
+	h.GitHub.OffBranch(recoverytest.GoodSHA) // force-pushed away meanwhile
+	job := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID)
+	want := "a1b2c3d is not on main (GitHub compares it as diverged): medic only runs code that is on main. Merge it first, or pick a commit of main; nothing was done."
+	if job.State != recovery.JobFailed || job.Steps[0].Error != want {
+		t.Fatalf("job: got %s, fetch error %q; want failed, %q", job.State, job.Steps[0].Error, want)
+	}
+	if got := h.Terraform.Count("Workspace"); got != 1 {
+		t.Fatalf("workspaces: got %d, want the preview's only", got)
+	}
+}
+
+// A plan shows each change as Terraform does, fifteen at most.
+func TestPlanJobShowsThePlan(t *testing.T) {
+	var changes []recovery.ResourceChange
+	for _, a := range [][]string{{"create"}, {"delete"}, {"update"}, {"delete", "create"}, {"create", "delete"}, {"read"}} {
+		changes = append(changes, recovery.ResourceChange{Address: "aws_x." + strings.Join(a, "_"), Actions: a})
+	}
+	for i := len(changes); i < 17; i++ {
+		changes = append(changes, recovery.ResourceChange{Address: fmt.Sprintf("aws_y.n%d", i), Actions: []string{"update"}})
+	}
+	for _, tc := range []struct {
+		name string
+		plan recovery.TerraformPlan
+		want string
+	}{
+		{"no changes", recovery.TerraformPlan{}, "No changes: the infrastructure already matches."},
+		{"seventeen changes", recovery.TerraformPlan{Changes: changes, Add: 3, Change: 12, Destroy: 3},
+			"Plan: 3 to add, 12 to change, 3 to destroy.\n+ aws_x.create\n- aws_x.delete\n~ aws_x.update\n-/+ aws_x.delete_create\n-/+ aws_x.create_delete\nread aws_x.read" +
+				"\n~ aws_y.n6\n~ aws_y.n7\n~ aws_y.n8\n~ aws_y.n9\n~ aws_y.n10\n~ aws_y.n11\n~ aws_y.n12\n~ aws_y.n13\n~ aws_y.n14\n…and 2 more"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := recoverytest.New(t)
+			h.Terraform.PlanFunc = func(context.Context, recovery.Environment, string, recovery.PlanOptions) (recovery.TerraformPlan, error) {
+				return tc.plan, nil
+			}
+			in := h.FailJob(t, recovery.JobDeployPreprod)
+			r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActTerraformPlan, User: requester})
+			if first, _, _ := strings.Cut(tc.want, "\n"); !slices.Contains(r.Preview.Lines, first) || r.Preview.Detail != tc.want {
+				t.Fatalf("preview: got lines %q, detail %q; want %q", r.Preview.Lines, r.Preview.Detail, tc.want)
+			}
+			shown := h.Publisher.WaitRequest(t, "with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" })
+			if job := h.WaitJob(t, shown.JobID); job.Steps[1].Output != tc.want {
+				t.Fatalf("plan step: got %q, want %q", job.Steps[1].Output, tc.want)
+			}
+		})
+	}
+}
+
+// A verification being watched stops when its job is cancelled.
+func TestCancelStopsTheVerificationWatch(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		d.Actions.Verify = recovery.VerifyConfig{Watch: 10 * time.Minute, Interval: time.Minute}
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	if !h.Clock.WaitTickers(2, recoverytest.WaitTimeout) {
+		t.Fatalf("tickers: got %v, want the lease's and the watch's", h.Clock.Tickers())
+	}
+	if _, err := h.CancelJob(t, job.ID, requester); err != nil {
+		t.Fatal(err)
+	}
+	job = h.WaitJob(t, job.ID)
+	if job.State != recovery.JobCancelled || job.Steps[2].State != recovery.StepCancelled {
+		t.Fatalf("job: got %s, verify %s; want cancelled while watching", job.State, job.Steps[2].State)
+	}
+}
+
+// A failing call of a step fails the step and says only the error.
+func TestFailingStepSaysOnlyItsError(t *testing.T) {
+	h := recoverytest.New(t)
+	h.GitHub.RerunFailedJobsFunc = func(context.Context, int64) error {
+		return errors.New("github: 403 Resource not accessible by integration")
+	}
+	in := h.FailJob(t, recovery.JobTestsDev)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerunFailed, User: requester})
+	job := h.WaitJob(t, h.Publisher.WaitRequest(t, "with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" }).JobID)
+	if got := job.Steps[0]; job.State != recovery.JobFailed || got.Output != "" || got.Error != "github: 403 Resource not accessible by integration" {
+		t.Fatalf("job: got %s, step %+v; want failed with the error only", job.State, got)
 	}
 }

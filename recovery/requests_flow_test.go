@@ -510,7 +510,7 @@ func TestFailedPreviewCannotBeApproved(t *testing.T) {
 	}
 	in := h.FailJob(t, recovery.JobDeployProd)
 	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
-	shown := shownRequest(t, h, r.ID)
+	shown := h.Publisher.WaitRequest(t, "closed", func(x recovery.Request) bool { return x.ID == r.ID && x.State != recovery.RequestPending })
 	if shown.State != recovery.RequestFailed || shown.DecidedBy != "medic" || !shown.PreviewReady {
 		t.Fatalf("request message: got %s by %q (preview ready %v), want failed by medic with its preview", shown.State, shown.DecidedBy, shown.PreviewReady)
 	}
@@ -544,7 +544,7 @@ func TestPreviewPastItsTimeLimitFails(t *testing.T) {
 	}
 	in := h.FailJob(t, recovery.JobDeployProd)
 	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
-	shown := shownRequest(t, h, r.ID)
+	shown := h.Publisher.WaitRequest(t, "closed", func(x recovery.Request) bool { return x.ID == r.ID && x.State != recovery.RequestPending })
 	if want := "no preview within 20ms (terraform plan interrupted)"; shown.State != recovery.RequestFailed || shown.Preview.Problem != want {
 		t.Fatalf("request message: got %s, problem %q; want failed, %q", shown.State, shown.Preview.Problem, want)
 	}
@@ -766,5 +766,186 @@ func TestControlIDs(t *testing.T) {
 	}
 	if got, ok := recovery.ParseControlID("action:rollback"); ok {
 		t.Errorf("ParseControlID of an action button: got %q, want none", got)
+	}
+}
+
+// racingRequests is a request store where, once armed, someone else decides a request
+// (rejects it as by) just before the engine's next update of it lands.
+type racingRequests struct {
+	recovery.RequestStore
+	mu    sync.Mutex
+	armed bool
+	by    string
+}
+
+func (r *racingRequests) arm(by string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.armed, r.by = true, by
+}
+
+func (r *racingRequests) UpdateRequest(ctx context.Context, req recovery.Request) (recovery.Request, error) {
+	r.mu.Lock()
+	armed, by := r.armed, r.by
+	r.armed = false
+	r.mu.Unlock()
+	if armed {
+		cur, err := r.RequestStore.Request(ctx, req.ID)
+		if err != nil {
+			return recovery.Request{}, err
+		}
+		cur.State, cur.DecidedBy, cur.DecidedAt = recovery.RequestRejected, by, req.DecidedAt
+		if _, err := r.RequestStore.UpdateRequest(ctx, cur); err != nil {
+			return recovery.Request{}, err
+		}
+	}
+	return r.RequestStore.UpdateRequest(ctx, req)
+}
+
+func withRacingRequests(race *racingRequests) recoverytest.Option {
+	return recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		race.RequestStore = d.Actions.Requests
+		d.Actions.Requests = race
+	})
+}
+
+// An approval that loses the race to another decision says who decided, and starts
+// nothing.
+func TestApprovalLosingARaceSaysWhoDecided(t *testing.T) {
+	race := &racingRequests{}
+	h := recoverytest.New(t, withRacingRequests(race))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
+	race.arm(admin)
+	reply, err := h.Approve(t, r.ID, approver)
+	if want := fmt.Sprintf("%s was already rejected by <@%s>.", r.ID, admin); reply != want || err != nil {
+		t.Fatalf("approving as the request is rejected: got %q, %v; want %q", reply, err, want)
+	}
+	if got := auditOf(t, h, in.ID, "request.approved"); len(got) != 0 {
+		t.Fatalf("audit request.approved: got %+v, want none", got)
+	}
+	if got, _ := h.Store.Request(t.Context(), r.ID); got.JobID != "" || got.State != recovery.RequestRejected {
+		t.Fatalf("request: got %s with job %q, want rejected without a job", got.State, got.JobID)
+	}
+}
+
+// A request decided as the expiry round reaches it is not expired.
+func TestExpiryLosingARaceLeavesTheDecision(t *testing.T) {
+	race := &racingRequests{}
+	h := recoverytest.New(t, withRacingRequests(race))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
+	h.Advance(requestTTL + time.Second)
+	race.arm(approver)
+	if err := h.ExpireRequests(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := auditOf(t, h, in.ID, "request.expired"); len(got) != 0 {
+		t.Fatalf("audit request.expired: got %+v, want none", got)
+	}
+	if got, _ := h.Store.Request(t.Context(), r.ID); got.State != recovery.RequestRejected || got.DecidedBy != approver {
+		t.Fatalf("request: got %s by %s, want rejected by %s", got.State, got.DecidedBy, approver)
+	}
+}
+
+// A request decided while its preview waited for a worker gets no preview: nothing is
+// planned for it.
+func TestPreviewOfARequestDecidedWhileItWaitedIsNotMade(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Actions.Previews.Workers = 1 }))
+	gate := recoverytest.NewGate(t)
+	h.Terraform.PlanFunc = func(ctx context.Context, env recovery.Environment, sha string, _ recovery.PlanOptions) (recovery.TerraformPlan, error) {
+		if env.Name == "prod" {
+			if err := gate.Hold(ctx); err != nil {
+				return recovery.TerraformPlan{}, err
+			}
+		}
+		return recoverytest.NewPlan("plan of " + env.Name + " at " + sha), nil
+	}
+	prod := h.FailJob(t, recovery.JobDeployProd)
+	if _, _, err := h.Request(t, recovery.ActionRequest{IncidentID: prod.ID, Action: recovery.ActRollback, User: requester}); err != nil {
+		t.Fatal(err)
+	}
+	gate.WaitHeld(t, 1) // the only worker is busy with prod's
+	dev := h.FailJob(t, recovery.JobTestsDev)
+	waiting, _, err := h.Request(t, recovery.ActionRequest{IncidentID: dev.ID, Action: recovery.ActTerraformPlan, User: requester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := h.Reject(t, waiting.ID, requester); err != nil {
+		t.Fatalf("withdrawing: %q, %v", reply, err)
+	}
+	after, _, err := h.Request(t, recovery.ActionRequest{IncidentID: dev.ID, Action: recovery.ActRerunFailed, User: requester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.Release()
+	h.WaitPreview(t, after.ID) // dev's queue ran in order: the withdrawn one first
+	var devPlans []string
+	for _, c := range h.Terraform.Calls() {
+		if c.Args[0] == "dev" {
+			devPlans = append(devPlans, c.String())
+		}
+	}
+	if len(devPlans) != 0 {
+		t.Fatalf("terraform calls for the withdrawn plan: got %q, want none", devPlans)
+	}
+	if got, _ := h.Store.Request(t.Context(), waiting.ID); got.State != recovery.RequestRejected || got.PreviewReady {
+		t.Fatalf("withdrawn request: got %s (preview ready %v), want rejected without a preview", got.State, got.PreviewReady)
+	}
+}
+
+// failingGroups is Slack failing to say who is in a user group.
+type failingGroups struct{}
+
+func (failingGroups) GroupMembers(context.Context, string) ([]string, error) {
+	return nil, errors.New("slack: ratelimited")
+}
+
+// A role granted through a user group Slack cannot list is an error for the logs,
+// not a refusal in the person's name.
+func TestRoleLookupFailuresAreErrors(t *testing.T) {
+	const group = "S0APPROVERS"
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		roles := map[string]recovery.RoleMembers{recovery.AllEnvironments: {Responders: []string{requester}, Approvers: []string{approver, group}, Admins: []string{admin}}}
+		d.Actions.Access = recovery.NewAccess(roles, failingGroups{}, 5*time.Minute, time.Hour, time.Now)
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
+	job := mustApprove(t, h, r.ID, approver)
+	h.WaitJob(t, job.ID)
+	r2 := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActEmergencyRollback, User: requester})
+	for _, tc := range []struct {
+		name string
+		do   func() (string, error)
+	}{
+		{"request", func() (string, error) {
+			return h.Engine.RequestAction(t.Context(), recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerun, User: outsider})
+		}},
+		{"approve", func() (string, error) { return h.Approve(t, r2.ID, outsider) }},
+		{"reject", func() (string, error) { return h.Reject(t, r2.ID, outsider) }},
+		{"cancel", func() (string, error) { return h.CancelJob(t, job.ID, outsider) }},
+	} {
+		reply, err := tc.do()
+		if err == nil || recoverytest.UserMessage(err) != "" || !strings.Contains(err.Error(), "resolving user group "+group) {
+			t.Errorf("%s as %s while Slack fails: got %q, %v; want an error resolving %s", tc.name, outsider, reply, err, group)
+		}
+	}
+	if got := auditOf(t, h, in.ID, "request.refused"); len(got) != 0 {
+		t.Fatalf("audit request.refused: got %+v, want none (nobody was refused)", got)
+	}
+}
+
+// A paging action asked through the request form pages.
+func TestRequestingAPagingActionPages(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	if _, err := h.Engine.RequestAction(t.Context(), recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActPageOnCall, User: requester}); err != nil {
+		t.Fatal(err)
+	}
+	if sends := h.PagerDuty.WaitSends(t, 1); sends[0].Incident.ID != in.ID {
+		t.Fatalf("PagerDuty: got a page about %s, want %s", sends[0].Incident.ID, in.ID)
+	}
+	if got := len(h.Publisher.Requests()); got != 0 {
+		t.Fatalf("request messages: got %d, want 0", got)
 	}
 }

@@ -99,7 +99,8 @@ func (g *Gate) wake() <-chan struct{} {
 }
 
 // FlakyJobs is a recovery.JobStore whose UpdateJob fails while Fail says so, as a
-// store medic cannot reach; the rest goes to the JobStore it wraps. Every UpdateJob
+// store medic cannot reach, or for the next calls FailNext scripts; the rest goes to
+// the JobStore it wraps. Every UpdateJob
 // is recorded ("UpdateJob", the job's ID, the error returned). Put it in the engine
 // with WithDeps:
 //
@@ -112,8 +113,9 @@ type FlakyJobs struct {
 	recovery.JobStore
 	Recorder
 
-	mu  sync.Mutex
-	err error
+	mu   sync.Mutex
+	err  error
+	next []error
 }
 
 var _ recovery.JobStore = (*FlakyJobs)(nil)
@@ -128,7 +130,20 @@ func (f *FlakyJobs) Fail(err error) {
 	f.err = err
 }
 
-// Heal makes UpdateJob reach the store again.
+// FailNext makes the next n UpdateJob calls fail with err (ErrInjected when nil),
+// after those scripted before; then UpdateJob answers as Fail and Heal said.
+func (f *FlakyJobs) FailNext(n int, err error) {
+	if err == nil {
+		err = ErrInjected
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.next = append(f.next, err)
+	}
+}
+
+// Heal makes UpdateJob reach the store again (FailNext's calls still fail).
 func (f *FlakyJobs) Heal() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -139,6 +154,9 @@ func (f *FlakyJobs) Heal() {
 func (f *FlakyJobs) UpdateJob(ctx context.Context, j recovery.Job) (recovery.Job, error) {
 	f.mu.Lock()
 	err := f.err
+	if len(f.next) > 0 {
+		err, f.next = f.next[0], f.next[1:]
+	}
 	f.mu.Unlock()
 	id := j.ID
 	if err != nil {
