@@ -38,6 +38,7 @@ for p in "${pkgs[@]}"; do
 	name=${p#./}
 	name=${name%/}
 	start=$(date +%s)
+	mkdir -p "$(dirname "$OUT/$name")" # a nested package (store/memstore)
 	echo "== gremlins on ./$name ($WORKERS workers)"
 	# A mutant's tests may take 30 times as long as the unmutated run before they
 	# count as timed out (a mutant that makes a loop spin).
