@@ -2,6 +2,7 @@ package recovery_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -992,5 +993,162 @@ func TestEscalationPolicyValidate(t *testing.T) {
 	deps.Escalation = &esc
 	if _, err := recovery.NewEngine(deps); err == nil || !strings.Contains(err.Error(), `escalation.on_call names level "nope"`) {
 		t.Fatalf("engine with an unknown on-call level: got %v, want refused naming it", err)
+	}
+}
+
+// escStaleDue is a replica's page store that listed the due escalations a moment
+// before another replica paged them: DueEscalations answers that listing.
+type escStaleDue struct {
+	recovery.PageStore
+	due []recovery.Incident
+}
+
+func (s escStaleDue) DueEscalations(context.Context, time.Time) ([]recovery.Incident, error) {
+	return s.due, nil
+}
+
+// escReplica is another medic over the same store, pagers and Slack, with its page
+// store changed by pages.
+func escReplica(t *testing.T, h *recoverytest.Harness, pages func(recovery.PageStore) recovery.PageStore) *recovery.Engine {
+	t.Helper()
+	deps := h.Deps
+	esc := *deps.Escalation
+	esc.Pages = pages(esc.Pages)
+	deps.Escalation = &esc
+	e, err := recovery.NewEngine(deps)
+	if err != nil {
+		t.Fatalf("another replica: %v", err)
+	}
+	return e
+}
+
+// Two replicas escalating the same incident at once page it once: the second, which
+// listed it before the first paged, finds the page numbered and recorded already.
+func TestEscalationReplicasPageOnce(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	h.Advance(15 * time.Minute)
+	due, err := h.Store.DueEscalations(t.Context(), h.Clock.Now())
+	if err != nil || len(due) != 1 {
+		t.Fatalf("due escalations: got %d, %v; want 1", len(due), err)
+	}
+	other := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { return escStaleDue{p, due} })
+	escRound(t, h)
+	if err := other.Escalate(t.Context()); err != nil {
+		t.Fatalf("the other replica's round: %v", err)
+	}
+	for _, p := range []*recoverytest.Pager{h.PagerDuty, h.SlackPager} {
+		if got := p.Sends(); len(got) != 1 {
+			t.Fatalf("%s sends: got %d (%v), want 1", p.Name(), len(got), escLevels(got))
+		}
+	}
+	if got := escCount(t, h, in.ID, "incident.paged"); got != 1 {
+		t.Fatalf("audit: got %d incident.paged, want 1", got)
+	}
+	if got := h.Incident(t, in.ID).Escalation; got.Pages != 1 || got.Step != 1 || !got.DueAt.Equal(recoverytest.Start.Add(30*time.Minute)) {
+		t.Fatalf("escalation: got %d pages, step %d, due %v; want 1, 1, %v", got.Pages, got.Step, got.DueAt, recoverytest.Start.Add(30*time.Minute))
+	}
+}
+
+// escBrokenPages is a page store that fails: listing due escalations, listing due
+// pages, or storing a page.
+type escBrokenPages struct {
+	recovery.PageStore
+	due, pages, add bool
+}
+
+var errEscStore = errors.New("store: database is locked")
+
+func (s escBrokenPages) DueEscalations(ctx context.Context, t time.Time) ([]recovery.Incident, error) {
+	if s.due {
+		return nil, errEscStore
+	}
+	return s.PageStore.DueEscalations(ctx, t)
+}
+
+func (s escBrokenPages) DuePages(ctx context.Context, t time.Time, limit int) ([]recovery.Page, error) {
+	if s.pages {
+		return nil, errEscStore
+	}
+	return s.PageStore.DuePages(ctx, t, limit)
+}
+
+func (s escBrokenPages) AddPage(ctx context.Context, p recovery.Page) error {
+	if s.add {
+		return errEscStore
+	}
+	return s.PageStore.AddPage(ctx, p)
+}
+
+// When the store fails, the round says what it was doing, nobody is paged, and the
+// incident's escalation is left as it was, to be tried again at the next round.
+func TestEscalationStoreFailures(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	h.Advance(15 * time.Minute)
+	tests := []struct {
+		name  string
+		store escBrokenPages
+		want  string
+	}{
+		{"listing due escalations", escBrokenPages{due: true}, "listing due escalations: store: database is locked"},
+		{"storing a page", escBrokenPages{add: true}, "storing page " + in.ID + "#1/slack: store: database is locked"},
+		// Last: the incident is paged and recorded, its pages left to the next round.
+		{"listing due pages", escBrokenPages{pages: true}, "listing pages to send: store: database is locked"},
+	}
+	broken := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { return escBrokenPages{PageStore: p, add: true} })
+	if _, err := broken.PageIncident(t.Context(), in.ID, recovery.ActPageOnCall, recoverytest.Requester, ""); !errors.Is(err, errEscStore) {
+		t.Fatalf("paging by hand while storing fails: got %v, want the store's error", err)
+	}
+	for i, tt := range tests {
+		if i == len(tests)-1 {
+			if got := h.Incident(t, in.ID).Escalation; got.Pages != 0 || got.Step != 0 {
+				t.Fatalf("escalation after failing to store: got %d pages, step %d; want untouched", got.Pages, got.Step)
+			}
+		}
+		other := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { tt.store.PageStore = p; return tt.store })
+		err := other.Escalate(t.Context())
+		if err == nil || !errors.Is(err, errEscStore) || !strings.Contains(err.Error(), tt.want) {
+			t.Fatalf("%s: got %v, want an error saying %q", tt.name, err, tt.want)
+		}
+		escNoPages(t, h, tt.name)
+	}
+	escRound(t, h) // the store is back
+	if got := escLevels(h.PagerDuty.Sends()); !slices.Equal(got, []string{"oncall"}) {
+		t.Fatalf("PagerDuty pages once the store is back: got %v, want [oncall]", got)
+	}
+
+	off := recoverytest.New(t, recoverytest.WithoutEscalation())
+	if err := off.Escalate(t); err != nil {
+		t.Fatalf("a round without escalation: got %v", err)
+	}
+	if err := off.Engine.DeliverPages(t.Context()); err != nil {
+		t.Fatalf("delivering without escalation: got %v", err)
+	}
+}
+
+// A pager of another name is named by its name in the thread; a failed
+// acknowledgement or resolution to PagerDuty is named by its kind.
+func TestEscalationPageNotesNameThePagerAndTheKind(t *testing.T) {
+	ops := recoverytest.NewPager("opsgenie", nil)
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		ops.Now = d.Now
+		d.Escalation.Pagers = append(d.Escalation.Pagers, ops)
+	}))
+	ops.Script(recoverytest.PermanentError())
+	in := h.FailJob(t, recovery.JobDeployProd)
+	if _, err := h.Engine.PageIncident(t.Context(), in.ID, recovery.ActPageOnCall, recoverytest.Requester, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.PagerDuty.Script(recoverytest.PermanentError())
+	if _, err := h.Acknowledge(t, in.ID, recoverytest.Requester); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		":x: opsgenie page #1 to oncall failed after 1 attempt(s): pager refused the page (400 invalid routing key). Page by hand.",
+		":x: PagerDuty page (acknowledge) failed after 1 attempt(s): pager refused the page (400 invalid routing key). Page by hand.",
+	}
+	if got := escNote(h, in.ID, "failed after"); !slices.Equal(got, want) {
+		t.Fatalf("thread: got %q, want %q", got, want)
 	}
 }

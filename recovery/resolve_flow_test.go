@@ -754,3 +754,96 @@ func TestResolveChecklistID(t *testing.T) {
 		}
 	}
 }
+
+// The report's timeline and "who did what" say what each audited event meant: pages
+// (levels by title, by their names without a policy), a page's first failure and its
+// last (not the retries between), requests created, rejected, expired and approved,
+// a job's failed step and its end with their errors, a cancel, a verification; an
+// event the report does not know, and refusals, are left out; people's deeds once
+// each, in the order they first acted, medic and people with no deed left out.
+func TestResolveReportTimelineAndDeeds(t *testing.T) {
+	t0 := recoverytest.Start
+	in := recovery.Incident{ID: "INC-T", Title: "Production deployment failed", Env: "prod", Scenario: recovery.ProdDeployFail,
+		Severity: recovery.SeverityHigh, OpenedAt: t0, Status: recovery.IncidentResolved}
+	e := func(s int, actor, action, job string, d map[string]string) recovery.AuditEntry {
+		return recovery.AuditEntry{At: t0.Add(time.Duration(s) * time.Second), Actor: actor, Action: action, JobID: job, IncidentID: in.ID, Env: "prod", Detail: d}
+	}
+	entries := []recovery.AuditEntry{
+		e(1, "U0A", "incident.paged", "", map[string]string{"levels": "oncall,senior", "reason": "paged by U0A: db down"}),
+		e(2, "medic", "page.failed", "", map[string]string{"pager": "pagerduty", "attempt": "1", "retry": "true", "error": "503"}),
+		e(3, "medic", "page.failed", "", map[string]string{"pager": "pagerduty", "attempt": "2", "retry": "true", "error": "503"}),
+		e(4, "medic", "page.failed", "", map[string]string{"pager": "slack", "attempt": "8", "retry": "false", "error": "timeout"}),
+		e(5, "U0B", "incident.data_corruption", "", map[string]string{"reason": "dup rows"}),
+		e(6, "U0A", "request.created", "", map[string]string{"action": "rollback", "request": "REQ-1", "reason": "bad deploy"}),
+		e(7, "U0C", "request.rejected", "", map[string]string{"action": "rollback", "request": "REQ-1"}),
+		e(8, "U0A", "request.created", "", map[string]string{"action": "made-up", "request": "REQ-2"}),
+		e(9, "medic", "request.expired", "", map[string]string{"action": "rollback", "request": "REQ-2"}),
+		e(10, "U0C", "request.approved", "", map[string]string{"action": "rollback", "request": "REQ-3"}),
+		e(11, "U0C", "request.approved", "", map[string]string{"action": "rollback", "request": "REQ-4", "by": "U0C and U0E"}),
+		e(12, "medic", "job.step", "JOB-1", map[string]string{"step": "terraform plan", "state": "succeeded"}),
+		e(13, "medic", "job.step", "JOB-1", map[string]string{"step": "terraform apply", "state": "failed", "error": "exit 1"}),
+		e(14, "medic", "job.failed", "JOB-1", map[string]string{"error": "apply failed"}),
+		e(15, "medic", "job.cancelled", "JOB-2", nil),
+		e(16, "U0B", "job.cancel.requested", "JOB-2", nil),
+		e(17, "U0D", "action.verify", "", nil),
+		e(18, "U0D", "refused", "", map[string]string{"what": "resolve"}),
+		e(19, "medic", "alarm.cleared", "", map[string]string{"alarm": "prod-errors"}),
+		e(20, "medic", "something.new", "", nil),
+		e(21, "U0B", "incident.resolved", "", nil),
+	}
+	rollback, _ := recovery.ActionByID(recovery.ActRollback)
+	p := recoverytest.RunbookEscalation()
+	report := recovery.Report(in, entries, p, map[string]string{"U0A": "alice"})
+	wantTimeline := []string{
+		"| time | event | by |", "|---|---|---|",
+		"| 09:00:01 | Paged on-call engineer and senior engineer: paged by U0A: db down | alice |",
+		"| 09:00:02 | PagerDuty page failed (attempt 1): 503 | medic |",
+		"| 09:00:04 | Slack page failed (attempt 8): timeout | medic |",
+		"| 09:00:05 | Data corruption risk declared: dup rows | U0B |",
+		"| 09:00:06 | Requested " + rollback.Label + " (REQ-1): bad deploy | alice |",
+		"| 09:00:07 | Rejected REQ-1 (" + rollback.Label + ") | U0C |",
+		"| 09:00:08 | Requested made-up (REQ-2) | alice |",
+		"| 09:00:09 | REQ-2 (" + rollback.Label + ") expired without approval | medic |",
+		"| 09:00:10 | Approved REQ-3 (" + rollback.Label + ") | U0C |",
+		"| 09:00:11 | REQ-4 approved by U0C and U0E | U0C |",
+		"| 09:00:12 | terraform plan: succeeded | medic |",
+		"| 09:00:13 | terraform apply: failed (exit 1) | medic |",
+		"| 09:00:14 | Job JOB-1 failed: apply failed | medic |",
+		"| 09:00:15 | Job JOB-2 cancelled | medic |",
+		"| 09:00:16 | Cancel of job JOB-2 requested | U0B |",
+		"| 09:00:17 | Verification requested | U0D |",
+		"| 09:00:19 | prod-errors back to OK | medic |",
+		"| 09:00:21 | Resolved | U0B |",
+	}
+	if got := resSection(report, "Timeline (UTC)"); !slices.Equal(got, wantTimeline) {
+		t.Errorf("timeline:\n got %q\nwant %q", got, wantTimeline)
+	}
+	wantWho := []string{
+		"- alice: paged oncall + senior; requested " + rollback.Label + "; requested made-up",
+		"- U0B: declared a data corruption risk; cancelled a job; resolved",
+		"- U0C: rejected " + rollback.Label + "; approved " + rollback.Label,
+	}
+	if got := resSection(report, "Who did what"); !slices.Equal(got, wantWho) {
+		t.Errorf("who did what:\n got %q\nwant %q", got, wantWho)
+	}
+	// Without a policy, levels go by their names.
+	if got := resSection(recovery.Report(in, entries[:1], nil, nil), "Timeline (UTC)"); len(got) != 3 || got[2] != "| 09:00:01 | Paged oncall + senior: paged by U0A: db down | U0A |" {
+		t.Errorf("timeline without a policy: got %q", got)
+	}
+	// Nobody acted: no "who did what".
+	if got := recovery.Report(in, entries[1:4], p, nil); strings.Contains(got, "## Who did what") {
+		t.Errorf("report without people's deeds has a who did what:\n%s", got)
+	}
+}
+
+// Outside text in the report is inert Markdown: no HTML, entities kept as text, no
+// emphasis, links or table cells of its own, no @-mention, no #123 reference.
+func TestResolveReportOutsideTextIsInert(t *testing.T) {
+	in := recovery.Incident{ID: "INC-T", Title: "a & b <!-- x --> *bold* [l](u) | c @here #12 _i_ `c` ~s~ !i \\",
+		Env: "prod", OpenedAt: recoverytest.Start}
+	got := firstLineOf(recovery.Report(in, nil, nil, nil))
+	want := "# INC-T: a &amp; b &lt;\\!-- x --&gt; \\*bold\\* \\[l\\](u) \\| c @\u2060here #\u206012 \\_i\\_ \\`c\\` \\~s\\~ \\!i \\\\ (prod)"
+	if got != want {
+		t.Fatalf("title line:\n got %q\nwant %q", got, want)
+	}
+}
