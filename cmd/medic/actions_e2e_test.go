@@ -291,6 +291,7 @@ func TestSameApprovalDeliveredManyTimesStartsOneJob(t *testing.T) {
 	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
 
 	const n = 8
+	handledBefore, dupBefore := e.envelopeCounts()
 	ids, err := e.sb.Slack.ClickRepeatedly(mustCtx(t), slackfake.Click{User: userBob, Channel: req.Channel, MessageTS: req.TS, ActionID: "approve:request"}, n)
 	if err != nil {
 		t.Fatal(err)
@@ -301,6 +302,17 @@ func TestSameApprovalDeliveredManyTimesStartsOneJob(t *testing.T) {
 		}
 	}
 	e.threadMessage(alert, "Job JOB-", "succeeded.")
+	// Every click and redelivery was handled or skipped: a second job would be there.
+	for i, id := range ids {
+		deliveries := 1
+		if i < 3 {
+			deliveries = 2 // redelivered
+		}
+		if _, err := e.sb.Slack.WaitAcks(mustCtx(t), id, deliveries); err != nil {
+			t.Fatalf("the deliveries of %s were not all acked: %v", id, err)
+		}
+	}
+	e.waitEnvelopesSettled(ids, handledBefore, dupBefore)
 	incident := incidentOf(t, alert)
 	audit := e.audit(incident)
 	if c := strings.Count(audit, "job.created"); c != 1 {

@@ -213,26 +213,11 @@ func (e *e2e) waitAnswered(ctx context.Context, alertTS string, people []person)
 // answer per person. It returns the answers and the people answered more than once.
 func (e *e2e) checkAnsweredOnce(alertTS string, people []person, handledBefore, dupBefore float64) (answered, doubled int) {
 	e.t.Helper()
-	ids := map[string]bool{}
+	var ids []string
 	for _, p := range people {
-		ids[p.envelope] = true
+		ids = append(ids, p.envelope)
 	}
-	acked := 0
-	for _, a := range e.sb.Slack.Acks() {
-		if ids[a.EnvelopeID] {
-			acked++
-		}
-	}
-	classified := func() float64 {
-		return e.metric("medic_slack_handle_seconds_count") - handledBefore + e.metric("medic_slack_duplicate_envelopes_total") - dupBefore
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for classified() < float64(acked) {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("medic handled or skipped %g deliveries of the people's envelopes within 20s, want the %d Slack saw acknowledged", classified(), acked)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.waitEnvelopesSettled(ids, handledBefore, dupBefore)
 	if got := e.metric("medic_slack_handle_seconds_count") - handledBefore; got != float64(len(people)) {
 		e.t.Errorf("medic handled %g envelopes, want %d (one per person)", got, len(people))
 	}

@@ -1218,20 +1218,21 @@ func TestDrillReplicaKilled(t *testing.T) {
 		alert, _ := c.waitAlert("Dev tests failed")
 		detected := time.Since(killed)
 		incident := incidentOf(t, alert)
-		// Let the survivor poll the same run once more: it must not alert again.
-		rounds, _ := metricSum(survivor.opsAddr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
-		deadline = time.Now().Add(3 * interval)
-		for {
-			v, err := metricSum(survivor.opsAddr, "medic_poll_rounds_total", `outcome="ok"`, `poller="runs"`)
-			if err == nil && v > rounds {
-				break
+		// Let the survivor poll the same run again, a whole round after its last post:
+		// it must not alert again, nor repeat a note.
+		runs := func() float64 {
+			v, err := metricSum(survivor.opsAddr, "medic_poll_rounds_total", `poller="runs"`)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the survivor stopped polling (%g rounds, %v)", v, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return v
 		}
+		msgs := quietFor(t, c.sb.Slack, 1, []string{"runs"}, []func() float64{runs}, nil, 30*time.Second+3*interval)
 		duplicates := 0
+		for _, d := range repeatedNotes(msgs) {
+			duplicates++
+			t.Error(d)
+		}
 		alerts := len(c.alerts())
 		if alerts != 1 {
 			duplicates += alerts - 1

@@ -350,6 +350,42 @@ func (e *e2e) get(t *testing.T, path string) int {
 	return resp.StatusCode
 }
 
+// envelopeCounts are medic's counts of Slack envelopes handled and of those skipped as
+// duplicates, to give waitEnvelopesSettled.
+func (e *e2e) envelopeCounts() (handled, duplicates float64) {
+	return e.metric("medic_slack_handle_seconds_count"), e.metric("medic_slack_duplicate_envelopes_total")
+}
+
+// waitEnvelopesSettled waits until medic has handled or skipped as a duplicate every
+// delivery of the envelopes ids that Slack saw acknowledged (medic acks a delivery,
+// then handles it or skips it), counted from handledBefore and dupBefore
+// (envelopeCounts before the envelopes were sent; no other envelope may be sent
+// meanwhile). A delivery handled twice shows after it, not later.
+func (e *e2e) waitEnvelopesSettled(ids []string, handledBefore, dupBefore float64) {
+	e.t.Helper()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	acked := 0
+	for _, a := range e.sb.Slack.Acks() {
+		if want[a.EnvelopeID] {
+			acked++
+		}
+	}
+	settled := func() float64 {
+		h, d := e.envelopeCounts()
+		return h - handledBefore + d - dupBefore
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for settled() < float64(acked) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("medic handled or skipped %g deliveries of %d envelopes within 20s, want the %d Slack saw acknowledged", settled(), len(ids), acked)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // waitMetric polls /metrics until a line equals want.
 func (e *e2e) waitMetric(t *testing.T, want string) {
 	t.Helper()

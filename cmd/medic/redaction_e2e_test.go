@@ -27,6 +27,7 @@ import (
 
 	"github.com/medic-ops/medic/internal/testenv"
 	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/recovery/recoverytest"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/githubfake"
@@ -123,7 +124,10 @@ func TestPlantedSecretsLeaveNoExit(t *testing.T) {
 	e.command(userCarol, sandboxChannel, "/incident", "show "+incident)
 	wantContains(t, e.nextEphemeral(userCarol, before), incident)
 
-	// Everything medic writes is written once it stopped; then every exit is read.
+	// Everything medic writes is written once the channel is quiet (nothing posted or
+	// edited for rounds of its escalation and job timers) and medic stopped; then every
+	// exit is read.
+	e.quiet(2, "escalation", "jobs")
 	if err := e.close(); err != nil {
 		t.Fatalf("medic stopped with: %v", err)
 	}
@@ -171,7 +175,8 @@ func TestPlantedSecretsLeaveNoExit(t *testing.T) {
 
 // redactionDrill is medic on a sandbox with the canary failure staged (not yet
 // delivered) and prod's Terraform state in S3, so that Terraform talks to AWS, with
-// everything medic logs and every Slack Web API request it sends recorded.
+// everything medic logs and every Slack Web API request it sends recorded. medic's
+// tickers are the drill's (withTickers): its timers' rounds run when the drill asks.
 type redactionDrill struct {
 	e     *e2e
 	st    sandbox.Staged
@@ -211,6 +216,8 @@ func startRedactionDrill(t *testing.T) *redactionDrill {
 	}
 	d := &redactionDrill{st: st, log: &logCapture{}, store: path}
 	ext := sandboxExternal(sb, nil)
+	ticks := recoverytest.NewClock(time.Now())
+	ext.clock = ticks
 	d.slack, ext.secrets.SlackAPIURL = recordSlack(t, sb.Slack.URL())
 	// Every line, as a log shipper would receive it, besides the test's log.
 	capture := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(d.log), zap.DebugLevel)
@@ -226,7 +233,7 @@ func startRedactionDrill(t *testing.T) *redactionDrill {
 			t.Errorf("medic stopped with: %v", err)
 		}
 	})
-	d.e = &e2e{sandboxed: s, t: t}
+	d.e = &e2e{sandboxed: s, t: t, ticks: ticks}
 	return d
 }
 

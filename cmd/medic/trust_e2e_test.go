@@ -11,6 +11,7 @@ import (
 	"github.com/medic-ops/medic/config"
 	deploygithub "github.com/medic-ops/medic/deploy/github"
 	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/recovery/recoverytest"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/githubfake"
@@ -64,7 +65,8 @@ func TestPullRequestRunsDriveNothing(t *testing.T) {
 		name := map[bool]string{true: "fork", false: "same repository"}[fork]
 		t.Run(name, func(t *testing.T) {
 			c := &clock{}
-			e, _ := mustStartStaged(t, "", withClock{c})
+			// The runs poller's rounds run when the test moves their clock.
+			e, _ := mustStartStaged(t, "", withClock{c}, withPolling(50*time.Millisecond, 0), withTickers{c: recoverytest.NewClock(time.Now())})
 			run, deliveries := stagePullRequestRun(t, e, fork)
 			for _, d := range deliveries {
 				event, payload := d()
@@ -72,9 +74,9 @@ func TestPullRequestRunsDriveNothing(t *testing.T) {
 					t.Fatalf("delivering %s: %d %v", event, status, err)
 				}
 			}
-			// The poller sees the same run too.
-			e.pollOnce()
 			alert, text := e.waitAlert("LOW · dev · Checks failed on")
+			// The poller reads the same run too, round after round: one alert still.
+			e.wantSettled(1, 3, "runs")
 			want, why := "Checks failed on PR #1 by mallory", "it was started by a pull_request event"
 			if fork {
 				want, why = "Checks failed on a pull request from mallory/sentiment-analyzer-gsk:main by mallory", "its code comes from mallory/sentiment-analyzer-gsk"
@@ -328,9 +330,12 @@ func TestTagNamedLikeTheBranchIsNotTrusted(t *testing.T) {
 
 // TestPullRequestFloodCannotHideAProdFailure: a pull request whose run fails 300 jobs
 // (each delivered by webhook) gets one alert and no note per job; a real prod failure
-// delivered right after is alerted all the same.
+// delivered right after is alerted all the same. Then the runs poller reads the same
+// run and jobs again, round after round (its rounds run when the test moves medic's
+// ticker clock): nothing more is posted.
 func TestPullRequestFloodCannotHideAProdFailure(t *testing.T) {
-	e, st := mustStartStaged(t, "canary-fail")
+	e, _ := mustStartStaged(t, "", withPolling(50*time.Millisecond, 0), withTickers{c: recoverytest.NewClock(time.Now())})
+	st := e.stage("canary-fail")
 	gh := e.sb.GitHub
 	run := gh.AddRun(githubfake.Run{WorkflowFile: "deploy-prod.yml", Event: "pull_request", HeadRepository: "mallory/sentiment-analyzer-gsk", HeadBranch: "main", Conclusion: "failure", Actor: "mallory"})
 	var jobs []int64
@@ -353,8 +358,8 @@ func TestPullRequestFloodCannotHideAProdFailure(t *testing.T) {
 	e.deliver(st)
 	e.waitAlert("Production canary failed")
 	pr, _ := e.waitAlert("Checks failed on a pull request from mallory")
-	e.pollOnce() // the poller sees the same 300 jobs again
-	e.waitAlert("Production canary failed")
+	// The poller reads the same 300 jobs again: two alerts still, no note repeated.
+	e.wantSettled(2, 3, "runs")
 	for _, m := range e.sb.Slack.Thread(sandboxChannel, pr.TS) {
 		if strings.Contains(m.Text, "Another job of this run failed") {
 			t.Fatalf("the pull request's thread got a note per job: %q", m.Text)
