@@ -1,6 +1,8 @@
 package recovery_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -68,9 +70,35 @@ func TestEngineAlarmJoinsTheOpenDeployIncident(t *testing.T) {
 	h.Submit(t, failed)
 	in := mustOpen(t, h, failed)
 
+	finding := func(id recovery.DiagnosticID) recovery.Finding {
+		for _, f := range mustAlert(t, h, in.ID).Findings {
+			if f.Diagnostic == id {
+				return f
+			}
+		}
+		t.Fatalf("the deploy alert: no %s finding", id)
+		return recovery.Finding{}
+	}
+	tfBefore := finding(recovery.DiagTerraformError)
+
+	// Since the failure: the job's log is unreadable, the functions run another version.
+	h.GitHub.JobLogFunc = func(context.Context, int64) (recovery.JobLog, error) {
+		return recovery.JobLog{}, errors.New("github: 502")
+	}
+	h.AWS.SetVersion("prod", recoverytest.OlderSHA)
 	h.Advance(3 * time.Minute)
 	alarm := h.FiringAlarm("prod", "prod-dashboard-errors")
 	h.Submit(t, alarm)
+	// The diagnostics are gathered again: those it could refresh are, the others kept.
+	if got := finding(recovery.DiagTerraformError); got.Problem != "" || !slices.Equal(got.Lines, tfBefore.Lines) {
+		t.Fatalf("the Terraform error after the alarm joined: got %q (problem %q), want the run's kept %q", got.Lines, got.Problem, tfBefore.Lines)
+	}
+	if got := finding(recovery.DiagLambdaStates); !strings.Contains(strings.Join(got.Lines, "\n"), recoverytest.OlderSHA[:7]) {
+		t.Fatalf("Lambda states after the alarm joined: got %q, want them refreshed (version %s)", got.Lines, recoverytest.OlderSHA[:7])
+	}
+	if got := mustAlert(t, h, in.ID).GatheredAt; !got.Equal(h.Clock.Now()) {
+		t.Fatalf("the deploy alert's diagnostics gathered at: got %v, want %v", got, h.Clock.Now())
+	}
 	if got := len(h.Publisher.Alerts()); got != 1 {
 		t.Fatalf("alerts after prod's alarm fired: got %d, want 1", got)
 	}

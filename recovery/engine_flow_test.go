@@ -351,3 +351,24 @@ func TestEngineStuckRunIsAnIncidentOfItsRunningStage(t *testing.T) {
 		})
 	}
 }
+
+// A run stuck in production whose canary then fails: the stuck case (a troubleshooting
+// case, no scenario number) escalates to the canary's scenario.
+func TestEngineStuckRunEscalatesWhenItsCanaryFails(t *testing.T) {
+	h := recoverytest.New(t)
+	job := h.FailedJob(recovery.JobDeployProd, func(r *recovery.Run, j *recovery.JobInfo) {
+		r.Status, r.Conclusion = "in_progress", ""
+		j.Status, j.Conclusion, j.CompletedAt = "in_progress", "", time.Time{}
+	})
+	stuck := recovery.Signal{Kind: recovery.SignalRunStuck, Via: "poll", Run: job.Run, At: h.Clock.Now()}
+	h.Submit(t, stuck)
+	in := mustOpen(t, h, stuck)
+	h.Submit(t, h.JobOf(*job.Run, recovery.JobCanary, "failure"))
+	want := ":arrow_double_up: Escalated: Workflow stuck (HIGH) → Production canary failed (scenario 5) (CRITICAL)"
+	if got := notesSaying(h, in.ID, want); got != 1 {
+		t.Fatalf("notes saying %q: got %d, want 1; thread %q", want, got, h.Publisher.Texts(in.ID))
+	}
+	if a := mustAlert(t, h, in.ID); a.Scenario != recovery.CanaryFail || a.Severity != recovery.SeverityCritical {
+		t.Fatalf("alert: got %s %s, want %s CRITICAL", a.Scenario, a.Severity, recovery.CanaryFail)
+	}
+}

@@ -545,3 +545,30 @@ func TestNewEngineRefusesWhatItCannotRunWith(t *testing.T) {
 		t.Fatalf("NewEngine with the optional parts left out: %v", err)
 	}
 }
+
+// Left out, the action parts' defaults: a job's lease is 30 s, the process gets an
+// instance name of its own, and the branch medic works on is main.
+func TestNewEngineActionDefaults(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		a := *d.Actions
+		a.JobLease, a.Instance, a.Branch = 0, "", ""
+		d.Actions = &a
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	if !strings.HasPrefix(job.Owner, "MEDIC-") || !job.LeaseUntil.Equal(h.Clock.Now().Add(30*time.Second)) {
+		t.Fatalf("job: got owner %q, lease until %v; want a MEDIC- instance, %v", job.Owner, job.LeaseUntil, h.Clock.Now().Add(30*time.Second))
+	}
+	h.WaitJob(t, job.ID)
+
+	pre := h.FailJob(t, recovery.JobDeployPreprod)
+	r, reply, err := h.Request(t, recovery.ActionRequest{IncidentID: pre.ID, Action: recovery.ActRevert, User: recoverytest.Requester,
+		Params: recovery.RequestParams{SHA: recoverytest.BadSHA}})
+	if err != nil || r.ID == "" {
+		t.Fatalf("requesting a revert: %q, %v", reply, err)
+	}
+	r = h.WaitPreview(t, r.ID)
+	if calls := h.GitHub.CallsTo("Commit"); len(calls) == 0 || calls[len(calls)-1].Args[1] != "main" {
+		t.Fatalf("GitHub Commit calls: got %v, want the commit looked up on main", calls)
+	}
+}
