@@ -572,3 +572,52 @@ func TestNewEngineActionDefaults(t *testing.T) {
 		t.Fatalf("GitHub Commit calls: got %v, want the commit looked up on main", calls)
 	}
 }
+
+// diedClaims is a WorkClaimer of a replica that dies after claiming its first signal:
+// that claim is never completed nor released.
+type diedClaims struct {
+	recovery.WorkClaimer
+	died atomic.Bool
+}
+
+func (c *diedClaims) ReleaseWork(ctx context.Context, key string) error {
+	if c.died.CompareAndSwap(false, true) {
+		return nil // gone before releasing it
+	}
+	return c.WorkClaimer.ReleaseWork(ctx, key)
+}
+
+// A replica dying with a signal claimed holds it for the work lease (5 minutes of the
+// clock) and no longer: until then the fact is taken for being handled elsewhere,
+// after it any replica takes it.
+func TestEngineWorkLeaseOfADeadReplica(t *testing.T) {
+	h := recoverytest.New(t)
+	claims := &diedClaims{}
+	e := h.IdleEngine(t, func(d *recovery.EngineDeps) {
+		claims.WorkClaimer = d.Claims
+		d.Claims = claims
+	})
+	var down atomic.Bool
+	down.Store(true)
+	githubDown(h, &down)
+	sig := h.FailedJob(recovery.JobDeployProd)
+	if err := e.Handle(t.Context(), sig); err == nil {
+		t.Fatal("Handle while GitHub is down: got nil, want its error")
+	}
+	down.Store(false)
+
+	h.Advance(5*time.Minute - time.Second)
+	if err := e.Handle(t.Context(), sig); err != nil {
+		t.Fatalf("Handle 1 s before the lease ends: %v", err)
+	}
+	if got := len(h.Publisher.Posts()); got != 0 {
+		t.Fatalf("posts 1 s before the lease ends: got %d, want 0 (still claimed)", got)
+	}
+	h.Advance(2 * time.Second)
+	if err := e.Handle(t.Context(), sig); err != nil {
+		t.Fatalf("Handle 1 s after the lease ended: %v", err)
+	}
+	if got := len(h.Publisher.Alerts()); got != 1 {
+		t.Fatalf("alerts 1 s after the lease ended: got %d, want 1", got)
+	}
+}
