@@ -771,6 +771,9 @@ func TestEscalationPageRetryBackoffAndLastAttempt(t *testing.T) {
 	if len(slack) != 1 || slack[0].Err != nil || slack[0].Page.ID != in.ID+"#1/slack" {
 		t.Fatalf("Slack pager: got %+v, want its page %s#1/slack delivered at once", slack, in.ID)
 	}
+	if got := escNote(h, in.ID, "Slack page"); len(got) != 0 {
+		t.Fatalf("thread: got %q, want nothing said of a page delivered at its first attempt", got)
+	}
 	at := recoverytest.Start
 	for i, wait := range []time.Duration{15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute} {
 		attempt := i + 2
@@ -1150,5 +1153,99 @@ func TestEscalationPageNotesNameThePagerAndTheKind(t *testing.T) {
 	}
 	if got := escNote(h, in.ID, "failed after"); !slices.Equal(got, want) {
 		t.Fatalf("thread: got %q, want %q", got, want)
+	}
+}
+
+// Each attempt to send a page gets its own 20-second deadline: a pager that hangs
+// cannot hold the escalation round.
+func TestEscalationPageAttemptHasItsOwnDeadline(t *testing.T) {
+	h := recoverytest.New(t)
+	var mu sync.Mutex
+	var left []time.Duration
+	h.PagerDuty.SendFunc = func(ctx context.Context, _ recovery.Page, _ recovery.Incident, _ []recovery.Level) error {
+		dl, ok := ctx.Deadline()
+		mu.Lock()
+		defer mu.Unlock()
+		if !ok {
+			left = append(left, -1)
+			return nil
+		}
+		left = append(left, time.Until(dl))
+		return ctx.Err()
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	if _, err := h.Engine.PageIncident(t.Context(), in.ID, recovery.ActPageOnCall, recoverytest.Requester, ""); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Real time passes between the deadline being set and the pager reading it; a
+	// few seconds of it on a loaded machine still tell 20 s from anything else.
+	if len(left) != 1 || left[0] <= 15*time.Second || left[0] > 20*time.Second {
+		t.Fatalf("the attempt's deadline: got %v left, want a deadline 20s after it started", left)
+	}
+}
+
+// escNoCompletion is a replica that sends a page and dies before it can mark the
+// send claimed done: its claims on pages are never completed.
+type escNoCompletion struct{ recovery.WorkClaimer }
+
+func (c escNoCompletion) CompleteWork(ctx context.Context, key string) error {
+	if strings.HasPrefix(key, "page:") {
+		return nil
+	}
+	return c.WorkClaimer.CompleteWork(ctx, key)
+}
+
+// escStalePages is a replica's page store that listed the pages due before another
+// replica sent them.
+type escStalePages struct {
+	recovery.PageStore
+	due []recovery.Page
+}
+
+func (s escStalePages) DuePages(context.Context, time.Time, int) ([]recovery.Page, error) {
+	return s.due, nil
+}
+
+// A page sent by a replica that died before completing its claim is not sent again
+// by another replica that listed it earlier, neither while the dead replica's claim
+// holds (2 minutes) nor after it lapsed: the page is read again after the claim.
+func TestEscalationPageSentByADeadReplicaIsNotSentAgain(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	deps := h.Deps
+	deps.Claims = escNoCompletion{deps.Claims}
+	dead, err := recovery.NewEngine(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Advance(15 * time.Minute)
+	if err := dead.Escalate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	pages, err := h.Store.PagesOf(t.Context(), in.ID)
+	if err != nil || len(pages) != 2 {
+		t.Fatalf("pages of %s: got %d, %v; want 2", in.ID, len(pages), err)
+	}
+	var stale []recovery.Page // as listed before they were sent
+	for _, p := range pages {
+		if p.State != recovery.PageSent {
+			t.Fatalf("page %s: got %s, want sent", p.ID, p.State)
+		}
+		p.State, p.Attempts, p.SentAt = recovery.PagePending, 0, time.Time{}
+		stale = append(stale, p)
+	}
+	other := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { return escStalePages{p, stale} })
+	for _, d := range []time.Duration{time.Minute, time.Minute + time.Second} { // within the claim, then after it
+		h.Advance(d)
+		if err := other.DeliverPages(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []*recoverytest.Pager{h.PagerDuty, h.SlackPager} {
+			if got := p.Sends(); len(got) != 1 {
+				t.Fatalf("%s sends %s after the page went out: got %d, want 1", p.Name(), h.Clock.Now().Sub(recoverytest.Start.Add(15*time.Minute)), len(got))
+			}
+		}
 	}
 }

@@ -826,6 +826,9 @@ func TestResolveReportTimelineAndDeeds(t *testing.T) {
 	if got := resSection(report, "Who did what"); !slices.Equal(got, wantWho) {
 		t.Errorf("who did what:\n got %q\nwant %q", got, wantWho)
 	}
+	if strings.Contains(report, "## Post-incident checklist") {
+		t.Errorf("report of an incident without a checklist has a checklist section:\n%s", report)
+	}
 	// Without a policy, levels go by their names.
 	if got := resSection(recovery.Report(in, entries[:1], nil, nil), "Timeline (UTC)"); len(got) != 3 || got[2] != "| 09:00:01 | Paged oncall + senior: paged by U0A: db down | U0A |" {
 		t.Errorf("timeline without a policy: got %q", got)
@@ -845,5 +848,56 @@ func TestResolveReportOutsideTextIsInert(t *testing.T) {
 	want := "# INC-T: a &amp; b &lt;\\!-- x --&gt; \\*bold\\* \\[l\\](u) \\| c @\u2060here #\u206012 \\_i\\_ \\`c\\` \\~s\\~ \\!i \\\\ (prod)"
 	if got != want {
 		t.Fatalf("title line:\n got %q\nwant %q", got, want)
+	}
+}
+
+// resNoLetGo is a replica that cannot let go of its claim on filing an issue (its
+// store went away after the claim): the claim neither completes nor is released.
+type resNoLetGo struct{ recovery.WorkClaimer }
+
+func (c resNoLetGo) CompleteWork(ctx context.Context, key string) error {
+	if strings.HasPrefix(key, "issue:") {
+		return nil
+	}
+	return c.WorkClaimer.CompleteWork(ctx, key)
+}
+
+func (c resNoLetGo) ReleaseWork(ctx context.Context, key string) error {
+	if strings.HasPrefix(key, "issue:") {
+		return nil
+	}
+	return c.WorkClaimer.ReleaseWork(ctx, key)
+}
+
+// A filing whose replica could not let go of its claim holds the button for 2
+// minutes (a click then is told the issue is being filed), and no longer: a click a
+// second later files it.
+func TestResolveFollowUpIssueClaimLapsesAfterTwoMinutes(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	resResolve(t, h, in.ID, recoverytest.Requester, "")
+	deps := h.Deps
+	deps.Claims = resNoLetGo{deps.Claims}
+	stuck, err := recovery.NewEngine(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.GitHub.CreateIssueFunc = func(context.Context, string, string, []string) (int, string, error) {
+		return 0, "", errors.New("github: 502 bad gateway")
+	}
+	if _, err := stuck.CreateFollowUpIssue(t.Context(), in.ID, recoverytest.Requester); recoverytest.UserMessage(err) == "" {
+		t.Fatalf("filing while GitHub fails: got %v, want told to try again", err)
+	}
+	h.GitHub.CreateIssueFunc = nil
+
+	h.Advance(2 * time.Minute)
+	reply, err := h.Engine.CreateFollowUpIssue(t.Context(), in.ID, recoverytest.Approver)
+	if want := "The follow-up issue of " + in.ID + " is being filed; its link comes in the thread."; err != nil || reply != want {
+		t.Fatalf("a click 2m after the stuck filing: got %q, %v; want %q", reply, err, want)
+	}
+	h.Advance(time.Second)
+	reply, err = h.Engine.CreateFollowUpIssue(t.Context(), in.ID, recoverytest.Approver)
+	if err != nil || reply != "Filed #1: https://github.test/issues/1" {
+		t.Fatalf("a click 2m1s after the stuck filing: got %q, %v; want filed", reply, err)
 	}
 }
