@@ -70,6 +70,7 @@ func TestExcerptBoundaries(t *testing.T) {
 		{"CRLF, limit + 1 lines", numbered(11, "\r\n"), 10, lines(2, 11)},
 		{"ends at the final error marker", numbered(5, "\n") + "##[error]Process completed with exit code 1.\n##[group]Post job cleanup\ncleanup\n##[endgroup]\n", 3,
 			"line 4\nline 5\nProcess completed with exit code 1."},
+		{"a marker on the first line", "##[error]boom\npost-job cleanup\n", 10, "boom"},
 		{"the final marker, not an earlier one", "a\n##[error]first\nb\n##[error]second\nafter\n", 10, "a\nfirst\nb\nsecond"},
 		{"a block of markers stays whole", "a\n##[error]Terraform exited with code 1.\n##[error]Process completed with exit code 1.\n", 2,
 			"Terraform exited with code 1.\nProcess completed with exit code 1."},
