@@ -8,12 +8,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/medic-ops/medic/internal/secreturl"
+	"github.com/medic-ops/medic/internal/testenv"
 	"github.com/medic-ops/medic/store/storetest"
 )
 
@@ -111,10 +111,7 @@ func postgresAdminURL(tb testing.TB) string {
 	if admin == "" {
 		const how = "`make unit` (and `make test`) start a throwaway server with scripts/pg.sh and set it; " +
 			"by hand: eval \"$(scripts/pg.sh start)\", run the tests, then scripts/pg.sh stop"
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			tb.Fatalf("%s is not set, and CI=true needs the PostgreSQL tests to run: %s", pgURLEnv, how)
-		}
-		tb.Skipf("PostgreSQL tests skipped: %s is not set. %s", pgURLEnv, how)
+		testenv.Missing(tb, fmt.Sprintf("PostgreSQL tests need %s: %s", pgURLEnv, how))
 	}
 	return admin
 }
