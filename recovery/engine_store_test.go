@@ -3,6 +3,7 @@ package recovery_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ type flakyIncidents struct {
 	recovery.IncidentStore
 	mu    sync.Mutex
 	fails map[string]int
+	// conflicts is how many UpdateIncident calls to come find the incident changed
+	// by someone else (ErrConflict).
+	conflicts int
 }
 
 var errStoreDown = errors.New("store: connection refused")
@@ -54,6 +58,15 @@ func (f *flakyIncidents) CreateIncident(ctx context.Context, in recovery.Inciden
 func (f *flakyIncidents) UpdateIncident(ctx context.Context, in recovery.Incident) (recovery.Incident, error) {
 	if err := f.fail("UpdateIncident"); err != nil {
 		return recovery.Incident{}, err
+	}
+	f.mu.Lock()
+	conflict := f.conflicts > 0
+	if conflict {
+		f.conflicts--
+	}
+	f.mu.Unlock()
+	if conflict {
+		return recovery.Incident{}, fmt.Errorf("incident %s: %w", in.ID, recovery.ErrConflict)
 	}
 	return f.IncidentStore.UpdateIncident(ctx, in)
 }
@@ -196,4 +209,31 @@ func firing(w storeWorld) recovery.Signal { return w.h.FiringAlarm("prod", "prod
 
 func stuck(w storeWorld) recovery.Signal {
 	return stuckAlarm(w.h, "prod", "prod-errors", "INC-FIX", w.in.OpenedAt)
+}
+
+// An update finding the incident changed by someone else reads it again and applies
+// its change to the new version, up to 5 times more; a sixth conflict fails the signal
+// (to be retried).
+func TestEngineUpdateRetriesConflictsFiveTimes(t *testing.T) {
+	for _, tt := range []struct {
+		conflicts int
+		alerted   bool
+	}{{5, true}, {6, false}} {
+		t.Run(fmt.Sprintf("%d conflicts", tt.conflicts), func(t *testing.T) {
+			flaky := &flakyIncidents{fails: map[string]int{}}
+			h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+				flaky.IncidentStore = d.Incidents
+				d.Incidents = flaky
+			}))
+			flaky.conflicts = tt.conflicts
+			sig := h.FailedJob(recovery.JobDeployProd)
+			h.Submit(t, sig)
+			if got := len(h.Publisher.Alerts()) == 1; got != tt.alerted {
+				t.Fatalf("alerted: got %v, want %v", got, tt.alerted)
+			}
+			if got := len(h.Clock.Timers()) == 1; got == tt.alerted {
+				t.Fatalf("retry pending: got %v, want %v", got, !tt.alerted)
+			}
+		})
+	}
 }
