@@ -255,3 +255,85 @@ func TestActResolveAndCreateIssue(t *testing.T) {
 		t.Fatalf("audit: got %q, want action.create-issue and action.resolve", got)
 	}
 }
+
+// findingLines returns the lines of an incident's finding of one diagnostic, as its
+// alert shows them.
+func findingLines(t *testing.T, h *recoverytest.Harness, incidentID string, id recovery.DiagnosticID) []string {
+	t.Helper()
+	a, ok := h.Publisher.Alert(incidentID)
+	if !ok {
+		t.Fatalf("no alert of %s", incidentID)
+	}
+	for _, f := range a.Findings {
+		if f.Diagnostic == id {
+			return f.Lines
+		}
+	}
+	t.Fatalf("alert of %s: no %s finding", incidentID, id)
+	return nil
+}
+
+// Refresh gathers the diagnostics again about the incident's own job: the one of its
+// ID among the run's jobs, else the first of its name, else what the incident knows.
+func TestActRefreshFindsTheIncidentsJob(t *testing.T) {
+	failedAt := func(id int64, name string, step int, stepName string) recovery.JobInfo {
+		return recovery.JobInfo{ID: id, Name: name, Status: "completed", Conclusion: "failure",
+			Steps: []recovery.StepInfo{{Number: step, Name: stepName, Status: "completed", Conclusion: "failure"}}}
+	}
+	for _, tc := range []struct {
+		name string
+		jobs func(in recovery.Incident) ([]recovery.JobInfo, error)
+		want string
+	}{
+		{"its ID after another of its name", func(in recovery.Incident) ([]recovery.JobInfo, error) {
+			return []recovery.JobInfo{failedAt(7, in.JobName, 3, "Upload"), failedAt(in.JobID, in.JobName, 2, "Terraform Apply")}, nil
+		}, recovery.JobDeployPreprod + " › step 2 “Terraform Apply” failed"},
+		{"the first of its name when its ID is gone", func(in recovery.Incident) ([]recovery.JobInfo, error) {
+			return []recovery.JobInfo{failedAt(5, "Lint", 5, "Lint"), failedAt(6, in.JobName, 4, "Plan"), failedAt(8, in.JobName, 6, "Smoke")}, nil
+		}, recovery.JobDeployPreprod + " › step 4 “Plan” failed"},
+		{"what the incident knows when GitHub fails", func(recovery.Incident) ([]recovery.JobInfo, error) {
+			return nil, errors.New("github: 502")
+		}, recovery.JobDeployPreprod + " "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := recoverytest.New(t)
+			in := h.FailJob(t, recovery.JobDeployPreprod)
+			h.GitHub.RunJobsFunc = func(context.Context, int64) ([]recovery.JobInfo, error) { return tc.jobs(in) }
+			if _, err := h.Act(t, in.ID, recovery.ActRefresh, requester); err != nil {
+				t.Fatal(err)
+			}
+			got := findingLines(t, h, in.ID, recovery.DiagFailedStep)
+			want := []string{tc.want, fmt.Sprintf("build-and-promote run #%d, attempt 1", in.RunID-1000)}
+			if !slices.Equal(got, want) {
+				t.Fatalf("failed step after a refresh: got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// Refresh of an alarm's incident shows that alarm as CloudWatch has it now.
+func TestActRefreshOfAnAlarm(t *testing.T) {
+	h := recoverytest.New(t)
+	in := alarmIncident(t, h, "dev", "dev-dashboard-errors")
+	h.Advance(10 * time.Minute)
+	since := recoverytest.Start.Add(5 * time.Minute)
+	h.AWS.SetAlarms("dev",
+		recovery.Alarm{Name: "dev-ingestion-throttles", State: "ALARM", Reason: "throttled", Since: since},
+		recovery.Alarm{Name: "dev-dashboard-errors", State: "ALARM", Reason: "errors above 5", Since: since})
+	if _, err := h.Act(t, in.ID, recovery.ActRefresh, requester); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"dev-dashboard-errors is ALARM since 09:05 UTC (5m ago)", "errors above 5"}
+	if got := findingLines(t, h, in.ID, recovery.DiagAlarmDetail); !slices.Equal(got, want) {
+		t.Fatalf("alarm after a refresh: got %q, want %q", got, want)
+	}
+	h.AWS.AlarmsFiringFunc = func(context.Context, recovery.Environment) ([]recovery.Alarm, error) {
+		return nil, errors.New("cloudwatch: throttled")
+	}
+	if _, err := h.Act(t, in.ID, recovery.ActRefresh, requester); err != nil {
+		t.Fatal(err)
+	}
+	if got := findingLines(t, h, in.ID, recovery.DiagAlarmDetail); !slices.Equal(got, []string{"dev-dashboard-errors"}) {
+		t.Fatalf("alarm after a refresh while CloudWatch fails: got %q, want its name only", got)
+	}
+}

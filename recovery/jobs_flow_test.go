@@ -389,6 +389,8 @@ func TestEachActionsStepsAndCalls(t *testing.T) {
 			if got, want := mutating(h), tc.calls(in.RunID); !slices.Equal(got, want) {
 				t.Fatalf("calls:\n got %q\nwant %q", got, want)
 			}
+			// Each workspace is removed (the job's once its end is told).
+			h.Terraform.WaitCalls(t, "Close", h.Terraform.Count("Workspace"))
 		})
 	}
 }
@@ -1372,5 +1374,181 @@ func TestFailingStepSaysOnlyItsError(t *testing.T) {
 	job := h.WaitJob(t, h.Publisher.WaitRequest(t, "with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" }).JobID)
 	if got := job.Steps[0]; job.State != recovery.JobFailed || got.Output != "" || got.Error != "github: 403 Resource not accessible by integration" {
 		t.Fatalf("job: got %s, step %+v; want failed with the error only", job.State, got)
+	}
+}
+
+// A step's output of up to 200 characters on one line goes in its note's text;
+// longer, in the note's detail under the step's name.
+func TestStepOutputOfTwoHundredCharactersStaysInTheNote(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	const alarm = "prod-dashboard-errors"
+	fixed := len(alarm + " set to OK: " + ". CloudWatch re-evaluates it at the next period.")
+	for _, size := range []int{200, 201} {
+		reason := strings.Repeat("r", size-fixed)
+		r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActSetAlarmOK, User: requester, Params: recovery.RequestParams{Alarm: alarm, Reason: reason}})
+		job := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID)
+		out := job.Steps[0].Output
+		if len(out) != size {
+			t.Fatalf("output: got %d characters, want %d", len(out), size)
+		}
+		n := jobNote(t, h, job, ":white_check_mark: Set "+alarm+" to OK")
+		inText := n.Text.Plain() == ":white_check_mark: Set "+alarm+" to OK (0s)\n"+out && n.Title == "" && n.Detail == ""
+		inDetail := n.Text.Plain() == ":white_check_mark: Set "+alarm+" to OK (0s)" && n.Title == "Set "+alarm+" to OK" && n.Detail == out
+		if want := size <= 200; inText != want || inDetail == want {
+			t.Fatalf("note of a %d-character output: got text %q, title %q, detail %d characters; want it in the %s", size, n.Text.Plain(), n.Title, len(n.Detail),
+				map[bool]string{true: "text", false: "detail"}[want])
+		}
+	}
+}
+
+// The forced Lambda update waits for each function, asking AWS every 2 seconds.
+func TestForcedLambdaUpdateWaitsPollingEveryTwoSeconds(t *testing.T) {
+	h := recoverytest.New(t)
+	var mu sync.Mutex
+	var polls []time.Duration
+	h.AWS.WaitUpdatedFunc = func(_ context.Context, _ recovery.Environment, name string, poll time.Duration) (recovery.FunctionCode, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		polls = append(polls, poll)
+		return recovery.FunctionCode{Name: name, CodeSha256: "YXJ0aWZhY3Qtc2hhMjU2", Version: "2", LastUpdateStatus: "Successful", State: "Active"}, nil
+	}
+	in := h.FailJob(t, recovery.JobDeployProd)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActForceLambdaUpdate, User: requester, Params: recovery.RequestParams{Reason: "terraform is broken"}})
+	if job := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID); job.State != recovery.JobSucceeded {
+		t.Fatalf("job: got %s (%s), want succeeded", job.State, job.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second}; !slices.Equal(polls, want) {
+		t.Fatalf("polls: got %v, want %v", polls, want)
+	}
+}
+
+// deadlines is a job store recording how far off each update's deadline was.
+type deadlines struct {
+	recovery.JobStore
+	mu  sync.Mutex
+	got []time.Duration
+}
+
+func (d *deadlines) UpdateJob(ctx context.Context, j recovery.Job) (recovery.Job, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		d.mu.Lock()
+		d.got = append(d.got, time.Until(dl))
+		d.mu.Unlock()
+	}
+	return d.JobStore.UpdateJob(ctx, j)
+}
+
+// Each renewal of the lease is given a third of the lease: a store that hangs cannot
+// hold the job past its lease.
+func TestLeaseRenewalIsGivenAThirdOfTheLease(t *testing.T) {
+	dl := &deadlines{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		dl.JobStore = d.Actions.Jobs
+		d.Actions.Jobs = dl
+	}))
+	gate := holdApply(t, h)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	waitLease(t, h, 1)
+	h.Advance(jobLease / 3)
+	waitStored(t, h, job.ID, "its lease renewed", func(j recovery.Job) bool { return j.LeaseUntil.Equal(recoverytest.Start.Add(jobLease/3 + jobLease)) })
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	if len(dl.got) != 1 || dl.got[0] <= 0 || dl.got[0] > jobLease/3 {
+		t.Fatalf("deadlines of the job's writes: got %v, want one, the renewal's, within %s", dl.got, jobLease/3)
+	}
+}
+
+// A renewal the store keeps refusing as stale is tried eleven times, then given up
+// until the next tick.
+func TestLeaseRenewalGivesUpAfterElevenStaleWrites(t *testing.T) {
+	flaky := &recoverytest.FlakyJobs{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		flaky.JobStore = d.Actions.Jobs
+		d.Actions.Jobs = flaky
+	}))
+	gate := holdApply(t, h)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	waitLease(t, h, 1)
+	base := flaky.Count("UpdateJob")
+	flaky.Fail(fmt.Errorf("stale: %w", recovery.ErrConflict))
+	h.Advance(jobLease / 3)
+	flaky.WaitCalls(t, "UpdateJob", base+11)
+	flaky.Heal()
+	h.Advance(jobLease / 3)
+	waitStored(t, h, job.ID, "its lease renewed at 20 s", func(j recovery.Job) bool {
+		return j.LeaseUntil.Equal(recoverytest.Start.Add(2*jobLease/3 + jobLease))
+	})
+	if got := flaky.Count("UpdateJob") - base; got != 12 {
+		t.Fatalf("renewal writes: got %d, want 11 refused at 10 s and 1 at 20 s", got)
+	}
+}
+
+// A job of a replica that died before its first step (still pending) is marked
+// interrupted too.
+func TestRecoverJobsInterruptsAPendingJob(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	j := deadJob(t, h, in, "JOB-PENDING1", 0)
+	j = h.Job(t, j.ID)
+	j.State, j.Steps[0].State = recovery.JobPending, recovery.StepPending
+	if _, err := h.Store.UpdateJob(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	h.Advance(jobLease + time.Second)
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	got := h.Job(t, j.ID)
+	if got.State != recovery.JobInterrupted || got.Steps[0].State != recovery.StepPending {
+		t.Fatalf("pending job after its lease: got %s, first step %s; want interrupted, its first step still pending", got.State, got.Steps[0].State)
+	}
+	n := jobNote(t, h, got, "medic stopped while job "+j.ID)
+	if want := ":warning: medic stopped while job JOB-PENDING1 was at step 1/3 (Fetch the Terraform sources). The job is marked interrupted; nothing was re-run."; recoverytest.Plain(n) != want {
+		t.Fatalf("note: got %q, want %q", recoverytest.Plain(n), want)
+	}
+}
+
+// holdingPublisher holds a job's start note until its gate is released (or the job's
+// context ends): the job is then between its start and its first step.
+type holdingPublisher struct {
+	recovery.Publisher
+	gate *recoverytest.Gate
+}
+
+func (p holdingPublisher) Reply(ctx context.Context, channel, ts string, n recovery.Note) error {
+	if strings.HasPrefix(n.Text.Plain(), ":gear: Job ") {
+		_ = p.gate.Hold(ctx)
+	}
+	return p.Publisher.Reply(ctx, channel, ts, n)
+}
+
+// A job cancelled before its first step ends cancelled at step 1, and says so;
+// nothing ran.
+func TestJobCancelledBeforeItsFirstStep(t *testing.T) {
+	var gate *recoverytest.Gate
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		gate = recoverytest.NewGate(t)
+		d.Publisher = holdingPublisher{Publisher: d.Publisher, gate: gate}
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	gate.WaitHeld(t, 1)
+	if _, err := h.CancelJob(t, job.ID, requester); err != nil {
+		t.Fatal(err)
+	}
+	job = h.WaitJob(t, job.ID)
+	if job.State != recovery.JobCancelled || job.Steps[0].State != recovery.StepPending || job.Steps[1].State != recovery.StepSkipped {
+		t.Fatalf("job: got %s, steps %s/%s; want cancelled before its first step", job.State, job.Steps[0].State, job.Steps[1].State)
+	}
+	jobNote(t, h, job, fmt.Sprintf(":stop_sign: Job %s (Roll back to last good on prod) was cancelled at step 1 (%s).", job.ID, job.Steps[0].Name))
+	if got := h.Terraform.Count("Workspace"); got != 1 {
+		t.Fatalf("workspaces: got %d, want the preview's only", got)
 	}
 }

@@ -646,6 +646,15 @@ func TestRollbackCommandWithAndWithoutAnIncident(t *testing.T) {
 	if want := "Planned rollback: dev has no open incident; this rolls it back to 0f1e2d3."; !slices.Contains(r.Preview.Lines, want) {
 		t.Fatalf("preview: got %q, want a line %q", r.Preview.Lines, want)
 	}
+	// Only a rollback asked on an environment joins its open incident.
+	r = mustRequest(t, h, recovery.ActionRequest{Env: "prod", Action: recovery.ActEmergencyRollback, User: requester, Channel: "C0OPS"})
+	if r.IncidentID != in.ID {
+		t.Fatalf("emergency rollback of prod: got incident %q, want %s", r.IncidentID, in.ID)
+	}
+	r = mustRequest(t, h, recovery.ActionRequest{Env: "prod", Action: recovery.ActTerraformPlan, User: requester, Channel: "C0OPS"})
+	if r.IncidentID != "" || r.Channel != "C0OPS" {
+		t.Fatalf("terraform plan of prod: got incident %q in %s, want none, in C0OPS", r.IncidentID, r.Channel)
+	}
 	// Without a channel it goes to the environment's alert channel.
 	r = mustRequest(t, h, recovery.ActionRequest{Env: "preprod", Action: recovery.ActRollback, User: requester})
 	if r.Channel != recoverytest.Channel("preprod") {
@@ -947,5 +956,110 @@ func TestRequestingAPagingActionPages(t *testing.T) {
 	}
 	if got := len(h.Publisher.Requests()); got != 0 {
 		t.Fatalf("request messages: got %d, want 0", got)
+	}
+}
+
+// brokenLocks is a job store whose environment slots cannot be taken (the store
+// refuses the write).
+type brokenLocks struct{ recovery.JobStore }
+
+func (brokenLocks) LockEnv(context.Context, string, string) error {
+	return errors.New("store: connection refused")
+}
+
+// A self-service job that cannot start for a reason not meant for people says
+// "internal error" in the thread, with the error's first line.
+func TestSelfServiceJobFailingToStartSaysInternalError(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Actions.Jobs = brokenLocks{d.Actions.Jobs} }))
+	in := h.FailJob(t, recovery.JobTestsDev)
+	if _, _, err := h.Request(t, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerunFailed, User: requester}); err != nil {
+		t.Fatal(err)
+	}
+	n := h.Publisher.WaitNote(t, in.ID, ":no_entry: internal error: ")
+	if got, want := recoverytest.Plain(n), ":no_entry: internal error: store: connection refused"; got != want {
+		t.Fatalf("note: got %q, want %q", got, want)
+	}
+	if got := h.GitHub.Count("RerunFailedJobs"); got != 0 {
+		t.Fatalf("re-runs: got %d, want 0", got)
+	}
+}
+
+// slowAlert is an incident store that, once armed, shows an incident without its
+// alert's ts the first time it is read: the alert on screen a moment before its ts
+// is stored.
+type slowAlert struct {
+	recovery.IncidentStore
+	mu    sync.Mutex
+	blank int
+}
+
+func (s *slowAlert) Incident(ctx context.Context, id string) (recovery.Incident, error) {
+	in, err := s.IncidentStore.Incident(ctx, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.blank > 0 {
+		s.blank--
+		in.MessageTS = ""
+	}
+	return in, err
+}
+
+// A request on an alert whose ts is not stored yet waits for it, and lands in the
+// alert's thread.
+func TestRequestWaitsForItsAlertsTS(t *testing.T) {
+	slow := &slowAlert{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		slow.IncidentStore = d.Incidents
+		d.Incidents = slow
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	slow.mu.Lock()
+	slow.blank = 1
+	slow.mu.Unlock()
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
+	if r.ThreadTS != in.MessageTS || r.Channel != in.Channel {
+		t.Fatalf("request: got in %s/%q, want in the alert's thread %s/%s", r.Channel, r.ThreadTS, in.Channel, in.MessageTS)
+	}
+}
+
+// conflictingRequests is a request store whose updates, once armed, are all refused
+// as stale (someone else keeps writing the request); it counts them.
+type conflictingRequests struct {
+	recovery.RequestStore
+	mu      sync.Mutex
+	armed   bool
+	refused int
+}
+
+func (c *conflictingRequests) UpdateRequest(ctx context.Context, r recovery.Request) (recovery.Request, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed {
+		c.refused++
+		return recovery.Request{}, fmt.Errorf("updating request %s: %w", r.ID, recovery.ErrConflict)
+	}
+	return c.RequestStore.UpdateRequest(ctx, r)
+}
+
+// A request whose message ts cannot be recorded, the store refusing every write as
+// stale, fails after six tries, with an error for the logs.
+func TestRequestGivesUpAfterSixStaleWrites(t *testing.T) {
+	c := &conflictingRequests{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		c.RequestStore = d.Actions.Requests
+		d.Actions.Requests = c
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	c.mu.Lock()
+	c.armed = true
+	c.mu.Unlock()
+	reply, err := h.Engine.RequestAction(t.Context(), recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
+	if !errors.Is(err, recovery.ErrConflict) || recoverytest.UserMessage(err) != "" || reply != "" {
+		t.Fatalf("requesting while every write is stale: got %q, %v; want the conflict as an error", reply, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refused != 6 {
+		t.Fatalf("writes tried: got %d, want 6", c.refused)
 	}
 }
