@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -506,19 +508,24 @@ func TestResolveFollowUpIssueDoubleClick(t *testing.T) {
 	in := h.FailJob(t, recovery.JobDeployProd)
 	resResolve(t, h, in.ID, recoverytest.Requester, "")
 	filing, release := make(chan struct{}), make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(letGo) // a failing test does not leave the first click waiting
+	var calls atomic.Int32
 	h.GitHub.CreateIssueFunc = func(context.Context, string, string, []string) (int, string, error) {
-		close(filing)
-		<-release
+		if calls.Add(1) == 1 { // the first click's call waits
+			close(filing)
+			<-release
+		}
 		return 7, "https://github.test/issues/7", nil
 	}
 	type result struct {
 		reply string
 		err   error
 	}
-	first := make(chan result, 1)
+	firstClick := make(chan result, 1)
 	go func() {
 		r, err := h.Engine.CreateFollowUpIssue(context.Background(), in.ID, recoverytest.Requester)
-		first <- result{r, err}
+		firstClick <- result{r, err}
 	}()
 	select {
 	case <-filing:
@@ -529,10 +536,10 @@ func TestResolveFollowUpIssueDoubleClick(t *testing.T) {
 	if want := "The follow-up issue of " + in.ID + " is being filed; its link comes in the thread."; err != nil || reply != want {
 		t.Fatalf("second click: got %q, %v; want %q", reply, err, want)
 	}
-	close(release)
+	letGo()
 	var r result
 	select {
-	case r = <-first:
+	case r = <-firstClick:
 	case <-time.After(recoverytest.WaitTimeout):
 		t.Fatal("the first click did not return")
 	}
