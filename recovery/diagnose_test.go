@@ -310,7 +310,7 @@ func TestGatherRunsDiagnosticsInParallel(t *testing.T) {
 // the alert are all there.
 func TestGatherTimesOutEachDiagnosticAlone(t *testing.T) {
 	release := make(chan struct{})
-	defer close(release)
+	t.Cleanup(func() { close(release) }) // after the parallel subtests
 	tests := []struct {
 		name   string
 		health func(ctx context.Context, _ Environment) (HealthResult, error)
@@ -326,10 +326,12 @@ func TestGatherTimesOutEachDiagnosticAlone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			w := &dgWorld{health: tt.health, alarmHistory: func(context.Context, Environment, string, int) ([]AlarmHistoryItem, error) {
 				return []AlarmHistoryItem{{At: dgNow.Add(-time.Hour), Type: "StateUpdate", Summary: "Alarm updated from OK to ALARM"}}, nil
 			}}
-			d := mustDiagnoser(t, w, 50*time.Millisecond, "")
+			// Long enough for the other diagnostics, which answer at once, on a loaded machine.
+			d := mustDiagnoser(t, w, 300*time.Millisecond, "")
 			in := Incident{ID: "INC-1", Scenario: AlarmWontClear, AlarmName: "preprod-errors"}
 			done := make(chan []Finding, 1)
 			go func() { done <- d.Gather(context.Background(), in, dgEnv(), nil, nil, nil, nil) }()
@@ -337,9 +339,9 @@ func TestGatherTimesOutEachDiagnosticAlone(t *testing.T) {
 			select {
 			case fs = <-done:
 			case <-time.After(10 * time.Second):
-				t.Fatal("Gather did not return 10s after a 50ms diagnostic timeout")
+				t.Fatal("Gather did not return 10s after a 300ms diagnostic timeout")
 			}
-			if got, want := dgFind(t, fs, DiagHealth).Problem, "Health endpoint: no answer within 50ms"; got != want {
+			if got, want := dgFind(t, fs, DiagHealth).Problem, "Health endpoint: no answer within 300ms"; got != want {
 				t.Errorf("health: got problem %q, want %q", got, want)
 			}
 			if got, want := dgFind(t, fs, DiagAlarmHistory).Lines, []string{"11-25 09:00 StateUpdate: Alarm updated from OK to ALARM"}; !reflect.DeepEqual(got, want) {
