@@ -67,8 +67,8 @@ unit:
 		fi; \
 	fi; \
 	export MEDIC_DRILL_REPORT=$$(mktemp); \
-	echo "$(GO) test -race -count=1 ./..."; \
-	$(GO) test -race -count=1 ./...; rc=$$?; \
+	echo "$(GO) test -race -count=1 -timeout 20m ./..."; \
+	$(GO) test -race -count=1 -timeout 20m ./...; rc=$$?; \
 	if [[ -s $$MEDIC_DRILL_REPORT ]]; then echo "fault drills:"; sed 's/^/  /' "$$MEDIC_DRILL_REPORT"; fi; \
 	rm -f "$$MEDIC_DRILL_REPORT"; \
 	exit $$rc
