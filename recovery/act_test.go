@@ -22,6 +22,8 @@ type acStore struct {
 	err   error
 	reads int
 	read  func(n int, in *Incident)
+	// updateErr fails every update.
+	updateErr error
 }
 
 func (s *acStore) Incident(_ context.Context, id string) (Incident, error) {
@@ -45,6 +47,9 @@ func (s *acStore) Incident(_ context.Context, id string) (Incident, error) {
 func (s *acStore) UpdateIncident(_ context.Context, in Incident) (Incident, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.updateErr != nil {
+		return Incident{}, s.updateErr
+	}
 	if s.in[in.ID].Version != in.Version {
 		return Incident{}, ErrConflict
 	}
@@ -471,4 +476,23 @@ func TestActRuleRefresh(t *testing.T) {
 			t.Errorf("jobs listed %d times for an alarm, want 0", n)
 		}
 	})
+}
+
+// TestActRuleStoreFailures: a click whose change cannot be stored says nothing in Slack
+// and returns the store's error (the user sees "internal error").
+func TestActRuleStoreFailures(t *testing.T) {
+	for _, action := range []ActionID{ActAcknowledge, ActRefresh} {
+		t.Run(string(action), func(t *testing.T) {
+			w := newACWorld(t, acIncident())
+			w.store.updateErr = errors.New("store: disk full")
+			reply, err := w.e.Act(context.Background(), "INC-1", action, "U1")
+			var ue *UserError
+			if err == nil || errors.As(err, &ue) || err.Error() != "store: disk full" || reply != "" {
+				t.Errorf("got %q, %v; want the store's error", reply, err)
+			}
+			if len(w.slack.notes) != 0 || len(w.slack.updated) != 0 {
+				t.Errorf("Slack: got notes %+v and alert updates %d, want nothing", w.slack.notes, len(w.slack.updated))
+			}
+		})
+	}
 }

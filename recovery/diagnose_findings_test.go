@@ -439,6 +439,13 @@ func TestDiagnosticsOfTerraformAndTheEnvironment(t *testing.T) {
 			},
 			id: DiagLockHolder, want: Finding{Bad: true, Lock: &StateLock{ID: httpHolderID}, Link: httpLock.URL, LinkText: "job log",
 				Lines: dgLines("Lock ID (holder): " + httpHolderID)}},
+		{name: "the log cannot be read", scenario: StateLockHeld, job: &JobInfo{ID: 5},
+			world: func(w *dgWorld) {
+				w.jobLog = func(context.Context, int64) (JobLog, error) {
+					return JobLog{}, dgErr("GitHub: 410 Gone on GET job log")
+				}
+			},
+			id: DiagLockHolder, want: Finding{Problem: "GitHub: 410 Gone on GET job log"}},
 		{name: "no lock error in the log", scenario: StateLockHeld, job: &JobInfo{ID: 5}, log: &JobLog{Text: "Error: something else\n", URL: "u"},
 			id: DiagLockHolder, want: Finding{Lines: dgLines("no state lock error in the log")}},
 
@@ -733,6 +740,13 @@ func TestDiagnosticsOfSecretsAndAlarms(t *testing.T) {
 			id: DiagSecretErrors, want: Finding{Bad: true, Link: "u", LinkText: "job log", Lines: dgLines("ResourceNotFoundException")}},
 		{name: "none in the log", scenario: SecretsInaccessible, job: job, log: &JobLog{Text: "all fine\n", URL: "u"},
 			id: DiagSecretErrors, want: Finding{Link: "u", LinkText: "job log", Lines: dgLines("no Secrets Manager error in the log")}},
+		{name: "the log cannot be read", scenario: SecretsInaccessible, job: job,
+			world: func(w *dgWorld) {
+				w.jobLog = func(context.Context, int64) (JobLog, error) {
+					return JobLog{}, dgErr("GitHub: 410 Gone on GET job log")
+				}
+			},
+			id: DiagSecretErrors, want: Finding{Problem: "GitHub: 410 Gone on GET job log"}},
 
 		{name: "the secrets under the prefix", scenario: SecretsInaccessible, job: job, log: &JobLog{},
 			world: func(w *dgWorld) {

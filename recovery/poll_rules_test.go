@@ -550,3 +550,19 @@ func TestRunPollerFailureWithoutAWait(t *testing.T) {
 		t.Errorf("got %d read-failure warnings, want 1: %+v", n, logs.All())
 	}
 }
+
+// TestAlarmPollerQueueFull: a signal the engine cannot queue is logged as such.
+func TestAlarmPollerQueueFull(t *testing.T) {
+	w := &plAlarmWorld{firing: map[string][]Alarm{"prod": {{Name: "prod-errors", State: "ALARM", Since: plT0}}}}
+	p, s := newPLAlarmPoller(t, w, 0, plT0)
+	core, logs := observer.New(zap.WarnLevel)
+	p.Logger = zap.New(core)
+	s.refuse = true
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := logs.FilterMessage("signal not queued; the next poll will report it again").All()
+	if want := fmt.Sprintf("signal:alarm:prod-errors:firing:%d", plT0.Unix()); len(got) != 1 || got[0].ContextMap()["signal"] != want {
+		t.Errorf("warnings: got %+v, want one naming %s", logs.All(), want)
+	}
+}
