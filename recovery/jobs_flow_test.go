@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/recovery/recoverytest"
 )
@@ -1550,5 +1554,48 @@ func TestJobCancelledBeforeItsFirstStep(t *testing.T) {
 	jobNote(t, h, job, fmt.Sprintf(":stop_sign: Job %s (Roll back to last good on prod) was cancelled at step 1 (%s).", job.ID, job.Steps[0].Name))
 	if got := h.Terraform.Count("Workspace"); got != 1 {
 		t.Fatalf("workspaces: got %d, want the preview's only", got)
+	}
+}
+
+// Requests and jobs that go well log no warning and no error: what medic logs at
+// those levels is only what went wrong (the operators' alerts watch for them).
+func TestFlowsThatGoWellLogNoWarning(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Logger = zap.New(core) }))
+	prod := h.FailJob(t, recovery.JobDeployProd)
+	dev := h.FailJob(t, recovery.JobTestsDev)
+
+	// Approved and run, with its plan, its alert and its refresh after the job.
+	job := h.WaitJob(t, h.Approved(t, prod.ID, recovery.ActRollback).ID)
+	// Self-service.
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: dev.ID, Action: recovery.ActRerunFailed, User: requester})
+	h.WaitJob(t, h.Publisher.WaitRequest(t, "with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" }).JobID)
+	// Rejected, and expired.
+	r = mustRequest(t, h, recovery.ActionRequest{IncidentID: prod.ID, Action: recovery.ActEmergencyRollback, User: requester})
+	if _, err := h.Reject(t, r.ID, approver); err != nil {
+		t.Fatal(err)
+	}
+	mustRequest(t, h, recovery.ActionRequest{IncidentID: prod.ID, Action: recovery.ActEmergencyRollback, User: requester})
+	h.Advance(requestTTL + time.Second)
+	if err := h.ExpireRequests(t); err != nil {
+		t.Fatal(err)
+	}
+	// A dead replica's job.
+	deadJob(t, h, h.FailJob(t, recovery.JobDeployPreprod), "JOB-DEADPREP", 1)
+	h.Advance(jobLease + time.Second)
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	h.Engine.DrainJobs(recoverytest.WaitTimeout) // every job's goroutine has ended
+
+	if job.State != recovery.JobSucceeded {
+		t.Fatalf("rollback: got %s, want succeeded", job.State)
+	}
+	var got []string
+	for _, e := range logs.All() {
+		got = append(got, fmt.Sprintf("%s %q %v", e.Level, e.Message, e.ContextMap()))
+	}
+	if len(got) != 0 {
+		t.Fatalf("warnings and errors logged: got %q, want none", got)
 	}
 }
