@@ -432,7 +432,7 @@ func TestActRuleRefresh(t *testing.T) {
 		{name: "the job by its name when its ID is gone (a re-run)", jobs: []JobInfo{{ID: 7, Name: "unit tests", Conclusion: "failure", Steps: step("Run pytest again", "failure")},
 			{ID: 8, Name: "unit tests", Steps: step("Later", "failure")}},
 			wantStep: "unit tests › step 2 “Run pytest again” failed"},
-		{name: "the job as recorded when jobs cannot be listed", jobsErr: dgErr("GitHub: 502"), wantStep: "unit tests "},
+		{name: "the job as recorded when jobs cannot be listed", jobsErr: dgErr("GitHub: 502"), wantStep: "unit tests"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -451,8 +451,9 @@ func TestActRuleRefresh(t *testing.T) {
 			if !got.GatheredAt.Equal(dgNow) || len(got.Findings) != 3 {
 				t.Fatalf("incident: gathered at %s with %d findings, want %s and 3", got.GatheredAt, len(got.Findings), dgNow)
 			}
-			if l := dgFind(t, got.Findings, DiagFailedStep).Lines; len(l) == 0 || l[0] != tt.wantStep {
-				t.Errorf("failed step: got %q, want %q first", l, tt.wantStep)
+			f := dgFind(t, got.Findings, DiagFailedStep)
+			if len(f.Lines) == 0 || strings.TrimSpace(f.Lines[0]) != tt.wantStep || f.Link != "https://github.test/jobs/5" && tt.jobsErr != nil {
+				t.Errorf("failed step: got %q linking %q, want %q first", f.Lines, f.Link, tt.wantStep)
 			}
 			if len(w.slack.updated) != 1 || len(w.slack.updated[0].Findings) != 3 {
 				t.Errorf("alert updates: got %d, want one showing the findings", len(w.slack.updated))
