@@ -127,6 +127,10 @@ func TestDestructiveActionsOnlyTouchPreprod(t *testing.T) {
 				if err != nil {
 					t.Fatalf("got %v, want allowed", err)
 				}
+				// Destroy & recreate redeploys the newest deploy before what runs now.
+				if tt.action == ActDestroyRecreate && p.SHA != shaGood2 {
+					t.Errorf("destroy & recreate at %s, want the last good %s", shortSHA(p.SHA), shortSHA(shaGood2))
+				}
 				return
 			}
 			var ue *UserError
@@ -192,6 +196,7 @@ func TestActionInputs(t *testing.T) {
 		{"revert by short SHA", ActRevert, nil, RequestParams{SHA: shaGood3[:7]}, nil, RequestParams{SHA: shaGood3}, ""},
 		{"roll back to the incident's rollback target", ActRollback, withRollback(incident()), RequestParams{}, nil, RequestParams{SHA: shaGood2}, ""},
 		{"roll back to the last good, never the failing commit", ActRollback, incident(), RequestParams{}, nil, RequestParams{SHA: shaGood1}, ""},
+		{"a canary failing the newest deploy: roll back past it", ActRollback, func() *Incident { in := incident(); in.SHA = shaGood1; return in }(), RequestParams{}, []string{shaGood1}, RequestParams{SHA: shaGood2}, ""},
 		{"roll back a healthy env: past what runs now", ActRollback, nil, RequestParams{}, []string{shaGood1, shaGood1, shaGood2}, RequestParams{SHA: shaGood2, Planned: true}, ""},
 		{"roll back a healthy env running an older one: the newest other", ActRollback, nil, RequestParams{}, []string{shaGood2}, RequestParams{SHA: shaGood1, Planned: true}, ""},
 		{"roll back a healthy env, version unknown: past the newest deploy", ActRollback, nil, RequestParams{}, nil, RequestParams{SHA: shaGood2, Planned: true}, ""},

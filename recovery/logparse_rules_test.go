@@ -144,6 +144,7 @@ func TestTerraformErrorEdges(t *testing.T) {
 		{"Error without a space is not a block", "Error:nothing\n", nil},
 		{"plain block ends at two blank lines", "Error: boom\n\nwhat went wrong\n\n\nafter\n", []string{"Error: boom\n\nwhat went wrong"}},
 		{"one blank line does not end a plain block", "Error: boom\n\nmore\n", []string{"Error: boom\n\nmore"}},
+		{"nor does one between details", "Error: boom\nwhy\n\nmore\n", []string{"Error: boom\nwhy\n\nmore"}},
 		{"plain block ends at the runner's next group", "Error: boom\nwhy\n##[group]Post job cleanup\n", []string{"Error: boom\nwhy"}},
 		{"error markers continue a plain block", "##[error]Error: boom\n##[error]why\n", []string{"Error: boom\nwhy"}},
 		{"a marker on a boxed error starts it", "##[error]│ Error: boxed\n│ why\n╵\n", []string{"Error: boxed\nwhy"}},
