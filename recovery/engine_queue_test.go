@@ -621,3 +621,28 @@ func TestEngineWorkLeaseOfADeadReplica(t *testing.T) {
 		t.Fatalf("alerts 1 s after the lease ended: got %d, want 1", got)
 	}
 }
+
+// EngineDeps.Now tells the engine's time when given; left out, the clock's does.
+func TestNewEngineTellsTimeByNowElseByItsClock(t *testing.T) {
+	later := recoverytest.Start.Add(time.Hour)
+	for _, tt := range []struct {
+		name string
+		now  func() time.Time
+		want time.Time
+	}{
+		{"Now given", func() time.Time { return later }, later},
+		{"Now left out", nil, recoverytest.Start},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := recoverytest.New(t)
+			e := h.IdleEngine(t, func(d *recovery.EngineDeps) { d.Now = tt.now })
+			sig := h.FailedJob(recovery.JobDeployProd)
+			if err := e.Handle(t.Context(), sig); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustOpen(t, h, sig).OpenedAt; !got.Equal(tt.want) {
+				t.Fatalf("opened at: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
