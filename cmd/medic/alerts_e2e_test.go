@@ -355,8 +355,9 @@ type alertCase struct {
 	buttons []string
 	// notes are the thread notes the alert promises, one string each note must show;
 	// mayNotes notes that may come too, once at most: the rollback starting, which a
-	// poller reading the finished run never sees, nor a webhook whose rollback failure
-	// is handled first.
+	// poller reading the finished run never sees, and the firing alarm's note. medic
+	// drops either when its signal is handled after the incident opened but before
+	// its alert was posted (recovery's postNotes: "the alert has not been posted").
 	notes, mayNotes []string
 	// dump: a note shows the dashboard's debug dump (the sandbox plants an API key and
 	// an AWS key pair in it), redacted.
@@ -385,15 +386,16 @@ var alertCases = []alertCase{
 		buttons: []string{"Roll back to last good", "Verify", "Page on-call"},
 		notes:   []string{"*Terraform error*", "Automatic rollback started"}},
 	{name: "canary-fail", webhook: true, header: "CRITICAL · prod · Production canary failed",
-		shows:   []string{"Scenario 5", "Health endpoint", "HTTP 503", "Alarms in ALARM", "prod-dashboard-errors", "ERROR logs", "prod-sentiment-dashboard: ", "Auto-rollback"},
-		buttons: []string{"Roll back to last good", "Verify", "Page on-call"},
-		notes:   []string{"*ERROR events, last 10 minutes*", "Automatic rollback started", ":rotating_light: prod-dashboard-errors"}, dump: true},
+		shows:    []string{"Scenario 5", "Health endpoint", "HTTP 503", "Alarms in ALARM", "prod-dashboard-errors", "ERROR logs", "prod-sentiment-dashboard: ", "Auto-rollback"},
+		buttons:  []string{"Roll back to last good", "Verify", "Page on-call"},
+		notes:    []string{"*ERROR events, last 10 minutes*", "Automatic rollback started"},
+		mayNotes: []string{":rotating_light: prod-dashboard-errors"}, dump: true},
 	{name: "rollback-fail", webhook: true, header: "CRITICAL · prod · Production rollback failed",
 		shows:   []string{"Scenario 6", "Lambda functions", "Failed", "Known good deploys", "Terraform lock table", "held by", "Alarms in ALARM"},
 		buttons: []string{"Emergency Terraform rollback", "Force Lambda update", "Page senior engineer", "Data corruption risk"},
-		notes: []string{"*ERROR events, last 10 minutes*", ":rotating_light: prod-dashboard-errors", "*Terraform error*",
+		notes: []string{"*ERROR events, last 10 minutes*", "*Terraform error*",
 			"Escalation now follows *Prod fail (auto-rollback fails)*", "Escalated: Production canary failed", "*Paging senior engineer* (page 1)"},
-		mayNotes: []string{"Automatic rollback started"}, dump: true},
+		mayNotes: []string{"Automatic rollback started", ":rotating_light: prod-dashboard-errors"}, dump: true},
 	{name: "workflow-stuck", header: "MEDIUM · preprod · Workflow stuck",
 		shows:   []string{"Run progress", "in progress for 4", "Current job: Preprod Integration Tests"},
 		buttons: []string{"Cancel run", "Re-run"}},

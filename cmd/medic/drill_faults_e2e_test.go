@@ -598,7 +598,7 @@ func TestDrillSlackRateLimitedPosts(t *testing.T) {
 		}
 	}
 	refusedPosts, refusedUpdates := e.sb.Faults.Failed("slack:chat.postMessage"), e.sb.Faults.Failed("slack:chat.update")
-	drillReport(t, "faults=%d (429 Retry-After %s: %d on chat.postMessage, more than slack-go's 4 tries; %d on chat.update); "+
+	drillReport(t, "faults=%d (429 Retry-After %s: %d on chat.postMessage, outlasting slack-go's own retries; %d on chat.update); "+
 		"requests: chat.postMessage %d (messages %d, refused %d), chat.update %d after the click; "+
 		"answered: alerts %d, thread notes %d (log excerpts %d, acknowledgement notes %d), alert shows the acknowledgement %d; doubled=%d lost=%d; "+
 		"time to recover: alert posted %s after the webhook, acknowledgement shown %s after the click",
@@ -683,6 +683,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	// 2. The primary rate limit: one 403 with x-ratelimit-remaining 0 and a reset 3 s
 	// ahead. go-github keeps every later call local until the reset.
 	const primaryWait = 3 * time.Second
+	failedBefore := e.sb.Faults.Failed(list)
 	e.sb.Faults.Set(list, fault.Rule{Times: 1, Err: &fault.Error{Status: http.StatusForbidden, Code: "rate_limited",
 		Message: "API rate limit exceeded for installation ID 1.", RetryAfter: primaryWait}})
 	c1 := e.sb.Faults.Calls(list)
@@ -695,6 +696,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 	}
 	e.waitAlert("Preprod integration tests failed")
 	recoveredPrimary := time.Since(limitedAt)
+	primaryRefused := e.sb.Faults.Failed(list) - failedBefore
 
 	// 3. 429 with Retry-After 2 s, for 3 s: the poller must wait 2 s between tries, not
 	// call every 100 ms.
@@ -709,6 +711,7 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 			window, retryAfter, during429, max429, int(window/interval)*workflows)
 	}
 	e.sb.Faults.Clear(list)
+	refused429 := e.sb.Faults.Failed(list) - failedBefore - primaryRefused
 	cleared = time.Now()
 	e.waitAlert("Production deployment failed")
 	recovered429 := time.Since(cleared)
@@ -757,11 +760,11 @@ func TestDrillGitHubPollerBacksOffAndCatchesUp(t *testing.T) {
 			}
 		}
 	}
-	drillReport(t, "faults: 502 on ListWorkflowRuns (%d calls answered 502) and 503 on JobLogs (%d calls); one 403 primary rate limit (reset in %s); "+
-		"429 Retry-After %s for %s; runs failed=%d alerted=%d repeated=%d missed=%d; ListWorkflowRuns calls during the primary limit=%d, "+
+	drillReport(t, "faults: 502 on ListWorkflowRuns (%d calls answered 502) and 503 on JobLogs (%d calls); primary rate limit (%d calls answered 403, reset in %s); "+
+		"429 Retry-After %s for %s (%d calls answered 429); runs failed=%d alerted=%d repeated=%d missed=%d; ListWorkflowRuns calls during the primary limit=%d, "+
 		"during the 429 window=%d (at the %.1f calls/s measured under 502s, ~%.0f); log diagnostic failed-with-message=%d (filled in by Refresh %d); "+
 		"time to recover: %s after the 5xx, %s after the 403, %s after the 429s",
-		serverErrors, e.sb.Faults.Failed("github:JobLogs"), primaryWait, retryAfter, window, len(staged), len(headers), repeated, missed, duringPrimary, during429,
+		serverErrors, e.sb.Faults.Failed("github:JobLogs"), primaryRefused, primaryWait, retryAfter, window, refused429, len(staged), len(headers), repeated, missed, duringPrimary, during429,
 		unthrottled, unthrottled*window.Seconds(), logFailed, filledIn,
 		recovered5xx.Round(time.Millisecond), recoveredPrimary.Round(time.Millisecond), recovered429.Round(time.Millisecond))
 }
@@ -796,7 +799,8 @@ func TestDrillGitHubActionFailsThenRetryWorks(t *testing.T) {
 	e.threadMessage(alert, ":x: Re-run the failed jobs of run", "GitHub: HTTP 502 Server Error on RerunFailed")
 	failed1 := e.threadMessage(alert, "Job "+job1, "failed at step 1", "[ Retry")
 
-	e.sb.Faults.Set(op, fault.Rule{Err: &fault.Error{Status: http.StatusTooManyRequests, Message: "Too Many Requests", RetryAfter: 30 * time.Second}})
+	const retryAfter = 30 * time.Second
+	e.sb.Faults.Set(op, fault.Rule{Err: &fault.Error{Status: http.StatusTooManyRequests, Message: "Too Many Requests", RetryAfter: retryAfter}})
 	job2 := jobOf(e.press(failed1, userCarol, "job-retry:job"))
 	e.threadMessage(alert, ":x: Re-run the failed jobs of run", "GitHub: rate limited (429), retry after 30s on RerunFailed")
 	failed2 := e.threadMessage(alert, "Job "+job2, "failed at step 1", "[ Retry")
@@ -860,9 +864,9 @@ func TestDrillGitHubActionFailsThenRetryWorks(t *testing.T) {
 			errorsShown++
 		}
 	}
-	drillReport(t, "faults: %d answers refused (502, then 429 Retry-After 30s) on the re-run; requests=%d (answers %v) attempts=%d failed-with-message=%d "+
+	drillReport(t, "faults: %d answers refused (502, then 429 Retry-After %s) on the re-run; requests=%d (answers %v) attempts=%d failed-with-message=%d "+
 		"(GitHub's error shown %d times) silent successes=%d retried by medic=%d; later retries that worked=%d; time to recover (retry click to success)=%s",
-		e.sb.Faults.Failed(op), len(statuses), statuses, len(jobs), failedSaid, errorsShown, silent, len(statuses)-len(jobs), worked, recovered.Round(time.Millisecond))
+		e.sb.Faults.Failed(op), retryAfter, len(statuses), statuses, len(jobs), failedSaid, errorsShown, silent, len(statuses)-len(jobs), worked, recovered.Round(time.Millisecond))
 }
 
 // TestDrillAWSThrottlingAndHangs: Lambda and CloudWatch throttle every call

@@ -1193,7 +1193,8 @@ func TestDrillReplicaKilled(t *testing.T) {
 		// GitHub answers the run listing slowly: kill the leader while its poll waits
 		// for the answer.
 		listed := c.sb.GitHub.Calls("ListWorkflowRuns")
-		c.sb.Faults.Set("github:ListWorkflowRuns", fault.Rule{Latency: 2 * time.Second})
+		const slowList = 2 * time.Second
+		c.sb.Faults.Set("github:ListWorkflowRuns", fault.Rule{Latency: slowList})
 		deadline := time.Now().Add(3 * interval)
 		for c.sb.GitHub.Calls("ListWorkflowRuns") == listed {
 			if time.Now().After(deadline) {
@@ -1247,8 +1248,8 @@ func TestDrillReplicaKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantContains(t, opened, `"via":"poll"`, fmt.Sprint(st.RunID))
-		drillReport(t, "killed leader %s mid-poll (poll_interval %s, GitHub answering in 2s); %s led after %s (leader_lease %s); failure staged after the kill alerted %s after it; alerts=%d duplicates=%d",
-			leader.id, interval, survivor.id, took.Round(time.Millisecond), c.cfg.Replicas.LeaderLease, detected.Round(time.Millisecond), alerts, duplicates)
+		drillReport(t, "killed leader %s mid-poll (poll_interval %s, GitHub answering in %s); %s led after %s (leader_lease %s); failure staged after the kill alerted %s after it; alerts=%d duplicates=%d",
+			leader.id, interval, slowList, survivor.id, took.Round(time.Millisecond), c.cfg.Replicas.LeaderLease, detected.Round(time.Millisecond), alerts, duplicates)
 	})
 }
 
