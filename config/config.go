@@ -363,8 +363,16 @@ func Parse(r io.Reader) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	if doc.Kind == 0 {
+		return nil, Problems{{Key: "(file)", Msg: "the config is empty", Fix: "start from medic.example.yaml"}}
+	}
+	values := readValues(&doc)
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(zeroDurations(data, values)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -374,7 +382,7 @@ func Parse(r io.Reader) (*Config, error) {
 		if errors.As(err, &te) {
 			ps := make(Problems, 0, len(te.Errors))
 			for _, e := range te.Errors {
-				ps = append(ps, Problem{Key: "(yaml)", Msg: e, Fix: "remove or rename the key; see the config reference in README.md"})
+				ps = append(ps, typeProblem(e, values))
 			}
 			return nil, ps
 		}

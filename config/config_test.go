@@ -164,11 +164,16 @@ func TestSecretsFromEnv(t *testing.T) {
 		name     string
 		vars     map[string]string
 		wantKeys []string
+		wantMsg  string
 	}{
-		{"good", map[string]string{EnvSlackAppToken: "xapp-1-A", EnvSlackBotToken: "xoxb-1"}, nil},
-		{"missing both", map[string]string{}, []string{EnvSlackAppToken, EnvSlackBotToken}},
-		{"swapped", map[string]string{EnvSlackAppToken: "xoxb-1", EnvSlackBotToken: "xapp-1"}, []string{EnvSlackAppToken, EnvSlackBotToken}},
-		{"bad api url", map[string]string{EnvSlackAppToken: "xapp-1", EnvSlackBotToken: "xoxb-1", EnvSlackAPIURL: "localhost:1"}, []string{EnvSlackAPIURL}},
+		{"good", map[string]string{EnvSlackAppToken: "xapp-1-A", EnvSlackBotToken: "xoxb-1"}, nil, ""},
+		{"missing both", map[string]string{}, []string{EnvSlackAppToken, EnvSlackBotToken}, "is not set"},
+		{"swapped", map[string]string{EnvSlackAppToken: "xoxb-1-tok", EnvSlackBotToken: "xapp-1-tok"}, []string{EnvSlackAppToken + " and " + EnvSlackBotToken},
+			"are swapped: SLACK_APP_TOKEN holds the bot token (xoxb-…) and SLACK_BOT_TOKEN the app-level token (xapp-…) (fix: exchange the two values)"},
+		{"bot token in both", map[string]string{EnvSlackAppToken: "xoxb-1-tok", EnvSlackBotToken: "xoxb-2-tok"}, []string{EnvSlackAppToken}, "(it holds a bot token, xoxb-…)"},
+		{"user token as the bot's", map[string]string{EnvSlackAppToken: "xapp-1-tok", EnvSlackBotToken: "xoxp-2-tok"}, []string{EnvSlackBotToken}, "(it holds a user token, xoxp-…)"},
+		{"something else", map[string]string{EnvSlackAppToken: "xapp-1-tok", EnvSlackBotToken: "ghp_tok"}, []string{EnvSlackBotToken}, `does not start with "xoxb-" (fix`},
+		{"bad api url", map[string]string{EnvSlackAppToken: "xapp-1", EnvSlackBotToken: "xoxb-1", EnvSlackAPIURL: "localhost:1"}, []string{EnvSlackAPIURL}, "not an http(s) URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,13 +182,16 @@ func TestSecretsFromEnv(t *testing.T) {
 			for _, p := range ps {
 				keys = append(keys, p.Key)
 				for _, v := range tt.vars {
-					if v != "" && strings.Contains(p.String(), v) && strings.HasPrefix(v, "x") {
+					if v != "" && strings.Contains(p.String(), v) && strings.HasSuffix(v, "tok") {
 						t.Errorf("problem %q echoes a token", p.String())
 					}
 				}
 			}
 			if strings.Join(keys, ",") != strings.Join(tt.wantKeys, ",") {
 				t.Errorf("got problems for %v, want %v", keys, tt.wantKeys)
+			}
+			if tt.wantMsg != "" && !strings.Contains(ps.Error(), tt.wantMsg) {
+				t.Errorf("got %v, want it to say %q", ps, tt.wantMsg)
 			}
 		})
 	}

@@ -72,16 +72,25 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 		}
 	}
 	var ps Problems
-	checkToken := func(name, val, prefix, what string) {
-		switch {
-		case val == "":
-			ps = append(ps, Problem{Key: name, Msg: "is not set", Fix: fmt.Sprintf("export %s with the %s (%s…) from the Slack app's settings", name, what, prefix)})
-		case !strings.HasPrefix(val, prefix):
-			ps = append(ps, Problem{Key: name, Msg: fmt.Sprintf("does not start with %q", prefix), Fix: fmt.Sprintf("set it to the %s; it starts with %s", what, prefix)})
+	if strings.HasPrefix(s.SlackAppToken, "xoxb-") && strings.HasPrefix(s.SlackBotToken, "xapp-") {
+		ps = append(ps, Problem{Key: EnvSlackAppToken + " and " + EnvSlackBotToken, Msg: "are swapped: " + EnvSlackAppToken + " holds the bot token (xoxb-…) and " + EnvSlackBotToken + " the app-level token (xapp-…)",
+			Fix: "exchange the two values"})
+	} else {
+		checkToken := func(name, val, prefix, what string) {
+			switch {
+			case val == "":
+				ps = append(ps, Problem{Key: name, Msg: "is not set", Fix: fmt.Sprintf("export %s with the %s (%s…) from the Slack app's settings", name, what, prefix)})
+			case !strings.HasPrefix(val, prefix):
+				msg := fmt.Sprintf("does not start with %q", prefix)
+				if kind := slackTokenKind(val); kind != "" {
+					msg += " (it holds " + kind + ")"
+				}
+				ps = append(ps, Problem{Key: name, Msg: msg, Fix: fmt.Sprintf("set it to the %s; it starts with %s", what, prefix)})
+			}
 		}
+		checkToken(EnvSlackAppToken, s.SlackAppToken, "xapp-", "app-level token with connections:write")
+		checkToken(EnvSlackBotToken, s.SlackBotToken, "xoxb-", "bot user OAuth token")
 	}
-	checkToken(EnvSlackAppToken, s.SlackAppToken, "xapp-", "app-level token with connections:write")
-	checkToken(EnvSlackBotToken, s.SlackBotToken, "xoxb-", "bot user OAuth token")
 	if s.GitHubToken != "" && strings.ContainsAny(s.GitHubToken, " \t\n") {
 		ps = append(ps, Problem{Key: EnvGitHubToken, Msg: "contains whitespace", Fix: "set it to the token alone"})
 	}
@@ -103,4 +112,20 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 		s.GitHubAPIURL += "/" // go-github requires the trailing slash
 	}
 	return s, ps
+}
+
+// slackTokenKind names the kind of Slack token val is by its prefix, without echoing
+// any of it, or "" when it is no Slack token medic knows.
+func slackTokenKind(val string) string {
+	for _, k := range []struct{ prefix, kind string }{
+		{"xapp-", "an app-level token, xapp-…"},
+		{"xoxb-", "a bot token, xoxb-…"},
+		{"xoxp-", "a user token, xoxp-…"},
+		{"xoxe", "a token rotation or configuration token, xoxe…"},
+	} {
+		if strings.HasPrefix(val, k.prefix) {
+			return k.kind
+		}
+	}
+	return ""
 }

@@ -24,13 +24,16 @@ const usage = `medic: the failure recovery runbook as a Slack bot.
 Usage:
   medic serve    [--config FILE]          connect to Slack and serve (default config medic.yaml)
   medic demo     [--scenario NAME]        run the whole flow against the built-in sandbox
-  medic config check [--config FILE]      validate a config and list every problem
+  medic config check [--config FILE] [--no-env]
+                                          validate a config and the environment's
+                                          tokens as serve does; list every problem
   medic manifest                          print the Slack app manifest
   medic version                           print version and commit
 
 Secrets come from the environment: SLACK_APP_TOKEN (xapp-…), SLACK_BOT_TOKEN (xoxb-…),
-GITHUB_TOKEN, GITHUB_WEBHOOK_SECRET, and AWS's default credential chain.
-Endpoints: SLACK_API_URL, GITHUB_API_URL, AWS_ENDPOINT_URL[_<SERVICE>].
+GITHUB_TOKEN, GITHUB_WEBHOOK_SECRET, PAGERDUTY_ROUTING_KEY (PagerDuty is off without it),
+PGPASSWORD for a PostgreSQL store, and AWS's default credential chain.
+Endpoints: SLACK_API_URL, GITHUB_API_URL, PAGERDUTY_EVENTS_URL, AWS_ENDPOINT_URL[_<SERVICE>].
 `
 
 func main() {
@@ -57,10 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
-			fmt.Fprintln(stderr, "usage: medic config check [--config FILE]")
+			fmt.Fprintln(stderr, "usage: medic config check [--config FILE] [--no-env]")
 			return 2
 		}
-		return configCheckCmd(args[2:], stdout, stderr)
+		return configCheckCmd(args[2:], stdout, stderr, getenv)
 	case "manifest":
 		return manifestCmd(stdout, stderr)
 	case "version", "--version", "-v":

@@ -42,9 +42,46 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
-	code, out, errOut := runMedic(t, nil, "config", "check", "--config", "../../medic.example.yaml")
-	if code != 0 || !strings.Contains(out, "OK (3 environments: [dev preprod prod])") {
+	tokens := map[string]string{"SLACK_APP_TOKEN": "xapp-1-A1-tok", "SLACK_BOT_TOKEN": "xoxb-1-tok"}
+	code, out, errOut := runMedic(t, tokens, "config", "check", "--config", "../../medic.example.yaml")
+	if code != 0 || !strings.Contains(out, "OK (3 environments: [dev preprod prod])") || !strings.Contains(out, "Environment: the Slack tokens and endpoint overrides are well formed") {
 		t.Errorf("example config: got %d %q %q", code, out, errOut)
+	}
+	if !strings.Contains(out, "Not checked here (serve checks them as it starts)") {
+		t.Errorf("example config: %q does not say what it leaves to serve", out)
+	}
+	// What serve refuses, config check refuses: swapped or missing tokens.
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"swapped", map[string]string{"SLACK_APP_TOKEN": "xoxb-1-tok", "SLACK_BOT_TOKEN": "xapp-1-A1-tok"}, []string{"1 problem(s)", "SLACK_APP_TOKEN and SLACK_BOT_TOKEN: are swapped", "exchange the two values"}},
+		{"missing", nil, []string{"2 problem(s)", "SLACK_APP_TOKEN: is not set", "SLACK_BOT_TOKEN: is not set"}},
+	} {
+		code, out, errOut := runMedic(t, tt.env, "config", "check", "--config", "../../medic.example.yaml")
+		if code != 1 || out != "" {
+			t.Errorf("%s tokens: got exit %d and %q, want 1 and nothing on stdout", tt.name, code, out)
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%s tokens: want %q in %q", tt.name, want, errOut)
+			}
+		}
+		if strings.Contains(errOut, "-tok") {
+			t.Errorf("%s tokens: a token was echoed: %q", tt.name, errOut)
+		}
+		_, _, servErr := runMedic(t, tt.env, "serve", "--config", "../../medic.example.yaml")
+		for _, want := range tt.want[1:] {
+			if !strings.Contains(servErr, want) {
+				t.Errorf("%s tokens: serve does not say %q as config check does: %q", tt.name, want, servErr)
+			}
+		}
+	}
+	// --no-env checks the file alone, and says so.
+	code, out, errOut = runMedic(t, nil, "config", "check", "--no-env", "--config", "../../medic.example.yaml")
+	if code != 0 || !strings.Contains(out, "The environment was not checked (--no-env)") {
+		t.Errorf("--no-env: got %d %q %q", code, out, errOut)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	src := strings.NewReplacer("region: us-east-1\n      role_arn: arn:aws:iam::111111111111:role/medic-prod", "region: east",
@@ -52,7 +89,7 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut = runMedic(t, nil, "config", "check", "--config", bad)
+	code, _, errOut = runMedic(t, tokens, "config", "check", "--config", bad)
 	if code != 1 {
 		t.Errorf("bad config: got exit %d, want 1", code)
 	}
@@ -69,16 +106,16 @@ func TestConfigCheck(t *testing.T) {
 }
 
 func TestServeRefusesBadTokensBeforeConnecting(t *testing.T) {
-	code, _, errOut := runMedic(t, map[string]string{"SLACK_APP_TOKEN": "xoxb-swapped", "SLACK_BOT_TOKEN": "xapp-swapped"}, "serve", "--config", "../../medic.example.yaml")
+	code, _, errOut := runMedic(t, map[string]string{"SLACK_APP_TOKEN": "xoxb-1-tok", "SLACK_BOT_TOKEN": "xapp-1-tok"}, "serve", "--config", "../../medic.example.yaml")
 	if code != 2 {
 		t.Errorf("got exit %d, want 2", code)
 	}
-	for _, want := range []string{`SLACK_APP_TOKEN: does not start with "xapp-"`, `SLACK_BOT_TOKEN: does not start with "xoxb-"`} {
+	for _, want := range []string{"SLACK_APP_TOKEN and SLACK_BOT_TOKEN: are swapped: SLACK_APP_TOKEN holds the bot token (xoxb-…) and SLACK_BOT_TOKEN the app-level token (xapp-…)"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("want %q in %q", want, errOut)
 		}
 	}
-	if strings.Contains(errOut, "swapped") {
+	if strings.Contains(errOut, "-tok") {
 		t.Errorf("a token was echoed: %q", errOut)
 	}
 }
