@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/medic-ops/medic/config"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,4 +212,16 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestUsageNamesEveryVariable: `medic`'s usage text names every environment variable
+// medic reads its secrets and endpoints from.
+func TestUsageNamesEveryVariable(t *testing.T) {
+	_, _, errOut := runMedic(t, nil)
+	for _, v := range []string{config.EnvSlackAppToken, config.EnvSlackBotToken, config.EnvGitHubToken, config.EnvWebhookSecret,
+		config.EnvSlackAPIURL, config.EnvGitHubAPIURL, config.EnvPagerDutyKey, config.EnvPagerDutyURL, "PGPASSWORD", "AWS_ENDPOINT_URL"} {
+		if !strings.Contains(errOut, v) {
+			t.Errorf("usage does not name %s:\n%s", v, errOut)
+		}
+	}
 }
