@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/medic-ops/medic/config"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/medic-ops/medic/config"
 	"github.com/medic-ops/medic/deploy/terraform"
 	"github.com/medic-ops/medic/internal/tftest"
 )
