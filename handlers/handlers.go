@@ -43,7 +43,7 @@ type IncidentActions interface {
 	// Act runs a read-only action or requests a mutating one.
 	Act(ctx context.Context, incidentID string, action recovery.ActionID, user string) (string, error)
 	// AsksFor says what a form must ask before the action is requested.
-	AsksFor(ctx context.Context, incidentID, env string, action recovery.ActionID) (recovery.Asks, bool, error)
+	AsksFor(ctx context.Context, incidentID, env string, action recovery.ActionID, user string) (recovery.Asks, bool, error)
 	// RequestAction requests a mutating action with its inputs.
 	RequestAction(ctx context.Context, ar recovery.ActionRequest) (string, error)
 	// Decide approves or rejects a request.
@@ -214,7 +214,7 @@ func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.Interactio
 	}
 	incidentID, env, params := recovery.ParseButtonValue(a.Value)
 	log = log.With(zap.String("action", string(action)), zap.String("incident", incidentID))
-	asks, ask, err := r.incidents.AsksFor(ctx, incidentID, env, action)
+	asks, ask, err := r.incidents.AsksFor(ctx, incidentID, env, action, user)
 	if err != nil {
 		r.answer(log, reply, "", err)
 		return
@@ -236,10 +236,10 @@ func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.Interactio
 }
 
 func orEnv(env string, asks recovery.Asks) string {
-	if env != "" {
-		return env
+	if asks.Env != "" {
+		return asks.Env // the incident's
 	}
-	return asks.EnvName
+	return env
 }
 
 // formMeta is what the request form carries through Slack and back.

@@ -17,6 +17,7 @@ import (
 
 type posted struct {
 	kind, channel, user, responseURL, text string
+	env                                    string // a modal's
 	report                                 recovery.StatusReport
 }
 
@@ -43,7 +44,7 @@ func (f *fakePoster) Ephemeral(_ context.Context, channel, user, responseURL, te
 func (f *fakePoster) OpenRequestModal(_ context.Context, trigger, meta string, action recovery.ActionID, env, sha string, asks recovery.Asks) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.posts = append(f.posts, posted{kind: "modal", text: string(action) + " " + meta})
+	f.posts = append(f.posts, posted{kind: "modal", text: string(action) + " " + meta, env: env})
 	return nil
 }
 
@@ -135,6 +136,11 @@ type fakeActions struct {
 	calls []string
 	msg   string
 	err   error
+	// What AsksFor was asked, and answers.
+	asked  []string
+	asks   recovery.Asks
+	ask    bool
+	askErr error
 }
 
 func (f *fakeActions) Act(_ context.Context, id string, a recovery.ActionID, user string) (string, error) {
@@ -144,8 +150,11 @@ func (f *fakeActions) Act(_ context.Context, id string, a recovery.ActionID, use
 	return f.msg, f.err
 }
 
-func (f *fakeActions) AsksFor(context.Context, string, string, recovery.ActionID) (recovery.Asks, bool, error) {
-	return recovery.Asks{}, false, nil
+func (f *fakeActions) AsksFor(_ context.Context, id, env string, a recovery.ActionID, user string) (recovery.Asks, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, id+"/"+env+"/"+string(a)+"/"+user)
+	return f.asks, f.ask, f.askErr
 }
 func (f *fakeActions) RequestAction(_ context.Context, ar recovery.ActionRequest) (string, error) {
 	f.mu.Lock()
@@ -210,6 +219,33 @@ func TestButtons(t *testing.T) {
 				t.Errorf("internal detail reached the user: %q", p.posts[0].text)
 			}
 		})
+	}
+}
+
+// TestFormsForThoseWhoMaySendThem: a button that needs a form opens it on the
+// environment AsksFor names (the incident's: the button carries only its ID), and
+// someone AsksFor refuses gets the refusal, not a form.
+func TestFormsForThoseWhoMaySendThem(t *testing.T) {
+	p := &fakePoster{}
+	act := &fakeActions{ask: true, asks: recovery.Asks{Env: "prod", SHA: "9f8e7d6"}}
+	r := NewRouter(p, fakeStatus{}, act, Options{Logger: zaptest.NewLogger(t)})
+	r.HandleInteraction(context.Background(), click("action:emergency-rollback", "INC-1"))
+	if got := strings.Join(act.asked, ","); got != "INC-1//emergency-rollback/U0ALICE" {
+		t.Errorf("AsksFor calls: got %q, want the clicker's", got)
+	}
+	if len(p.posts) != 1 || p.posts[0].kind != "modal" || p.posts[0].env != "prod" || !strings.Contains(p.posts[0].text, "env=prod") {
+		t.Fatalf("got %+v, want the form opened on prod, with prod in its metadata", p.posts)
+	}
+
+	p = &fakePoster{}
+	act = &fakeActions{askErr: &recovery.UserError{Msg: "You need the *responder* role for prod to request Emergency Terraform rollback (config: access.roles). Nothing was done."}}
+	r = NewRouter(p, fakeStatus{}, act, Options{Logger: zaptest.NewLogger(t)})
+	r.HandleInteraction(context.Background(), click("action:emergency-rollback", "INC-1"))
+	if len(p.posts) != 1 || p.posts[0].kind != "ephemeral" || !strings.Contains(p.posts[0].text, "You need the *responder* role") {
+		t.Fatalf("got %+v, want the refusal and no form", p.posts)
+	}
+	if len(act.calls) != 0 {
+		t.Errorf("calls after a refusal: %v", act.calls)
 	}
 }
 

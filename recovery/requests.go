@@ -134,6 +134,8 @@ type ActionRequest struct {
 
 // Asks say what a modal must ask before an action is requested.
 type Asks struct {
+	// Env is the environment the action is on: the incident's, or the one named.
+	Env    string
 	Reason bool
 	// EnvName, when set, must be typed to confirm (the nuclear actions).
 	EnvName string
@@ -148,25 +150,35 @@ type Asks struct {
 // nuclear actions ask the environment's name to be typed.
 var nuclear = map[ActionID]bool{ActDestroyRecreate: true, ActForceLambdaUpdate: true}
 
-// AsksFor says what must be asked before action, on the incident (or, without one, on
-// env): restricted actions ask a reason, the nuclear ones the environment's name too,
-// an emergency rollback the SHA. ok is false when nothing needs asking.
-func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action ActionID) (asks Asks, ok bool, err error) {
+// AsksFor says what must be asked of user before action, on the incident (or, without
+// one, on env): restricted actions ask a reason, the nuclear ones the environment's name
+// too, an emergency rollback the SHA. ok is false when nothing needs asking. A form is
+// only for someone who may send it: without the responder role for the environment the
+// answer is a *UserError saying so (audited), before any form opens.
+func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action ActionID, user string) (asks Asks, ok bool, err error) {
 	a, known := ActionByID(action)
-	if action == ActDataCorruption && e.Escalation != nil {
-		return Asks{Reason: true}, true, nil // a confirming reason, then the page
-	}
-	if !known || a.Kind != Mutating || e.Actions == nil {
+	paging := action == ActDataCorruption && e.Escalation != nil
+	if !paging && (!known || a.Kind != Mutating || e.Actions == nil) {
 		return Asks{}, false, nil
 	}
-	var in Incident
+	in := Incident{Env: env}
 	if incidentID != "" {
 		if in, err = e.Incidents.Incident(ctx, incidentID); err != nil {
 			return Asks{}, false, err
 		}
 		env = in.Env
 	}
-	asks = Asks{Reason: a.Restricted}
+	what := "request " + a.Label
+	if paging {
+		what = "page people"
+	}
+	if err := e.needRole(ctx, in, user, RoleResponder, what); err != nil {
+		return Asks{}, false, err
+	}
+	if paging {
+		return Asks{Env: env, Reason: true}, true, nil // a confirming reason, then the page
+	}
+	asks = Asks{Env: env, Reason: a.Restricted}
 	if nuclear[action] {
 		asks.EnvName = env
 	}
@@ -177,9 +189,6 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 	return asks, asks.Reason || action == ActEmergencyRollback, nil
 }
 
-// RequestAction records a request for a mutating action, shows its preview and,
-// when the policy lets the requester act alone, starts its job. It returns what to
-// tell the requester (only they see it).
 func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, error) {
 	if a, ok := ActionByID(ar.Action); ok && a.Kind == Paging && ar.IncidentID != "" {
 		return e.PageIncident(ctx, ar.IncidentID, ar.Action, ar.User, ar.Params.Reason)

@@ -739,22 +739,59 @@ func TestAsksFor(t *testing.T) {
 		want          recovery.Asks
 		ok            bool
 	}{
-		{prod.ID, "", recovery.ActRollback, recovery.Asks{}, false},
+		{prod.ID, "", recovery.ActRollback, recovery.Asks{Env: "prod"}, false},
 		{prod.ID, "", recovery.ActVerify, recovery.Asks{}, false},
-		{prod.ID, "", recovery.ActForceLambdaUpdate, recovery.Asks{Reason: true, EnvName: "prod"}, true},
-		{"", "preprod", recovery.ActDestroyRecreate, recovery.Asks{Reason: true, EnvName: "preprod"}, true},
-		{"", "preprod", recovery.ActCleanTestData, recovery.Asks{Reason: true}, true},
-		{prod.ID, "", recovery.ActEmergencyRollback, recovery.Asks{SHA: recoverytest.GoodSHA, KnownSHAs: []string{recoverytest.GoodSHA, recoverytest.OlderSHA}}, true},
-		{prod.ID, "", recovery.ActDataCorruption, recovery.Asks{Reason: true}, true},
+		{prod.ID, "", recovery.ActForceLambdaUpdate, recovery.Asks{Env: "prod", Reason: true, EnvName: "prod"}, true},
+		{"", "preprod", recovery.ActDestroyRecreate, recovery.Asks{Env: "preprod", Reason: true, EnvName: "preprod"}, true},
+		{"", "preprod", recovery.ActCleanTestData, recovery.Asks{Env: "preprod", Reason: true}, true},
+		{prod.ID, "", recovery.ActEmergencyRollback, recovery.Asks{Env: "prod", SHA: recoverytest.GoodSHA, KnownSHAs: []string{recoverytest.GoodSHA, recoverytest.OlderSHA}}, true},
+		{prod.ID, "preprod", recovery.ActEmergencyRollback, recovery.Asks{Env: "prod", SHA: recoverytest.GoodSHA, KnownSHAs: []string{recoverytest.GoodSHA, recoverytest.OlderSHA}}, true}, // the incident's environment wins
+		{prod.ID, "", recovery.ActDataCorruption, recovery.Asks{Env: "prod", Reason: true}, true},
 		{prod.ID, "", "nope", recovery.Asks{}, false},
 	} {
-		got, ok, err := h.Engine.AsksFor(t.Context(), tc.incident, tc.env, tc.action)
+		got, ok, err := h.Engine.AsksFor(t.Context(), tc.incident, tc.env, tc.action, recoverytest.Requester)
 		if err != nil || ok != tc.ok || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("AsksFor(%q, %q, %s): got %+v, %v, %v; want %+v, %v", tc.incident, tc.env, tc.action, got, ok, err, tc.want, tc.ok)
 		}
 	}
-	if _, _, err := h.Engine.AsksFor(t.Context(), "INC-NOPE", "", recovery.ActRollback); !errors.Is(err, recovery.ErrNotFound) {
+	if _, _, err := h.Engine.AsksFor(t.Context(), "INC-NOPE", "", recovery.ActRollback, recoverytest.Requester); !errors.Is(err, recovery.ErrNotFound) {
 		t.Fatalf("AsksFor of an unknown incident: got %v, want not found", err)
+	}
+}
+
+// A form is for someone who may send it: without the responder role, AsksFor refuses
+// (and audits it) before any form opens, for every action that asks something.
+func TestAsksForRefusesWhoMayNotRequest(t *testing.T) {
+	h := recoverytest.New(t)
+	prod := h.FailJob(t, recovery.JobDeployProd)
+	for _, tc := range []struct {
+		incident, env string
+		action        recovery.ActionID
+		want          string
+	}{
+		{prod.ID, "", recovery.ActEmergencyRollback, "You need the *responder* role for prod to request Emergency Terraform rollback"},
+		{prod.ID, "", recovery.ActForceLambdaUpdate, "You need the *responder* role for prod to request Force Lambda update"},
+		{"", "preprod", recovery.ActDestroyRecreate, "You need the *responder* role for preprod to request"},
+		{prod.ID, "", recovery.ActDataCorruption, "You need the *responder* role for prod to page people"},
+	} {
+		var before int
+		if tc.incident != "" {
+			before = len(h.AuditActions(t, tc.incident))
+		}
+		_, ok, err := h.Engine.AsksFor(t.Context(), tc.incident, tc.env, tc.action, recoverytest.Outsider)
+		var ue *recovery.UserError
+		if ok || !errors.As(err, &ue) || !strings.Contains(ue.Msg, tc.want) {
+			t.Errorf("%s by an outsider: got %v, %v; want a refusal saying %q", tc.action, ok, err, tc.want)
+		}
+		if tc.incident == "" {
+			continue
+		}
+		if got := h.AuditActions(t, tc.incident)[before:]; !slices.Contains(got, "refused") {
+			t.Errorf("%s by an outsider: audit %v, want the refusal recorded", tc.action, got)
+		}
+	}
+	if _, _, err := h.Engine.AsksFor(t.Context(), prod.ID, "", recovery.ActEmergencyRollback, recoverytest.Requester); err != nil {
+		t.Errorf("a responder for prod: %v", err)
 	}
 }
 

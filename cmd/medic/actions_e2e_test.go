@@ -573,3 +573,31 @@ func (e *e2e) pollOnce() {
 		e.t.Logf("alarm poll: %v", err)
 	}
 }
+
+// TestFormsOpenForRespondersOnly: mallory, who has no role, clicking a button whose
+// action asks questions first is refused at the click, and no form opens; alice's form
+// names the environment it acts on (the button carries only the incident).
+func TestFormsOpenForRespondersOnly(t *testing.T) {
+	e, st := mustStartStaged(t, "rollback-fail")
+	e.deliver(st)
+	alert, incident := e.alertOf("rollback failed")
+	for _, action := range []string{"action:emergency-rollback", "action:force-lambda-update"} {
+		wantContains(t, e.press(alert, userMallory, action), "You need the *responder* role for prod to request", "Nothing was done")
+	}
+	for _, v := range e.sb.Slack.Views() {
+		if v.User == userMallory {
+			t.Errorf("a form opened for mallory: %s", v.Title)
+		}
+	}
+	wantContains(t, e.audit(incident), "U0MALLORY:refused")
+
+	e.openForm(alert, userAlice, "action:emergency-rollback")
+	var form slackfake.View
+	for _, v := range e.sb.Slack.Views() {
+		if v.User == userAlice {
+			form = v
+		}
+	}
+	wantContains(t, string(form.Blocks), `*Emergency Terraform rollback* on *prod*`)
+	wantContains(t, form.PrivateMetadata, "env=prod")
+}
