@@ -149,6 +149,9 @@ const (
 	CauseThrottling Cause = "AWS throttling or quota"
 	CauseExists     Cause = "resource already exists"
 	CauseConfig     Cause = "Terraform configuration error"
+	// CauseConcurrent is another change of the same resource still under way (a
+	// Lambda update in progress, a table being updated): wait for it, then retry.
+	CauseConcurrent Cause = "a concurrent update of the resource is in progress"
 )
 
 var causePatterns = []struct {
@@ -157,7 +160,12 @@ var causePatterns = []struct {
 }{
 	{CauseStateLock, regexp.MustCompile(`Error acquiring the state lock|remote state already locked`)},
 	{CauseThrottling, regexp.MustCompile(`(?i)ThrottlingException|\bThrottling\b|Rate exceeded|TooManyRequestsException|RequestLimitExceeded|LimitExceededException|ServiceQuotaExceeded|quota (?:has been )?exceeded`)},
-	{CauseExists, regexp.MustCompile(`(?i)already exists|EntityAlreadyExists|ResourceConflictException|ResourceInUseException|BucketAlreadyOwnedByYou|ResourceAlreadyExists`)},
+	// AWS says "conflict" both for a resource that exists and for one busy with another
+	// change (Lambda's ResourceConflictException, DynamoDB's ResourceInUseException):
+	// the message tells which.
+	{CauseConcurrent, regexp.MustCompile(`(?i)update is in progress|in the following state: Pending|operation cannot be performed at this time|is being (?:updated|created|deleted)|still in use|ConcurrentModification|conflicting conditional operation|OperationAborted|requests to modify the same resource were in conflict`)},
+	{CauseExists, regexp.MustCompile(`(?i)already exists?\b|EntityAlreadyExists|BucketAlreadyOwnedByYou|BucketAlreadyExists|ResourceAlreadyExists|ResourceExistsException`)},
+	{CauseConcurrent, regexp.MustCompile(`ResourceConflictException|ResourceInUseException`)},
 	{CauseConfig, regexp.MustCompile(`Unsupported argument|Unsupported attribute|Reference to undeclared|Invalid reference|Missing required argument|Unsupported block type|Invalid value for|Error: Invalid|Argument or block definition required|Unsuitable value type|Error parsing|syntax error`)},
 }
 

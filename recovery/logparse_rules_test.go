@@ -2,6 +2,8 @@ package recovery
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -179,8 +181,21 @@ func TestLikelyCauseEach(t *testing.T) {
 		{"Your quota has been exceeded", CauseThrottling},
 		{"throttling: slow down", CauseThrottling},
 		{"EntityAlreadyExists: Role with name x already exists", CauseExists},
-		{"ResourceConflictException: function exists", CauseExists},
 		{"BucketAlreadyOwnedByYou", CauseExists},
+		// AWS's own texts: a conflict is an existing resource or a busy one, by its message.
+		{"api error ResourceConflictException: Function already exist: prod-sentiment-analysis", CauseExists},
+		{"api error ResourceConflictException: The operation cannot be performed at this time. An update is in progress for resource: arn:aws:lambda:us-east-1:111111111111:function:prod-sentiment-analysis", CauseConcurrent},
+		{"api error ResourceConflictException: The operation cannot be performed at this time. The function is currently in the following state: Pending", CauseConcurrent},
+		{"api error ResourceInUseException: Table already exists: preprod-sentiment-items", CauseExists},
+		{"api error ResourceInUseException: Attempt to change a resource which is still in use: Table is being updated: preprod-sentiment-items", CauseConcurrent},
+		{"api error ConcurrentModification: Cannot perform the operation on the role medic-prod because a concurrent modification is in progress", CauseConcurrent},
+		{"api error OperationAborted: A conflicting conditional operation is currently in progress against this resource. Please try again.", CauseConcurrent},
+		{"api error BucketAlreadyExists: The requested bucket name is not available.", CauseExists},
+		{"api error ResourceAlreadyExistsException: The specified log group already exists", CauseExists},
+		{"api error ResourceExistsException: The operation failed because the secret prod/x already exists.", CauseExists},
+		{"api error ResourceConflictException: conflict", CauseConcurrent},
+		{"api error ResourceInUseException: in use", CauseConcurrent},
+		{"api error ThrottlingException: Rate exceeded (an update is in progress)", CauseThrottling},
 		{"Error: Reference to undeclared resource", CauseConfig},
 		{"Error: Missing required argument", CauseConfig},
 		{"Error: Invalid function argument", CauseConfig},
@@ -269,5 +284,30 @@ func TestSecretErrorsEdges(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLikelyCauseOfTheSandboxLogs: the likely cause of each failed Terraform log the
+// sandbox serves (GitHub Actions logs of the runbook's pipeline with AWS's own error
+// texts), one of each kind.
+func TestLikelyCauseOfTheSandboxLogs(t *testing.T) {
+	for _, tt := range []struct {
+		file string
+		want Cause
+	}{
+		{"state-lock.log", CauseStateLock},
+		{"preprod-deploy-fail-throttling.log", CauseThrottling},
+		{"preprod-deploy-fail-exists.log", CauseExists},
+		{"prod-deploy-fail.log", CauseConcurrent},
+		{"preprod-deploy-fail-config.log", CauseConfig},
+		{"rollback-fail.log", CauseNone}, // a KMS key pending deletion: none of the runbook's
+	} {
+		data, err := os.ReadFile(filepath.Join("..", "sandbox", "logs", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := LikelyCause(string(data)); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.file, got, tt.want)
+		}
 	}
 }

@@ -382,7 +382,7 @@ var alertCases = []alertCase{
 		buttons: []string{"Revert commit", "Re-run", "Clean test data", "View artifacts"},
 		notes:   []string{"*Log excerpt*"}},
 	{name: "prod-deploy-fail", webhook: true, header: "HIGH · prod · Production deployment failed",
-		shows:   []string{"Scenario 4", "Auto-rollback", "Rollback on Failure in progress", "Lambda functions", "prod-sentiment-dashboard", "Terraform error", "Last known good"},
+		shows:   []string{"Scenario 4", "Auto-rollback", "Rollback on Failure in progress", "Lambda functions", "prod-sentiment-dashboard", "Terraform error", "Last known good", "Likely cause: a concurrent update of the resource is in progress"},
 		buttons: []string{"Roll back to last good", "Verify", "Page on-call"},
 		notes:   []string{"*Terraform error*", "Automatic rollback started"}},
 	{name: "canary-fail", webhook: true, header: "CRITICAL · prod · Production canary failed",
