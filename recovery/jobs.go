@@ -466,18 +466,30 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 	if e.Actions == nil {
 		return nil
 	}
-	stale, err := e.Actions.Jobs.StaleJobs(ctx, e.Now())
+	// A job is dead when its lease lapsed without a renewal; with the store to itself,
+	// also when another process left it behind, lease or not.
+	dead := func(j Job) bool {
+		return !j.LeaseUntil.After(e.Now()) || (e.Actions.SoleProcess && j.Owner != e.Actions.Instance)
+	}
+	before := e.Now()
+	if e.Actions.SoleProcess {
+		before = time.Unix(1<<40, 0) // every running and pending job, to look at its owner
+	}
+	stale, err := e.Actions.Jobs.StaleJobs(ctx, before)
 	if err != nil {
 		return err
 	}
 	for _, j := range stale {
+		if !dead(j) {
+			continue
+		}
 		step, changed := "", false
 		job, err := e.updateJob(ctx, j.ID, func(cur *Job) {
 			changed = false
 			if cur.State != JobRunning && cur.State != JobPending {
 				return
 			}
-			if cur.LeaseUntil.After(e.Now()) {
+			if !dead(*cur) {
 				return // renewed meanwhile: its process is alive
 			}
 			cur.State = JobInterrupted

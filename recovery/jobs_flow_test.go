@@ -931,6 +931,42 @@ func TestRecoverJobsInterruptsTheJobsOfADeadReplica(t *testing.T) {
 	}
 }
 
+// With the store to itself (SQLite, locked by this process), a job another process left
+// running is dead now: the first round marks it interrupted, lease or not. Its own
+// jobs keep the lease rule.
+func TestRecoverJobsOnASoleStoreDoesNotWaitForTheLease(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Actions.SoleProcess = true }))
+	prod := h.FailJob(t, recovery.JobDeployProd)
+	dev := h.FailJob(t, recovery.JobTestsDev)
+	left := deadJob(t, h, prod, "JOB-LEFTPROD", 1)
+	own := deadJob(t, h, dev, "JOB-OWNDEV00", 0)
+	own = h.Job(t, own.ID)
+	own.Owner = "medic-test" // this process's
+	if _, err := h.Store.UpdateJob(t.Context(), own); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Job(t, left.ID); got.State != recovery.JobInterrupted || got.Steps[1].State != recovery.StepInterrupted {
+		t.Fatalf("a job another process left, its lease running: got %s, steps %+v; want interrupted at once", got.State, got.Steps)
+	}
+	jobNote(t, h, h.Job(t, left.ID), "medic stopped while job "+left.ID)
+	if holder, _ := h.Store.EnvLock(t.Context(), "prod"); holder != "" {
+		t.Fatalf("prod's job slot: got %q, want free", holder)
+	}
+	if got := h.Job(t, own.ID); got.State != recovery.JobRunning {
+		t.Fatalf("this process's job within its lease: got %s, want running", got.State)
+	}
+	h.Advance(jobLease + time.Second)
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Job(t, own.ID); got.State != recovery.JobInterrupted {
+		t.Fatalf("this process's job past its lease: got %s, want interrupted", got.State)
+	}
+}
+
 // A job whose lease was renewed after the store listed it stale is its process's.
 func TestRecoverJobsLeavesAJobRenewedMeanwhile(t *testing.T) {
 	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Actions.Jobs = staleAnyway{d.Actions.Jobs} }))

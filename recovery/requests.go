@@ -66,6 +66,10 @@ type ActionDeps struct {
 	// without a renewal (a dead process's jobs are marked interrupted after it).
 	Instance string
 	JobLease time.Duration
+	// SoleProcess says no other medic process uses the store (SQLite, locked by this
+	// one): a job left running or pending by another Instance is dead, and RecoverJobs
+	// marks it interrupted at once instead of waiting for its lease to lapse.
+	SoleProcess bool
 }
 
 // VerifyConfig tunes verification: Watch keeps checking for that long (the runbook:

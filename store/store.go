@@ -37,12 +37,21 @@ type Store struct {
 	now     func() time.Time
 	// sqlitePath is the SQLite database's file, "" for PostgreSQL.
 	sqlitePath string
+	// sole, when set, holds the lock that makes this process the database's only user
+	// (Options.Sole).
+	sole *os.File
 }
 
 // Options tune Open.
 type Options struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Sole makes this process the only medic on a SQLite database: Open takes an
+	// exclusive lock on PATH.lock (released when the store closes or the process
+	// dies) and fails, naming the store, while another process holds it. Then a job
+	// left running in the database belongs to a dead process (Store.Sole). Ignored on
+	// PostgreSQL, which several replicas share.
+	Sole bool
 }
 
 // Open connects to the store at rawURL and applies every pending migration. rawURL is
@@ -61,8 +70,16 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		if path == "" {
 			return nil, errors.New("opening store: sqlite: needs a path, e.g. sqlite:medic.db")
 		}
+		if opts.Sole && path != ":memory:" {
+			f, err := lockSole(path)
+			if err != nil {
+				return nil, err
+			}
+			s.sole = f
+		}
 		db, err := openSQLite(path)
 		if err != nil {
+			s.unlockSole()
 			return nil, err
 		}
 		s.db, s.dialect = db, database.DialectSQLite3
@@ -78,6 +95,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
+		s.unlockSole()
 		if s.dialect == database.DialectPostgres {
 			return nil, fmt.Errorf("opening store %s: %w", secreturl.Redact(rawURL), err)
 		}
@@ -85,9 +103,22 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	if err := s.private(); err != nil {
 		s.db.Close()
+		s.unlockSole()
 		return nil, err
 	}
 	return s, nil
+}
+
+// Sole says this process is the only one using the database (a SQLite file opened with
+// Options.Sole): a job the database shows running that this process did not start
+// belongs to a process that is gone.
+func (s *Store) Sole() bool { return s.sole != nil }
+
+func (s *Store) unlockSole() {
+	if s.sole != nil {
+		s.sole.Close()
+		s.sole = nil
+	}
 }
 
 // private makes the SQLite database and its journal files readable by medic only
@@ -153,7 +184,11 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	s.unlockSole()
+	return err
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

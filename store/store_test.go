@@ -167,3 +167,50 @@ func TestWritesAreRedacted(t *testing.T) {
 		}
 	})
 }
+
+// TestSoleSQLite: opened with Sole, a SQLite database is one process's: a second Sole
+// open is refused with a message naming the store and what to do, until the first
+// closes; an open without Sole (a tool reading the store) is not refused, and is not
+// sole. sqlite::memory: and PostgreSQL are never sole.
+func TestSoleSQLite(t *testing.T) {
+	ctx := context.Background()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "medic.db")
+	first, err := Open(ctx, url, Options{Sole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Sole() {
+		t.Fatal("the first Sole open is not sole")
+	}
+	_, err = Open(ctx, url, Options{Sole: true})
+	if err == nil || !strings.Contains(err.Error(), "another medic process uses the store "+url) || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("a second Sole open: got %v, want it refused, naming the store", err)
+	}
+	reader, err := Open(ctx, url, Options{})
+	if err != nil {
+		t.Fatalf("an open without Sole beside the sole one: %v", err)
+	}
+	if reader.Sole() {
+		t.Error("an open without Sole says it is sole")
+	}
+	reader.Close()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, url, Options{Sole: true})
+	if err != nil {
+		t.Fatalf("a Sole open after the first closed: %v", err)
+	}
+	if !again.Sole() {
+		t.Error("the Sole open after the first closed is not sole")
+	}
+	again.Close()
+	mem, err := Open(ctx, "sqlite::memory:", Options{Sole: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	if mem.Sole() {
+		t.Error("sqlite::memory: says it is sole")
+	}
+}

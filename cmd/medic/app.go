@@ -104,7 +104,9 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, fmt.Errorf("reading environments: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.Store, store.Options{Now: ext.now})
+	// On SQLite this process is the store's only medic (a second one is refused), so
+	// a job found running at start belongs to a dead process.
+	st, err := store.Open(ctx, cfg.Store, store.Options{Now: ext.now, Sole: true})
 	if err != nil {
 		return nil, err
 	}
@@ -201,25 +203,26 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker, Commits: ghClient,
 		Logger: log, Now: ext.now, Clock: ext.clock,
 		Actions: &recovery.ActionDeps{
-			Access:     recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
-			Policy:     policy,
-			Requests:   st,
-			Jobs:       st,
-			Workflows:  ghClient,
-			Reverter:   ghClient,
-			Terraform:  tf,
-			Lambda:     awsProvider,
-			Alarms:     awsProvider,
-			Tables:     awsProvider,
-			Deploys:    ghClient,
-			Functions:  awsProvider,
-			StateLocks: awsProvider,
-			Deployed:   ghClient,
-			Plans:      st,
-			Previews:   recovery.PreviewConfig{Workers: cfg.Previews.Workers, Queue: cfg.Previews.Queue, Timeout: cfg.Previews.Timeout},
-			Branch:     cfg.GitHub.Branch,
-			Verify:     recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
-			JobLease:   cfg.Jobs.Lease,
+			Access:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
+			Policy:      policy,
+			Requests:    st,
+			Jobs:        st,
+			Workflows:   ghClient,
+			Reverter:    ghClient,
+			Terraform:   tf,
+			Lambda:      awsProvider,
+			Alarms:      awsProvider,
+			Tables:      awsProvider,
+			Deploys:     ghClient,
+			Functions:   awsProvider,
+			StateLocks:  awsProvider,
+			Deployed:    ghClient,
+			Plans:       st,
+			Previews:    recovery.PreviewConfig{Workers: cfg.Previews.Workers, Queue: cfg.Previews.Queue, Timeout: cfg.Previews.Timeout},
+			Branch:      cfg.GitHub.Branch,
+			Verify:      recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
+			JobLease:    cfg.Jobs.Lease,
+			SoleProcess: st.Sole(),
 		},
 		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Pagers: pagers, Wake: a.wakeEscalation},
 		Resolution: &recovery.ResolutionDeps{Issues: ghClient, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},

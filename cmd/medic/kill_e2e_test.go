@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/slackfake"
 	"github.com/medic-ops/medic/store"
@@ -57,8 +58,8 @@ func TestCancelJobInterruptsTerraform(t *testing.T) {
 }
 
 // TestKilledMidJobThenRestarted kills the medic process (SIGKILL, with its Terraform)
-// while a rollback applies, starts it again on the same store, and expects the job
-// marked interrupted at the step it reached, said so in the thread with Retry, the
+// while a rollback applies, starts it again on the same SQLite store, and expects the
+// job marked interrupted at once (not when its lease lapses) at the step it reached, said so in the thread with Retry, the
 // audit complete, and no mutating step run again.
 func TestKilledMidJobThenRestarted(t *testing.T) {
 	sb := sandbox.Start(sandbox.Options{})
@@ -138,8 +139,10 @@ func TestKilledMidJobThenRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = first.Process.Wait()
-	if n := lapseJobLeases(t, cfg.Store, "prod"); n != 1 {
-		t.Fatalf("running jobs of prod after the kill: got %d, want 1", n)
+	// The job's lease (jobs.lease) still runs: on SQLite the new process owns the
+	// store alone, so it knows at once that the job's process is dead.
+	if jobs := runningJobs(t, cfg.Store, "prod"); len(jobs) != 1 || !jobs[0].LeaseUntil.After(time.Now().Add(10*time.Second)) {
+		t.Fatalf("running jobs of prod after the kill: got %+v, want 1 with its lease running", jobs)
 	}
 
 	start()
@@ -206,6 +209,22 @@ func lapseJobLeases(t *testing.T, url, env string) int {
 		}
 	}
 	return len(jobs)
+}
+
+// runningJobs reads env's running jobs from the store at url.
+func runningJobs(t *testing.T, url, env string) []recovery.Job {
+	t.Helper()
+	ctx := mustCtx(t)
+	s, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jobs, err := s.RunningJobs(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
 }
 
 // waitApplyLock waits until a terraform apply holds env's state lock.

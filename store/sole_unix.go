@@ -1,0 +1,28 @@
+//go:build unix
+
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// lockSole takes an exclusive lock on PATH.lock beside the SQLite database, held for as
+// long as the returned file is open: while it is held no other medic process uses the
+// database, and the kernel releases it when the process dies, however it dies.
+func lockSole(path string) (*os.File, error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the store's lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another medic process uses the store sqlite:%s (SQLite serves one medic at a time: stop the other, or run several replicas on PostgreSQL)", path)
+		}
+		return nil, fmt.Errorf("locking the store sqlite:%s: %w", path, err)
+	}
+	return f, nil
+}
