@@ -44,6 +44,10 @@ func StatusMessage(r recovery.StatusReport, requestedBy string) (blocks []slack.
 		ctxLine = fmt.Sprintf("Requested by <@%s> · %s", requestedBy, ctxLine)
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(ctxLine)), slack.NewDividerBlock())
+	if r.Credentials != "" {
+		blocks = append(blocks, section(fmt.Sprintf(":no_entry: *AWS role*\n%s\nNo AWS call was made for %s: check the role's trust policy and medic's own AWS credentials (config: environments.%s.aws.role_arn).",
+			esc(r.Credentials), esc(r.Env), esc(r.Env))))
+	}
 	blocks = append(blocks,
 		section("*Lambda functions*\n"+functionsText(r.Functions)),
 		section("*Alarms in ALARM*\n"+alarmsText(r.Alarms, r.At)),
@@ -58,6 +62,9 @@ func StatusMessage(r recovery.StatusReport, requestedBy string) (blocks []slack.
 // statusVerdict sums a report up in one line and says whether all looks well.
 func statusVerdict(r recovery.StatusReport) (string, bool) {
 	var bad []string
+	if r.Credentials != "" {
+		bad = append(bad, "its AWS role could not be assumed")
+	}
 	if n := len(r.Alarms.Value); r.Alarms.OK() && n > 0 {
 		bad = append(bad, plural(n, "alarm")+" in ALARM")
 	}

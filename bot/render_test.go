@@ -73,7 +73,14 @@ func TestStatusMessageGolden(t *testing.T) {
 	broken.Alarms = recovery.Section[[]recovery.Alarm]{Problem: "CloudWatch: AccessDenied on DescribeAlarms"}
 	broken.Health = recovery.Section[recovery.HealthResult]{Problem: "Health: no answer within 5s"}
 
-	for name, r := range map[string]recovery.StatusReport{"status_healthy": healthyReport(), "status_firing": firing, "status_broken_sections": broken} {
+	role := healthyReport()
+	role.Credentials = "assuming role arn:aws:iam::111111111111:role/medic-prod for prod failed: STS AccessDenied: User: arn:aws:iam::222222222222:user/medic is not authorized to perform: sts:AssumeRole"
+	notRead := "not read: the environment's AWS role could not be assumed (see above)"
+	role.Functions = recovery.Section[[]recovery.FunctionStatus]{Problem: notRead}
+	role.Alarms = recovery.Section[[]recovery.Alarm]{Problem: notRead}
+	role.Health = recovery.Section[recovery.HealthResult]{Problem: notRead}
+
+	for name, r := range map[string]recovery.StatusReport{"status_healthy": healthyReport(), "status_firing": firing, "status_broken_sections": broken, "status_role_refused": role} {
 		t.Run(name, func(t *testing.T) {
 			blocks, fallback := StatusMessage(r, "U0ALICE")
 			golden(t, name, map[string]any{"text": fallback, "blocks": slack.Blocks{BlockSet: blocks}})

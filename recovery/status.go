@@ -66,8 +66,12 @@ func (s Section[T]) OK() bool { return s.Problem == "" }
 
 // StatusReport is the answer to /status <env>.
 type StatusReport struct {
-	Env       string
-	At        time.Time
+	Env string
+	At  time.Time
+	// Credentials, when set, is why the environment's AWS identity could not be had
+	// (a *CredentialsError's summary), said once: the sections it stopped say only
+	// that they were not read for it.
+	Credentials string
 	Functions Section[[]FunctionStatus]
 	Alarms    Section[[]Alarm]
 	Health    Section[HealthResult]
@@ -113,6 +117,29 @@ type JobReader interface {
 // example "CloudWatch: AccessDenied on DescribeAlarms".
 type Summarizer interface {
 	Summary() string
+}
+
+// CredentialsError is an environment's AWS identity that could not be had: assuming
+// its role (aws.role_arn) failed, so no call of that environment was made. Adapters
+// return it in place of the error of the call that needed the credentials, so that
+// people are told about the role once, not about each call it stopped.
+type CredentialsError struct {
+	Env  string
+	Role string
+	// Cause is STS's answer in one line ("AccessDenied: User … is not authorized to
+	// perform: sts:AssumeRole on resource …").
+	Cause string
+	Err   error
+}
+
+func (e *CredentialsError) Error() string { return e.Summary() }
+
+// Unwrap returns the SDK's error.
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// Summary says which role could not be assumed for which environment, and why.
+func (e *CredentialsError) Summary() string {
+	return fmt.Sprintf("assuming role %s for %s failed: %s", e.Role, e.Env, Redact(firstLine(e.Cause, 300)))
 }
 
 // UnknownEnvironmentError is returned for an environment the config does not have.
@@ -237,8 +264,31 @@ func (s *StatusService) Status(ctx context.Context, name string) (StatusReport, 
 		})
 	}()
 	wg.Wait()
+	r.Credentials = credentialProblems(&r.Functions.Problem, &r.Alarms.Problem, &r.Health.Problem)
 	return r, nil
 }
+
+// credentialProblems finds the sections a *CredentialsError stopped (gather gives them
+// its summary, marked), replaces each by a short line that points up, and returns the
+// summary to say once; "" when none.
+func credentialProblems(problems ...*string) string {
+	first := ""
+	for _, p := range problems {
+		rest, ok := strings.CutPrefix(*p, credentialsMark)
+		if !ok {
+			continue
+		}
+		if first == "" {
+			first = rest
+		}
+		*p = "not read: the environment's AWS role could not be assumed (see above)"
+	}
+	return first
+}
+
+// credentialsMark prefixes, inside Status only, the Problem of a section a
+// *CredentialsError stopped.
+const credentialsMark = "\x00credentials\x00"
 
 // gather runs f under its own timeout and turns a failure into a one-line Problem. It
 // returns when the timeout passes even if f does not honour its context.
@@ -256,7 +306,11 @@ func gather[T any](ctx context.Context, timeout time.Duration, source string, f 
 	}()
 	select {
 	case res := <-done:
-		if res.err != nil {
+		var cred *CredentialsError
+		switch {
+		case errors.As(res.err, &cred):
+			return Section[T]{Problem: credentialsMark + cred.Summary()}
+		case res.err != nil:
 			return Section[T]{Problem: Problem(source, res.err, timeout)}
 		}
 		return Section[T]{Value: res.v}

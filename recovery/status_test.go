@@ -417,3 +417,50 @@ func TestEnvironmentsByName(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusSaysOnceThatTheRoleFailed: when the environment's role cannot be assumed,
+// the report says so once, with STS's answer, and each section it stopped says only
+// that it was not read for it; sections that do not need AWS are still gathered.
+func TestStatusSaysOnceThatTheRoleFailed(t *testing.T) {
+	cred := &CredentialsError{Env: "prod", Role: "arn:aws:iam::111111111111:role/medic-prod", Cause: "STS AccessDenied: not authorized to perform: sts:AssumeRole"}
+	f := fakeSources{
+		functions: func(context.Context, Environment) ([]FunctionStatus, error) { return nil, cred },
+		alarms: func(context.Context, Environment) ([]Alarm, error) {
+			return nil, fmt.Errorf("listing alarms: %w", cred)
+		},
+		health: func(context.Context, Environment) (HealthResult, error) {
+			return HealthResult{}, summarizedWrap{"Health: reading the API key", cred}
+		},
+	}
+	r, err := mustService(t, f, time.Second).Status(context.Background(), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "assuming role arn:aws:iam::111111111111:role/medic-prod for prod failed: STS AccessDenied: not authorized to perform: sts:AssumeRole"
+	if r.Credentials != want {
+		t.Errorf("credentials: got %q, want %q", r.Credentials, want)
+	}
+	for name, p := range map[string]string{"functions": r.Functions.Problem, "alarms": r.Alarms.Problem, "health": r.Health.Problem} {
+		if p != "not read: the environment's AWS role could not be assumed (see above)" {
+			t.Errorf("%s: got %q, want it to point at the role", name, p)
+		}
+	}
+	if !r.LastGood.OK() || !r.Incidents.OK() || !r.Jobs.OK() {
+		t.Errorf("sections without AWS: got %+v", r)
+	}
+	// Without a role failure, nothing is said about one.
+	r, _ = mustService(t, fakeSources{}, time.Second).Status(context.Background(), "prod")
+	if r.Credentials != "" {
+		t.Errorf("credentials of a healthy report: %q", r.Credentials)
+	}
+}
+
+// summarizedWrap is an error with a summary of its own wrapping another.
+type summarizedWrap struct {
+	s   string
+	err error
+}
+
+func (e summarizedWrap) Error() string   { return e.s + ": " + e.err.Error() }
+func (e summarizedWrap) Summary() string { return e.s }
+func (e summarizedWrap) Unwrap() error   { return e.err }

@@ -158,13 +158,13 @@ func (p *Provider) clientsFor(env recovery.Environment) *clients {
 	cfg.Region = env.Region
 	if env.RoleARN != "" {
 		stsClient := sts.NewFromConfig(cfg)
-		cfg.Credentials = sdkaws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, env.RoleARN,
+		cfg.Credentials = sdkaws.NewCredentialsCache(assumedRole{env: env, provider: stscreds.NewAssumeRoleProvider(stsClient, env.RoleARN,
 			func(o *stscreds.AssumeRoleOptions) {
 				o.RoleSessionName = "medic-" + env.Name
 				// An hour, every role's default maximum: a Terraform apply (45 minutes at
 				// most) gets credentials that outlive it.
 				o.Duration = assumeRoleDuration
-			}))
+			})})
 	}
 	c := &clients{
 		creds:   cfg.Credentials,
@@ -178,6 +178,28 @@ func (p *Provider) clientsFor(env recovery.Environment) *clients {
 	}
 	p.envs[env.Name] = c
 	return c
+}
+
+// assumedRole is an environment's role credentials: when assuming the role fails, the
+// error is a *recovery.CredentialsError naming the role and STS's answer, which every
+// call that needed the credentials then returns (wrap), instead of an error of its own
+// that would blame the call.
+type assumedRole struct {
+	env      recovery.Environment
+	provider sdkaws.CredentialsProvider
+}
+
+func (a assumedRole) Retrieve(ctx context.Context) (sdkaws.Credentials, error) {
+	creds, err := a.provider.Retrieve(ctx)
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return creds, err
+	}
+	cause := "no answer: " + err.Error()
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		cause = apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()
+	}
+	return creds, &recovery.CredentialsError{Env: a.env.Name, Role: a.env.RoleARN, Cause: "STS " + cause, Err: err}
 }
 
 // assumeRoleDuration is how long an environment's assumed-role credentials last.
@@ -255,6 +277,10 @@ func (e *APIError) Summary() string {
 func wrap(service, op, resource string, err error) error {
 	if err == nil {
 		return nil
+	}
+	var cred *recovery.CredentialsError
+	if errors.As(err, &cred) {
+		return cred // the role, not this call, is what failed
 	}
 	code := "error"
 	var apiErr smithy.APIError

@@ -283,3 +283,41 @@ func TestThrottlingIsRetriedWithinBounds(t *testing.T) {
 		t.Errorf("calls: got %d, want 3", n)
 	}
 }
+
+// TestARoleThatCannotBeAssumedIsNamed: when STS refuses the environment's role, every
+// call that needed it fails with a *recovery.CredentialsError naming the environment,
+// the role and STS's answer, not with an error that blames the call.
+func TestARoleThatCannotBeAssumedIsNamed(t *testing.T) {
+	srv, p := mustProvider(t)
+	env := prod
+	env.RoleARN = "arn:aws:iam::111111111111:role/medic-prod"
+	srv.DenyRole(env.RoleARN)
+	ctx := context.Background()
+	_, ferr := p.Functions(ctx, env)
+	_, aerr := p.AlarmsFiring(ctx, env)
+	_, serr := p.SecretString(ctx, env, "prod/sentiment-analyzer/dashboard-api-key")
+	for name, err := range map[string]error{"Functions": ferr, "AlarmsFiring": aerr, "SecretString": serr} {
+		var cred *recovery.CredentialsError
+		if !errors.As(err, &cred) {
+			t.Errorf("%s: got %v (%T), want a *recovery.CredentialsError", name, err, err)
+			continue
+		}
+		if cred.Env != "prod" || cred.Role != env.RoleARN || !strings.HasPrefix(cred.Cause, "STS AccessDenied: ") {
+			t.Errorf("%s: got %+v, want prod, the role and STS's AccessDenied", name, cred)
+		}
+		// What a reader of the error's one-line summary (the status report, a
+		// diagnostic) shows.
+		var sum recovery.Summarizer
+		if !errors.As(err, &sum) {
+			t.Fatalf("%s: %v has no summary", name, err)
+		}
+		if s := sum.Summary(); !strings.HasPrefix(s, "assuming role "+env.RoleARN+" for prod failed: STS AccessDenied") || strings.Contains(s, "GetFunction") || strings.Contains(s, "DescribeAlarms") {
+			t.Errorf("%s: summary %q, want the role named and no call blamed", name, s)
+		}
+	}
+	for _, c := range srv.Calls() {
+		if c.Op != "sts:AssumeRole" {
+			t.Errorf("a call was made without the role's credentials: %+v", c)
+		}
+	}
+}
