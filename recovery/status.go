@@ -72,12 +72,12 @@ type StatusReport struct {
 	// (a *CredentialsError's summary), said once: the sections it stopped say only
 	// that they were not read for it.
 	Credentials string
-	Functions Section[[]FunctionStatus]
-	Alarms    Section[[]Alarm]
-	Health    Section[HealthResult]
-	LastGood  Section[*Deploy]
-	Incidents Section[[]Incident]
-	Jobs      Section[[]Job]
+	Functions   Section[[]FunctionStatus]
+	Alarms      Section[[]Alarm]
+	Health      Section[HealthResult]
+	LastGood    Section[*Deploy]
+	Incidents   Section[[]Incident]
+	Jobs        Section[[]Job]
 }
 
 // FunctionReader reads the state of an environment's Lambda functions.
