@@ -53,6 +53,8 @@ type Provider struct {
 	base sdkaws.Config
 	mu   sync.Mutex
 	envs map[string]*clients
+	// sums are the SHA-256s medic computed of artifacts S3 keeps none for.
+	sums shaCache
 }
 
 type clients struct {

@@ -321,3 +321,67 @@ func TestARoleThatCannotBeAssumedIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestArtifactSHA256WithoutAChecksum: most uploads leave S3 without a SHA-256 of the
+// object (no x-amz-checksum-sha256, no sha256 metadata). medic then reads the object
+// to compute it, only for artifacts of the code's size, once per ETag, so the
+// deployed version is found and a forced update's preview shows the artifact's SHA-256.
+func TestArtifactSHA256WithoutAChecksum(t *testing.T) {
+	srv, p := mustProvider(t)
+	ctx := context.Background()
+	const bucket = "prod-sentiment-lambda-deployments"
+	var deployed []byte
+	for i, sha := range []string{"1111111", "2222222", "3333333"} {
+		body := []byte(strings.Repeat("z", i+1) + "ip of ingestion at " + sha) // each of another size
+		if err := srv.PutObject(bucket, "ingestion/lambda-"+sha+".zip", body); err != nil {
+			t.Fatal(err)
+		}
+		if sha == "2222222" {
+			deployed = body
+		}
+	}
+	sum := sha256.Sum256(deployed)
+	srv.PutFunction(awsfake.Function{Name: "prod-sentiment-ingestion", CodeSha256: base64.StdEncoding.EncodeToString(sum[:]), CodeSize: int64(len(deployed))})
+	env := prod
+	env.Functions = []string{"prod-sentiment-ingestion"}
+	env.ArtifactsBucket = bucket
+	env.Version = recovery.VersionSource{Kind: recovery.VersionFromS3Key, Key: "{short}/lambda-{sha}.zip", ShortPrefix: "prod-sentiment-"}
+	gets := func() int {
+		n := 0
+		for _, c := range srv.Calls() {
+			if c.Op == "s3:GetObject" {
+				n++
+			}
+		}
+		return n
+	}
+	for round := 1; round <= 2; round++ {
+		got, err := p.Functions(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Version != "2222222" {
+			t.Fatalf("round %d: got version %q (%s), want 2222222", round, got[0].Version, got[0].VersionNote)
+		}
+		if n := gets(); n != 1 {
+			t.Errorf("round %d: %d GetObject calls, want 1 (the artifact of the code's size, read once)", round, n)
+		}
+	}
+	info, err := p.Artifact(ctx, env, bucket, "ingestion/lambda-3333333.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256([]byte("zzzip of ingestion at 3333333"))
+	if !info.Exists || info.SHA256 != base64.StdEncoding.EncodeToString(want[:]) {
+		t.Errorf("artifact: got %+v, want its SHA-256 computed", info)
+	}
+	// A new upload under the same key (another ETag) is read again.
+	if err := srv.PutObject(bucket, "ingestion/lambda-3333333.zip", []byte("rebuilt")); err != nil {
+		t.Fatal(err)
+	}
+	info, err = p.Artifact(ctx, env, bucket, "ingestion/lambda-3333333.zip")
+	want = sha256.Sum256([]byte("rebuilt"))
+	if err != nil || info.SHA256 != base64.StdEncoding.EncodeToString(want[:]) {
+		t.Errorf("artifact after a new upload: got %+v, %v; want the new bytes' SHA-256", info, err)
+	}
+}

@@ -143,17 +143,19 @@ func functionCode(name string, sha, version *string, update lambdatypes.LastUpda
 	}
 }
 
-// Artifact looks at s3://bucket/key without downloading it. A missing object (or
-// bucket: S3 answers a HEAD with a bare 404 either way) is Exists=false. SHA256 is
-// the object's base64 SHA-256 when it was uploaded with one (x-amz-checksum-sha256,
-// or x-amz-meta-sha256), comparable with Lambda's CodeSha256; a multipart upload's
-// composite checksum is not the object's SHA-256 and is left out.
+// Artifact looks at s3://bucket/key. A missing object (or bucket: S3 answers a HEAD
+// with a bare 404 either way) is Exists=false. SHA256 is the object's base64 SHA-256,
+// comparable with Lambda's CodeSha256: the one S3 keeps when it was uploaded with one
+// (x-amz-checksum-sha256, or x-amz-meta-sha256; a multipart upload's composite
+// checksum is not the object's SHA-256), otherwise computed by reading the object
+// (up to MaxHashedArtifact; cached by ETag). Over that size it is left out.
 func (p *Provider) Artifact(ctx context.Context, env recovery.Environment, bucket, key string) (recovery.ArtifactInfo, error) {
 	info := recovery.ArtifactInfo{Bucket: bucket, Key: key}
 	if bucket == "" || key == "" {
 		return info, &RefusedError{Service: "S3", Operation: "HeadObject", Resource: bucket + "/" + key, Reason: "bucket and key are required"}
 	}
-	out, err := p.clientsFor(env).s3.HeadObject(ctx, &s3.HeadObjectInput{
+	c := p.clientsFor(env)
+	out, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: sdkaws.String(bucket), Key: sdkaws.String(key), ChecksumMode: s3types.ChecksumModeEnabled,
 	})
 	switch {
@@ -164,11 +166,12 @@ func (p *Provider) Artifact(ctx context.Context, env recovery.Environment, bucke
 	}
 	info.Exists = true
 	info.Size = sdkaws.ToInt64(out.ContentLength)
-	sum := sdkaws.ToString(out.ChecksumSHA256)
-	if sum == "" {
-		sum = out.Metadata["sha256"]
-	}
-	if out.ChecksumType != s3types.ChecksumTypeComposite && !strings.Contains(sum, "-") {
+	sum, _, err := p.objectSHA256(ctx, c, bucket, key, out)
+	switch {
+	case errors.Is(err, errTooLarge):
+	case err != nil:
+		return info, err
+	default:
 		info.SHA256 = sum
 	}
 	return info, nil

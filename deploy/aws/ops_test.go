@@ -232,8 +232,8 @@ func TestArtifact(t *testing.T) {
 	}{
 		{"with checksum", bucket, "ingestion/lambda-aaaaaaa.zip",
 			recovery.ArtifactInfo{Bucket: bucket, Key: "ingestion/lambda-aaaaaaa.zip", Exists: true, SHA256: b64sha(zip), Size: int64(len(zip))}},
-		{"without checksum", bucket, "ingestion/lambda-bbbbbbb.zip",
-			recovery.ArtifactInfo{Bucket: bucket, Key: "ingestion/lambda-bbbbbbb.zip", Exists: true, Size: int64(len("no checksum"))}},
+		{"without checksum: read for it", bucket, "ingestion/lambda-bbbbbbb.zip",
+			recovery.ArtifactInfo{Bucket: bucket, Key: "ingestion/lambda-bbbbbbb.zip", Exists: true, SHA256: b64sha([]byte("no checksum")), Size: int64(len("no checksum"))}},
 		{"missing key", bucket, "ingestion/lambda-ccccccc.zip", recovery.ArtifactInfo{Bucket: bucket, Key: "ingestion/lambda-ccccccc.zip"}},
 		{"missing bucket", "nope", "k.zip", recovery.ArtifactInfo{Bucket: "nope", Key: "k.zip"}},
 	}

@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,7 +79,7 @@ func (p *Provider) function(ctx context.Context, c *clients, env recovery.Enviro
 			st.VersionNote = "no variable " + env.Version.Key
 		}
 	case recovery.VersionFromS3Key:
-		v, note, err := p.versionFromArtifacts(ctx, c, env, name, sdkaws.ToString(cfg.CodeSha256))
+		v, note, err := p.versionFromArtifacts(ctx, c, env, name, sdkaws.ToString(cfg.CodeSha256), cfg.CodeSize)
 		if err != nil {
 			return st, err
 		}
@@ -88,10 +89,10 @@ func (p *Provider) function(ctx context.Context, c *clients, env recovery.Enviro
 }
 
 // versionFromArtifacts finds the artifact in env's bucket whose SHA-256 equals the
-// function's code and reads the version out of its key. S3 keeps an object's SHA-256
-// when it was uploaded with one (x-amz-checksum-sha256), in the same base64 form as
-// Lambda's CodeSha256.
-func (p *Provider) versionFromArtifacts(ctx context.Context, c *clients, env recovery.Environment, fn, codeSHA string) (string, string, error) {
+// function's code and reads the version out of its key. Only artifacts of the code's
+// size (Lambda's CodeSize is the zip's) can match: their SHA-256 is the one S3 keeps,
+// or computed by reading them when S3 keeps none (objectSHA256).
+func (p *Provider) versionFromArtifacts(ctx context.Context, c *clients, env recovery.Environment, fn, codeSHA string, codeSize int64) (string, string, error) {
 	short := strings.TrimPrefix(fn, env.Version.ShortPrefix)
 	pattern := strings.NewReplacer("{function}", fn, "{short}", short).Replace(env.Version.Key)
 	i := strings.Index(pattern, "{sha}")
@@ -105,7 +106,7 @@ func (p *Provider) versionFromArtifacts(ctx context.Context, c *clients, env rec
 		}
 		for _, obj := range page.Contents {
 			key := sdkaws.ToString(obj.Key)
-			if !strings.HasSuffix(key, suffix) {
+			if !strings.HasSuffix(key, suffix) || (codeSize > 0 && sdkaws.ToInt64(obj.Size) != codeSize) {
 				continue
 			}
 			checked++
@@ -113,11 +114,14 @@ func (p *Provider) versionFromArtifacts(ctx context.Context, c *clients, env rec
 			if err != nil {
 				return "", "", wrap("S3", "HeadObject", key, err)
 			}
-			sum := sdkaws.ToString(head.ChecksumSHA256)
-			if sum == "" {
-				sum = head.Metadata["sha256"]
+			sum, _, err := p.objectSHA256(ctx, c, env.ArtifactsBucket, key, head)
+			if errors.Is(err, errTooLarge) {
+				continue
 			}
-			if sum != "" && sameSHA256(sum, codeSHA) {
+			if err != nil {
+				return "", "", err
+			}
+			if sameSHA256(sum, codeSHA) {
 				return strings.TrimSuffix(strings.TrimPrefix(key, prefix), suffix), "", nil
 			}
 		}
