@@ -322,16 +322,15 @@ func diagLogExcerpt(_ context.Context, _ *Diagnoser, in *diagInput) (Finding, er
 	}
 	ex := Excerpt(log.Text, 40)
 	f := Finding{Detail: ex, DetailTitle: "Log excerpt", Link: log.URL, LinkText: "full log"}
-	if lines := strings.Split(ex, "\n"); len(lines) > 0 {
-		last := lines[len(lines)-1]
-		for i := len(lines) - 1; i >= 0; i-- {
-			if strings.Contains(lines[i], "rror") {
-				last = lines[i]
-				break
-			}
+	lines := strings.Split(ex, "\n") // never empty
+	last := lines[len(lines)-1]
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "rror") {
+			last = lines[i]
+			break
 		}
-		f.Lines = []string{cutText(last, 200)}
 	}
+	f.Lines = []string{cutText(last, 200)}
 	return f, nil
 }
 
@@ -401,20 +400,14 @@ func diagEnvResources(ctx context.Context, d *Diagnoser, in *diagInput) (Finding
 	env := in.env
 	var (
 		mu    sync.Mutex
-		lines = map[int][]string{}
+		lines [3][]string // the table's, the functions', the bucket's: in that order
 		bad   bool
-		errs  []error
 	)
 	add := func(order int, l string, isBad bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		lines[order] = append(lines[order], l)
 		bad = bad || isBad
-	}
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		errs = append(errs, err)
 	}
 	var wg sync.WaitGroup
 	if env.Table != "" {
@@ -425,7 +418,6 @@ func diagEnvResources(ctx context.Context, d *Diagnoser, in *diagInput) (Finding
 			switch {
 			case err != nil:
 				add(0, "DynamoDB "+env.Table+": "+oneLine(err), true)
-				fail(err)
 			case !t.Exists:
 				add(0, "DynamoDB "+env.Table+": does not exist", true)
 			default:
@@ -439,7 +431,6 @@ func diagEnvResources(ctx context.Context, d *Diagnoser, in *diagInput) (Finding
 		fns, err := d.src.Functions.Functions(ctx, env)
 		if err != nil {
 			add(1, "Lambda: "+oneLine(err), true)
-			fail(err)
 			return
 		}
 		for _, fn := range fns {
@@ -454,7 +445,6 @@ func diagEnvResources(ctx context.Context, d *Diagnoser, in *diagInput) (Finding
 			switch {
 			case err != nil:
 				add(2, "S3 "+env.ArtifactsBucket+": "+oneLine(err), true)
-				fail(err)
 			case ok:
 				add(2, "S3 "+env.ArtifactsBucket+": exists", false)
 			default:
@@ -464,13 +454,11 @@ func diagEnvResources(ctx context.Context, d *Diagnoser, in *diagInput) (Finding
 	}
 	wg.Wait()
 	f := Finding{Bad: bad}
-	for i := 0; i < 3; i++ {
-		f.Lines = append(f.Lines, lines[i]...)
+	// A lookup that failed is a line saying so: the others still show.
+	for _, l := range lines {
+		f.Lines = append(f.Lines, l...)
 	}
 	f.Lines = capLines(f.Lines)
-	if len(f.Lines) == 0 && len(errs) > 0 {
-		return Finding{}, errs[0]
-	}
 	return f, nil
 }
 

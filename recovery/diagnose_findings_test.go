@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,7 @@ func TestDiagnosticsOfPipelineJobs(t *testing.T) {
 	}
 	excerptWant := strings.Join(append(kept, "building", "Error: first", "still going", "error: second one", "cleanup", "Process completed with exit code 1."), "\n")
 	noErrorLog := &JobLog{Text: "step one\nstep two\n", URL: "u"}
+	firstLineError := &JobLog{Text: "Error: at the top\nstep two\nstep three\n", URL: "u"}
 	longErrorLog := &JobLog{Text: "Error: " + strings.Repeat("x", 300) + "\n", URL: "u"}
 
 	cases := []dgCase{
@@ -189,6 +191,8 @@ func TestDiagnosticsOfPipelineJobs(t *testing.T) {
 				DetailTitle: "Log excerpt", Link: "https://github.test/jobs/5/log", LinkText: "full log"}},
 		{name: "no error line: the last line", scenario: OtherJobFailed, job: failedJob(), log: noErrorLog,
 			id: DiagLogExcerpt, want: Finding{Lines: dgLines("step two"), Detail: "step one\nstep two", DetailTitle: "Log excerpt", Link: "u", LinkText: "full log"}},
+		{name: "the error line is the first", scenario: OtherJobFailed, job: failedJob(), log: firstLineError,
+			id: DiagLogExcerpt, want: Finding{Lines: dgLines("Error: at the top"), Detail: "Error: at the top\nstep two\nstep three", DetailTitle: "Log excerpt", Link: "u", LinkText: "full log"}},
 		{name: "a long error line is cut", scenario: OtherJobFailed, job: failedJob(), log: longErrorLog,
 			id: DiagLogExcerpt, want: Finding{Lines: dgLines("Error: " + strings.Repeat("x", 192) + "…"), Detail: strings.TrimSpace(longErrorLog.Text),
 				DetailTitle: "Log excerpt", Link: "u", LinkText: "full log"}},
@@ -839,4 +843,24 @@ func TestDiagnosticsOfSecretsAndAlarms(t *testing.T) {
 			id: DiagAlarmDetail, want: Finding{Problem: "Alarm: no alarm"}},
 	}
 	runDiagnosticCases(t, cases)
+}
+
+// capLines leaves the caller's lines as they were: its "…and N more" goes into a new
+// array, not over the caller's tenth line.
+func TestCapLinesLeavesItsInputAlone(t *testing.T) {
+	var lines []string
+	for i := range 12 {
+		lines = append(lines, fmt.Sprintf("line %d", i))
+	}
+	before := slices.Clone(lines)
+	got := capLines(lines)
+	if !slices.Equal(lines, before) {
+		t.Errorf("the input changed: got %q, want %q", lines, before)
+	}
+	if len(got) != maxLines || got[maxLines-1] != "…and 3 more" || got[maxLines-2] != "line 8" {
+		t.Errorf("capped: got %q, want 9 lines and …and 3 more", got)
+	}
+	if got := capLines(lines[:maxLines]); len(got) != maxLines || got[maxLines-1] != "line 9" {
+		t.Errorf("exactly %d lines: got %q, want them all", maxLines, got)
+	}
 }
