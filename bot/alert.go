@@ -126,6 +126,19 @@ func statusLine(in recovery.Incident) string {
 	if in.Cause != recovery.CauseNone {
 		parts = append(parts, "Likely cause: "+esc(string(in.Cause)))
 	}
+	if f := in.Follow; f != nil {
+		switch f.Outcome {
+		case "":
+			a, _ := recovery.ActionByID(f.Action)
+			parts = append(parts, fmt.Sprintf(":hourglass_flowing_sand: Following run %d after %s (`%s`) until it ends", f.RunID, esc(a.Label), esc(f.Job)))
+		case recovery.FollowPassed:
+			parts = append(parts, ":white_check_mark: *"+esc(f.Text)+"*")
+		case recovery.FollowFailed:
+			parts = append(parts, ":x: "+esc(f.Text))
+		case recovery.FollowCancelled:
+			parts = append(parts, ":stop_sign: "+esc(f.Text))
+		}
+	}
 	if in.RecoveryJob != "" {
 		a, _ := recovery.ActionByID(in.RecoveryAction)
 		job := fmt.Sprintf("%s job `%s` (%s) %s", jobIcon[in.RecoveryState], esc(in.RecoveryJob), esc(a.Label), in.RecoveryState)

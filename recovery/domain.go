@@ -216,6 +216,10 @@ type Incident struct {
 	// EscalationLine is the escalation as the alert shows it, filled when publishing.
 	EscalationLine string `json:"-"`
 
+	// Follow is what medic follows after the last recovery action that set something
+	// going in GitHub (a re-run, a cancel), and how it ended.
+	Follow *FollowUp `json:",omitempty"`
+
 	// The recovery job running or last run for the incident, shown on the alert.
 	RecoveryJob    string   `json:",omitempty"`
 	RecoveryAction ActionID `json:",omitempty"`

@@ -474,10 +474,17 @@ func (e *Engine) untrustedRun(ctx context.Context, sig Signal) error {
 }
 
 // runCompleted looks at a finished run's jobs in order: each failed job, and the
-// rollback job's success, become job signals of their own.
+// rollback job's success, become job signals of their own. A run of an open incident
+// that passed in a later attempt, or was cancelled as medic was asked, ends what the
+// incident follows (runEnded).
 func (e *Engine) runCompleted(ctx context.Context, sig Signal) error {
-	if sig.Run.Conclusion == "success" || sig.Run.Conclusion == "skipped" {
+	switch sig.Run.Conclusion {
+	case "skipped":
 		return nil
+	case "success", "cancelled":
+		if err := e.runEnded(ctx, sig); err != nil || sig.Run.Conclusion == "success" {
+			return err
+		}
 	}
 	jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID)
 	if err != nil {
@@ -563,7 +570,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 	}
 
 	var notes []Note
-	escalated := false
+	escalated, newAttempt := false, false
 	if !created {
 		from := in.Scenario
 		if escalates(from, scenario, env) {
@@ -571,19 +578,27 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 			notes = append(notes, Note{Text: Say(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
 				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
 			e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
+		} else if sig.Job != nil && sig.Run != nil && sig.Run.ID == in.RunID && sig.Run.Attempt > in.RunAttempt && in.Untrusted == "" {
+			// A later attempt of the run failed (a re-run): it is this incident's
+			// failure now, with fresh diagnostics.
+			newAttempt = true
+			notes = append(notes, e.newAttemptFailed(ctx, in, sig))
 		} else if sig.Job != nil && sig.Job.ID != in.JobID {
 			if in.Untrusted == "" { // an untrusted run is one alert, however many jobs fail
 				notes = append(notes, Note{Text: Say("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
 			}
 		}
 		diagIn := in
-		if escalated {
+		if escalated || newAttempt {
 			applySignal(&diagIn, sig, scenario, env)
 		}
 		findings = e.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
 	}
 	in, err = e.update(ctx, in.ID, func(cur *Incident) {
-		if escalated || created {
+		if newAttempt {
+			e.failedFollow(cur, sig)
+		}
+		if escalated || created || newAttempt {
 			applySignal(cur, sig, scenario, env)
 		}
 		if escalated && scenario == RollbackFail {
@@ -602,7 +617,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 	// The thread gets the diagnostics' details with the alert: when the incident
 	// opens or escalates, and when this is the alert's first post (an earlier post
 	// failed, and its notes with it).
-	if created || escalated || (unposted && in.MessageTS != "") {
+	if created || escalated || newAttempt || (unposted && in.MessageTS != "") {
 		notes = append(notes, findingNotes(in.Findings)...)
 	}
 	e.postNotes(ctx, in, notes)

@@ -327,6 +327,9 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 		}
 	}
 	e.jobNote(ctx, job, n)
+	if state == JobSucceeded {
+		e.startFollow(ctx, job)
+	}
 	e.showIncidentJob(ctx, job)
 	if job.IncidentID != "" && state == JobSucceeded {
 		// The alert shows the world after the recovery, not before it.

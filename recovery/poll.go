@@ -29,6 +29,10 @@ type RunPoller struct {
 	Logger   *zap.Logger
 	// Lookback is how far back a first poll (no cursor yet) looks; default 24h.
 	Lookback time.Duration
+	// Followed lists the runs open incidents wait on (Engine.FollowedRuns): a re-run
+	// of a run older than the cursor is not listed as a new run, so each is read by ID
+	// until it ends. Nil follows none.
+	Followed func(ctx context.Context) ([]int64, error)
 
 	mu sync.Mutex
 	// quietUntil is when GitHub lets the poller call again after a rate limit.
@@ -85,7 +89,43 @@ func (p *RunPoller) Poll(ctx context.Context) error {
 		}
 		p.Logger.Warn("polling workflow runs", zap.String("workflow", wf), zap.Error(err))
 	}
+	if err := p.pollFollowed(ctx); err != nil {
+		var ra RetryAfterError
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			p.mu.Lock()
+			p.quietUntil = now.Add(ra.RetryAfter())
+			p.mu.Unlock()
+		}
+		p.Logger.Warn("polling followed runs", zap.Error(err))
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
 	return firstErr
+}
+
+// pollFollowed reads each run an open incident follows and reports the ended ones
+// (their signal keys name the attempt, so an end already reported is ignored).
+func (p *RunPoller) pollFollowed(ctx context.Context) error {
+	if p.Followed == nil {
+		return nil
+	}
+	ids, err := p.Followed(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		r, err := p.Runs.Run(ctx, id)
+		if err != nil {
+			return fmt.Errorf("reading followed run %d: %w", id, err)
+		}
+		if r.Status != "completed" {
+			continue
+		}
+		run := r
+		p.submit(Signal{Kind: SignalRunCompleted, Via: "poll", Run: &run, At: p.Now()})
+	}
+	return nil
 }
 
 func (p *RunPoller) pollWorkflow(ctx context.Context, wf string) error {

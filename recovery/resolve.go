@@ -571,6 +571,10 @@ func timelineEvent(a AuditEntry, p *EscalationPolicy) string {
 		return t
 	case "job.cancel.requested":
 		return fmt.Sprintf("Cancel of job %s requested", a.JobID)
+	case "follow.started":
+		return fmt.Sprintf("Following run %s until it ends (%s, job %s)", d["run"], label(d["action"]), d["job"])
+	case "follow.passed", "follow.failed", "follow.cancelled":
+		return fmt.Sprintf("%s (%s)", d["text"], d["by"])
 	case "action.verify":
 		return "Verification requested"
 	case "alarm.cleared":

@@ -230,7 +230,8 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	a.runPoller = &recovery.RunPoller{Runs: ghClient, Cursors: st, Pipeline: pipeline, Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("poll")}
+	a.runPoller = &recovery.RunPoller{Runs: ghClient, Cursors: st, Pipeline: pipeline, Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("poll"),
+		Followed: a.engine.FollowedRuns}
 	a.alarmPoller = &recovery.AlarmPoller{Envs: envs, Alarms: awsProvider, Deploys: ghClient, Incidents: st, Pipeline: pipeline,
 		Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("alarm-poll")}
 	router := handlers.NewRouter(poster, status, a.engine, handlers.Options{

@@ -1,0 +1,231 @@
+package recovery_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/recovery/recoverytest"
+)
+
+// rerunFailed has the requester re-run the failed jobs of a dev incident's run
+// (self-service in dev) and returns the job, ended.
+func rerunFailed(t *testing.T, h *recoverytest.Harness, in recovery.Incident) recovery.Job {
+	t.Helper()
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerunFailed, User: requester})
+	r = h.Publisher.WaitRequest(t, "the re-run with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" })
+	job := h.WaitJob(t, r.JobID)
+	if job.State != recovery.JobSucceeded {
+		t.Fatalf("re-run job: got %s, want succeeded", job.State)
+	}
+	return job
+}
+
+// attempt records on GitHub a new attempt of in's run whose job ends with conclusion,
+// and returns the run as it then stands.
+func attempt(t *testing.T, h *recoverytest.Harness, in recovery.Incident, n int, conclusion string) recovery.Run {
+	t.Helper()
+	run, err := h.GitHub.Run(t.Context(), in.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Attempt, run.Status, run.Conclusion = n, "completed", conclusion
+	job := recovery.JobInfo{ID: in.JobID + int64(n)*100000, RunID: run.ID, Attempt: n, Name: in.JobName, Status: "completed", Conclusion: conclusion,
+		URL: run.URL + "/job/attempt-" + conclusion,
+		Steps: []recovery.StepInfo{{Number: 1, Name: "Set up job", Status: "completed", Conclusion: "success"},
+			{Number: 2, Name: "Run tests", Status: "completed", Conclusion: conclusion}}}
+	h.GitHub.AddRun(run, job)
+	return run
+}
+
+// poll runs one round of a run poller on the harness's GitHub and store that follows
+// what the engine follows, and waits for the engine to handle what it reported. The
+// poller's cursors are past the incident's run, as they are a while after it was
+// created: a re-run of it is only seen by following it.
+func poll(t *testing.T, h *recoverytest.Harness) {
+	t.Helper()
+	var sigs []recovery.Signal
+	cursors := h.Store.(recovery.CursorStore)
+	pipeline := recoverytest.RunbookPipeline()
+	for wf := range pipeline.Workflows {
+		if err := cursors.SetCursor(t.Context(), "runs:"+wf, h.Clock.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &recovery.RunPoller{Runs: h.GitHub, Cursors: cursors, Pipeline: pipeline,
+		Submit: func(s recovery.Signal) bool { sigs = append(sigs, s); return true }, Now: h.Clock.Now,
+		Logger: zaptest.NewLogger(t), Followed: h.Engine.FollowedRuns}
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	for _, s := range sigs {
+		h.Submit(t, s)
+	}
+}
+
+// A re-run that passes ends the incident's failure, by webhook or by polling alone:
+// the alert says which attempt passed and offers Resolve, the failed step's finding is
+// replaced, the thread says it once, and the report's timeline has it.
+func TestRerunThatPassesSaysSo(t *testing.T) {
+	for _, via := range []string{"webhook", "poll"} {
+		t.Run(via, func(t *testing.T) {
+			h := recoverytest.New(t)
+			in := h.FailJob(t, recovery.JobTestsDev)
+			job := rerunFailed(t, h, in)
+			got := h.Incident(t, in.ID)
+			if f := got.Follow; !f.Pending() || f.RunID != in.RunID || f.After != 1 || f.Job != job.ID || f.Action != recovery.ActRerunFailed {
+				t.Fatalf("after the re-run's job: follow %+v, want run %d followed after attempt 1 by %s", f, in.RunID, job.ID)
+			}
+			if runs, err := h.Engine.FollowedRuns(t.Context()); err != nil || !slices.Equal(runs, []int64{in.RunID}) {
+				t.Fatalf("followed runs: got %v, %v; want [%d]", runs, err, in.RunID)
+			}
+			run := attempt(t, h, in, 2, "success")
+			for range 2 { // told once, however often it is reported
+				if via == "webhook" {
+					r := run
+					h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &r, At: h.Clock.Now()})
+				} else {
+					poll(t, h)
+				}
+			}
+			got = h.Incident(t, in.ID)
+			want := "Attempt 2 of run " + itoa(in.RunID) + " passed: " + recovery.JobTestsDev + ", which failed in attempt 1, passed"
+			if f := got.Follow; f == nil || f.Outcome != recovery.FollowPassed || f.Attempt != 2 || f.Text != want {
+				t.Fatalf("follow: got %+v, want passed at attempt 2 saying %q", got.Follow, want)
+			}
+			if got.FixedAt.IsZero() || got.RunAttempt != 2 {
+				t.Errorf("incident: fixed at %v, attempt %d; want fixed, attempt 2", got.FixedAt, got.RunAttempt)
+			}
+			a, _ := h.Publisher.Alert(in.ID)
+			if ids := actionIDs(recovery.Buttons(a)); !slices.Contains(ids, recovery.ActResolve) {
+				t.Errorf("buttons: got %v, want Resolve offered", ids)
+			}
+			for _, f := range a.Findings {
+				if f.Diagnostic == recovery.DiagFailedStep && (f.Title != "Attempt 2 passed" || f.Bad) {
+					t.Errorf("failed step finding: got %+v, want it replaced by the passing attempt", f)
+				}
+			}
+			var passed int
+			for _, text := range h.Publisher.Texts(in.ID) {
+				if strings.Contains(text, want) {
+					passed++
+				}
+			}
+			if passed != 1 {
+				t.Errorf("thread: %d notes saying %q, want 1:\n%s", passed, want, strings.Join(h.Publisher.Texts(in.ID), "\n"))
+			}
+			if runs, _ := h.Engine.FollowedRuns(t.Context()); len(runs) != 0 {
+				t.Errorf("followed runs after the end: %v", runs)
+			}
+			report, err := h.Engine.Report(t.Context(), in.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range []string{"Following run " + itoa(in.RunID) + " until it ends (Re-run failed jobs, job " + job.ID + ")", want + " (medic's " + job.ID + ")"} {
+				if !strings.Contains(report, line) {
+					t.Errorf("report: want %q in:\n%s", line, report)
+				}
+			}
+		})
+	}
+}
+
+// A re-run that fails again: the alert shows attempt 2's failure with fresh
+// diagnostics, no Resolve, and the thread says the attempt failed too.
+func TestRerunThatFailsAgainSaysSo(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobTestsDev)
+	rerunFailed(t, h, in)
+	run := attempt(t, h, in, 2, "failure")
+	jobs, _ := h.GitHub.RunJobs(t.Context(), run.ID)
+	r, j := run, jobs[0]
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalJobCompleted, Via: "webhook", Run: &r, Job: &j, At: h.Clock.Now()})
+	got := h.Incident(t, in.ID)
+	want := "Attempt 2 of run " + itoa(in.RunID) + " failed too: " + recovery.JobTestsDev
+	if f := got.Follow; f == nil || f.Outcome != recovery.FollowFailed || f.Attempt != 2 || f.Text != want {
+		t.Fatalf("follow: got %+v, want failed at attempt 2", got.Follow)
+	}
+	if got.RunAttempt != 2 || got.JobID != j.ID || got.JobURL != j.URL || !got.FixedAt.IsZero() {
+		t.Errorf("incident: attempt %d, job %d %q, fixed %v; want attempt 2's job, not fixed", got.RunAttempt, got.JobID, got.JobURL, got.FixedAt)
+	}
+	if ids := actionIDs(recovery.Buttons(got)); slices.Contains(ids, recovery.ActResolve) {
+		t.Errorf("buttons: got %v, want no Resolve", ids)
+	}
+	n := h.Publisher.WaitNote(t, in.ID, want)
+	if text := n.Text.Plain(); !strings.Contains(text, "(the re-run of JOB-") || !strings.Contains(text, "The diagnostics above are this attempt's.") {
+		t.Errorf("note: %q", text)
+	}
+	for _, text := range h.Publisher.Texts(in.ID) {
+		if strings.Contains(text, "Another job of this run failed") {
+			t.Errorf("attempt 2's failure read as another job's: %q", text)
+		}
+	}
+	if acts := h.AuditActions(t, in.ID); !slices.Contains(acts, "follow.failed") {
+		t.Errorf("audit: %v, want follow.failed", acts)
+	}
+}
+
+// A run of an incident that passes in a later attempt nobody asked medic for (someone
+// re-ran it in GitHub) updates the incident the same way, as not medic's doing; a
+// success of the attempt that failed, or of a run no incident has, changes nothing.
+func TestRunHealedOutsideMedic(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobTestsDev)
+	other := h.FailedJob(recovery.JobTestsDev) // a run no incident has: never submitted
+	o := *other.Run
+	o.Conclusion = "success"
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &o, At: h.Clock.Now()})
+
+	run := attempt(t, h, in, 1, "success") // attempt 1 again: not a later attempt
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &run, At: h.Clock.Now()})
+	if got := h.Incident(t, in.ID); got.Follow != nil || !got.FixedAt.IsZero() {
+		t.Fatalf("a success of the failed attempt: follow %+v, fixed %v; want nothing", got.Follow, got.FixedAt)
+	}
+	run = attempt(t, h, in, 3, "success")
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "poll", Run: &run, At: h.Clock.Now()})
+	got := h.Incident(t, in.ID)
+	if f := got.Follow; f == nil || f.Outcome != recovery.FollowPassed || f.Action != "" || f.Attempt != 3 {
+		t.Fatalf("follow: got %+v, want passed at attempt 3, no action of medic's", got.Follow)
+	}
+	h.Publisher.WaitNote(t, in.ID, "(not medic's doing: the pipeline or someone in GitHub)")
+}
+
+// Cancel run: medic follows the run until GitHub says it was cancelled.
+func TestCancelledRunIsFollowedToItsEnd(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobTestsDev)
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActCancelRun, User: requester})
+	r = h.Publisher.WaitRequest(t, "the cancel with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" })
+	h.WaitJob(t, r.JobID)
+	if f := h.Incident(t, in.ID).Follow; !f.Pending() || f.Action != recovery.ActCancelRun {
+		t.Fatalf("follow after the cancel's job: %+v", f)
+	}
+	run, _ := h.GitHub.Run(t.Context(), in.RunID)
+	run.Conclusion = "cancelled"
+	h.GitHub.AddRun(run)
+	poll(t, h)
+	got := h.Incident(t, in.ID)
+	if f := got.Follow; f == nil || f.Outcome != recovery.FollowCancelled || f.Text != "Run "+itoa(in.RunID)+" was cancelled" {
+		t.Fatalf("follow: got %+v, want cancelled", got.Follow)
+	}
+	if !got.FixedAt.IsZero() {
+		t.Error("a cancelled run counts as fixed")
+	}
+	h.Publisher.WaitNote(t, in.ID, ":stop_sign: Run "+itoa(in.RunID)+" was cancelled (medic's JOB-")
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func actionIDs(as []recovery.Action) []recovery.ActionID {
+	var out []recovery.ActionID
+	for _, a := range as {
+		out = append(out, a.ID)
+	}
+	return out
+}
