@@ -461,7 +461,10 @@ func (e *Engine) untrustedRun(ctx context.Context, sig Signal) error {
 			log.Info("failed job of an untrusted run ignored: no environment takes such runs (config: pipeline.untrusted_env)")
 			return nil
 		}
-		if _, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey()); err == nil {
+		if in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey()); err == nil {
+			if sig.Run.Attempt > in.RunAttempt {
+				return e.open(ctx, sig, UntrustedRunFailed, e.Pipeline.UntrustedEnv, nil) // a re-run failed too
+			}
 			return nil // its alert is out: more failed jobs of it add nothing
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
@@ -578,7 +581,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 			notes = append(notes, Note{Text: Say(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
 				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
 			e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
-		} else if sig.Job != nil && sig.Run != nil && sig.Run.ID == in.RunID && sig.Run.Attempt > in.RunAttempt && in.Untrusted == "" {
+		} else if sig.Job != nil && sig.Run != nil && sig.Run.ID == in.RunID && sig.Run.Attempt > in.RunAttempt {
 			// A later attempt of the run failed (a re-run): it is this incident's
 			// failure now, with fresh diagnostics.
 			newAttempt = true

@@ -355,6 +355,29 @@ func TestRerunAndCancelSideEffects(t *testing.T) {
 		}
 	})
 
+	t.Run("rerun failed jobs, then the attempt passes", func(t *testing.T) {
+		run, testJob, _ := seedFailedRun(srv, clk)
+		if _, err := gh.Actions.RerunFailedJobsByID(ctx, owner, repo, run.ID); err != nil {
+			t.Fatalf("RerunFailedJobsByID: %v", err)
+		}
+		if _, err := srv.FinishAttempt(run.ID, "success"); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := gh.Actions.GetWorkflowRunByID(ctx, owner, repo, run.ID)
+		if err != nil || got.GetRunAttempt() != 2 || got.GetStatus() != "completed" || got.GetConclusion() != "success" {
+			t.Fatalf("run: got attempt %d %s/%s (%v), want attempt 2 completed/success", got.GetRunAttempt(), got.GetStatus(), got.GetConclusion(), err)
+		}
+		latest, _, _ := gh.Actions.ListWorkflowJobs(ctx, owner, repo, run.ID, &github.ListWorkflowJobsOptions{Filter: "latest"})
+		for _, j := range latest.Jobs {
+			if j.GetStatus() != "completed" || j.GetConclusion() != "success" || (j.GetID() != testJob.ID && len(j.Steps) == 0) {
+				t.Errorf("job %d %s: %s/%s with %d steps, want completed/success with steps", j.GetID(), j.GetName(), j.GetStatus(), j.GetConclusion(), len(j.Steps))
+			}
+		}
+		if _, err := srv.FinishAttempt(999999, "success"); err == nil {
+			t.Error("finishing an unknown run: no error")
+		}
+	})
+
 	t.Run("rerun one job", func(t *testing.T) {
 		run, testJob, _ := seedFailedRun(srv, clk)
 		if _, err := gh.Actions.RerunJobByID(ctx, owner, repo, testJob.ID); err != nil {
@@ -414,7 +437,7 @@ func TestRerunAndCancelSideEffects(t *testing.T) {
 	for _, m := range srv.Mutations() {
 		ops = append(ops, m.Op+"="+itoa(int64(m.Status)))
 	}
-	want := []string{"Rerun=201", "RerunFailed=201", "RerunJob=201", "Rerun=403", "Rerun=403", "CancelRun=202", "CancelRun=409"}
+	want := []string{"Rerun=201", "RerunFailed=201", "RerunFailed=201", "RerunJob=201", "Rerun=403", "Rerun=403", "CancelRun=202", "CancelRun=409"}
 	if !slices.Equal(ops, want) {
 		t.Errorf("got mutations %v, want %v", ops, want)
 	}
