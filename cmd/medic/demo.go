@@ -52,6 +52,9 @@ func demoScenarios() []demoScenario {
 		case "canary-fail":
 			sc.about += "; alice requests the rollback, bob approves, Terraform applies, medic verifies"
 			sc.play = playCase(c, rollBackAndApprove)
+		case "dev-tests-fail", "dev-tests-fail-main":
+			sc.about += "; alice re-runs the failed jobs, GitHub runs attempt 2 and it passes: the alert says so and offers Resolve"
+			sc.play = playCase(c, rerunPasses)
 		case "rollback-fail":
 			sc.about += "; the senior engineer is paged at once, nobody acknowledges for 15 minutes so the CTO is paged too; " +
 				"alice acknowledges, bob approves her emergency rollback, alice resolves: checklist, report, follow-up issue"
@@ -60,6 +63,38 @@ func demoScenarios() []demoScenario {
 		out = append(out, sc)
 	}
 	return out
+}
+
+// rerunPasses is the rest of the dev-tests-fail story: alice re-runs the failed jobs
+// (self-service in dev), GitHub runs attempt 2 and it passes, and medic, following the
+// run, says so on the alert.
+func rerunPasses(ctx context.Context, d *sandboxed, alert slackfake.Message) error {
+	d.narrate("@alice clicks [Re-run failed jobs] on the alert (self-service in dev: no approval)")
+	if err := clickAndWait(ctx, d, userAlice, alert, recovery.ButtonID(recovery.ActRerunFailed)); err != nil {
+		return err
+	}
+	if _, err := waitThread(ctx, d, alert.TS, func(text string) bool {
+		return strings.Contains(text, "Job JOB-") && (strings.Contains(text, "succeeded.") || strings.Contains(text, "failed at step"))
+	}); err != nil {
+		return fmt.Errorf("waiting for the re-run's job: %w", err)
+	}
+	in, err := d.app.store.Incident(ctx, incidentIDOf(alert))
+	if err != nil {
+		return fmt.Errorf("reading the incident: %w", err)
+	}
+	d.narrate("GitHub runs attempt 2 of run %d: the tests pass this time", in.RunID)
+	if _, err := d.sb.GitHub.FinishAttempt(in.RunID, "success"); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := d.sb.Slack.WaitForMessage(wctx, func(m slackfake.Message) bool {
+		text := slackfake.Render(m)
+		return m.TS == alert.TS && strings.Contains(text, "Attempt 2 of run") && strings.Contains(text, "passed")
+	}); err != nil {
+		return fmt.Errorf("waiting for the alert to say attempt 2 passed: %w", err)
+	}
+	return nil
 }
 
 // rollBackAndApprove is the rest of the canary-fail story: alice asks to roll back to

@@ -173,6 +173,21 @@ func TestDemoPlaysStatus(t *testing.T) {
 	}
 }
 
+// TestDemoPlaysDevTestsFail: the dev story ends with the re-run passing and the alert
+// saying so, with Resolve offered.
+func TestDemoPlaysDevTestsFail(t *testing.T) {
+	code, out, errOut := runMedic(t, nil, "demo", "--scenario", "dev-tests-fail")
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"@alice clicks [Re-run failed jobs]", "GitHub runs attempt 2 of run", "*Attempt 2 passed*",
+		":white_check_mark: *Attempt 2 of run", "which failed in attempt 1, passed*", "[ Resolve ] (primary)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in the demo output:\n%s", want, out)
+		}
+	}
+}
+
 // TestDemoPlaysRollbackFail: the escalation story pages the senior engineer at once,
 // escalates after 15 minutes, and ends resolved with a report and an issue.
 func TestDemoPlaysRollbackFail(t *testing.T) {
