@@ -130,7 +130,14 @@ func statusLine(in recovery.Incident) string {
 		switch f.Outcome {
 		case "":
 			a, _ := recovery.ActionByID(f.Action)
-			parts = append(parts, fmt.Sprintf(":hourglass_flowing_sand: Following run %d after %s (`%s`) until it ends", f.RunID, esc(a.Label), esc(f.Job)))
+			what := fmt.Sprintf("run %d", f.RunID)
+			switch {
+			case f.SHA != "":
+				what = fmt.Sprintf("the pipeline run of `%s`", esc(shortSHA(f.SHA)))
+			case f.Workflow != "":
+				what = "the dispatched run of " + esc(f.Workflow)
+			}
+			parts = append(parts, fmt.Sprintf(":hourglass_flowing_sand: Following %s after %s (`%s`) until it ends", what, esc(a.Label), esc(f.Job)))
 		case recovery.FollowPassed:
 			parts = append(parts, ":white_check_mark: *"+esc(f.Text)+"*")
 		case recovery.FollowFailed:

@@ -481,13 +481,11 @@ func (e *Engine) untrustedRun(ctx context.Context, sig Signal) error {
 // that passed in a later attempt, or was cancelled as medic was asked, ends what the
 // incident follows (runEnded).
 func (e *Engine) runCompleted(ctx context.Context, sig Signal) error {
-	switch sig.Run.Conclusion {
-	case "skipped":
+	if sig.Run.Conclusion == "skipped" {
 		return nil
-	case "success", "cancelled":
-		if err := e.runEnded(ctx, sig); err != nil || sig.Run.Conclusion == "success" {
-			return err
-		}
+	}
+	if err := e.runEnded(ctx, sig); err != nil || sig.Run.Conclusion == "success" {
+		return err
 	}
 	jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID)
 	if err != nil {

@@ -33,6 +33,11 @@ type FollowUp struct {
 	RunID int64     `json:",omitempty"`
 	After int       `json:",omitempty"`
 	Since time.Time `json:",omitzero"`
+	// SHA is the revert commit whose pipeline run is followed; Workflow the deploy
+	// workflow whose dispatched run is (a run of it started by workflow_dispatch since
+	// Since).
+	SHA      string `json:",omitempty"`
+	Workflow string `json:",omitempty"`
 	// Outcome is "" while followed; Attempt is the attempt that ended it, Text says
 	// how in one line, At when.
 	Outcome FollowOutcome `json:",omitempty"`
@@ -44,32 +49,147 @@ type FollowUp struct {
 // Pending reports whether medic still waits for the end of what it follows.
 func (f *FollowUp) Pending() bool { return f != nil && f.Outcome == "" }
 
-// followed are the actions whose effect medic follows in GitHub after their job ends.
+// followed are the actions whose effect on a run medic follows after their job ends.
 var followed = map[ActionID]bool{ActRerun: true, ActRerunFailed: true, ActCancelRun: true}
 
-// startFollow records, once a re-run or cancel job succeeded, that the incident now
-// follows the run it acted on: the poller reads that run until it ends, and its end
-// (by webhook or poll) updates the incident.
-func (e *Engine) startFollow(ctx context.Context, job Job) {
-	if !followed[job.Action] || job.IncidentID == "" || job.Params.RunID == 0 {
+// startFollow records, once a job succeeded, what the incident now follows: the run a
+// re-run or cancel acted on (the poller reads it until it ends), the pipeline run of a
+// pushed revert commit, or the run a destroy & recreate dispatched (runs the poller
+// lists as new). Its end, by webhook or poll, updates the incident. started is what a
+// step set going (jobCtx.follow), nil for the run actions.
+func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
+	if job.IncidentID == "" {
 		return
 	}
-	in, err := e.update(ctx, job.IncidentID, func(cur *Incident) {
-		after := 0
-		if cur.RunID == job.Params.RunID {
-			after = cur.RunAttempt
+	var f FollowUp
+	what := ""
+	switch {
+	case followed[job.Action] && job.Params.RunID != 0:
+		f = FollowUp{RunID: job.Params.RunID}
+		what = fmt.Sprintf("run %d", job.Params.RunID)
+	case started != nil && started.SHA != "":
+		f = FollowUp{SHA: started.SHA}
+		what = "the pipeline run of " + shortSHA(started.SHA)
+		if err := e.Incidents.AttachSource(ctx, job.IncidentID, followSHASource(started.SHA)); err != nil && !errors.Is(err, ErrDuplicate) {
+			e.log.Warn("recording the revert to follow", zap.String("job", job.ID), zap.Error(err))
+			return
 		}
-		cur.Follow = &FollowUp{Action: job.Action, Job: job.ID, RunID: job.Params.RunID, After: after, Since: e.Now()}
+	case started != nil && started.Workflow != "":
+		f = FollowUp{Workflow: started.Workflow, Since: started.Since}
+		what = "the dispatched run of " + started.Workflow
+	default:
+		return
+	}
+	f.Action, f.Job = job.Action, job.ID
+	if f.Since.IsZero() {
+		f.Since = e.Now()
+	}
+	in, err := e.update(ctx, job.IncidentID, func(cur *Incident) {
+		g := f
+		if g.RunID != 0 && cur.RunID == g.RunID {
+			g.After = cur.RunAttempt
+		}
+		cur.Follow = &g
 	})
 	if err != nil {
 		e.log.Warn("recording what to follow", zap.String("job", job.ID), zap.Error(err))
 		return
 	}
-	e.audit(ctx, in, "medic", "follow.started", map[string]string{"action": string(job.Action), "job": job.ID, "run": fmt.Sprint(job.Params.RunID)})
+	e.audit(ctx, in, "medic", "follow.started", map[string]string{"action": string(job.Action), "job": job.ID, "what": what})
+}
+
+// followSHASource is the incident source of a revert commit medic follows.
+func followSHASource(sha string) string { return "follow:sha:" + sha }
+
+// following finds the open incident that follows run (a revert's pipeline run, a
+// dispatched deploy) when the run is not the incident's own; ok is false when none.
+func (e *Engine) following(ctx context.Context, run Run) (Incident, bool, error) {
+	if ValidSHA(run.HeadSHA) {
+		in, err := e.Incidents.OpenIncidentBySource(ctx, followSHASource(run.HeadSHA))
+		switch {
+		case err == nil && in.Follow.Pending() && in.Follow.SHA == run.HeadSHA:
+			return in, true, nil
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return Incident{}, false, err
+		}
+	}
+	env, ok := e.Pipeline.Workflows[run.Workflow]
+	if !ok || run.Event != "workflow_dispatch" {
+		return Incident{}, false, nil
+	}
+	open, err := e.Incidents.OpenIncidents(ctx, env)
+	if err != nil {
+		return Incident{}, false, err
+	}
+	for _, in := range open {
+		f := in.Follow
+		if f.Pending() && f.Workflow == run.Workflow && !run.CreatedAt.Before(f.Since.Add(-time.Minute)) {
+			return in, true, nil
+		}
+	}
+	return Incident{}, false, nil
+}
+
+// followedRunEnded records the end of a run an incident follows that is not its own
+// (a revert's pipeline run, a dispatched deploy): passed or failed, in the alert, the
+// thread and the audit. Its failure opens an incident of its own as well, as any
+// failure does.
+func (e *Engine) followedRunEnded(ctx context.Context, in Incident, run Run) error {
+	jobs, err := e.Runs.RunJobs(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	a, _ := ActionByID(in.Follow.Action)
+	subject := fmt.Sprintf("Run %d of %s", run.ID, orWord(run.WorkflowName, run.Workflow))
+	if in.Follow.SHA != "" {
+		subject += " on the revert commit " + shortSHA(in.Follow.SHA)
+	}
+	outcome, icon := FollowPassed, ":white_check_mark:"
+	text := subject + " passed"
+	switch run.Conclusion {
+	case "success":
+	case "cancelled":
+		outcome, icon, text = FollowCancelled, ":stop_sign:", subject+" was cancelled"
+	default:
+		outcome, icon, text = FollowFailed, ":x:", subject+" "+orWord(run.Conclusion, "failed")
+		if run.Conclusion == "failure" {
+			text = subject + " failed"
+		}
+	}
+	in, err = e.update(ctx, in.ID, func(cur *Incident) {
+		f := cur.Follow
+		if f == nil || !f.Pending() {
+			return
+		}
+		f.Outcome, f.RunID, f.Attempt, f.Text, f.At = outcome, run.ID, run.Attempt, text, e.Now()
+		if outcome == FollowPassed {
+			cur.FixedAt = e.Now()
+		}
+		cur.Signals++
+	})
+	if err != nil {
+		return err
+	}
+	by := fmt.Sprintf("after %s, medic's %s", a.Label, in.Follow.Job)
+	e.audit(ctx, in, "medic", "follow."+string(outcome), map[string]string{"run": fmt.Sprint(run.ID), "attempt": fmt.Sprint(run.Attempt),
+		"action": string(in.Follow.Action), "job": in.Follow.Job, "text": text, "by": by})
+	if err := e.publish(ctx, &in); err != nil {
+		return err
+	}
+	note := Say("%s %s (%s).", icon, text, by)
+	if outcome == FollowPassed {
+		note = append(note, Say(" Resolve the incident once you are satisfied: the checklist and report follow.")...)
+	}
+	if what := attemptText(run, jobs); what != "" {
+		note = append(note, Say("\n%s", what)...)
+	}
+	e.postNotes(ctx, in, []Note{{Text: note, Link: run.URL, LinkText: "run"}})
+	return nil
 }
 
 // FollowedRuns lists the runs open incidents follow and wait for, for the poller to
-// read until they end.
+// read until they end. (A revert's pipeline run and a dispatched deploy are new runs:
+// the poller lists them anyway.)
 func (e *Engine) FollowedRuns(ctx context.Context) ([]int64, error) {
 	var out []int64
 	for _, name := range e.Envs.Names() {
@@ -78,7 +198,7 @@ func (e *Engine) FollowedRuns(ctx context.Context) ([]int64, error) {
 			return nil, err
 		}
 		for _, in := range open {
-			if in.Follow.Pending() && in.Status != IncidentResolved {
+			if in.Follow.Pending() && in.Follow.RunID != 0 && in.Status != IncidentResolved {
 				out = append(out, in.Follow.RunID)
 			}
 		}
@@ -86,14 +206,19 @@ func (e *Engine) FollowedRuns(ctx context.Context) ([]int64, error) {
 	return out, nil
 }
 
-// runEnded acts on a run of an open incident that ended without a failed job to open
-// or update an incident with: a later attempt that passed (the re-run worked, or
-// someone re-ran it in GitHub), or the cancellation medic was asked for. ok is false
-// when the run is no incident's.
+// runEnded acts on a run of an open incident that ended: a later attempt that passed
+// (the re-run worked, or someone re-ran it in GitHub), or the cancellation medic was
+// asked for. A run that is no incident's own may be one an incident follows (a
+// revert's pipeline run, a dispatched deploy): its end, whatever it is, is recorded
+// there (followedRunEnded).
 func (e *Engine) runEnded(ctx context.Context, sig Signal) error {
 	in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
-		return nil
+		other, ok, err := e.following(ctx, *sig.Run)
+		if err != nil || !ok {
+			return err
+		}
+		return e.followedRunEnded(ctx, other, *sig.Run)
 	}
 	if err != nil {
 		return err

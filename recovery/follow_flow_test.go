@@ -229,3 +229,95 @@ func actionIDs(as []recovery.Action) []recovery.ActionID {
 	}
 	return out
 }
+
+// approvedJob requests action on in with params, has the approver approve it, and
+// returns its job, ended.
+func approvedJob(t *testing.T, h *recoverytest.Harness, in recovery.Incident, action recovery.ActionID, params recovery.RequestParams) recovery.Job {
+	t.Helper()
+	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: action, User: requester, Params: params})
+	job := h.WaitJob(t, mustApprove(t, h, r.ID, approver).ID)
+	if job.State != recovery.JobSucceeded {
+		t.Fatalf("%s job: got %s (%s), want succeeded", action, job.State, job.Error)
+	}
+	return job
+}
+
+// newRun records on GitHub a completed run of workflow at sha, started by event, whose
+// one job ends with conclusion, and returns it.
+func newRun(h *recoverytest.Harness, id int64, workflow, sha, event, conclusion string) recovery.Run {
+	now := h.Clock.Now()
+	run := recovery.Run{ID: id, Attempt: 1, Workflow: workflow, WorkflowName: strings.TrimSuffix(workflow, ".yml"), Status: "completed", Conclusion: conclusion,
+		HeadSHA: sha, HeadBranch: "main", HeadRepository: recoverytest.Repo, Event: event, Actor: "medic",
+		URL: "https://github.test/runs/" + itoa(id), CreatedAt: now, StartedAt: now, UpdatedAt: now}
+	h.GitHub.AddRun(run, recovery.JobInfo{ID: id*10 + 1, RunID: id, Attempt: 1, Name: recovery.JobDeployPreprod, Status: "completed", Conclusion: conclusion,
+		URL: run.URL + "/job", Steps: []recovery.StepInfo{{Number: 1, Name: "Terraform Apply", Status: "completed", Conclusion: conclusion}}})
+	return run
+}
+
+// A revert is followed through its commit's pipeline run: the run's end, passed or
+// failed, is told on the incident the revert was for, and a failure opens its own
+// incident too.
+func TestRevertIsFollowedThroughItsPipelineRun(t *testing.T) {
+	for _, conclusion := range []string{"success", "failure"} {
+		t.Run(conclusion, func(t *testing.T) {
+			h := recoverytest.New(t)
+			in := h.FailJob(t, recovery.JobDeployPreprod)
+			job := approvedJob(t, h, in, recovery.ActRevert, recovery.RequestParams{})
+			revert := strings.Repeat("e", 40) // the harness's revert commit
+			if f := h.Incident(t, in.ID).Follow; !f.Pending() || f.SHA != revert || f.RunID != 0 {
+				t.Fatalf("follow after the revert: %+v, want the revert commit's run", f)
+			}
+			// Another commit's run, and the revert's run while it runs, end nothing.
+			other := newRun(h, 7001, recoverytest.Workflow(recovery.JobDeployPreprod), recoverytest.GoodSHA, "push", "success")
+			h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &other, At: h.Clock.Now()})
+			if f := h.Incident(t, in.ID).Follow; !f.Pending() {
+				t.Fatalf("another commit's run ended the follow: %+v", f)
+			}
+			run := newRun(h, 7002, recoverytest.Workflow(recovery.JobDeployPreprod), revert, "push", conclusion)
+			h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &run, At: h.Clock.Now()})
+			got := h.Incident(t, in.ID)
+			subject := "Run 7002 of build-and-promote on the revert commit eeeeeee"
+			switch conclusion {
+			case "success":
+				if f := got.Follow; f == nil || f.Outcome != recovery.FollowPassed || f.Text != subject+" passed" || got.FixedAt.IsZero() {
+					t.Fatalf("follow: %+v, fixed %v; want passed and fixed", got.Follow, got.FixedAt)
+				}
+				h.Publisher.WaitNote(t, in.ID, ":white_check_mark: "+subject+" passed (after Revert commit, medic's "+job.ID+").")
+			default:
+				if f := got.Follow; f == nil || f.Outcome != recovery.FollowFailed || f.Text != subject+" failed" || !got.FixedAt.IsZero() {
+					t.Fatalf("follow: %+v, fixed %v; want failed, not fixed", got.Follow, got.FixedAt)
+				}
+				h.Publisher.WaitNote(t, in.ID, ":x: "+subject+" failed (after Revert commit, medic's "+job.ID+").")
+				if _, err := h.Store.OpenIncidentBySource(t.Context(), "run:7002"); err != nil {
+					t.Errorf("the revert's failed run has no incident of its own: %v", err)
+				}
+			}
+			if acts := h.AuditActions(t, in.ID); !slices.Contains(acts, "follow.started") || !slices.Contains(acts, "follow."+map[string]string{"success": "passed", "failure": "failed"}[conclusion]) {
+				t.Errorf("audit: %v", acts)
+			}
+		})
+	}
+}
+
+// Destroy & recreate is followed through the deploy run it dispatched: the next
+// workflow_dispatch run of the environment's deploy workflow.
+func TestDestroyRecreateIsFollowedThroughTheDispatchedRun(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployPreprod)
+	job := approvedJob(t, h, in, recovery.ActDestroyRecreate, recovery.RequestParams{Reason: "state is wedged"})
+	if f := h.Incident(t, in.ID).Follow; !f.Pending() || f.Workflow != "build-and-promote.yml" {
+		t.Fatalf("follow after the dispatch: %+v", f)
+	}
+	push := newRun(h, 8001, "build-and-promote.yml", recoverytest.GoodSHA, "push", "success") // not the dispatched run
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "poll", Run: &push, At: h.Clock.Now()})
+	if f := h.Incident(t, in.ID).Follow; !f.Pending() {
+		t.Fatalf("a push run ended the follow: %+v", f)
+	}
+	run := newRun(h, 8002, "build-and-promote.yml", recoverytest.GoodSHA, "workflow_dispatch", "success")
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "poll", Run: &run, At: h.Clock.Now()})
+	got := h.Incident(t, in.ID)
+	if f := got.Follow; f == nil || f.Outcome != recovery.FollowPassed || f.RunID != 8002 || got.FixedAt.IsZero() {
+		t.Fatalf("follow: %+v, fixed %v; want passed by run 8002", got.Follow, got.FixedAt)
+	}
+	h.Publisher.WaitNote(t, in.ID, "Run 8002 of build-and-promote passed (after Destroy & recreate, medic's "+job.ID+").")
+}

@@ -239,7 +239,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 			break
 		}
 	}
-	e.finishJob(context.WithoutCancel(ctx), job, steps, failed, failedStep, context.Cause(ctx))
+	e.finishJob(context.WithoutCancel(ctx), job, steps, failed, failedStep, context.Cause(ctx), jc.follow)
 }
 
 // errorDetail is the long form of an error (Terraform's output) when it has one.
@@ -251,7 +251,7 @@ func errorDetail(err error) string {
 	return ""
 }
 
-func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed error, at int, cause error) {
+func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed error, at int, cause error, started *FollowUp) {
 	state, verdict := JobSucceeded, ":white_check_mark: Job %s succeeded."
 	switch {
 	case errors.Is(cause, errJobCancelled):
@@ -328,7 +328,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	}
 	e.jobNote(ctx, job, n)
 	if state == JobSucceeded {
-		e.startFollow(ctx, job)
+		e.startFollow(ctx, job, started)
 	}
 	e.showIncidentJob(ctx, job)
 	if job.IncidentID != "" && state == JobSucceeded {

@@ -572,7 +572,7 @@ func timelineEvent(a AuditEntry, p *EscalationPolicy) string {
 	case "job.cancel.requested":
 		return fmt.Sprintf("Cancel of job %s requested", a.JobID)
 	case "follow.started":
-		return fmt.Sprintf("Following run %s until it ends (%s, job %s)", d["run"], label(d["action"]), d["job"])
+		return fmt.Sprintf("Following %s until it ends (%s, job %s)", d["what"], label(d["action"]), d["job"])
 	case "follow.passed", "follow.failed", "follow.cancelled":
 		return fmt.Sprintf("%s (%s)", d["text"], d["by"])
 	case "action.verify":

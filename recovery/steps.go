@@ -17,9 +17,12 @@ type stepDef struct {
 	run      func(ctx context.Context) (string, error)
 }
 
-// jobCtx carries what a job's steps share (the Terraform workspace).
+// jobCtx carries what a job's steps share (the Terraform workspace), and what a step
+// set going for medic to follow once the job ends (a pushed revert commit, a
+// dispatched deploy run).
 type jobCtx struct {
-	ws TerraformWorkspace
+	ws     TerraformWorkspace
+	follow *FollowUp
 }
 
 func (jc *jobCtx) close() {
@@ -63,6 +66,9 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 			if res.Method == "pull-request" {
 				return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), e.Actions.Branch, res.PullRequest, res.URL), nil
 			}
+			if ValidSHA(res.SHA) {
+				jc.follow = &FollowUp{SHA: res.SHA}
+			}
 			return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), e.Actions.Branch), nil
 		}}}
 	case ActTerraformPlan:
@@ -78,9 +84,11 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 		}}}
 	case ActDestroyRecreate:
 		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + e.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			since := e.Now()
 			if err := e.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.Actions.Branch, nil); err != nil {
 				return "", err
 			}
+			jc.follow = &FollowUp{Workflow: env.DeployWorkflow, Since: since}
 			return env.DeployWorkflow + " dispatched on " + e.Actions.Branch + ": it redeploys " + env.Name + ".", nil
 		}}}
 	case ActForceLambdaUpdate:

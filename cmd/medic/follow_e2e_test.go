@@ -102,3 +102,37 @@ func TestRerunIsFollowedToItsEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestRevertIsFollowedToItsDeploy: on the preprod alert alice requests Revert commit,
+// bob approves, medic pushes the revert commit; GitHub runs the pipeline on it and the
+// run, through to its deploy, passes. The alert says so and offers Resolve.
+func TestRevertIsFollowedToItsDeploy(t *testing.T) {
+	e, st := mustStartStaged(t, "preprod-deploy-fail")
+	e.deliver(st)
+	alert, incident := e.alertOf("Preprod deployment failed")
+	e.press(alert, userAlice, "action:revert")
+	req := e.threadMessage(alert, "requests *Revert commit*", "[ Approve")
+	wantContains(t, e.press(req, userBob, "approve:request"), "You approved")
+	e.threadMessage(alert, "Pushed revert commit")
+	e.waitAlert("Preprod deployment failed", "Following the pipeline run of")
+	revert, ok := e.sb.GitHub.Ref("heads/main")
+	if !ok || revert == st.HeadSHA {
+		t.Fatalf("main after the revert: %q, want a new commit", revert)
+	}
+	failed, _ := e.sb.GitHub.Run(st.RunID)
+	run := e.sb.GitHub.AddRun(githubfake.Run{WorkflowFile: failed.WorkflowFile, HeadBranch: "main", HeadSHA: revert, Event: "push", Status: "completed", Conclusion: "success"})
+	for _, name := range []string{"Tests (Dev)", "Build", "Deploy to Preprod", "Preprod Integration Tests"} {
+		e.sb.GitHub.AddJob(run.ID, githubfake.Job{Name: name, Conclusion: "success"})
+	}
+	ev, err := e.sb.GitHub.RunEvent(run.ID, "completed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, status, err := e.sb.GitHub.Deliver(mustCtx(t), e.webhookURL(), sandboxWebhookSecret, "workflow_run", ev); err != nil || status != 202 {
+		t.Fatalf("delivering the revert's run: %d, %v", status, err)
+	}
+	_, text := e.waitAlert("Preprod deployment failed", "on the revert commit", "passed", "[ Resolve")
+	wantContains(t, text, revert[:7])
+	e.threadMessage(alert, "on the revert commit", "passed (after Revert commit, medic's JOB-", "Deploy to Preprod: success")
+	wantContains(t, e.audit(incident), "medic:follow.started", "medic:follow.passed")
+}
