@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -771,7 +772,87 @@ func diagLockHolder(ctx context.Context, d *Diagnoser, in *diagInput) (Finding, 
 	if lock.Path != "" {
 		f.Lines = append(f.Lines, "State "+lock.Path)
 	}
+	if lock.Who == "" {
+		// The HTTP backend names only the holder's ID, and its protocol has no way to
+		// read a lock without taking it: say when the lock was seen held, and which
+		// running jobs may hold it.
+		if at, ok := lockErrorTime(log.Text); ok {
+			f.Lines = append(f.Lines, fmt.Sprintf("Seen held at %s (%s) by this job's terraform; the HTTP backend names only the holder's ID",
+				at.UTC().Format("15:04 UTC"), age(in.now, at)))
+		}
+		f.Lines = append(f.Lines, d.possibleHolders(ctx, in)...)
+	}
 	return f, nil
+}
+
+// lockErrorTime reads when Terraform reported the state lock held: the GitHub Actions
+// timestamp of the log's "Error acquiring the state lock" line.
+func lockErrorTime(text string) (time.Time, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.Contains(line, "Error acquiring the state lock") {
+			continue
+		}
+		stamp, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if t, err := time.Parse(time.RFC3339Nano, stamp); err == nil {
+			return t, true
+		}
+		return time.Time{}, false
+	}
+	return time.Time{}, false
+}
+
+// possibleHolders lists the jobs of other runs of the environment's deploy workflow
+// (and of the failed run's workflow) running now: one of them may hold the state lock.
+// With none, the holder may have died.
+func (d *Diagnoser) possibleHolders(ctx context.Context, in *diagInput) []string {
+	var workflows []string
+	for _, wf := range []string{in.env.DeployWorkflow, orWord(in.incident.Workflow, runWorkflow(in.run))} {
+		if wf != "" && !slices.Contains(workflows, wf) {
+			workflows = append(workflows, wf)
+		}
+	}
+	var lines []string
+	for _, wf := range workflows {
+		runs, err := d.src.Runs.RecentRuns(ctx, wf, in.now.Add(-24*time.Hour))
+		if err != nil {
+			lines = append(lines, "Running jobs of "+wf+" not read: "+oneLine(err))
+			continue
+		}
+		for _, r := range runs {
+			if r.Status == "completed" || (in.run != nil && r.ID == in.run.ID) {
+				continue
+			}
+			jobs, err := d.src.Runs.RunJobs(ctx, r.ID)
+			if err != nil {
+				continue
+			}
+			for _, j := range jobs {
+				if j.Status != "in_progress" {
+					continue
+				}
+				l := fmt.Sprintf("Possibly held by run %d (%s): job %s", r.ID, wf, j.Name)
+				if st, ok := j.FailedStep(); ok {
+					l += " at step " + st.Name
+				}
+				if !j.StartedAt.IsZero() {
+					l += fmt.Sprintf(", running since %s (%s)", j.StartedAt.UTC().Format("15:04 UTC"), age(in.now, j.StartedAt))
+				}
+				lines = append(lines, l)
+			}
+		}
+	}
+	if len(lines) == 0 {
+		lines = append(lines, fmt.Sprintf("No other run of %s is running: the holder may have died (a cancelled or killed job); force-unlock once you are sure nobody applies",
+			strings.Join(workflows, " or ")))
+	}
+	return lines
+}
+
+func runWorkflow(r *Run) string {
+	if r == nil {
+		return ""
+	}
+	return r.Workflow
 }
 
 func diagStuck(_ context.Context, _ *Diagnoser, in *diagInput) (Finding, error) {

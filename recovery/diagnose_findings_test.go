@@ -225,6 +225,10 @@ func TestDiagnosticsOfPipelineJobs(t *testing.T) {
 func TestDiagnosticsOfTerraformAndTheEnvironment(t *testing.T) {
 	s3Lock := &JobLog{Text: dgReadTestdata(t, "terraform_lock_s3.log"), URL: "https://github.test/jobs/5/log"}
 	httpLock := &JobLog{Text: dgReadTestdata(t, "terraform_lock_http.log"), URL: "https://github.test/jobs/6/log"}
+	// What the HTTP backend's error leaves to say: when the lock was seen held (the log's
+	// timestamp), and which running jobs may hold it.
+	httpSeen := "Seen held at 10:04 UTC (369d ago) by this job's terraform; the HTTP backend names only the holder's ID"
+	noOtherRun := "No other run of dev.yml is running: the holder may have died (a cancelled or killed job); force-unlock once you are sure nobody applies"
 	s3Holder := StateLock{ID: "6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b", Path: "sentiment-tfstate-preprod/preprod/terraform.tfstate",
 		Operation: "OperationTypeApply", Who: "runner@fv-az512-331", Version: "1.5.7", Created: time.Date(2025, 11, 20, 9, 31, 7, 123456789, time.UTC)}
 	httpHolderID := "0e9a5c1b-2d3f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -434,7 +438,25 @@ func TestDiagnosticsOfTerraformAndTheEnvironment(t *testing.T) {
 		{name: "the HTTP backend's holder unknown to the table", scenario: StateLockHeld, job: &JobInfo{ID: 6}, log: httpLock,
 			world: locks(StateLock{ID: "other", Who: "bob"}),
 			id:    DiagLockHolder, want: Finding{Bad: true, Lock: &StateLock{ID: httpHolderID}, Link: httpLock.URL, LinkText: "job log",
-				Lines: dgLines("Lock ID (holder): " + httpHolderID)}},
+				Lines: dgLines("Lock ID (holder): "+httpHolderID, httpSeen, noOtherRun)}},
+		{name: "the HTTP backend's holder: a job running now", scenario: StateLockHeld, job: &JobInfo{ID: 6}, log: httpLock, env: func(e *Environment) { e.LockTable = "" },
+			world: func(w *dgWorld) {
+				w.recentRuns = func(_ context.Context, wf string, since time.Time) ([]Run, error) {
+					if wf != "dev.yml" || !since.Equal(dgNow.Add(-24*time.Hour)) {
+						return nil, nil
+					}
+					return []Run{{ID: 7, Status: "completed"}, {ID: 8, Status: "in_progress"}, {ID: 1, Status: "in_progress"}}, nil // 1 is the failed run itself
+				}
+				w.runJobs = func(_ context.Context, id int64) ([]JobInfo, error) {
+					if id != 8 {
+						return nil, dgErr("GitHub: asked for the jobs of run " + fmt.Sprint(id))
+					}
+					return []JobInfo{{Name: "Build", Status: "completed"}, {Name: "Deploy to Preprod", Status: "in_progress", StartedAt: dgNow.Add(-3 * time.Minute),
+						Steps: []StepInfo{{Name: "Terraform Apply", Status: "in_progress"}}}}, nil
+				}
+			},
+			id: DiagLockHolder, want: Finding{Bad: true, Lock: &StateLock{ID: httpHolderID}, Link: httpLock.URL, LinkText: "job log",
+				Lines: dgLines("Lock ID (holder): "+httpHolderID, httpSeen, "Possibly held by run 8 (dev.yml): job Deploy to Preprod at step Terraform Apply, running since 09:57 UTC (3m ago)")}},
 		{name: "the lock table cannot be read", scenario: StateLockHeld, job: &JobInfo{ID: 6}, log: httpLock,
 			world: func(w *dgWorld) {
 				w.stateLocks = func(context.Context, Environment, string) ([]StateLock, error) {
@@ -442,7 +464,7 @@ func TestDiagnosticsOfTerraformAndTheEnvironment(t *testing.T) {
 				}
 			},
 			id: DiagLockHolder, want: Finding{Bad: true, Lock: &StateLock{ID: httpHolderID}, Link: httpLock.URL, LinkText: "job log",
-				Lines: dgLines("Lock ID (holder): " + httpHolderID)}},
+				Lines: dgLines("Lock ID (holder): "+httpHolderID, httpSeen, noOtherRun)}},
 		{name: "the log cannot be read", scenario: StateLockHeld, job: &JobInfo{ID: 5},
 			world: func(w *dgWorld) {
 				w.jobLog = func(context.Context, int64) (JobLog, error) {

@@ -27,6 +27,7 @@ type dgWorld struct {
 	logEvents    func(ctx context.Context, env Environment, group, pattern string, since time.Time, limit int) ([]LogEvent, error)
 	alarmHistory func(ctx context.Context, env Environment, alarm string, limit int) ([]AlarmHistoryItem, error)
 	stateLocks   func(ctx context.Context, env Environment, table string) ([]StateLock, error)
+	recentRuns   func(ctx context.Context, workflow string, since time.Time) ([]Run, error)
 	functions    func(ctx context.Context, env Environment) ([]FunctionStatus, error)
 	alarms       func(ctx context.Context, env Environment) ([]Alarm, error)
 	health       func(ctx context.Context, env Environment) (HealthResult, error)
@@ -90,8 +91,11 @@ func (w *dgWorld) RunArtifacts(ctx context.Context, runID int64) ([]Artifact, er
 	return nil, nil
 }
 
-func (w *dgWorld) RecentRuns(context.Context, string, time.Time) ([]Run, error) {
+func (w *dgWorld) RecentRuns(ctx context.Context, workflow string, since time.Time) ([]Run, error) {
 	w.called("RecentRuns")
+	if w.recentRuns != nil {
+		return w.recentRuns(ctx, workflow, since)
+	}
 	return nil, nil
 }
 
