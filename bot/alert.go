@@ -134,6 +134,8 @@ func statusLine(in recovery.Incident) string {
 			switch {
 			case f.SHA != "":
 				what = fmt.Sprintf("the pipeline run of `%s`", esc(shortSHA(f.SHA)))
+			case f.Workflow != "" && f.AnyEvent:
+				what = "the next run of " + esc(f.Workflow)
 			case f.Workflow != "":
 				what = "the dispatched run of " + esc(f.Workflow)
 			}

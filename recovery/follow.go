@@ -38,6 +38,9 @@ type FollowUp struct {
 	// Since).
 	SHA      string `json:",omitempty"`
 	Workflow string `json:",omitempty"`
+	// AnyEvent follows the next run of Workflow whatever started it (after a verified
+	// rollback: the deploy that follows it), not only a dispatched one.
+	AnyEvent bool `json:",omitempty"`
 	// Outcome is "" while followed; Attempt is the attempt that ended it, Text says
 	// how in one line, At when.
 	Outcome FollowOutcome `json:",omitempty"`
@@ -77,6 +80,14 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 	case started != nil && started.Workflow != "":
 		f = FollowUp{Workflow: started.Workflow, Since: started.Since}
 		what = "the dispatched run of " + started.Workflow
+	case verified[job.Action]:
+		// Verified already (the job's last step): what follows is the next deploy.
+		env, err := e.Envs.Get(job.Env)
+		if err != nil || env.DeployWorkflow == "" {
+			return
+		}
+		f = FollowUp{Workflow: env.DeployWorkflow, AnyEvent: true}
+		what = "the next run of " + env.DeployWorkflow
 	default:
 		return
 	}
@@ -98,6 +109,10 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 	e.audit(ctx, in, "medic", "follow.started", map[string]string{"action": string(job.Action), "job": job.ID, "what": what})
 }
 
+// verified are the actions whose job ends with a verification: once it passed, medic
+// follows the environment's next deploy run.
+var verified = map[ActionID]bool{ActRollback: true, ActEmergencyRollback: true, ActForceLambdaUpdate: true}
+
 // followSHASource is the incident source of a revert commit medic follows.
 func followSHASource(sha string) string { return "follow:sha:" + sha }
 
@@ -114,7 +129,7 @@ func (e *Engine) following(ctx context.Context, run Run) (Incident, bool, error)
 		}
 	}
 	env, ok := e.Pipeline.Workflows[run.Workflow]
-	if !ok || run.Event != "workflow_dispatch" {
+	if !ok {
 		return Incident{}, false, nil
 	}
 	open, err := e.Incidents.OpenIncidents(ctx, env)
@@ -123,7 +138,8 @@ func (e *Engine) following(ctx context.Context, run Run) (Incident, bool, error)
 	}
 	for _, in := range open {
 		f := in.Follow
-		if f.Pending() && f.Workflow == run.Workflow && !run.CreatedAt.Before(f.Since.Add(-time.Minute)) {
+		if f.Pending() && f.Workflow == run.Workflow && (f.AnyEvent || run.Event == "workflow_dispatch") &&
+			!run.CreatedAt.Before(f.Since.Add(-time.Minute)) && run.ID != in.RunID {
 			return in, true, nil
 		}
 	}
@@ -141,8 +157,11 @@ func (e *Engine) followedRunEnded(ctx context.Context, in Incident, run Run) err
 	}
 	a, _ := ActionByID(in.Follow.Action)
 	subject := fmt.Sprintf("Run %d of %s", run.ID, orWord(run.WorkflowName, run.Workflow))
-	if in.Follow.SHA != "" {
+	switch {
+	case in.Follow.SHA != "":
 		subject += " on the revert commit " + shortSHA(in.Follow.SHA)
+	case in.Follow.AnyEvent:
+		subject = "The next deploy, run " + fmt.Sprint(run.ID) + " of " + orWord(run.WorkflowName, run.Workflow) + " at " + shortSHA(run.HeadSHA) + ","
 	}
 	outcome, icon := FollowPassed, ":white_check_mark:"
 	text := subject + " passed"

@@ -321,3 +321,35 @@ func TestDestroyRecreateIsFollowedThroughTheDispatchedRun(t *testing.T) {
 	}
 	h.Publisher.WaitNote(t, in.ID, "Run 8002 of build-and-promote passed (after Destroy & recreate, medic's "+job.ID+").")
 }
+
+// After a verified rollback medic follows the environment's next deploy run, whatever
+// started it, and reports how it ended on the incident.
+func TestVerifiedRollbackReportsTheNextDeploy(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.WaitJob(t, h.Approved(t, in.ID, recovery.ActRollback).ID)
+	if job.State != recovery.JobSucceeded {
+		t.Fatalf("rollback: %s (%s)", job.State, job.Error)
+	}
+	got := h.Incident(t, in.ID)
+	if f := got.Follow; !f.Pending() || f.Workflow != "deploy-prod.yml" || !f.AnyEvent || got.FixedAt.IsZero() {
+		t.Fatalf("after the verified rollback: follow %+v, fixed %v; want the next deploy-prod.yml run followed", f, got.FixedAt)
+	}
+	// The incident's own run ending changes nothing; the next deploy (a push) does.
+	own, _ := h.GitHub.Run(t.Context(), in.RunID)
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "poll", Run: &own, At: h.Clock.Now()})
+	if f := h.Incident(t, in.ID).Follow; !f.Pending() {
+		t.Fatalf("the incident's own run ended the follow: %+v", f)
+	}
+	run := newRun(h, 9001, "deploy-prod.yml", recoverytest.GoodSHA, "push", "failure")
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &run, At: h.Clock.Now()})
+	got = h.Incident(t, in.ID)
+	want := "The next deploy, run 9001 of deploy-prod at a1b2c3d, failed"
+	if f := got.Follow; f == nil || f.Outcome != recovery.FollowFailed || f.Text != want {
+		t.Fatalf("follow: %+v, want %q", got.Follow, want)
+	}
+	if got.FixedAt.IsZero() {
+		t.Error("a failed next deploy undid the verified rollback's fix")
+	}
+	h.Publisher.WaitNote(t, in.ID, ":x: "+want+" (after Roll back to last good, medic's "+job.ID+").")
+}
