@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/medic-ops/medic/internal/secreturl"
 )
 
 // Secrets are the credentials and endpoint overrides medic reads from its process
@@ -102,7 +104,7 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 			continue
 		}
 		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			ps = append(ps, Problem{Key: u.name, Msg: fmt.Sprintf("%q is not an http(s) URL", u.val), Fix: "use a full URL such as https://slack.com/api/, or unset it"})
+			ps = append(ps, Problem{Key: u.name, Msg: fmt.Sprintf("%q is not an http(s) URL", secreturl.Redact(u.val)), Fix: "use a full URL such as https://slack.com/api/, or unset it"})
 		}
 	}
 	if s.SlackAPIURL != "" && !strings.HasSuffix(s.SlackAPIURL, "/") {

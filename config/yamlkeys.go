@@ -32,8 +32,10 @@ func readValues(doc *yaml.Node) []yamlValue {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
-		if n.Kind == yaml.AliasNode && n.Alias != nil {
-			n = n.Alias
+		if n.Kind == yaml.AliasNode {
+			// Not followed: an alias is the anchor's value, placed (and reported) at
+			// the anchor, and following aliases could expand without bound.
+			return
 		}
 		vs = append(vs, yamlValue{key: key, node: n, typ: t})
 		join := func(k string) string {
@@ -90,29 +92,37 @@ func fieldByYAMLName(t reflect.Type, name string) (reflect.StructField, bool) {
 // reports afterwards is still the file's.
 func zeroDurations(data []byte, vs []yamlValue) []byte {
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	var zeros []*yaml.Node
+	type zero struct {
+		node *yaml.Node
+		key  string // the last element of its key: it must precede the 0 on its line
+	}
+	var zeros []zero
 	for _, v := range vs {
-		if v.typ == durationType && v.node.Kind == yaml.ScalarNode && v.node.Tag == "!!int" && v.node.Style == 0 && v.node.Value == "0" {
-			zeros = append(zeros, v.node)
+		if v.typ == durationType && v.node.Kind == yaml.ScalarNode && v.node.Tag == "!!int" && v.node.Style == 0 && v.node.Value == "0" && v.node.Anchor == "" {
+			key := v.key[strings.LastIndex(v.key, ".")+1:]
+			zeros = append(zeros, zero{v.node, key})
 		}
 	}
 	// From the last to the first, so an edit never moves the column of one still to do.
-	slices.SortFunc(zeros, func(a, b *yaml.Node) int {
-		if a.Line != b.Line {
-			return b.Line - a.Line
+	slices.SortFunc(zeros, func(a, b zero) int {
+		if a.node.Line != b.node.Line {
+			return b.node.Line - a.node.Line
 		}
-		return b.Column - a.Column
+		return b.node.Column - a.node.Column
 	})
 	for _, z := range zeros {
-		if z.Line < 1 || z.Line > len(lines) {
+		n := z.node
+		if n.Line < 1 || n.Line > len(lines) {
 			continue
 		}
-		line := []rune(string(lines[z.Line-1]))
-		if z.Column < 1 || z.Column > len(line) || line[z.Column-1] != '0' {
-			continue // not where the parser said: leave it for the decoder to report
+		line := []rune(string(lines[n.Line-1]))
+		// Only where the parser said, after its key on the same line (a file whose
+		// line breaks are not \n leaves the 0 alone, for the decoder to report).
+		if n.Column < 1 || n.Column > len(line) || line[n.Column-1] != '0' || !strings.Contains(string(line[:n.Column-1]), z.key+":") {
+			continue
 		}
-		edited := slices.Insert(line, z.Column, 's')
-		lines[z.Line-1] = []byte(string(edited))
+		edited := slices.Insert(line, n.Column, 's')
+		lines[n.Line-1] = []byte(string(edited))
 	}
 	return bytes.Join(lines, nil)
 }

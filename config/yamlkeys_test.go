@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestZeroTurnsPollingOff: `0`, as the README and the example write it, turns a poller
@@ -97,4 +100,37 @@ func wantProblem(t *testing.T, err error, key, msg string) Problem {
 	}
 	t.Fatalf("got problems %v, want one for %q saying %q", ps, key, msg)
 	return Problem{}
+}
+
+// TestZeroDurationsEditsOnlyWhatItShould: a 0 is rewritten only after its own key on
+// its line; an alias is not followed (its anchor is where its value is, and a 0
+// anchored under another key stays a 0); a file with CR-only line breaks is left to the
+// decoder.
+func TestZeroDurationsEditsOnlyWhatItShould(t *testing.T) {
+	src := minimal + "slack:\n  workers: &n 0\npipeline:\n  poll_interval: *n\n"
+	if _, err := Parse(strings.NewReader(src)); err == nil {
+		t.Error("a 0 anchored under workers and aliased as poll_interval: parsed, want the decoder's type error")
+	}
+	if c := mustParse(t, minimal+"slack:\n  workers: 3\n"); c.Slack.Workers != 3 {
+		t.Errorf("workers: got %d", c.Slack.Workers)
+	}
+	// A billion laughs made of aliases is not expanded by the walk.
+	var b strings.Builder
+	b.WriteString(minimal + "x0: &a0 [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	if _, err := Parse(strings.NewReader(b.String())); err == nil {
+		t.Error("alias bomb: parsed, want an error")
+	}
+	// The edit lands only after its own key: a 0 in the same column of another key's
+	// line (as a line count gone wrong would find) is never touched.
+	vs := []yamlValue{{key: "pipeline.poll_interval", typ: durationType, node: &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "0", Line: 1, Column: 14}}}
+	if got := string(zeroDurations([]byte("  branch_x: r0\n"), vs)); got != "  branch_x: r0\n" {
+		t.Errorf("a 0 after another key was rewritten: %q", got)
+	}
+	if got := string(zeroDurations([]byte("poll_interval: 0\n"), []yamlValue{{key: "pipeline.poll_interval", typ: durationType,
+		node: &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "0", Line: 1, Column: 16}}})); got != "poll_interval: 0s\n" {
+		t.Errorf("the 0 after its key: got %q, want it rewritten", got)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -144,6 +145,9 @@ type Engine struct {
 	previews *previewPool
 	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.
 	alertLocks sync.Map
+	// soleRoundDone is set once RecoverJobs looked at the jobs another process left
+	// behind (ActionDeps.SoleProcess): that is done once, at start.
+	soleRoundDone atomic.Bool
 }
 
 // Workers is how many signals an Engine handles at once; QueueSize how many may wait
@@ -574,17 +578,18 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 	escalated, newAttempt := false, false
 	if !created {
 		from := in.Scenario
+		// A later attempt of the run failed (a re-run): it is this incident's failure
+		// now, with fresh diagnostics, whether or not it also raises the scenario.
+		newAttempt = sig.Job != nil && sig.Run != nil && sig.Run.ID == in.RunID && sig.Run.Attempt > in.RunAttempt
+		if newAttempt {
+			notes = append(notes, e.newAttemptFailed(ctx, in, sig))
+		}
 		if escalates(from, scenario, env) {
 			escalated = true
 			notes = append(notes, Note{Text: Say(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
 				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
 			e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
-		} else if sig.Job != nil && sig.Run != nil && sig.Run.ID == in.RunID && sig.Run.Attempt > in.RunAttempt {
-			// A later attempt of the run failed (a re-run): it is this incident's
-			// failure now, with fresh diagnostics.
-			newAttempt = true
-			notes = append(notes, e.newAttemptFailed(ctx, in, sig))
-		} else if sig.Job != nil && sig.Job.ID != in.JobID {
+		} else if sig.Job != nil && sig.Job.ID != in.JobID && !newAttempt {
 			if in.Untrusted == "" { // an untrusted run is one alert, however many jobs fail
 				notes = append(notes, Note{Text: Say("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
 			}

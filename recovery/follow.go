@@ -71,12 +71,13 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 		f = FollowUp{RunID: job.Params.RunID}
 		what = fmt.Sprintf("run %d", job.Params.RunID)
 	case started != nil && started.SHA != "":
-		f = FollowUp{SHA: started.SHA}
-		what = "the pipeline run of " + shortSHA(started.SHA)
-		if err := e.Incidents.AttachSource(ctx, job.IncidentID, followSHASource(started.SHA)); err != nil && !errors.Is(err, ErrDuplicate) {
-			e.log.Warn("recording the revert to follow", zap.String("job", job.ID), zap.Error(err))
+		// Through to the deploy: the run of the environment's deploy workflow on it.
+		env, err := e.Envs.Get(job.Env)
+		if err != nil || env.DeployWorkflow == "" {
 			return
 		}
+		f = FollowUp{SHA: started.SHA, Workflow: env.DeployWorkflow}
+		what = fmt.Sprintf("the %s run of %s", env.DeployWorkflow, shortSHA(started.SHA))
 	case started != nil && started.Workflow != "":
 		f = FollowUp{Workflow: started.Workflow, Since: started.Since}
 		what = "the dispatched run of " + started.Workflow
@@ -113,34 +114,39 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 // follows the environment's next deploy run.
 var verified = map[ActionID]bool{ActRollback: true, ActEmergencyRollback: true, ActForceLambdaUpdate: true}
 
-// followSHASource is the incident source of a revert commit medic follows.
-func followSHASource(sha string) string { return "follow:sha:" + sha }
-
-// following finds the open incident that follows run (a revert's pipeline run, a
-// dispatched deploy) when the run is not the incident's own; ok is false when none.
+// following finds the open incident that follows run when the run is not the
+// incident's own: a revert commit's run of the deploy workflow, the run a destroy &
+// recreate dispatched, the next deploy after a verified rollback. Only trusted runs
+// (the caller checks) of the follow's workflow on the branch medic acts on count, so
+// a pull request's or another branch's run never ends what an incident waits for.
+// Incidents are looked at in environment order, then as the store lists them; the
+// first match wins.
 func (e *Engine) following(ctx context.Context, run Run) (Incident, bool, error) {
-	if ValidSHA(run.HeadSHA) {
-		in, err := e.Incidents.OpenIncidentBySource(ctx, followSHASource(run.HeadSHA))
-		switch {
-		case err == nil && in.Follow.Pending() && in.Follow.SHA == run.HeadSHA:
-			return in, true, nil
-		case err != nil && !errors.Is(err, ErrNotFound):
-			return Incident{}, false, err
-		}
-	}
-	env, ok := e.Pipeline.Workflows[run.Workflow]
-	if !ok {
+	if e.Actions == nil || run.HeadBranch != e.Actions.Branch {
 		return Incident{}, false, nil
 	}
-	open, err := e.Incidents.OpenIncidents(ctx, env)
-	if err != nil {
-		return Incident{}, false, err
-	}
-	for _, in := range open {
-		f := in.Follow
-		if f.Pending() && f.Workflow == run.Workflow && (f.AnyEvent || run.Event == "workflow_dispatch") &&
-			!run.CreatedAt.Before(f.Since.Add(-time.Minute)) && run.ID != in.RunID {
-			return in, true, nil
+	for _, name := range e.Envs.Names() {
+		open, err := e.Incidents.OpenIncidents(ctx, name)
+		if err != nil {
+			return Incident{}, false, err
+		}
+		for _, in := range open {
+			f := in.Follow
+			if !f.Pending() || f.Workflow == "" || f.Workflow != run.Workflow || run.ID == in.RunID || run.CreatedAt.Before(f.Since.Add(-time.Minute)) {
+				continue
+			}
+			switch {
+			case f.SHA != "":
+				if run.HeadSHA == f.SHA && run.Event == "push" {
+					return in, true, nil
+				}
+			case f.AnyEvent:
+				if run.Event == "push" || run.Event == "workflow_dispatch" {
+					return in, true, nil
+				}
+			case run.Event == "workflow_dispatch":
+				return in, true, nil
+			}
 		}
 	}
 	return Incident{}, false, nil
@@ -233,6 +239,9 @@ func (e *Engine) FollowedRuns(ctx context.Context) ([]int64, error) {
 func (e *Engine) runEnded(ctx context.Context, sig Signal) error {
 	in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
+		if sig.Untrusted != "" {
+			return nil // an untrusted run ends nothing an incident follows
+		}
 		other, ok, err := e.following(ctx, *sig.Run)
 		if err != nil || !ok {
 			return err

@@ -353,3 +353,78 @@ func TestVerifiedRollbackReportsTheNextDeploy(t *testing.T) {
 	}
 	h.Publisher.WaitNote(t, in.ID, ":x: "+want+" (after Roll back to last good, medic's "+job.ID+").")
 }
+
+// Only a trusted run of the follow's workflow on the branch medic acts on ends what an
+// incident follows: not a pull request's run at the revert commit, not a push of it to
+// another branch, not another workflow's run of it, not a pull request's run of the
+// deploy workflow after a rollback.
+func TestFollowsCountOnlyTrustedRunsOfTheirWorkflowOnTheBranch(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployPreprod)
+	approvedJob(t, h, in, recovery.ActRevert, recovery.RequestParams{})
+	revert := strings.Repeat("e", 40)
+	pending := func(what string) {
+		t.Helper()
+		if f := h.Incident(t, in.ID).Follow; !f.Pending() {
+			t.Fatalf("%s ended the follow: %+v", what, f)
+		}
+	}
+	pr := newRun(h, 7101, "build-and-promote.yml", revert, "pull_request", "success")
+	pr.HeadBranch, pr.HeadRepository = "feature", "someone/fork"
+	h.GitHub.AddRun(pr)
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &pr, At: h.Clock.Now()})
+	pending("a fork's pull request run at the revert commit")
+	branch := newRun(h, 7102, "build-and-promote.yml", revert, "push", "success")
+	branch.HeadBranch = "release"
+	h.GitHub.AddRun(branch)
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &branch, At: h.Clock.Now()})
+	pending("a push of the revert commit to another branch")
+	other := newRun(h, 7103, "deploy-prod.yml", revert, "push", "success")
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &other, At: h.Clock.Now()})
+	pending("another workflow's run of the revert commit")
+	dispatched := newRun(h, 7104, "build-and-promote.yml", revert, "workflow_dispatch", "success")
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &dispatched, At: h.Clock.Now()})
+	pending("a dispatched run of the revert commit")
+
+	// After a verified rollback of prod, a pull request's run of deploy-prod.yml is not
+	// the next deploy.
+	prod := h.FailJob(t, recovery.JobDeployProd)
+	h.WaitJob(t, h.Approved(t, prod.ID, recovery.ActRollback).ID)
+	prRun := newRun(h, 9101, "deploy-prod.yml", recoverytest.GoodSHA, "pull_request", "success")
+	prRun.HeadBranch, prRun.HeadRepository = "feature", "someone/fork"
+	h.GitHub.AddRun(prRun)
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &prRun, At: h.Clock.Now()})
+	if f := h.Incident(t, prod.ID).Follow; !f.Pending() {
+		t.Fatalf("a pull request's deploy-prod.yml run ended prod's follow: %+v", f)
+	}
+}
+
+// A later attempt that fails and also raises the scenario is still the incident's new
+// failure: the earlier attempt's pass is undone (no Resolve), the follow ends failed.
+func TestALaterAttemptThatEscalatesUndoesTheFix(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobTestsDev)
+	rerunFailed(t, h, in)
+	run := attempt(t, h, in, 2, "success")
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &run, At: h.Clock.Now()})
+	if got := h.Incident(t, in.ID); got.FixedAt.IsZero() {
+		t.Fatal("attempt 2 passed: not fixed")
+	}
+	// Attempt 3 gets further and fails at the preprod deploy: a more severe scenario.
+	run.Attempt, run.Conclusion = 3, "failure"
+	deploy := recovery.JobInfo{ID: in.JobID + 300000, RunID: run.ID, Attempt: 3, Name: recovery.JobDeployPreprod, Status: "completed", Conclusion: "failure",
+		URL: run.URL + "/job/deploy", Steps: []recovery.StepInfo{{Number: 1, Name: "Terraform Apply", Status: "completed", Conclusion: "failure"}}}
+	h.GitHub.AddRun(run, deploy)
+	r, j := run, deploy
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalJobCompleted, Via: "webhook", Run: &r, Job: &j, At: h.Clock.Now()})
+	got := h.Incident(t, in.ID)
+	if got.Scenario != recovery.PreprodDeployFail {
+		t.Fatalf("scenario: got %s, want it raised to %s", got.Scenario, recovery.PreprodDeployFail)
+	}
+	if f := got.Follow; f == nil || f.Outcome != recovery.FollowFailed || f.Attempt != 3 || !got.FixedAt.IsZero() {
+		t.Fatalf("follow %+v, fixed %v; want failed at attempt 3 and not fixed", got.Follow, got.FixedAt)
+	}
+	if slices.Contains(actionIDs(recovery.Buttons(got)), recovery.ActResolve) {
+		t.Error("Resolve offered on a failing, raised incident")
+	}
+}

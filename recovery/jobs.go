@@ -470,17 +470,23 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 		return nil
 	}
 	// A job is dead when its lease lapsed without a renewal; with the store to itself,
-	// also when another process left it behind, lease or not.
+	// in the first round after start, also when another process left it behind, lease
+	// or not. (Later rounds keep to the lease: a job another process started since is
+	// alive, whatever this one believes about the store.)
+	sole := e.Actions.SoleProcess && !e.soleRoundDone.Load()
 	dead := func(j Job) bool {
-		return !j.LeaseUntil.After(e.Now()) || (e.Actions.SoleProcess && j.Owner != e.Actions.Instance)
+		return !j.LeaseUntil.After(e.Now()) || (sole && j.Owner != e.Actions.Instance)
 	}
 	before := e.Now()
-	if e.Actions.SoleProcess {
+	if sole {
 		before = time.Unix(1<<40, 0) // every running and pending job, to look at its owner
 	}
 	stale, err := e.Actions.Jobs.StaleJobs(ctx, before)
 	if err != nil {
 		return err
+	}
+	if sole {
+		e.soleRoundDone.Store(true)
 	}
 	for _, j := range stale {
 		if !dead(j) {

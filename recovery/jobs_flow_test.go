@@ -958,6 +958,14 @@ func TestRecoverJobsOnASoleStoreDoesNotWaitForTheLease(t *testing.T) {
 	if got := h.Job(t, own.ID); got.State != recovery.JobRunning {
 		t.Fatalf("this process's job within its lease: got %s, want running", got.State)
 	}
+	// Only the first round: a job another process starts later keeps the lease rule.
+	later := deadJob(t, h, h.FailJob(t, recovery.JobDeployPreprod), "JOB-LATERPRE", 1)
+	if err := h.RecoverJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Job(t, later.ID); got.State != recovery.JobRunning {
+		t.Fatalf("another process's job started after the first round, within its lease: got %s, want running", got.State)
+	}
 	h.Advance(jobLease + time.Second)
 	if err := h.RecoverJobs(t); err != nil {
 		t.Fatal(err)

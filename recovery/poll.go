@@ -114,10 +114,21 @@ func (p *RunPoller) pollFollowed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var firstErr error
 	for _, id := range ids {
 		r, err := p.Runs.Run(ctx, id)
+		var ra RetryAfterError
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			return err // rate limited: the next round reads them again
+		}
 		if err != nil {
-			return fmt.Errorf("reading followed run %d: %w", id, err)
+			// One run that cannot be read (deleted: 404) does not keep the others from
+			// being read.
+			p.Logger.Warn("reading a followed run", zap.Int64("run", id), zap.Error(err))
+			if firstErr == nil {
+				firstErr = fmt.Errorf("reading followed run %d: %w", id, err)
+			}
+			continue
 		}
 		if r.Status != "completed" {
 			continue
@@ -125,7 +136,7 @@ func (p *RunPoller) pollFollowed(ctx context.Context) error {
 		run := r
 		p.submit(Signal{Kind: SignalRunCompleted, Via: "poll", Run: &run, At: p.Now()})
 	}
-	return nil
+	return firstErr
 }
 
 func (p *RunPoller) pollWorkflow(ctx context.Context, wf string) error {

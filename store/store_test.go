@@ -204,6 +204,14 @@ func TestSoleSQLite(t *testing.T) {
 	if !again.Sole() {
 		t.Error("the Sole open after the first closed is not sole")
 	}
+	// The same database through a symbolic link is the same database.
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(strings.TrimPrefix(url, "sqlite:"), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, "sqlite:"+link, Options{Sole: true}); err == nil || !strings.Contains(err.Error(), "another medic process uses the store") {
+		t.Errorf("a Sole open through a symbolic link beside the sole one: got %v, want it refused", err)
+	}
 	again.Close()
 	mem, err := Open(ctx, "sqlite::memory:", Options{Sole: true})
 	if err != nil {

@@ -196,7 +196,7 @@ func (a assumedRole) Retrieve(ctx context.Context) (sdkaws.Credentials, error) {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return creds, err
 	}
-	cause := "no answer: " + err.Error()
+	cause := "no answer (the request failed before STS replied)"
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		cause = apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()

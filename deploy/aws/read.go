@@ -109,6 +109,9 @@ func (p *Provider) versionFromArtifacts(ctx context.Context, c *clients, env rec
 			if !strings.HasSuffix(key, suffix) || (codeSize > 0 && sdkaws.ToInt64(obj.Size) != codeSize) {
 				continue
 			}
+			if checked >= 200 {
+				break
+			}
 			checked++
 			head, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: sdkaws.String(env.ArtifactsBucket), Key: obj.Key, ChecksumMode: s3types.ChecksumModeEnabled})
 			if err != nil {

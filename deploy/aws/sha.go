@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -75,8 +76,10 @@ func (p *Provider) objectSHA256(ctx context.Context, c *clients, bucket, key str
 	if size > MaxHashedArtifact {
 		return "", false, errTooLarge
 	}
+	// An ETag is a single-part upload's MD5: with the modification time beside it, a
+	// replaced object is never taken for the one read before.
 	etag := sdkaws.ToString(head.ETag)
-	ck := bucket + "\x00" + key + "\x00" + etag
+	ck := bucket + "\x00" + key + "\x00" + etag + "\x00" + sdkaws.ToTime(head.LastModified).UTC().Format(time.RFC3339Nano)
 	if etag != "" {
 		if sum, ok := p.sums.get(ck); ok {
 			return sum, true, nil
