@@ -172,14 +172,10 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 		}
 		env = in.Env
 	}
-	what := "request " + a.Label
 	if paging {
-		what = "page people"
-	}
-	if err := e.needRole(ctx, in, user, RoleResponder, what); err != nil {
-		return Asks{}, false, err
-	}
-	if paging {
+		if err := e.needRole(ctx, in, user, RoleResponder, "page people"); err != nil {
+			return Asks{}, false, err
+		}
 		return Asks{Env: env, Reason: true}, true, nil // a confirming reason, then the page
 	}
 	asks = Asks{Env: env, Reason: a.Restricted}
@@ -190,7 +186,21 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 		asks.SHA = in.RollbackSHA
 		asks.KnownSHAs = in.GoodSHAs
 	}
-	return asks, asks.Reason || action == ActEmergencyRollback, nil
+	ok = asks.Reason || action == ActEmergencyRollback
+	if !ok {
+		return asks, false, nil // no form: RequestAction checks the role, as for /rollback
+	}
+	if e.Actions.Access != nil {
+		allowed, err := e.Actions.Access.Has(ctx, user, env, RoleResponder)
+		if err != nil {
+			return Asks{}, false, err
+		}
+		if !allowed {
+			e.auditEnv(ctx, env, in.ID, "", user, "request.refused", map[string]string{"action": string(action), "why": "not a responder", "at": "form"})
+			return Asks{}, false, &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env, a.Label)}
+		}
+	}
+	return asks, true, nil
 }
 
 func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, error) {

@@ -589,7 +589,7 @@ func TestFormsOpenForRespondersOnly(t *testing.T) {
 			t.Errorf("a form opened for mallory: %s", v.Title)
 		}
 	}
-	wantContains(t, e.audit(incident), "U0MALLORY:refused")
+	wantContains(t, e.audit(incident), "U0MALLORY:request.refused")
 
 	e.openForm(alert, userAlice, "action:emergency-rollback")
 	var form slackfake.View

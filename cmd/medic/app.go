@@ -52,6 +52,10 @@ type external struct {
 	clock recovery.Clock
 	// terraformEnv is extra environment for terraform (the sandbox's AWS settings).
 	terraformEnv []string
+	// sharedStore opens a SQLite store without taking it for this process alone: only
+	// for tests that run two replicas on one SQLite file (the leader election's). In
+	// production a second medic on the same SQLite file is refused.
+	sharedStore bool
 }
 
 // app is one running medic: store, Slack link, handlers, recovery engine, pollers and
@@ -106,7 +110,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	// On SQLite this process is the store's only medic (a second one is refused), so
 	// a job found running at start belongs to a dead process.
-	st, err := store.Open(ctx, cfg.Store, store.Options{Now: ext.now, Sole: true})
+	st, err := store.Open(ctx, cfg.Store, store.Options{Now: ext.now, Sole: !ext.sharedStore})
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func TestPreviewsRunOffTheClickWorkers(t *testing.T) {
 	if _, err := e.app.engine.Decide(mustCtx(t), id, userBob, true); !isUserError(err, "failed") {
 		t.Errorf("approving a request whose preview failed: got %v, want a refusal", err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // two Terraform plans on a loaded 2-core runner
 	for ready := 0; ready < 2; {
 		ready = 0
 		for _, m := range e.sb.Slack.Thread(sandboxChannel, alert.TS) {

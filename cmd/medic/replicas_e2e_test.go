@@ -21,6 +21,7 @@ func (e *e2e) startReplica() *sandboxed {
 	e.t.Cleanup(cancel)
 	ext := sandboxExternal(e.sb, e.app.now)
 	ext.clock = e.app.clock
+	ext.sharedStore = true // the first replica holds the SQLite file's lock
 	d, err := startSandboxed(ctx, e.sb, &cfg, ext, zaptest.NewLogger(e.t).Named("replica"))
 	if err != nil {
 		e.t.Fatal(err)
