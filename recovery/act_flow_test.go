@@ -337,3 +337,20 @@ func TestActRefreshOfAnAlarm(t *testing.T) {
 		t.Fatalf("alarm after a refresh while CloudWatch fails: got %q, want its name only", got)
 	}
 }
+
+// Verify gives its checks the runbook's time (a deadline some seconds away), not an
+// expired context: a health endpoint that honours its context still answers.
+func TestVerifyGivesItsChecksTime(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	h.Health.CheckHealthFunc = func(ctx context.Context, env recovery.Environment) (recovery.HealthResult, error) {
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) < 10*time.Second {
+			return recovery.HealthResult{}, fmt.Errorf("health: a deadline of %v", time.Until(d))
+		}
+		return recovery.HealthResult{StatusCode: 200}, ctx.Err()
+	}
+	if _, err := h.Act(t, in.ID, recovery.ActVerify, requester); err != nil {
+		t.Fatal(err)
+	}
+	h.Publisher.WaitNote(t, in.ID, "Verification requested by "+requester+": :white_check_mark: health endpoint 200")
+}

@@ -387,3 +387,20 @@ func TestEngineIgnoresSignalsOlderThanMaxSignalAge(t *testing.T) {
 		})
 	}
 }
+
+// A delivery that carries its run's event and repository (every webhook does) costs no
+// read of the run to decide whether to trust it; one without them is read once.
+func TestRunFactsReadOnlyWhenMissing(t *testing.T) {
+	h := recoverytest.New(t)
+	sig := h.FailedJob(recovery.JobTestsDev)
+	h.Submit(t, sig)
+	if got := h.GitHub.Count("Run"); got != 0 {
+		t.Errorf("reads of a run the delivery described: %d, want 0", got)
+	}
+	bare := h.FailedJob(recovery.JobTestsDev)
+	bare.Run.Event, bare.Run.HeadRepository = "", ""
+	h.Submit(t, bare)
+	if got := h.GitHub.Count("Run"); got < 1 {
+		t.Errorf("reads of a run the delivery did not describe: %d, want at least 1", got)
+	}
+}
