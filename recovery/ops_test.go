@@ -155,3 +155,20 @@ func TestOneLineOfAnError(t *testing.T) {
 		}
 	}
 }
+
+// A plan that adds one resource and destroys another changes something.
+func TestTerraformPlanNoChanges(t *testing.T) {
+	for _, tc := range []struct {
+		p    TerraformPlan
+		want bool
+	}{
+		{TerraformPlan{}, true},
+		{TerraformPlan{Add: 1, Destroy: 1}, false},
+		{TerraformPlan{Change: 1}, false},
+		{TerraformPlan{Add: 2, Change: 1, Destroy: 3}, false},
+	} {
+		if got := tc.p.NoChanges(); got != tc.want {
+			t.Errorf("%+v.NoChanges(): got %v, want %v", tc.p, got, tc.want)
+		}
+	}
+}

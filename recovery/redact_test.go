@@ -255,3 +255,21 @@ func TestRedactKeepsInvalidUTF8Aligned(t *testing.T) {
 		t.Errorf("Redact(%q) = %q", in, got)
 	}
 }
+
+// A known secret that contains another goes whole, whichever was made known first:
+// the longest are replaced first.
+func TestKnownSecretsLongestFirst(t *testing.T) {
+	short, long := "s3cr3t-short-9f2a", "s3cr3t-short-9f2a-and-its-tail-77c1"
+	KnownSecret(short)
+	KnownSecret(long)
+	if got := Redact("token=" + long + " end"); strings.Contains(got, "tail-77c1") || strings.Contains(got, "s3cr3t") {
+		t.Errorf("Redact: got %q, want the longer secret gone whole", got)
+	}
+}
+
+// Extra values given to Redact are replaced from 4 characters on.
+func TestRedactExtraValues(t *testing.T) {
+	if got := Redact("key abcd and abc", "abcd", "abc"); got != "key [REDACTED] and abc" {
+		t.Errorf("got %q, want the 4-character value redacted and the 3-character one kept", got)
+	}
+}
