@@ -32,6 +32,10 @@ type Config struct {
 	Store string `yaml:"store"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// ShutdownGrace is how long medic lets running work (recovery jobs, queued Slack
+	// work) finish after SIGTERM before interrupting it (default 25s): keep it under
+	// Kubernetes' terminationGracePeriodSeconds (30s by default).
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 
 	Slack        Slack                  `yaml:"slack"`
 	GitHub       GitHub                 `yaml:"github"`
@@ -306,6 +310,8 @@ const (
 	DefaultGroupCacheTTL  = 5 * time.Minute
 	DefaultMaxSignalAge   = 24 * time.Hour
 	DefaultVerifyInterval = 30 * time.Second
+	// DefaultShutdownGrace leaves a pod 5 s of Kubernetes' default 30 s grace period.
+	DefaultShutdownGrace = 25 * time.Second
 	DefaultTerraformDir   = "infrastructure/terraform"
 	DefaultVersionVar     = "model_version"
 	DefaultLockTimeout    = 10 * time.Minute
@@ -423,6 +429,9 @@ func (c *Config) applyDefaults() {
 	c.applyEscalationDefaults()
 	if c.Jobs.Lease == 0 {
 		c.Jobs.Lease = 30 * time.Second
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
 	}
 	if c.Replicas.LeaderLease == 0 {
 		c.Replicas.LeaderLease = 15 * time.Second

@@ -55,6 +55,12 @@ type Environment struct {
 	DeployerPolicy string
 	// Terraform says how to run Terraform for the environment.
 	Terraform TerraformConfig
+	// Protected environments always need a second person to approve a recovery
+	// action, whatever the incident's severity (config: protected; prod by default).
+	Protected bool
+	// AllowDestructive environments may be destroyed and recreated and have their
+	// test data cleaned (config: allow_destructive; preprod by default).
+	AllowDestructive bool
 }
 
 // TerraformConfig says where an environment's Terraform configuration lives in the

@@ -65,10 +65,11 @@ func (r *jobRegistry) cancel(id string, cause error) bool {
 	return ok
 }
 
-// DrainJobs stops the previews (their requests end as failed, saying so), waits up to
-// timeout for this process's running jobs to finish, then interrupts the rest
-// (Terraform gets an interrupt), which record where they stopped.
-func (e *Engine) DrainJobs(timeout time.Duration) {
+// DrainJobs stops the previews (their requests end as failed, saying so), waits until
+// ctx is done (the shutdown grace) for this process's running jobs to finish, then
+// interrupts the rest (Terraform gets an interrupt), which record where they stopped.
+// It returns once every job has ended.
+func (e *Engine) DrainJobs(ctx context.Context) {
 	if e.previews != nil {
 		e.previews.close()
 	}
@@ -77,7 +78,7 @@ func (e *Engine) DrainJobs(timeout time.Duration) {
 	select {
 	case <-done:
 		return
-	case <-time.After(timeout):
+	case <-ctx.Done():
 	}
 	e.jobs.mu.Lock()
 	for _, c := range e.jobs.cancels {

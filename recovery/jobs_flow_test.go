@@ -1021,7 +1021,7 @@ func TestDrainJobsWaitsForRunningJobs(t *testing.T) {
 	previews.WaitHeld(t, 1)
 
 	drained := make(chan struct{})
-	go func() { defer close(drained); h.Engine.DrainJobs(recoverytest.WaitTimeout) }()
+	go func() { defer close(drained); h.Engine.DrainJobs(graceOf(t, recoverytest.WaitTimeout)) }()
 	previews.WaitEnded(t, 1) // the drain began: it stopped the preview
 	if got := h.WaitPreview(t, r.ID); got.State != recovery.RequestFailed || got.Preview.Problem != "medic stopped before the preview was ready; request it again" {
 		t.Fatalf("request whose preview the drain stopped: got %s (%q), want failed, saying medic stopped", got.State, got.Preview.Problem)
@@ -1059,7 +1059,7 @@ func TestDrainJobsInterruptsJobsPastItsTimeout(t *testing.T) {
 	job := h.Approved(t, in.ID, recovery.ActRollback)
 	gate.WaitHeld(t, 1)
 
-	h.Engine.DrainJobs(20 * time.Millisecond) // real time: the job never ends by itself
+	h.Engine.DrainJobs(graceOf(t, 0)) // the grace is over at once: the job never ends by itself
 	if ended := gate.Ended(); len(ended) != 1 || ended[0] == nil || ended[0].Error() != "medic is shutting down" {
 		t.Fatalf("the apply's context: got %v, want ended as medic is shutting down", ended)
 	}
@@ -1322,7 +1322,7 @@ func TestJobTakenForDeadDoesNotTellItsEndTwice(t *testing.T) {
 	case <-time.After(recoverytest.WaitTimeout):
 		t.Fatalf("the job was not stopped within %s", recoverytest.WaitTimeout)
 	}
-	h.Engine.DrainJobs(recoverytest.WaitTimeout) // the job's goroutine has ended
+	h.Engine.DrainJobs(graceOf(t, recoverytest.WaitTimeout)) // the job's goroutine has ended
 	var ends []string
 	for _, s := range jobTexts(h, job) {
 		if strings.Contains(s, "interrupted") || strings.Contains(s, "medic stopped") {
@@ -1630,7 +1630,7 @@ func TestFlowsThatGoWellLogNoWarning(t *testing.T) {
 	if err := h.RecoverJobs(t); err != nil {
 		t.Fatal(err)
 	}
-	h.Engine.DrainJobs(recoverytest.WaitTimeout) // every job's goroutine has ended
+	h.Engine.DrainJobs(graceOf(t, recoverytest.WaitTimeout)) // every job's goroutine has ended
 
 	if job.State != recovery.JobSucceeded {
 		t.Fatalf("rollback: got %s, want succeeded", job.State)
@@ -1642,4 +1642,11 @@ func TestFlowsThatGoWellLogNoWarning(t *testing.T) {
 	if len(got) != 0 {
 		t.Fatalf("warnings and errors logged: got %q, want none", got)
 	}
+}
+
+// graceOf is a shutdown grace of d for DrainJobs: a context done after d (at once for 0).
+func graceOf(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }

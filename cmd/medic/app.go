@@ -379,7 +379,9 @@ func (a *app) run(ctx context.Context) error {
 	g.Go(func() error {
 		a.engine.Run(ctx)
 		// Running recovery jobs finish their step, or are interrupted and say so.
-		a.engine.DrainJobs(30 * time.Second)
+		grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		a.engine.DrainJobs(grace)
 		return nil
 	})
 	// Every replica looks for jobs whose process died (claimed, so one marks each).

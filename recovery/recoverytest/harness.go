@@ -167,9 +167,16 @@ func New(tb testing.TB, opts ...Option) *Harness {
 	tb.Cleanup(func() {
 		cancel()
 		<-done
-		engine.DrainJobs(5 * time.Second)
+		engine.DrainJobs(Grace(5 * time.Second))
 	})
 	return h
+}
+
+// Grace is a shutdown grace of d for DrainJobs: a context that is done after d.
+func Grace(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	time.AfterFunc(d, cancel)
+	return ctx
 }
 
 // claimWatch is the engine's WorkClaimer, counting per key the handlings that ended:

@@ -37,7 +37,7 @@ func (h *Harness) IdleEngine(tb testing.TB, change ...func(*recovery.EngineDeps)
 	if err != nil {
 		tb.Fatalf("recoverytest: idle engine: %v", err)
 	}
-	tb.Cleanup(func() { e.DrainJobs(WaitTimeout) })
+	tb.Cleanup(func() { e.DrainJobs(Grace(WaitTimeout)) })
 	return e
 }
 
