@@ -312,9 +312,9 @@ const (
 	DefaultVerifyInterval = 30 * time.Second
 	// DefaultShutdownGrace leaves a pod 5 s of Kubernetes' default 30 s grace period.
 	DefaultShutdownGrace = 25 * time.Second
-	DefaultTerraformDir   = "infrastructure/terraform"
-	DefaultVersionVar     = "model_version"
-	DefaultLockTimeout    = 10 * time.Minute
+	DefaultTerraformDir  = "infrastructure/terraform"
+	DefaultVersionVar    = "model_version"
+	DefaultLockTimeout   = 10 * time.Minute
 )
 
 // DefaultSelfService are the low-risk actions a responder runs without approval.
