@@ -144,18 +144,8 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Webhook) serve(r *http.Request, w http.ResponseWriter, log *zap.Logger) reply {
-	if r.Method != http.MethodPost {
-		return reply{http.StatusMethodNotAllowed, "method not allowed"}
-	}
-	if h.o.Secret == "" {
-		log.Error("webhook secret not configured: refusing delivery")
-		return reply{http.StatusServiceUnavailable, "webhook secret not configured"}
-	}
-	// The declared length is checked before a byte of the body is read; the cap holds
-	// while reading too (a body longer than it declared, or chunked).
-	if r.ContentLength > h.o.MaxBody {
-		log.Warn("webhook body too large", zap.Int64("declared", r.ContentLength), zap.Int64("limit", h.o.MaxBody))
-		return reply{http.StatusRequestEntityTooLarge, "body too large"}
+	if rep := h.refuse(r, log); rep != nil {
+		return *rep
 	}
 	select {
 	case h.inFlight <- struct{}{}:
@@ -166,26 +156,55 @@ func (h *Webhook) serve(r *http.Request, w http.ResponseWriter, log *zap.Logger)
 		log.Warn("too many webhook deliveries at once: refusing one", zap.Int("in_flight", h.o.MaxInFlight))
 		return reply{http.StatusServiceUnavailable, "too many deliveries at once; redeliver later"}
 	}
+	payload, rep := h.readPayload(r, w, log)
+	if rep != nil {
+		return *rep
+	}
+	return h.dispatch(r, payload, log)
+}
+
+// refuse answers a delivery that is refused before a byte of its body is read (and
+// before it takes a place among the deliveries in flight); nil lets it in.
+func (h *Webhook) refuse(r *http.Request, log *zap.Logger) *reply {
+	if r.Method != http.MethodPost {
+		return &reply{http.StatusMethodNotAllowed, "method not allowed"}
+	}
+	if h.o.Secret == "" {
+		log.Error("webhook secret not configured: refusing delivery")
+		return &reply{http.StatusServiceUnavailable, "webhook secret not configured"}
+	}
+	// The declared length is checked before a byte of the body is read; the cap holds
+	// while reading too (a body longer than it declared, or chunked).
+	if r.ContentLength > h.o.MaxBody {
+		log.Warn("webhook body too large", zap.Int64("declared", r.ContentLength), zap.Int64("limit", h.o.MaxBody))
+		return &reply{http.StatusRequestEntityTooLarge, "body too large"}
+	}
+	return nil
+}
+
+// readPayload reads the body under MaxBody, checks its signature and returns the
+// event's JSON; or the answer to a delivery whose body is refused.
+func (h *Webhook) readPayload(r *http.Request, w http.ResponseWriter, log *zap.Logger) ([]byte, *reply) {
 	// Only SHA-256: go-github falls back to the SHA-1 X-Hub-Signature when this header
 	// is absent, which medic does not accept.
 	sig := r.Header.Get(gh.SHA256SignatureHeader)
 	if sig == "" {
 		log.Warn("webhook delivery without X-Hub-Signature-256")
-		return reply{http.StatusUnauthorized, "missing signature"}
+		return nil, &reply{http.StatusUnauthorized, "missing signature"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			log.Warn("webhook body too large", zap.Int64("limit", h.o.MaxBody))
-			return reply{http.StatusRequestEntityTooLarge, "body too large"}
+			return nil, &reply{http.StatusRequestEntityTooLarge, "body too large"}
 		}
 		log.Warn("reading webhook body", zap.Error(err))
-		return reply{http.StatusBadRequest, "cannot read body"}
+		return nil, &reply{http.StatusBadRequest, "cannot read body"}
 	}
 	if err := gh.ValidateSignature(sig, body, []byte(h.o.Secret)); err != nil {
 		log.Warn("webhook signature refused", zap.Error(err))
-		return reply{http.StatusUnauthorized, "bad signature"}
+		return nil, &reply{http.StatusUnauthorized, "bad signature"}
 	}
 	// The signature covers the raw body; the JSON is the body itself or, for hooks
 	// configured with the form content type, its payload= field.
@@ -193,9 +212,13 @@ func (h *Webhook) serve(r *http.Request, w http.ResponseWriter, log *zap.Logger)
 	payload, err := gh.ValidatePayloadFromBody(ct, bytes.NewReader(body), sig, []byte(h.o.Secret))
 	if err != nil {
 		log.Warn("webhook payload unreadable", zap.Error(err))
-		return reply{http.StatusBadRequest, "unreadable payload"}
+		return nil, &reply{http.StatusBadRequest, "unreadable payload"}
 	}
+	return payload, nil
+}
 
+// dispatch parses a signed delivery's payload and emits its signal, if it has one.
+func (h *Webhook) dispatch(r *http.Request, payload []byte, log *zap.Logger) reply {
 	event := gh.WebHookType(r)
 	switch event {
 	case "ping", "workflow_run", "workflow_job":

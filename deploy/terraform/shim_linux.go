@@ -39,6 +39,27 @@ func runShim(real string) error {
 	if err != nil {
 		return fmt.Errorf("opening terraform: %w", err)
 	}
+	if err := confine(shimRules(real, rw, ro)); err != nil {
+		return err
+	}
+	path := real
+	if id != nil && (id.UID != os.Geteuid() || id.GID != os.Getegid()) {
+		if path, err = becomeUser(id, real, bin); err != nil {
+			return err
+		}
+	}
+	argv := append([]string{real}, os.Args[1:]...)
+	err = syscall.Exec(path, argv, env)
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("executing %s: %w (may user %v execute it?)", real, err, id)
+	}
+	return fmt.Errorf("executing %s: %w", real, err)
+}
+
+// shimRules are the Landlock rules of a Terraform command: the system's read-only
+// directories and files, the terraform binary at real, the command's workspace (rw)
+// and the read-only directories ro (the plugin directories).
+func shimRules(real string, rw, ro []string) []landlock.Rule {
 	rules := []landlock.Rule{
 		landlock.RODirs(systemDirs...).IgnoreIfMissing(),
 		landlock.ROFiles(systemFiles...).IgnoreIfMissing(),
@@ -51,6 +72,12 @@ func runShim(real string) error {
 	if len(ro) > 0 {
 		rules = append(rules, landlock.RODirs(ro...).IgnoreIfMissing())
 	}
+	return rules
+}
+
+// confine sets no_new_privs, enters a Landlock domain of rules (when the kernel has
+// Landlock) and marks every inherited descriptor close-on-exec, on the calling thread.
+func confine(rules []landlock.Rule) error {
 	// The filesystem and the scopes (no signals to, no abstract sockets of, processes
 	// outside); not the network: Terraform reaches its backend, AWS and registries.
 	cfg := landlock.V7.BestEffort()
@@ -74,40 +101,38 @@ func runShim(real string) error {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("closing inherited descriptors: %w", err)
 	}
-	path := real
-	if id != nil && (id.UID != os.Geteuid() || id.GID != os.Getegid()) {
-		// Raw, per-thread syscalls: syscall.Setuid would change every thread, which
-		// needs no cgo; this thread is the one that execs.
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, 0, 0, 0); e != 0 {
-			return fmt.Errorf("dropping supplementary groups: %w", e)
-		}
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(id.GID), uintptr(id.GID), uintptr(id.GID)); e != 0 {
-			return fmt.Errorf("switching to group %d: %w", id.GID, e)
-		}
-		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(id.UID), uintptr(id.UID), uintptr(id.UID)); e != 0 {
-			return fmt.Errorf("switching to user %d: %w", id.UID, e)
-		}
-		// A change of credentials clears the parent-death signal terraform-exec set:
-		// set it again, so Terraform dies with medic.
-		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
-			return fmt.Errorf("setting the parent-death signal: %w", err)
-		}
-		// When the new user cannot reach terraform by its path (a tools cache under
-		// /root), exec through the open file. The descriptor then stays open across the
-		// exec (a script's interpreter reads it).
-		if unix.Access(real, unix.X_OK) != nil {
-			if _, err := unix.FcntlInt(bin.Fd(), unix.F_SETFD, 0); err != nil {
-				return fmt.Errorf("keeping terraform open: %w", err)
-			}
-			path = fmt.Sprintf("/proc/self/fd/%d", bin.Fd())
-		}
+	return nil
+}
+
+// becomeUser switches the calling thread to id's user and group, and returns the path
+// to exec terraform by: real, or the open file bin when id's user cannot reach real.
+func becomeUser(id *Identity, real string, bin *os.File) (string, error) {
+	// Raw, per-thread syscalls: syscall.Setuid would change every thread, which
+	// needs no cgo; this thread is the one that execs.
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return "", fmt.Errorf("dropping supplementary groups: %w", e)
 	}
-	argv := append([]string{real}, os.Args[1:]...)
-	err = syscall.Exec(path, argv, env)
-	if errors.Is(err, syscall.EACCES) {
-		return fmt.Errorf("executing %s: %w (may user %v execute it?)", real, err, id)
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(id.GID), uintptr(id.GID), uintptr(id.GID)); e != 0 {
+		return "", fmt.Errorf("switching to group %d: %w", id.GID, e)
 	}
-	return fmt.Errorf("executing %s: %w", real, err)
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(id.UID), uintptr(id.UID), uintptr(id.UID)); e != 0 {
+		return "", fmt.Errorf("switching to user %d: %w", id.UID, e)
+	}
+	// A change of credentials clears the parent-death signal terraform-exec set:
+	// set it again, so Terraform dies with medic.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
+		return "", fmt.Errorf("setting the parent-death signal: %w", err)
+	}
+	// When the new user cannot reach terraform by its path (a tools cache under
+	// /root), exec through the open file. The descriptor then stays open across the
+	// exec (a script's interpreter reads it).
+	if unix.Access(real, unix.X_OK) != nil {
+		if _, err := unix.FcntlInt(bin.Fd(), unix.F_SETFD, 0); err != nil {
+			return "", fmt.Errorf("keeping terraform open: %w", err)
+		}
+		return fmt.Sprintf("/proc/self/fd/%d", bin.Fd()), nil
+	}
+	return real, nil
 }
 
 // landlockABI is the kernel's Landlock ABI version, 0 when it has none.

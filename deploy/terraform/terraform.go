@@ -101,65 +101,21 @@ var _ recovery.Terraform = (*Runner)(nil)
 // New checks the terraform binary (it must exist and be >= MinVersion) and returns a
 // Runner. The version check runs `terraform version` once, bounded by 30 seconds.
 func New(o Options) (*Runner, error) {
-	if o.ExecPath == "" {
-		return nil, errors.New("terraform: no terraform binary given: install Terraform >= " + MinVersion + " (`make tools` builds v1.5.7)")
-	}
-	if o.Archives == nil {
-		return nil, errors.New("terraform: no archive fetcher given")
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.WorkRoot == "" {
-		o.WorkRoot = filepath.Join(os.TempDir(), "medic-terraform")
-	}
-	if o.MaxArchiveBytes <= 0 {
-		o.MaxArchiveBytes = DefaultMaxArchiveBytes
-	}
-	if o.MaxArchiveFiles <= 0 {
-		o.MaxArchiveFiles = DefaultMaxArchiveFiles
-	}
-	if o.RunAs != nil && o.Shim == "" {
-		return nil, errors.New("terraform: running as another user needs the shim (Options.Shim)")
-	}
-	execPath, err := filepath.Abs(o.ExecPath)
+	o, err := o.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("terraform: resolving %s: %w", o.ExecPath, err)
+		return nil, err
 	}
-	fi, err := os.Stat(execPath)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("terraform: %w: install Terraform >= %s (`make tools` builds v1.5.7) and set its path", err, MinVersion)
-	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
-		return nil, fmt.Errorf("terraform: %s is not an executable file", execPath)
+	execPath, err := checkExecPath(o.ExecPath)
+	if err != nil {
+		return nil, err
 	}
 	env, err := parseEnv(o.Env)
 	if err != nil {
 		return nil, err
 	}
-	workRoot, err := filepath.Abs(o.WorkRoot)
+	workRoot, err := prepareWorkRoot(o.WorkRoot, o.RunAs, o.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("terraform: resolving the work root %s: %w", o.WorkRoot, err)
-	}
-	// Traversable (not listable) by Terraform's user when it is another one.
-	mode := os.FileMode(0o700)
-	if o.RunAs != nil {
-		mode = 0o711
-	}
-	if err := os.MkdirAll(workRoot, mode); err != nil {
-		return nil, fmt.Errorf("terraform: creating the work root: %w", err)
-	}
-	if err := ownedHere(workRoot); err != nil {
-		return nil, fmt.Errorf("terraform: the work root %s: %w (config: terraform.work_dir)", workRoot, err)
-	}
-	if err := os.Chmod(workRoot, mode); err != nil {
-		return nil, fmt.Errorf("terraform: setting the work root's mode: %w", err)
-	}
-	sweep(workRoot, o.Logger)
-	if o.RunAs != nil {
-		if err := reachable(workRoot); err != nil {
-			return nil, fmt.Errorf("terraform: the work root must be reachable by user %s, who runs Terraform: %w (config: terraform.work_dir)", o.RunAs.Name, err)
-		}
+		return nil, err
 	}
 	shim := ""
 	if o.Shim != "" {
@@ -191,6 +147,80 @@ func New(o Options) (*Runner, error) {
 	}
 	r.version = v
 	return r, nil
+}
+
+// withDefaults refuses Options missing what New needs and fills in the defaults.
+func (o Options) withDefaults() (Options, error) {
+	if o.ExecPath == "" {
+		return o, errors.New("terraform: no terraform binary given: install Terraform >= " + MinVersion + " (`make tools` builds v1.5.7)")
+	}
+	if o.Archives == nil {
+		return o, errors.New("terraform: no archive fetcher given")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.WorkRoot == "" {
+		o.WorkRoot = filepath.Join(os.TempDir(), "medic-terraform")
+	}
+	if o.MaxArchiveBytes <= 0 {
+		o.MaxArchiveBytes = DefaultMaxArchiveBytes
+	}
+	if o.MaxArchiveFiles <= 0 {
+		o.MaxArchiveFiles = DefaultMaxArchiveFiles
+	}
+	if o.RunAs != nil && o.Shim == "" {
+		return o, errors.New("terraform: running as another user needs the shim (Options.Shim)")
+	}
+	return o, nil
+}
+
+// checkExecPath returns the terraform binary's absolute path, once it is known to be an
+// executable file.
+func checkExecPath(p string) (string, error) {
+	execPath, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("terraform: resolving %s: %w", p, err)
+	}
+	fi, err := os.Stat(execPath)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("terraform: %w: install Terraform >= %s (`make tools` builds v1.5.7) and set its path", err, MinVersion)
+	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
+		return "", fmt.Errorf("terraform: %s is not an executable file", execPath)
+	}
+	return execPath, nil
+}
+
+// prepareWorkRoot creates the work root (or checks the one there is medic's own), sets
+// its mode, sweeps what earlier runs left in it and returns its absolute path. With
+// runAs, the root must be reachable by that user.
+func prepareWorkRoot(dir string, runAs *Identity, log *zap.Logger) (string, error) {
+	workRoot, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("terraform: resolving the work root %s: %w", dir, err)
+	}
+	// Traversable (not listable) by Terraform's user when it is another one.
+	mode := os.FileMode(0o700)
+	if runAs != nil {
+		mode = 0o711
+	}
+	if err := os.MkdirAll(workRoot, mode); err != nil {
+		return "", fmt.Errorf("terraform: creating the work root: %w", err)
+	}
+	if err := ownedHere(workRoot); err != nil {
+		return "", fmt.Errorf("terraform: the work root %s: %w (config: terraform.work_dir)", workRoot, err)
+	}
+	if err := os.Chmod(workRoot, mode); err != nil {
+		return "", fmt.Errorf("terraform: setting the work root's mode: %w", err)
+	}
+	sweep(workRoot, log)
+	if runAs != nil {
+		if err := reachable(workRoot); err != nil {
+			return "", fmt.Errorf("terraform: the work root must be reachable by user %s, who runs Terraform: %w (config: terraform.work_dir)", runAs.Name, err)
+		}
+	}
+	return workRoot, nil
 }
 
 // ownedHere refuses a work root that is not a directory of medic's own, or that others

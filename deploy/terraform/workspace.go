@@ -462,7 +462,7 @@ func (w *Workspace) ApplyPlan(ctx context.Context, plan []byte) error {
 // *Error when Terraform fails.
 func (w *Workspace) ForceUnlock(ctx context.Context, lockID string) error {
 	if !lockIDPattern.MatchString(lockID) {
-		return fmt.Errorf("force-unlocking %s: %q is not a lock ID", w.env, lockID)
+		return fmt.Errorf("force-unlocking %s: %q is not a lock ID", w.env.Name, lockID)
 	}
 	return w.run(ctx, "force-unlock", func(ctx context.Context, tf *tfexec.Terraform) error { return tf.ForceUnlock(ctx, lockID) })
 }
