@@ -140,15 +140,15 @@ type Policy struct {
 	// RequestTTL is how long a request waits for approval.
 	RequestTTL time.Duration
 	// SelfService lists, per environment, the low-risk actions a responder runs on a
-	// click, without approval. Never applies to a production environment or to an
-	// incident rated HIGH or CRITICAL.
+	// click, without approval. Never applies to a protected environment, one rated
+	// HIGH or above, or an incident rated HIGH or CRITICAL.
 	SelfService map[string][]ActionID
 }
 
 // NeedsApproval reports whether action on env, for an incident of severity sev (0 for
 // none), needs a second person.
 func (p Policy) NeedsApproval(action ActionID, env Environment, sev Severity) bool {
-	if sev >= SeverityHigh || env.Severity >= SeverityHigh || env.Name == "prod" {
+	if sev >= SeverityHigh || env.Severity >= SeverityHigh || env.Protected {
 		return true
 	}
 	return !slices.Contains(p.SelfService[env.Name], action)

@@ -14,9 +14,10 @@ type UserError struct{ Msg string }
 func (e *UserError) Error() string { return e.Msg }
 
 // Act carries out a button click on an incident's alert and returns what to tell the
-// user who clicked (only they see it). Read-only actions run now; actions that change
-// something are refused until the approval flow exists, saying so; every click is
-// audited.
+// user who clicked (only they see it). Read-only actions run now; a mutating action
+// becomes a request (see RequestAction) and a paging action a page, or, where those are
+// not configured, is refused saying so and how the runbook does it by hand. Every click
+// is audited.
 func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user string) (string, error) {
 	a, ok := ActionByID(id)
 	if !ok {
@@ -51,25 +52,36 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 		return msg, nil
 	}
 	e.audit(ctx, in, user, "action."+string(id), nil)
-	switch id {
-	case ActAcknowledge:
-		return e.acknowledge(ctx, in, user)
-	case ActResolve:
-		return e.Resolve(ctx, in.ID, user, "")
-	case ActCreateIssue:
-		return e.CreateFollowUpIssue(ctx, in.ID, user)
-	case ActRefresh:
-		return e.refresh(ctx, in, env, user)
-	case ActVerify:
-		verdict, _ := e.verify(ctx, env)
-		e.postNotes(ctx, in, []Note{{Text: Say("Verification requested by %s: %s", Mention(user), verdict)}})
-		return "Verification posted in the alert's thread.", nil
-	case ActViewLogs:
-		return e.viewLogs(ctx, in, user)
-	case ActViewArtifacts:
-		return e.viewArtifacts(ctx, in, user)
-	}
-	return "", &UserError{fmt.Sprintf("%s is not available here.", a.Label)}
+	s, _ := specOf(id)
+	return s.act(e, ctx, in, env, user)
+}
+
+// The read-only actions' entry points (see actionTable).
+
+func (e *Engine) actAcknowledge(ctx context.Context, in Incident, _ Environment, user string) (string, error) {
+	return e.acknowledge(ctx, in, user)
+}
+
+func (e *Engine) actResolve(ctx context.Context, in Incident, _ Environment, user string) (string, error) {
+	return e.Resolve(ctx, in.ID, user, "")
+}
+
+func (e *Engine) actCreateIssue(ctx context.Context, in Incident, _ Environment, user string) (string, error) {
+	return e.CreateFollowUpIssue(ctx, in.ID, user)
+}
+
+func (e *Engine) actVerify(ctx context.Context, in Incident, env Environment, user string) (string, error) {
+	verdict, _ := e.verify(ctx, env)
+	e.postNotes(ctx, in, []Note{{Text: Say("Verification requested by %s: %s", Mention(user), verdict)}})
+	return "Verification posted in the alert's thread.", nil
+}
+
+func (e *Engine) actViewLogs(ctx context.Context, in Incident, _ Environment, user string) (string, error) {
+	return e.viewLogs(ctx, in, user)
+}
+
+func (e *Engine) actViewArtifacts(ctx context.Context, in Incident, _ Environment, user string) (string, error) {
+	return e.viewArtifacts(ctx, in, user)
 }
 
 func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (string, error) {

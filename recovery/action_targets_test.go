@@ -91,14 +91,18 @@ func ruleEngine() (*Engine, *ruleCommits, *ruleDeploys) {
 
 // ruleEnv is an environment as the runbook names its resources.
 func ruleEnv(name string) Environment {
-	return Environment{Name: name, Table: name + "-sentiment-items", AlarmPrefix: name + "-", DeployWorkflow: "deploy-" + name + ".yml"}
+	return Environment{Name: name, Table: name + "-sentiment-items", AlarmPrefix: name + "-", DeployWorkflow: "deploy-" + name + ".yml",
+		Protected: name == "prod", AllowDestructive: name == "preprod"}
 }
 
-// TestDestructiveActionsOnlyTouchPreprod: Clean test data only ever touches preprod's
-// own table (named preprod-…), Destroy & recreate only preprod; every other
-// environment is refused, saying so, before anything is asked of GitHub.
+// TestDestructiveActionsOnlyTouchPreprod: Clean test data and Destroy & recreate run
+// only where allow_destructive is set (preprod in the runbook's config, whatever the
+// name), Clean test data only in the environment's own table (named preprod-…); every
+// other environment is refused, saying so, before anything is asked of GitHub.
 func TestDestructiveActionsOnlyTouchPreprod(t *testing.T) {
 	withTable := func(env Environment, table string) Environment { env.Table = table; return env }
+	destructive := func(env Environment) Environment { env.AllowDestructive = true; return env }
+	notDestructive := func(env Environment) Environment { env.AllowDestructive = false; return env }
 	tests := []struct {
 		name    string
 		action  ActionID
@@ -108,15 +112,19 @@ func TestDestructiveActionsOnlyTouchPreprod(t *testing.T) {
 		{"clean test data in preprod", ActCleanTestData, ruleEnv("preprod"), ""},
 		{"clean test data in dev", ActCleanTestData, ruleEnv("dev"), "dev's table \"dev-sentiment-items\" is refused"},
 		{"clean test data in prod", ActCleanTestData, ruleEnv("prod"), "prod's table \"prod-sentiment-items\" is refused"},
-		{"clean test data in staging", ActCleanTestData, ruleEnv("staging"), "only ever touches the preprod table"},
+		{"clean test data in staging", ActCleanTestData, ruleEnv("staging"), "environments.staging.allow_destructive"},
+		{"clean test data in a staging allowing destructive actions", ActCleanTestData, destructive(ruleEnv("staging")), ""},
+		{"clean test data in a preprod not allowing them", ActCleanTestData, notDestructive(ruleEnv("preprod")), "preprod's table \"preprod-sentiment-items\" is refused"},
 		{"clean test data of preprod pointed at prod's table", ActCleanTestData, withTable(ruleEnv("preprod"), "prod-sentiment-items"), "preprod's table \"prod-sentiment-items\" is refused"},
 		{"clean test data of preprod without the prefix's dash", ActCleanTestData, withTable(ruleEnv("preprod"), "preprodsentiment-items"), "is refused"},
 		{"clean test data of preprod with no table", ActCleanTestData, withTable(ruleEnv("preprod"), ""), "is refused"},
 		{"clean test data of another env with a preprod- table", ActCleanTestData, withTable(ruleEnv("preprod2"), "preprod-sentiment-items"), "preprod2's table"},
 		{"destroy & recreate preprod", ActDestroyRecreate, ruleEnv("preprod"), ""},
-		{"destroy & recreate dev", ActDestroyRecreate, ruleEnv("dev"), "Destroy & recreate is for preprod only, never dev."},
-		{"destroy & recreate prod", ActDestroyRecreate, ruleEnv("prod"), "Destroy & recreate is for preprod only, never prod."},
+		{"destroy & recreate dev", ActDestroyRecreate, ruleEnv("dev"), "Destroy & recreate only runs where allow_destructive is set (config: environments.dev.allow_destructive), never dev."},
+		{"destroy & recreate prod", ActDestroyRecreate, ruleEnv("prod"), "Destroy & recreate only runs where allow_destructive is set (config: environments.prod.allow_destructive), never prod."},
 		{"destroy & recreate staging", ActDestroyRecreate, ruleEnv("staging"), "never staging"},
+		{"destroy & recreate a staging allowing destructive actions", ActDestroyRecreate, destructive(ruleEnv("staging")), ""},
+		{"destroy & recreate a preprod not allowing them", ActDestroyRecreate, notDestructive(ruleEnv("preprod")), "never preprod"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -658,36 +659,52 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 		e.audit(ctx, in, user, "page.refused", map[string]string{"action": string(action), "why": "untrusted run"})
 		return "", &UserError{fmt.Sprintf("Incident %s is about a run medic does not trust (%s); medic never pages for those. Nobody was paged.", in.ID, Literal(in.Untrusted))}
 	}
+	s, ok := specOf(action)
+	if !ok || s.page == nil {
+		return "", &UserError{fmt.Sprintf("%s is not a way to page people.", Literal(strconv.Quote(string(action))))}
+	}
+	return s.page(e, ctx, in, user, reason)
+}
+
+// declareDataCorruption records a data corruption risk on the incident (its row then
+// pages at once) and pages the people of that row.
+func (e *Engine) declareDataCorruption(ctx context.Context, in Incident, user, reason string) (string, error) {
+	if strings.TrimSpace(reason) == "" {
+		return "", &UserError{"Say why data may be corrupted: it goes to the audit log and the page."}
+	}
+	if in.Escalation.DataCorruption {
+		return fmt.Sprintf("Data corruption risk was already declared on %s by <@%s>; the %s are being paged.", in.ID, in.Escalation.DataCorruptionBy, e.dataCorruptionTitles()), nil
+	}
+	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+		cur.Escalation.DataCorruption, cur.Escalation.DataCorruptionBy, cur.Escalation.DataCorruptionReason = true, user, Redact(reason)
+	})
+	if err != nil {
+		return "", err
+	}
+	e.audit(ctx, saved, user, "incident.data_corruption", map[string]string{"reason": Redact(reason)})
+	e.postNotes(ctx, saved, []Note{{Text: Say(":biohazard_sign: %s declared a *data corruption risk*: %s", Mention(user), reason)}})
+	// The row changed to an IMMEDIATE one: page this incident now (not a whole round
+	// over every incident), then send what is due.
+	if err := e.escalate(ctx, saved); err != nil {
+		return "", err
+	}
+	if err := e.DeliverPages(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Data corruption risk declared on %s: paging the %s now.", in.ID, e.dataCorruptionTitles()), nil
+}
+
+func (e *Engine) pageOnCall(ctx context.Context, in Incident, user, reason string) (string, error) {
+	return e.pageLevel(ctx, in, e.Escalation.Policy.OnCall, user, reason)
+}
+
+func (e *Engine) pageSenior(ctx context.Context, in Incident, user, reason string) (string, error) {
+	return e.pageLevel(ctx, in, e.Escalation.Policy.Senior, user, reason)
+}
+
+// pageLevel pages one escalation level about in, unless it was paged moments ago.
+func (e *Engine) pageLevel(ctx context.Context, in Incident, level, user, reason string) (string, error) {
 	p := e.Escalation.Policy
-	if action == ActDataCorruption {
-		if strings.TrimSpace(reason) == "" {
-			return "", &UserError{"Say why data may be corrupted: it goes to the audit log and the page."}
-		}
-		if in.Escalation.DataCorruption {
-			return fmt.Sprintf("Data corruption risk was already declared on %s by <@%s>; the %s are being paged.", in.ID, in.Escalation.DataCorruptionBy, e.dataCorruptionTitles()), nil
-		}
-		saved, err := e.update(ctx, in.ID, func(cur *Incident) {
-			cur.Escalation.DataCorruption, cur.Escalation.DataCorruptionBy, cur.Escalation.DataCorruptionReason = true, user, Redact(reason)
-		})
-		if err != nil {
-			return "", err
-		}
-		e.audit(ctx, saved, user, "incident.data_corruption", map[string]string{"reason": Redact(reason)})
-		e.postNotes(ctx, saved, []Note{{Text: Say(":biohazard_sign: %s declared a *data corruption risk*: %s", Mention(user), reason)}})
-		// The row changed to an IMMEDIATE one: page this incident now (not a whole round
-		// over every incident), then send what is due.
-		if err := e.escalate(ctx, saved); err != nil {
-			return "", err
-		}
-		if err := e.DeliverPages(ctx); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("Data corruption risk declared on %s: paging the %s now.", in.ID, e.dataCorruptionTitles()), nil
-	}
-	level := p.OnCall
-	if action == ActPageSenior {
-		level = p.Senior
-	}
 	if slices.Equal(in.Escalation.LastLevels, []string{level}) && e.Now().Sub(in.Escalation.LastPagedAt) < repagePause {
 		return fmt.Sprintf("The %s was paged for %s %s ago; not paging again so soon.", p.Levels[level].Title, in.ID, duration(e.Now().Sub(in.Escalation.LastPagedAt))), nil
 	}

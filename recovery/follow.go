@@ -52,9 +52,6 @@ type FollowUp struct {
 // Pending reports whether medic still waits for the end of what it follows.
 func (f *FollowUp) Pending() bool { return f != nil && f.Outcome == "" }
 
-// followed are the actions whose effect on a run medic follows after their job ends.
-var followed = map[ActionID]bool{ActRerun: true, ActRerunFailed: true, ActCancelRun: true}
-
 // startFollow records, once a job succeeded, what the incident now follows: the run a
 // re-run or cancel acted on (the poller reads it until it ends), the pipeline run of a
 // pushed revert commit, or the run a destroy & recreate dispatched (runs the poller
@@ -66,8 +63,9 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 	}
 	var f FollowUp
 	what := ""
+	spec, _ := specOf(job.Action)
 	switch {
-	case followed[job.Action] && job.Params.RunID != 0:
+	case spec.followsRun && job.Params.RunID != 0:
 		f = FollowUp{RunID: job.Params.RunID}
 		what = fmt.Sprintf("run %d", job.Params.RunID)
 	case started != nil && started.SHA != "":
@@ -81,7 +79,7 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 	case started != nil && started.Workflow != "":
 		f = FollowUp{Workflow: started.Workflow, Since: started.Since}
 		what = "the dispatched run of " + started.Workflow
-	case verified[job.Action]:
+	case spec.fixes:
 		// Verified already (the job's last step): what follows is the next deploy.
 		env, err := e.Envs.Get(job.Env)
 		if err != nil || env.DeployWorkflow == "" {
@@ -109,10 +107,6 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 	}
 	e.audit(ctx, in, "medic", "follow.started", map[string]string{"action": string(job.Action), "job": job.ID, "what": what})
 }
-
-// verified are the actions whose job ends with a verification: once it passed, medic
-// follows the environment's next deploy run.
-var verified = map[ActionID]bool{ActRollback: true, ActEmergencyRollback: true, ActForceLambdaUpdate: true}
 
 // following finds the open incident that follows run when the run is not the
 // incident's own: a revert commit's run of the deploy workflow, the run a destroy &

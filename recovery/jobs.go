@@ -316,13 +316,14 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	if errors.Is(failed, ErrStalePlan) {
 		n.Text = append(n.Text, Say("\nNothing was applied: %s's state changed after the plan was approved. Retry makes a new preview, which needs a new approval.", job.Env)...)
 	}
-	if state == JobFailed && (job.Action == ActRollback || job.Action == ActEmergencyRollback) && at < len(steps) && strings.HasPrefix(steps[at].name, "terraform") && !errors.Is(failed, ErrStalePlan) {
+	spec, _ := specOf(job.Action)
+	if state == JobFailed && spec.terraformFallback && at < len(steps) && strings.HasPrefix(steps[at].name, "terraform") && !errors.Is(failed, ErrStalePlan) {
 		// The runbook's Step 3: when Terraform fails, update the functions directly.
 		n.Text = append(n.Text, Say("\nTerraform failed: the runbook's next step is to update the Lambda functions directly to %s.", shortSHA(job.Params.SHA))...)
 		n.Buttons = append(n.Buttons, Button{Label: "Force Lambda update to " + shortSHA(job.Params.SHA), ID: ButtonID(ActForceLambdaUpdate),
 			Value: ButtonValue(job.IncidentID, job.Env, RequestParams{SHA: job.Params.SHA}), Style: "danger"})
 	}
-	if state == JobSucceeded && job.IncidentID != "" && (job.Action == ActRollback || job.Action == ActEmergencyRollback || job.Action == ActForceLambdaUpdate) {
+	if state == JobSucceeded && job.IncidentID != "" && spec.fixes {
 		if _, err := e.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = e.Now() }); err != nil {
 			e.log.Warn("recording the fix", zap.Error(err))
 		}

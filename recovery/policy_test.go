@@ -15,17 +15,18 @@ func rulePolicy() Policy {
 		"preprod": {ActRerunFailed, ActRerun, ActTerraformPlan},
 		"prod":    {ActRerunFailed},
 		"perf":    {ActRerunFailed},
+		"staging": {ActRerunFailed},
 	}}
 }
 
 // TestNeedsApprovalBoundaries: self-service holds only for an action listed for the
-// environment, in an environment that is neither prod nor rated HIGH or above, for an
-// incident below HIGH.
+// environment, in an environment that is neither protected nor rated HIGH or above, for
+// an incident below HIGH. An environment's name counts for nothing: protection is config.
 func TestNeedsApprovalBoundaries(t *testing.T) {
 	p := rulePolicy()
 	dev := Environment{Name: "dev", Severity: SeverityLow}
 	preprod := Environment{Name: "preprod", Severity: SeverityMedium}
-	prod := Environment{Name: "prod", Severity: SeverityHigh}
+	prod := Environment{Name: "prod", Severity: SeverityHigh, Protected: true}
 	tests := []struct {
 		name   string
 		action ActionID
@@ -42,7 +43,10 @@ func TestNeedsApprovalBoundaries(t *testing.T) {
 		{"listed for dev, not for preprod", ActCancelRun, preprod, SeverityLow, true},
 		{"not listed anywhere", ActRevert, dev, 0, true},
 		{"listed for prod, which never counts", ActRerunFailed, prod, 0, true},
-		{"prod by name, rated LOW by mistake", ActRerunFailed, Environment{Name: "prod", Severity: SeverityLow}, SeverityLow, true},
+		{"prod, protected, rated LOW by mistake", ActRerunFailed, Environment{Name: "prod", Severity: SeverityLow, Protected: true}, SeverityLow, true},
+		{"a protected staging, rated LOW, listed", ActRerunFailed, Environment{Name: "staging", Severity: SeverityLow, Protected: true}, 0, true},
+		{"the same staging unprotected", ActRerunFailed, Environment{Name: "staging", Severity: SeverityLow}, 0, false},
+		{"an environment named prod but not protected, rated LOW", ActRerunFailed, Environment{Name: "prod", Severity: SeverityLow}, 0, false},
 		{"an environment rated HIGH", ActRerunFailed, Environment{Name: "perf", Severity: SeverityHigh}, 0, true},
 		{"an environment rated CRITICAL", ActRerunFailed, Environment{Name: "perf", Severity: SeverityCritical}, 0, true},
 		{"an environment rated MEDIUM", ActRerunFailed, Environment{Name: "perf", Severity: SeverityMedium}, 0, false},
@@ -70,7 +74,7 @@ func TestNeedsApprovalEveryActionEnvSeverity(t *testing.T) {
 		env       Environment
 		protected bool
 	}{
-		{Environment{Name: "prod", Severity: SeverityHigh}, true},
+		{Environment{Name: "prod", Severity: SeverityHigh, Protected: true}, true},
 		{Environment{Name: "perf", Severity: SeverityHigh}, true},
 		{Environment{Name: "preprod", Severity: SeverityMedium}, false},
 		{Environment{Name: "dev", Severity: SeverityLow}, false},

@@ -151,17 +151,14 @@ type Asks struct {
 	KnownSHAs []string
 }
 
-// nuclear actions ask the environment's name to be typed.
-var nuclear = map[ActionID]bool{ActDestroyRecreate: true, ActForceLambdaUpdate: true}
-
 // AsksFor says what must be asked of user before action, on the incident (or, without
 // one, on env): restricted actions ask a reason, the nuclear ones the environment's name
 // too, an emergency rollback the SHA. ok is false when nothing needs asking. A form is
 // only for someone who may send it: without the responder role for the environment the
 // answer is a *UserError saying so (audited), before any form opens.
 func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action ActionID, user string) (asks Asks, ok bool, err error) {
-	a, known := ActionByID(action)
-	paging := action == ActDataCorruption && e.Escalation != nil
+	a, known := specOf(action)
+	paging := known && a.Kind == Paging && a.Restricted && e.Escalation != nil
 	if !paging && (!known || a.Kind != Mutating || e.Actions == nil) {
 		return Asks{}, false, nil
 	}
@@ -179,14 +176,14 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 		return Asks{Env: env, Reason: true}, true, nil // a confirming reason, then the page
 	}
 	asks = Asks{Env: env, Reason: a.Restricted}
-	if nuclear[action] {
+	if a.nuclear {
 		asks.EnvName = env
 	}
-	if action == ActEmergencyRollback {
+	if a.asksSHA {
 		asks.SHA = in.RollbackSHA
 		asks.KnownSHAs = in.GoodSHAs
 	}
-	ok = asks.Reason || action == ActEmergencyRollback
+	ok = asks.Reason || a.asksSHA
 	if !ok {
 		return asks, false, nil // no form: RequestAction checks the role, as for /rollback
 	}
@@ -216,7 +213,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	}
 	var in *Incident
 	envName := ar.Env
-	if ar.IncidentID == "" && ar.Env != "" && (ar.Action == ActRollback || ar.Action == ActEmergencyRollback) {
+	if s, _ := specOf(ar.Action); ar.IncidentID == "" && ar.Env != "" && s.rollsBack {
 		// /rollback while the environment has an open incident belongs to that incident:
 		// its thread, its failing SHA to avoid.
 		if open, err := e.Incidents.OpenIncidents(ctx, ar.Env); err == nil {
@@ -448,113 +445,141 @@ func incidentIDOf(in *Incident) string {
 }
 
 // resolveParams checks and completes an action's inputs: the SHA to roll back to, the
-// lock to remove, the alarm to set, the run to re-run. It refuses what the action may
-// not touch (a prod table, a non-preprod environment for the destructive ones).
+// lock to remove, the alarm to set, the run to re-run (each action's params). It
+// refuses what the action may not touch (a destructive action where the environment
+// does not allow it, a table not the environment's own).
 func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Incident, ar ActionRequest) (RequestParams, error) {
 	p := ar.Params
 	p.Reason = strings.TrimSpace(p.Reason)
 	if len(p.Reason) > 500 {
 		p.Reason = p.Reason[:500]
 	}
-	a, _ := ActionByID(ar.Action)
-	if a.Restricted && p.Reason == "" {
-		return p, &UserError{a.Label + " needs a reason."}
+	s, ok := specOf(ar.Action)
+	if !ok || s.params == nil {
+		return p, &UserError{fmt.Sprintf("%s is not an action medic runs.", Literal(strconv.Quote(string(ar.Action))))}
 	}
-	switch ar.Action {
-	case ActRerunFailed, ActRerun, ActCancelRun:
-		if p.RunID == 0 && in != nil {
-			p.RunID = in.RunID
-		}
-		if p.RunID == 0 {
-			return p, &UserError{"This incident has no workflow run to act on."}
-		}
-	case ActRevert:
-		if p.SHA == "" && in != nil {
-			p.SHA = in.SHA
-		}
-	case ActRollback, ActEmergencyRollback:
-		if p.SHA == "" && in != nil {
-			p.SHA = in.RollbackSHA
-		}
-		if p.SHA == "" {
-			sha, planned, err := e.lastKnownGood(ctx, env, in)
-			if err != nil {
-				return p, err
-			}
-			p.SHA, p.Planned = sha, planned
-		} else if in == nil {
-			p.Planned = true
-		}
-	case ActForceLambdaUpdate:
-		// The last known good version only, never the incident's own (failing) commit.
-		if p.SHA == "" && in != nil {
-			p.SHA = in.RollbackSHA
-		}
-		if p.SHA == "" {
-			sha, _, err := e.lastKnownGood(ctx, env, in)
-			if err != nil {
-				return p, err
-			}
-			p.SHA = sha
-		}
-	case ActTerraformPlan:
-		if p.SHA == "" && in != nil {
-			p.SHA = orWord(in.RollbackSHA, in.SHA)
-		}
-		if p.SHA == "" {
-			sha, _, err := e.lastKnownGood(ctx, env, in)
-			if err != nil {
-				return p, err
-			}
-			p.SHA = sha
-		}
-	case ActForceUnlock:
-		if p.LockID == "" && in != nil && in.Lock != nil {
-			p.LockID = in.Lock.ID
-		}
-		if p.LockID == "" {
-			return p, &UserError{"No state lock is known for this incident; nothing to unlock."}
-		}
-		if !lockIDRE.MatchString(p.LockID) {
-			return p, &UserError{fmt.Sprintf("%s is not a Terraform lock ID.", Literal(strconv.Quote(p.LockID)))}
-		}
-		if p.SHA == "" && in != nil {
-			p.SHA = orWord(in.RollbackSHA, in.SHA)
-		}
-		if p.SHA == "" {
-			sha, _, err := e.lastKnownGood(ctx, env, in)
-			if err != nil {
-				return p, err
-			}
-			p.SHA = sha
-		}
-	case ActSetAlarmOK:
-		if p.Alarm == "" && in != nil {
-			p.Alarm = in.AlarmName
-		}
-		if p.Alarm == "" || !alarmRE.MatchString(p.Alarm) || !strings.HasPrefix(p.Alarm, env.AlarmPrefix) {
-			return p, &UserError{fmt.Sprintf("No alarm of %s to set (alarm %s).", env.Name, Literal(strconv.Quote(p.Alarm)))}
-		}
-	case ActCleanTestData:
-		if env.Name != "preprod" || !strings.HasPrefix(env.Table, "preprod-") {
-			return p, &UserError{fmt.Sprintf("Clean test data only ever touches the preprod table; %s's table %s is refused.", env.Name, Literal(strconv.Quote(env.Table)))}
-		}
-	case ActDestroyRecreate:
-		if env.Name != "preprod" {
-			return p, &UserError{fmt.Sprintf("Destroy & recreate is for preprod only, never %s.", env.Name)}
-		}
-		if p.SHA == "" {
-			sha, _, err := e.lastKnownGood(ctx, env, nil)
-			if err != nil {
-				return p, err
-			}
-			p.SHA = sha
-		}
+	if s.Restricted && p.Reason == "" {
+		return p, &UserError{s.Label + " needs a reason."}
+	}
+	p, err := s.params(e, ctx, env, in, p)
+	if err != nil {
+		return p, err
+	}
+	if s.destructive && !env.AllowDestructive {
+		// Each destructive action's params refuse first, saying why; this is the
+		// registry's own guard behind them.
+		return p, &UserError{fmt.Sprintf("%s only runs where allow_destructive is set (config: environments.%s.allow_destructive), never %s.", s.Label, env.Name, env.Name)}
 	}
 	if p.SHA != "" && !ValidSHA(p.SHA) {
 		return p, &UserError{fmt.Sprintf("%s is not a commit SHA (7 to 40 hex digits).", Literal(strconv.Quote(p.SHA)))}
 	}
 	return e.checkTarget(ctx, env, ar.Action, ar.User, p)
+}
+
+// The actions' params (see actionTable): each fills in what the request left out from
+// the incident, and refuses what the action may not touch.
+
+func (e *Engine) runParams(_ context.Context, _ Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	if p.RunID == 0 && in != nil {
+		p.RunID = in.RunID
+	}
+	if p.RunID == 0 {
+		return p, &UserError{"This incident has no workflow run to act on."}
+	}
+	return p, nil
+}
+
+func (e *Engine) revertParams(_ context.Context, _ Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	if p.SHA == "" && in != nil {
+		p.SHA = in.SHA
+	}
+	return p, nil
+}
+
+func (e *Engine) rollbackParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	if p.SHA == "" && in != nil {
+		p.SHA = in.RollbackSHA
+	}
+	if p.SHA != "" {
+		if in == nil {
+			p.Planned = true
+		}
+		return p, nil
+	}
+	sha, planned, err := e.lastKnownGood(ctx, env, in)
+	if err != nil {
+		return p, err
+	}
+	p.SHA, p.Planned = sha, planned
+	return p, nil
+}
+
+func (e *Engine) lambdaParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	// The last known good version only, never the incident's own (failing) commit.
+	if p.SHA == "" && in != nil {
+		p.SHA = in.RollbackSHA
+	}
+	return e.orLastKnownGood(ctx, env, in, p)
+}
+
+func (e *Engine) planParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	if p.SHA == "" && in != nil {
+		p.SHA = orWord(in.RollbackSHA, in.SHA)
+	}
+	return e.orLastKnownGood(ctx, env, in, p)
+}
+
+func (e *Engine) unlockParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	if p.LockID == "" && in != nil && in.Lock != nil {
+		p.LockID = in.Lock.ID
+	}
+	if p.LockID == "" {
+		return p, &UserError{"No state lock is known for this incident; nothing to unlock."}
+	}
+	if !lockIDRE.MatchString(p.LockID) {
+		return p, &UserError{fmt.Sprintf("%s is not a Terraform lock ID.", Literal(strconv.Quote(p.LockID)))}
+	}
+	return e.planParams(ctx, env, in, p)
+}
+
+func (e *Engine) alarmParams(_ context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	if p.Alarm == "" && in != nil {
+		p.Alarm = in.AlarmName
+	}
+	if p.Alarm == "" || !alarmRE.MatchString(p.Alarm) || !strings.HasPrefix(p.Alarm, env.AlarmPrefix) {
+		return p, &UserError{fmt.Sprintf("No alarm of %s to set (alarm %s).", env.Name, Literal(strconv.Quote(p.Alarm)))}
+	}
+	return p, nil
+}
+
+// cleanParams: test data is cleaned only where destructive actions are allowed, and
+// only in the environment's own table (named after it: "preprod-…").
+func (e *Engine) cleanParams(_ context.Context, env Environment, _ *Incident, p RequestParams) (RequestParams, error) {
+	if !env.AllowDestructive || !strings.HasPrefix(env.Table, env.Name+"-") {
+		return p, &UserError{fmt.Sprintf("Clean test data only touches the table of an environment with allow_destructive (config: environments.%s.allow_destructive), named after it (%s-…); %s's table %s is refused.",
+			env.Name, env.Name, env.Name, Literal(strconv.Quote(env.Table)))}
+	}
+	return p, nil
+}
+
+func (e *Engine) destroyParams(ctx context.Context, env Environment, _ *Incident, p RequestParams) (RequestParams, error) {
+	if !env.AllowDestructive {
+		return p, &UserError{fmt.Sprintf("Destroy & recreate only runs where allow_destructive is set (config: environments.%s.allow_destructive), never %s.", env.Name, env.Name)}
+	}
+	return e.orLastKnownGood(ctx, env, nil, p)
+}
+
+// orLastKnownGood fills an empty SHA with the last known good one.
+func (e *Engine) orLastKnownGood(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+	if p.SHA != "" {
+		return p, nil
+	}
+	sha, _, err := e.lastKnownGood(ctx, env, in)
+	if err != nil {
+		return p, err
+	}
+	p.SHA = sha
+	return p, nil
 }
 
 // lastKnownGood is the newest successful deploy's SHA that is neither the failing one

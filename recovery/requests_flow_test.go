@@ -579,8 +579,9 @@ func TestRequestBeyondThePreviewQueueFails(t *testing.T) {
 	}
 }
 
-// Destructive actions stay in preprod: asked elsewhere they are refused before any
-// request, and the refusal is audited.
+// Destructive actions stay where allow_destructive is set (preprod in the runbook's
+// config): asked elsewhere they are refused before any request, and the refusal is
+// audited.
 func TestDestructiveActionsOutsidePreprodRefused(t *testing.T) {
 	h := recoverytest.New(t)
 	in := h.FailJob(t, recovery.JobDeployProd)
@@ -588,8 +589,8 @@ func TestDestructiveActionsOutsidePreprodRefused(t *testing.T) {
 		action recovery.ActionID
 		want   string
 	}{
-		{recovery.ActDestroyRecreate, "Destroy & recreate is for preprod only, never prod."},
-		{recovery.ActCleanTestData, `Clean test data only ever touches the preprod table; prod's table "prod-sentiment-items" is refused.`},
+		{recovery.ActDestroyRecreate, "Destroy & recreate only runs where allow_destructive is set (config: environments.prod.allow_destructive), never prod."},
+		{recovery.ActCleanTestData, `Clean test data only touches the table of an environment with allow_destructive (config: environments.prod.allow_destructive), named after it (prod-…); prod's table "prod-sentiment-items" is refused.`},
 	} {
 		r, _, err := h.Request(t, recovery.ActionRequest{IncidentID: in.ID, Action: tc.action, User: admin, Params: recovery.RequestParams{Reason: "recreate it"}})
 		if got := recoverytest.UserMessage(err); got != tc.want || r.ID != "" {
@@ -600,8 +601,8 @@ func TestDestructiveActionsOutsidePreprodRefused(t *testing.T) {
 	for _, e := range auditOf(t, h, in.ID, "request.refused") {
 		refused = append(refused, e.Detail["action"]+": "+e.Detail["why"])
 	}
-	if want := []string{"destroy-recreate: Destroy & recreate is for preprod only, never prod.",
-		`clean-test-data: Clean test data only ever touches the preprod table; prod's table "prod-sentiment-items" is refused.`}; !slices.Equal(refused, want) {
+	if want := []string{"destroy-recreate: Destroy & recreate only runs where allow_destructive is set (config: environments.prod.allow_destructive), never prod.",
+		`clean-test-data: Clean test data only touches the table of an environment with allow_destructive (config: environments.prod.allow_destructive), named after it (prod-…); prod's table "prod-sentiment-items" is refused.`}; !slices.Equal(refused, want) {
 		t.Fatalf("audit request.refused: got %q, want %q", refused, want)
 	}
 	if got := h.Terraform.Count("Plan") + h.AWS.Count("CountItems"); got != 0 {

@@ -31,94 +31,6 @@ const (
 	UntrustedRunFailed ScenarioID = "untrusted-run-failed"
 )
 
-// ActionID names a recovery action offered as a button.
-type ActionID string
-
-// The actions of the runbook's scenarios.
-const (
-	ActRerunFailed       ActionID = "rerun-failed"
-	ActRerun             ActionID = "rerun"
-	ActCancelRun         ActionID = "cancel-run"
-	ActViewLogs          ActionID = "view-logs"
-	ActViewArtifacts     ActionID = "view-artifacts"
-	ActAcknowledge       ActionID = "ack"
-	ActRefresh           ActionID = "refresh"
-	ActVerify            ActionID = "verify"
-	ActRevert            ActionID = "revert"
-	ActTerraformPlan     ActionID = "tf-plan"
-	ActForceUnlock       ActionID = "force-unlock"
-	ActDestroyRecreate   ActionID = "destroy-recreate"
-	ActCleanTestData     ActionID = "clean-test-data"
-	ActRollback          ActionID = "rollback"
-	ActEmergencyRollback ActionID = "emergency-rollback"
-	ActForceLambdaUpdate ActionID = "force-lambda-update"
-	ActSetAlarmOK        ActionID = "set-alarm-ok"
-	ActPageOnCall        ActionID = "page-oncall"
-	ActPageSenior        ActionID = "page-senior"
-	ActDataCorruption    ActionID = "data-corruption"
-	ActResolve           ActionID = "resolve"
-	ActCreateIssue       ActionID = "create-issue"
-)
-
-// ActionKind says what an action does to the world.
-type ActionKind int
-
-// Action kinds.
-const (
-	// ReadOnly actions gather or show information, or record a decision about the
-	// incident itself (acknowledge, resolve, file its follow-up issue).
-	ReadOnly ActionKind = iota
-	// Mutating actions change the pipeline or an environment and go through approval.
-	Mutating
-	// Paging actions call people.
-	Paging
-)
-
-// Action is a recovery action as people see it.
-type Action struct {
-	ID    ActionID
-	Label string
-	// Style is "primary", "danger" or "" (Slack's button styles).
-	Style string
-	Kind  ActionKind
-	// Restricted actions are destructive: they ask for a reason (and some for the
-	// environment's name) before anything happens.
-	Restricted bool
-	// Runbook is the runbook's command or section this action carries out.
-	Runbook string
-}
-
-var actions = map[ActionID]Action{
-	ActRerunFailed:       {ID: ActRerunFailed, Label: "Re-run failed jobs", Style: "primary", Kind: Mutating, Runbook: "gh run rerun <RUN_ID> --failed"},
-	ActRerun:             {ID: ActRerun, Label: "Re-run", Kind: Mutating, Runbook: "gh run rerun <RUN_ID>"},
-	ActCancelRun:         {ID: ActCancelRun, Label: "Cancel run", Style: "danger", Kind: Mutating, Runbook: "gh run cancel <RUN_ID>"},
-	ActViewLogs:          {ID: ActViewLogs, Label: "View logs", Kind: ReadOnly, Runbook: "gh run view <RUN_ID> --log-failed"},
-	ActViewArtifacts:     {ID: ActViewArtifacts, Label: "View artifacts", Kind: ReadOnly, Runbook: "gh run download <RUN_ID>"},
-	ActAcknowledge:       {ID: ActAcknowledge, Label: "Acknowledge", Kind: ReadOnly},
-	ActRefresh:           {ID: ActRefresh, Label: "Refresh diagnostics", Kind: ReadOnly},
-	ActVerify:            {ID: ActVerify, Label: "Verify", Kind: ReadOnly, Runbook: "curl <health> -H X-API-Key; aws cloudwatch describe-alarms --state-value ALARM"},
-	ActRevert:            {ID: ActRevert, Label: "Revert commit", Style: "danger", Kind: Mutating, Runbook: "git revert HEAD && git push origin main"},
-	ActTerraformPlan:     {ID: ActTerraformPlan, Label: "Terraform plan", Kind: Mutating, Runbook: "terraform plan -var-file=<env>.tfvars"},
-	ActForceUnlock:       {ID: ActForceUnlock, Label: "Force-unlock", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "terraform force-unlock <LOCK_ID>"},
-	ActDestroyRecreate:   {ID: ActDestroyRecreate, Label: "Destroy & recreate", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "terraform destroy; gh workflow run build-and-promote.yml"},
-	ActCleanTestData:     {ID: ActCleanTestData, Label: "Clean test data", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "aws dynamodb scan … | delete-item"},
-	ActRollback:          {ID: ActRollback, Label: "Roll back to last good", Style: "danger", Kind: Mutating, Runbook: "terraform apply -var model_version=<LAST_GOOD_SHA>"},
-	ActEmergencyRollback: {ID: ActEmergencyRollback, Label: "Emergency Terraform rollback", Style: "danger", Kind: Mutating, Runbook: "terraform apply -var model_version=<GOOD_SHA> -lock-timeout=10m"},
-	ActForceLambdaUpdate: {ID: ActForceLambdaUpdate, Label: "Force Lambda update", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "aws lambda update-function-code --s3-key <func>/lambda-<GOOD_SHA>.zip --publish"},
-	ActSetAlarmOK:        {ID: ActSetAlarmOK, Label: "Set alarm OK", Kind: Mutating, Restricted: true, Runbook: "aws cloudwatch set-alarm-state --state-value OK --state-reason …"},
-	ActPageOnCall:        {ID: ActPageOnCall, Label: "Page on-call", Kind: Paging},
-	ActPageSenior:        {ID: ActPageSenior, Label: "Page senior engineer", Style: "danger", Kind: Paging},
-	ActDataCorruption:    {ID: ActDataCorruption, Label: "Data corruption risk", Style: "danger", Kind: Paging, Restricted: true},
-	ActResolve:           {ID: ActResolve, Label: "Resolve", Style: "primary", Kind: ReadOnly},
-	ActCreateIssue:       {ID: ActCreateIssue, Label: "Create GitHub issue", Kind: ReadOnly},
-}
-
-// ActionByID returns an action.
-func ActionByID(id ActionID) (Action, bool) {
-	a, ok := actions[id]
-	return a, ok
-}
-
 // Scenario is one way the pipeline fails, what to look at and what to do.
 type Scenario struct {
 	ID ScenarioID
@@ -232,12 +144,7 @@ func Buttons(in Incident) []Action {
 	}
 	var out []Action
 	for _, id := range s.Actions {
-		switch {
-		case id == ActForceUnlock && in.Lock == nil:
-			continue
-		case id == ActAcknowledge && in.Status != IncidentOpen:
-			continue
-		case id == ActViewArtifacts && in.RunID == 0:
+		if spec := specs[id]; spec.shown != nil && !spec.shown(in) {
 			continue
 		}
 		out = append(out, actions[id])

@@ -12,9 +12,6 @@ import (
 // forced Lambda update target must also have been deployed successfully to the
 // environment before. Nothing of a commit runs before its SHA passes.
 
-// needsDeployed lists the actions whose target must have been deployed before.
-var needsDeployed = map[ActionID]bool{ActRollback: true, ActEmergencyRollback: true, ActForceLambdaUpdate: true}
-
 // onBranch checks that sha is on the protected branch and returns its full SHA. Its
 // errors are *UserError saying which rule failed and what to do.
 func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
@@ -55,7 +52,7 @@ func (e *Engine) checkTarget(ctx context.Context, env Environment, action Action
 		return p, err
 	}
 	p.SHA = full
-	if !needsDeployed[action] {
+	if s, _ := specOf(action); !s.needsDeployed {
 		p.Override = false
 		return p, nil
 	}

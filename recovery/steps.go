@@ -38,97 +38,134 @@ const (
 	terraformPlanTimeout = 15 * time.Minute
 	terraformApplyLimit  = 45 * time.Minute
 	lambdaWaitTimeout    = 10 * time.Minute
+	// cleanTableTimeout bounds deleting a test table's items, batch by batch.
+	cleanTableTimeout = 45 * time.Minute
 )
 
 // plan lists a job's steps: the runbook's commands for its action, as API calls.
 func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 	env, _ := e.Envs.Get(job.Env)
-	p := job.Params
-	switch job.Action {
-	case ActRerunFailed:
-		return []stepDef{{fmt.Sprintf("Re-run the failed jobs of run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			return said(fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.Actions.Workflows.RerunFailedJobs(ctx, p.RunID))
-		}}}
-	case ActRerun:
-		return []stepDef{{fmt.Sprintf("Re-run run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			return said(fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.Actions.Workflows.RerunRun(ctx, p.RunID))
-		}}}
-	case ActCancelRun:
-		return []stepDef{{fmt.Sprintf("Cancel run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			return said(fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.Actions.Workflows.CancelRun(ctx, p.RunID))
-		}}}
-	case ActRevert:
-		return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), e.Actions.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			res, err := e.Actions.Reverter.Revert(ctx, p.SHA, e.Actions.Branch)
-			if err != nil {
-				return "", err
-			}
-			if res.Method == "pull-request" {
-				return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), e.Actions.Branch, res.PullRequest, res.URL), nil
-			}
-			if ValidSHA(res.SHA) {
-				jc.follow = &FollowUp{SHA: res.SHA}
-			}
-			return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), e.Actions.Branch), nil
-		}}}
-	case ActTerraformPlan:
-		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepPlan(jc)}
-	case ActRollback, ActEmergencyRollback:
-		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), e.stepVerify(env)}
-	case ActForceUnlock:
-		return []stepDef{e.stepWorkspace(env, p.SHA, jc), {"terraform force-unlock " + p.LockID, true, terraformInitTimeout, func(ctx context.Context) (string, error) {
-			if err := jc.ws.ForceUnlock(ctx, p.LockID); err != nil {
-				return "", err
-			}
-			return "Lock " + p.LockID + " removed. Terraform runs of " + env.Name + " can take the state again.", nil
-		}}}
-	case ActDestroyRecreate:
-		return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + e.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			since := e.Now()
-			if err := e.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.Actions.Branch, nil); err != nil {
-				return "", err
-			}
-			jc.follow = &FollowUp{Workflow: env.DeployWorkflow, Since: since}
-			return env.DeployWorkflow + " dispatched on " + e.Actions.Branch + ": it redeploys " + env.Name + ".", nil
-		}}}
-	case ActForceLambdaUpdate:
-		var steps []stepDef
-		for _, fn := range env.Functions {
-			key := artifactKey(env, fn, p.SHA)
-			steps = append(steps, stepDef{fmt.Sprintf("Update %s from s3://%s/%s", fn, env.ArtifactsBucket, key), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-				v, err := e.Actions.Lambda.UpdateCode(ctx, env, fn, env.ArtifactsBucket, key)
-				if err != nil {
-					return "", err
-				}
-				return fmt.Sprintf("%s: update started, version %s published.", fn, v), nil
-			}})
-			steps = append(steps, stepDef{"Wait for " + fn + " to finish updating", false, lambdaWaitTimeout, func(ctx context.Context) (string, error) {
-				fc, err := e.Actions.Lambda.WaitUpdated(ctx, env, fn, 2*time.Second)
-				if err != nil {
-					return "", err
-				}
-				return fmt.Sprintf("%s: %s, update %s, code %s", fn, fc.State, fc.LastUpdateStatus, cutText(fc.CodeSha256, 16)), nil
-			}})
-		}
-		return append(steps, e.stepVerify(env))
-	case ActSetAlarmOK:
-		return []stepDef{{"Set " + p.Alarm + " to OK", true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			if err := e.Actions.Alarms.SetAlarmOK(ctx, env, p.Alarm, p.Reason); err != nil {
-				return "", err
-			}
-			return p.Alarm + " set to OK: " + p.Reason + ". CloudWatch re-evaluates it at the next period.", nil
-		}}}
-	case ActCleanTestData:
-		return []stepDef{{"Delete the items of " + env.Table + " (by key)", true, terraformApplyLimit, func(ctx context.Context) (string, error) {
-			n, err := e.Actions.Tables.DeleteAllItems(ctx, env, env.Table)
-			if err != nil {
-				return fmt.Sprintf("%d items deleted before the error", n), err
-			}
-			return fmt.Sprintf("%d items deleted from %s.", n, env.Table), nil
+	s, ok := specOf(job.Action)
+	if !ok || s.steps == nil {
+		return []stepDef{{"unknown action " + string(job.Action), false, time.Second, func(context.Context) (string, error) {
+			return "", errors.New("medic has no steps for this action")
 		}}}
 	}
-	return []stepDef{{"unknown action " + string(job.Action), false, time.Second, func(context.Context) (string, error) {
-		return "", errors.New("medic has no steps for this action")
+	return s.steps(e, env, job, jc)
+}
+
+// The actions' steps (see actionTable).
+
+func (e *Engine) stepsRerunFailed(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{{fmt.Sprintf("Re-run the failed jobs of run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		return said(fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.Actions.Workflows.RerunFailedJobs(ctx, p.RunID))
+	}}}
+}
+
+func (e *Engine) stepsRerun(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{{fmt.Sprintf("Re-run run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		return said(fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.Actions.Workflows.RerunRun(ctx, p.RunID))
+	}}}
+}
+
+func (e *Engine) stepsCancelRun(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{{fmt.Sprintf("Cancel run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		return said(fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.Actions.Workflows.CancelRun(ctx, p.RunID))
+	}}}
+}
+
+func (e *Engine) stepsRevert(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), e.Actions.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		res, err := e.Actions.Reverter.Revert(ctx, p.SHA, e.Actions.Branch)
+		if err != nil {
+			return "", err
+		}
+		if res.Method == "pull-request" {
+			return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), e.Actions.Branch, res.PullRequest, res.URL), nil
+		}
+		if ValidSHA(res.SHA) {
+			jc.follow = &FollowUp{SHA: res.SHA}
+		}
+		return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), e.Actions.Branch), nil
+	}}}
+}
+
+func (e *Engine) stepsPlan(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepPlan(jc)}
+}
+
+func (e *Engine) stepsRollback(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), e.stepVerify(env)}
+}
+
+func (e *Engine) stepsUnlock(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{e.stepWorkspace(env, p.SHA, jc), {"terraform force-unlock " + p.LockID, true, terraformInitTimeout, func(ctx context.Context) (string, error) {
+		if err := jc.ws.ForceUnlock(ctx, p.LockID); err != nil {
+			return "", err
+		}
+		return "Lock " + p.LockID + " removed. Terraform runs of " + env.Name + " can take the state again.", nil
+	}}}
+}
+
+func (e *Engine) stepsDestroy(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + e.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		since := e.Now()
+		if err := e.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.Actions.Branch, nil); err != nil {
+			return "", err
+		}
+		jc.follow = &FollowUp{Workflow: env.DeployWorkflow, Since: since}
+		return env.DeployWorkflow + " dispatched on " + e.Actions.Branch + ": it redeploys " + env.Name + ".", nil
+	}}}
+}
+
+func (e *Engine) stepsLambda(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	var steps []stepDef
+	for _, fn := range env.Functions {
+		key := artifactKey(env, fn, p.SHA)
+		steps = append(steps, stepDef{fmt.Sprintf("Update %s from s3://%s/%s", fn, env.ArtifactsBucket, key), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+			v, err := e.Actions.Lambda.UpdateCode(ctx, env, fn, env.ArtifactsBucket, key)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s: update started, version %s published.", fn, v), nil
+		}})
+		steps = append(steps, stepDef{"Wait for " + fn + " to finish updating", false, lambdaWaitTimeout, func(ctx context.Context) (string, error) {
+			fc, err := e.Actions.Lambda.WaitUpdated(ctx, env, fn, 2*time.Second)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s: %s, update %s, code %s", fn, fc.State, fc.LastUpdateStatus, cutText(fc.CodeSha256, 16)), nil
+		}})
+	}
+	return append(steps, e.stepVerify(env))
+}
+
+func (e *Engine) stepsAlarm(env Environment, job Job, jc *jobCtx) []stepDef {
+	p := job.Params
+	return []stepDef{{"Set " + p.Alarm + " to OK", true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		if err := e.Actions.Alarms.SetAlarmOK(ctx, env, p.Alarm, p.Reason); err != nil {
+			return "", err
+		}
+		return p.Alarm + " set to OK: " + p.Reason + ". CloudWatch re-evaluates it at the next period.", nil
+	}}}
+}
+
+func (e *Engine) stepsClean(env Environment, job Job, jc *jobCtx) []stepDef {
+	return []stepDef{{"Delete the items of " + env.Table + " (by key)", true, cleanTableTimeout, func(ctx context.Context) (string, error) {
+		n, err := e.Actions.Tables.DeleteAllItems(ctx, env, env.Table)
+		if err != nil {
+			return fmt.Sprintf("%d items deleted before the error", n), err
+		}
+		return fmt.Sprintf("%d items deleted from %s.", n, env.Table), nil
 	}}}
 }
 

@@ -51,8 +51,8 @@ func Channel(env string) string {
 }
 
 // RunbookEnvironments are the runbook's dev, preprod and prod, configured as in
-// medic.example.yaml (prod HIGH, preprod MEDIUM, dev LOW), each with its own alert
-// channel (Channel).
+// medic.example.yaml (prod HIGH and protected, preprod MEDIUM and allowing destructive
+// actions, dev LOW), each with its own alert channel (Channel).
 func RunbookEnvironments() []recovery.Environment {
 	var out []recovery.Environment
 	for _, name := range []string{"dev", "preprod", "prod"} {
@@ -83,8 +83,10 @@ func RunbookEnvironments() []recovery.Environment {
 		case "prod":
 			env.DeployWorkflow = "deploy-prod.yml"
 			env.Severity = recovery.SeverityHigh
+			env.Protected = true
 		case "preprod":
 			env.Severity = recovery.SeverityMedium
+			env.AllowDestructive = true
 		}
 		out = append(out, env)
 	}
