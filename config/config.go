@@ -221,6 +221,14 @@ type Environment struct {
 	// Severity rates the troubleshooting cases in this environment (LOW … CRITICAL);
 	// defaults: prod HIGH, preprod MEDIUM, others LOW.
 	Severity string `yaml:"severity"`
+	// Protected environments always need a second person to approve a recovery
+	// action, whatever the incident's severity. Unset: true for an environment named
+	// prod or production, false for any other.
+	Protected *bool `yaml:"protected"`
+	// AllowDestructive environments may be destroyed and recreated and have their test
+	// data cleaned; never a protected one. Unset: true for an environment named preprod
+	// that is not protected, false for any other.
+	AllowDestructive *bool `yaml:"allow_destructive"`
 	// Terraform names the environment's state lock table.
 	Terraform Terraform `yaml:"terraform"`
 	// Deployer is the IAM user the pipeline deploys with, and its inline policy.
@@ -402,6 +410,16 @@ func Parse(r io.Reader) (*Config, error) {
 }
 
 func (c *Config) applyDefaults() {
+	c.applyServiceDefaults()
+	c.applyEscalationDefaults()
+	c.applyRuntimeDefaults()
+	c.applyEnvironmentDefaults()
+	c.applyPipelineDefaults()
+}
+
+// applyServiceDefaults fills the process's own keys: listeners, store, logging,
+// Slack, GitHub and the access section.
+func (c *Config) applyServiceDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
@@ -414,27 +432,14 @@ func (c *Config) applyDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
 	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
 	if c.Status.SectionTimeout == 0 {
 		c.Status.SectionTimeout = DefaultSectionTimeout
 	}
 	if c.Slack.Workers == 0 {
 		c.Slack.Workers = DefaultWorkers
-	}
-	for name, env := range c.Environments {
-		if env.AlertChannel == "" {
-			env.AlertChannel = c.Slack.AlertChannel
-		}
-		c.Environments[name] = env
-	}
-	c.applyEscalationDefaults()
-	if c.Jobs.Lease == 0 {
-		c.Jobs.Lease = 30 * time.Second
-	}
-	if c.ShutdownGrace == 0 {
-		c.ShutdownGrace = DefaultShutdownGrace
-	}
-	if c.Replicas.LeaderLease == 0 {
-		c.Replicas.LeaderLease = 15 * time.Second
 	}
 	if c.GitHub.Branch == "" {
 		c.GitHub.Branch = "main"
@@ -448,11 +453,19 @@ func (c *Config) applyDefaults() {
 	if c.Access.GroupCacheMaxStale == 0 {
 		c.Access.GroupCacheMaxStale = recovery.DefaultGroupMaxStale
 	}
-	if c.Pipeline.MaxSignalAge == 0 {
-		c.Pipeline.MaxSignalAge = DefaultMaxSignalAge
-	}
 	if c.Access.SelfService == nil {
 		c.Access.SelfService = DefaultSelfService()
+	}
+}
+
+// applyRuntimeDefaults fills how recovery work runs: jobs, replicas, verification,
+// Terraform and previews.
+func (c *Config) applyRuntimeDefaults() {
+	if c.Jobs.Lease == 0 {
+		c.Jobs.Lease = 30 * time.Second
+	}
+	if c.Replicas.LeaderLease == 0 {
+		c.Replicas.LeaderLease = 15 * time.Second
 	}
 	if c.Verify.Interval == 0 {
 		c.Verify.Interval = DefaultVerifyInterval
@@ -469,7 +482,16 @@ func (c *Config) applyDefaults() {
 	if c.Previews.Timeout == 0 {
 		c.Previews.Timeout = recovery.DefaultPreviewTimeout
 	}
+}
+
+// applyEnvironmentDefaults fills each environment's alert channel (Slack's), artifact
+// key and Terraform settings. Protected and AllowDestructive stay as written: an
+// unset one follows the environment's name (see protectedOf).
+func (c *Config) applyEnvironmentDefaults() {
 	for name, env := range c.Environments {
+		if env.AlertChannel == "" {
+			env.AlertChannel = c.Slack.AlertChannel
+		}
 		if env.Lambda.ArtifactKey == "" {
 			env.Lambda.ArtifactKey = "{short}/lambda-{sha}.zip"
 		}
@@ -488,21 +510,14 @@ func (c *Config) applyDefaults() {
 		}
 		c.Environments[name] = env
 	}
+}
+
+// applyPipelineDefaults fills the pipeline section; it follows the environments' and
+// GitHub's defaults, which it reads.
+func (c *Config) applyPipelineDefaults() {
 	p := &c.Pipeline
 	if len(p.Workflows) == 0 {
-		// Each environment's deploy workflow is watched; a workflow shared by several
-		// environments (build-and-promote.yml: dev and preprod) belongs to the one the
-		// runbook rates highest.
-		p.Workflows = map[string]string{}
-		for _, name := range sortedKeys(c.Environments) {
-			wf := c.Environments[name].Deploy.Workflow
-			if wf == "" {
-				continue
-			}
-			if cur, ok := p.Workflows[wf]; !ok || severityOf(name, c.Environments[name].Severity) > severityOf(cur, c.Environments[cur].Severity) {
-				p.Workflows[wf] = name
-			}
-		}
+		p.Workflows = c.defaultWorkflows()
 	}
 	if p.Jobs == nil {
 		p.Jobs = recovery.DefaultJobEnvs()
@@ -512,6 +527,9 @@ func (c *Config) applyDefaults() {
 	}
 	if p.StuckAfter == 0 {
 		p.StuckAfter = DefaultStuckAfter
+	}
+	if p.MaxSignalAge == 0 {
+		p.MaxSignalAge = DefaultMaxSignalAge
 	}
 	if p.PollInterval == nil {
 		d := DefaultPollInterval
@@ -528,25 +546,55 @@ func (c *Config) applyDefaults() {
 		p.DiagnosticTimeout = DefaultDiagnosticTimeout
 	}
 	if len(p.TrustedBranches) == 0 {
-		p.TrustedBranches = []string{c.GitHub.Branch}
-		for _, name := range sortedKeys(c.Environments) {
-			if b := c.Environments[name].Deploy.Branch; b != "" && !slices.Contains(p.TrustedBranches, b) {
-				p.TrustedBranches = append(p.TrustedBranches, b)
-			}
-		}
+		p.TrustedBranches = c.defaultTrustedBranches()
 	}
 	if len(p.TrustedEvents) == 0 {
 		p.TrustedEvents = recovery.DefaultTrustedEvents()
 	}
 	if p.UntrustedEnv == "" {
-		// The environment rated lowest; by name among equals.
-		for _, name := range sortedKeys(c.Environments) {
-			e := c.Environments[name]
-			if p.UntrustedEnv == "" || severityOf(name, e.Severity) < severityOf(p.UntrustedEnv, c.Environments[p.UntrustedEnv].Severity) {
-				p.UntrustedEnv = name
-			}
+		p.UntrustedEnv = c.lowestRatedEnv()
+	}
+}
+
+// defaultWorkflows watches each environment's deploy workflow; a workflow shared by
+// several environments (build-and-promote.yml: dev and preprod) belongs to the one the
+// runbook rates highest.
+func (c *Config) defaultWorkflows() map[string]string {
+	workflows := map[string]string{}
+	for _, name := range sortedKeys(c.Environments) {
+		wf := c.Environments[name].Deploy.Workflow
+		if wf == "" {
+			continue
+		}
+		if cur, ok := workflows[wf]; !ok || severityOf(name, c.Environments[name].Severity) > severityOf(cur, c.Environments[cur].Severity) {
+			workflows[wf] = name
 		}
 	}
+	return workflows
+}
+
+// defaultTrustedBranches are github.branch and every environment's deploy branch.
+func (c *Config) defaultTrustedBranches() []string {
+	branches := []string{c.GitHub.Branch}
+	for _, name := range sortedKeys(c.Environments) {
+		if b := c.Environments[name].Deploy.Branch; b != "" && !slices.Contains(branches, b) {
+			branches = append(branches, b)
+		}
+	}
+	return branches
+}
+
+// lowestRatedEnv is the environment rated lowest; by name among equals ("" when there
+// is none).
+func (c *Config) lowestRatedEnv() string {
+	lowest := ""
+	for _, name := range sortedKeys(c.Environments) {
+		e := c.Environments[name]
+		if lowest == "" || severityOf(name, e.Severity) < severityOf(lowest, c.Environments[lowest].Severity) {
+			lowest = name
+		}
+	}
+	return lowest
 }
 
 var (
@@ -579,6 +627,10 @@ func (c *Config) Validate() Problems {
 	if !logLevelSet[c.LogLevel] {
 		add("log_level", fmt.Sprintf("unknown level %q", c.LogLevel), "use debug, info, warn or error")
 	}
+	if c.ShutdownGrace <= 0 {
+		add("shutdown_grace", fmt.Sprintf("%s is not a positive duration", c.ShutdownGrace),
+			"use a positive duration below the pod's terminationGracePeriodSeconds (30s by default), e.g. 25s (the default)")
+	}
 	if !strings.HasPrefix(c.Store, "sqlite:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		add("store", fmt.Sprintf("unsupported store URL %q", secreturl.Redact(c.Store)), "use sqlite:PATH (e.g. sqlite:/var/lib/medic/medic.db) or postgres://user@host/db")
 	}
@@ -608,8 +660,21 @@ func (c *Config) Validate() Problems {
 	if !ghNameRE.MatchString(c.GitHub.Repo) {
 		add("github.repo", fmt.Sprintf("%q is not a GitHub repository name", c.GitHub.Repo), "set the repository name without the owner")
 	}
+	ps = append(ps, c.validateEnvironments()...)
+	ps = append(ps, c.validatePipeline()...)
+	ps = append(ps, c.validateAccess()...)
+	ps = append(ps, c.validateRuntime()...)
+	ps = append(ps, c.validateTerraform()...)
+	ps = append(ps, c.validateEscalation()...)
+	return ps
+}
+
+// validateEnvironments checks each environment, then that they all assume roles or
+// none does.
+func (c *Config) validateEnvironments() Problems {
+	var ps Problems
 	if len(c.Environments) == 0 {
-		add("environments", "no environment is configured", "add at least one, e.g. environments: {prod: {...}}")
+		ps = append(ps, Problem{Key: "environments", Msg: "no environment is configured", Fix: "add at least one, e.g. environments: {prod: {...}}"})
 	}
 	for _, name := range sortedKeys(c.Environments) {
 		ps = append(ps, validateEnv(name, c.Environments[name])...)
@@ -622,17 +687,16 @@ func (c *Config) Validate() Problems {
 			withRole = append(withRole, name)
 		}
 	}
-	if len(withRole) > 0 {
-		for _, name := range sortedKeys(c.Environments) {
-			if c.Environments[name].AWS.RoleARN == "" {
-				add("environments."+name+".aws.role_arn", fmt.Sprintf("is not set while %s assume roles: Terraform in %s would get medic's own AWS credentials, which can assume those roles", strings.Join(withRole, ", "), name),
-					"give "+name+" a role of its own, with only "+name+"'s permissions")
-			}
+	if len(withRole) == 0 {
+		return ps
+	}
+	for _, name := range sortedKeys(c.Environments) {
+		if c.Environments[name].AWS.RoleARN == "" {
+			ps = append(ps, Problem{Key: "environments." + name + ".aws.role_arn",
+				Msg: fmt.Sprintf("is not set while %s assume roles: Terraform in %s would get medic's own AWS credentials, which can assume those roles", strings.Join(withRole, ", "), name),
+				Fix: "give " + name + " a role of its own, with only " + name + "'s permissions"})
 		}
 	}
-	ps = append(ps, c.validatePipeline()...)
-	ps = append(ps, c.validateAccess()...)
-	ps = append(ps, c.validateEscalation()...)
 	return ps
 }
 
@@ -676,6 +740,14 @@ func (c *Config) validateAccess() Problems {
 			}
 		}
 	}
+	return ps
+}
+
+// validateRuntime checks how recovery work runs: verification, replicas, jobs and
+// previews.
+func (c *Config) validateRuntime() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
 	if c.Verify.Watch < 0 || c.Verify.Watch > time.Hour {
 		add("verify.watch", fmt.Sprintf("%s is out of range", c.Verify.Watch), "use 0 (check once) to 1h; the runbook watches 10m")
 	}
@@ -697,6 +769,14 @@ func (c *Config) validateAccess() Problems {
 	if c.Previews.Timeout < 10*time.Second || c.Previews.Timeout > time.Hour {
 		add("previews.timeout", fmt.Sprintf("%s is out of range", c.Previews.Timeout), "use 10s to 1h (default 5m)")
 	}
+	return ps
+}
+
+// validateTerraform checks the terraform section and each environment's terraform
+// keys.
+func (c *Config) validateTerraform() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
 	if m := c.Terraform.ProviderMirror; m != "" {
 		if u, err := url.Parse(m); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
 			add("terraform.provider_mirror", fmt.Sprintf("%q is not an https URL", m), "use the mirror's base URL, e.g. https://terraform-mirror.example.com/providers/")
@@ -743,6 +823,18 @@ func (c *Config) DomainAccess() (map[string]recovery.RoleMembers, recovery.Polic
 
 func (c *Config) validatePipeline() Problems {
 	var ps Problems
+	ps = append(ps, c.validatePipelineStages()...)
+	for i, r := range c.Pipeline.Rules {
+		ps = append(ps, c.validateRule(fmt.Sprintf("pipeline.rules[%d]", i), r)...)
+	}
+	ps = append(ps, c.validatePipelineTiming()...)
+	ps = append(ps, c.validatePipelineTrust()...)
+	return ps
+}
+
+// validatePipelineStages checks pipeline.workflows and pipeline.jobs.
+func (c *Config) validatePipelineStages() Problems {
+	var ps Problems
 	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: "pipeline." + key, Msg: msg, Fix: fix}) }
 	p := c.Pipeline
 	envList := strings.Join(sortedKeys(c.Environments), ", ")
@@ -769,31 +861,43 @@ func (c *Config) validatePipeline() Problems {
 			add(fmt.Sprintf("jobs[%q]", job), fmt.Sprintf("environment %q is not configured", p.Jobs[job]), "use one of: "+envList)
 		}
 	}
-	for i, r := range p.Rules {
-		key := fmt.Sprintf("rules[%d]", i)
-		if recovery.ScenarioID(r.Scenario) == recovery.UntrustedRunFailed {
-			add(key+".scenario", "untrusted-run-failed is what runs medic does not trust get; no rule gives it", "use another scenario, or pipeline.trusted_* to say which runs are trusted")
-		} else if _, ok := recovery.ScenarioByID(recovery.ScenarioID(r.Scenario)); !ok {
-			var ids []string
-			for _, id := range recovery.ScenarioIDs() {
-				ids = append(ids, string(id))
-			}
-			add(key+".scenario", fmt.Sprintf("unknown scenario %q", r.Scenario), "use one of: "+strings.Join(ids, ", "))
+	return ps
+}
+
+// validateRule checks one classification rule, key being pipeline.rules[i].
+func (c *Config) validateRule(key string, r RuleConfig) Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: key, Msg: msg, Fix: fix}) }
+	if recovery.ScenarioID(r.Scenario) == recovery.UntrustedRunFailed {
+		add(key+".scenario", "untrusted-run-failed is what runs medic does not trust get; no rule gives it", "use another scenario, or pipeline.trusted_* to say which runs are trusted")
+	} else if _, ok := recovery.ScenarioByID(recovery.ScenarioID(r.Scenario)); !ok {
+		var ids []string
+		for _, id := range recovery.ScenarioIDs() {
+			ids = append(ids, string(id))
 		}
-		if r.Env != "" {
-			if _, ok := c.Environments[r.Env]; !ok {
-				add(key+".env", fmt.Sprintf("environment %q is not configured", r.Env), "use one of: "+envList)
-			}
-		}
-		if r.LogContains != "" && r.LogRegex != "" {
-			add(key, "log_contains and log_regex are both set", "keep one")
-		}
-		if r.LogRegex != "" {
-			if _, err := regexp.Compile(r.LogRegex); err != nil {
-				add(key+".log_regex", "does not compile: "+err.Error(), "write a Go (RE2) regular expression")
-			}
+		add(key+".scenario", fmt.Sprintf("unknown scenario %q", r.Scenario), "use one of: "+strings.Join(ids, ", "))
+	}
+	if r.Env != "" {
+		if _, ok := c.Environments[r.Env]; !ok {
+			add(key+".env", fmt.Sprintf("environment %q is not configured", r.Env), "use one of: "+strings.Join(sortedKeys(c.Environments), ", "))
 		}
 	}
+	if r.LogContains != "" && r.LogRegex != "" {
+		add(key, "log_contains and log_regex are both set", "keep one")
+	}
+	if r.LogRegex != "" {
+		if _, err := regexp.Compile(r.LogRegex); err != nil {
+			add(key+".log_regex", "does not compile: "+err.Error(), "write a Go (RE2) regular expression")
+		}
+	}
+	return ps
+}
+
+// validatePipelineTiming checks the pipeline's durations.
+func (c *Config) validatePipelineTiming() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: "pipeline." + key, Msg: msg, Fix: fix}) }
+	p := c.Pipeline
 	if p.StuckAfter < time.Minute {
 		add("stuck_after", fmt.Sprintf("%s is too short", p.StuckAfter), "use at least 1m (runbook: 30m)")
 	}
@@ -811,6 +915,14 @@ func (c *Config) validatePipeline() Problems {
 	if p.DiagnosticTimeout < 0 || p.DiagnosticTimeout > 5*time.Minute {
 		add("diagnostic_timeout", fmt.Sprintf("%s is out of range", p.DiagnosticTimeout), "use 1s to 5m (default 10s)")
 	}
+	return ps
+}
+
+// validatePipelineTrust checks which runs are trusted and where untrusted runs go.
+func (c *Config) validatePipelineTrust() Problems {
+	var ps Problems
+	add := func(key, msg, fix string) { ps = append(ps, Problem{Key: "pipeline." + key, Msg: msg, Fix: fix}) }
+	p := c.Pipeline
 	for i, b := range p.TrustedBranches {
 		if !branchRE.MatchString(b) || strings.Contains(b, "..") {
 			add(fmt.Sprintf("trusted_branches[%d]", i), fmt.Sprintf("%q is not a branch name", b), "use branch names such as main")
@@ -827,7 +939,7 @@ func (c *Config) validatePipeline() Problems {
 	}
 	if u := p.UntrustedEnv; u != "none" {
 		if _, ok := c.Environments[u]; !ok && len(c.Environments) > 0 {
-			add("untrusted_env", fmt.Sprintf("environment %q is not configured", u), "use one of: "+envList+", or none to ignore untrusted runs")
+			add("untrusted_env", fmt.Sprintf("environment %q is not configured", u), "use one of: "+strings.Join(sortedKeys(c.Environments), ", ")+", or none to ignore untrusted runs")
 		}
 	}
 	return ps
@@ -902,6 +1014,19 @@ func validateEnv(name string, e Environment) Problems {
 	if e.AWS.RoleARN != "" && !roleARNRE.MatchString(e.AWS.RoleARN) {
 		add(".aws.role_arn", fmt.Sprintf("%q is not an IAM role ARN", e.AWS.RoleARN), "use arn:aws:iam::ACCOUNT:role/NAME, or remove the key to use the default credentials")
 	}
+	validateEnvLambda(e, add)
+	if e.AlarmPrefix == "" {
+		add(".alarm_prefix", "no alarm prefix is set", `set the prefix of the environment's alarm names, e.g. "prod-"`)
+	}
+	validateEnvEndpoints(e, add)
+	validateEnvResources(e, add)
+	validateEnvPolicy(name, e, add)
+	return ps
+}
+
+// validateEnvLambda checks an environment's functions and where their version lives;
+// add takes keys relative to the environment (".lambda.functions").
+func validateEnvLambda(e Environment, add func(key, msg, fix string)) {
 	if len(e.Lambda.Functions) == 0 {
 		add(".lambda.functions", "no Lambda function is listed", "list the environment's function names")
 	}
@@ -937,9 +1062,11 @@ func validateEnv(name string, e Environment) Problems {
 			add(".artifacts_bucket", "s3_key needs the artifacts bucket", "set artifacts_bucket to the bucket holding the Lambda artifacts")
 		}
 	}
-	if e.AlarmPrefix == "" {
-		add(".alarm_prefix", "no alarm prefix is set", `set the prefix of the environment's alarm names, e.g. "prod-"`)
-	}
+}
+
+// validateEnvEndpoints checks what medic calls or watches in an environment: its
+// health endpoint, deploy workflow and alert channel.
+func validateEnvEndpoints(e Environment, add func(key, msg, fix string)) {
 	if e.Health.URL != "" {
 		u, err := url.Parse(e.Health.URL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -962,6 +1089,11 @@ func validateEnv(name string, e Environment) Problems {
 	if e.AlertChannel != "" && !channelRE.MatchString(e.AlertChannel) {
 		add(".alert_channel", fmt.Sprintf("%q is not a Slack channel ID", e.AlertChannel), "use the channel's ID (C…), not its name")
 	}
+}
+
+// validateEnvResources checks the names of an environment's AWS resources and its
+// severity.
+func validateEnvResources(e Environment, add func(key, msg, fix string)) {
 	if e.DynamoDBTable != "" && !tableRE.MatchString(e.DynamoDBTable) {
 		add(".dynamodb_table", fmt.Sprintf("%q is not a DynamoDB table name", e.DynamoDBTable), "use the table's name")
 	}
@@ -979,7 +1111,6 @@ func validateEnv(name string, e Environment) Problems {
 	if (e.Deployer.User == "") != (e.Deployer.Policy == "") {
 		add(".deployer", "user and policy go together", "set both deployer.user and deployer.policy, or neither")
 	}
-	return ps
 }
 
 // DomainEnvironments converts the config's environments into recovery's domain values,
@@ -998,25 +1129,27 @@ func (c *Config) DomainEnvironments() []recovery.Environment {
 			vs.Kind, vs.Key = recovery.VersionFromS3Key, e.Lambda.Version.S3Key
 		}
 		out = append(out, recovery.Environment{
-			Name:            name,
-			Region:          e.AWS.Region,
-			RoleARN:         e.AWS.RoleARN,
-			Functions:       append([]string(nil), e.Lambda.Functions...),
-			Version:         vs,
-			AlarmPrefix:     e.AlarmPrefix,
-			HealthURL:       e.Health.URL,
-			HealthKeySecret: e.Health.APIKeySecret,
-			DeployWorkflow:  e.Deploy.Workflow,
-			DeployBranch:    e.Deploy.Branch,
-			AlertChannel:    e.AlertChannel,
-			Table:           e.DynamoDBTable,
-			ArtifactsBucket: e.ArtifactsBucket,
-			SecretsPrefix:   e.SecretsPrefix,
-			Severity:        severityOf(name, e.Severity),
-			LockTable:       e.Terraform.LockTable,
-			DeployerUser:    e.Deployer.User,
-			DeployerPolicy:  e.Deployer.Policy,
-			ArtifactKey:     e.Lambda.ArtifactKey,
+			Name:             name,
+			Region:           e.AWS.Region,
+			RoleARN:          e.AWS.RoleARN,
+			Functions:        append([]string(nil), e.Lambda.Functions...),
+			Version:          vs,
+			AlarmPrefix:      e.AlarmPrefix,
+			HealthURL:        e.Health.URL,
+			HealthKeySecret:  e.Health.APIKeySecret,
+			DeployWorkflow:   e.Deploy.Workflow,
+			DeployBranch:     e.Deploy.Branch,
+			AlertChannel:     e.AlertChannel,
+			Table:            e.DynamoDBTable,
+			ArtifactsBucket:  e.ArtifactsBucket,
+			SecretsPrefix:    e.SecretsPrefix,
+			Severity:         severityOf(name, e.Severity),
+			Protected:        protectedOf(name, e),
+			AllowDestructive: allowDestructiveOf(name, e),
+			LockTable:        e.Terraform.LockTable,
+			DeployerUser:     e.Deployer.User,
+			DeployerPolicy:   e.Deployer.Policy,
+			ArtifactKey:      e.Lambda.ArtifactKey,
 			Terraform: recovery.TerraformConfig{
 				Dir: e.Terraform.Dir, BackendConfig: append([]string(nil), e.Terraform.BackendConfig...),
 				VarFile: e.Terraform.VarFile, VersionVar: e.Terraform.VersionVar, LockTimeout: e.Terraform.LockTimeout,

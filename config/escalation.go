@@ -122,7 +122,6 @@ func (c *Config) validateEscalation() Problems {
 		add("escalation.interval", fmt.Sprintf("%s is out of range", e.Interval), "use 1m to 24h (default 15m)")
 	}
 	policy := c.DomainEscalation()
-	levels := policy.Levels
 	for _, name := range sortedKeys(e.Levels) {
 		for i, id := range e.Levels[name].Slack {
 			if !memberRE.MatchString(id) {
@@ -131,16 +130,26 @@ func (c *Config) validateEscalation() Problems {
 		}
 	}
 	level := func(key, name string) {
-		if _, ok := levels[name]; !ok {
-			add(key, fmt.Sprintf("names level %q, which is not defined", name), "define it under escalation.levels or use one of: "+strings.Join(sortedKeys(levels), ", "))
+		if _, ok := policy.Levels[name]; !ok {
+			add(key, fmt.Sprintf("names level %q, which is not defined", name), "define it under escalation.levels or use one of: "+strings.Join(sortedKeys(policy.Levels), ", "))
 		}
 	}
 	level("escalation.on_call", e.OnCall)
 	level("escalation.senior", e.Senior)
-	scenarios := recovery.ScenarioIDs()
+	c.validateMatrix(level, add)
+	c.validateUnusedLevels(policy, add)
+	validatePagerDuty(c.PagerDuty, add)
+	ps = append(ps, c.validateIncidents()...)
+	return ps
+}
+
+// validateMatrix checks escalation.matrix row by row, and that some row pages a
+// declared data corruption. level checks a level a path names; it and add report into
+// the caller's problems, in order.
+func (c *Config) validateMatrix(level func(key, name string), add func(key, msg, fix string)) {
 	rowNames := map[string]int{}
 	pagesDataCorruption := false
-	for i, r := range e.Matrix {
+	for i, r := range c.Escalation.Matrix {
 		k := fmt.Sprintf("escalation.matrix[%d]", i)
 		if r.Name == "" {
 			add(k+".name", "is empty", "name the row as the runbook does, e.g. \"Prod fail (auto-rollback works)\"")
@@ -150,45 +159,58 @@ func (c *Config) validateEscalation() Problems {
 		} else {
 			rowNames[r.Name] = i
 		}
-		if _, _, err := parseResponse(r.Response); err != nil {
-			add(k+".response", err.Error(), "use immediate, best-effort or a duration such as 15m or 1h")
-		}
-		for j, env := range r.Envs {
-			if _, ok := c.Environments[env]; !ok {
-				add(fmt.Sprintf("%s.envs[%d]", k, j), fmt.Sprintf("%q is not a configured environment", env), "use one of: "+strings.Join(sortedKeys(c.Environments), ", "))
-			}
-		}
-		for j, s := range r.Scenarios {
-			if !slices.Contains(scenarios, recovery.ScenarioID(s)) {
-				add(fmt.Sprintf("%s.scenarios[%d]", k, j), fmt.Sprintf("%q is not a scenario", s), "use one of the scenario IDs listed in README.md")
-			}
-		}
+		c.validateMatrixRow(k, r, level, add)
 		_, bestEffort, _ := parseResponse(r.Response)
-		if len(r.Path) == 0 && !bestEffort {
-			add(k+".path", "pages nobody", "list the levels to page, e.g. [oncall, senior], or make the response best-effort")
-		}
-		if len(r.Path) > 0 && bestEffort {
-			add(k+".path", "is never paged: a best-effort row pages nobody", "remove the path, or give the row a response time such as 1h")
-		}
 		if r.DataCorruption && !bestEffort && len(r.Path) > 0 {
 			pagesDataCorruption = true
 		}
-		for j, step := range r.Path {
-			if len(step) == 0 {
-				add(fmt.Sprintf("%s.path[%d]", k, j), "is empty", "name the level(s) this step pages, e.g. oncall or [cto, senior]")
-			}
-			for _, l := range step {
-				level(fmt.Sprintf("%s.path[%d]", k, j), l)
-			}
-		}
 	}
-	if len(e.Matrix) > 0 && !pagesDataCorruption {
+	if len(c.Escalation.Matrix) > 0 && !pagesDataCorruption {
 		// Only a data_corruption row matches an incident declared "Data corruption risk".
 		add("escalation.matrix", "no data_corruption row pages anyone, so \"Data corruption risk\" would page nobody",
 			"add the runbook's row: {name: Data corruption, data_corruption: true, response: immediate, path: [[cto, senior]]}")
 	}
-	// A level defined under a misspelt name would be silently unused while the level
-	// meant keeps no members.
+}
+
+// validateMatrixRow checks a matrix row's response, envs, scenarios and path; k is
+// the row's key.
+func (c *Config) validateMatrixRow(k string, r MatrixRow, level func(key, name string), add func(key, msg, fix string)) {
+	if _, _, err := parseResponse(r.Response); err != nil {
+		add(k+".response", err.Error(), "use immediate, best-effort or a duration such as 15m or 1h")
+	}
+	for j, env := range r.Envs {
+		if _, ok := c.Environments[env]; !ok {
+			add(fmt.Sprintf("%s.envs[%d]", k, j), fmt.Sprintf("%q is not a configured environment", env), "use one of: "+strings.Join(sortedKeys(c.Environments), ", "))
+		}
+	}
+	scenarios := recovery.ScenarioIDs()
+	for j, s := range r.Scenarios {
+		if !slices.Contains(scenarios, recovery.ScenarioID(s)) {
+			add(fmt.Sprintf("%s.scenarios[%d]", k, j), fmt.Sprintf("%q is not a scenario", s), "use one of the scenario IDs listed in README.md")
+		}
+	}
+	_, bestEffort, _ := parseResponse(r.Response)
+	if len(r.Path) == 0 && !bestEffort {
+		add(k+".path", "pages nobody", "list the levels to page, e.g. [oncall, senior], or make the response best-effort")
+	}
+	if len(r.Path) > 0 && bestEffort {
+		add(k+".path", "is never paged: a best-effort row pages nobody", "remove the path, or give the row a response time such as 1h")
+	}
+	for j, step := range r.Path {
+		if len(step) == 0 {
+			add(fmt.Sprintf("%s.path[%d]", k, j), "is empty", "name the level(s) this step pages, e.g. oncall or [cto, senior]")
+		}
+		for _, l := range step {
+			level(fmt.Sprintf("%s.path[%d]", k, j), l)
+		}
+	}
+}
+
+// validateUnusedLevels refuses a level that is not the runbook's and that nothing
+// pages: defined under a misspelt name, it would be silently unused while the level
+// meant keeps no members.
+func (c *Config) validateUnusedLevels(policy *recovery.EscalationPolicy, add func(key, msg, fix string)) {
+	e := c.Escalation
 	used := map[string]bool{e.OnCall: true, e.Senior: true}
 	for _, r := range policy.Matrix {
 		for _, step := range r.Path {
@@ -204,24 +226,28 @@ func (c *Config) validateEscalation() Problems {
 				"check the spelling (the runbook's levels: "+strings.Join(sortedKeys(defaults), ", ")+"), or page it from escalation.on_call, escalation.senior or a matrix row's path")
 		}
 	}
-	if u := c.PagerDuty.EventsURL; u != "" {
-		// deploy/pagerduty refuses the same URLs when serve starts; config check says so first.
-		pu, err := url.Parse(u)
-		switch {
-		case err != nil:
-			add("pagerduty.events_url", "is not a URL", "leave it out for https://events.pagerduty.com, or set the base URL of an Events API v2 endpoint")
-		case (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "":
-			add("pagerduty.events_url", fmt.Sprintf("%q is not an http(s) URL", pu.Redacted()), "leave it out for https://events.pagerduty.com, or set the base URL of an Events API v2 endpoint")
-		case pu.User != nil:
-			add("pagerduty.events_url", fmt.Sprintf("%q carries credentials", pu.Redacted()), "remove user:password from the URL; medic authenticates to PagerDuty with PAGERDUTY_ROUTING_KEY")
-		case pu.RawQuery != "" || pu.Fragment != "":
-			add("pagerduty.events_url", fmt.Sprintf("%q has a query or fragment", pu.Redacted()), "set the base URL alone, e.g. https://events.pagerduty.com")
-		case strings.HasSuffix(strings.TrimSuffix(pu.Path, "/"), "/v2/enqueue"):
-			add("pagerduty.events_url", fmt.Sprintf("%q includes /v2/enqueue, which medic appends", pu.Redacted()), "set the base URL, e.g. https://events.pagerduty.com")
-		}
+}
+
+// validatePagerDuty checks pagerduty.events_url. deploy/pagerduty refuses the same
+// URLs when serve starts; config check says so first.
+func validatePagerDuty(pd PagerDuty, add func(key, msg, fix string)) {
+	u := pd.EventsURL
+	if u == "" {
+		return
 	}
-	ps = append(ps, c.validateIncidents()...)
-	return ps
+	pu, err := url.Parse(u)
+	switch {
+	case err != nil:
+		add("pagerduty.events_url", "is not a URL", "leave it out for https://events.pagerduty.com, or set the base URL of an Events API v2 endpoint")
+	case (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "":
+		add("pagerduty.events_url", fmt.Sprintf("%q is not an http(s) URL", pu.Redacted()), "leave it out for https://events.pagerduty.com, or set the base URL of an Events API v2 endpoint")
+	case pu.User != nil:
+		add("pagerduty.events_url", fmt.Sprintf("%q carries credentials", pu.Redacted()), "remove user:password from the URL; medic authenticates to PagerDuty with PAGERDUTY_ROUTING_KEY")
+	case pu.RawQuery != "" || pu.Fragment != "":
+		add("pagerduty.events_url", fmt.Sprintf("%q has a query or fragment", pu.Redacted()), "set the base URL alone, e.g. https://events.pagerduty.com")
+	case strings.HasSuffix(strings.TrimSuffix(pu.Path, "/"), "/v2/enqueue"):
+		add("pagerduty.events_url", fmt.Sprintf("%q includes /v2/enqueue, which medic appends", pu.Redacted()), "set the base URL, e.g. https://events.pagerduty.com")
+	}
 }
 
 // Limits of what follows a resolution, checked so they fail at start-up rather than

@@ -1,0 +1,57 @@
+package config
+
+import "fmt"
+
+// protectedOf is whether environment name is protected: its protected key, else
+// whether it is named prod or production (the runbook's production).
+func protectedOf(name string, e Environment) bool {
+	if e.Protected != nil {
+		return *e.Protected
+	}
+	return name == "prod" || name == "production"
+}
+
+// allowDestructiveOf is whether environment name may be destroyed and recreated and
+// have its test data cleaned: its allow_destructive key, else whether it is named
+// preprod (the runbook's) and is not protected.
+func allowDestructiveOf(name string, e Environment) bool {
+	if e.AllowDestructive != nil {
+		return *e.AllowDestructive
+	}
+	return name == "preprod" && !protectedOf(name, e)
+}
+
+// validateEnvPolicy refuses an environment both protected and open to destructive
+// actions; add takes keys relative to the environment.
+func validateEnvPolicy(name string, e Environment, add func(key, msg, fix string)) {
+	if !allowDestructiveOf(name, e) || !protectedOf(name, e) {
+		return
+	}
+	why := "protected: true"
+	if e.Protected == nil {
+		why = fmt.Sprintf("protected by default, being named %s", name)
+	}
+	add(".allow_destructive", fmt.Sprintf("is true on an environment that is %s; a protected environment is never destroyed", why),
+		fmt.Sprintf("remove allow_destructive from %s, or set protected: false there if it may really be destroyed and recreated", name))
+}
+
+// Warnings are what a config may say but likely should not: `medic config check`
+// prints them and still passes. Each names its key and how to fix it, like a Problem.
+func (c *Config) Warnings() []Problem {
+	var ws []Problem
+	if len(c.Environments) > 0 && !c.anyProtected() {
+		ws = append(ws, Problem{Key: "environments",
+			Msg: "no environment is protected: none is sure to need a second person's approval for every recovery action",
+			Fix: "set protected: true on the production environment (environments.<name>.protected)"})
+	}
+	return ws
+}
+
+func (c *Config) anyProtected() bool {
+	for name, e := range c.Environments {
+		if protectedOf(name, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,175 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medic-ops/medic"
+)
+
+// withEnv is runbookEnvs plus an environment name with the given extra keys (each a
+// line under the environment, indented by the caller's four spaces).
+func withEnv(base, name string, extra ...string) string {
+	src := base + "  " + name + ":\n" + `    aws: {region: us-east-1}
+    lambda: {functions: [` + name + `-a], version: {tag: v}}
+    alarm_prefix: ` + name + `-
+    health: {url: "https://` + name + `.example.com/health"}
+    deploy: {workflow: deploy-` + name + `.yml}
+`
+	for _, e := range extra {
+		src += "    " + e + "\n"
+	}
+	return src
+}
+
+// withKey adds a key under an environment of runbookEnvs (prod, preprod or dev).
+func withKey(tb testing.TB, src, env, key string) string {
+	tb.Helper()
+	anchor := "    alarm_prefix: " + env + "-\n"
+	if !strings.Contains(src, anchor) {
+		tb.Fatalf("no environment %s in the base config", env)
+	}
+	return strings.Replace(src, anchor, anchor+"    "+key+"\n", 1)
+}
+
+// policies is each environment's (protected, allow_destructive) as recovery gets them.
+func policies(c *Config) map[string][2]bool {
+	got := map[string][2]bool{}
+	for _, e := range c.DomainEnvironments() {
+		got[e.Name] = [2]bool{e.Protected, e.AllowDestructive}
+	}
+	return got
+}
+
+func TestEnvironmentPolicyDefaultsByName(t *testing.T) {
+	src := withEnv(withEnv(runbookEnvs, "production"), "staging")
+	got := policies(mustParse(t, src))
+	want := map[string][2]bool{
+		"prod":       {true, false},
+		"production": {true, false},
+		"preprod":    {false, true},
+		"staging":    {false, false},
+		"dev":        {false, false},
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: got protected=%t allow_destructive=%t, want %t and %t", name, got[name][0], got[name][1], w[0], w[1])
+		}
+	}
+	// The example spells the defaults out.
+	ex, err := Parse(bytes.NewReader(medic.ExampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := ex.Environments["prod"].Protected; p == nil || !*p {
+		t.Errorf("example prod: protected is %v, want spelled out true", p)
+	}
+	if a := ex.Environments["preprod"].AllowDestructive; a == nil || !*a {
+		t.Errorf("example preprod: allow_destructive is %v, want spelled out true", a)
+	}
+	if got := policies(ex); got["prod"] != [2]bool{true, false} || got["preprod"] != [2]bool{false, true} || got["dev"] != [2]bool{false, false} {
+		t.Errorf("example: got %v", got)
+	}
+}
+
+func TestEnvironmentPolicyExplicitValuesWin(t *testing.T) {
+	tests := []struct {
+		name, src, env string
+		want           [2]bool // protected, allow_destructive
+	}{
+		{"production unprotected", withEnv(runbookEnvs, "production", "protected: false"), "production", [2]bool{false, false}},
+		{"prod unprotected", withKey(t, runbookEnvs, "prod", "protected: false"), "prod", [2]bool{false, false}},
+		{"staging destructive", withEnv(runbookEnvs, "staging", "allow_destructive: true"), "staging", [2]bool{false, true}},
+		{"staging protected", withEnv(runbookEnvs, "staging", "protected: true"), "staging", [2]bool{true, false}},
+		{"dev protected", withKey(t, runbookEnvs, "dev", "protected: true"), "dev", [2]bool{true, false}},
+		{"preprod not destructive", withKey(t, runbookEnvs, "preprod", "allow_destructive: false"), "preprod", [2]bool{false, false}},
+		// Protecting preprod keeps it from being destroyed, without a second key to write.
+		{"preprod protected", withKey(t, runbookEnvs, "preprod", "protected: true"), "preprod", [2]bool{true, false}},
+		{"prod both false", withKey(t, runbookEnvs, "prod", "protected: false\n    allow_destructive: false"), "prod", [2]bool{false, false}},
+		{"prod unprotected, destructive", withKey(t, runbookEnvs, "prod", "protected: false\n    allow_destructive: true"), "prod", [2]bool{false, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := policies(mustParse(t, tt.src))
+			if got[tt.env] != tt.want {
+				t.Errorf("%s: got protected=%t allow_destructive=%t, want %t and %t", tt.env, got[tt.env][0], got[tt.env][1], tt.want[0], tt.want[1])
+			}
+		})
+	}
+}
+
+func TestProtectedEnvironmentIsNeverDestructive(t *testing.T) {
+	tests := []struct {
+		name, src, wantKey, wantMsg string
+	}{
+		{"both given", withEnv(runbookEnvs, "staging", "protected: true", "allow_destructive: true"), "environments.staging.allow_destructive", "protected: true"},
+		{"prod, protected by name", withKey(t, runbookEnvs, "prod", "allow_destructive: true"), "environments.prod.allow_destructive", "protected by default, being named prod"},
+		{"preprod protected", withKey(t, runbookEnvs, "preprod", "protected: true\n    allow_destructive: true"), "environments.preprod.allow_destructive", "protected: true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.src))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("got %v, want Problems", err)
+			}
+			if len(ps) != 1 || ps[0].Key != tt.wantKey {
+				t.Fatalf("got %v, want one problem for %s", ps, tt.wantKey)
+			}
+			for _, want := range []string{tt.wantMsg, "never destroyed", "remove allow_destructive", "protected: false"} {
+				if !strings.Contains(ps[0].String(), want) {
+					t.Errorf("got %q, want it to say %q", ps[0], want)
+				}
+			}
+		})
+	}
+}
+
+func TestWarnsWhenNoEnvironmentIsProtected(t *testing.T) {
+	ex, err := Parse(bytes.NewReader(medic.ExampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*Config{
+		"example":               ex,
+		"minimal":               mustParse(t, minimal),
+		"runbook's":             mustParse(t, runbookEnvs),
+		"prod off, dev on":      mustParse(t, withKey(t, withKey(t, runbookEnvs, "prod", "protected: false"), "dev", "protected: true")),
+		"production by default": mustParse(t, strings.Replace(minimal, "  prod:", "  production:", 1)),
+	} {
+		if ws := c.Warnings(); len(ws) != 0 {
+			t.Errorf("%s config: got warnings %v, want none", name, ws)
+		}
+	}
+	for name, src := range map[string]string{
+		"prod unprotected": withKey(t, runbookEnvs, "prod", "protected: false"),
+		"no prod":          strings.Replace(minimal, "  prod:", "  live:", 1),
+	} {
+		ws := mustParse(t, src).Warnings() // a warning, not a problem: it parses
+		if len(ws) != 1 || ws[0].Key != "environments" || !strings.Contains(ws[0].String(), "no environment is protected") ||
+			!strings.Contains(ws[0].Fix, "protected: true") {
+			t.Errorf("%s: got warnings %v, want one saying no environment is protected and how to protect one", name, ws)
+		}
+	}
+}
+
+func TestShutdownGrace(t *testing.T) {
+	if got := mustParse(t, minimal).ShutdownGrace; got != 25*time.Second {
+		t.Errorf("default: got %s, want 25s", got)
+	}
+	if got := mustParse(t, "shutdown_grace: 0\n"+minimal).ShutdownGrace; got != DefaultShutdownGrace {
+		t.Errorf("0: got %s, want the default", got)
+	}
+	if got := mustParse(t, "shutdown_grace: 10s\n"+minimal).ShutdownGrace; got != 10*time.Second {
+		t.Errorf("override: got %s, want 10s", got)
+	}
+	_, err := Parse(strings.NewReader("shutdown_grace: -5s\n" + minimal))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Key != "shutdown_grace" ||
+		!strings.Contains(ps[0].String(), "-5s is not a positive duration") || !strings.Contains(ps[0].Fix, "terminationGracePeriodSeconds") {
+		t.Errorf("negative: got %v, want one problem for shutdown_grace saying it must be positive", err)
+	}
+}
