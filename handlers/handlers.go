@@ -30,36 +30,141 @@ type Poster interface {
 	OpenRequestModal(ctx context.Context, triggerID, meta string, action recovery.ActionID, env, sha string, asks recovery.Asks) error
 }
 
-// StatusReader answers /status. Status returns *recovery.UnknownEnvironmentError for
-// an environment the config does not have.
+// StatusReader answers /status.
 type StatusReader interface {
+	// Status reports on env: its functions, alarms, health, deploys, open incidents
+	// and jobs. A section that could not be read is marked in the report, not returned
+	// as an error. It returns *recovery.UnknownEnvironmentError for an environment the
+	// config does not have.
 	Status(ctx context.Context, env string) (recovery.StatusReport, error)
 }
 
-// IncidentActions carries out the buttons of incident alerts and the requests they
-// make. Methods return what to tell the user who clicked; a *recovery.UserError
-// carries a message meant for them.
-type IncidentActions interface {
-	// Act runs a read-only action or requests a mutating one.
+// The interfaces below are what the recovery core does for people in Slack, cut along
+// its seams. Their methods that return a string return what to tell the person who
+// clicked or typed (only they see it). An error that is a
+// *recovery.UserError (errors.As) carries a message meant for that person: a refusal
+// (no role, the wrong state, unknown IDs), after which nothing was done. Any other
+// error is internal (the store, Slack, GitHub or AWS failing): the Router logs it and
+// shows the person only a reference to the log line.
+
+// ActionRequester carries out the buttons of incident alerts and the requests they
+// make, whether clicked, submitted through a form or typed (/rollback).
+type ActionRequester interface {
+	// Act carries out the click of action on incidentID's alert by user: a read-only
+	// action runs now, a mutating one becomes a request (as RequestAction), a paging
+	// one pages (as PageIncident). An incident not on record, or an action medic does
+	// not know, is a *recovery.UserError.
 	Act(ctx context.Context, incidentID string, action recovery.ActionID, user string) (string, error)
-	// AsksFor says what a form must ask before the action is requested.
-	AsksFor(ctx context.Context, incidentID, env string, action recovery.ActionID, user string) (recovery.Asks, bool, error)
-	// RequestAction requests a mutating action with its inputs.
+	// AsksFor says what a form must ask user before action is requested on incidentID
+	// (or, without one, on env): a reason for restricted actions, the environment's
+	// name for the destructive ones, the SHA for an emergency rollback. ask is false when
+	// no form is needed (then the click goes to Act or RequestAction). A user without
+	// the responder role is refused with a *recovery.UserError before any form opens.
+	// An incidentID not on record returns the store's error, which wraps
+	// recovery.ErrNotFound (not a *recovery.UserError).
+	AsksFor(ctx context.Context, incidentID, env string, action recovery.ActionID, user string) (asks recovery.Asks, ask bool, err error)
+	// RequestAction requests a mutating action with its inputs, as ar.User (or pages,
+	// for a paging action on an incident, as PageIncident). The request then waits for
+	// approval in the incident's thread (or ar.Channel). Refusals are
+	// *recovery.UserError: recovery actions not configured, an unknown action or
+	// environment, an incident not on record or about an untrusted run, a user without
+	// the responder role, inputs medic cannot use (a missing reason, a SHA it may not
+	// deploy, a destructive action where the environment does not allow it), the
+	// environment busy with another job.
 	RequestAction(ctx context.Context, ar recovery.ActionRequest) (string, error)
-	// Decide approves or rejects a request.
+}
+
+// JobController decides requests and acts on the jobs approved requests run.
+type JobController interface {
+	// Decide approves (approve true) or rejects requestID as user; an approval starts
+	// the request's job. A request already decided, even concurrently, is answered with
+	// who decided it, not an error. Refusals are *recovery.UserError: recovery actions
+	// not configured; a request not on record, expired, whose preview failed or is not
+	// ready yet; a user without the approver role; the requester approving their own
+	// request when it needs a second person.
 	Decide(ctx context.Context, requestID, user string, approve bool) (string, error)
-	// CancelJob and RetryJob act on a job.
+	// CancelJob asks jobID to stop: its current step's context is cancelled (Terraform
+	// gets an interrupt). A job that ended already is answered, not an error.
+	// Refusals are *recovery.UserError: recovery actions not configured, a job not on
+	// record, a user without the responder role.
 	CancelJob(ctx context.Context, jobID, user string) (string, error)
+	// RetryJob requests a failed or interrupted job's action again with the same
+	// inputs, through approval like any request (so it refuses as RequestAction does).
+	// Recovery actions not configured, a job not on record or still running are
+	// *recovery.UserError.
 	RetryJob(ctx context.Context, jobID, user string) (string, error)
-	// PageIncident and PageEnv page the on-call engineer (/page).
+}
+
+// IncidentPager pages people about incidents (/page, the alerts' paging buttons).
+type IncidentPager interface {
+	// PageIncident pages about incidentID at once, as action says (page on-call, page
+	// senior engineer, or declare a data corruption risk, which needs reason). A page
+	// sent moments ago is not repeated, and says so. Refusals are *recovery.UserError:
+	// paging not configured, an incident not on record, resolved or about an untrusted
+	// run, a user without the responder role, a data corruption risk without a reason.
 	PageIncident(ctx context.Context, incidentID string, action recovery.ActionID, user, reason string) (string, error)
+	// PageEnv pages the on-call engineer about env's most severe open incident, as
+	// PageIncident. An environment without an open incident is a *recovery.UserError.
 	PageEnv(ctx context.Context, env, user string) (string, error)
-	// Resolve closes an incident; SetChecklist records its checklist's ticked items.
+}
+
+// IncidentResolver closes incidents.
+type IncidentResolver interface {
+	// Resolve closes incidentID as user, with an optional note for the audit log and
+	// the report: the escalation stops, and the thread gets the post-incident checklist
+	// and the report. An incident resolved already is answered, not an error. An
+	// incident not on record, or a user without the responder role, is a
+	// *recovery.UserError.
 	Resolve(ctx context.Context, incidentID, user, note string) (string, error)
+	// SetChecklist records which items of incidentID's checklist are ticked (selected
+	// holds their indexes, as Slack's checkboxes send them). A user without the
+	// responder role is a *recovery.UserError. An incidentID not on record returns the
+	// store's error, which wraps recovery.ErrNotFound (not a *recovery.UserError).
 	SetChecklist(ctx context.Context, incidentID, user string, selected []string) (string, error)
-	// IncidentList and Incident answer /incident list and /incident show.
+}
+
+// IncidentReader answers /incident list and /incident show.
+type IncidentReader interface {
+	// IncidentList returns the open incidents and those resolved in the last 7 days.
+	// Its errors are all internal (a store that cannot list incidents).
 	IncidentList(ctx context.Context) (open, recent []recovery.Incident, err error)
+	// Incident returns incident id with its escalation line. An incident not on record
+	// is a *recovery.UserError.
 	Incident(ctx context.Context, id string) (recovery.Incident, error)
+}
+
+// Services are what the Router hands people's commands and clicks to. Every field is
+// required (NewRouter says which one is missing); medic gives its *recovery.Engine for
+// each.
+type Services struct {
+	// Status answers /status.
+	Status StatusReader
+	// Requests carries out the alerts' buttons, the request form and /rollback.
+	Requests ActionRequester
+	// Jobs takes Approve, Reject, Cancel job and Retry.
+	Jobs JobController
+	// Paging takes /page.
+	Paging IncidentPager
+	// Resolution takes /incident resolve and the checklist's checkboxes.
+	Resolution IncidentResolver
+	// Incidents answers /incident list and /incident show.
+	Incidents IncidentReader
+}
+
+// missing names the first field of s that is nil.
+func (s Services) missing() string {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Status", s.Status != nil}, {"Requests", s.Requests != nil}, {"Jobs", s.Jobs != nil},
+		{"Paging", s.Paging != nil}, {"Resolution", s.Resolution != nil}, {"Incidents", s.Incidents != nil},
+	} {
+		if !f.set {
+			return f.name
+		}
+	}
+	return ""
 }
 
 // Options configure a Router.
@@ -73,17 +178,23 @@ type Options struct {
 
 // Router routes slash commands and interactions to their handlers.
 type Router struct {
-	poster    Poster
-	status    StatusReader
-	incidents IncidentActions
-	channels  map[string]bool
-	envs      []string
-	log       *zap.Logger
+	poster   Poster
+	svc      Services
+	channels map[string]bool
+	envs     []string
+	log      *zap.Logger
 }
 
-// NewRouter returns a Router.
-func NewRouter(p Poster, s StatusReader, ia IncidentActions, o Options) *Router {
-	r := &Router{poster: p, status: s, incidents: ia, envs: o.Environments, log: o.Logger}
+// NewRouter returns a Router that answers through p and hands work to svc. It returns
+// an error naming what is missing when p or a field of svc is nil.
+func NewRouter(p Poster, svc Services, o Options) (*Router, error) {
+	if p == nil {
+		return nil, errors.New("handlers: NewRouter needs a Poster")
+	}
+	if name := svc.missing(); name != "" {
+		return nil, fmt.Errorf("handlers: NewRouter needs Services.%s", name)
+	}
+	r := &Router{poster: p, svc: svc, envs: o.Environments, log: o.Logger}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -93,7 +204,7 @@ func NewRouter(p Poster, s StatusReader, ia IncidentActions, o Options) *Router 
 			r.channels[c] = true
 		}
 	}
-	return r
+	return r, nil
 }
 
 // Commands lists the slash commands the Router answers, with their usage, for the
@@ -185,7 +296,7 @@ func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.Interactio
 		for _, o := range a.SelectedOptions {
 			selected = append(selected, o.Value)
 		}
-		msg, err := r.incidents.SetChecklist(ctx, incidentID, user, selected)
+		msg, err := r.svc.Resolution.SetChecklist(ctx, incidentID, user, selected)
 		r.answer(log.With(zap.String("incident", incidentID)), reply, msg, err)
 		return
 	}
@@ -195,13 +306,13 @@ func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.Interactio
 		var err error
 		switch control {
 		case recovery.ControlApprove:
-			msg, err = r.incidents.Decide(ctx, a.Value, user, true)
+			msg, err = r.svc.Jobs.Decide(ctx, a.Value, user, true)
 		case recovery.ControlReject:
-			msg, err = r.incidents.Decide(ctx, a.Value, user, false)
+			msg, err = r.svc.Jobs.Decide(ctx, a.Value, user, false)
 		case recovery.ControlJobCancel:
-			msg, err = r.incidents.CancelJob(ctx, a.Value, user)
+			msg, err = r.svc.Jobs.CancelJob(ctx, a.Value, user)
 		case recovery.ControlJobRetry:
-			msg, err = r.incidents.RetryJob(ctx, a.Value, user)
+			msg, err = r.svc.Jobs.RetryJob(ctx, a.Value, user)
 		}
 		r.answer(log, reply, msg, err)
 		return
@@ -214,7 +325,7 @@ func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.Interactio
 	}
 	incidentID, env, params := recovery.ParseButtonValue(a.Value)
 	log = log.With(zap.String("action", string(action)), zap.String("incident", incidentID))
-	asks, ask, err := r.incidents.AsksFor(ctx, incidentID, env, action, user)
+	asks, ask, err := r.svc.Requests.AsksFor(ctx, incidentID, env, action, user)
 	if err != nil {
 		r.answer(log, reply, "", err)
 		return
@@ -228,9 +339,9 @@ func (r *Router) click(ctx context.Context, log *zap.Logger, cb slack.Interactio
 	}
 	var msg string
 	if incidentID != "" && params == (recovery.RequestParams{}) {
-		msg, err = r.incidents.Act(ctx, incidentID, action, user)
+		msg, err = r.svc.Requests.Act(ctx, incidentID, action, user)
 	} else {
-		msg, err = r.incidents.RequestAction(ctx, recovery.ActionRequest{IncidentID: incidentID, Env: env, Action: action, Params: params, User: user, Channel: cb.Channel.ID})
+		msg, err = r.svc.Requests.RequestAction(ctx, recovery.ActionRequest{IncidentID: incidentID, Env: env, Action: action, Params: params, User: user, Channel: cb.Channel.ID})
 	}
 	r.answer(log, reply, msg, err)
 }
@@ -318,7 +429,7 @@ func (r *Router) submitRequest(ctx context.Context, log *zap.Logger, cb slack.In
 	if sha := formValue(cb, recovery.FormSHA); sha != "" {
 		p.SHA = sha
 	}
-	msg, err := r.incidents.RequestAction(ctx, recovery.ActionRequest{IncidentID: meta.Get("incident"), Env: meta.Get("env"),
+	msg, err := r.svc.Requests.RequestAction(ctx, recovery.ActionRequest{IncidentID: meta.Get("incident"), Env: meta.Get("env"),
 		Action: recovery.ActionID(meta.Get("action")), Params: p, User: cb.User.ID, Channel: channel})
 	r.answer(log.With(zap.String("action", meta.Get("action"))), reply, msg, err)
 }
@@ -329,7 +440,7 @@ func (r *Router) statusCommand(ctx context.Context, log *zap.Logger, cmd slack.S
 		reply(fmt.Sprintf("Usage: `/status <env>` where env is one of: %s.", strings.Join(r.envs, ", ")))
 		return
 	}
-	report, err := r.status.Status(ctx, args[0])
+	report, err := r.svc.Status.Status(ctx, args[0])
 	var unknown *recovery.UnknownEnvironmentError
 	switch {
 	case errors.As(err, &unknown):
@@ -375,7 +486,7 @@ func (r *Router) rollbackCommand(ctx context.Context, log *zap.Logger, cmd slack
 		}
 		return
 	}
-	msg, err := r.incidents.RequestAction(ctx, recovery.ActionRequest{Env: env, Action: recovery.ActRollback, Params: p, User: cmd.UserID, Channel: cmd.ChannelID})
+	msg, err := r.svc.Requests.RequestAction(ctx, recovery.ActionRequest{Env: env, Action: recovery.ActRollback, Params: p, User: cmd.UserID, Channel: cmd.ChannelID})
 	r.answer(log, reply, msg, err)
 }
 

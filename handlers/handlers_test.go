@@ -82,7 +82,7 @@ func TestStatusCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &fakePoster{}
-			r := NewRouter(p, fakeStatus{err: tt.statusErr}, &fakeActions{}, Options{CommandChannels: []string{"C0OPS"}, Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+			r := newRouter(t, p, fakeStatus{err: tt.statusErr}, &fakeActions{}, Options{CommandChannels: []string{"C0OPS"}, Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
 			cmd := tt.command
 			if cmd == "" {
 				cmd = "/status"
@@ -115,7 +115,7 @@ func TestStatusCommand(t *testing.T) {
 
 func TestStatusSlackRefusesSaysSo(t *testing.T) {
 	p := &fakePoster{err: fmt.Errorf("posting prod status to C0OPS: %w", &slack.RateLimitedError{RetryAfter: 30 * time.Second})}
-	r := NewRouter(p, fakeStatus{}, &fakeActions{}, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+	r := newRouter(t, p, fakeStatus{}, &fakeActions{}, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
 	r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: "/status", Text: "prod", ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://sandbox/hooks/1"})
 	if len(p.posts) != 2 || p.posts[1].kind != "ephemeral" {
 		t.Fatalf("got %+v, want the status post, then an answer to the user", p.posts)
@@ -175,7 +175,50 @@ func (f *fakeActions) Decide(_ context.Context, id, user string, approve bool) (
 func (f *fakeActions) CancelJob(context.Context, string, string) (string, error) { return f.msg, f.err }
 func (f *fakeActions) RetryJob(context.Context, string, string) (string, error)  { return f.msg, f.err }
 
-var _ IncidentActions = (*fakeActions)(nil)
+var (
+	_ ActionRequester  = (*fakeActions)(nil)
+	_ JobController    = (*fakeActions)(nil)
+	_ IncidentPager    = (*fakeActions)(nil)
+	_ IncidentResolver = (*fakeActions)(nil)
+	_ IncidentReader   = (*fakeActions)(nil)
+)
+
+// newRouter is a Router on p whose services are s (for /status) and fa (for the rest).
+func newRouter(t testing.TB, p Poster, s StatusReader, fa *fakeActions, o Options) *Router {
+	t.Helper()
+	r, err := NewRouter(p, Services{Status: s, Requests: fa, Jobs: fa, Paging: fa, Resolution: fa, Incidents: fa}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// NewRouter refuses a missing service, naming it.
+func TestNewRouterNamesWhatIsMissing(t *testing.T) {
+	fa := &fakeActions{}
+	full := Services{Status: fakeStatus{}, Requests: fa, Jobs: fa, Paging: fa, Resolution: fa, Incidents: fa}
+	if _, err := NewRouter(&fakePoster{}, full, Options{}); err != nil {
+		t.Fatalf("every service given: %v", err)
+	}
+	for name, drop := range map[string]func(*Services){
+		"Status":     func(s *Services) { s.Status = nil },
+		"Requests":   func(s *Services) { s.Requests = nil },
+		"Jobs":       func(s *Services) { s.Jobs = nil },
+		"Paging":     func(s *Services) { s.Paging = nil },
+		"Resolution": func(s *Services) { s.Resolution = nil },
+		"Incidents":  func(s *Services) { s.Incidents = nil },
+	} {
+		svc := full
+		drop(&svc)
+		r, err := NewRouter(&fakePoster{}, svc, Options{})
+		if err == nil || r != nil || !strings.Contains(err.Error(), "Services."+name) {
+			t.Errorf("without %s: got %v, %v; want an error naming Services.%s", name, r, err, name)
+		}
+	}
+	if _, err := NewRouter(nil, full, Options{}); err == nil || !strings.Contains(err.Error(), "Poster") {
+		t.Errorf("without a Poster: got %v, want an error naming it", err)
+	}
+}
 
 func click(actionID, value string) slack.InteractionCallback {
 	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U0ALICE"}, ResponseURL: "http://sandbox/hooks/2"}
@@ -203,7 +246,7 @@ func TestButtons(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &fakePoster{}
-			r := NewRouter(p, fakeStatus{}, tt.act, Options{Logger: zaptest.NewLogger(t)})
+			r := newRouter(t, p, fakeStatus{}, tt.act, Options{Logger: zaptest.NewLogger(t)})
 			value := "INC-1"
 			if tt.name == "follow-up with a SHA" {
 				value = recovery.ButtonValue("", "prod", recovery.RequestParams{SHA: "abc1234"})
@@ -228,7 +271,7 @@ func TestButtons(t *testing.T) {
 func TestFormsForThoseWhoMaySendThem(t *testing.T) {
 	p := &fakePoster{}
 	act := &fakeActions{ask: true, asks: recovery.Asks{Env: "prod", SHA: "9f8e7d6"}}
-	r := NewRouter(p, fakeStatus{}, act, Options{Logger: zaptest.NewLogger(t)})
+	r := newRouter(t, p, fakeStatus{}, act, Options{Logger: zaptest.NewLogger(t)})
 	r.HandleInteraction(context.Background(), click("action:emergency-rollback", "INC-1"))
 	if got := strings.Join(act.asked, ","); got != "INC-1//emergency-rollback/U0ALICE" {
 		t.Errorf("AsksFor calls: got %q, want the clicker's", got)
@@ -239,7 +282,7 @@ func TestFormsForThoseWhoMaySendThem(t *testing.T) {
 
 	p = &fakePoster{}
 	act = &fakeActions{askErr: &recovery.UserError{Msg: "You need the *responder* role for prod to request Emergency Terraform rollback (config: access.roles). Nothing was done."}}
-	r = NewRouter(p, fakeStatus{}, act, Options{Logger: zaptest.NewLogger(t)})
+	r = newRouter(t, p, fakeStatus{}, act, Options{Logger: zaptest.NewLogger(t)})
 	r.HandleInteraction(context.Background(), click("action:emergency-rollback", "INC-1"))
 	if len(p.posts) != 1 || p.posts[0].kind != "ephemeral" || !strings.Contains(p.posts[0].text, "You need the *responder* role") {
 		t.Fatalf("got %+v, want the refusal and no form", p.posts)
@@ -270,7 +313,7 @@ func TestRollbackCommand(t *testing.T) {
 		t.Run(tt.text, func(t *testing.T) {
 			p := &fakePoster{}
 			act := &fakeActions{msg: "Requested rollback"}
-			r := NewRouter(p, fakeStatus{}, act, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+			r := newRouter(t, p, fakeStatus{}, act, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
 			r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: "/rollback", Text: tt.text, ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://x", TriggerID: "trig"})
 			if got := strings.Join(act.calls, ","); got != tt.wantCall {
 				t.Errorf("calls: got %q, want %q", got, tt.wantCall)
@@ -286,7 +329,7 @@ func TestRollbackCommand(t *testing.T) {
 // typed exactly; a mistyped one keeps the form open with the error by the field.
 func TestOverrideSubmission(t *testing.T) {
 	act := &fakeActions{msg: "Requested"}
-	r := NewRouter(&fakePoster{}, fakeStatus{}, act, Options{Environments: []string{"prod"}, Logger: zaptest.NewLogger(t)})
+	r := newRouter(t, &fakePoster{}, fakeStatus{}, act, Options{Environments: []string{"prod"}, Logger: zaptest.NewLogger(t)})
 	submit := func(typed string) slack.InteractionCallback {
 		cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: "U0ERIN"}}
 		cb.View.CallbackID = recovery.FormCallback
@@ -320,7 +363,7 @@ func TestValidateSubmission(t *testing.T) {
 		}
 		return cb
 	}
-	r := NewRouter(&fakePoster{}, fakeStatus{}, &fakeActions{}, Options{Logger: zaptest.NewLogger(t)})
+	r := newRouter(t, &fakePoster{}, fakeStatus{}, &fakeActions{}, Options{Logger: zaptest.NewLogger(t)})
 	meta := "action=force-lambda-update&env=prod&incident=INC-1"
 	if errs := r.ValidateSubmission(form(meta, map[string]string{recovery.FormReason: "canary 503", recovery.FormConfirmEnv: "prod"})); errs != nil {
 		t.Errorf("good form: got errors %v", errs)
@@ -388,7 +431,7 @@ func TestPageAndIncidentCommands(t *testing.T) {
 		t.Run(tt.command+" "+tt.text, func(t *testing.T) {
 			p := &fakePoster{}
 			fa := &fakeActions{msg: "done"}
-			r := NewRouter(p, fakeStatus{}, fa, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
+			r := newRouter(t, p, fakeStatus{}, fa, Options{Environments: []string{"dev", "prod"}, Logger: zaptest.NewLogger(t)})
 			r.HandleSlashCommand(context.Background(), slack.SlashCommand{Command: tt.command, Text: tt.text, ChannelID: "C0OPS", UserID: "U0ALICE", ResponseURL: "http://sandbox/hooks/1"})
 			if tt.wantCall != "" && (len(fa.calls) != 1 || fa.calls[0] != tt.wantCall) {
 				t.Errorf("calls %q, want [%q]", fa.calls, tt.wantCall)
@@ -411,7 +454,7 @@ func TestPageAndIncidentCommands(t *testing.T) {
 func TestChecklistClick(t *testing.T) {
 	p := &fakePoster{}
 	fa := &fakeActions{msg: "Checklist saved"}
-	r := NewRouter(p, fakeStatus{}, fa, Options{Environments: []string{"prod"}, Logger: zaptest.NewLogger(t)})
+	r := newRouter(t, p, fakeStatus{}, fa, Options{Environments: []string{"prod"}, Logger: zaptest.NewLogger(t)})
 	cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U0BOB"}, Channel: slack.Channel{GroupConversation: slack.GroupConversation{Conversation: slack.Conversation{ID: "C0OPS"}}}}
 	cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: recovery.ChecklistID("INC-AAAA1111"), SelectedOptions: []slack.OptionBlockObject{{Value: "0"}, {Value: "3"}}}}
 	r.HandleInteraction(context.Background(), cb)

@@ -28,9 +28,9 @@ func (r *Router) pageCommand(ctx context.Context, log *zap.Logger, cmd slack.Sla
 	var err error
 	switch id := strings.ToUpper(target); {
 	case incidentIDRE.MatchString(id):
-		msg, err = r.incidents.PageIncident(ctx, id, recovery.ActPageOnCall, cmd.UserID, "")
+		msg, err = r.svc.Paging.PageIncident(ctx, id, recovery.ActPageOnCall, cmd.UserID, "")
 	case slices.Contains(r.envs, strings.ToLower(target)):
-		msg, err = r.incidents.PageEnv(ctx, strings.ToLower(target), cmd.UserID)
+		msg, err = r.svc.Paging.PageEnv(ctx, strings.ToLower(target), cmd.UserID)
 	default:
 		reply(fmt.Sprintf("`%s` is neither an incident ID (INC-…) nor an environment (%s).", sanitize(target), strings.Join(r.envs, ", ")))
 		return
@@ -47,7 +47,7 @@ func (r *Router) incidentCommand(ctx context.Context, log *zap.Logger, cmd slack
 	}
 	sub := strings.ToLower(args[0])
 	if sub == "list" {
-		open, recent, err := r.incidents.IncidentList(ctx)
+		open, recent, err := r.svc.Incidents.IncidentList(ctx)
 		if err != nil {
 			r.internalError(log, err, reply)
 			return
@@ -65,7 +65,7 @@ func (r *Router) incidentCommand(ctx context.Context, log *zap.Logger, cmd slack
 		return
 	}
 	if sub == "show" {
-		in, err := r.incidents.Incident(ctx, id)
+		in, err := r.svc.Incidents.Incident(ctx, id)
 		if err != nil {
 			r.answer(log, reply, "", err)
 			return
@@ -80,7 +80,7 @@ func (r *Router) incidentCommand(ctx context.Context, log *zap.Logger, cmd slack
 		_, note, _ = strings.Cut(strings.TrimSpace(rest), " ")
 		note = sanitize(strings.TrimSpace(note))
 	}
-	msg, err := r.incidents.Resolve(ctx, id, cmd.UserID, note)
+	msg, err := r.svc.Resolution.Resolve(ctx, id, cmd.UserID, note)
 	r.answer(log.With(zap.String("incident", id)), reply, msg, err)
 }
 

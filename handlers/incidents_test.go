@@ -136,7 +136,7 @@ func TestFailedAnswersAreLogged(t *testing.T) {
 				if fail {
 					p = &silentPoster{}
 				}
-				r := NewRouter(p, fakeStatus{}, &fakeActions{msg: "done"}, Options{Environments: []string{"prod"}, Logger: zap.New(core)})
+				r := newRouter(t, p, fakeStatus{}, &fakeActions{msg: "done"}, Options{Environments: []string{"prod"}, Logger: zap.New(core)})
 				tt.run(r)
 				n := logs.FilterMessage("could not answer the user").Len()
 				if fail && n != 1 || !fail && n != 0 {
@@ -154,7 +154,7 @@ func TestSubmissionAnswersInItsChannel(t *testing.T) {
 		{"action=rollback&env=prod&sha=9f8e7d6", ""},
 	} {
 		p := &fakePoster{}
-		r := NewRouter(p, fakeStatus{}, &fakeActions{msg: "Requested"}, Options{Environments: []string{"prod"}})
+		r := newRouter(t, p, fakeStatus{}, &fakeActions{msg: "Requested"}, Options{Environments: []string{"prod"}})
 		cb := slack.InteractionCallback{Type: slack.InteractionTypeViewSubmission, User: slack.User{ID: "U0ERIN"}}
 		cb.View.CallbackID = recovery.FormCallback
 		cb.View.PrivateMetadata = tt.meta

@@ -238,11 +238,21 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		Followed: a.engine.FollowedRuns}
 	a.alarmPoller = &recovery.AlarmPoller{Envs: envs, Alarms: awsProvider, Deploys: ghClient, Incidents: st, Pipeline: pipeline,
 		Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("alarm-poll")}
-	router := handlers.NewRouter(poster, status, a.engine, handlers.Options{
+	router, err := handlers.NewRouter(poster, handlers.Services{
+		Status:     status,
+		Requests:   a.engine,
+		Jobs:       a.engine,
+		Paging:     a.engine,
+		Resolution: a.engine,
+		Incidents:  a.engine,
+	}, handlers.Options{
 		CommandChannels: cfg.Slack.CommandChannels,
 		Environments:    envs.Names(),
 		Logger:          log.Named("handlers"),
 	})
+	if err != nil {
+		return nil, err
+	}
 	a.bot = bot.New(api, router, bot.Options{
 		Workers:       cfg.Slack.Workers,
 		Claimer:       st,
