@@ -86,23 +86,10 @@ type app struct {
 // newApp wires medic from cfg. It opens the store and the listener, so a bad store
 // URL or a busy port fails here, before Slack is contacted. Call run, then close.
 func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logger) (*app, error) {
-	if ext.now == nil {
-		ext.now = time.Now
-	}
-	if ext.clock == nil {
-		ext.clock = recovery.SystemClock{}
-	}
+	ext = ext.withDefaults()
 	log = redactLogs(log)
-	// Before anything reads a secret or writes a file: another process of medic's user
-	// (Terraform, a provider) cannot read medic's memory or environment, and what medic
-	// writes is private.
-	if err := terraform.ProtectProcess(); err != nil {
+	if err := protect(ext, log); err != nil {
 		return nil, err
-	}
-	// Every secret medic holds is redacted wherever text leaves it (Slack, GitHub
-	// issues, logs, the store); one too short to redact safely is named here.
-	if n := recovery.KnownSecret(ext.secrets.Values()...); n > 0 {
-		log.Warn("secrets shorter than the redaction minimum are not redacted by value (only by shape)", zap.Int("count", n), zap.Int("min_length", recovery.MinKnownSecret))
 	}
 	envs, err := recovery.NewEnvironments(cfg.DomainEnvironments())
 	if err != nil {
@@ -121,40 +108,105 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 			a.close()
 		}
 	}()
+	src, err := newSources(ctx, cfg, ext, envs, st)
+	if err != nil {
+		return nil, err
+	}
+	reg := a.newRegistry()
+	api, poster := newSlack(ext, reg)
+	if a.engine, err = a.newEngine(ext, src, api, poster); err != nil {
+		return nil, err
+	}
+	a.newPollers(src)
+	if a.bot, err = a.newBot(src, api, poster, reg, ext.socketOptions); err != nil {
+		return nil, err
+	}
+	if err := a.listen(ext, src, reg); err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
 
-	awsProvider, err := deployaws.NewProvider(ctx, deployaws.Options{Endpoint: ext.awsEndpoint, Credentials: ext.awsCredentials})
+// withDefaults fills what ext may leave out: the wall clock.
+func (ext external) withDefaults() external {
+	if ext.now == nil {
+		ext.now = time.Now
+	}
+	if ext.clock == nil {
+		ext.clock = recovery.SystemClock{}
+	}
+	return ext
+}
+
+// protect runs before anything reads a secret or writes a file: another process of
+// medic's user (Terraform, a provider) cannot read medic's memory or environment, and
+// what medic writes is private. Every secret medic holds is redacted wherever text
+// leaves it (Slack, GitHub issues, logs, the store); one too short to redact safely is
+// named here.
+func protect(ext external, log *zap.Logger) error {
+	if err := terraform.ProtectProcess(); err != nil {
+		return err
+	}
+	if n := recovery.KnownSecret(ext.secrets.Values()...); n > 0 {
+		log.Warn("secrets shorter than the redaction minimum are not redacted by value (only by shape)", zap.Int("count", n), zap.Int("min_length", recovery.MinKnownSecret))
+	}
+	return nil
+}
+
+// sources are what medic reads the world through (AWS, GitHub, health checks, the
+// store) and the services built on them alone.
+type sources struct {
+	envs      *recovery.Environments
+	pipeline  *recovery.Pipeline
+	store     *store.Store
+	aws       *deployaws.Provider
+	github    *deploygithub.Client
+	health    *health.Checker
+	status    *recovery.StatusService
+	diagnoser *recovery.Diagnoser
+}
+
+// newSources connects to AWS and GitHub and builds /status and the diagnoser on them.
+func newSources(ctx context.Context, cfg *config.Config, ext external, envs *recovery.Environments, st *store.Store) (*sources, error) {
+	s := &sources{envs: envs, pipeline: cfg.DomainPipeline(), store: st}
+	var err error
+	s.aws, err = deployaws.NewProvider(ctx, deployaws.Options{Endpoint: ext.awsEndpoint, Credentials: ext.awsCredentials})
 	if err != nil {
 		return nil, err
 	}
 	trust := cfg.RunTrust()
-	ghClient, err := deploygithub.New(deploygithub.Options{
+	s.github, err = deploygithub.New(deploygithub.Options{
 		BaseURL: ext.secrets.GitHubAPIURL, Token: ext.secrets.GitHubToken, HTTPClient: ext.httpClient,
 		Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo, Trust: &trust,
 	})
 	if err != nil {
 		return nil, err
 	}
-	healthChecker := health.New(ext.httpClient, awsProvider, ext.now)
-	status, err := recovery.NewStatusService(envs, recovery.StatusSources{
-		Functions: awsProvider,
-		Alarms:    awsProvider,
-		Health:    healthChecker,
-		Deploys:   ghClient,
+	s.health = health.New(ext.httpClient, s.aws, ext.now)
+	s.status, err = recovery.NewStatusService(envs, recovery.StatusSources{
+		Functions: s.aws,
+		Alarms:    s.aws,
+		Health:    s.health,
+		Deploys:   s.github,
 		Incidents: st,
 		Jobs:      st,
 	}, cfg.Status.SectionTimeout, ext.now)
 	if err != nil {
 		return nil, err
 	}
-
-	pipeline := cfg.DomainPipeline()
-	diagnoser, err := recovery.NewDiagnoser(recovery.DiagSources{
-		Runs: ghClient, Env: awsProvider, Functions: awsProvider, Alarms: awsProvider, Health: healthChecker,
-	}, cfg.Pipeline.DiagnosticTimeout, pipeline.RollbackJob, ext.now)
+	s.diagnoser, err = recovery.NewDiagnoser(recovery.DiagSources{
+		Runs: s.github, Env: s.aws, Functions: s.aws, Alarms: s.aws, Health: s.health,
+	}, cfg.Pipeline.DiagnosticTimeout, s.pipeline.RollbackJob, ext.now)
 	if err != nil {
 		return nil, err
 	}
+	return s, nil
+}
 
+// newRegistry makes the registry /metrics serves, with the process's and the pollers'
+// metrics, and the leadership whose gauge it holds.
+func (a *app) newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.pollRounds = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -163,8 +215,13 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	leaderGauge := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "medic_leader", Help: "1 while this replica holds the leader lease (runs the pollers and the escalation timer)."})
 	reg.MustRegister(leaderGauge)
-	a.leader = &leadership{id: replicaID(cfg.Replicas.ID), lease: cfg.Replicas.LeaderLease, store: st, log: log.Named("leader"), gauge: leaderGauge}
+	a.leader = &leadership{id: replicaID(a.cfg.Replicas.ID), lease: a.cfg.Replicas.LeaderLease, store: a.store, log: a.log.Named("leader"), gauge: leaderGauge}
+	return reg
+}
 
+// newSlack makes the Slack Web API client, every write of which leaves through the
+// redactor (counted in reg), and the poster on it.
+func newSlack(ext external, reg prometheus.Registerer) (*slack.Client, *bot.Poster) {
 	redactedWrites := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medic_redacted_writes_total",
 		Help: "Writes that still held a credential at medic's exit and were redacted there, by exit (a part of medic let it through)."}, []string{"exit"})
@@ -183,91 +240,125 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	// After the HTTP client: slack-go wraps the client it has when this option applies.
 	slackOpts = append(slackOpts, slack.OptionRetry(3))
 	api := slack.New(ext.secrets.SlackBotToken, slackOpts...)
-	poster := bot.NewPoster(api)
+	return api, bot.NewPoster(api)
+}
+
+// newEngine makes the recovery engine: actions (with Terraform when it can run),
+// escalation to Slack and PagerDuty, and resolution.
+func (a *app) newEngine(ext external, src *sources, api *slack.Client, poster *bot.Poster) (*recovery.Engine, error) {
+	cfg, st := a.cfg, src.store
+	actions := a.actionDeps(ext, src, poster)
+	pagers, err := a.newPagers(ext, api)
+	if err != nil {
+		return nil, err
+	}
+	return recovery.NewEngine(recovery.EngineDeps{
+		Envs: src.envs, Pipeline: src.pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
+		Diagnoser: src.diagnoser, Runs: src.github, Alarms: src.aws, Health: src.health, Commits: src.github,
+		Logger: a.log, Now: ext.now, Clock: ext.clock,
+		Actions:    actions,
+		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Pagers: pagers, Wake: a.wakeEscalation},
+		Resolution: &recovery.ResolutionDeps{Issues: src.github, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},
+	})
+}
+
+// actionDeps are what the recovery actions run with. Without a usable Terraform they
+// still run; the Terraform ones say why they cannot.
+func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recovery.ActionDeps {
+	cfg, st := a.cfg, src.store
 	roles, policy := cfg.DomainAccess()
 	var tf recovery.Terraform
-	if runner, err := newTerraform(cfg, ext, ghClient, awsProvider, log); err != nil {
-		log.Warn("terraform is not available: Terraform actions will fail until it is", zap.Error(err))
+	if runner, err := newTerraform(cfg, ext, src.github, src.aws, a.log); err != nil {
+		a.log.Warn("terraform is not available: Terraform actions will fail until it is", zap.Error(err))
 		tf = unavailableTerraform{err}
 	} else {
 		tf = runner
 	}
-	pagers := []recovery.Pager{bot.NewSlackPager(api)}
-	if ext.secrets.PagerDutyRoutingKey != "" {
-		pd, err := newPagerDuty(ext.secrets.PagerDutyRoutingKey, cmp.Or(ext.secrets.PagerDutyEventsURL, cfg.PagerDuty.EventsURL), ext.httpClient)
-		if err != nil {
-			return nil, err
-		}
-		pagers = append(pagers, pd)
-	} else {
-		log.Info("PagerDuty is off: PAGERDUTY_ROUTING_KEY is not set; pages go to Slack only")
+	return &recovery.ActionDeps{
+		Access:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
+		Policy:      policy,
+		Requests:    st,
+		Jobs:        st,
+		Workflows:   src.github,
+		Reverter:    src.github,
+		Terraform:   tf,
+		Lambda:      src.aws,
+		Alarms:      src.aws,
+		Tables:      src.aws,
+		Deploys:     src.github,
+		Functions:   src.aws,
+		StateLocks:  src.aws,
+		Deployed:    src.github,
+		Plans:       st,
+		Previews:    recovery.PreviewConfig{Workers: cfg.Previews.Workers, Queue: cfg.Previews.Queue, Timeout: cfg.Previews.Timeout},
+		Branch:      cfg.GitHub.Branch,
+		Verify:      recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
+		JobLease:    cfg.Jobs.Lease,
+		SoleProcess: st.Sole(),
 	}
-	a.engine, err = recovery.NewEngine(recovery.EngineDeps{
-		Envs: envs, Pipeline: pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
-		Diagnoser: diagnoser, Runs: ghClient, Alarms: awsProvider, Health: healthChecker, Commits: ghClient,
-		Logger: log, Now: ext.now, Clock: ext.clock,
-		Actions: &recovery.ActionDeps{
-			Access:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
-			Policy:      policy,
-			Requests:    st,
-			Jobs:        st,
-			Workflows:   ghClient,
-			Reverter:    ghClient,
-			Terraform:   tf,
-			Lambda:      awsProvider,
-			Alarms:      awsProvider,
-			Tables:      awsProvider,
-			Deploys:     ghClient,
-			Functions:   awsProvider,
-			StateLocks:  awsProvider,
-			Deployed:    ghClient,
-			Plans:       st,
-			Previews:    recovery.PreviewConfig{Workers: cfg.Previews.Workers, Queue: cfg.Previews.Queue, Timeout: cfg.Previews.Timeout},
-			Branch:      cfg.GitHub.Branch,
-			Verify:      recovery.VerifyConfig{Watch: cfg.Verify.Watch, Interval: cfg.Verify.Interval},
-			JobLease:    cfg.Jobs.Lease,
-			SoleProcess: st.Sole(),
-		},
-		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Pagers: pagers, Wake: a.wakeEscalation},
-		Resolution: &recovery.ResolutionDeps{Issues: ghClient, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},
-	})
+}
+
+// newPagers are where pages go: Slack always, PagerDuty when a routing key is set.
+func (a *app) newPagers(ext external, api *slack.Client) ([]recovery.Pager, error) {
+	pagers := []recovery.Pager{bot.NewSlackPager(api)}
+	if ext.secrets.PagerDutyRoutingKey == "" {
+		a.log.Info("PagerDuty is off: PAGERDUTY_ROUTING_KEY is not set; pages go to Slack only")
+		return pagers, nil
+	}
+	pd, err := newPagerDuty(ext.secrets.PagerDutyRoutingKey, cmp.Or(ext.secrets.PagerDutyEventsURL, a.cfg.PagerDuty.EventsURL), ext.httpClient)
 	if err != nil {
 		return nil, err
 	}
-	a.runPoller = &recovery.RunPoller{Runs: ghClient, Cursors: st, Pipeline: pipeline, Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("poll"),
+	return append(pagers, pd), nil
+}
+
+// newPollers makes the GitHub Actions and CloudWatch alarm pollers, which submit what
+// they see to the engine.
+func (a *app) newPollers(src *sources) {
+	a.runPoller = &recovery.RunPoller{Runs: src.github, Cursors: src.store, Pipeline: src.pipeline, Submit: a.engine.Submit, Now: a.now, Logger: a.log.Named("poll"),
 		Followed: a.engine.FollowedRuns}
-	a.alarmPoller = &recovery.AlarmPoller{Envs: envs, Alarms: awsProvider, Deploys: ghClient, Incidents: st, Pipeline: pipeline,
-		Submit: a.engine.Submit, Now: ext.now, Logger: log.Named("alarm-poll")}
+	a.alarmPoller = &recovery.AlarmPoller{Envs: src.envs, Alarms: src.aws, Deploys: src.github, Incidents: src.store, Pipeline: src.pipeline,
+		Submit: a.engine.Submit, Now: a.now, Logger: a.log.Named("alarm-poll")}
+}
+
+// newBot makes the Slack side: the Socket Mode bot and the router it hands people's
+// commands and clicks to, which hands them to the engine.
+func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg prometheus.Registerer, socketOptions []socketmode.Option) (*bot.Bot, error) {
 	router, err := handlers.NewRouter(poster, handlers.Services{
-		Status:     status,
+		Status:     src.status,
 		Requests:   a.engine,
 		Jobs:       a.engine,
 		Paging:     a.engine,
 		Resolution: a.engine,
 		Incidents:  a.engine,
 	}, handlers.Options{
-		CommandChannels: cfg.Slack.CommandChannels,
-		Environments:    envs.Names(),
-		Logger:          log.Named("handlers"),
+		CommandChannels: a.cfg.Slack.CommandChannels,
+		Environments:    src.envs.Names(),
+		Logger:          a.log.Named("handlers"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.bot = bot.New(api, router, bot.Options{
-		Workers:       cfg.Slack.Workers,
-		Claimer:       st,
-		Logger:        log,
+	return bot.New(api, router, bot.Options{
+		Workers:       a.cfg.Slack.Workers,
+		Claimer:       src.store,
+		Logger:        a.log,
 		Metrics:       bot.NewMetrics(reg),
-		SocketOptions: ext.socketOptions,
-	})
+		SocketOptions: socketOptions,
+	}), nil
+}
 
-	a.listener, err = net.Listen("tcp", cfg.Listen)
+// listen opens the public listener (the GitHub webhook) and the operators' (/metrics
+// and the probes), and makes their servers.
+func (a *app) listen(ext external, src *sources, reg *prometheus.Registry) error {
+	var err error
+	a.listener, err = net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s (config key listen): %w", cfg.Listen, err)
+		return fmt.Errorf("listening on %s (config key listen): %w", a.cfg.Listen, err)
 	}
-	a.metricsListener, err = net.Listen("tcp", cfg.MetricsListen)
+	a.metricsListener, err = net.Listen("tcp", a.cfg.MetricsListen)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s (config key metrics_listen): %w", cfg.MetricsListen, err)
+		return fmt.Errorf("listening on %s (config key metrics_listen): %w", a.cfg.MetricsListen, err)
 	}
 	// However many connect, medic keeps descriptors for its own calls to Slack,
 	// GitHub and AWS: connections beyond these wait to be accepted.
@@ -280,19 +371,18 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	public := http.NewServeMux()
 	public.Handle("/webhooks/github", deploygithub.NewWebhook(deploygithub.WebhookOptions{
 		Secret:    ext.secrets.WebhookSecret,
-		Claim:     st.Claim,
+		Claim:     src.store.Claim,
 		Sink:      func(_ context.Context, sig recovery.Signal) bool { return a.engine.Submit(sig) },
-		Unclaim:   st.Unclaim,
-		Workflows: workflowFiles(pipeline),
-		RunFacts:  ghClient.RunFacts,
-		Learn:     ghClient.RememberRun,
-		Logger:    log,
+		Unclaim:   src.store.Unclaim,
+		Workflows: workflowFiles(src.pipeline),
+		RunFacts:  src.github.RunFacts,
+		Learn:     src.github.RememberRun,
+		Logger:    a.log,
 		Now:       ext.now,
 	}))
 	a.server = newServer(public)
 	a.metricsServer = newServer(ops)
-	ok = true
-	return a, nil
+	return nil
 }
 
 // The listeners' limits. The public port faces anyone who reaches it: every

@@ -132,24 +132,20 @@ func escalateRecoverResolve(ctx context.Context, d *sandboxed, alert slackfake.M
 	if d.cfg.Terraform.Bin == "" {
 		return fmt.Errorf("the emergency rollback needs Terraform >= 1.4: run `make tools` (it installs Terraform 1.5.7) or set MEDIC_TERRAFORM")
 	}
-	inThread := func(what string, ok func(string) bool) (slackfake.Message, error) {
-		m, err := waitThread(ctx, d, alert.TS, ok)
-		if err != nil {
-			return m, fmt.Errorf("waiting for %s: %w", what, err)
-		}
-		return m, nil
-	}
-	has := func(wants ...string) func(string) bool {
-		return func(text string) bool {
-			for _, w := range wants {
-				if !strings.Contains(text, w) {
-					return false
-				}
-			}
-			return true
+	for _, part := range []func(context.Context, *sandboxed, slackfake.Message) error{
+		escalateUnanswered, emergencyRollback, resolveAndFileIssue,
+	} {
+		if err := part(ctx, d, alert); err != nil {
+			return err
 		}
 	}
-	if _, err := inThread("the immediate page", has("*Paging senior engineer* (page 1)")); err != nil {
+	return nil
+}
+
+// escalateUnanswered: the senior engineer is paged at once, nobody acknowledges for
+// 15 minutes so the CTO is paged too, then alice acknowledges.
+func escalateUnanswered(ctx context.Context, d *sandboxed, alert slackfake.Message) error {
+	if _, err := inThread(ctx, d, alert, "the immediate page", hasAll("*Paging senior engineer* (page 1)")); err != nil {
 		return err
 	}
 	d.narrate("dave (senior engineer) gets a DM; PagerDuty gets a trigger. Nobody acknowledges.")
@@ -158,16 +154,20 @@ func escalateRecoverResolve(ctx context.Context, d *sandboxed, alert slackfake.M
 	if err := d.app.engine.Escalate(ctx); err != nil {
 		return fmt.Errorf("escalation round: %w", err)
 	}
-	if _, err := inThread("the escalation", has("*Paging CTO + senior engineer* (page 2)")); err != nil {
+	if _, err := inThread(ctx, d, alert, "the escalation", hasAll("*Paging CTO + senior engineer* (page 2)")); err != nil {
 		return err
 	}
 	d.narrate("@alice clicks [Acknowledge] on the alert")
 	if err := clickAndWait(ctx, d, userAlice, alert, recovery.ButtonID(recovery.ActAcknowledge)); err != nil {
 		return err
 	}
-	if _, err := inThread("the acknowledgement", has("escalation stopped")); err != nil {
-		return err
-	}
+	_, err := inThread(ctx, d, alert, "the acknowledgement", hasAll("escalation stopped"))
+	return err
+}
+
+// emergencyRollback: alice requests the emergency rollback with the SHA the form
+// offers, bob approves it, and the job runs to its end.
+func emergencyRollback(ctx context.Context, d *sandboxed, alert slackfake.Message) error {
 	d.narrate("@alice clicks [Emergency Terraform rollback] and keeps the last known good SHA the form offers")
 	if err := clickAndWait(ctx, d, userAlice, alert, recovery.ButtonID(recovery.ActEmergencyRollback)); err != nil {
 		return err
@@ -175,7 +175,7 @@ func escalateRecoverResolve(ctx context.Context, d *sandboxed, alert slackfake.M
 	if err := submitOpenForm(ctx, d, userAlice); err != nil {
 		return err
 	}
-	req, err := inThread("the request", has("requests *Emergency Terraform rollback*", "[ Approve"))
+	req, err := inThread(ctx, d, alert, "the request", hasAll("requests *Emergency Terraform rollback*", "[ Approve"))
 	if err != nil {
 		return err
 	}
@@ -183,11 +183,15 @@ func escalateRecoverResolve(ctx context.Context, d *sandboxed, alert slackfake.M
 	if err := clickAndWait(ctx, d, userBob, req, recovery.ApproveID()); err != nil {
 		return err
 	}
-	if _, err := inThread("the job", func(text string) bool {
+	_, err = inThread(ctx, d, alert, "the job", func(text string) bool {
 		return strings.Contains(text, "Job JOB-") && (strings.Contains(text, "succeeded.") || strings.Contains(text, "failed at step"))
-	}); err != nil {
-		return err
-	}
+	})
+	return err
+}
+
+// resolveAndFileIssue: alice resolves the incident, ticks an item of the checklist
+// and files the report as a GitHub issue.
+func resolveAndFileIssue(ctx context.Context, d *sandboxed, alert slackfake.Message) error {
 	quiet(ctx, d, alert.TS)
 	d.narrate("@alice clicks [Resolve] on the alert")
 	cur, ok := d.sb.Slack.Message(sandboxChannel, alert.TS)
@@ -197,11 +201,11 @@ func escalateRecoverResolve(ctx context.Context, d *sandboxed, alert slackfake.M
 	if err := clickAndWait(ctx, d, userAlice, cur, recovery.ButtonID(recovery.ActResolve)); err != nil {
 		return err
 	}
-	checklist, err := inThread("the checklist", has("Post-incident checklist"))
+	checklist, err := inThread(ctx, d, alert, "the checklist", hasAll("Post-incident checklist"))
 	if err != nil {
 		return err
 	}
-	report, err := inThread("the report", has("Incident report of", "[ Create GitHub issue"))
+	report, err := inThread(ctx, d, alert, "the report", hasAll("Incident report of", "[ Create GitHub issue"))
 	if err != nil {
 		return err
 	}
@@ -214,14 +218,36 @@ func escalateRecoverResolve(ctx context.Context, d *sandboxed, alert slackfake.M
 	if _, err := d.sb.Slack.WaitAck(ctx, id); err != nil {
 		return err
 	}
-	if _, err := inThread("the ticked checklist", has("(1/")); err != nil {
+	if _, err := inThread(ctx, d, alert, "the ticked checklist", hasAll("(1/")); err != nil {
 		return err
 	}
 	if err := clickAndWait(ctx, d, userAlice, report, recovery.ButtonID(recovery.ActCreateIssue)); err != nil {
 		return err
 	}
-	_, err = inThread("the follow-up issue", has("Follow-up issue #"))
+	_, err = inThread(ctx, d, alert, "the follow-up issue", hasAll("Follow-up issue #"))
 	return err
+}
+
+// inThread waits for a reply in alert's thread whose rendered text ok accepts; what
+// names it in the error.
+func inThread(ctx context.Context, d *sandboxed, alert slackfake.Message, what string, ok func(string) bool) (slackfake.Message, error) {
+	m, err := waitThread(ctx, d, alert.TS, ok)
+	if err != nil {
+		return m, fmt.Errorf("waiting for %s: %w", what, err)
+	}
+	return m, nil
+}
+
+// hasAll accepts a text that contains every one of wants.
+func hasAll(wants ...string) func(string) bool {
+	return func(text string) bool {
+		for _, w := range wants {
+			if !strings.Contains(text, w) {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // incidentIDOf finds the incident ID ("INC-…") a message names.
