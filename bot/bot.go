@@ -54,8 +54,6 @@ type Options struct {
 	Queue int
 	// HandlerTimeout bounds one command or click (default 2m).
 	HandlerTimeout time.Duration
-	// DrainTimeout bounds how long Run waits for queued work at shutdown (default 30s).
-	DrainTimeout time.Duration
 	// Claimer dedupes envelopes; an in-memory one is used when nil.
 	Claimer Claimer
 	Logger  *zap.Logger
@@ -87,9 +85,6 @@ func New(api *slack.Client, h Handler, opts Options) *Bot {
 	if opts.HandlerTimeout <= 0 {
 		opts.HandlerTimeout = 2 * time.Minute
 	}
-	if opts.DrainTimeout <= 0 {
-		opts.DrainTimeout = 30 * time.Second
-	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -113,9 +108,12 @@ type work struct {
 }
 
 // Run connects and serves until ctx ends, reconnecting with backoff whenever the link
-// drops. At shutdown it stops reading, lets queued work finish within DrainTimeout and
-// returns. It returns ErrAuth (wrapped) when Slack refuses the tokens.
-func (b *Bot) Run(ctx context.Context) error {
+// drops. At shutdown it stops reading, lets queued work finish until drain ends (the
+// shutdown grace: drain should end some time after ctx does), then cancels the work
+// left and returns once it has stopped. Work is handled with contexts derived from
+// drain, not ctx, so acked work is not dropped when ctx ends. It returns ErrAuth
+// (wrapped) when Slack refuses the tokens.
+func (b *Bot) Run(ctx, drain context.Context) error {
 	opts := append([]socketmode.Option{
 		socketmode.OptionLog(zap.NewStdLog(b.log.Named("socketmode"))),
 		socketmode.OptionDialer(socketDialer()),
@@ -124,8 +122,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	queue := make(chan work, b.opts.Queue)
 
 	// Workers outlive ctx so queued, already-acked work is not dropped at shutdown;
-	// each piece of work gets its own deadline.
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	// each piece of work gets its own deadline, and all of it stops when drain ends.
+	workCtx, stopWork := context.WithCancel(drain)
 	defer stopWork()
 	var workers sync.WaitGroup
 	for i := 0; i < b.opts.Workers; i++ {
@@ -162,8 +160,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	go func() { workers.Wait(); close(drained) }()
 	select {
 	case <-drained:
-	case <-time.After(b.opts.DrainTimeout):
-		b.log.Warn("shutdown: queued slack work did not finish in time", zap.Duration("drain_timeout", b.opts.DrainTimeout))
+	case <-drain.Done():
+		b.log.Warn("shutdown: queued slack work did not finish in time; cancelling it", zap.NamedError("drain", context.Cause(drain)))
 		stopWork()
 		<-drained
 	}

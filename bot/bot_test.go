@@ -50,7 +50,7 @@ func mustBot(tb testing.TB, h Handler, opts Options) (*slackfake.Server, *Bot) {
 	b := New(api, h, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	go func() { done <- b.Run(ctx, context.Background()) }()
 	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -111,7 +111,7 @@ func TestShutdownDrainsQueuedWork(t *testing.T) {
 	b := New(api, h, Options{Workers: 1, Logger: zaptest.NewLogger(t)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	go func() { done <- b.Run(ctx, context.Background()) }()
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
 	if err := srv.WaitConnected(wctx, 1); err != nil {
@@ -139,6 +139,46 @@ func TestShutdownDrainsQueuedWork(t *testing.T) {
 	}
 }
 
+// Work still running when the drain ends (the shutdown grace) has its context
+// cancelled, and Run returns once it has stopped.
+func TestShutdownCancelsWorkLeftWhenTheDrainEnds(t *testing.T) {
+	h := &countingHandler{block: make(chan struct{}), started: make(chan struct{}, 1)} // block never closes
+	srv := slackfake.New(slackfake.Options{})
+	defer srv.Close()
+	api := slack.New(srv.BotToken(), slack.OptionAppLevelToken(srv.AppToken()), slack.OptionAPIURL(srv.APIURL()))
+	b := New(api, h, Options{Workers: 1, Logger: zaptest.NewLogger(t)})
+	ctx, cancel := context.WithCancel(context.Background())
+	drain, endDrain := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, drain) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := srv.WaitConnected(wctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.SlashCommand(wctx, slackfake.Command{User: "U1", Channel: "C1", Command: "/status", Text: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.started:
+	case <-wctx.Done():
+		t.Fatal("the command was not handled")
+	}
+	cancel() // shutdown begins; the handler goes on until its context ends
+	endDrain()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-wctx.Done():
+		t.Fatal("Run did not return after the drain ended")
+	}
+	if got := h.commands.Load(); got != 1 {
+		t.Errorf("got %d commands ended, want the one cut short by the drain", got)
+	}
+}
+
 func TestBadAppTokenStopsRun(t *testing.T) {
 	srv := slackfake.New(slackfake.Options{})
 	defer srv.Close()
@@ -146,7 +186,7 @@ func TestBadAppTokenStopsRun(t *testing.T) {
 	b := New(api, &countingHandler{}, Options{Logger: zaptest.NewLogger(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := b.Run(ctx)
+	err := b.Run(ctx, context.Background())
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("got %v (ctx %v), want ErrAuth before the deadline", err, ctx.Err())
 	}

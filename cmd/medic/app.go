@@ -399,9 +399,11 @@ const (
 	idleTimeout = 60 * time.Second
 	// maxHeaderBytes caps the headers (GitHub's are about 1 KB).
 	maxHeaderBytes = 64 << 10
-	// shutdownGrace is how long a shutdown waits for requests in flight before it
-	// closes the connections left.
-	shutdownGrace = 5 * time.Second
+	// httpDrain is the longest the listeners wait, within the shutdown grace, for
+	// requests in flight before they close the connections left: a webhook delivery is
+	// answered in well under a second, and a client stalling its body must not hold
+	// the shutdown for the whole grace.
+	httpDrain = 5 * time.Second
 	// maxPublicConns and maxMetricsConns cap the connections each listener holds
 	// (GitHub opens a few; a Prometheus and the probes one or two each).
 	maxPublicConns  = 256
@@ -413,10 +415,10 @@ func newServer(h http.Handler) *http.Server {
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 }
 
-// shutdown stops srv: requests in flight get shutdownGrace to finish, then whatever
-// connections remain (a client trickling its body) are closed.
-func (a *app) shutdown(ctx context.Context, name string, srv *http.Server) error {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+// shutdown stops srv: requests in flight get until grace ends, httpDrain at most, to
+// finish; then whatever connections remain (a client trickling its body) are closed.
+func (a *app) shutdown(grace context.Context, name string, srv *http.Server) error {
+	sctx, cancel := context.WithTimeout(grace, httpDrain)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		a.log.Warn("closing the connections left after the shutdown grace", zap.String("listener", name), zap.Error(err))
@@ -446,26 +448,18 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// run serves until ctx ends or a part fails for good, then shuts everything down.
+// run serves until ctx ends or a part fails for good, then shuts everything down
+// within the shutdown grace (config key shutdown_grace).
 func (a *app) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	for name, srv := range map[string]struct {
-		s *http.Server
-		l net.Listener
-	}{"listen": {a.server, a.listener}, "metrics_listen": {a.metricsServer, a.metricsListener}} {
-		g.Go(func() error {
-			if err := srv.s.Serve(srv.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("http listener (%s): %w", name, err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			return a.shutdown(ctx, name, srv.s)
-		})
-	}
+	// One grace for the whole shutdown, counted from when ctx ends (SIGTERM, or a part
+	// failing for good): every drain shares it, so they overlap rather than add up.
+	grace, endGrace := graceAfter(ctx, a.cfg.ShutdownGrace)
+	defer endGrace()
+	a.serveHTTP(ctx, grace, g)
 	g.Go(func() error {
-		err := a.bot.Run(ctx)
+		// Queued Slack work finishes, or its context ends with the grace.
+		err := a.bot.Run(ctx, grace)
 		if err != nil {
 			return err
 		}
@@ -479,11 +473,56 @@ func (a *app) run(ctx context.Context) error {
 	g.Go(func() error {
 		a.engine.Run(ctx)
 		// Running recovery jobs finish their step, or are interrupted and say so.
-		grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
 		a.engine.DrainJobs(grace)
 		return nil
 	})
+	a.runRounds(ctx, g)
+	return g.Wait()
+}
+
+// graceAfter returns a context that ends grace after ctx does, with a cause naming
+// the grace: the deadline of a shutdown. It has ctx's values; stop releases it.
+func graceAfter(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-gctx.Done():
+			return
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel(fmt.Errorf("the shutdown grace (%s, config key shutdown_grace) is over", grace))
+		case <-gctx.Done():
+		}
+	}()
+	return gctx, func() { cancel(context.Canceled) }
+}
+
+// serveHTTP serves both listeners in g until ctx ends, then shuts them down within
+// grace.
+func (a *app) serveHTTP(ctx, grace context.Context, g *errgroup.Group) {
+	for name, srv := range map[string]struct {
+		s *http.Server
+		l net.Listener
+	}{"listen": {a.server, a.listener}, "metrics_listen": {a.metricsServer, a.metricsListener}} {
+		g.Go(func() error {
+			if err := srv.s.Serve(srv.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http listener (%s): %w", name, err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			return a.shutdown(grace, name, srv.s)
+		})
+	}
+}
+
+// runRounds runs medic's periodic rounds in g until ctx ends.
+func (a *app) runRounds(ctx context.Context, g *errgroup.Group) {
 	// Every replica looks for jobs whose process died (claimed, so one marks each).
 	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs, nil) })
 	// The rest runs on the leader only. An escalation round asked for by an alert
@@ -502,7 +541,6 @@ func (a *app) run(ctx context.Context) error {
 			return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.alarmPoller.Poll, a.leader.leads)
 		})
 	}
-	return g.Wait()
 }
 
 // every runs a poller now and then every interval until ctx ends. A failing round is
