@@ -36,47 +36,11 @@ func (r Rule) String() string {
 	return fmt.Sprintf("%s → %s", strings.Join(parts, ", "), r.Scenario)
 }
 
-// The pipeline's jobs, as the runbook names them.
-const (
-	JobTestsDev      = "Tests (Dev)"
-	JobDeployPreprod = "Deploy to Preprod"
-	JobPreprodTests  = "Preprod Integration Tests"
-	JobDeployProd    = "Deploy to Production"
-	JobCanary        = "Production Canary Test"
-	JobRollback      = DefaultRollbackJob
-)
-
 // Log patterns of the runbook's general troubleshooting cases.
 var (
 	StateLockLog    = regexp.MustCompile(`Error acquiring the state lock`)
 	SecretsErrorLog = regexp.MustCompile(`(?:AccessDenied(?:Exception)?|ResourceNotFoundException|SecretNotFoundException)[^\n]*(?i:secret)`)
 )
-
-// DefaultRules are the runbook's: the six scenarios by job name (the production ones
-// first), then the troubleshooting cases by log for any other failed job, then a
-// catch-all so no failure in a watched workflow goes unreported.
-func DefaultRules() []Rule {
-	return []Rule{
-		{Scenario: RollbackFail, Job: JobRollback, Env: "prod"},
-		{Scenario: CanaryFail, Job: JobCanary, Env: "prod"},
-		{Scenario: ProdDeployFail, Job: JobDeployProd, Env: "prod"},
-		{Scenario: PreprodDeployFail, Job: JobDeployPreprod, Env: "preprod"},
-		{Scenario: PreprodTestsFail, Job: JobPreprodTests, Env: "preprod"},
-		{Scenario: DevTestsFail, Job: JobTestsDev, Env: "dev"},
-		{Scenario: StateLockHeld, Log: StateLockLog},
-		{Scenario: SecretsInaccessible, Log: SecretsErrorLog},
-		{Scenario: OtherJobFailed},
-	}
-}
-
-// DefaultJobEnvs are the pipeline's stages: which environment each job works on.
-func DefaultJobEnvs() map[string]string {
-	return map[string]string{
-		JobTestsDev: "dev", "Build": "dev",
-		JobDeployPreprod: "preprod", JobPreprodTests: "preprod",
-		JobDeployProd: "prod", JobCanary: "prod", JobRollback: "prod",
-	}
-}
 
 // Pipeline is what medic knows of the promotion pipeline it watches.
 type Pipeline struct {
@@ -198,16 +162,4 @@ func SeverityOf(id ScenarioID, env Environment) Severity {
 		return env.Severity
 	}
 	return DefaultSeverity(env.Name)
-}
-
-// DefaultSeverity rates an environment the way the runbook's quick reference does:
-// prod HIGH, preprod MEDIUM, anything else LOW.
-func DefaultSeverity(env string) Severity {
-	switch env {
-	case "prod", "production":
-		return SeverityHigh
-	case "preprod", "staging":
-		return SeverityMedium
-	}
-	return SeverityLow
 }

@@ -109,9 +109,6 @@ type Diagnoser struct {
 	registry map[DiagnosticID]diagnostic
 }
 
-// DefaultRollbackJob is the pipeline's automatic rollback job.
-const DefaultRollbackJob = "Rollback on Failure"
-
 // NewDiagnoser returns a Diagnoser. timeout bounds each diagnostic; rollbackJob names
 // the pipeline's rollback job. It fails when a scenario names an unknown diagnostic
 // or action.

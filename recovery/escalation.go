@@ -151,29 +151,6 @@ func joinAnd(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
-// DefaultLevels are the runbook's escalation levels, without members: the config
-// names who is in each.
-func DefaultLevels() map[string]Level {
-	return map[string]Level{
-		"developers": {Name: "developers", Title: "developers"},
-		"devops":     {Name: "devops", Title: "DevOps team", PagerDuty: true},
-		"oncall":     {Name: "oncall", Title: "on-call engineer", PagerDuty: true},
-		"senior":     {Name: "senior", Title: "senior engineer", PagerDuty: true},
-		"cto":        {Name: "cto", Title: "CTO", PagerDuty: true},
-	}
-}
-
-// DefaultMatrix is the runbook's escalation matrix. Rows are tried in order.
-func DefaultMatrix() []MatrixRow {
-	return []MatrixRow{
-		{Name: "Data corruption", DataCorruption: true, Path: [][]string{{"cto", "senior"}}},
-		{Name: "Prod fail (auto-rollback fails)", Scenarios: []ScenarioID{RollbackFail}, Path: [][]string{{"senior"}, {"cto", "senior"}}},
-		{Name: "Prod fail (auto-rollback works)", Envs: []string{"prod"}, Response: 15 * time.Minute, Path: [][]string{{"oncall"}, {"senior"}}},
-		{Name: "Preprod fail", Envs: []string{"preprod"}, Response: time.Hour, Path: [][]string{{"devops"}, {"oncall"}}},
-		{Name: "Dev tests fail", Envs: []string{"dev"}, BestEffort: true},
-	}
-}
-
 // Escalation is where an incident stands in the escalation matrix.
 type Escalation struct {
 	// Row is the matrix row the incident follows ("" before the first save).

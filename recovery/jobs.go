@@ -15,11 +15,9 @@ import (
 // jobRegistry tracks the jobs this process runs, so they can be cancelled and waited
 // for at shutdown.
 type jobRegistry struct {
-	base     context.Context
-	stopBase context.CancelFunc
-	mu       sync.Mutex
-	cancels  map[string]context.CancelCauseFunc
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	cancels map[string]context.CancelCauseFunc
+	wg      sync.WaitGroup
 }
 
 var (
@@ -32,13 +30,13 @@ var (
 )
 
 func newJobRegistry() *jobRegistry {
-	// Jobs outlive the click that approved them; they end with the process (see drain).
-	base, stop := context.WithCancel(context.Background())
-	return &jobRegistry{base: base, stopBase: stop, cancels: map[string]context.CancelCauseFunc{}}
+	return &jobRegistry{cancels: map[string]context.CancelCauseFunc{}}
 }
 
-func (r *jobRegistry) start(id string, run func(ctx context.Context)) {
-	ctx, cancel := context.WithCancelCause(r.base)
+// start runs a job in its own goroutine. The job keeps ctx's values but outlives the
+// click that approved it: it ends by itself, by cancel, or when DrainJobs stops it.
+func (r *jobRegistry) start(ctx context.Context, id string, run func(ctx context.Context)) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	r.mu.Lock()
 	r.cancels[id] = cancel
 	r.mu.Unlock()
@@ -155,7 +153,7 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 		e.showRequest(ctx, saved)
 	}
 	e.showIncidentJob(ctx, job)
-	e.jobs.start(job.ID, func(ctx context.Context) { e.runJob(ctx, job) })
+	e.jobs.start(ctx, job.ID, func(ctx context.Context) { e.runJob(ctx, job) })
 	return job, nil
 }
 
@@ -414,16 +412,14 @@ func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (J
 // and applies them again.
 func (e *Engine) recordJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
 	const patience = 10 * time.Second
-	start, wait := time.Now(), 100*time.Millisecond
+	start, wait := e.Now(), 100*time.Millisecond
 	for {
 		saved, err := e.updateJob(ctx, id, change)
-		if err == nil || errors.Is(err, ErrNotFound) || time.Since(start)+wait > patience {
+		if err == nil || errors.Is(err, ErrNotFound) || e.Now().Sub(start)+wait > patience {
 			return saved, err
 		}
-		select {
-		case <-ctx.Done():
+		if sleep(ctx, e.Clock, wait) != nil {
 			return saved, err
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
 	}

@@ -1277,6 +1277,15 @@ func TestJobRidesOutAMomentaryStoreFailure(t *testing.T) {
 	flaky.FailNext(1, fmt.Errorf("stale write: %w", recovery.ErrConflict)) // read again at once
 	flaky.FailNext(1, errors.New("connection reset"))                      // tried again after 100 ms
 	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerunFailed, User: requester})
+	// The engine waits its 100 ms on its own clock: move it once the wait is set.
+	retry := h.Clock.Now().Add(100 * time.Millisecond)
+	for deadline := time.Now().Add(recoverytest.WaitTimeout); !slices.Contains(h.Clock.Timers(), retry); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry of the job's write due at +100ms; timers %v", h.Clock.Timers())
+		}
+		h.Clock.WaitTimers(len(h.Clock.Timers())+1, 50*time.Millisecond)
+	}
+	h.Advance(100 * time.Millisecond)
 	job := h.WaitJob(t, h.Publisher.WaitRequest(t, "with its job", func(x recovery.Request) bool { return x.ID == r.ID && x.JobID != "" }).JobID)
 	if job.State != recovery.JobSucceeded || h.GitHub.Count("RerunFailedJobs") != 1 {
 		t.Fatalf("job: got %s (%s) with %d re-runs, want succeeded with 1", job.State, job.Error, h.GitHub.Count("RerunFailedJobs"))

@@ -46,10 +46,11 @@ var errPreviewsFull = errors.New("too many previews are waiting")
 // per environment (two plans of prod never run side by side), in the order asked. It
 // owns its goroutines: one per environment with work, ending when its queue is empty.
 type previewPool struct {
-	cfg  PreviewConfig
-	base context.Context
-	stop context.CancelFunc
-	sem  chan struct{}
+	cfg PreviewConfig
+	// stopped is closed by close: running previews are cancelled, new ones refused.
+	stopped  chan struct{}
+	stopOnce sync.Once
+	sem      chan struct{}
 
 	mu      sync.Mutex
 	queues  map[string][]func(context.Context)
@@ -59,18 +60,19 @@ type previewPool struct {
 
 func newPreviewPool(cfg PreviewConfig) *previewPool {
 	cfg = cfg.withDefaults()
-	// Previews outlive the click that asked for them; they end with the process (stop).
-	base, stop := context.WithCancel(context.Background())
-	return &previewPool{cfg: cfg, base: base, stop: stop, sem: make(chan struct{}, cfg.Workers), queues: map[string][]func(context.Context){}}
+	return &previewPool{cfg: cfg, stopped: make(chan struct{}), sem: make(chan struct{}, cfg.Workers), queues: map[string][]func(context.Context){}}
 }
 
 // submit queues run for env. It returns errPreviewsFull when Queue previews already
-// wait. run gets a context bounded by the preview timeout and cancelled at shutdown.
-func (p *previewPool) submit(env string, run func(ctx context.Context)) error {
+// wait, errShutdown once the pool is closed. run gets a context bounded by the preview
+// timeout and cancelled at shutdown.
+func (p *previewPool) submit(ctx context.Context, env string, run func(ctx context.Context)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.base.Err() != nil {
+	select {
+	case <-p.stopped:
 		return errShutdown
+	default:
 	}
 	if p.waiting >= p.cfg.Queue {
 		return errPreviewsFull
@@ -79,14 +81,16 @@ func (p *previewPool) submit(env string, run func(ctx context.Context)) error {
 	q, busy := p.queues[env]
 	p.queues[env] = append(q, run)
 	if !busy {
+		// The queue's goroutine keeps the asker's values; previews outlive the click,
+		// so not its cancellation.
 		p.wg.Add(1)
-		go p.drain(env)
+		go p.drain(context.WithoutCancel(ctx), env)
 	}
 	return nil
 }
 
 // drain runs env's queue in order until it is empty.
-func (p *previewPool) drain(env string) {
+func (p *previewPool) drain(base context.Context, env string) {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
@@ -104,10 +108,17 @@ func (p *previewPool) drain(env string) {
 		select {
 		case p.sem <- struct{}{}:
 			acquired = true
-		case <-p.base.Done():
+		case <-p.stopped:
 		}
-		ctx, cancel := context.WithTimeout(p.base, p.cfg.Timeout)
+		ctx, cancel := context.WithTimeout(base, p.cfg.Timeout)
+		select {
+		case <-p.stopped:
+			cancel() // it begins after close: it says the preview could not be made
+		default:
+		}
+		stopWatch := p.cancelOnStop(ctx, cancel)
 		run(ctx) // a stopped pool still runs it: it says the preview could not be made
+		stopWatch()
 		cancel()
 		if acquired {
 			<-p.sem
@@ -121,6 +132,20 @@ func (p *previewPool) drain(env string) {
 // close cancels running previews (they end as failed, saying medic stopped) and waits
 // for every queued one to say so.
 func (p *previewPool) close() {
-	p.stop()
+	p.stopOnce.Do(func() { close(p.stopped) })
 	p.wg.Wait()
+}
+
+// cancelOnStop cancels ctx when the pool closes; the returned func stops watching.
+func (p *previewPool) cancelOnStop(ctx context.Context, cancel context.CancelFunc) func() {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-p.stopped:
+			cancel()
+		case <-ctx.Done():
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
 }

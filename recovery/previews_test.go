@@ -83,7 +83,7 @@ func (r *pvRecorder) endedNow() []string {
 
 func mustSubmit(tb testing.TB, p *previewPool, env string, run func(context.Context)) {
 	tb.Helper()
-	if err := p.submit(env, run); err != nil {
+	if err := p.submit(context.Background(), env, run); err != nil {
 		tb.Fatalf("submit on %s: got %v, want it queued", env, err)
 	}
 }
@@ -209,7 +209,7 @@ func TestPreviewPoolQueueBound(t *testing.T) {
 					names = append(names, fmt.Sprintf("p%d", i))
 					mustSubmit(t, p, "prod", r.preview(names[i]))
 				}
-				err := p.submit("dev", r.preview("refused"))
+				err := p.submit(context.Background(), "dev", r.preview("refused"))
 				if !errors.Is(err, errPreviewsFull) || err.Error() != "too many previews are waiting" {
 					t.Fatalf("preview %d of a queue of %d: got %v, want errPreviewsFull", want+1, want, err)
 				}
@@ -217,7 +217,7 @@ func TestPreviewPoolQueueBound(t *testing.T) {
 				r.finish(names[0])
 				synctest.Wait()
 				mustSubmit(t, p, "dev", r.preview("after"))
-				if err := p.submit("dev", r.preview("refused again")); !errors.Is(err, errPreviewsFull) {
+				if err := p.submit(context.Background(), "dev", r.preview("refused again")); !errors.Is(err, errPreviewsFull) {
 					t.Fatalf("a second preview after one place freed: got %v, want errPreviewsFull", err)
 				}
 				for _, n := range append(names[1:], "after") {
@@ -303,7 +303,7 @@ func TestPreviewPoolClose(t *testing.T) {
 			}
 		}
 		r.mu.Unlock()
-		err := p.submit("prod", r.preview("late"))
+		err := p.submit(context.Background(), "prod", r.preview("late"))
 		if !errors.Is(err, errShutdown) || err.Error() != "medic is shutting down" {
 			t.Errorf("submit after close: got %v, want errShutdown", err)
 		}

@@ -233,14 +233,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		if err != nil {
 			return "", err
 		}
-		// The alert may be on screen a moment before its ts is stored: give the poster
-		// a little time, so the request lands in the alert's thread.
-		for i := 0; got.MessageTS == "" && i < 20 && ctx.Err() == nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-			if again, err := e.Incidents.Incident(ctx, ar.IncidentID); err == nil {
-				got = again
-			}
-		}
+		got = e.awaitAlertTS(ctx, got)
 		in, envName = &got, got.Env
 		if in.Untrusted != "" && !slices.Contains(scenarios[in.Scenario].Actions, ar.Action) {
 			e.audit(ctx, *in, ar.User, "request.refused", map[string]string{"action": string(ar.Action), "why": "untrusted run"})
@@ -320,7 +313,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	}
 	// The preview (a terraform init and plan may take minutes) runs off the click
 	// workers, on the previews' pool, under its own time limit.
-	if err := e.previews.submit(env.Name, func(pctx context.Context) { e.finishPreview(pctx, env, in, r.ID) }); err != nil {
+	if err := e.previews.submit(ctx, env.Name, func(pctx context.Context) { e.finishPreview(pctx, env, in, r.ID) }); err != nil {
 		why := "medic is busy preparing other previews"
 		if errors.Is(err, errShutdown) {
 			why = "medic is shutting down"
@@ -333,6 +326,21 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	}
 	return fmt.Sprintf("Requested %s on %s (%s). Its preview is being prepared; an approver other than you must approve it in the thread before %s.",
 		a.Label, env.Name, r.ID, r.ExpiresAt.UTC().Format("15:04 UTC")), nil
+}
+
+// awaitAlertTS gives the alert's poster a little time (up to 2 s of the engine's
+// clock) when in's alert is on screen before its ts is stored, so a request lands in
+// the alert's thread.
+func (e *Engine) awaitAlertTS(ctx context.Context, in Incident) Incident {
+	for i := 0; in.MessageTS == "" && i < 20; i++ {
+		if sleep(ctx, e.Clock, 100*time.Millisecond) != nil {
+			break
+		}
+		if again, err := e.Incidents.Incident(ctx, in.ID); err == nil {
+			in = again
+		}
+	}
+	return in
 }
 
 // finishPreview makes a request's preview on the previews' pool and shows it. A preview

@@ -1054,6 +1054,13 @@ func TestRequestWaitsForItsAlertsTS(t *testing.T) {
 	slow.mu.Lock()
 	slow.blank = 1
 	slow.mu.Unlock()
+	// The engine waits on its own clock: move it 100 ms once the wait is set.
+	pending := len(h.Clock.Timers())
+	go func() {
+		if h.Clock.WaitTimers(pending+1, recoverytest.WaitTimeout) {
+			h.Advance(100 * time.Millisecond)
+		}
+	}()
 	r := mustRequest(t, h, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
 	if r.ThreadTS != in.MessageTS || r.Channel != in.Channel {
 		t.Fatalf("request: got in %s/%q, want in the alert's thread %s/%s", r.Channel, r.ThreadTS, in.Channel, in.MessageTS)
