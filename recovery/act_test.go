@@ -118,7 +118,7 @@ func newACWorld(t *testing.T, in Incident) *acWorld {
 	}
 	w := &acWorld{store: &acStore{in: map[string]Incident{in.ID: in}}, slack: &acSlack{}, gh: &dgWorld{}}
 	now := func() time.Time { return dgNow }
-	d, err := NewDiagnoser(DiagSources{Runs: w.gh, Env: w.gh, Functions: w.gh, Alarms: w.gh, Health: w.gh}, 5*time.Second, "", now)
+	d, err := NewDiagnoser(DiagSources{Runs: w.gh, History: w.gh, Env: w.gh, Records: w.gh, Functions: w.gh, Alarms: w.gh, Health: w.gh}, 5*time.Second, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,11 +51,11 @@ func (c *ruleCommits) CommitOnBranch(_ context.Context, sha, branch string) (Com
 // ruleDeploys is an environment's deploy history: its successful deploys, newest
 // first, what its functions run, and the SHAs deployed before.
 type ruleDeploys struct {
-	RunReader // only SuccessfulDeploys is used
-	deploys   []Deploy
-	running   []string
-	deployed  map[string]bool
-	err       error
+	RunHistory // only SuccessfulDeploys is used
+	deploys    []Deploy
+	running    []string
+	deployed   map[string]bool
+	err        error
 }
 
 func (d *ruleDeploys) SuccessfulDeploys(context.Context, Environment, int) ([]Deploy, error) {
@@ -83,7 +83,7 @@ func ruleEngine() (*Engine, *ruleCommits, *ruleDeploys) {
 		deployed: map[string]bool{shaGood1: true, shaGood2: true, shaGood3: true},
 	}
 	access := NewAccess(ruleRoles(), nil, 0, 0, nil)
-	e := &Engine{EngineDeps: EngineDeps{Commits: commits, Runs: deploys, Actions: &ActionDeps{
+	e := &Engine{EngineDeps: EngineDeps{Commits: commits, History: deploys, Actions: &ActionDeps{
 		Access: access, Branch: "main", Deployed: deploys, Functions: deploys,
 	}}}
 	return e, commits, deploys

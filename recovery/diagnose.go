@@ -69,8 +69,11 @@ type Finding struct {
 
 // DiagSources are what diagnostics read from. Every field is required.
 type DiagSources struct {
-	Runs      RunReader
-	Env       EnvReader
+	Runs    RunReader
+	History RunHistory
+	Env     EnvReader
+	// Records reads logs, alarm history and state locks.
+	Records   EnvHistory
 	Functions FunctionReader
 	Alarms    AlarmReader
 	Health    HealthChecker
@@ -113,8 +116,9 @@ type Diagnoser struct {
 // the pipeline's rollback job. It fails when a scenario names an unknown diagnostic
 // or action.
 func NewDiagnoser(src DiagSources, timeout time.Duration, rollbackJob string, now func() time.Time) (*Diagnoser, error) {
-	if src.Runs == nil || src.Env == nil || src.Functions == nil || src.Alarms == nil || src.Health == nil {
-		return nil, errors.New("diagnoser: every source is required")
+	if missing := missingFields(map[string]bool{"Runs": src.Runs == nil, "History": src.History == nil, "Env": src.Env == nil,
+		"Records": src.Records == nil, "Functions": src.Functions == nil, "Alarms": src.Alarms == nil, "Health": src.Health == nil}); missing != "" {
+		return nil, errors.New("diagnoser: every source is required; missing DiagSources." + missing)
 	}
 	if timeout <= 0 {
 		return nil, errors.New("diagnoser: timeout must be positive")
@@ -183,7 +187,7 @@ func (d *Diagnoser) GatherRun(ctx context.Context, in Incident, env Environment,
 		}
 		return r, err
 	}
-	di.deploys = once(func() ([]Deploy, error) { return d.src.Runs.SuccessfulDeploys(sharedCtx, env, 10) })
+	di.deploys = once(func() ([]Deploy, error) { return d.src.History.SuccessfulDeploys(sharedCtx, env, 10) })
 
 	out := make([]Finding, len(sc.Diagnostics))
 	var wg sync.WaitGroup
@@ -670,7 +674,7 @@ func diagErrorLogs(ctx context.Context, d *Diagnoser, in *diagInput) (Finding, e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ev, err := d.src.Env.LogEvents(ctx, in.env, "/aws/lambda/"+fn, "ERROR", since, 20)
+			ev, err := d.src.Records.LogEvents(ctx, in.env, "/aws/lambda/"+fn, "ERROR", since, 20)
 			results[i] = res{fn, ev, err}
 		}()
 	}
@@ -718,7 +722,7 @@ func diagLockState(ctx context.Context, d *Diagnoser, in *diagInput) (Finding, e
 	if in.env.LockTable == "" {
 		return Finding{Lines: []string{"no lock table configured for " + in.env.Name}}, nil
 	}
-	locks, err := d.src.Env.StateLocks(ctx, in.env, in.env.LockTable)
+	locks, err := d.src.Records.StateLocks(ctx, in.env, in.env.LockTable)
 	if err != nil {
 		return Finding{}, err
 	}
@@ -747,7 +751,7 @@ func diagLockHolder(ctx context.Context, d *Diagnoser, in *diagInput) (Finding, 
 	}
 	if lock.Who == "" && in.env.LockTable != "" {
 		// The HTTP backend names only the holder's ID; the lock table has the rest.
-		if locks, err := d.src.Env.StateLocks(ctx, in.env, in.env.LockTable); err == nil {
+		if locks, err := d.src.Records.StateLocks(ctx, in.env, in.env.LockTable); err == nil {
 			for _, l := range locks {
 				if l.ID == lock.ID {
 					lock = l
@@ -810,7 +814,7 @@ func (d *Diagnoser) possibleHolders(ctx context.Context, in *diagInput) []string
 	}
 	var lines []string
 	for _, wf := range workflows {
-		runs, err := d.src.Runs.RecentRuns(ctx, wf, in.now.Add(-24*time.Hour))
+		runs, err := d.src.History.RecentRuns(ctx, wf, in.now.Add(-24*time.Hour))
 		if err != nil {
 			lines = append(lines, "Running jobs of "+wf+" not read: "+oneLine(err))
 			continue
@@ -1005,7 +1009,7 @@ func diagAlarmHistory(ctx context.Context, d *Diagnoser, in *diagInput) (Finding
 	if name == "" {
 		return Finding{}, errors.New("no alarm")
 	}
-	items, err := d.src.Env.AlarmHistory(ctx, in.env, name, 10)
+	items, err := d.src.Records.AlarmHistory(ctx, in.env, name, 10)
 	if err != nil {
 		return Finding{}, err
 	}

@@ -207,7 +207,7 @@ func dgFullRun() *Run {
 
 func mustDiagnoser(tb testing.TB, w *dgWorld, timeout time.Duration, rollbackJob string) *Diagnoser {
 	tb.Helper()
-	d, err := NewDiagnoser(DiagSources{Runs: w, Env: w, Functions: w, Alarms: w, Health: w}, timeout, rollbackJob, func() time.Time { return dgNow })
+	d, err := NewDiagnoser(DiagSources{Runs: w, History: w, Env: w, Records: w, Functions: w, Alarms: w, Health: w}, timeout, rollbackJob, func() time.Time { return dgNow })
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func (e dgSummarized) Summary() string { return e.summary }
 
 func TestNewDiagnoserRequiresEverySourceAndATimeout(t *testing.T) {
 	w := &dgWorld{}
-	full := DiagSources{Runs: w, Env: w, Functions: w, Alarms: w, Health: w}
+	full := DiagSources{Runs: w, History: w, Env: w, Records: w, Functions: w, Alarms: w, Health: w}
 	now := func() time.Time { return dgNow }
 	tests := []struct {
 		name    string
@@ -243,11 +243,13 @@ func TestNewDiagnoserRequiresEverySourceAndATimeout(t *testing.T) {
 		timeout time.Duration
 		wantErr string
 	}{
-		{"no runs", func(s DiagSources) DiagSources { s.Runs = nil; return s }, time.Second, "diagnoser: every source is required"},
-		{"no env", func(s DiagSources) DiagSources { s.Env = nil; return s }, time.Second, "diagnoser: every source is required"},
-		{"no functions", func(s DiagSources) DiagSources { s.Functions = nil; return s }, time.Second, "diagnoser: every source is required"},
-		{"no alarms", func(s DiagSources) DiagSources { s.Alarms = nil; return s }, time.Second, "diagnoser: every source is required"},
-		{"no health", func(s DiagSources) DiagSources { s.Health = nil; return s }, time.Second, "diagnoser: every source is required"},
+		{"no runs", func(s DiagSources) DiagSources { s.Runs = nil; return s }, time.Second, "diagnoser: every source is required; missing DiagSources.Runs"},
+		{"no env", func(s DiagSources) DiagSources { s.Env = nil; return s }, time.Second, "diagnoser: every source is required; missing DiagSources.Env"},
+		{"no functions", func(s DiagSources) DiagSources { s.Functions = nil; return s }, time.Second, "diagnoser: every source is required; missing DiagSources.Functions"},
+		{"no alarms", func(s DiagSources) DiagSources { s.Alarms = nil; return s }, time.Second, "diagnoser: every source is required; missing DiagSources.Alarms"},
+		{"no health", func(s DiagSources) DiagSources { s.Health = nil; return s }, time.Second, "diagnoser: every source is required; missing DiagSources.Health"},
+		{"no run history", func(s DiagSources) DiagSources { s.History = nil; return s }, time.Second, "diagnoser: every source is required; missing DiagSources.History"},
+		{"no records, no health", func(s DiagSources) DiagSources { s.Records, s.Health = nil, nil; return s }, time.Second, "diagnoser: every source is required; missing DiagSources.Health, Records"},
 		{"zero timeout", func(s DiagSources) DiagSources { return s }, 0, "diagnoser: timeout must be positive"},
 		{"negative timeout", func(s DiagSources) DiagSources { return s }, -time.Second, "diagnoser: timeout must be positive"},
 		{"smallest timeout", func(s DiagSources) DiagSources { return s }, time.Nanosecond, ""},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,19 +31,25 @@ type WorkClaimer interface {
 // IncidentStore keeps incidents. Methods return ErrNotFound, ErrDuplicate or
 // ErrConflict (wrapped) as documented.
 type IncidentStore interface {
-	// OpenIncidentBySource returns the open incident a source belongs to (ErrNotFound).
-	OpenIncidentBySource(ctx context.Context, source string) (Incident, error)
 	// CreateIncident stores a new incident owning its SourceKey (ErrDuplicate when an
 	// open incident already owns it).
 	CreateIncident(ctx context.Context, in Incident) error
 	// UpdateIncident saves in if its Version is current and returns it with the new
 	// Version (ErrConflict otherwise).
 	UpdateIncident(ctx context.Context, in Incident) (Incident, error)
-	// AttachSource makes source belong to an open incident too (ErrDuplicate).
-	AttachSource(ctx context.Context, incidentID, source string) error
 	// Incident returns one incident (ErrNotFound).
 	Incident(ctx context.Context, id string) (Incident, error)
-	IncidentReader
+	// OpenIncidents lists an environment's unresolved incidents ("" for all).
+	OpenIncidents(ctx context.Context, env string) ([]Incident, error)
+}
+
+// SourceIndex finds an open incident by the sources (runs, alarms) that belong to it.
+type SourceIndex interface {
+	// OpenIncidentBySource returns the open incident a source belongs to (ErrNotFound).
+	OpenIncidentBySource(ctx context.Context, source string) (Incident, error)
+	// AttachSource makes source belong to an open incident too (ErrDuplicate when
+	// another open incident owns it).
+	AttachSource(ctx context.Context, incidentID, source string) error
 }
 
 // Auditor appends to the audit log.
@@ -76,7 +83,7 @@ type Button struct {
 }
 
 // Publisher shows incidents in Slack: one alert message per incident, updated in
-// place, and notes in its thread.
+// place, and notes in its thread. Errors are Slack's (wrapped), for the logs.
 type Publisher interface {
 	// PostAlert posts in's alert in in.Channel and returns the message's ts.
 	PostAlert(ctx context.Context, in Incident) (string, error)
@@ -86,14 +93,24 @@ type Publisher interface {
 	PostNote(ctx context.Context, in Incident, n Note) error
 	// Reply posts a note in any thread (a request's, when there is no incident).
 	Reply(ctx context.Context, channel, threadTS string, n Note) error
+}
+
+// RequestPublisher shows requests for actions in Slack. Errors are Slack's (wrapped).
+type RequestPublisher interface {
 	// PostRequest posts a request for an action (in r.Channel, in the thread r.ThreadTS
 	// when set) and returns its ts.
 	PostRequest(ctx context.Context, r Request) (string, error)
 	// UpdateRequest rewrites a request's message as its state changes.
 	UpdateRequest(ctx context.Context, r Request) error
-	// PostChecklist posts a resolved incident's post-incident checklist in its thread
-	// and returns the message's ts; UpdateChecklist shows its items' new state.
+}
+
+// ChecklistPublisher shows a resolved incident's post-incident checklist. Errors are
+// Slack's (wrapped).
+type ChecklistPublisher interface {
+	// PostChecklist posts the checklist in the incident's thread and returns the
+	// message's ts.
 	PostChecklist(ctx context.Context, in Incident) (string, error)
+	// UpdateChecklist shows its items' new state.
 	UpdateChecklist(ctx context.Context, in Incident) error
 }
 
@@ -103,12 +120,16 @@ type EngineDeps struct {
 	Pipeline  *Pipeline
 	Claims    WorkClaimer
 	Incidents IncidentStore
+	// Sources finds incidents by their runs and alarms (usually the same store).
+	Sources   SourceIndex
 	Audit     Auditor
 	Publisher Publisher
 	Diagnoser *Diagnoser
 	Runs      RunReader
-	Alarms    AlarmReader
-	Health    HealthChecker
+	// History lists a workflow's runs and an environment's deploys.
+	History RunHistory
+	Alarms  AlarmReader
+	Health  HealthChecker
 	// Commits tells whether a commit is on a branch: a run is trusted only when its
 	// commit is on the branch it names, and no code of a commit off the protected
 	// branch runs.
@@ -127,6 +148,23 @@ type EngineDeps struct {
 	// Resolution, when set, lets incidents be resolved with a checklist, a report and a
 	// follow-up issue.
 	Resolution *ResolutionDeps
+}
+
+// missing names the required dependencies left out.
+func (d EngineDeps) missing() string {
+	return missingFields(map[string]bool{"Envs": d.Envs == nil, "Pipeline": d.Pipeline == nil, "Claims": d.Claims == nil,
+		"Incidents": d.Incidents == nil, "Sources": d.Sources == nil, "Audit": d.Audit == nil, "Publisher": d.Publisher == nil,
+		"Diagnoser": d.Diagnoser == nil, "Runs": d.Runs == nil, "History": d.History == nil, "Alarms": d.Alarms == nil,
+		"Health": d.Health == nil, "Commits": d.Commits == nil})
+}
+
+// missing names the required action dependencies left out.
+func (a *ActionDeps) missing() string {
+	return missingFields(map[string]bool{"Access": a.Access == nil, "Requests": a.Requests == nil, "Expiry": a.Expiry == nil,
+		"Views": a.Views == nil, "Jobs": a.Jobs == nil, "Slots": a.Slots == nil, "Workflows": a.Workflows == nil,
+		"Reverter": a.Reverter == nil, "Terraform": a.Terraform == nil, "Lambda": a.Lambda == nil, "Alarms": a.Alarms == nil,
+		"Tables": a.Tables == nil, "Deploys": a.Deploys == nil, "Functions": a.Functions == nil, "StateLocks": a.StateLocks == nil,
+		"Deployed": a.Deployed == nil, "Plans": a.Plans == nil})
 }
 
 // Engine turns signals into incidents: it classifies, gathers diagnostics, keeps one
@@ -161,9 +199,8 @@ const (
 
 // NewEngine returns an Engine; call Run to start its workers.
 func NewEngine(d EngineDeps) (*Engine, error) {
-	if d.Envs == nil || d.Pipeline == nil || d.Claims == nil || d.Incidents == nil || d.Audit == nil ||
-		d.Publisher == nil || d.Diagnoser == nil || d.Runs == nil || d.Alarms == nil || d.Health == nil || d.Commits == nil {
-		return nil, errors.New("engine: every dependency is required")
+	if missing := d.missing(); missing != "" {
+		return nil, errors.New("engine: every dependency is required; missing EngineDeps." + missing)
 	}
 	for wf, env := range d.Pipeline.Workflows {
 		if _, err := d.Envs.Get(env); err != nil {
@@ -189,9 +226,8 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	}
 	e := &Engine{EngineDeps: d, lease: workLease, log: d.Logger.Named("recovery"), jobs: newJobRegistry()}
 	if a := d.Actions; a != nil {
-		if a.Access == nil || a.Requests == nil || a.Jobs == nil || a.Workflows == nil || a.Reverter == nil || a.Terraform == nil ||
-			a.Lambda == nil || a.Alarms == nil || a.Tables == nil || a.Deploys == nil || a.Functions == nil || a.StateLocks == nil || a.Deployed == nil || a.Plans == nil {
-			return nil, errors.New("engine: every action dependency is required")
+		if missing := a.missing(); missing != "" {
+			return nil, errors.New("engine: every action dependency is required; missing ActionDeps." + missing)
 		}
 		if a.Policy.RequestTTL <= 0 {
 			return nil, errors.New("engine: the request TTL must be positive")
@@ -208,12 +244,15 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 		e.previews = newPreviewPool(a.Previews)
 	}
 	if x := d.Escalation; x != nil {
-		if x.Policy == nil || x.Pages == nil {
-			return nil, errors.New("engine: escalation needs its policy and page store")
+		if missing := missingFields(map[string]bool{"Policy": x.Policy == nil, "Pages": x.Pages == nil, "Due": x.Due == nil}); missing != "" {
+			return nil, errors.New("engine: escalation needs its policy and page store; missing EscalationDeps." + missing)
 		}
 		if err := x.Policy.Validate(); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
+	}
+	if r := d.Resolution; r != nil && r.Checklists == nil {
+		return nil, errors.New("engine: resolution needs its checklist publisher; missing ResolutionDeps.Checklists")
 	}
 	for i := 0; i < Workers; i++ {
 		e.shards = append(e.shards, make(chan Signal, QueueSize))
@@ -465,7 +504,7 @@ func (e *Engine) untrustedRun(ctx context.Context, sig Signal) error {
 			log.Info("failed job of an untrusted run ignored: no environment takes such runs (config: pipeline.untrusted_env)")
 			return nil
 		}
-		if in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey()); err == nil {
+		if in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey()); err == nil {
 			if sig.Run.Attempt > in.RunAttempt {
 				return e.open(ctx, sig, UntrustedRunFailed, e.Pipeline.UntrustedEnv, nil) // a re-run failed too
 			}
@@ -539,7 +578,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		return fmt.Errorf("signal %s: %w", sig.Key(), err)
 	}
 	source := sig.SourceKey()
-	in, err := e.Incidents.OpenIncidentBySource(ctx, source)
+	in, err := e.Sources.OpenIncidentBySource(ctx, source)
 	var findings []Finding
 	created := false
 	switch {
@@ -557,7 +596,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		err = e.Incidents.CreateIncident(ctx, in)
 		if errors.Is(err, ErrDuplicate) {
 			// Another worker or replica opened it a moment ago: update that one.
-			if in, err = e.Incidents.OpenIncidentBySource(ctx, source); err != nil {
+			if in, err = e.Sources.OpenIncidentBySource(ctx, source); err != nil {
 				return err
 			}
 		} else if err != nil {
@@ -658,7 +697,7 @@ func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
 			e.log.Warn("updating a merged alert", zap.String("incident", old.ID), zap.Error(err))
 		}
 		e.postNotes(ctx, merged, []Note{{Text: Say(":link: Part of %s (%s): follow that alert.", into.ID, scenarioTitle(into.Scenario))}})
-		if err := e.Incidents.AttachSource(ctx, into.ID, "alarm:"+old.AlarmName); err != nil && !errors.Is(err, ErrDuplicate) {
+		if err := e.Sources.AttachSource(ctx, into.ID, "alarm:"+old.AlarmName); err != nil && !errors.Is(err, ErrDuplicate) {
 			e.log.Warn("attaching a merged alarm", zap.String("incident", into.ID), zap.Error(err))
 		}
 		into, err = e.update(ctx, into.ID, func(cur *Incident) { cur.Alarms = appendUnique(cur.Alarms, old.AlarmName) })
@@ -894,7 +933,7 @@ func (e *Engine) audit(ctx context.Context, in Incident, actor, action string, d
 
 // rollbackStarted notes the pipeline's automatic rollback beginning.
 func (e *Engine) rollbackStarted(ctx context.Context, sig Signal) error {
-	in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey())
+	in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
 		return nil // a rollback with no failure on record: its failure signal will open the incident
 	}
@@ -924,14 +963,14 @@ func (e *Engine) rollbackStarted(ctx context.Context, sig Signal) error {
 // rollbackSucceeded records the automatic rollback's success, re-runs verification
 // and says both in the thread.
 func (e *Engine) rollbackSucceeded(ctx context.Context, sig Signal) error {
-	in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey())
+	in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
 		// The failure this rollback answers has not been handled yet (signals can
 		// arrive out of order): handle the run's failed jobs first.
 		if err := e.runCompletedFailures(ctx, sig); err != nil {
 			return err
 		}
-		if in, err = e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey()); err != nil {
+		if in, err = e.Sources.OpenIncidentBySource(ctx, sig.SourceKey()); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -1018,7 +1057,7 @@ func (e *Engine) verify(ctx context.Context, env Environment) (string, bool) {
 // is one (the same failure, seen from CloudWatch), or opens an incident for it.
 func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 	source := sig.SourceKey()
-	if in, err := e.Incidents.OpenIncidentBySource(ctx, source); err == nil {
+	if in, err := e.Sources.OpenIncidentBySource(ctx, source); err == nil {
 		in, err = e.update(ctx, in.ID, func(cur *Incident) { cur.Signals++ })
 		if err != nil {
 			return err
@@ -1036,7 +1075,7 @@ func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 		if in.RunID == 0 || in.Untrusted != "" { // an alarm is never a pull request's
 			continue
 		}
-		if err := e.Incidents.AttachSource(ctx, in.ID, source); errors.Is(err, ErrDuplicate) {
+		if err := e.Sources.AttachSource(ctx, in.ID, source); errors.Is(err, ErrDuplicate) {
 			return nil
 		} else if err != nil {
 			return err
@@ -1093,14 +1132,14 @@ func appendUnique(list []string, s string) []string {
 // incident (it fired before the fix) has that incident become the case, so the alarm
 // stays one alert.
 func (e *Engine) alarmStuck(ctx context.Context, sig Signal) error {
-	in, err := e.Incidents.OpenIncidentBySource(ctx, "alarm:"+sig.Alarm.Name)
+	in, err := e.Sources.OpenIncidentBySource(ctx, "alarm:"+sig.Alarm.Name)
 	if errors.Is(err, ErrNotFound) || (err == nil && in.Scenario != AlarmFiring) {
 		return e.open(ctx, sig, AlarmWontClear, sig.Env, nil)
 	}
 	if err != nil {
 		return err
 	}
-	if err := e.Incidents.AttachSource(ctx, in.ID, sig.SourceKey()); err != nil && !errors.Is(err, ErrDuplicate) {
+	if err := e.Sources.AttachSource(ctx, in.ID, sig.SourceKey()); err != nil && !errors.Is(err, ErrDuplicate) {
 		return err
 	}
 	env, err := e.Envs.Get(in.Env)
@@ -1157,4 +1196,17 @@ func newIncidentID(now time.Time) string {
 		b[4+i] = alphabet[r[i]%32]
 	}
 	return "INC-" + string(b)
+}
+
+// missingFields names, sorted and joined with ", ", the fields whose value is missing:
+// construction says what to wire, not only that something is.
+func missingFields(missing map[string]bool) string {
+	var names []string
+	for name, m := range missing {
+		if m {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }

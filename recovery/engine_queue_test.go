@@ -533,6 +533,24 @@ func TestNewEngineRefusesWhatItCannotRunWith(t *testing.T) {
 			}
 		})
 	}
+	// A missing dependency is named, so the error says what to wire.
+	for field, change := range map[string]func(*recovery.EngineDeps){
+		"EngineDeps.Publisher":      func(d *recovery.EngineDeps) { d.Publisher = nil },
+		"EngineDeps.Sources":        func(d *recovery.EngineDeps) { d.Sources = nil },
+		"EngineDeps.History":        func(d *recovery.EngineDeps) { d.History = nil },
+		"EngineDeps.Commits, Envs":  func(d *recovery.EngineDeps) { d.Envs, d.Commits = nil, nil },
+		"ActionDeps.Plans":          actions(func(a *recovery.ActionDeps) { a.Plans = nil }),
+		"ActionDeps.Views":          actions(func(a *recovery.ActionDeps) { a.Views = nil }),
+		"ActionDeps.Expiry, Slots":  actions(func(a *recovery.ActionDeps) { a.Expiry, a.Slots = nil, nil }),
+		"EscalationDeps.Due":        escalation(func(x *recovery.EscalationDeps) { x.Due = nil }),
+		"ResolutionDeps.Checklists": func(d *recovery.EngineDeps) { r := *d.Resolution; r.Checklists = nil; d.Resolution = &r },
+	} {
+		d := h.Deps
+		change(&d)
+		if _, err := recovery.NewEngine(d); err == nil || !strings.HasSuffix(err.Error(), "; missing "+field) {
+			t.Errorf("NewEngine without %s: got %v, want an error naming it", field, err)
+		}
+	}
 
 	// What may be left out: a logger, a clock, the untrusted runs' environment, the
 	// action, escalation and resolution parts.

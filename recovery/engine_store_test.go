@@ -16,8 +16,9 @@ import (
 // database does while it is unreachable.
 type flakyIncidents struct {
 	recovery.IncidentStore
-	mu    sync.Mutex
-	fails map[string]int
+	sources recovery.SourceIndex
+	mu      sync.Mutex
+	fails   map[string]int
 	// conflicts is how many UpdateIncident calls to come find the incident changed
 	// by someone else (ErrConflict).
 	conflicts int
@@ -45,7 +46,7 @@ func (f *flakyIncidents) OpenIncidentBySource(ctx context.Context, source string
 	if err := f.fail("OpenIncidentBySource"); err != nil {
 		return recovery.Incident{}, err
 	}
-	return f.IncidentStore.OpenIncidentBySource(ctx, source)
+	return f.sources.OpenIncidentBySource(ctx, source)
 }
 
 func (f *flakyIncidents) CreateIncident(ctx context.Context, in recovery.Incident) error {
@@ -75,7 +76,7 @@ func (f *flakyIncidents) AttachSource(ctx context.Context, id, source string) er
 	if err := f.fail("AttachSource"); err != nil {
 		return err
 	}
-	return f.IncidentStore.AttachSource(ctx, id, source)
+	return f.sources.AttachSource(ctx, id, source)
 }
 
 func (f *flakyIncidents) Incident(ctx context.Context, id string) (recovery.Incident, error) {
@@ -129,8 +130,8 @@ func TestEngineStoreFailingIsRetriedWithoutLossOrDoubles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			flaky := &flakyIncidents{fails: map[string]int{}}
 			h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
-				flaky.IncidentStore = d.Incidents
-				d.Incidents = flaky
+				flaky.IncidentStore, flaky.sources = d.Incidents, d.Sources
+				d.Incidents, d.Sources = flaky, flaky
 			}))
 			w := tt.setup(t, h)
 			sig := tt.signal(w)
@@ -222,8 +223,8 @@ func TestEngineUpdateRetriesConflictsFiveTimes(t *testing.T) {
 		t.Run(fmt.Sprintf("%d conflicts", tt.conflicts), func(t *testing.T) {
 			flaky := &flakyIncidents{fails: map[string]int{}}
 			h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
-				flaky.IncidentStore = d.Incidents
-				d.Incidents = flaky
+				flaky.IncidentStore, flaky.sources = d.Incidents, d.Sources
+				d.Incidents, d.Sources = flaky, flaky
 			}))
 			flaky.conflicts = tt.conflicts
 			sig := h.FailedJob(recovery.JobDeployProd)

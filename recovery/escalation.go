@@ -235,16 +235,20 @@ type PartialSend interface {
 	Reached() []string
 }
 
-// PageStore keeps pages and finds the incidents due to escalate.
+// PageStore keeps pages.
 type PageStore interface {
 	// AddPage stores a new page; ErrDuplicate (wrapped) when its ID exists.
 	AddPage(ctx context.Context, p Page) error
-	// UpdatePage saves a page's delivery state.
+	// UpdatePage saves a page's delivery state (ErrNotFound).
 	UpdatePage(ctx context.Context, p Page) error
 	// DuePages lists pending pages whose NextAt is at or before t, oldest first.
 	DuePages(ctx context.Context, t time.Time, limit int) ([]Page, error)
 	// PagesOf lists an incident's pages, oldest first.
 	PagesOf(ctx context.Context, incidentID string) ([]Page, error)
+}
+
+// EscalationQueue finds the incidents due to escalate.
+type EscalationQueue interface {
 	// DueEscalations lists the unresolved incidents whose escalation is due at t.
 	DueEscalations(ctx context.Context, t time.Time) ([]Incident, error)
 }
@@ -264,6 +268,8 @@ type Pager interface {
 type EscalationDeps struct {
 	Policy *EscalationPolicy
 	Pages  PageStore
+	// Due finds the incidents due to escalate (usually the same store).
+	Due    EscalationQueue
 	Pagers []Pager
 	// Wake, when set, asks for an escalation round now instead of at the next tick:
 	// medic calls it when an alert goes out whose deadline has already passed (the
@@ -351,7 +357,7 @@ func (e *Engine) Escalate(ctx context.Context) error {
 	if e.Escalation == nil {
 		return nil
 	}
-	due, err := e.Escalation.Pages.DueEscalations(ctx, e.Now())
+	due, err := e.Escalation.Due.DueEscalations(ctx, e.Now())
 	if err != nil {
 		return fmt.Errorf("listing due escalations: %w", err)
 	}

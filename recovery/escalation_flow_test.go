@@ -1002,7 +1002,7 @@ func TestEscalationPolicyValidate(t *testing.T) {
 // escStaleDue is a replica's page store that listed the due escalations a moment
 // before another replica paged them: DueEscalations answers that listing.
 type escStaleDue struct {
-	recovery.PageStore
+	escPageStore
 	due []recovery.Incident
 }
 
@@ -1010,13 +1010,25 @@ func (s escStaleDue) DueEscalations(context.Context, time.Time) ([]recovery.Inci
 	return s.due, nil
 }
 
+// escPageStore is the store of pages and of due escalations, changed together.
+type escPageStore interface {
+	recovery.PageStore
+	recovery.EscalationQueue
+}
+
+type escPages struct {
+	recovery.PageStore
+	recovery.EscalationQueue
+}
+
 // escReplica is another medic over the same store, pagers and Slack, with its page
 // store changed by pages.
-func escReplica(t *testing.T, h *recoverytest.Harness, pages func(recovery.PageStore) recovery.PageStore) *recovery.Engine {
+func escReplica(t *testing.T, h *recoverytest.Harness, pages func(escPageStore) escPageStore) *recovery.Engine {
 	t.Helper()
 	deps := h.Deps
 	esc := *deps.Escalation
-	esc.Pages = pages(esc.Pages)
+	changed := pages(escPages{esc.Pages, esc.Due})
+	esc.Pages, esc.Due = changed, changed
 	deps.Escalation = &esc
 	e, err := recovery.NewEngine(deps)
 	if err != nil {
@@ -1035,7 +1047,7 @@ func TestEscalationReplicasPageOnce(t *testing.T) {
 	if err != nil || len(due) != 1 {
 		t.Fatalf("due escalations: got %d, %v; want 1", len(due), err)
 	}
-	other := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { return escStaleDue{p, due} })
+	other := escReplica(t, h, func(p escPageStore) escPageStore { return escStaleDue{p, due} })
 	escRound(t, h)
 	if err := other.Escalate(t.Context()); err != nil {
 		t.Fatalf("the other replica's round: %v", err)
@@ -1056,7 +1068,7 @@ func TestEscalationReplicasPageOnce(t *testing.T) {
 // escBrokenPages is a page store that fails: listing due escalations, listing due
 // pages, or storing a page.
 type escBrokenPages struct {
-	recovery.PageStore
+	escPageStore
 	due, pages, add bool
 }
 
@@ -1066,21 +1078,21 @@ func (s escBrokenPages) DueEscalations(ctx context.Context, t time.Time) ([]reco
 	if s.due {
 		return nil, errEscStore
 	}
-	return s.PageStore.DueEscalations(ctx, t)
+	return s.escPageStore.DueEscalations(ctx, t)
 }
 
 func (s escBrokenPages) DuePages(ctx context.Context, t time.Time, limit int) ([]recovery.Page, error) {
 	if s.pages {
 		return nil, errEscStore
 	}
-	return s.PageStore.DuePages(ctx, t, limit)
+	return s.escPageStore.DuePages(ctx, t, limit)
 }
 
 func (s escBrokenPages) AddPage(ctx context.Context, p recovery.Page) error {
 	if s.add {
 		return errEscStore
 	}
-	return s.PageStore.AddPage(ctx, p)
+	return s.escPageStore.AddPage(ctx, p)
 }
 
 // When the store fails, the round says what it was doing, nobody is paged, and the
@@ -1099,7 +1111,7 @@ func TestEscalationStoreFailures(t *testing.T) {
 		// Last: the incident is paged and recorded, its pages left to the next round.
 		{"listing due pages", escBrokenPages{pages: true}, "listing pages to send: store: database is locked"},
 	}
-	broken := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { return escBrokenPages{PageStore: p, add: true} })
+	broken := escReplica(t, h, func(p escPageStore) escPageStore { return escBrokenPages{escPageStore: p, add: true} })
 	if _, err := broken.PageIncident(t.Context(), in.ID, recovery.ActPageOnCall, recoverytest.Requester, ""); !errors.Is(err, errEscStore) {
 		t.Fatalf("paging by hand while storing fails: got %v, want the store's error", err)
 	}
@@ -1109,7 +1121,7 @@ func TestEscalationStoreFailures(t *testing.T) {
 				t.Fatalf("escalation after failing to store: got %d pages, step %d; want untouched", got.Pages, got.Step)
 			}
 		}
-		other := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { tt.store.PageStore = p; return tt.store })
+		other := escReplica(t, h, func(p escPageStore) escPageStore { tt.store.escPageStore = p; return tt.store })
 		err := other.Escalate(t.Context())
 		if err == nil || !errors.Is(err, errEscStore) || !strings.Contains(err.Error(), tt.want) {
 			t.Fatalf("%s: got %v, want an error saying %q", tt.name, err, tt.want)
@@ -1200,7 +1212,7 @@ func (c escNoCompletion) CompleteWork(ctx context.Context, key string) error {
 // escStalePages is a replica's page store that listed the pages due before another
 // replica sent them.
 type escStalePages struct {
-	recovery.PageStore
+	escPageStore
 	due []recovery.Page
 }
 
@@ -1236,7 +1248,7 @@ func TestEscalationPageSentByADeadReplicaIsNotSentAgain(t *testing.T) {
 		p.State, p.Attempts, p.SentAt = recovery.PagePending, 0, time.Time{}
 		stale = append(stale, p)
 	}
-	other := escReplica(t, h, func(p recovery.PageStore) recovery.PageStore { return escStalePages{p, stale} })
+	other := escReplica(t, h, func(p escPageStore) escPageStore { return escStalePages{p, stale} })
 	for _, d := range []time.Duration{time.Minute, time.Minute + time.Second} { // within the claim, then after it
 		h.Advance(d)
 		if err := other.DeliverPages(t.Context()); err != nil {

@@ -231,7 +231,7 @@ func (e *Engine) FollowedRuns(ctx context.Context) ([]int64, error) {
 // revert's pipeline run, a dispatched deploy): its end, whatever it is, is recorded
 // there (followedRunEnded).
 func (e *Engine) runEnded(ctx context.Context, sig Signal) error {
-	in, err := e.Incidents.OpenIncidentBySource(ctx, sig.SourceKey())
+	in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
 		if sig.Untrusted != "" {
 			return nil // an untrusted run ends nothing an incident follows

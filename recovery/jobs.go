@@ -133,7 +133,7 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 	} else if err != nil {
 		return Job{}, err
 	}
-	if err := e.Actions.Jobs.LockEnv(ctx, job.Env, job.ID); err != nil {
+	if err := e.Actions.Slots.LockEnv(ctx, job.Env, job.ID); err != nil {
 		why := oneLine(err)
 		job.State, job.Error = JobCancelled, why
 		// Through updateJob: the stored job's version, not this copy's (0).
@@ -292,7 +292,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	if told {
 		return
 	}
-	if err := e.Actions.Jobs.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+	if err := e.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
 	}
 	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
@@ -512,7 +512,7 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 		if err != nil || !changed {
 			continue
 		}
-		if err := e.Actions.Jobs.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+		if err := e.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 			e.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
 		}
 		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job.interrupted", map[string]string{"step": step, "owner": j.Owner})

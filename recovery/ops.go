@@ -124,8 +124,6 @@ type TerraformWorkspace interface {
 	ApplyPlan(ctx context.Context, plan []byte) error
 	// ForceUnlock removes the state lock with the holder's ID.
 	ForceUnlock(ctx context.Context, lockID string) error
-	// Dir is the workspace's directory, for logs.
-	Dir() string
 	// Close removes the workspace.
 	Close() error
 }

@@ -105,7 +105,7 @@ func readJobLog(ctx context.Context, runs RunReader, jobID int64) (JobLog, error
 	return l, err
 }
 
-// RunReader reads workflow runs from GitHub. Methods return errors that implement
+// RunReader reads one workflow run from GitHub. Methods return errors that implement
 // Summarizer.
 type RunReader interface {
 	// Run returns one run.
@@ -116,6 +116,11 @@ type RunReader interface {
 	JobLog(ctx context.Context, jobID int64) (JobLog, error)
 	// RunArtifacts lists a run's artifacts.
 	RunArtifacts(ctx context.Context, runID int64) ([]Artifact, error)
+}
+
+// RunHistory lists workflow runs from GitHub. Methods return errors that implement
+// Summarizer.
+type RunHistory interface {
 	// RecentRuns lists a workflow's runs created at or after since, newest first.
 	RecentRuns(ctx context.Context, workflow string, since time.Time) ([]Run, error)
 	// SuccessfulDeploys lists up to n newest successful runs of env's deploy workflow.
@@ -183,11 +188,22 @@ type EnvReader interface {
 	Secrets(ctx context.Context, env Environment, prefix string) ([]SecretMeta, error)
 	// UserPolicy returns the statements of an IAM user's inline policy.
 	UserPolicy(ctx context.Context, env Environment, user, policy string) ([]PolicyStatement, error)
+}
+
+// EnvHistory reads what an environment's AWS resources recorded: logs, an alarm's
+// history, Terraform's state locks. Methods return errors that implement Summarizer.
+type EnvHistory interface {
 	// LogEvents returns events of a log group matching pattern since a time, newest
 	// last, at most limit.
 	LogEvents(ctx context.Context, env Environment, group, pattern string, since time.Time, limit int) ([]LogEvent, error)
 	// AlarmHistory returns an alarm's newest history items, newest first.
 	AlarmHistory(ctx context.Context, env Environment, alarm string, limit int) ([]AlarmHistoryItem, error)
+	LockReader
+}
+
+// LockReader reads an environment's Terraform state locks. Its errors implement
+// Summarizer.
+type LockReader interface {
 	// StateLocks lists the locks recorded in a Terraform DynamoDB lock table.
 	StateLocks(ctx context.Context, env Environment, table string) ([]StateLock, error)
 }

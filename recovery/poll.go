@@ -17,11 +17,22 @@ type CursorStore interface {
 	SetCursor(ctx context.Context, name string, t time.Time) error
 }
 
+// PolledRuns is what the run poller reads of GitHub. Methods return errors that
+// implement Summarizer.
+type PolledRuns interface {
+	// RecentRuns lists a workflow's runs created at or after since, newest first.
+	RecentRuns(ctx context.Context, workflow string, since time.Time) ([]Run, error)
+	// Run returns one run.
+	Run(ctx context.Context, id int64) (Run, error)
+	// RunJobs lists the jobs of a run's latest attempt.
+	RunJobs(ctx context.Context, runID int64) ([]JobInfo, error)
+}
+
 // RunPoller reads the Actions API for the watched workflows, for installs without
 // webhook ingress, and reports what it sees as signals. What a webhook already
 // reported is reported again and ignored by the engine (same signal keys).
 type RunPoller struct {
-	Runs     RunReader
+	Runs     PolledRuns
 	Cursors  CursorStore
 	Pipeline *Pipeline
 	Submit   func(Signal) bool

@@ -13,35 +13,62 @@ import (
 	"go.uber.org/zap"
 )
 
-// RequestStore keeps requests. Methods return ErrDuplicate, ErrConflict or ErrNotFound
-// (wrapped) as documented on the store.
+// RequestStore keeps requests for actions.
 type RequestStore interface {
+	// CreateRequest stores a new request; ErrDuplicate (wrapped) when a pending request
+	// has its DedupeKey.
 	CreateRequest(ctx context.Context, r Request) error
+	// UpdateRequest saves r if its Version is current and returns it with the new
+	// Version; ErrConflict (wrapped) otherwise, ErrNotFound when there is no such request.
 	UpdateRequest(ctx context.Context, r Request) (Request, error)
+	// Request returns one request (ErrNotFound).
 	Request(ctx context.Context, id string) (Request, error)
+	// PendingRequest returns the pending request with dedupeKey (ErrNotFound).
 	PendingRequest(ctx context.Context, dedupeKey string) (Request, error)
+}
+
+// RequestExpiry finds the requests nobody decided in time.
+type RequestExpiry interface {
+	// ExpiredRequests lists the pending requests whose ExpiresAt is before t.
 	ExpiredRequests(ctx context.Context, t time.Time) ([]Request, error)
 }
 
-// JobStore keeps jobs and the per-environment job slot.
+// JobStore keeps recovery jobs.
 type JobStore interface {
+	// CreateJob stores a new job (ErrDuplicate when its ID or request has one).
 	CreateJob(ctx context.Context, j Job) error
+	// UpdateJob saves j if its Version is current and returns it with the new Version;
+	// ErrConflict (wrapped) otherwise, ErrNotFound when there is no such job.
 	UpdateJob(ctx context.Context, j Job) (Job, error)
+	// Job returns one job (ErrNotFound).
 	Job(ctx context.Context, id string) (Job, error)
+	// StaleJobs lists the pending or running jobs whose lease ran out before t.
 	StaleJobs(ctx context.Context, t time.Time) ([]Job, error)
+}
+
+// EnvSlots keeps each environment's one recovery job slot.
+type EnvSlots interface {
 	// LockEnv takes env's slot for jobID (ErrDuplicate naming the holder when taken).
 	LockEnv(ctx context.Context, env, jobID string) error
+	// UnlockEnv frees env's slot if jobID holds it.
 	UnlockEnv(ctx context.Context, env, jobID string) error
+	// EnvLock returns the job holding env's slot, "" when it is free.
 	EnvLock(ctx context.Context, env string) (string, error)
 }
 
 // ActionDeps are what running recovery actions needs. Every field is required but
 // Verify, whose zero value verifies once without watching.
 type ActionDeps struct {
-	Access    *Access
-	Policy    Policy
-	Requests  RequestStore
-	Jobs      JobStore
+	Access   *Access
+	Policy   Policy
+	Requests RequestStore
+	// Expiry finds the requests nobody decided in time (usually the same store).
+	Expiry RequestExpiry
+	// Views shows requests in Slack.
+	Views RequestPublisher
+	Jobs  JobStore
+	// Slots keeps one recovery job per environment (usually the same store).
+	Slots     EnvSlots
 	Workflows WorkflowRunner
 	Reverter  Reverter
 	Terraform Terraform
@@ -51,7 +78,7 @@ type ActionDeps struct {
 	Deploys   DeployHistory
 	Functions FunctionReader
 	// StateLocks reads an environment's Terraform lock table for force-unlock previews.
-	StateLocks EnvReader
+	StateLocks LockReader
 	// Deployed tells whether a commit was deployed to an environment before.
 	Deployed DeployChecker
 	// Plans keeps the plans previews saved until their job applies them.
@@ -264,7 +291,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		audit("request.refused", map[string]string{"why": err.Error()})
 		return "", err
 	}
-	if holder, err := e.Actions.Jobs.EnvLock(ctx, env.Name); err != nil {
+	if holder, err := e.Actions.Slots.EnvLock(ctx, env.Name); err != nil {
 		return "", err
 	} else if holder != "" {
 		audit("request.refused", map[string]string{"why": "environment busy", "job": holder})
@@ -303,7 +330,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	}
 
 	r.Preview = Preview{Title: "Preparing the preview…"}
-	if ts, err := e.Publisher.PostRequest(ctx, r); err != nil {
+	if ts, err := e.Actions.Views.PostRequest(ctx, r); err != nil {
 		e.log.Warn("posting a request", zap.String("request", r.ID), zap.Error(err))
 	} else {
 		r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.MessageTS = ts })
@@ -594,7 +621,7 @@ func (e *Engine) orLastKnownGood(ctx context.Context, env Environment, in *Incid
 // nor (for a rollback on a healthy environment) the one running now. planned reports
 // the healthy case.
 func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Incident) (string, bool, error) {
-	deploys, err := e.Runs.SuccessfulDeploys(ctx, env, 10)
+	deploys, err := e.History.SuccessfulDeploys(ctx, env, 10)
 	if err != nil {
 		return "", false, &UserError{"Could not read the deploy history: " + Literal(oneLine(err))}
 	}
@@ -755,7 +782,7 @@ func (e *Engine) ExpireRequests(ctx context.Context) error {
 	if e.Actions == nil {
 		return nil
 	}
-	rs, err := e.Actions.Requests.ExpiredRequests(ctx, e.Now())
+	rs, err := e.Actions.Expiry.ExpiredRequests(ctx, e.Now())
 	if err != nil {
 		return err
 	}
@@ -779,7 +806,7 @@ func (e *Engine) showRequest(ctx context.Context, r Request) {
 	if r.MessageTS == "" {
 		return
 	}
-	if err := e.Publisher.UpdateRequest(ctx, r); err != nil {
+	if err := e.Actions.Views.UpdateRequest(ctx, r); err != nil {
 		e.log.Warn("updating a request message", zap.String("request", r.ID), zap.Error(err))
 	}
 }

@@ -997,9 +997,9 @@ func TestRequestingAPagingActionPages(t *testing.T) {
 	}
 }
 
-// brokenLocks is a job store whose environment slots cannot be taken (the store
+// brokenLocks is a store whose environment slots cannot be taken (the store
 // refuses the write).
-type brokenLocks struct{ recovery.JobStore }
+type brokenLocks struct{ recovery.EnvSlots }
 
 func (brokenLocks) LockEnv(context.Context, string, string) error {
 	return errors.New("store: connection refused")
@@ -1008,7 +1008,7 @@ func (brokenLocks) LockEnv(context.Context, string, string) error {
 // A self-service job that cannot start for a reason not meant for people says
 // "internal error" in the thread, with the error's first line.
 func TestSelfServiceJobFailingToStartSaysInternalError(t *testing.T) {
-	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Actions.Jobs = brokenLocks{d.Actions.Jobs} }))
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.Actions.Slots = brokenLocks{d.Actions.Slots} }))
 	in := h.FailJob(t, recovery.JobTestsDev)
 	if _, _, err := h.Request(t, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRerunFailed, User: requester}); err != nil {
 		t.Fatal(err)

@@ -63,6 +63,8 @@ type UserNamer interface {
 
 // ResolutionDeps let incidents be resolved with a checklist, a report and an issue.
 type ResolutionDeps struct {
+	// Checklists shows the post-incident checklist in Slack.
+	Checklists ChecklistPublisher
 	// Issues files follow-up issues; nil leaves the button out.
 	Issues IssueTracker
 	// Labels are put on follow-up issues.
@@ -137,7 +139,7 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 	}
 	e.postNotes(ctx, saved, []Note{{Text: text}})
 	if saved.MessageTS != "" {
-		if ts, err := e.Publisher.PostChecklist(ctx, saved); err != nil {
+		if ts, err := e.Resolution.Checklists.PostChecklist(ctx, saved); err != nil {
 			e.log.Warn("posting the checklist", zap.String("incident", saved.ID), zap.Error(err))
 		} else if _, err := e.update(ctx, saved.ID, func(cur *Incident) { cur.Resolution.ChecklistTS = ts }); err != nil {
 			e.log.Warn("recording the checklist", zap.String("incident", saved.ID), zap.Error(err))
@@ -173,7 +175,7 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 	if err := e.needRole(ctx, in, user, RoleResponder, "tick the checklist"); err != nil {
 		if cur, gerr := e.Incidents.Incident(ctx, incidentID); gerr == nil && cur.Resolution.ChecklistTS != "" {
 			// Slack already ticked the box on their screen: show the stored state again.
-			_ = e.Publisher.UpdateChecklist(ctx, cur)
+			_ = e.Resolution.Checklists.UpdateChecklist(ctx, cur)
 		}
 		return "", err
 	}
@@ -206,7 +208,7 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 		verb, text, _ := strings.Cut(c, ": ")
 		e.audit(ctx, saved, user, "checklist."+verb, map[string]string{"item": text})
 	}
-	if err := e.Publisher.UpdateChecklist(ctx, saved); err != nil {
+	if err := e.Resolution.Checklists.UpdateChecklist(ctx, saved); err != nil {
 		return "", err
 	}
 	left := 0

@@ -196,7 +196,7 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 		return nil, err
 	}
 	s.diagnoser, err = recovery.NewDiagnoser(recovery.DiagSources{
-		Runs: s.github, Env: s.aws, Functions: s.aws, Alarms: s.aws, Health: s.health,
+		Runs: s.github, History: s.github, Env: s.aws, Records: s.aws, Functions: s.aws, Alarms: s.aws, Health: s.health,
 	}, cfg.Pipeline.DiagnosticTimeout, s.pipeline.RollbackJob, ext.now)
 	if err != nil {
 		return nil, err
@@ -253,12 +253,12 @@ func (a *app) newEngine(ext external, src *sources, api *slack.Client, poster *b
 		return nil, err
 	}
 	return recovery.NewEngine(recovery.EngineDeps{
-		Envs: src.envs, Pipeline: src.pipeline, Claims: st, Incidents: st, Audit: st, Publisher: poster,
-		Diagnoser: src.diagnoser, Runs: src.github, Alarms: src.aws, Health: src.health, Commits: src.github,
+		Envs: src.envs, Pipeline: src.pipeline, Claims: st, Incidents: st, Sources: st, Audit: st, Publisher: poster,
+		Diagnoser: src.diagnoser, Runs: src.github, History: src.github, Alarms: src.aws, Health: src.health, Commits: src.github,
 		Logger: a.log, Now: ext.now, Clock: ext.clock,
 		Actions:    actions,
-		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Pagers: pagers, Wake: a.wakeEscalation},
-		Resolution: &recovery.ResolutionDeps{Issues: src.github, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},
+		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Due: st, Pagers: pagers, Wake: a.wakeEscalation},
+		Resolution: &recovery.ResolutionDeps{Checklists: poster, Issues: src.github, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},
 	})
 }
 
@@ -278,7 +278,10 @@ func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recove
 		Access:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
 		Policy:      policy,
 		Requests:    st,
+		Expiry:      st,
+		Views:       poster,
 		Jobs:        st,
+		Slots:       st,
 		Workflows:   src.github,
 		Reverter:    src.github,
 		Terraform:   tf,

@@ -121,7 +121,7 @@ func TestCommandLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wsRoot := filepath.Dir(filepath.Dir(filepath.Dir(ws.Dir())))
+	wsRoot := filepath.Dir(filepath.Dir(filepath.Dir(dirOf(ws))))
 	var got []string
 	kept := regexp.MustCompile(`medic/(planned|approved)-\d+\.tfplan`)
 	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {

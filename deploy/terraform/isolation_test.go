@@ -142,7 +142,7 @@ func TestTerraformCannotReachMedicsSecrets(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	report, err := os.ReadFile(filepath.Join(ws.Dir(), "probe-report"))
+	report, err := os.ReadFile(filepath.Join(dirOf(ws), "probe-report"))
 	if err != nil {
 		t.Fatalf("the probe left no report: %v", err)
 	}

@@ -39,8 +39,8 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 	env := envConfig(w.state, "prod", 2*time.Second)
 
 	ws1 := mustWorkspace(t, w.runner, env, sha1)
-	if !strings.HasPrefix(ws1.Dir(), w.root) || !strings.HasSuffix(ws1.Dir(), filepath.FromSlash(sandbox.TerraformDir)) {
-		t.Errorf("got workspace dir %s, want the repository's %s under %s", ws1.Dir(), sandbox.TerraformDir, w.root)
+	if !strings.HasPrefix(dirOf(ws1), w.root) || !strings.HasSuffix(dirOf(ws1), filepath.FromSlash(sandbox.TerraformDir)) {
+		t.Errorf("got workspace dir %s, want the repository's %s under %s", dirOf(ws1), sandbox.TerraformDir, w.root)
 	}
 	plan, err := ws1.Plan(ctx, recovery.PlanOptions{})
 	if err != nil {
@@ -150,7 +150,7 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 		t.Errorf("the stale plan changed the state: %d resources", len(rs))
 	}
 
-	dir := ws2.Dir()
+	dir := dirOf(ws2)
 	if err := ws2.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
@@ -177,7 +177,7 @@ func TestApplyCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	wsDir, err := filepath.EvalSymlinks(ws.Dir())
+	wsDir, err := filepath.EvalSymlinks(dirOf(ws))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,3 +229,6 @@ func sortedChanges(p recovery.TerraformPlan) []recovery.ResourceChange {
 func sameChange(a, b recovery.ResourceChange) bool {
 	return a.Address == b.Address && slices.Equal(a.Actions, b.Actions)
 }
+
+// dirOf is a workspace's directory (recovery's TerraformWorkspace does not show it).
+func dirOf(ws recovery.TerraformWorkspace) string { return ws.(*terraform.Workspace).Dir() }

@@ -23,14 +23,18 @@ var Start = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 type Store interface {
 	recovery.WorkClaimer
 	recovery.IncidentStore
+	recovery.SourceIndex
 	recovery.IncidentLister
 	recovery.Auditor
 	recovery.AuditReader
 	recovery.RequestStore
+	recovery.RequestExpiry
 	recovery.JobStore
+	recovery.EnvSlots
 	recovery.JobReader
 	recovery.PlanStore
 	recovery.PageStore
+	recovery.EscalationQueue
 }
 
 // Harness is a real recovery.Engine over this package's fakes and an in-memory store
@@ -123,21 +127,21 @@ func New(tb testing.TB, opts ...Option) *Harness {
 		tb.Fatalf("recoverytest: environments: %v", err)
 	}
 	pipeline := RunbookPipeline()
-	diag, err := recovery.NewDiagnoser(recovery.DiagSources{Runs: h.GitHub, Env: h.AWS, Functions: h.AWS, Alarms: h.AWS, Health: h.Health},
+	diag, err := recovery.NewDiagnoser(recovery.DiagSources{Runs: h.GitHub, History: h.GitHub, Env: h.AWS, Records: h.AWS, Functions: h.AWS, Alarms: h.AWS, Health: h.Health},
 		5*time.Second, pipeline.RollbackJob, clock.Now)
 	if err != nil {
 		tb.Fatalf("recoverytest: diagnoser: %v", err)
 	}
 	d := recovery.EngineDeps{
-		Envs: envs, Pipeline: pipeline, Claims: h.claims, Incidents: st, Audit: st, Publisher: h.Publisher,
-		Diagnoser: diag, Runs: h.GitHub, Alarms: h.AWS, Health: h.Health, Commits: h.GitHub,
+		Envs: envs, Pipeline: pipeline, Claims: h.claims, Incidents: st, Sources: st, Audit: st, Publisher: h.Publisher,
+		Diagnoser: diag, Runs: h.GitHub, History: h.GitHub, Alarms: h.AWS, Health: h.Health, Commits: h.GitHub,
 		Logger: zaptest.NewLogger(tb), Now: clock.Now, Clock: clock,
 	}
 	if cfg.actions {
 		d.Actions = &recovery.ActionDeps{
 			Access:   recovery.NewAccess(RunbookRoles(), h.Slack, 5*time.Minute, time.Hour, clock.Now),
 			Policy:   RunbookPolicy(),
-			Requests: st, Jobs: st, Plans: st,
+			Requests: st, Expiry: st, Views: h.Publisher, Jobs: st, Slots: st, Plans: st,
 			Workflows: h.GitHub, Reverter: h.GitHub, Deploys: h.GitHub, Deployed: h.GitHub,
 			Terraform: h.Terraform,
 			Lambda:    h.AWS, Alarms: h.AWS, Tables: h.AWS, Functions: h.AWS, StateLocks: h.AWS,
@@ -146,11 +150,11 @@ func New(tb testing.TB, opts ...Option) *Harness {
 		}
 	}
 	if cfg.escalation {
-		d.Escalation = &recovery.EscalationDeps{Policy: RunbookEscalation(), Pages: st, Pagers: []recovery.Pager{h.SlackPager, h.PagerDuty},
+		d.Escalation = &recovery.EscalationDeps{Policy: RunbookEscalation(), Pages: st, Due: st, Pagers: []recovery.Pager{h.SlackPager, h.PagerDuty},
 			Wake: func() { h.wakes.Add(1) }}
 	}
 	if cfg.resolution {
-		d.Resolution = &recovery.ResolutionDeps{Issues: h.GitHub, Labels: []string{"incident", "medic"}, Names: h.Slack}
+		d.Resolution = &recovery.ResolutionDeps{Checklists: h.Publisher, Issues: h.GitHub, Labels: []string{"incident", "medic"}, Names: h.Slack}
 	}
 	for _, change := range cfg.deps {
 		change(&d)

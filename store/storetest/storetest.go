@@ -21,12 +21,16 @@ import (
 type Backend interface {
 	recovery.WorkClaimer
 	recovery.IncidentStore
+	recovery.SourceIndex
 	recovery.IncidentLister
 	recovery.Auditor
 	recovery.AuditReader
 	recovery.PageStore
+	recovery.EscalationQueue
 	recovery.RequestStore
+	recovery.RequestExpiry
 	recovery.JobStore
+	recovery.EnvSlots
 	recovery.JobReader
 	recovery.CursorStore
 	recovery.PlanStore
