@@ -23,7 +23,7 @@ import (
 )
 
 // The recovery actions medic runs on AWS: Lambda code updates from S3 (the runbook's
-// nuclear option), resetting an alarm, cleaning preprod test data.
+// nuclear option), resetting an alarm, cleaning test data where the environment allows it.
 
 var (
 	_ recovery.LambdaUpdater = (*Provider)(nil)
@@ -43,14 +43,10 @@ const (
 	// enough to clean test data quickly, few enough to leave the table's write capacity
 	// (and an on-demand table's throttling) to the tests using it.
 	deleteConcurrency = 4
-	// cleanableEnv and cleanablePrefix are the only environment and the only table
-	// names whose items medic deletes: test data lives in preprod, never in prod.
-	cleanableEnv    = "preprod"
-	cleanablePrefix = "preprod-"
 )
 
-// RefusedError is an action medic declined before calling AWS: a table outside
-// preprod, an alarm reset without a reason.
+// RefusedError is an action medic declined before calling AWS: a table of an
+// environment without allow_destructive, an alarm reset without a reason.
 type RefusedError struct {
 	Service   string
 	Operation string
@@ -266,7 +262,7 @@ func (p *Provider) SetAlarmOK(ctx context.Context, env recovery.Environment, ala
 }
 
 // CountItems counts table's items with a scan of their keys only. Like
-// DeleteAllItems it serves preprod- tables of the preprod environment only.
+// DeleteAllItems it serves only the tables checkCleanable allows.
 func (p *Provider) CountItems(ctx context.Context, env recovery.Environment, table string) (int, error) {
 	if err := checkCleanable("CountItems", env, table); err != nil {
 		return 0, err
@@ -288,8 +284,8 @@ func (p *Provider) CountItems(ctx context.Context, env recovery.Environment, tab
 // deleted: DescribeTable for the key schema, a Scan of the keys only (every page), and
 // DeleteItem per key, 4 at a time. The first failed delete stops it (deletes already
 // sent finish) with a *PartialDeleteError saying how many were deleted. It refuses,
-// before any call, a table whose name does not start with "preprod-" or an environment
-// other than preprod: a recovery action never deletes production data.
+// before any call, what checkCleanable refuses: a recovery action never deletes
+// production data.
 func (p *Provider) DeleteAllItems(ctx context.Context, env recovery.Environment, table string) (int, error) {
 	if err := checkCleanable("DeleteAllItems", env, table); err != nil {
 		return 0, err
@@ -327,12 +323,26 @@ func (p *Provider) DeleteAllItems(ctx context.Context, env recovery.Environment,
 	return n, nil
 }
 
+// checkCleanable follows the environment's policy, as recovery does before it
+// requests Clean test data: items are deleted only in an environment with
+// allow_destructive (config: environments.<name>.allow_destructive, never true on a
+// protected one), and only from its own tables, named after it ("<name>-…"). The
+// adapter checks again so that no caller of it deletes production data.
 func checkCleanable(op string, env recovery.Environment, table string) error {
-	if env.Name != cleanableEnv || !strings.HasPrefix(table, cleanablePrefix) {
-		return &RefusedError{Service: "DynamoDB", Operation: op, Resource: table,
-			Reason: fmt.Sprintf("only %s* tables of the %s environment are cleaned, not a table of %q", cleanablePrefix, cleanableEnv, env.Name)}
+	var reason string
+	switch prefix := env.Name + "-"; {
+	case env.Name == "":
+		reason = "no environment given"
+	case !env.AllowDestructive:
+		reason = fmt.Sprintf("environment %q does not allow destructive actions (config: environments.%s.allow_destructive is not true)", env.Name, env.Name)
+	case env.Protected: // config never allows both; the adapter does not rely on it
+		reason = fmt.Sprintf("environment %q is protected, and a protected environment is never cleaned, whatever its allow_destructive", env.Name)
+	case !strings.HasPrefix(table, prefix):
+		reason = fmt.Sprintf("only tables named %s* are cleaned in environment %q (allow_destructive), and %q is not one", prefix, env.Name, table)
+	default:
+		return nil
 	}
-	return nil
+	return &RefusedError{Service: "DynamoDB", Operation: op, Resource: table, Reason: reason}
 }
 
 // keySchema returns table's key attribute names, the partition key first.

@@ -26,7 +26,9 @@ import (
 	"github.com/medic-ops/medic/sandbox/fault"
 )
 
-var preprod = recovery.Environment{Name: "preprod", Region: "us-east-1", AlarmPrefix: "preprod-"}
+// preprod is the runbook's preprod as config gives it by default: destructive actions
+// (Clean test data) allowed.
+var preprod = recovery.Environment{Name: "preprod", Region: "us-east-1", AlarmPrefix: "preprod-", AllowDestructive: true}
 
 // hookTransport shows every request (with its body, which it restores) to before, then
 // sends it.
@@ -411,17 +413,44 @@ func TestDeleteAllItemsReportsPartialProgress(t *testing.T) {
 	}
 }
 
-func TestTableCleanerRefusesOutsidePreprod(t *testing.T) {
-	prodEnv := recovery.Environment{Name: "prod", Region: "us-east-1"}
+// TestTableCleanerFollowsEnvironmentPolicy: the environment's policy, not its name,
+// decides where items are deleted: an environment with allow_destructive, in its own
+// tables only ("<name>-…").
+func TestTableCleanerFollowsEnvironmentPolicy(t *testing.T) {
+	staging := recovery.Environment{Name: "staging", Region: "us-east-1", AllowDestructive: true}
+	srv, p := mustProvider(t)
+	seedItems(srv, "staging-items", 3)
+	ctx := context.Background()
+	if n, err := p.CountItems(ctx, staging, "staging-items"); err != nil || n != 3 {
+		t.Fatalf("count: got %d, %v; want 3", n, err)
+	}
+	if n, err := p.DeleteAllItems(ctx, staging, "staging-items"); err != nil || n != 3 {
+		t.Fatalf("delete: got %d, %v; want 3", n, err)
+	}
+	if tbl, _ := srv.Table("staging-items"); len(tbl.Items) != 0 {
+		t.Errorf("got %d items left, want none", len(tbl.Items))
+	}
+}
+
+func TestTableCleanerRefusesWithoutAllowDestructive(t *testing.T) {
+	prodEnv := recovery.Environment{Name: "prod", Region: "us-east-1", Protected: true}
+	preprodKept := preprod
+	preprodKept.AllowDestructive = false
+	stagingProtected := recovery.Environment{Name: "staging", Region: "us-east-1", Protected: true, AllowDestructive: true}
+	const notAllowed = "does not allow destructive actions (config: environments.%s.allow_destructive is not true)"
+	const notItsTable = "only tables named %s-* are cleaned in environment %q (allow_destructive)"
 	tests := []struct {
-		name  string
-		env   recovery.Environment
-		table string
+		name   string
+		env    recovery.Environment
+		table  string
+		reason string
 	}{
-		{"prod table", preprod, "prod-sentiment-items"},
-		{"prod environment", prodEnv, "preprod-sentiment-items"},
-		{"both", prodEnv, "prod-sentiment-items"},
-		{"unprefixed table", preprod, "sentiment-items"},
+		{"prod table", preprod, "prod-sentiment-items", fmt.Sprintf(notItsTable, "preprod", "preprod")},
+		{"prod environment", prodEnv, "preprod-sentiment-items", fmt.Sprintf(notAllowed, "prod")},
+		{"both", prodEnv, "prod-sentiment-items", fmt.Sprintf(notAllowed, "prod")},
+		{"unprefixed table", preprod, "sentiment-items", fmt.Sprintf(notItsTable, "preprod", "preprod")},
+		{"preprod without allow_destructive", preprodKept, "preprod-sentiment-items", fmt.Sprintf(notAllowed, "preprod")},
+		{"protected, whatever allow_destructive", stagingProtected, "staging-items", `environment "staging" is protected`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -436,8 +465,8 @@ func TestTableCleanerRefusesOutsidePreprod(t *testing.T) {
 				if !errors.As(err, &re) || n != 0 {
 					t.Fatalf("%s: got %d, %v; want 0 and a *RefusedError", op, n, err)
 				}
-				if s := re.Summary(); !strings.HasPrefix(s, "DynamoDB: "+op+" refused ("+tt.table+"): only preprod-* tables of the preprod environment") {
-					t.Errorf("%s: got %q", op, s)
+				if s := re.Summary(); !strings.HasPrefix(s, "DynamoDB: "+op+" refused ("+tt.table+"): ") || !strings.Contains(s, tt.reason) {
+					t.Errorf("%s: got %q, want it to say %q", op, s, tt.reason)
 				}
 			}
 			if calls := srv.Calls(); len(calls) != 0 {
