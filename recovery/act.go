@@ -40,7 +40,7 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 	case a.Kind == Paging && e.Escalation != nil:
 		return e.PageIncident(ctx, incidentID, id, user, "")
 	case a.Kind == Mutating, a.Kind == Paging:
-		e.audit(ctx, in, user, "action.refused", map[string]string{"action": string(id), "why": "not available"})
+		e.audit(ctx, in, user, AuditActionRefused, map[string]string{"action": string(id), "why": "not available"})
 		what := "changes " + in.Env + " and needs approval by a second person; medic's recovery actions are not configured here"
 		if a.Kind == Paging {
 			what = "pages people; paging is not configured in this version of medic"
@@ -51,7 +51,7 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 		}
 		return msg, nil
 	}
-	e.audit(ctx, in, user, "action."+string(id), nil)
+	e.audit(ctx, in, user, auditClick(id), nil)
 	s, _ := specOf(id)
 	return s.act(e, ctx, in, env, user)
 }
@@ -113,7 +113,7 @@ func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (str
 	if err := e.publish(ctx, &in); err != nil {
 		return "", err
 	}
-	e.audit(ctx, in, user, "incident.acknowledged", nil)
+	e.audit(ctx, in, user, AuditIncidentAcknowledged, nil)
 	text := Say(":eyes: Acknowledged by %s.", Mention(user))
 	if in.Escalation.Row != "" && e.Escalation != nil {
 		text = Say(":eyes: Acknowledged by %s: escalation stopped.", Mention(user))

@@ -607,7 +607,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 			if sig.Untrusted != "" {
 				detail["untrusted"] = sig.Untrusted
 			}
-			e.audit(ctx, in, "medic", "incident.opened", detail)
+			e.audit(ctx, in, "medic", AuditIncidentOpened, detail)
 		}
 	case err != nil:
 		return err
@@ -627,7 +627,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 			escalated = true
 			notes = append(notes, Note{Text: Say(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
 				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
-			e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
+			e.audit(ctx, in, "medic", AuditIncidentEscalated, map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
 		} else if sig.Job != nil && sig.Job.ID != in.JobID && !newAttempt {
 			if in.Untrusted == "" { // an untrusted run is one alert, however many jobs fail
 				notes = append(notes, Note{Text: Say("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
@@ -692,7 +692,7 @@ func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
 			e.log.Warn("merging an alarm incident", zap.String("incident", old.ID), zap.Error(err))
 			continue
 		}
-		e.audit(ctx, merged, "medic", "incident.merged", map[string]string{"into": into.ID})
+		e.audit(ctx, merged, "medic", AuditIncidentMerged, map[string]string{"into": into.ID})
 		if err := e.publish(ctx, &merged); err != nil {
 			e.log.Warn("updating a merged alert", zap.String("incident", old.ID), zap.Error(err))
 		}
@@ -898,7 +898,7 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 	if err := e.Claims.CompleteWork(ctx, key); err != nil {
 		e.log.Warn("completing the alert claim", zap.String("incident", in.ID), zap.Error(err))
 	}
-	e.audit(ctx, saved, "medic", "incident.alerted", map[string]string{"channel": saved.Channel, "ts": ts})
+	e.audit(ctx, saved, "medic", AuditIncidentAlerted, map[string]string{"channel": saved.Channel, "ts": ts})
 	if saved.Version != in.Version+1 {
 		// Changed while the first post was in flight: show the latest.
 		saved.EscalationLine = e.EscalationLine(saved)
@@ -925,9 +925,9 @@ func (e *Engine) postNotes(ctx context.Context, in Incident, notes []Note) {
 	}
 }
 
-func (e *Engine) audit(ctx context.Context, in Incident, actor, action string, detail map[string]string) {
-	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: action, Env: in.Env, IncidentID: in.ID, Detail: detail}); err != nil {
-		e.log.Error("audit append failed", zap.String("incident", in.ID), zap.String("action", action), zap.Error(err))
+func (e *Engine) audit(ctx context.Context, in Incident, actor string, action AuditAction, detail map[string]string) {
+	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: string(action), Env: in.Env, IncidentID: in.ID, Detail: detail}); err != nil {
+		e.log.Error("audit append failed", zap.String("incident", in.ID), zap.String("action", string(action)), zap.Error(err))
 	}
 }
 
@@ -989,7 +989,7 @@ func (e *Engine) rollbackSucceeded(ctx context.Context, sig Signal) error {
 	if err != nil {
 		return err
 	}
-	e.audit(ctx, in, "medic", "rollback.succeeded", map[string]string{"sha": in.RollbackSHA, "verified": fmt.Sprint(healthy)})
+	e.audit(ctx, in, "medic", AuditRollbackSucceeded, map[string]string{"sha": in.RollbackSHA, "verified": fmt.Sprint(healthy)})
 	if err := e.publish(ctx, &in); err != nil {
 		return err
 	}
@@ -1158,7 +1158,7 @@ func (e *Engine) alarmStuck(ctx context.Context, sig Signal) error {
 	if err != nil {
 		return err
 	}
-	e.audit(ctx, in, "medic", "incident.escalated", map[string]string{"from": string(from), "to": string(AlarmWontClear), "signal": sig.Key()})
+	e.audit(ctx, in, "medic", AuditIncidentEscalated, map[string]string{"from": string(from), "to": string(AlarmWontClear), "signal": sig.Key()})
 	if err := e.publish(ctx, &in); err != nil {
 		return err
 	}
@@ -1175,7 +1175,7 @@ func (e *Engine) alarmCleared(ctx context.Context, sig Signal) error {
 	if in.Status == IncidentResolved {
 		return nil
 	}
-	e.audit(ctx, in, "medic", "alarm.cleared", map[string]string{"alarm": sig.Alarm.Name})
+	e.audit(ctx, in, "medic", AuditAlarmCleared, map[string]string{"alarm": sig.Alarm.Name})
 	e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: %s is no longer in ALARM.", sig.Alarm.Name)}})
 	return nil
 }

@@ -338,7 +338,7 @@ func (e *Engine) escalationChanged(ctx context.Context, before, after Incident) 
 	if before.AckBy != "" && after.AckBy == "" {
 		text = append(text, Say(" The acknowledgement by %s was for the earlier situation: acknowledge again.", Mention(before.AckBy))...)
 	}
-	e.audit(ctx, after, "medic", "escalation.row", map[string]string{"from": before.Escalation.Row, "to": row.Name, "due": timeText(after.Escalation.DueAt)})
+	e.audit(ctx, after, "medic", AuditEscalationRow, map[string]string{"from": before.Escalation.Row, "to": row.Name, "due": timeText(after.Escalation.DueAt)})
 	e.postNotes(ctx, after, []Note{{Text: text}})
 }
 
@@ -444,7 +444,7 @@ func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string
 	if !recorded {
 		return nil
 	}
-	e.audit(ctx, saved, by, "incident.paged", map[string]string{"levels": strings.Join(levels, ","), "reason": Page{Reason: reason, By: by}.Why(), "page": fmt.Sprint(seq)})
+	e.audit(ctx, saved, by, AuditIncidentPaged, map[string]string{"levels": strings.Join(levels, ","), "reason": Page{Reason: reason, By: by}.Why(), "page": fmt.Sprint(seq)})
 	if err := e.publish(ctx, &saved); err != nil {
 		e.log.Warn("showing a page on the alert", zap.String("incident", in.ID), zap.Error(err))
 	}
@@ -542,7 +542,7 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 		}
 		pg.State, pg.SentAt, pg.LastError = PageSent, e.Now(), ""
 		e.savePage(ctx, log, pg)
-		e.audit(ctx, in, "medic", "page.sent", map[string]string{"page": pg.ID, "pager": pg.Pager, "kind": string(pg.Kind), "levels": strings.Join(pg.Levels, ",")})
+		e.audit(ctx, in, "medic", AuditPageSent, map[string]string{"page": pg.ID, "pager": pg.Pager, "kind": string(pg.Kind), "levels": strings.Join(pg.Levels, ",")})
 		_ = e.Claims.CompleteWork(ctx, key)
 		return
 	}
@@ -574,7 +574,7 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 	}
 	log.Warn("page failed", zap.Int("attempts", pg.Attempts), zap.Bool("retry", retry), zap.String("error", why))
 	e.savePage(ctx, log, pg)
-	e.audit(ctx, in, "medic", "page.failed", map[string]string{"page": pg.ID, "pager": pg.Pager, "error": why, "attempt": fmt.Sprint(pg.Attempts), "retry": fmt.Sprint(retry)})
+	e.audit(ctx, in, "medic", AuditPageFailed, map[string]string{"page": pg.ID, "pager": pg.Pager, "error": why, "attempt": fmt.Sprint(pg.Attempts), "retry": fmt.Sprint(retry)})
 	_ = e.Claims.CompleteWork(ctx, key)
 }
 
@@ -639,7 +639,7 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 		return "", &UserError{fmt.Sprintf("Incident %s is resolved; nobody was paged.", in.ID)}
 	}
 	if in.Untrusted != "" {
-		e.audit(ctx, in, user, "page.refused", map[string]string{"action": string(action), "why": "untrusted run"})
+		e.audit(ctx, in, user, AuditPageRefused, map[string]string{"action": string(action), "why": "untrusted run"})
 		return "", &UserError{fmt.Sprintf("Incident %s is about a run medic does not trust (%s); medic never pages for those. Nobody was paged.", in.ID, Literal(in.Untrusted))}
 	}
 	s, ok := specOf(action)
@@ -664,7 +664,7 @@ func (e *Engine) declareDataCorruption(ctx context.Context, in Incident, user, r
 	if err != nil {
 		return "", err
 	}
-	e.audit(ctx, saved, user, "incident.data_corruption", map[string]string{"reason": Redact(reason)})
+	e.audit(ctx, saved, user, AuditIncidentDataCorrupt, map[string]string{"reason": Redact(reason)})
 	e.postNotes(ctx, saved, []Note{{Text: Say(":biohazard_sign: %s declared a *data corruption risk*: %s", Mention(user), reason)}})
 	// The row changed to an IMMEDIATE one: page this incident now (not a whole round
 	// over every incident), then send what is due.

@@ -105,7 +105,7 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 		e.log.Warn("recording what to follow", zap.String("job", job.ID), zap.Error(err))
 		return
 	}
-	e.audit(ctx, in, "medic", "follow.started", map[string]string{"action": string(job.Action), "job": job.ID, "what": what})
+	e.audit(ctx, in, "medic", AuditFollowStarted, map[string]string{"action": string(job.Action), "job": job.ID, "what": what})
 }
 
 // following finds the open incident that follows run when the run is not the
@@ -190,7 +190,7 @@ func (e *Engine) followedRunEnded(ctx context.Context, in Incident, run Run) err
 		return err
 	}
 	by := fmt.Sprintf("after %s, medic's %s", a.Label, in.Follow.Job)
-	e.audit(ctx, in, "medic", "follow."+string(outcome), map[string]string{"run": fmt.Sprint(run.ID), "attempt": fmt.Sprint(run.Attempt),
+	e.audit(ctx, in, "medic", auditFollowEnd(outcome), map[string]string{"run": fmt.Sprint(run.ID), "attempt": fmt.Sprint(run.Attempt),
 		"action": string(in.Follow.Action), "job": in.Follow.Job, "text": text, "by": by})
 	if err := e.publish(ctx, &in); err != nil {
 		return err
@@ -291,7 +291,7 @@ func (e *Engine) runEnded(ctx context.Context, sig Signal) error {
 	if in.Follow.Action == "" {
 		by = "not medic's doing: the pipeline or someone in GitHub"
 	}
-	e.audit(ctx, in, "medic", "follow."+string(outcome), map[string]string{"run": fmt.Sprint(run.ID), "attempt": fmt.Sprint(run.Attempt),
+	e.audit(ctx, in, "medic", auditFollowEnd(outcome), map[string]string{"run": fmt.Sprint(run.ID), "attempt": fmt.Sprint(run.Attempt),
 		"action": string(in.Follow.Action), "job": in.Follow.Job, "text": text, "by": by})
 	if err := e.publish(ctx, &in); err != nil {
 		return err
@@ -357,7 +357,7 @@ func (e *Engine) newAttemptFailed(ctx context.Context, in Incident, sig Signal) 
 	if in.Follow.Pending() && in.Follow.RunID == sig.Run.ID {
 		by = "the re-run of " + in.Follow.Job
 	}
-	e.audit(ctx, in, "medic", "follow.failed", map[string]string{"run": fmt.Sprint(sig.Run.ID), "attempt": fmt.Sprint(sig.Run.Attempt),
+	e.audit(ctx, in, "medic", AuditFollowFailed, map[string]string{"run": fmt.Sprint(sig.Run.ID), "attempt": fmt.Sprint(sig.Run.Attempt),
 		"job": sig.Job.Name, "text": text, "by": by})
 	return Note{Text: Say(":x: %s (%s). The diagnostics above are this attempt's.", text, by), Link: sig.Job.URL, LinkText: "job"}
 }

@@ -146,7 +146,7 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 		}
 		return Job{}, err
 	}
-	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, r.DecidedBy, "job.created", map[string]string{"request": r.ID, "action": string(r.Action), "sha": r.Params.SHA})
+	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, r.DecidedBy, AuditJobCreated, map[string]string{"request": r.ID, "action": string(r.Action), "sha": r.Params.SHA})
 	if saved, err := e.updateRequest(ctx, r.ID, func(cur *Request) { cur.JobID = job.ID }); err != nil {
 		e.log.Warn("recording the job of a request", zap.String("request", r.ID), zap.Error(err))
 	} else {
@@ -218,7 +218,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 		} else {
 			job = saved
 		}
-		e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", "job.step", map[string]string{
+		e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", AuditJobStep, map[string]string{
 			"step": st.name, "state": string(state), "output": cutText(out, 500), "error": errText, "mutating": fmt.Sprint(st.mutating)})
 		n := Note{Text: Say(":white_check_mark: %s (%s)", st.name, took)}
 		if err != nil {
@@ -296,7 +296,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
 	}
 	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
-	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job."+string(state), map[string]string{"action": string(job.Action), "error": job.Error})
+	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", auditJobEnd(state), map[string]string{"action": string(job.Action), "error": job.Error})
 	a, _ := ActionByID(job.Action)
 	label := Say("%s (%s on %s)", job.ID, a.Label, job.Env)
 	text := Say(verdict, label)
@@ -515,7 +515,7 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 		if err := e.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 			e.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
 		}
-		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", "job.interrupted", map[string]string{"step": step, "owner": j.Owner})
+		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", AuditJobInterrupted, map[string]string{"step": step, "owner": j.Owner})
 		text := Say(":warning: medic stopped while job %s was at step %d/%d (%s). The job is marked interrupted; nothing was re-run.", job.ID, job.Current+1, len(job.Steps), step)
 		if job.Current < len(job.Steps) && job.Steps[job.Current].Mutating {
 			text = append(text, Say(" It was changing %s: check its state before retrying.", job.Env)...)
@@ -545,7 +545,7 @@ func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, err
 	if ok, err := e.Actions.Access.Has(ctx, user, job.Env, RoleResponder); err != nil {
 		return "", err
 	} else if !ok {
-		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, "job.cancel.refused", map[string]string{"why": "not a responder"})
+		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, AuditJobCancelRefused, map[string]string{"why": "not a responder"})
 		return "", &UserError{fmt.Sprintf("You need the *responder* role for %s to cancel a job.", job.Env)}
 	}
 	if job.State != JobRunning && job.State != JobPending {
@@ -554,7 +554,7 @@ func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, err
 	if _, err := e.updateJob(ctx, job.ID, func(j *Job) { j.CancelRequestedBy = user }); err != nil {
 		return "", err
 	}
-	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, "job.cancel.requested", nil)
+	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, AuditJobCancelRequested, nil)
 	e.jobs.cancel(job.ID, errJobCancelled)
 	e.jobNote(ctx, job, Note{Text: Say(":stop_sign: %s asked to cancel job %s.", Mention(user), job.ID)})
 	return fmt.Sprintf("Cancelling job %s.", job.ID), nil

@@ -220,7 +220,7 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 			return Asks{}, false, err
 		}
 		if !allowed {
-			e.auditEnv(ctx, env, in.ID, "", user, "request.refused", map[string]string{"action": string(action), "why": "not a responder", "at": "form"})
+			e.auditEnv(ctx, env, in.ID, "", user, AuditRequestRefused, map[string]string{"action": string(action), "why": "not a responder", "at": "form"})
 			return Asks{}, false, &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env, a.Label)}
 		}
 	}
@@ -263,7 +263,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		got = e.awaitAlertTS(ctx, got)
 		in, envName = &got, got.Env
 		if in.Untrusted != "" && !slices.Contains(scenarios[in.Scenario].Actions, ar.Action) {
-			e.audit(ctx, *in, ar.User, "request.refused", map[string]string{"action": string(ar.Action), "why": "untrusted run"})
+			e.audit(ctx, *in, ar.User, AuditRequestRefused, map[string]string{"action": string(ar.Action), "why": "untrusted run"})
 			return "", &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, Literal(in.Untrusted))}
 		}
 	}
@@ -271,7 +271,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	if err != nil {
 		return "", &UserError{err.Error()}
 	}
-	audit := func(action string, detail map[string]string) {
+	audit := func(action AuditAction, detail map[string]string) {
 		if detail == nil {
 			detail = map[string]string{}
 		}
@@ -283,18 +283,18 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		return "", err
 	}
 	if !ok {
-		audit("request.refused", map[string]string{"why": "not a responder"})
+		audit(AuditRequestRefused, map[string]string{"why": "not a responder"})
 		return "", &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env.Name, a.Label)}
 	}
 	params, err := e.resolveParams(ctx, env, in, ar)
 	if err != nil {
-		audit("request.refused", map[string]string{"why": err.Error()})
+		audit(AuditRequestRefused, map[string]string{"why": err.Error()})
 		return "", err
 	}
 	if holder, err := e.Actions.Slots.EnvLock(ctx, env.Name); err != nil {
 		return "", err
 	} else if holder != "" {
-		audit("request.refused", map[string]string{"why": "environment busy", "job": holder})
+		audit(AuditRequestRefused, map[string]string{"why": "environment busy", "job": holder})
 		return "", &UserError{fmt.Sprintf("%s is busy with job %s; one recovery job per environment at a time. Cancel it or wait for it to end.", env.Name, holder)}
 	}
 	sev := Severity(0)
@@ -323,10 +323,10 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	} else if err != nil {
 		return "", err
 	}
-	audit("request.created", map[string]string{"request": r.ID, "sha": params.SHA, "lock": params.LockID, "alarm": params.Alarm,
+	audit(AuditRequestCreated, map[string]string{"request": r.ID, "sha": params.SHA, "lock": params.LockID, "alarm": params.Alarm,
 		"reason": Redact(params.Reason), "needs_approval": fmt.Sprint(r.NeedsApproval)})
 	if params.Override {
-		audit("request.override", map[string]string{"request": r.ID, "sha": params.SHA, "rule": "deployed before", "reason": Redact(params.Reason)})
+		audit(AuditRequestOverride, map[string]string{"request": r.ID, "sha": params.SHA, "rule": "deployed before", "reason": Redact(params.Reason)})
 	}
 
 	r.Preview = Preview{Title: "Preparing the preview…"}
@@ -415,12 +415,12 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 	detail := map[string]string{"request": r.ID, "action": string(r.Action), "plan_sha256": pv.PlanSHA256}
 	if failed {
 		detail["problem"] = Redact(pv.Problem)
-		e.auditEnv(store, r.Env, r.IncidentID, "", "medic", "request.preview.failed", detail)
+		e.auditEnv(store, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewFailed, detail)
 		e.dropPlan(store, r.ID)
 		e.showRequest(store, r)
 		return
 	}
-	e.auditEnv(store, r.Env, r.IncidentID, "", "medic", "request.preview.ready", detail)
+	e.auditEnv(store, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewReady, detail)
 	if r.State != RequestPending || r.NeedsApproval {
 		e.showRequest(store, r)
 		return
@@ -432,7 +432,7 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 		log.Error("approving a self-service request", zap.Error(err))
 		return
 	}
-	e.auditEnv(store, r.Env, r.IncidentID, "", r.RequestedBy, "request.approved", map[string]string{"request": r.ID, "action": string(r.Action), "by": "policy (self-service)"})
+	e.auditEnv(store, r.Env, r.IncidentID, "", r.RequestedBy, AuditRequestApproved, map[string]string{"request": r.ID, "action": string(r.Action), "by": "policy (self-service)"})
 	e.showRequest(store, r)
 	if _, err := e.startJob(store, r); err != nil {
 		log.Warn("starting a self-service job", zap.Error(err))
@@ -452,7 +452,7 @@ func (e *Engine) failRequest(ctx context.Context, id, why string) {
 		e.log.Warn("failing a request", zap.String("request", id), zap.Error(err))
 		return
 	}
-	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", "request.preview.failed", map[string]string{"request": r.ID, "action": string(r.Action), "problem": why})
+	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewFailed, map[string]string{"request": r.ID, "action": string(r.Action), "problem": why})
 	e.showRequest(ctx, r)
 }
 
@@ -685,7 +685,7 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 		verb = "reject"
 	}
 	auditRefusal := func(why string) {
-		e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+verb+".refused", map[string]string{"request": r.ID, "action": string(r.Action), "why": why})
+		e.auditEnv(ctx, r.Env, r.IncidentID, "", user, auditDecisionRefused(verb), map[string]string{"request": r.ID, "action": string(r.Action), "why": why})
 	}
 	if r.State == RequestFailed {
 		return "", &UserError{fmt.Sprintf("The preview of %s failed (%s), so nobody can approve it. Request it again once that is fixed.", r.ID, Literal(r.Preview.Problem))}
@@ -739,7 +739,7 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if err != nil {
 		return "", err
 	}
-	e.auditEnv(ctx, r.Env, r.IncidentID, "", user, "request."+string(state), map[string]string{"request": r.ID, "action": string(r.Action), "requested_by": r.RequestedBy, "plan_sha256": r.Preview.PlanSHA256})
+	e.auditEnv(ctx, r.Env, r.IncidentID, "", user, auditDecision(state), map[string]string{"request": r.ID, "action": string(r.Action), "requested_by": r.RequestedBy, "plan_sha256": r.Preview.PlanSHA256})
 	e.showRequest(ctx, decided)
 	if !approve {
 		e.dropPlan(ctx, r.ID)
@@ -797,7 +797,7 @@ func (e *Engine) expire(ctx context.Context, r Request) {
 	if err != nil {
 		return // decided or expired by someone else meanwhile
 	}
-	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", "request.expired", map[string]string{"request": r.ID, "action": string(r.Action)})
+	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", AuditRequestExpired, map[string]string{"request": r.ID, "action": string(r.Action)})
 	e.dropPlan(ctx, r.ID)
 	e.showRequest(ctx, saved)
 }
@@ -826,9 +826,9 @@ func (e *Engine) updateRequest(ctx context.Context, id string, change func(*Requ
 	}
 }
 
-func (e *Engine) auditEnv(ctx context.Context, env, incident, job, actor, action string, detail map[string]string) {
-	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: action, Env: env, IncidentID: incident, JobID: job, Detail: detail}); err != nil {
-		e.log.Error("audit append failed", zap.String("action", action), zap.Error(err))
+func (e *Engine) auditEnv(ctx context.Context, env, incident, job, actor string, action AuditAction, detail map[string]string) {
+	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: string(action), Env: env, IncidentID: incident, JobID: job, Detail: detail}); err != nil {
+		e.log.Error("audit append failed", zap.String("action", string(action)), zap.Error(err))
 	}
 }
 

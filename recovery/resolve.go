@@ -125,7 +125,7 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 	if already {
 		return alreadyResolved(saved), nil
 	}
-	e.audit(ctx, saved, user, "incident.resolved", map[string]string{"note": saved.Resolution.Note, "fixed": fmt.Sprint(!saved.FixedAt.IsZero())})
+	e.audit(ctx, saved, user, AuditIncidentResolved, map[string]string{"note": saved.Resolution.Note, "fixed": fmt.Sprint(!saved.FixedAt.IsZero())})
 	if err := e.publish(ctx, &saved); err != nil {
 		e.log.Warn("showing a resolved incident", zap.String("incident", saved.ID), zap.Error(err))
 	}
@@ -206,7 +206,7 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 	}
 	for _, c := range changed {
 		verb, text, _ := strings.Cut(c, ": ")
-		e.audit(ctx, saved, user, "checklist."+verb, map[string]string{"item": text})
+		e.audit(ctx, saved, user, AuditAction("checklist."+verb), map[string]string{"item": text})
 	}
 	if err := e.Resolution.Checklists.UpdateChecklist(ctx, saved); err != nil {
 		return "", err
@@ -274,7 +274,7 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 		return "", err
 	}
 	_ = e.Claims.CompleteWork(ctx, key)
-	e.audit(ctx, saved, user, "incident.issue", map[string]string{"issue": strconv.Itoa(num), "url": url, "existing": fmt.Sprint(found)})
+	e.audit(ctx, saved, user, AuditIncidentIssue, map[string]string{"issue": strconv.Itoa(num), "url": url, "existing": fmt.Sprint(found)})
 	e.postNotes(ctx, saved, []Note{{Text: Say(":memo: Follow-up issue #%d filed by %s.", num, Mention(user)), Link: url, LinkText: fmt.Sprintf("#%d", num)}})
 	return fmt.Sprintf("Filed #%d: %s", num, url), nil
 }
@@ -457,7 +457,7 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 
 func firstAck(in Incident, entries []AuditEntry) time.Time {
 	for _, a := range entries {
-		if a.Action == "incident.acknowledged" {
+		if AuditAction(a.Action) == AuditIncidentAcknowledged {
 			return a.At
 		}
 	}
@@ -503,126 +503,6 @@ func mdText(s string) string {
 func mdCell(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	return strings.ReplaceAll(s, "|", "\\|")
-}
-
-// timelineEvent says what an audit entry means for the timeline; "" leaves it out
-// (clicks that only read, refusals, retries).
-func timelineEvent(a AuditEntry, p *EscalationPolicy) string {
-	d := a.Detail
-	label := func(id string) string {
-		if act, ok := ActionByID(ActionID(id)); ok {
-			return act.Label
-		}
-		return id
-	}
-	switch a.Action {
-	case "incident.opened":
-		return fmt.Sprintf("Detected: %s (%s), via %s", scenarioTitle(ScenarioID(d["scenario"])), d["severity"], d["via"])
-	case "incident.alerted":
-		return "Alert posted in Slack"
-	case "incident.escalated":
-		return fmt.Sprintf("Scenario raised: %s → %s", scenarioTitle(ScenarioID(d["from"])), scenarioTitle(ScenarioID(d["to"])))
-	case "escalation.row":
-		return "Escalation now follows " + d["to"]
-	case "incident.paged":
-		levels := strings.Split(d["levels"], ",")
-		t := strings.Join(levels, " + ")
-		if p != nil {
-			t = p.levelTitles(levels)
-		}
-		return fmt.Sprintf("Paged %s: %s", t, d["reason"])
-	case "page.failed":
-		if d["retry"] == "true" && d["attempt"] != "1" {
-			return ""
-		}
-		return fmt.Sprintf("%s page failed (attempt %s): %s", pagerTitle(d["pager"]), d["attempt"], d["error"])
-	case "incident.acknowledged":
-		return "Acknowledged"
-	case "incident.data_corruption":
-		return "Data corruption risk declared: " + d["reason"]
-	case "rollback.succeeded":
-		return "The pipeline's automatic rollback succeeded"
-	case "request.created":
-		t := fmt.Sprintf("Requested %s (%s)", label(d["action"]), d["request"])
-		if d["reason"] != "" {
-			t += ": " + d["reason"]
-		}
-		return t
-	case "request.approved":
-		if d["by"] != "" {
-			return fmt.Sprintf("%s approved by %s", d["request"], d["by"])
-		}
-		return fmt.Sprintf("Approved %s (%s)", d["request"], label(d["action"]))
-	case "request.rejected":
-		return fmt.Sprintf("Rejected %s (%s)", d["request"], label(d["action"]))
-	case "request.expired":
-		return fmt.Sprintf("%s (%s) expired without approval", d["request"], label(d["action"]))
-	case "job.created":
-		return fmt.Sprintf("Job %s started: %s", a.JobID, label(d["action"]))
-	case "job.step":
-		t := fmt.Sprintf("%s: %s", d["step"], d["state"])
-		if d["error"] != "" {
-			t += " (" + d["error"] + ")"
-		}
-		return t
-	case "job.succeeded", "job.failed", "job.cancelled", "job.interrupted":
-		t := fmt.Sprintf("Job %s %s", a.JobID, strings.TrimPrefix(a.Action, "job."))
-		if d["error"] != "" {
-			t += ": " + d["error"]
-		}
-		return t
-	case "job.cancel.requested":
-		return fmt.Sprintf("Cancel of job %s requested", a.JobID)
-	case "follow.started":
-		return fmt.Sprintf("Following %s until it ends (%s, job %s)", d["what"], label(d["action"]), d["job"])
-	case "follow.passed", "follow.failed", "follow.cancelled":
-		return fmt.Sprintf("%s (%s)", d["text"], d["by"])
-	case "action.verify":
-		return "Verification requested"
-	case "alarm.cleared":
-		return d["alarm"] + " back to OK"
-	case "incident.resolved":
-		t := "Resolved"
-		if d["note"] != "" {
-			t += ": " + d["note"]
-		}
-		return t
-	case "incident.issue":
-		return "Follow-up issue #" + d["issue"]
-	}
-	return ""
-}
-
-// deed is what a person's audit entry says they did, for "who did what".
-func deed(a AuditEntry) string {
-	d := a.Detail
-	label := func(id string) string {
-		if act, ok := ActionByID(ActionID(id)); ok {
-			return act.Label
-		}
-		return id
-	}
-	switch a.Action {
-	case "incident.acknowledged":
-		return "acknowledged"
-	case "request.created":
-		return "requested " + label(d["action"])
-	case "request.approved":
-		return "approved " + label(d["action"])
-	case "request.rejected":
-		return "rejected " + label(d["action"])
-	case "incident.paged":
-		return "paged " + strings.ReplaceAll(d["levels"], ",", " + ")
-	case "incident.data_corruption":
-		return "declared a data corruption risk"
-	case "job.cancel.requested":
-		return "cancelled a job"
-	case "incident.resolved":
-		return "resolved"
-	case "incident.issue":
-		return "filed the follow-up issue"
-	}
-	return ""
 }
 
 // IncidentList is what /incident list shows: open incidents and the recently resolved.
