@@ -231,4 +231,6 @@ func deed(a AuditEntry) string {
 }
 
 // auditFollowEnd is the event of what medic followed ending (passed, failed, cancelled).
-func auditFollowEnd(outcome FollowOutcome) AuditAction { return AuditAction("follow." + string(outcome)) }
+func auditFollowEnd(outcome FollowOutcome) AuditAction {
+	return AuditAction("follow." + string(outcome))
+}
