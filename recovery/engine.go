@@ -823,21 +823,43 @@ func findingNotes(findings []Finding) []Note {
 
 // update applies change to the stored incident, retrying on a concurrent change.
 func (e *Engine) update(ctx context.Context, id string, change func(*Incident)) (Incident, error) {
+	var before Incident
+	saved, err := updateStored(ctx, incidentRetries, func(ctx context.Context) (Incident, error) { return e.Incidents.Incident(ctx, id) },
+		func(cur *Incident) {
+			before = *cur
+			change(cur)
+			e.schedule(cur)
+			cur.UpdatedAt = e.Now()
+		}, e.Incidents.UpdateIncident)
+	if err == nil {
+		e.escalationChanged(ctx, before, saved)
+	}
+	return saved, err
+}
+
+// How many times an optimistic update is tried again when someone else saved the
+// value first: a job's renewals and steps race with cancels and other replicas'
+// rounds more than an incident or a request does.
+const (
+	incidentRetries = 5
+	requestRetries  = 5
+	jobRetries      = 10
+)
+
+// updateStored reads a stored value, changes it and saves it; when someone else saved
+// it first (ErrConflict) it reads and changes it again, up to retries more times.
+// change must be safe to apply to each fresh copy.
+func updateStored[T any](ctx context.Context, retries int, read func(context.Context) (T, error), change func(*T), save func(context.Context, T) (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
-		cur, err := e.Incidents.Incident(ctx, id)
+		cur, err := read(ctx)
 		if err != nil {
-			return Incident{}, err
+			var zero T
+			return zero, err
 		}
-		before := cur
 		change(&cur)
-		e.schedule(&cur)
-		cur.UpdatedAt = e.Now()
-		saved, err := e.Incidents.UpdateIncident(ctx, cur)
-		if errors.Is(err, ErrConflict) && attempt < 5 {
+		saved, err := save(ctx, cur)
+		if errors.Is(err, ErrConflict) && attempt < retries {
 			continue
-		}
-		if err == nil {
-			e.escalationChanged(ctx, before, saved)
 		}
 		return saved, err
 	}

@@ -391,19 +391,11 @@ func (e *Engine) keepLease(ctx context.Context, id string) func() {
 }
 
 func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
-	for attempt := 0; ; attempt++ {
-		cur, err := e.Actions.Jobs.Job(ctx, id)
-		if err != nil {
-			return Job{}, err
-		}
-		change(&cur)
-		cur.UpdatedAt = e.Now()
-		saved, err := e.Actions.Jobs.UpdateJob(ctx, cur)
-		if errors.Is(err, ErrConflict) && attempt < 10 {
-			continue
-		}
-		return saved, err
-	}
+	return updateStored(ctx, jobRetries, func(ctx context.Context) (Job, error) { return e.Actions.Jobs.Job(ctx, id) },
+		func(cur *Job) {
+			change(cur)
+			cur.UpdatedAt = e.Now()
+		}, e.Actions.Jobs.UpdateJob)
 }
 
 // recordJob is updateJob for what a job must not lose (a step's start and end, the

@@ -812,18 +812,8 @@ func (e *Engine) showRequest(ctx context.Context, r Request) {
 }
 
 func (e *Engine) updateRequest(ctx context.Context, id string, change func(*Request)) (Request, error) {
-	for attempt := 0; ; attempt++ {
-		cur, err := e.Actions.Requests.Request(ctx, id)
-		if err != nil {
-			return Request{}, err
-		}
-		change(&cur)
-		saved, err := e.Actions.Requests.UpdateRequest(ctx, cur)
-		if errors.Is(err, ErrConflict) && attempt < 5 {
-			continue
-		}
-		return saved, err
-	}
+	return updateStored(ctx, requestRetries, func(ctx context.Context) (Request, error) { return e.Actions.Requests.Request(ctx, id) },
+		change, e.Actions.Requests.UpdateRequest)
 }
 
 func (e *Engine) auditEnv(ctx context.Context, env, incident, job, actor string, action AuditAction, detail map[string]string) {
