@@ -11,7 +11,9 @@ import (
 
 // configCheckCmd checks a config file and, unless --no-env, the secrets and endpoints
 // in the environment the way serve does, so that what it calls OK starts. It connects
-// nowhere: whether Slack, GitHub and AWS accept the credentials is found at serve.
+// nowhere: whether Slack, GitHub and AWS accept the credentials is found at serve. A
+// valid config's warnings (config.Config.Warnings) go to stderr and leave the exit
+// code alone.
 func configCheckCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -25,6 +27,9 @@ func configCheckCmd(args []string, stdout, stderr io.Writer, getenv func(string)
 	if err != nil && !errors.As(err, &ps) {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
+	}
+	if cfg != nil {
+		printWarnings(stderr, *path, cfg)
 	}
 	if !*noEnv {
 		_, envProblems := config.SecretsFromEnv(getenv)
@@ -45,6 +50,14 @@ func configCheckCmd(args []string, stdout, stderr io.Writer, getenv func(string)
 	}
 	fmt.Fprintln(stdout, "Not checked here (serve checks them as it starts): that the store opens, terraform.bin runs, the listen ports are free, and Slack, GitHub and AWS accept the credentials.")
 	return 0
+}
+
+// printWarnings prints each of cfg's warnings, one a line: what a config may say but
+// likely should not. They never fail the check.
+func printWarnings(w io.Writer, path string, cfg *config.Config) {
+	for _, p := range cfg.Warnings() {
+		fmt.Fprintf(w, "%s: warning: %s\n", path, p)
+	}
 }
 
 func envNames(cfg *config.Config) []string {

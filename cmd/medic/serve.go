@@ -40,6 +40,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	log.Info("starting", zap.String("version", version), zap.String("commit", commit),
 		zap.String("listen", cfg.Listen), zap.String("store", cfg.Redacted().Store),
 		zap.Strings("environments", envNames(cfg)))
+	logWarnings(log, cfg)
 
 	a, err := newApp(ctx, cfg, external{secrets: secrets}, log)
 	if err != nil {
@@ -56,6 +57,14 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer, getenv func(
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// logWarnings logs each of cfg's warnings at warn level, as `medic config check`
+// prints them: they never stop medic.
+func logWarnings(log *zap.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn("config warning", zap.String("key", w.Key), zap.String("problem", w.Msg), zap.String("fix", w.Fix))
+	}
 }
 
 // newLogger returns a JSON logger at level whose every line is redacted.
