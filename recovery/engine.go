@@ -577,67 +577,16 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 	if err != nil {
 		return fmt.Errorf("signal %s: %w", sig.Key(), err)
 	}
-	source := sig.SourceKey()
-	in, err := e.Sources.OpenIncidentBySource(ctx, source)
-	var findings []Finding
-	created := false
-	switch {
-	case errors.Is(err, ErrNotFound):
-		// Gather first and store the incident with its findings, so nobody ever sees
-		// (or posts) an incident without them.
-		in = e.newIncident(sig, scenario, env)
-		var full *Run
-		findings, full = e.Diagnoser.GatherRun(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
-		if full != nil {
-			sig.Run = full
-			applySignal(&in, sig, scenario, env)
-		}
-		setFindings(&in, findings, e.Now())
-		err = e.Incidents.CreateIncident(ctx, in)
-		if errors.Is(err, ErrDuplicate) {
-			// Another worker or replica opened it a moment ago: update that one.
-			if in, err = e.Sources.OpenIncidentBySource(ctx, source); err != nil {
-				return err
-			}
-		} else if err != nil {
-			return err
-		} else {
-			created = true
-			detail := map[string]string{"scenario": string(scenario), "severity": in.Severity.String(), "source": source, "via": sig.Via, "signal": sig.Key()}
-			if sig.Untrusted != "" {
-				detail["untrusted"] = sig.Untrusted
-			}
-			e.audit(ctx, in, "medic", AuditIncidentOpened, detail)
-		}
-	case err != nil:
+	in, findings, created, err := e.findOrCreate(ctx, sig, scenario, env, log)
+	if err != nil {
 		return err
 	}
-
 	var notes []Note
 	escalated, newAttempt := false, false
 	if !created {
-		from := in.Scenario
-		// A later attempt of the run failed (a re-run): it is this incident's failure
-		// now, with fresh diagnostics, whether or not it also raises the scenario.
-		newAttempt = sig.Job != nil && sig.Run != nil && sig.Run.ID == in.RunID && sig.Run.Attempt > in.RunAttempt
-		if newAttempt {
-			notes = append(notes, e.newAttemptFailed(ctx, in, sig))
-		}
-		if escalates(from, scenario, env) {
-			escalated = true
-			notes = append(notes, Note{Text: Say(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
-				scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
-			e.audit(ctx, in, "medic", AuditIncidentEscalated, map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
-		} else if sig.Job != nil && sig.Job.ID != in.JobID && !newAttempt {
-			if in.Untrusted == "" { // an untrusted run is one alert, however many jobs fail
-				notes = append(notes, Note{Text: Say("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
-			}
-		}
-		diagIn := in
-		if escalated || newAttempt {
-			applySignal(&diagIn, sig, scenario, env)
-		}
-		findings = e.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
+		var c change
+		c, findings = e.changeOf(ctx, in, sig, scenario, env, log)
+		notes, escalated, newAttempt = c.notes, c.escalated, c.newAttempt
 	}
 	in, err = e.update(ctx, in.ID, func(cur *Incident) {
 		if newAttempt {
@@ -670,6 +619,74 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 		e.absorbAlarmIncidents(ctx, in)
 	}
 	return nil
+}
+
+// findOrCreate returns the open incident of the signal's source, or creates it with
+// its diagnostics gathered first, so nobody ever sees (or posts) an incident without
+// them. created reports a new incident; findings are set only then.
+func (e *Engine) findOrCreate(ctx context.Context, sig Signal, scenario ScenarioID, env Environment, log *JobLog) (in Incident, findings []Finding, created bool, err error) {
+	source := sig.SourceKey()
+	in, err = e.Sources.OpenIncidentBySource(ctx, source)
+	if !errors.Is(err, ErrNotFound) {
+		return in, nil, false, err
+	}
+	in = e.newIncident(sig, scenario, env)
+	var full *Run
+	findings, full = e.Diagnoser.GatherRun(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
+	if full != nil {
+		sig.Run = full
+		applySignal(&in, sig, scenario, env)
+	}
+	setFindings(&in, findings, e.Now())
+	err = e.Incidents.CreateIncident(ctx, in)
+	if errors.Is(err, ErrDuplicate) {
+		// Another worker or replica opened it a moment ago: update that one.
+		in, err = e.Sources.OpenIncidentBySource(ctx, source)
+		return in, nil, false, err
+	}
+	if err != nil {
+		return in, nil, false, err
+	}
+	detail := map[string]string{"scenario": string(scenario), "severity": in.Severity.String(), "source": source, "via": sig.Via, "signal": sig.Key()}
+	if sig.Untrusted != "" {
+		detail["untrusted"] = sig.Untrusted
+	}
+	e.audit(ctx, in, "medic", AuditIncidentOpened, detail)
+	return in, findings, true, nil
+}
+
+// change is what a signal changes on an incident it already has: a later attempt of
+// its run failed, the scenario rose, or only another job failed; notes tell it.
+type change struct {
+	notes                 []Note
+	escalated, newAttempt bool
+}
+
+// changeOf works out what sig changes on in, and gathers the diagnostics again.
+func (e *Engine) changeOf(ctx context.Context, in Incident, sig Signal, scenario ScenarioID, env Environment, log *JobLog) (change, []Finding) {
+	var c change
+	from := in.Scenario
+	// A later attempt of the run failed (a re-run): it is this incident's failure
+	// now, with fresh diagnostics, whether or not it also raises the scenario.
+	c.newAttempt = sig.Job != nil && sig.Run != nil && sig.Run.ID == in.RunID && sig.Run.Attempt > in.RunAttempt
+	if c.newAttempt {
+		c.notes = append(c.notes, e.newAttemptFailed(ctx, in, sig))
+	}
+	if escalates(from, scenario, env) {
+		c.escalated = true
+		c.notes = append(c.notes, Note{Text: Say(":arrow_double_up: Escalated: %s (%s) → %s (%s)%s",
+			scenarioTitle(from), in.Severity, scenarioTitle(scenario), SeverityOf(scenario, env), escalationWhy(from, scenario))})
+		e.audit(ctx, in, "medic", AuditIncidentEscalated, map[string]string{"from": string(from), "to": string(scenario), "signal": sig.Key()})
+	} else if sig.Job != nil && sig.Job.ID != in.JobID && !c.newAttempt {
+		if in.Untrusted == "" { // an untrusted run is one alert, however many jobs fail
+			c.notes = append(c.notes, Note{Text: Say("Another job of this run failed: %s", sig.Job.Name), Link: sig.Job.URL, LinkText: "job"})
+		}
+	}
+	diagIn := in
+	if c.escalated || c.newAttempt {
+		applySignal(&diagIn, sig, scenario, env)
+	}
+	return c, e.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
 }
 
 // absorbAlarmIncidents folds the environment's open alarm incidents into a pipeline

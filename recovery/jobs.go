@@ -188,57 +188,64 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 			failed, failedStep = err, i
 			break
 		}
-		job = started
-		e.showIncidentJob(ctx, job)
-		e.jobNote(ctx, job, Note{Text: Say(":arrow_forward: Step %d/%d: %s", i+1, len(steps), st.name)})
-		start := e.Now()
-		sctx, cancel := context.WithTimeout(ctx, st.timeout)
-		out, err := st.run(sctx)
-		cancel()
-		out = Redact(out)
-		took := e.Now().Sub(start).Round(time.Second)
-		if err != nil && context.Cause(ctx) != nil {
-			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
-		}
-		state := StepSucceeded
-		errText := ""
-		if err != nil {
-			state, errText = StepFailed, Redact(oneLine(err))
-			if context.Cause(ctx) != nil {
-				state = StepCancelled
-			}
-		}
-		ended := func(j *Job) {
-			j.Steps[i].State, j.Steps[i].Ended = state, e.Now()
-			j.Steps[i].Output, j.Steps[i].Error = cutText(out, 2000), errText
-		}
-		if saved, err := e.recordJob(context.WithoutCancel(ctx), job.ID, ended); err != nil {
-			log.Error("recording a step's end", zap.Int("step", i+1), zap.Error(err))
-			ended(&job) // the thread still tells it
-		} else {
-			job = saved
-		}
-		e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", AuditJobStep, map[string]string{
-			"step": st.name, "state": string(state), "output": cutText(out, 500), "error": errText, "mutating": fmt.Sprint(st.mutating)})
-		n := Note{Text: Say(":white_check_mark: %s (%s)", st.name, took)}
-		if err != nil {
-			n.Text = Say(":x: %s failed after %s: %s", st.name, took, errText)
-		}
-		if strings.Contains(out, "\n") || len(out) > 200 {
-			n.Title, n.Detail = st.name, out
-		} else if out != "" {
-			n.Text = append(n.Text, Say("\n%s", out)...)
-		}
-		if detail := errorDetail(err); detail != "" {
-			n.Title, n.Detail = st.name+": error", Redact(detail)
-		}
-		e.jobNote(context.WithoutCancel(ctx), job, n)
+		job, err = e.runStep(ctx, started, len(steps), i, st, log)
 		if err != nil {
 			failed, failedStep = err, i
 			break
 		}
 	}
 	e.finishJob(context.WithoutCancel(ctx), job, steps, failed, failedStep, context.Cause(ctx), jc.follow)
+}
+
+// runStep runs a job's step i (its start already recorded), records and audits how it
+// ended, and tells it in the thread. It returns the job as recorded and the step's
+// error.
+func (e *Engine) runStep(ctx context.Context, job Job, total, i int, st stepDef, log *zap.Logger) (Job, error) {
+	e.showIncidentJob(ctx, job)
+	e.jobNote(ctx, job, Note{Text: Say(":arrow_forward: Step %d/%d: %s", i+1, total, st.name)})
+	start := e.Now()
+	sctx, cancel := context.WithTimeout(ctx, st.timeout)
+	out, err := st.run(sctx)
+	cancel()
+	out = Redact(out)
+	took := e.Now().Sub(start).Round(time.Second)
+	if err != nil && context.Cause(ctx) != nil {
+		err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+	}
+	state := StepSucceeded
+	errText := ""
+	if err != nil {
+		state, errText = StepFailed, Redact(oneLine(err))
+		if context.Cause(ctx) != nil {
+			state = StepCancelled
+		}
+	}
+	ended := func(j *Job) {
+		j.Steps[i].State, j.Steps[i].Ended = state, e.Now()
+		j.Steps[i].Output, j.Steps[i].Error = cutText(out, 2000), errText
+	}
+	if saved, err := e.recordJob(context.WithoutCancel(ctx), job.ID, ended); err != nil {
+		log.Error("recording a step's end", zap.Int("step", i+1), zap.Error(err))
+		ended(&job) // the thread still tells it
+	} else {
+		job = saved
+	}
+	e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", AuditJobStep, map[string]string{
+		"step": st.name, "state": string(state), "output": cutText(out, 500), "error": errText, "mutating": fmt.Sprint(st.mutating)})
+	n := Note{Text: Say(":white_check_mark: %s (%s)", st.name, took)}
+	if err != nil {
+		n.Text = Say(":x: %s failed after %s: %s", st.name, took, errText)
+	}
+	if strings.Contains(out, "\n") || len(out) > 200 {
+		n.Title, n.Detail = st.name, out
+	} else if out != "" {
+		n.Text = append(n.Text, Say("\n%s", out)...)
+	}
+	if detail := errorDetail(err); detail != "" {
+		n.Title, n.Detail = st.name+": error", Redact(detail)
+	}
+	e.jobNote(context.WithoutCancel(ctx), job, n)
+	return job, err
 }
 
 // errorDetail is the long form of an error (Terraform's output) when it has one.
@@ -297,6 +304,32 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	}
 	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", auditJobEnd(state), map[string]string{"action": string(job.Action), "error": job.Error})
+	n := e.jobEndNote(job, steps, state, verdict, failed, at)
+	if spec, _ := specOf(job.Action); state == JobSucceeded && job.IncidentID != "" && spec.fixes {
+		if _, err := e.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = e.Now() }); err != nil {
+			e.log.Warn("recording the fix", zap.Error(err))
+		}
+	}
+	e.jobNote(ctx, job, n)
+	if state == JobSucceeded {
+		e.startFollow(ctx, job, started)
+	}
+	e.showIncidentJob(ctx, job)
+	if job.IncidentID != "" && state == JobSucceeded {
+		// The alert shows the world after the recovery, not before it.
+		if in, err := e.Incidents.Incident(ctx, job.IncidentID); err == nil {
+			if env, err := e.Envs.Get(in.Env); err == nil {
+				if _, err := e.refresh(ctx, in, env, "medic"); err != nil {
+					e.log.Warn("refreshing diagnostics after a job", zap.String("job", job.ID), zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+// jobEndNote tells a job's end in its thread: the verdict, Retry when it may be tried
+// again, and the runbook's next step when a rollback's Terraform failed.
+func (e *Engine) jobEndNote(job Job, steps []stepDef, state JobState, verdict string, failed error, at int) Note {
 	a, _ := ActionByID(job.Action)
 	label := Say("%s (%s on %s)", job.ID, a.Label, job.Env)
 	text := Say(verdict, label)
@@ -321,26 +354,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 		n.Buttons = append(n.Buttons, Button{Label: "Force Lambda update to " + shortSHA(job.Params.SHA), ID: ButtonID(ActForceLambdaUpdate),
 			Value: ButtonValue(job.IncidentID, job.Env, RequestParams{SHA: job.Params.SHA}), Style: "danger"})
 	}
-	if state == JobSucceeded && job.IncidentID != "" && spec.fixes {
-		if _, err := e.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = e.Now() }); err != nil {
-			e.log.Warn("recording the fix", zap.Error(err))
-		}
-	}
-	e.jobNote(ctx, job, n)
-	if state == JobSucceeded {
-		e.startFollow(ctx, job, started)
-	}
-	e.showIncidentJob(ctx, job)
-	if job.IncidentID != "" && state == JobSucceeded {
-		// The alert shows the world after the recovery, not before it.
-		if in, err := e.Incidents.Incident(ctx, job.IncidentID); err == nil {
-			if env, err := e.Envs.Get(in.Env); err == nil {
-				if _, err := e.refresh(ctx, in, env, "medic"); err != nil {
-					e.log.Warn("refreshing diagnostics after a job", zap.String("job", job.ID), zap.Error(err))
-				}
-			}
-		}
-	}
+	return n
 }
 
 // keepLease renews the job's lease while it runs and stops the job when someone asked

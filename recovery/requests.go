@@ -227,6 +227,10 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 	return asks, true, nil
 }
 
+// RequestAction asks for an action: a paging action pages, a mutating one becomes a
+// request (checked against roles, the action's rules and the environment's job slot)
+// whose preview is prepared in the background. It returns what to tell the requester;
+// a *UserError says why nothing was requested.
 func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, error) {
 	if a, ok := ActionByID(ar.Action); ok && a.Kind == Paging && ar.IncidentID != "" {
 		return e.PageIncident(ctx, ar.IncidentID, ar.Action, ar.User, ar.Params.Reason)
@@ -238,7 +242,51 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	if !ok || a.Kind != Mutating {
 		return "", &UserError{fmt.Sprintf("%s is not an action medic runs.", Literal(strconv.Quote(string(ar.Action))))}
 	}
-	var in *Incident
+	in, env, err := e.requestTarget(ctx, &ar)
+	if err != nil {
+		return "", err
+	}
+	audit := func(action AuditAction, detail map[string]string) {
+		detail["action"] = string(ar.Action)
+		e.auditEnv(ctx, env.Name, incidentIDOf(in), "", ar.User, action, detail)
+	}
+	params, err := e.admitRequest(ctx, env, in, ar, a, audit)
+	if err != nil {
+		return "", err
+	}
+	r := e.newRequest(env, in, ar, params)
+	if err := e.Actions.Requests.CreateRequest(ctx, r); errors.Is(err, ErrDuplicate) {
+		pending, perr := e.Actions.Requests.PendingRequest(ctx, r.DedupeKey)
+		if perr != nil {
+			return "", perr
+		}
+		return fmt.Sprintf("%s was already requested by <@%s> at %s (%s); it is waiting for approval in the thread.",
+			a.Label, pending.RequestedBy, pending.RequestedAt.UTC().Format("15:04 UTC"), pending.ID), nil
+	} else if err != nil {
+		return "", err
+	}
+	audit(AuditRequestCreated, map[string]string{"request": r.ID, "sha": params.SHA, "lock": params.LockID, "alarm": params.Alarm,
+		"reason": Redact(params.Reason), "needs_approval": fmt.Sprint(r.NeedsApproval)})
+	if params.Override {
+		audit(AuditRequestOverride, map[string]string{"request": r.ID, "sha": params.SHA, "rule": "deployed before", "reason": Redact(params.Reason)})
+	}
+	if r, err = e.postRequest(ctx, r); err != nil {
+		return "", err
+	}
+	if err := e.startPreview(ctx, env, in, r, a); err != nil {
+		return "", err
+	}
+	if !r.NeedsApproval {
+		return fmt.Sprintf("%s on %s runs without approval (self-service) once its preview is ready; it reports in the thread (%s).", a.Label, env.Name, r.ID), nil
+	}
+	return fmt.Sprintf("Requested %s on %s (%s). Its preview is being prepared; an approver other than you must approve it in the thread before %s.",
+		a.Label, env.Name, r.ID, r.ExpiresAt.UTC().Format("15:04 UTC")), nil
+}
+
+// requestTarget finds what a request is about: its incident (for /rollback, the
+// environment's open one), and its environment. An untrusted run's incident refuses
+// every action but its scenario's own.
+func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Incident, Environment, error) {
 	envName := ar.Env
 	if s, _ := specOf(ar.Action); ar.IncidentID == "" && ar.Env != "" && s.rollsBack {
 		// /rollback while the environment has an open incident belongs to that incident:
@@ -252,51 +300,57 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 			}
 		}
 	}
+	var in *Incident
 	if ar.IncidentID != "" {
 		got, err := e.Incidents.Incident(ctx, ar.IncidentID)
 		if errors.Is(err, ErrNotFound) {
-			return "", &UserError{fmt.Sprintf("Incident %s is not on record.", ar.IncidentID)}
+			return nil, Environment{}, &UserError{fmt.Sprintf("Incident %s is not on record.", ar.IncidentID)}
 		}
 		if err != nil {
-			return "", err
+			return nil, Environment{}, err
 		}
 		got = e.awaitAlertTS(ctx, got)
 		in, envName = &got, got.Env
 		if in.Untrusted != "" && !slices.Contains(scenarios[in.Scenario].Actions, ar.Action) {
 			e.audit(ctx, *in, ar.User, AuditRequestRefused, map[string]string{"action": string(ar.Action), "why": "untrusted run"})
-			return "", &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, Literal(in.Untrusted))}
+			return nil, Environment{}, &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, Literal(in.Untrusted))}
 		}
 	}
 	env, err := e.Envs.Get(envName)
 	if err != nil {
-		return "", &UserError{err.Error()}
+		return nil, Environment{}, &UserError{err.Error()}
 	}
-	audit := func(action AuditAction, detail map[string]string) {
-		if detail == nil {
-			detail = map[string]string{}
-		}
-		detail["action"] = string(ar.Action)
-		e.auditEnv(ctx, env.Name, incidentIDOf(in), "", ar.User, action, detail)
-	}
-	ok, err = e.Actions.Access.Has(ctx, ar.User, env.Name, RoleResponder)
+	return in, env, nil
+}
+
+// admitRequest checks who asks and what: the responder role, the action's inputs and
+// rules, a free environment. Each refusal is audited.
+func (e *Engine) admitRequest(ctx context.Context, env Environment, in *Incident, ar ActionRequest, a Action, audit func(AuditAction, map[string]string)) (RequestParams, error) {
+	ok, err := e.Actions.Access.Has(ctx, ar.User, env.Name, RoleResponder)
 	if err != nil {
-		return "", err
+		return RequestParams{}, err
 	}
 	if !ok {
 		audit(AuditRequestRefused, map[string]string{"why": "not a responder"})
-		return "", &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env.Name, a.Label)}
+		return RequestParams{}, &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env.Name, a.Label)}
 	}
 	params, err := e.resolveParams(ctx, env, in, ar)
 	if err != nil {
 		audit(AuditRequestRefused, map[string]string{"why": err.Error()})
-		return "", err
+		return RequestParams{}, err
 	}
 	if holder, err := e.Actions.Slots.EnvLock(ctx, env.Name); err != nil {
-		return "", err
+		return RequestParams{}, err
 	} else if holder != "" {
 		audit(AuditRequestRefused, map[string]string{"why": "environment busy", "job": holder})
-		return "", &UserError{fmt.Sprintf("%s is busy with job %s; one recovery job per environment at a time. Cancel it or wait for it to end.", env.Name, holder)}
+		return RequestParams{}, &UserError{fmt.Sprintf("%s is busy with job %s; one recovery job per environment at a time. Cancel it or wait for it to end.", env.Name, holder)}
 	}
+	return params, nil
+}
+
+// newRequest is a pending request for ar with its checked inputs: who must approve it,
+// until when, and where it is shown.
+func (e *Engine) newRequest(env Environment, in *Incident, ar ActionRequest, params RequestParams) Request {
 	sev := Severity(0)
 	if in != nil {
 		sev = in.Severity
@@ -313,46 +367,34 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	} else {
 		r.Channel = orWord(ar.Channel, env.AlertChannel)
 	}
-	if err := e.Actions.Requests.CreateRequest(ctx, r); errors.Is(err, ErrDuplicate) {
-		pending, perr := e.Actions.Requests.PendingRequest(ctx, r.DedupeKey)
-		if perr != nil {
-			return "", perr
-		}
-		return fmt.Sprintf("%s was already requested by <@%s> at %s (%s); it is waiting for approval in the thread.",
-			a.Label, pending.RequestedBy, pending.RequestedAt.UTC().Format("15:04 UTC"), pending.ID), nil
-	} else if err != nil {
-		return "", err
-	}
-	audit(AuditRequestCreated, map[string]string{"request": r.ID, "sha": params.SHA, "lock": params.LockID, "alarm": params.Alarm,
-		"reason": Redact(params.Reason), "needs_approval": fmt.Sprint(r.NeedsApproval)})
-	if params.Override {
-		audit(AuditRequestOverride, map[string]string{"request": r.ID, "sha": params.SHA, "rule": "deployed before", "reason": Redact(params.Reason)})
-	}
+	return r
+}
 
+// postRequest shows a new request, its preview still coming, and records its message.
+func (e *Engine) postRequest(ctx context.Context, r Request) (Request, error) {
 	r.Preview = Preview{Title: "Preparing the preview…"}
-	if ts, err := e.Actions.Views.PostRequest(ctx, r); err != nil {
+	ts, err := e.Actions.Views.PostRequest(ctx, r)
+	if err != nil {
 		e.log.Warn("posting a request", zap.String("request", r.ID), zap.Error(err))
-	} else {
-		r, err = e.updateRequest(ctx, r.ID, func(cur *Request) { cur.MessageTS = ts })
-		if err != nil {
-			return "", err
-		}
+		return r, nil
 	}
-	// The preview (a terraform init and plan may take minutes) runs off the click
-	// workers, on the previews' pool, under its own time limit.
-	if err := e.previews.submit(ctx, env.Name, func(pctx context.Context) { e.finishPreview(pctx, env, in, r.ID) }); err != nil {
-		why := "medic is busy preparing other previews"
-		if errors.Is(err, errShutdown) {
-			why = "medic is shutting down"
-		}
-		e.failRequest(ctx, r.ID, why+"; request it again in a minute")
-		return "", &UserError{fmt.Sprintf("%s could not be prepared: %s. Nothing was done; request it again in a minute.", a.Label, why)}
+	return e.updateRequest(ctx, r.ID, func(cur *Request) { cur.MessageTS = ts })
+}
+
+// startPreview queues the request's preview (a terraform init and plan may take
+// minutes) on the previews' pool, off the click workers, under its own time limit.
+// A preview that cannot be queued fails the request, saying why.
+func (e *Engine) startPreview(ctx context.Context, env Environment, in *Incident, r Request, a Action) error {
+	err := e.previews.submit(ctx, env.Name, func(pctx context.Context) { e.finishPreview(pctx, env, in, r.ID) })
+	if err == nil {
+		return nil
 	}
-	if !r.NeedsApproval {
-		return fmt.Sprintf("%s on %s runs without approval (self-service) once its preview is ready; it reports in the thread (%s).", a.Label, env.Name, r.ID), nil
+	why := "medic is busy preparing other previews"
+	if errors.Is(err, errShutdown) {
+		why = "medic is shutting down"
 	}
-	return fmt.Sprintf("Requested %s on %s (%s). Its preview is being prepared; an approver other than you must approve it in the thread before %s.",
-		a.Label, env.Name, r.ID, r.ExpiresAt.UTC().Format("15:04 UTC")), nil
+	e.failRequest(ctx, r.ID, why+"; request it again in a minute")
+	return &UserError{fmt.Sprintf("%s could not be prepared: %s. Nothing was done; request it again in a minute.", a.Label, why)}
 }
 
 // awaitAlertTS gives the alert's poster a little time (up to 2 s of the engine's
@@ -701,28 +743,8 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if approve && !r.PreviewReady {
 		return "", &UserError{fmt.Sprintf("The preview of %s is still being made; approve once it shows what will happen.", r.ID)}
 	}
-	if approve {
-		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			auditRefusal("not an approver")
-			return "", &UserError{fmt.Sprintf("You need the *approver* role for %s to approve (config: access.roles). Nothing was done.", r.Env)}
-		}
-		if r.NeedsApproval && user == r.RequestedBy {
-			auditRefusal("requester approving their own request")
-			return "", &UserError{"You requested this: a second person must approve it."}
-		}
-	} else if user != r.RequestedBy {
-		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			auditRefusal("not an approver")
-			return "", &UserError{fmt.Sprintf("You need the *approver* role for %s to reject another person's request.", r.Env)}
-		}
+	if err := e.mayDecide(ctx, r, user, approve, auditRefusal); err != nil {
+		return "", err
 	}
 	state := RequestApproved
 	if !approve {
@@ -750,6 +772,36 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 		return "", err
 	}
 	return fmt.Sprintf("You approved %s: %s runs as job %s; it reports in the thread.", r.ID, a.Label, job.ID), nil
+}
+
+// mayDecide refuses (audited) a decision user may not make: an approval needs the
+// approver role and, when the request needs a second person, someone other than its
+// requester; rejecting another person's request needs the approver role.
+func (e *Engine) mayDecide(ctx context.Context, r Request, user string, approve bool, auditRefusal func(string)) error {
+	if approve {
+		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			auditRefusal("not an approver")
+			return &UserError{fmt.Sprintf("You need the *approver* role for %s to approve (config: access.roles). Nothing was done.", r.Env)}
+		}
+		if r.NeedsApproval && user == r.RequestedBy {
+			auditRefusal("requester approving their own request")
+			return &UserError{"You requested this: a second person must approve it."}
+		}
+	} else if user != r.RequestedBy {
+		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			auditRefusal("not an approver")
+			return &UserError{fmt.Sprintf("You need the *approver* role for %s to reject another person's request.", r.Env)}
+		}
+	}
+	return nil
 }
 
 func withDecision(r Request, s RequestState, user string, at time.Time) Request {

@@ -326,46 +326,70 @@ type AuditReader interface {
 // timeline from the audit log, who did what, and the checklist. names maps Slack user
 // IDs to the names to show.
 func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[string]string) string {
-	who := func(id string) string {
-		if id == "" || id == "medic" {
-			return "medic"
-		}
-		// A name, never an @-mention: GitHub would notify whoever owns that login.
-		if n, ok := names[id]; ok {
-			return mdText(n)
-		}
-		return mdText(id)
+	w := &reportWriter{names: names}
+	fmt.Fprintf(&w.b, "# %s: %s (%s)\n\n", in.ID, mdText(in.Title), in.Env)
+	w.summary(in, entries)
+	w.whatHappened(in)
+	w.timeline(entries, p)
+	w.b.WriteString("\n## Root cause (5 whys)\n\nTo fill in: ask why the failure happened, then why that happened, five times.\n\n1. Why?\n2. Why?\n3. Why?\n4. Why?\n5. Why?\n")
+	w.checklist(in)
+	return w.b.String()
+}
+
+// reportWriter writes an incident's report in Markdown.
+type reportWriter struct {
+	b     strings.Builder
+	names map[string]string
+}
+
+// who names a person: a name, never an @-mention (GitHub would notify whoever owns
+// that login).
+func (w *reportWriter) who(id string) string {
+	if id == "" || id == "medic" {
+		return "medic"
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# %s: %s (%s)\n\n", in.ID, mdText(in.Title), in.Env)
-	// row's value is Markdown: outside text in it went through mdText.
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(&b, "| %s | %s |\n", k, mdCell(v))
-		}
+	if n, ok := w.names[id]; ok {
+		return mdText(n)
 	}
-	b.WriteString("| | |\n|---|---|\n")
-	row("Scenario", scenarioTitle(in.Scenario))
-	row("Severity", in.Severity.String())
-	row("Environment", in.Env)
-	row("Opened", reportTime(in.OpenedAt))
+	return mdText(id)
+}
+
+// row writes a summary row; v is Markdown: outside text in it went through mdText.
+func (w *reportWriter) row(k, v string) {
+	if v != "" {
+		fmt.Fprintf(&w.b, "| %s | %s |\n", k, mdCell(v))
+	}
+}
+
+// summary is the table of the incident's facts and times.
+func (w *reportWriter) summary(in Incident, entries []AuditEntry) {
+	w.b.WriteString("| | |\n|---|---|\n")
+	w.row("Scenario", scenarioTitle(in.Scenario))
+	w.row("Severity", in.Severity.String())
+	w.row("Environment", in.Env)
+	w.row("Opened", reportTime(in.OpenedAt))
 	if in.AckAt.IsZero() {
-		row("Acknowledged", "never")
+		w.row("Acknowledged", "never")
 	} else {
-		row("Acknowledged", fmt.Sprintf("%s by %s", reportTime(in.AckAt), who(in.AckBy)))
+		w.row("Acknowledged", fmt.Sprintf("%s by %s", reportTime(in.AckAt), w.who(in.AckBy)))
 	}
 	if !in.Resolution.At.IsZero() {
-		row("Resolved", fmt.Sprintf("%s by %s", reportTime(in.Resolution.At), who(in.Resolution.By)))
+		w.row("Resolved", fmt.Sprintf("%s by %s", reportTime(in.Resolution.At), w.who(in.Resolution.By)))
 	}
 	if ack := firstAck(in, entries); !ack.IsZero() {
-		row("Time to acknowledge", duration(ack.Sub(in.OpenedAt)))
+		w.row("Time to acknowledge", duration(ack.Sub(in.OpenedAt)))
 	}
 	switch {
 	case !in.FixedAt.IsZero():
-		row("Time to recover", duration(in.FixedAt.Sub(in.OpenedAt)))
+		w.row("Time to recover", duration(in.FixedAt.Sub(in.OpenedAt)))
 	case !in.Resolution.At.IsZero():
-		row("Time to recover", duration(in.Resolution.At.Sub(in.OpenedAt))+" (to resolution; no verified fix recorded)")
+		w.row("Time to recover", duration(in.Resolution.At.Sub(in.OpenedAt))+" (to resolution; no verified fix recorded)")
 	}
+	w.sources(in)
+}
+
+// sources are the summary's rows on the commit, the run and the escalation.
+func (w *reportWriter) sources(in Incident) {
 	if in.SHA != "" {
 		commit := shortSHA(in.SHA)
 		if subject, _, _ := strings.Cut(in.CommitMessage, "\n"); subject != "" {
@@ -374,32 +398,36 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 		if in.CommitAuthor != "" {
 			commit += " (" + mdText(in.CommitAuthor) + ")"
 		}
-		row("Commit", commit)
+		w.row("Commit", commit)
 	}
 	if u, err := url.Parse(in.RunURL); err == nil && u.Scheme == "https" {
-		row("Run", mdText(in.RunURL))
+		w.row("Run", mdText(in.RunURL))
 	}
 	if in.RollbackSHA != "" {
-		row("Rolled back to", shortSHA(in.RollbackSHA))
+		w.row("Rolled back to", shortSHA(in.RollbackSHA))
 	}
 	if in.Escalation.Row != "" {
-		row("Escalation", mdText(in.Escalation.Row))
+		w.row("Escalation", mdText(in.Escalation.Row))
 	}
 	if in.Escalation.DataCorruption {
-		row("Data corruption risk", fmt.Sprintf("declared by %s: %s", who(in.Escalation.DataCorruptionBy), mdText(in.Escalation.DataCorruptionReason)))
+		w.row("Data corruption risk", fmt.Sprintf("declared by %s: %s", w.who(in.Escalation.DataCorruptionBy), mdText(in.Escalation.DataCorruptionReason)))
 	}
+}
 
+// whatHappened says in a few sentences what failed and how it ended.
+func (w *reportWriter) whatHappened(in Incident) {
+	b := &w.b
 	b.WriteString("\n## What happened\n\n")
-	fmt.Fprintf(&b, "%s", mdText(in.Title))
+	fmt.Fprintf(b, "%s", mdText(in.Title))
 	if in.JobName != "" {
-		fmt.Fprintf(&b, ": job \"%s\"", mdText(in.JobName))
+		fmt.Fprintf(b, ": job \"%s\"", mdText(in.JobName))
 		if in.Step != "" {
-			fmt.Fprintf(&b, " failed at step \"%s\"", mdText(in.Step))
+			fmt.Fprintf(b, " failed at step \"%s\"", mdText(in.Step))
 		}
 	}
 	b.WriteString(".")
 	if in.Cause != CauseNone {
-		fmt.Fprintf(&b, " Likely cause: %s.", in.Cause)
+		fmt.Fprintf(b, " Likely cause: %s.", in.Cause)
 	}
 	switch {
 	case in.Rollback == RollbackSucceeded:
@@ -408,9 +436,13 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 		b.WriteString(" The pipeline's automatic rollback failed.")
 	}
 	if in.Resolution.Note != "" {
-		fmt.Fprintf(&b, "\n\nHow it was resolved: %s", mdText(in.Resolution.Note))
+		fmt.Fprintf(b, "\n\nHow it was resolved: %s", mdText(in.Resolution.Note))
 	}
-	b.WriteString("\n\n## Timeline (UTC)\n\n| time | event | by |\n|---|---|---|\n")
+}
+
+// timeline lists the audit log's events that matter, then who did what.
+func (w *reportWriter) timeline(entries []AuditEntry, p *EscalationPolicy) {
+	w.b.WriteString("\n\n## Timeline (UTC)\n\n| time | event | by |\n|---|---|---|\n")
 	actors := map[string][]string{}
 	var order []string
 	for _, a := range entries {
@@ -418,7 +450,7 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 		if what == "" {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", a.At.UTC().Format("15:04:05"), mdText(what), who(a.Actor))
+		fmt.Fprintf(&w.b, "| %s | %s | %s |\n", a.At.UTC().Format("15:04:05"), mdText(what), w.who(a.Actor))
 		if a.Actor != "medic" && a.Actor != "" {
 			if _, ok := actors[a.Actor]; !ok {
 				order = append(order, a.Actor)
@@ -429,30 +461,33 @@ func Report(in Incident, entries []AuditEntry, p *EscalationPolicy, names map[st
 		}
 	}
 	if len(order) > 0 {
-		b.WriteString("\n## Who did what\n\n")
+		w.b.WriteString("\n## Who did what\n\n")
 		for _, id := range order {
 			if len(actors[id]) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "- %s: %s\n", who(id), mdText(strings.Join(actors[id], "; ")))
+			fmt.Fprintf(&w.b, "- %s: %s\n", w.who(id), mdText(strings.Join(actors[id], "; ")))
 		}
 	}
-	b.WriteString("\n## Root cause (5 whys)\n\nTo fill in: ask why the failure happened, then why that happened, five times.\n\n1. Why?\n2. Why?\n3. Why?\n4. Why?\n5. Why?\n")
-	if len(in.Resolution.Checklist) > 0 {
-		b.WriteString("\n## Post-incident checklist\n\n")
-		for _, it := range in.Resolution.Checklist {
-			mark := " "
-			if it.Done {
-				mark = "x"
-			}
-			done := ""
-			if it.Done && it.By != "" {
-				done = fmt.Sprintf(" (%s, %s)", who(it.By), reportTime(it.At))
-			}
-			fmt.Fprintf(&b, "- [%s] %s%s\n", mark, mdCell(it.Text), done)
-		}
+}
+
+// checklist is the post-incident checklist as it was ticked.
+func (w *reportWriter) checklist(in Incident) {
+	if len(in.Resolution.Checklist) == 0 {
+		return
 	}
-	return b.String()
+	w.b.WriteString("\n## Post-incident checklist\n\n")
+	for _, it := range in.Resolution.Checklist {
+		mark := " "
+		if it.Done {
+			mark = "x"
+		}
+		done := ""
+		if it.Done && it.By != "" {
+			done = fmt.Sprintf(" (%s, %s)", w.who(it.By), reportTime(it.At))
+		}
+		fmt.Fprintf(&w.b, "- [%s] %s%s\n", mark, mdCell(it.Text), done)
+	}
 }
 
 func firstAck(in Incident, entries []AuditEntry) time.Time {
