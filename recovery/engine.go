@@ -195,6 +195,8 @@ const (
 	QueueSize = 256
 	// workLease bounds how long a claimed signal stays claimed if its worker dies.
 	workLease = 5 * time.Minute
+	// signalLimit bounds the handling of one signal.
+	signalLimit = 2 * time.Minute
 )
 
 // NewEngine returns an Engine; call Run to start its workers.
@@ -318,8 +320,9 @@ func (e *Engine) retryLater(ctx context.Context, sig Signal, err error) {
 	context.AfterFunc(ctx, func() { stop() })
 }
 
-// Run handles queued signals until ctx ends, then finishes what it was doing.
-func (e *Engine) Run(ctx context.Context) {
+// Run handles queued signals until ctx ends, then finishes the signals in hand, each
+// within signalLimit and until drain (the shutdown's grace) ends.
+func (e *Engine) Run(ctx, drain context.Context) {
 	var wg sync.WaitGroup
 	for _, q := range append(e.shards, e.untrustedQ) {
 		wg.Add(1)
@@ -330,8 +333,9 @@ func (e *Engine) Run(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case sig := <-q:
-					// A signal in hand is finished even during shutdown, within bounds.
-					hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+					// A signal in hand is finished even during shutdown, within bounds: its
+					// own limit and the shutdown's grace (drain).
+					hctx, cancel := context.WithTimeout(drain, signalLimit)
 					if err := e.Handle(hctx, sig); err != nil {
 						e.retryLater(ctx, sig, err)
 					}

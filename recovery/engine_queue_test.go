@@ -245,6 +245,40 @@ func TestEngineRunStopsWithItsContextFinishingTheSignalInHand(t *testing.T) {
 	}
 }
 
+// A signal in hand when medic stops is cut off when the shutdown's grace ends: Run
+// returns then, whatever the signal was waiting on.
+func TestEngineRunStopsTheSignalInHandWhenTheGraceEnds(t *testing.T) {
+	h := recoverytest.New(t)
+	e := h.IdleEngine(t)
+	entered := make(chan struct{})
+	enter := sync.OnceFunc(func() { close(entered) })
+	h.GitHub.CommitOnBranchFunc = func(ctx context.Context, sha, branch string) (recovery.CommitPlace, error) {
+		enter()
+		<-ctx.Done() // GitHub never answers
+		return recovery.CommitPlace{}, ctx.Err()
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	drain, endGrace := context.WithCancel(context.Background())
+	defer endGrace()
+	done := recoverytest.RunEngineWithin(t, ctx, drain, e)
+	sig := h.FailedJob(recovery.JobDeployProd)
+	if !e.Submit(sig) {
+		t.Fatal("submit: refused")
+	}
+	recoverytest.WaitClosed(t, entered, "the signal's handling started")
+	stop()
+	select {
+	case <-done:
+		t.Fatal("Run returned while the grace lasted and the signal was in hand")
+	case <-time.After(50 * time.Millisecond):
+	}
+	endGrace()
+	recoverytest.WaitClosed(t, done, "Run returned once the grace ended")
+	if got := len(h.Publisher.Alerts()); got != 0 {
+		t.Fatalf("alerts: got %d, want 0 (the signal was cut off)", got)
+	}
+}
+
 // A signal failing while medic stops is not queued again: it is given up, logged.
 func TestEngineFailingSignalIsGivenUpWhenStopping(t *testing.T) {
 	opt, logs := observed()

@@ -167,7 +167,7 @@ func New(tb testing.TB, opts ...Option) *Harness {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); engine.Run(ctx) }()
+	go func() { defer close(done); engine.Run(ctx, context.WithoutCancel(ctx)) }()
 	tb.Cleanup(func() {
 		cancel()
 		<-done

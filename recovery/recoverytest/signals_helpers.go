@@ -42,12 +42,18 @@ func (h *Harness) IdleEngine(tb testing.TB, change ...func(*recovery.EngineDeps)
 }
 
 // RunEngine runs e's workers (Engine.Run) until ctx ends or the test's cleanup, and
-// returns a channel closed when Run returned.
+// returns a channel closed when Run returned. Signals in hand finish without a grace.
 func RunEngine(tb testing.TB, ctx context.Context, e *recovery.Engine) (done <-chan struct{}) {
+	tb.Helper()
+	return RunEngineWithin(tb, ctx, context.Background(), e)
+}
+
+// RunEngineWithin is RunEngine with drain as the shutdown's grace.
+func RunEngineWithin(tb testing.TB, ctx, drain context.Context, e *recovery.Engine) (done <-chan struct{}) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(ctx)
 	stopped := make(chan struct{})
-	go func() { defer close(stopped); e.Run(ctx) }()
+	go func() { defer close(stopped); e.Run(ctx, drain) }()
 	tb.Cleanup(func() {
 		cancel()
 		<-stopped
