@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/medic-ops/medic"
 	"github.com/medic-ops/medic/config"
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/recovery/recoverytest"
@@ -45,6 +46,10 @@ type withTickers struct {
 	now bool
 }
 
+// withConfig, given to mustStartStaged, is the config file medic starts from instead
+// of the shipped example, pointed at the sandbox as sandboxConfig points the example.
+type withConfig []byte
+
 // withSandbox, given to mustStartStaged, changes the world and the config knowing the
 // sandbox (its endpoints), before the world is seeded and medic starts.
 type withSandbox func(sb *sandbox.Sandbox, w *sandbox.World, cfg *config.Config)
@@ -66,7 +71,13 @@ func mustStartStaged(t *testing.T, caseName string, options ...any) (*e2e, sandb
 	t.Helper()
 	sb := sandbox.Start(sandbox.Options{})
 	t.Cleanup(sb.Close)
-	cfg, err := sandboxConfig(sb, t.TempDir())
+	src := medic.ExampleConfig
+	for _, o := range options {
+		if c, ok := o.(withConfig); ok {
+			src = c
+		}
+	}
+	cfg, err := sandboxConfigFrom(sb, t.TempDir(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +100,7 @@ func mustStartStaged(t *testing.T, caseName string, options ...any) (*e2e, sandb
 			}
 		case withSandbox:
 			o(sb, &world, cfg)
+		case withConfig: // read above
 		default:
 			t.Fatalf("unknown option %T", o)
 		}

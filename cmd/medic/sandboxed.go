@@ -40,9 +40,15 @@ const (
 // sandboxConfig returns the shipped example config pointed at sb: health endpoints on
 // the sandbox, the store in dir, the HTTP listener on a free loopback port.
 func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
-	cfg, err := config.Parse(bytes.NewReader(medic.ExampleConfig))
+	return sandboxConfigFrom(sb, dir, medic.ExampleConfig)
+}
+
+// sandboxConfigFrom is sandboxConfig starting from the config file src instead of the
+// example: the sandbox's world follows its environments' names (worldFromConfig).
+func sandboxConfigFrom(sb *sandbox.Sandbox, dir string, src []byte) (*config.Config, error) {
+	cfg, err := config.Parse(bytes.NewReader(src))
 	if err != nil {
-		return nil, fmt.Errorf("example config: %w", err)
+		return nil, fmt.Errorf("sandbox's config: %w", err)
 	}
 	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Store = "sqlite:" + filepath.Join(dir, "medic.db")
