@@ -38,11 +38,7 @@ func Excerpt(text string, max int) string {
 	end := len(lines)
 	for i := len(lines) - 1; i >= 0; i-- {
 		if strings.HasPrefix(lines[i], "##[error]") {
-			end = i + 1
-			// Prefer the first error marker of the final block of markers.
-			for i > 0 && strings.HasPrefix(lines[i-1], "##[error]") {
-				i--
-			}
+			end = i + 1 // the excerpt ends with the last error marker
 			break
 		}
 	}
