@@ -23,21 +23,21 @@ func (e *Engine) Act(ctx context.Context, incidentID string, id ActionID, user s
 	if !ok {
 		return "", &UserError{fmt.Sprintf("medic does not know the action %s.", Literal(strconv.Quote(string(id))))}
 	}
-	in, err := e.Incidents.Incident(ctx, incidentID)
+	in, err := e.deps.Incidents.Incident(ctx, incidentID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
 	}
 	if err != nil {
 		return "", err
 	}
-	env, err := e.Envs.Get(in.Env)
+	env, err := e.deps.Envs.Get(in.Env)
 	if err != nil {
 		return "", err
 	}
 	switch {
-	case a.Kind == Mutating && e.Actions != nil:
+	case a.Kind == Mutating && e.deps.Actions != nil:
 		return e.RequestAction(ctx, ActionRequest{IncidentID: incidentID, Action: id, User: user})
-	case a.Kind == Paging && e.Escalation != nil:
+	case a.Kind == Paging && e.deps.Escalation != nil:
 		return e.PageIncident(ctx, incidentID, id, user, "")
 	case a.Kind == Mutating, a.Kind == Paging:
 		e.audit(ctx, in, user, AuditActionRefused, map[string]string{"action": string(id), "why": "not available"})
@@ -101,7 +101,7 @@ func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (str
 			already = cur.AckBy
 			return
 		}
-		cur.Status, cur.AckBy, cur.AckAt = IncidentAcknowledged, user, e.Now()
+		cur.Status, cur.AckBy, cur.AckAt = IncidentAcknowledged, user, e.deps.Now()
 		cur.Escalation.DueAt = time.Time{} // the clock stops
 	})
 	if err != nil {
@@ -115,7 +115,7 @@ func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (str
 	}
 	e.audit(ctx, in, user, AuditIncidentAcknowledged, nil)
 	text := Say(":eyes: Acknowledged by %s.", Mention(user))
-	if in.Escalation.Row != "" && e.Escalation != nil {
+	if in.Escalation.Row != "" && e.deps.Escalation != nil {
 		text = Say(":eyes: Acknowledged by %s: escalation stopped.", Mention(user))
 	}
 	e.postNotes(ctx, in, []Note{{Text: text}})
@@ -130,7 +130,7 @@ func (e *Engine) refresh(ctx context.Context, in Incident, env Environment, user
 		run = &Run{ID: in.RunID, Attempt: in.RunAttempt, Workflow: in.Workflow, WorkflowName: in.WorkflowName, HeadSHA: in.SHA, HeadBranch: in.Branch, URL: in.RunURL}
 	}
 	if in.JobID != 0 {
-		if jobs, err := e.Runs.RunJobs(ctx, in.RunID); err == nil {
+		if jobs, err := e.deps.Runs.RunJobs(ctx, in.RunID); err == nil {
 			for _, j := range jobs {
 				if j.ID == in.JobID || (j.Name == in.JobName && job == nil) {
 					jj := j
@@ -144,7 +144,7 @@ func (e *Engine) refresh(ctx context.Context, in Incident, env Environment, user
 	}
 	var alarm *Alarm
 	if in.AlarmName != "" {
-		if firing, err := e.Alarms.AlarmsFiring(ctx, env); err == nil {
+		if firing, err := e.deps.Alarms.AlarmsFiring(ctx, env); err == nil {
 			for _, a := range firing {
 				if a.Name == in.AlarmName {
 					aa := a
@@ -153,8 +153,8 @@ func (e *Engine) refresh(ctx context.Context, in Incident, env Environment, user
 			}
 		}
 	}
-	findings := e.Diagnoser.Gather(ctx, in, env, run, job, alarm, nil)
-	in, err := e.update(ctx, in.ID, func(cur *Incident) { setFindings(cur, findings, e.Now()) })
+	findings := e.deps.Diagnoser.Gather(ctx, in, env, run, job, alarm, nil)
+	in, err := e.update(ctx, in.ID, func(cur *Incident) { setFindings(cur, findings, e.deps.Now()) })
 	if err != nil {
 		return "", err
 	}
@@ -168,7 +168,7 @@ func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string
 	if in.JobID == 0 {
 		return "This incident has no job log.", nil
 	}
-	log, err := readJobLog(ctx, e.Runs, in.JobID)
+	log, err := readJobLog(ctx, e.deps.Runs, in.JobID)
 	if err != nil {
 		return "", &UserError{"Could not read the job's log: " + Literal(oneLine(err))}
 	}
@@ -177,7 +177,7 @@ func (e *Engine) viewLogs(ctx context.Context, in Incident, user string) (string
 }
 
 func (e *Engine) viewArtifacts(ctx context.Context, in Incident, user string) (string, error) {
-	arts, err := e.Runs.RunArtifacts(ctx, in.RunID)
+	arts, err := e.deps.Runs.RunArtifacts(ctx, in.RunID)
 	if err != nil {
 		return "", &UserError{"Could not list the run's artifacts: " + Literal(oneLine(err))}
 	}

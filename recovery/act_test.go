@@ -122,7 +122,7 @@ func newACWorld(t *testing.T, in Incident) *acWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.e = &Engine{EngineDeps: EngineDeps{Envs: envs, Incidents: w.store, Audit: w.slack, Publisher: w.slack, Diagnoser: d,
+	w.e = &Engine{deps: EngineDeps{Envs: envs, Incidents: w.store, Audit: w.slack, Publisher: w.slack, Diagnoser: d,
 		Runs: w.gh, Alarms: w.gh, Health: w.gh, Now: now}, log: zaptest.NewLogger(t)}
 	return w
 }

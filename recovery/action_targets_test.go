@@ -83,7 +83,7 @@ func ruleEngine() (*Engine, *ruleCommits, *ruleDeploys) {
 		deployed: map[string]bool{shaGood1: true, shaGood2: true, shaGood3: true},
 	}
 	access := NewAccess(ruleRoles(), nil, 0, 0, nil)
-	e := &Engine{EngineDeps: EngineDeps{Commits: commits, History: deploys, Actions: &ActionDeps{
+	e := &Engine{deps: EngineDeps{Commits: commits, History: deploys, Actions: &ActionDeps{
 		Access: access, Branch: "main", Deployed: deploys, Functions: deploys,
 	}}}
 	return e, commits, deploys

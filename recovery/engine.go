@@ -171,7 +171,8 @@ func (a *ActionDeps) missing() string {
 // alert per incident up to date and threads what happens. Signals of one source are
 // handled in order, by one worker; different sources in parallel.
 type Engine struct {
-	EngineDeps
+	// deps are what it works with, set once by NewEngine.
+	deps   EngineDeps
 	lease  time.Duration
 	shards []chan Signal
 	// untrustedQ takes the signals of runs medic does not trust (a pull request's):
@@ -226,7 +227,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
-	e := &Engine{EngineDeps: d, lease: workLease, log: d.Logger.Named("recovery"), jobs: newJobRegistry()}
+	e := &Engine{deps: d, lease: workLease, log: d.Logger.Named("recovery"), jobs: newJobRegistry()}
 	if a := d.Actions; a != nil {
 		if missing := a.missing(); missing != "" {
 			return nil, errors.New("engine: every action dependency is required; missing ActionDeps." + missing)
@@ -273,7 +274,7 @@ const UntrustedQueueSize = 64
 // only ever gets its LOW alert, and a flood of them must not make the webhook ask
 // GitHub to redeliver.
 func (e *Engine) Submit(sig Signal) bool {
-	if r := sig.Run; r != nil && r.Event != "" && r.HeadRepository != "" && e.Pipeline.Trust.Untrusted(*r) != "" {
+	if r := sig.Run; r != nil && r.Event != "" && r.HeadRepository != "" && e.deps.Pipeline.Trust.Untrusted(*r) != "" {
 		select {
 		case e.untrustedQ <- sig:
 		default:
@@ -312,7 +313,7 @@ func (e *Engine) retryLater(ctx context.Context, sig Signal, err error) {
 	wait := signalRetryBase << sig.Retries
 	sig.Retries++
 	log.Warn("handling signal failed; trying again", zap.Duration("in", wait), zap.Int("retry", sig.Retries))
-	stop := e.Clock.AfterFunc(wait, func() {
+	stop := e.deps.Clock.AfterFunc(wait, func() {
 		if ctx.Err() == nil {
 			e.Submit(sig)
 		}
@@ -355,7 +356,7 @@ func (e *Engine) Handle(ctx context.Context, sig Signal) error {
 	if key == "" {
 		return fmt.Errorf("signal %s without its subject", sig.Kind)
 	}
-	ok, err := e.Claims.ClaimWork(ctx, key, e.lease)
+	ok, err := e.deps.Claims.ClaimWork(ctx, key, e.lease)
 	if err != nil {
 		return fmt.Errorf("claiming %s: %w", key, err)
 	}
@@ -364,19 +365,19 @@ func (e *Engine) Handle(ctx context.Context, sig Signal) error {
 		return nil
 	}
 	if err := e.apply(ctx, sig); err != nil {
-		if rerr := e.Claims.ReleaseWork(context.WithoutCancel(ctx), key); rerr != nil {
+		if rerr := e.deps.Claims.ReleaseWork(context.WithoutCancel(ctx), key); rerr != nil {
 			e.log.Warn("releasing signal", zap.String("signal", key), zap.Error(rerr))
 		}
 		return fmt.Errorf("handling %s: %w", key, err)
 	}
-	return e.Claims.CompleteWork(ctx, key)
+	return e.deps.Claims.CompleteWork(ctx, key)
 }
 
 func (e *Engine) apply(ctx context.Context, sig Signal) error {
 	if sig.Run != nil {
-		if old := e.signalAge(sig); e.Pipeline.MaxSignalAge > 0 && old > e.Pipeline.MaxSignalAge {
+		if old := e.signalAge(sig); e.deps.Pipeline.MaxSignalAge > 0 && old > e.deps.Pipeline.MaxSignalAge {
 			e.log.Warn("signal about an old run ignored (a replayed delivery?)", zap.String("signal", sig.Key()), zap.String("via", sig.Via),
-				zap.Duration("age", old), zap.Duration("max_signal_age", e.Pipeline.MaxSignalAge))
+				zap.Duration("age", old), zap.Duration("max_signal_age", e.deps.Pipeline.MaxSignalAge))
 			return nil
 		}
 		run, err := e.runFacts(ctx, *sig.Run)
@@ -400,21 +401,21 @@ func (e *Engine) apply(ctx context.Context, sig Signal) error {
 		switch {
 		case sig.Job.Failed():
 			return e.jobFailed(ctx, sig)
-		case sig.Job.Name == e.Pipeline.RollbackJob && sig.Job.Conclusion == "success":
+		case sig.Job.Name == e.deps.Pipeline.RollbackJob && sig.Job.Conclusion == "success":
 			return e.rollbackSucceeded(ctx, sig)
 		}
 		return nil
 	case SignalJobStarted:
-		if sig.Job.Name == e.Pipeline.RollbackJob {
+		if sig.Job.Name == e.deps.Pipeline.RollbackJob {
 			return e.rollbackStarted(ctx, sig)
 		}
 		return nil
 	case SignalRunStuck:
-		env := e.Pipeline.Workflows[sig.Run.Workflow]
-		if jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID); err == nil {
+		env := e.deps.Pipeline.Workflows[sig.Run.Workflow]
+		if jobs, err := e.deps.Runs.RunJobs(ctx, sig.Run.ID); err == nil {
 			for _, j := range jobs {
 				if j.Status == "in_progress" {
-					if je, ok := e.Pipeline.JobEnvs[j.Name]; ok {
+					if je, ok := e.deps.Pipeline.JobEnvs[j.Name]; ok {
 						env = je
 					}
 				}
@@ -451,7 +452,7 @@ func (e *Engine) signalAge(sig Signal) time.Duration {
 	if at.IsZero() {
 		return 0
 	}
-	return e.Now().Sub(at)
+	return e.deps.Now().Sub(at)
 }
 
 // runFacts makes sure medic knows what started a run and where its code came from
@@ -461,7 +462,7 @@ func (e *Engine) runFacts(ctx context.Context, run Run) (Run, error) {
 	if run.Event != "" && run.HeadRepository != "" {
 		return run, nil
 	}
-	full, err := e.Runs.Run(ctx, run.ID)
+	full, err := e.deps.Runs.Run(ctx, run.ID)
 	if err != nil {
 		return run, fmt.Errorf("reading run %d to know whether to trust it: %w", run.ID, err)
 	}
@@ -475,13 +476,13 @@ func (e *Engine) runFacts(ctx context.Context, run Run) (Run, error) {
 // repository, event and branch), then its commit must be on the branch it names (a tag
 // named like a trusted branch reports the tag as the run's branch).
 func (e *Engine) untrusted(ctx context.Context, run Run) (string, error) {
-	if why := e.Pipeline.Trust.Untrusted(run); why != "" {
+	if why := e.deps.Pipeline.Trust.Untrusted(run); why != "" {
 		return why, nil
 	}
 	if !ValidSHA(run.HeadSHA) {
 		return "GitHub did not say which commit it ran", nil
 	}
-	place, err := e.Commits.CommitOnBranch(ctx, run.HeadSHA, run.HeadBranch)
+	place, err := e.deps.Commits.CommitOnBranch(ctx, run.HeadSHA, run.HeadBranch)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return fmt.Sprintf("its commit %s is not in the repository", shortSHA(run.HeadSHA)), nil
@@ -504,20 +505,20 @@ func (e *Engine) untrustedRun(ctx context.Context, sig Signal) error {
 	case sig.Kind == SignalRunCompleted:
 		return e.runCompleted(ctx, sig) // each failed job comes back here as a job signal
 	case sig.Kind == SignalJobCompleted && sig.Job != nil && sig.Job.Failed():
-		if e.Pipeline.UntrustedEnv == "" {
+		if e.deps.Pipeline.UntrustedEnv == "" {
 			log.Info("failed job of an untrusted run ignored: no environment takes such runs (config: pipeline.untrusted_env)")
 			return nil
 		}
-		if in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey()); err == nil {
+		if in, err := e.deps.Sources.OpenIncidentBySource(ctx, sig.SourceKey()); err == nil {
 			if sig.Run.Attempt > in.RunAttempt {
-				return e.open(ctx, sig, UntrustedRunFailed, e.Pipeline.UntrustedEnv, nil) // a re-run failed too
+				return e.open(ctx, sig, UntrustedRunFailed, e.deps.Pipeline.UntrustedEnv, nil) // a re-run failed too
 			}
 			return nil // its alert is out: more failed jobs of it add nothing
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		log.Info("failed job of an untrusted run", zap.String("job", sig.Job.Name))
-		return e.open(ctx, sig, UntrustedRunFailed, e.Pipeline.UntrustedEnv, nil)
+		return e.open(ctx, sig, UntrustedRunFailed, e.deps.Pipeline.UntrustedEnv, nil)
 	}
 	log.Debug("signal of an untrusted run ignored", zap.String("kind", string(sig.Kind)))
 	return nil
@@ -534,7 +535,7 @@ func (e *Engine) runCompleted(ctx context.Context, sig Signal) error {
 	if err := e.runEnded(ctx, sig); err != nil || sig.Run.Conclusion == "success" {
 		return err
 	}
-	jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID)
+	jobs, err := e.deps.Runs.RunJobs(ctx, sig.Run.ID)
 	if err != nil {
 		return err
 	}
@@ -543,7 +544,7 @@ func (e *Engine) runCompleted(ctx context.Context, sig Signal) error {
 		if j.Status != "completed" {
 			continue
 		}
-		if !j.Failed() && !(j.Name == e.Pipeline.RollbackJob && j.Conclusion == "success") {
+		if !j.Failed() && !(j.Name == e.deps.Pipeline.RollbackJob && j.Conclusion == "success") {
 			continue
 		}
 		job := j
@@ -555,18 +556,18 @@ func (e *Engine) runCompleted(ctx context.Context, sig Signal) error {
 }
 
 func (e *Engine) jobFailed(ctx context.Context, sig Signal) error {
-	c, needLog := e.Pipeline.Classify(*sig.Run, *sig.Job, nil, e.Envs)
+	c, needLog := e.deps.Pipeline.Classify(*sig.Run, *sig.Job, nil, e.deps.Envs)
 	var log *JobLog
 	if needLog {
-		l, err := readJobLog(ctx, e.Runs, sig.Job.ID)
+		l, err := readJobLog(ctx, e.deps.Runs, sig.Job.ID)
 		if err != nil {
 			// Classify without it (the catch-all) rather than stay silent.
 			e.log.Warn("could not read job log for classification", zap.Int64("job", sig.Job.ID), zap.Error(err))
 			empty := ""
-			c, _ = e.Pipeline.Classify(*sig.Run, *sig.Job, &empty, e.Envs)
+			c, _ = e.deps.Pipeline.Classify(*sig.Run, *sig.Job, &empty, e.deps.Envs)
 		} else {
 			log = &l
-			c, _ = e.Pipeline.Classify(*sig.Run, *sig.Job, &l.Text, e.Envs)
+			c, _ = e.deps.Pipeline.Classify(*sig.Run, *sig.Job, &l.Text, e.deps.Envs)
 		}
 	}
 	e.log.Info("failed job classified", zap.String("job", sig.Job.Name), zap.Int64("run", sig.Run.ID),
@@ -577,7 +578,7 @@ func (e *Engine) jobFailed(ctx context.Context, sig Signal) error {
 // open creates the signal's incident or updates the one its source already has,
 // gathers the scenario's diagnostics and publishes.
 func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envName string, log *JobLog) error {
-	env, err := e.Envs.Get(envName)
+	env, err := e.deps.Envs.Get(envName)
 	if err != nil {
 		return fmt.Errorf("signal %s: %w", sig.Key(), err)
 	}
@@ -603,7 +604,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 			cur.Rollback = RollbackFailed
 		}
 		cur.Signals++
-		setFindings(cur, findings, e.Now())
+		setFindings(cur, findings, e.deps.Now())
 	})
 	if err != nil {
 		return err
@@ -630,22 +631,22 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 // them. created reports a new incident; findings are set only then.
 func (e *Engine) findOrCreate(ctx context.Context, sig Signal, scenario ScenarioID, env Environment, log *JobLog) (in Incident, findings []Finding, created bool, err error) {
 	source := sig.SourceKey()
-	in, err = e.Sources.OpenIncidentBySource(ctx, source)
+	in, err = e.deps.Sources.OpenIncidentBySource(ctx, source)
 	if !errors.Is(err, ErrNotFound) {
 		return in, nil, false, err
 	}
 	in = e.newIncident(sig, scenario, env)
 	var full *Run
-	findings, full = e.Diagnoser.GatherRun(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
+	findings, full = e.deps.Diagnoser.GatherRun(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
 	if full != nil {
 		sig.Run = full
 		applySignal(&in, sig, scenario, env)
 	}
-	setFindings(&in, findings, e.Now())
-	err = e.Incidents.CreateIncident(ctx, in)
+	setFindings(&in, findings, e.deps.Now())
+	err = e.deps.Incidents.CreateIncident(ctx, in)
 	if errors.Is(err, ErrDuplicate) {
 		// Another worker or replica opened it a moment ago: update that one.
-		in, err = e.Sources.OpenIncidentBySource(ctx, source)
+		in, err = e.deps.Sources.OpenIncidentBySource(ctx, source)
 		return in, nil, false, err
 	}
 	if err != nil {
@@ -690,14 +691,14 @@ func (e *Engine) changeOf(ctx context.Context, in Incident, sig Signal, scenario
 	if c.escalated || c.newAttempt {
 		applySignal(&diagIn, sig, scenario, env)
 	}
-	return c, e.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
+	return c, e.deps.Diagnoser.Gather(ctx, diagIn, env, sig.Run, sig.Job, sig.Alarm, log)
 }
 
 // absorbAlarmIncidents folds the environment's open alarm incidents into a pipeline
 // incident that just opened: an alarm firing while a deploy fails is the same
 // failure seen from CloudWatch, and on-call should follow one alert, not two.
 func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
-	open, err := e.Incidents.OpenIncidents(ctx, into.Env)
+	open, err := e.deps.Incidents.OpenIncidents(ctx, into.Env)
 	if err != nil {
 		e.log.Warn("listing alarm incidents to merge", zap.String("incident", into.ID), zap.Error(err))
 		return
@@ -718,7 +719,7 @@ func (e *Engine) absorbAlarmIncidents(ctx context.Context, into Incident) {
 			e.log.Warn("updating a merged alert", zap.String("incident", old.ID), zap.Error(err))
 		}
 		e.postNotes(ctx, merged, []Note{{Text: Say(":link: Part of %s (%s): follow that alert.", into.ID, scenarioTitle(into.Scenario))}})
-		if err := e.Sources.AttachSource(ctx, into.ID, "alarm:"+old.AlarmName); err != nil && !errors.Is(err, ErrDuplicate) {
+		if err := e.deps.Sources.AttachSource(ctx, into.ID, "alarm:"+old.AlarmName); err != nil && !errors.Is(err, ErrDuplicate) {
 			e.log.Warn("attaching a merged alarm", zap.String("incident", into.ID), zap.Error(err))
 		}
 		into, err = e.update(ctx, into.ID, func(cur *Incident) { cur.Alarms = appendUnique(cur.Alarms, old.AlarmName) })
@@ -760,7 +761,7 @@ func scenarioTitle(id ScenarioID) string {
 }
 
 func (e *Engine) newIncident(sig Signal, scenario ScenarioID, env Environment) Incident {
-	now := e.Now()
+	now := e.deps.Now()
 	in := Incident{
 		ID:        newIncidentID(now),
 		Env:       env.Name,
@@ -845,13 +846,13 @@ func findingNotes(findings []Finding) []Note {
 // update applies change to the stored incident, retrying on a concurrent change.
 func (e *Engine) update(ctx context.Context, id string, change func(*Incident)) (Incident, error) {
 	var before Incident
-	saved, err := updateStored(ctx, incidentRetries, func(ctx context.Context) (Incident, error) { return e.Incidents.Incident(ctx, id) },
+	saved, err := updateStored(ctx, incidentRetries, func(ctx context.Context) (Incident, error) { return e.deps.Incidents.Incident(ctx, id) },
 		func(cur *Incident) {
 			before = *cur
 			change(cur)
 			e.schedule(cur)
-			cur.UpdatedAt = e.Now()
-		}, e.Incidents.UpdateIncident)
+			cur.UpdatedAt = e.deps.Now()
+		}, e.deps.Incidents.UpdateIncident)
 	if err == nil {
 		e.escalationChanged(ctx, before, saved)
 	}
@@ -901,11 +902,11 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		mu := e.alertLock(in.ID)
 		mu.Lock()
 		defer mu.Unlock()
-		if cur, err := e.Incidents.Incident(ctx, in.ID); err == nil && cur.Version >= in.Version {
+		if cur, err := e.deps.Incidents.Incident(ctx, in.ID); err == nil && cur.Version >= in.Version {
 			cur.EscalationLine = e.EscalationLine(cur)
 			*in = cur
 		}
-		if err := e.Publisher.UpdateAlert(ctx, *in); err != nil {
+		if err := e.deps.Publisher.UpdateAlert(ctx, *in); err != nil {
 			return fmt.Errorf("updating the alert of %s: %w", in.ID, err)
 		}
 		e.wakeIfDue(*in)
@@ -915,37 +916,37 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		// Not gathered yet: whoever is gathering will post it.
 		return nil
 	}
-	if cur, err := e.Incidents.Incident(ctx, in.ID); err == nil && cur.MessageTS != "" {
+	if cur, err := e.deps.Incidents.Incident(ctx, in.ID); err == nil && cur.MessageTS != "" {
 		// Posted meanwhile by another worker: show this state in that message.
 		cur.EscalationLine = e.EscalationLine(cur)
 		*in = cur
-		return e.Publisher.UpdateAlert(ctx, cur)
+		return e.deps.Publisher.UpdateAlert(ctx, cur)
 	}
 	key := "post-alert:" + in.ID
-	ok, err := e.Claims.ClaimWork(ctx, key, time.Minute)
+	ok, err := e.deps.Claims.ClaimWork(ctx, key, time.Minute)
 	if err != nil {
 		return fmt.Errorf("claiming the alert of %s: %w", in.ID, err)
 	}
 	if !ok {
 		return nil
 	}
-	ts, err := e.Publisher.PostAlert(ctx, *in)
+	ts, err := e.deps.Publisher.PostAlert(ctx, *in)
 	if err != nil {
-		_ = e.Claims.ReleaseWork(context.WithoutCancel(ctx), key)
+		_ = e.deps.Claims.ReleaseWork(context.WithoutCancel(ctx), key)
 		return fmt.Errorf("posting the alert of %s: %w", in.ID, err)
 	}
 	saved, err := e.update(ctx, in.ID, func(cur *Incident) { cur.MessageTS = ts })
 	if err != nil {
 		return fmt.Errorf("recording the alert of %s (posted as %s): %w", in.ID, ts, err)
 	}
-	if err := e.Claims.CompleteWork(ctx, key); err != nil {
+	if err := e.deps.Claims.CompleteWork(ctx, key); err != nil {
 		e.log.Warn("completing the alert claim", zap.String("incident", in.ID), zap.Error(err))
 	}
 	e.audit(ctx, saved, "medic", AuditIncidentAlerted, map[string]string{"channel": saved.Channel, "ts": ts})
 	if saved.Version != in.Version+1 {
 		// Changed while the first post was in flight: show the latest.
 		saved.EscalationLine = e.EscalationLine(saved)
-		if err := e.Publisher.UpdateAlert(ctx, saved); err != nil {
+		if err := e.deps.Publisher.UpdateAlert(ctx, saved); err != nil {
 			e.log.Warn("refreshing a just-posted alert", zap.String("incident", saved.ID), zap.Error(err))
 		}
 	}
@@ -962,21 +963,21 @@ func (e *Engine) alertLock(id string) *sync.Mutex {
 
 func (e *Engine) postNotes(ctx context.Context, in Incident, notes []Note) {
 	for _, n := range notes {
-		if err := e.Publisher.PostNote(ctx, in, n); err != nil {
+		if err := e.deps.Publisher.PostNote(ctx, in, n); err != nil {
 			e.log.Warn("posting a thread note", zap.String("incident", in.ID), zap.Error(err))
 		}
 	}
 }
 
 func (e *Engine) audit(ctx context.Context, in Incident, actor string, action AuditAction, detail map[string]string) {
-	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: string(action), Env: in.Env, IncidentID: in.ID, Detail: detail}); err != nil {
+	if err := e.deps.Audit.AppendAudit(ctx, AuditEntry{At: e.deps.Now(), Actor: actor, Action: string(action), Env: in.Env, IncidentID: in.ID, Detail: detail}); err != nil {
 		e.log.Error("audit append failed", zap.String("incident", in.ID), zap.String("action", string(action)), zap.Error(err))
 	}
 }
 
 // rollbackStarted notes the pipeline's automatic rollback beginning.
 func (e *Engine) rollbackStarted(ctx context.Context, sig Signal) error {
-	in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
+	in, err := e.deps.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
 		return nil // a rollback with no failure on record: its failure signal will open the incident
 	}
@@ -1006,27 +1007,27 @@ func (e *Engine) rollbackStarted(ctx context.Context, sig Signal) error {
 // rollbackSucceeded records the automatic rollback's success, re-runs verification
 // and says both in the thread.
 func (e *Engine) rollbackSucceeded(ctx context.Context, sig Signal) error {
-	in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
+	in, err := e.deps.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
 		// The failure this rollback answers has not been handled yet (signals can
 		// arrive out of order): handle the run's failed jobs first.
 		if err := e.runCompletedFailures(ctx, sig); err != nil {
 			return err
 		}
-		if in, err = e.Sources.OpenIncidentBySource(ctx, sig.SourceKey()); err != nil {
+		if in, err = e.deps.Sources.OpenIncidentBySource(ctx, sig.SourceKey()); err != nil {
 			return err
 		}
 	} else if err != nil {
 		return err
 	}
-	env, err := e.Envs.Get(in.Env)
+	env, err := e.deps.Envs.Get(in.Env)
 	if err != nil {
 		return err
 	}
 	verdict, healthy := e.verify(ctx, env)
 	in, err = e.update(ctx, in.ID, func(cur *Incident) {
 		cur.Rollback = RollbackSucceeded
-		cur.FixedAt = e.Now()
+		cur.FixedAt = e.deps.Now()
 		cur.Signals++
 	})
 	if err != nil {
@@ -1045,7 +1046,7 @@ func (e *Engine) rollbackSucceeded(ctx context.Context, sig Signal) error {
 }
 
 func (e *Engine) runCompletedFailures(ctx context.Context, sig Signal) error {
-	jobs, err := e.Runs.RunJobs(ctx, sig.Run.ID)
+	jobs, err := e.deps.Runs.RunJobs(ctx, sig.Run.ID)
 	if err != nil {
 		return err
 	}
@@ -1067,7 +1068,7 @@ func (e *Engine) verify(ctx context.Context, env Environment) (string, bool) {
 	defer cancel()
 	var parts []string
 	ok := true
-	if h, err := e.Health.CheckHealth(ctx, env); err != nil {
+	if h, err := e.deps.Health.CheckHealth(ctx, env); err != nil {
 		ok = false
 		parts = append(parts, "health endpoint: "+oneLine(err))
 	} else if !h.Healthy() {
@@ -1076,7 +1077,7 @@ func (e *Engine) verify(ctx context.Context, env Environment) (string, bool) {
 	} else {
 		parts = append(parts, "health endpoint 200")
 	}
-	if alarms, err := e.Alarms.AlarmsFiring(ctx, env); err != nil {
+	if alarms, err := e.deps.Alarms.AlarmsFiring(ctx, env); err != nil {
 		ok = false
 		parts = append(parts, "alarms: "+oneLine(err))
 	} else if len(alarms) > 0 {
@@ -1100,7 +1101,7 @@ func (e *Engine) verify(ctx context.Context, env Environment) (string, bool) {
 // is one (the same failure, seen from CloudWatch), or opens an incident for it.
 func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 	source := sig.SourceKey()
-	if in, err := e.Sources.OpenIncidentBySource(ctx, source); err == nil {
+	if in, err := e.deps.Sources.OpenIncidentBySource(ctx, source); err == nil {
 		in, err = e.update(ctx, in.ID, func(cur *Incident) { cur.Signals++ })
 		if err != nil {
 			return err
@@ -1110,7 +1111,7 @@ func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	open, err := e.Incidents.OpenIncidents(ctx, sig.Env)
+	open, err := e.deps.Incidents.OpenIncidents(ctx, sig.Env)
 	if err != nil {
 		return err
 	}
@@ -1118,20 +1119,20 @@ func (e *Engine) alarmFiring(ctx context.Context, sig Signal) error {
 		if in.RunID == 0 || in.Untrusted != "" { // an alarm is never a pull request's
 			continue
 		}
-		if err := e.Sources.AttachSource(ctx, in.ID, source); errors.Is(err, ErrDuplicate) {
+		if err := e.deps.Sources.AttachSource(ctx, in.ID, source); errors.Is(err, ErrDuplicate) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		env, err := e.Envs.Get(in.Env)
+		env, err := e.deps.Envs.Get(in.Env)
 		if err != nil {
 			return err
 		}
-		findings := e.Diagnoser.Gather(ctx, in, env, nil, nil, sig.Alarm, nil)
+		findings := e.deps.Diagnoser.Gather(ctx, in, env, nil, nil, sig.Alarm, nil)
 		in, err = e.update(ctx, in.ID, func(cur *Incident) {
 			cur.Alarms = appendUnique(cur.Alarms, sig.Alarm.Name)
 			cur.Signals++
-			mergeFindings(cur, findings, e.Now())
+			mergeFindings(cur, findings, e.deps.Now())
 		})
 		if err != nil {
 			return err
@@ -1175,28 +1176,28 @@ func appendUnique(list []string, s string) []string {
 // incident (it fired before the fix) has that incident become the case, so the alarm
 // stays one alert.
 func (e *Engine) alarmStuck(ctx context.Context, sig Signal) error {
-	in, err := e.Sources.OpenIncidentBySource(ctx, "alarm:"+sig.Alarm.Name)
+	in, err := e.deps.Sources.OpenIncidentBySource(ctx, "alarm:"+sig.Alarm.Name)
 	if errors.Is(err, ErrNotFound) || (err == nil && in.Scenario != AlarmFiring) {
 		return e.open(ctx, sig, AlarmWontClear, sig.Env, nil)
 	}
 	if err != nil {
 		return err
 	}
-	if err := e.Sources.AttachSource(ctx, in.ID, sig.SourceKey()); err != nil && !errors.Is(err, ErrDuplicate) {
+	if err := e.deps.Sources.AttachSource(ctx, in.ID, sig.SourceKey()); err != nil && !errors.Is(err, ErrDuplicate) {
 		return err
 	}
-	env, err := e.Envs.Get(in.Env)
+	env, err := e.deps.Envs.Get(in.Env)
 	if err != nil {
 		return err
 	}
 	from := in.Scenario
 	next := in
 	applySignal(&next, sig, AlarmWontClear, env)
-	findings := e.Diagnoser.Gather(ctx, next, env, nil, nil, sig.Alarm, nil)
+	findings := e.deps.Diagnoser.Gather(ctx, next, env, nil, nil, sig.Alarm, nil)
 	in, err = e.update(ctx, in.ID, func(cur *Incident) {
 		applySignal(cur, sig, AlarmWontClear, env)
 		cur.Signals++
-		setFindings(cur, findings, e.Now())
+		setFindings(cur, findings, e.deps.Now())
 	})
 	if err != nil {
 		return err
@@ -1205,13 +1206,13 @@ func (e *Engine) alarmStuck(ctx context.Context, sig Signal) error {
 	if err := e.publish(ctx, &in); err != nil {
 		return err
 	}
-	e.postNotes(ctx, in, []Note{{Text: Say(":hourglass: %s is still in ALARM %s after the last successful deploy: the fix did not clear it.", sig.Alarm.Name, duration(e.Now().Sub(sig.Alarm.Since)))}})
+	e.postNotes(ctx, in, []Note{{Text: Say(":hourglass: %s is still in ALARM %s after the last successful deploy: the fix did not clear it.", sig.Alarm.Name, duration(e.deps.Now().Sub(sig.Alarm.Since)))}})
 	return nil
 }
 
 // alarmCleared notes an alarm of an incident being back to OK.
 func (e *Engine) alarmCleared(ctx context.Context, sig Signal) error {
-	in, err := e.Incidents.Incident(ctx, sig.IncidentID)
+	in, err := e.deps.Incidents.Incident(ctx, sig.IncidentID)
 	if err != nil {
 		return err
 	}

@@ -295,14 +295,14 @@ const (
 // declared), the clock restarts from the new row's response time and any earlier
 // acknowledgement no longer holds. Resolved incidents stop their clock.
 func (e *Engine) schedule(cur *Incident) {
-	if e.Escalation == nil {
+	if e.deps.Escalation == nil {
 		return
 	}
 	if cur.Status == IncidentResolved {
 		cur.Escalation.DueAt = time.Time{}
 		return
 	}
-	row, ok := e.Escalation.Policy.Row(*cur)
+	row, ok := e.deps.Escalation.Policy.Row(*cur)
 	if !ok || row.Name == cur.Escalation.Row {
 		return
 	}
@@ -312,7 +312,7 @@ func (e *Engine) schedule(cur *Incident) {
 	if row.BestEffort {
 		return
 	}
-	cur.Escalation.DueAt = e.Now().Add(row.Response)
+	cur.Escalation.DueAt = e.deps.Now().Add(row.Response)
 	if !first && cur.Status == IncidentAcknowledged {
 		cur.Status, cur.AckBy, cur.AckAt = IncidentOpen, "", time.Time{}
 	}
@@ -320,20 +320,20 @@ func (e *Engine) schedule(cur *Incident) {
 
 // wakeIfDue asks for an escalation round now when in's deadline has passed.
 func (e *Engine) wakeIfDue(in Incident) {
-	if e.Escalation == nil || e.Escalation.Wake == nil || in.MessageTS == "" || in.Status != IncidentOpen {
+	if e.deps.Escalation == nil || e.deps.Escalation.Wake == nil || in.MessageTS == "" || in.Status != IncidentOpen {
 		return
 	}
-	if due := in.Escalation.DueAt; !due.IsZero() && !due.After(e.Now()) {
-		e.Escalation.Wake()
+	if due := in.Escalation.DueAt; !due.IsZero() && !due.After(e.deps.Now()) {
+		e.deps.Escalation.Wake()
 	}
 }
 
 // escalationChanged says in the thread that the incident now follows another row.
 func (e *Engine) escalationChanged(ctx context.Context, before, after Incident) {
-	if e.Escalation == nil || before.Escalation.Row == "" || before.Escalation.Row == after.Escalation.Row {
+	if e.deps.Escalation == nil || before.Escalation.Row == "" || before.Escalation.Row == after.Escalation.Row {
 		return
 	}
-	row, _ := e.Escalation.Policy.rowNamed(after.Escalation.Row)
+	row, _ := e.deps.Escalation.Policy.rowNamed(after.Escalation.Row)
 	text := Say(":rotating_light: Escalation now follows *%s* (response %s).", row.Name, row.ResponseText())
 	if before.AckBy != "" && after.AckBy == "" {
 		text = append(text, Say(" The acknowledgement by %s was for the earlier situation: acknowledge again.", Mention(before.AckBy))...)
@@ -354,10 +354,10 @@ func timeText(t time.Time) string {
 // at once: each page is stored under an ID made from the incident and its number, so
 // a page is added once, and sending is claimed.
 func (e *Engine) Escalate(ctx context.Context) error {
-	if e.Escalation == nil {
+	if e.deps.Escalation == nil {
 		return nil
 	}
-	due, err := e.Escalation.Due.DueEscalations(ctx, e.Now())
+	due, err := e.deps.Escalation.Due.DueEscalations(ctx, e.deps.Now())
 	if err != nil {
 		return fmt.Errorf("listing due escalations: %w", err)
 	}
@@ -376,7 +376,7 @@ func (e *Engine) Escalate(ctx context.Context) error {
 
 // escalate pages the next step of in's path, because nobody acknowledged in time.
 func (e *Engine) escalate(ctx context.Context, in Incident) error {
-	p := e.Escalation.Policy
+	p := e.deps.Escalation.Policy
 	row, ok := p.rowNamed(in.Escalation.Row)
 	if !ok || row.BestEffort || len(row.Path) == 0 || in.Status != IncidentOpen {
 		_, err := e.update(ctx, in.ID, func(cur *Incident) { cur.Escalation.DueAt = time.Time{} })
@@ -396,7 +396,7 @@ func (e *Engine) escalate(ctx context.Context, in Incident) error {
 	seq := in.Escalation.Pages + 1
 	return e.page(ctx, in, seq, levels, reason, "medic", func(cur *Incident) {
 		cur.Escalation.Step = step + 1
-		cur.Escalation.DueAt = e.Now().Add(p.Interval)
+		cur.Escalation.DueAt = e.deps.Now().Add(p.Interval)
 	})
 }
 
@@ -404,13 +404,13 @@ func (e *Engine) escalate(ctx context.Context, in Incident) error {
 // records them on the incident (with more, for the timer) unless someone else already
 // did. It is safe to call twice with the same seq.
 func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string, reason, by string, more func(*Incident)) error {
-	p := e.Escalation.Policy
+	p := e.deps.Escalation.Policy
 	var lv []Level
 	for _, n := range levels {
 		lv = append(lv, p.Levels[n])
 	}
 	pd := false
-	for _, pager := range e.Escalation.Pagers {
+	for _, pager := range e.deps.Escalation.Pagers {
 		if !pager.Wants(PageTrigger, lv) {
 			continue
 		}
@@ -430,7 +430,7 @@ func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string
 		}
 		recorded = true
 		cur.Escalation.Pages = seq
-		cur.Escalation.LastPagedAt, cur.Escalation.LastLevels = e.Now(), levels
+		cur.Escalation.LastPagedAt, cur.Escalation.LastLevels = e.deps.Now(), levels
 		if pd {
 			cur.Escalation.PagerDuty = true
 		}
@@ -448,7 +448,7 @@ func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string
 	if err := e.publish(ctx, &saved); err != nil {
 		e.log.Warn("showing a page on the alert", zap.String("incident", in.ID), zap.Error(err))
 	}
-	if !slices.ContainsFunc(e.Escalation.Pagers, func(pg Pager) bool { return pg.Wants(PageTrigger, lv) }) {
+	if !slices.ContainsFunc(e.deps.Escalation.Pagers, func(pg Pager) bool { return pg.Wants(PageTrigger, lv) }) {
 		e.postNotes(ctx, saved, []Note{{Text: Say(":warning: Nobody to page for %s: the level has no Slack members and PagerDuty is off (config: escalation.levels).", p.levelTitles(levels))}})
 	}
 	return nil
@@ -457,8 +457,8 @@ func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string
 // addPage stores a page to send now; one already stored under the same ID is left as
 // it is.
 func (e *Engine) addPage(ctx context.Context, pg Page) error {
-	pg.State, pg.CreatedAt, pg.NextAt = PagePending, e.Now(), e.Now()
-	if err := e.Escalation.Pages.AddPage(ctx, pg); err != nil && !errors.Is(err, ErrDuplicate) {
+	pg.State, pg.CreatedAt, pg.NextAt = PagePending, e.deps.Now(), e.deps.Now()
+	if err := e.deps.Escalation.Pages.AddPage(ctx, pg); err != nil && !errors.Is(err, ErrDuplicate) {
 		return fmt.Errorf("storing page %s: %w", pg.ID, err)
 	}
 	return nil
@@ -467,14 +467,14 @@ func (e *Engine) addPage(ctx context.Context, pg Page) error {
 // followPagerDuty tells PagerDuty that medic's incident was acknowledged or resolved,
 // when PagerDuty was paged for it.
 func (e *Engine) followPagerDuty(ctx context.Context, in Incident, kind PageKind, by string) {
-	if e.Escalation == nil || !in.Escalation.PagerDuty {
+	if e.deps.Escalation == nil || !in.Escalation.PagerDuty {
 		return
 	}
 	id := fmt.Sprintf("%s#%s", in.ID, kind)
 	if kind == PageAcknowledge {
 		id = fmt.Sprintf("%s#ack%d", in.ID, in.Escalation.Pages)
 	}
-	for _, pager := range e.Escalation.Pagers {
+	for _, pager := range e.deps.Escalation.Pagers {
 		if !pager.Wants(kind, nil) {
 			continue
 		}
@@ -491,10 +491,10 @@ func (e *Engine) followPagerDuty(ctx context.Context, in Incident, kind PageKind
 // (PagerDuty 429 or 5xx, Slack unreachable) is retried with backoff, and the thread
 // says so; one that fails for good says that too.
 func (e *Engine) DeliverPages(ctx context.Context) error {
-	if e.Escalation == nil {
+	if e.deps.Escalation == nil {
 		return nil
 	}
-	pages, err := e.Escalation.Pages.DuePages(ctx, e.Now(), 50)
+	pages, err := e.deps.Escalation.Pages.DuePages(ctx, e.deps.Now(), 50)
 	if err != nil {
 		return fmt.Errorf("listing pages to send: %w", err)
 	}
@@ -507,30 +507,30 @@ func (e *Engine) DeliverPages(ctx context.Context) error {
 func (e *Engine) deliver(ctx context.Context, pg Page) {
 	log := e.log.With(zap.String("page", pg.ID))
 	key := "page:" + pg.ID + fmt.Sprintf("@%d", pg.Attempts)
-	ok, err := e.Claims.ClaimWork(ctx, key, pageLease)
+	ok, err := e.deps.Claims.ClaimWork(ctx, key, pageLease)
 	if err != nil || !ok {
 		return
 	}
 	if !e.stillDue(ctx, pg) {
-		_ = e.Claims.CompleteWork(ctx, key)
+		_ = e.deps.Claims.CompleteWork(ctx, key)
 		return
 	}
 	var pager Pager
-	for _, p := range e.Escalation.Pagers {
+	for _, p := range e.deps.Escalation.Pagers {
 		if p.Name() == pg.Pager {
 			pager = p
 		}
 	}
-	in, err := e.Incidents.Incident(ctx, pg.IncidentID)
+	in, err := e.deps.Incidents.Incident(ctx, pg.IncidentID)
 	if err != nil || pager == nil {
 		pg.State, pg.LastError = PageFailed, fmt.Sprintf("cannot send: pager %q configured: %v; incident: %v", pg.Pager, pager != nil, err)
 		e.savePage(ctx, log, pg)
-		_ = e.Claims.CompleteWork(ctx, key)
+		_ = e.deps.Claims.CompleteWork(ctx, key)
 		return
 	}
 	var levels []Level
 	for _, n := range pg.Levels {
-		levels = append(levels, e.Escalation.Policy.Levels[n])
+		levels = append(levels, e.deps.Escalation.Policy.Levels[n])
 	}
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	err = pager.Send(sctx, pg, in, levels)
@@ -540,10 +540,10 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 		if pg.Attempts > 1 {
 			e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: %s page %s delivered after %d attempts.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts)}})
 		}
-		pg.State, pg.SentAt, pg.LastError = PageSent, e.Now(), ""
+		pg.State, pg.SentAt, pg.LastError = PageSent, e.deps.Now(), ""
 		e.savePage(ctx, log, pg)
 		e.audit(ctx, in, "medic", AuditPageSent, map[string]string{"page": pg.ID, "pager": pg.Pager, "kind": string(pg.Kind), "levels": strings.Join(pg.Levels, ",")})
-		_ = e.Claims.CompleteWork(ctx, key)
+		_ = e.deps.Claims.CompleteWork(ctx, key)
 		return
 	}
 	why := Redact(oneLine(err))
@@ -564,7 +564,7 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 		if errors.As(err, &ra) && ra.RetryAfter() > wait {
 			wait = ra.RetryAfter()
 		}
-		pg.NextAt = e.Now().Add(wait)
+		pg.NextAt = e.deps.Now().Add(wait)
 		if pg.Attempts == 1 {
 			e.postNotes(ctx, in, []Note{{Text: Say(":warning: %s page %s failed: %s. medic retries (next in %s, up to %d attempts).", pagerTitle(pg.Pager), pageWhat(pg), why, duration(wait), maxPageAttempts)}})
 		}
@@ -575,13 +575,13 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 	log.Warn("page failed", zap.Int("attempts", pg.Attempts), zap.Bool("retry", retry), zap.String("error", why))
 	e.savePage(ctx, log, pg)
 	e.audit(ctx, in, "medic", AuditPageFailed, map[string]string{"page": pg.ID, "pager": pg.Pager, "error": why, "attempt": fmt.Sprint(pg.Attempts), "retry": fmt.Sprint(retry)})
-	_ = e.Claims.CompleteWork(ctx, key)
+	_ = e.deps.Claims.CompleteWork(ctx, key)
 }
 
 // stillDue re-reads a page after claiming it: another replica may have sent it
 // between the listing and the claim.
 func (e *Engine) stillDue(ctx context.Context, pg Page) bool {
-	pages, err := e.Escalation.Pages.PagesOf(ctx, pg.IncidentID)
+	pages, err := e.deps.Escalation.Pages.PagesOf(ctx, pg.IncidentID)
 	if err != nil {
 		return true // send rather than lose it
 	}
@@ -594,7 +594,7 @@ func (e *Engine) stillDue(ctx context.Context, pg Page) bool {
 }
 
 func (e *Engine) savePage(ctx context.Context, log *zap.Logger, pg Page) {
-	if err := e.Escalation.Pages.UpdatePage(context.WithoutCancel(ctx), pg); err != nil {
+	if err := e.deps.Escalation.Pages.UpdatePage(context.WithoutCancel(ctx), pg); err != nil {
 		log.Error("saving a page", zap.Error(err))
 	}
 }
@@ -622,10 +622,10 @@ func pageWhat(pg Page) string {
 // corruption risk" (with a reason), the matrix's data corruption row, which pages at
 // once. It returns what to tell the user.
 func (e *Engine) PageIncident(ctx context.Context, incidentID string, action ActionID, user, reason string) (string, error) {
-	if e.Escalation == nil {
+	if e.deps.Escalation == nil {
 		return "", &UserError{"Paging is not configured on this medic (config: escalation); nothing was done."}
 	}
-	in, err := e.Incidents.Incident(ctx, incidentID)
+	in, err := e.deps.Incidents.Incident(ctx, incidentID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
 	}
@@ -678,18 +678,18 @@ func (e *Engine) declareDataCorruption(ctx context.Context, in Incident, user, r
 }
 
 func (e *Engine) pageOnCall(ctx context.Context, in Incident, user, reason string) (string, error) {
-	return e.pageLevel(ctx, in, e.Escalation.Policy.OnCall, user, reason)
+	return e.pageLevel(ctx, in, e.deps.Escalation.Policy.OnCall, user, reason)
 }
 
 func (e *Engine) pageSenior(ctx context.Context, in Incident, user, reason string) (string, error) {
-	return e.pageLevel(ctx, in, e.Escalation.Policy.Senior, user, reason)
+	return e.pageLevel(ctx, in, e.deps.Escalation.Policy.Senior, user, reason)
 }
 
 // pageLevel pages one escalation level about in, unless it was paged moments ago.
 func (e *Engine) pageLevel(ctx context.Context, in Incident, level, user, reason string) (string, error) {
-	p := e.Escalation.Policy
-	if slices.Equal(in.Escalation.LastLevels, []string{level}) && e.Now().Sub(in.Escalation.LastPagedAt) < repagePause {
-		return fmt.Sprintf("The %s was paged for %s %s ago; not paging again so soon.", p.Levels[level].Title, in.ID, duration(e.Now().Sub(in.Escalation.LastPagedAt))), nil
+	p := e.deps.Escalation.Policy
+	if slices.Equal(in.Escalation.LastLevels, []string{level}) && e.deps.Now().Sub(in.Escalation.LastPagedAt) < repagePause {
+		return fmt.Sprintf("The %s was paged for %s %s ago; not paging again so soon.", p.Levels[level].Title, in.ID, duration(e.deps.Now().Sub(in.Escalation.LastPagedAt))), nil
 	}
 	// The page names who asked (By) apart from what they typed (Reason): Slack
 	// shows a mention, PagerDuty and the report a name.
@@ -703,9 +703,9 @@ func (e *Engine) pageLevel(ctx context.Context, in Incident, level, user, reason
 }
 
 func (e *Engine) dataCorruptionTitles() string {
-	for _, r := range e.Escalation.Policy.Matrix {
+	for _, r := range e.deps.Escalation.Policy.Matrix {
 		if r.DataCorruption && len(r.Path) > 0 {
-			return e.Escalation.Policy.levelTitles(r.Path[0])
+			return e.deps.Escalation.Policy.levelTitles(r.Path[0])
 		}
 	}
 	return "people of the data corruption row"
@@ -713,7 +713,7 @@ func (e *Engine) dataCorruptionTitles() string {
 
 // PageEnv pages the on-call engineer for env's most severe open incident (/page prod).
 func (e *Engine) PageEnv(ctx context.Context, env, user string) (string, error) {
-	open, err := e.Incidents.OpenIncidents(ctx, env)
+	open, err := e.deps.Incidents.OpenIncidents(ctx, env)
 	if err != nil {
 		return "", err
 	}
@@ -728,10 +728,10 @@ func (e *Engine) PageEnv(ctx context.Context, env, user string) (string, error) 
 // needRole refuses, with a message and an audit entry, a user without role in the
 // incident's environment. Without access configuration everyone may.
 func (e *Engine) needRole(ctx context.Context, in Incident, user string, role Role, what string) error {
-	if e.Actions == nil || e.Actions.Access == nil {
+	if e.deps.Actions == nil || e.deps.Actions.Access == nil {
 		return nil
 	}
-	ok, err := e.Actions.Access.Has(ctx, user, in.Env, role)
+	ok, err := e.deps.Actions.Access.Has(ctx, user, in.Env, role)
 	if err != nil {
 		return err
 	}
@@ -745,14 +745,14 @@ func (e *Engine) needRole(ctx context.Context, in Incident, user string, role Ro
 // EscalationLine is what the alert shows of the escalation: who was paged, what is
 // next. Empty when there is nothing to say.
 func (e *Engine) EscalationLine(in Incident) string {
-	return EscalationText(e.escalationPolicy(), in, e.Now())
+	return EscalationText(e.escalationPolicy(), in, e.deps.Now())
 }
 
 func (e *Engine) escalationPolicy() *EscalationPolicy {
-	if e.Escalation == nil {
+	if e.deps.Escalation == nil {
 		return nil
 	}
-	return e.Escalation.Policy
+	return e.deps.Escalation.Policy
 }
 
 // EscalationText describes in's escalation for its alert.

@@ -70,7 +70,7 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 		what = fmt.Sprintf("run %d", job.Params.RunID)
 	case started != nil && started.SHA != "":
 		// Through to the deploy: the run of the environment's deploy workflow on it.
-		env, err := e.Envs.Get(job.Env)
+		env, err := e.deps.Envs.Get(job.Env)
 		if err != nil || env.DeployWorkflow == "" {
 			return
 		}
@@ -81,7 +81,7 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 		what = "the dispatched run of " + started.Workflow
 	case spec.fixes:
 		// Verified already (the job's last step): what follows is the next deploy.
-		env, err := e.Envs.Get(job.Env)
+		env, err := e.deps.Envs.Get(job.Env)
 		if err != nil || env.DeployWorkflow == "" {
 			return
 		}
@@ -92,7 +92,7 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 	}
 	f.Action, f.Job = job.Action, job.ID
 	if f.Since.IsZero() {
-		f.Since = e.Now()
+		f.Since = e.deps.Now()
 	}
 	in, err := e.update(ctx, job.IncidentID, func(cur *Incident) {
 		g := f
@@ -116,11 +116,11 @@ func (e *Engine) startFollow(ctx context.Context, job Job, started *FollowUp) {
 // Incidents are looked at in environment order, then as the store lists them; the
 // first match wins.
 func (e *Engine) following(ctx context.Context, run Run) (Incident, bool, error) {
-	if e.Actions == nil || run.HeadBranch != e.Actions.Branch {
+	if e.deps.Actions == nil || run.HeadBranch != e.deps.Actions.Branch {
 		return Incident{}, false, nil
 	}
-	for _, name := range e.Envs.Names() {
-		open, err := e.Incidents.OpenIncidents(ctx, name)
+	for _, name := range e.deps.Envs.Names() {
+		open, err := e.deps.Incidents.OpenIncidents(ctx, name)
 		if err != nil {
 			return Incident{}, false, err
 		}
@@ -151,7 +151,7 @@ func (e *Engine) following(ctx context.Context, run Run) (Incident, bool, error)
 // thread and the audit. Its failure opens an incident of its own as well, as any
 // failure does.
 func (e *Engine) followedRunEnded(ctx context.Context, in Incident, run Run) error {
-	jobs, err := e.Runs.RunJobs(ctx, run.ID)
+	jobs, err := e.deps.Runs.RunJobs(ctx, run.ID)
 	if err != nil {
 		return err
 	}
@@ -180,9 +180,9 @@ func (e *Engine) followedRunEnded(ctx context.Context, in Incident, run Run) err
 		if f == nil || !f.Pending() {
 			return
 		}
-		f.Outcome, f.RunID, f.Attempt, f.Text, f.At = outcome, run.ID, run.Attempt, text, e.Now()
+		f.Outcome, f.RunID, f.Attempt, f.Text, f.At = outcome, run.ID, run.Attempt, text, e.deps.Now()
 		if outcome == FollowPassed {
-			cur.FixedAt = e.Now()
+			cur.FixedAt = e.deps.Now()
 		}
 		cur.Signals++
 	})
@@ -211,8 +211,8 @@ func (e *Engine) followedRunEnded(ctx context.Context, in Incident, run Run) err
 // the poller lists them anyway.)
 func (e *Engine) FollowedRuns(ctx context.Context) ([]int64, error) {
 	var out []int64
-	for _, name := range e.Envs.Names() {
-		open, err := e.Incidents.OpenIncidents(ctx, name)
+	for _, name := range e.deps.Envs.Names() {
+		open, err := e.deps.Incidents.OpenIncidents(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +231,7 @@ func (e *Engine) FollowedRuns(ctx context.Context) ([]int64, error) {
 // revert's pipeline run, a dispatched deploy): its end, whatever it is, is recorded
 // there (followedRunEnded).
 func (e *Engine) runEnded(ctx context.Context, sig Signal) error {
-	in, err := e.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
+	in, err := e.deps.Sources.OpenIncidentBySource(ctx, sig.SourceKey())
 	if errors.Is(err, ErrNotFound) {
 		if sig.Untrusted != "" {
 			return nil // an untrusted run ends nothing an incident follows
@@ -255,7 +255,7 @@ func (e *Engine) runEnded(ctx context.Context, sig Signal) error {
 	default:
 		return nil
 	}
-	jobs, err := e.Runs.RunJobs(ctx, run.ID)
+	jobs, err := e.deps.Runs.RunJobs(ctx, run.ID)
 	if err != nil {
 		return err
 	}
@@ -273,13 +273,13 @@ func (e *Engine) runEnded(ctx context.Context, sig Signal) error {
 	in, err = e.update(ctx, in.ID, func(cur *Incident) {
 		f := cur.Follow
 		if f == nil || f.RunID != run.ID || !f.Pending() {
-			f = &FollowUp{RunID: run.ID, After: cur.RunAttempt, Since: e.Now()} // not medic's doing
+			f = &FollowUp{RunID: run.ID, After: cur.RunAttempt, Since: e.deps.Now()} // not medic's doing
 		}
-		f.Outcome, f.Attempt, f.Text, f.At = outcome, run.Attempt, text, e.Now()
+		f.Outcome, f.Attempt, f.Text, f.At = outcome, run.Attempt, text, e.deps.Now()
 		cur.Follow = f
 		if outcome == FollowPassed {
 			cur.RunAttempt = run.Attempt
-			cur.FixedAt = e.Now()
+			cur.FixedAt = e.deps.Now()
 			cur.Findings = passedFindings(cur.Findings, run, jobs, text)
 		}
 		cur.Signals++
@@ -366,9 +366,9 @@ func (e *Engine) newAttemptFailed(ctx context.Context, in Incident, sig Signal) 
 func (e *Engine) failedFollow(cur *Incident, sig Signal) {
 	f := cur.Follow
 	if f == nil || f.RunID != sig.Run.ID || !f.Pending() {
-		f = &FollowUp{RunID: sig.Run.ID, After: cur.RunAttempt, Since: e.Now()}
+		f = &FollowUp{RunID: sig.Run.ID, After: cur.RunAttempt, Since: e.deps.Now()}
 	}
-	f.Outcome, f.Attempt, f.At = FollowFailed, sig.Run.Attempt, e.Now()
+	f.Outcome, f.Attempt, f.At = FollowFailed, sig.Run.Attempt, e.deps.Now()
 	f.Text = fmt.Sprintf("Attempt %d of run %d failed too: %s", sig.Run.Attempt, sig.Run.ID, sig.Job.Name)
 	cur.Follow = f
 	cur.FixedAt = time.Time{}

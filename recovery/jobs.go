@@ -118,22 +118,22 @@ func ParseButtonValue(s string) (incidentID, env string, p RequestParams) {
 // startJob turns an approved request into a job and runs it in the background. It
 // starts at most once per request: a second call finds the job already there.
 func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
-	now := e.Now()
+	now := e.deps.Now()
 	job := Job{
 		ID: newID("JOB", now), Env: r.Env, Action: r.Action, IncidentID: r.IncidentID, RequestID: r.ID,
 		State: JobPending, RequestedBy: r.RequestedBy, ApprovedBy: r.DecidedBy, CreatedAt: now, UpdatedAt: now,
-		Params: r.Params, Owner: e.Actions.Instance, LeaseUntil: now.Add(e.Actions.JobLease),
+		Params: r.Params, Owner: e.deps.Actions.Instance, LeaseUntil: now.Add(e.deps.Actions.JobLease),
 		Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS), PlanSHA256: r.Preview.PlanSHA256,
 	}
 	for _, s := range e.plan(job, nil) {
 		job.Steps = append(job.Steps, StepRecord{Name: s.name, Mutating: s.mutating, State: StepPending})
 	}
-	if err := e.Actions.Jobs.CreateJob(ctx, job); errors.Is(err, ErrDuplicate) {
+	if err := e.deps.Actions.Jobs.CreateJob(ctx, job); errors.Is(err, ErrDuplicate) {
 		return Job{}, &UserError{fmt.Sprintf("Request %s already has its job.", r.ID)}
 	} else if err != nil {
 		return Job{}, err
 	}
-	if err := e.Actions.Slots.LockEnv(ctx, job.Env, job.ID); err != nil {
+	if err := e.deps.Actions.Slots.LockEnv(ctx, job.Env, job.ID); err != nil {
 		why := oneLine(err)
 		job.State, job.Error = JobCancelled, why
 		// Through updateJob: the stored job's version, not this copy's (0).
@@ -181,7 +181,7 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 		// does not run, and the job fails there.
 		started, err := e.recordJob(ctx, job.ID, func(j *Job) {
 			j.State, j.Current = JobRunning, i
-			j.Steps[i].State, j.Steps[i].Started = StepRunning, e.Now()
+			j.Steps[i].State, j.Steps[i].Started = StepRunning, e.deps.Now()
 		})
 		if err != nil {
 			log.Error("recording a step start", zap.Error(err))
@@ -203,12 +203,12 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 func (e *Engine) runStep(ctx context.Context, job Job, total, i int, st stepDef, log *zap.Logger) (Job, error) {
 	e.showIncidentJob(ctx, job)
 	e.jobNote(ctx, job, Note{Text: Say(":arrow_forward: Step %d/%d: %s", i+1, total, st.name)})
-	start := e.Now()
+	start := e.deps.Now()
 	sctx, cancel := context.WithTimeout(ctx, st.timeout)
 	out, err := st.run(sctx)
 	cancel()
 	out = Redact(out)
-	took := e.Now().Sub(start).Round(time.Second)
+	took := e.deps.Now().Sub(start).Round(time.Second)
 	if err != nil && context.Cause(ctx) != nil {
 		err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
 	}
@@ -221,7 +221,7 @@ func (e *Engine) runStep(ctx context.Context, job Job, total, i int, st stepDef,
 		}
 	}
 	ended := func(j *Job) {
-		j.Steps[i].State, j.Steps[i].Ended = state, e.Now()
+		j.Steps[i].State, j.Steps[i].Ended = state, e.deps.Now()
 		j.Steps[i].Output, j.Steps[i].Error = cutText(out, 2000), errText
 	}
 	if saved, err := e.recordJob(context.WithoutCancel(ctx), job.ID, ended); err != nil {
@@ -299,14 +299,14 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	if told {
 		return
 	}
-	if err := e.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+	if err := e.deps.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
 	}
 	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
 	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", auditJobEnd(state), map[string]string{"action": string(job.Action), "error": job.Error})
 	n := e.jobEndNote(job, steps, state, verdict, failed, at)
 	if spec, _ := specOf(job.Action); state == JobSucceeded && job.IncidentID != "" && spec.fixes {
-		if _, err := e.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = e.Now() }); err != nil {
+		if _, err := e.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = e.deps.Now() }); err != nil {
 			e.log.Warn("recording the fix", zap.Error(err))
 		}
 	}
@@ -317,8 +317,8 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	e.showIncidentJob(ctx, job)
 	if job.IncidentID != "" && state == JobSucceeded {
 		// The alert shows the world after the recovery, not before it.
-		if in, err := e.Incidents.Incident(ctx, job.IncidentID); err == nil {
-			if env, err := e.Envs.Get(in.Env); err == nil {
+		if in, err := e.deps.Incidents.Incident(ctx, job.IncidentID); err == nil {
+			if env, err := e.deps.Envs.Get(in.Env); err == nil {
 				if _, err := e.refresh(ctx, in, env, "medic"); err != nil {
 					e.log.Warn("refreshing diagnostics after a job", zap.String("job", job.ID), zap.Error(err))
 				}
@@ -369,29 +369,29 @@ func (e *Engine) jobEndNote(job Job, steps []stepDef, state JobState, verdict st
 // job past it either.
 func (e *Engine) keepLease(ctx context.Context, id string) func() {
 	ctx = context.WithoutCancel(ctx)
-	lease := e.Actions.JobLease
+	lease := e.deps.Actions.JobLease
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := e.Clock.NewTicker(lease / 3)
+		t := e.deps.Clock.NewTicker(lease / 3)
 		defer t.Stop()
-		renewed := e.Now() // the lease was set (or renewed) no earlier than this
+		renewed := e.deps.Now() // the lease was set (or renewed) no earlier than this
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C():
 				rctx, cancel := context.WithTimeout(ctx, lease/3)
-				j, err := e.updateJob(rctx, id, func(j *Job) { j.LeaseUntil = e.Now().Add(lease) })
+				j, err := e.updateJob(rctx, id, func(j *Job) { j.LeaseUntil = e.deps.Now().Add(lease) })
 				cancel()
 				switch {
 				case err == nil:
-					renewed = e.Now()
+					renewed = e.deps.Now()
 					if j.CancelRequestedBy != "" {
 						e.jobs.cancel(id, errJobCancelled)
 					}
-				case e.Now().Sub(renewed) >= lease:
+				case e.deps.Now().Sub(renewed) >= lease:
 					if e.jobs.cancel(id, errLeaseLost) {
 						e.log.Error("stopping a job whose lease could not be renewed", zap.String("job", id), zap.Error(err))
 					}
@@ -405,11 +405,11 @@ func (e *Engine) keepLease(ctx context.Context, id string) func() {
 }
 
 func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
-	return updateStored(ctx, jobRetries, func(ctx context.Context) (Job, error) { return e.Actions.Jobs.Job(ctx, id) },
+	return updateStored(ctx, jobRetries, func(ctx context.Context) (Job, error) { return e.deps.Actions.Jobs.Job(ctx, id) },
 		func(cur *Job) {
 			change(cur)
-			cur.UpdatedAt = e.Now()
-		}, e.Actions.Jobs.UpdateJob)
+			cur.UpdatedAt = e.deps.Now()
+		}, e.deps.Actions.Jobs.UpdateJob)
 }
 
 // recordJob is updateJob for what a job must not lose (a step's start and end, the
@@ -418,13 +418,13 @@ func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (J
 // and applies them again.
 func (e *Engine) recordJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
 	const patience = 10 * time.Second
-	start, wait := e.Now(), 100*time.Millisecond
+	start, wait := e.deps.Now(), 100*time.Millisecond
 	for {
 		saved, err := e.updateJob(ctx, id, change)
-		if err == nil || errors.Is(err, ErrNotFound) || e.Now().Sub(start)+wait > patience {
+		if err == nil || errors.Is(err, ErrNotFound) || e.deps.Now().Sub(start)+wait > patience {
 			return saved, err
 		}
-		if sleep(ctx, e.Clock, wait) != nil {
+		if sleep(ctx, e.deps.Clock, wait) != nil {
 			return saved, err
 		}
 		wait = min(2*wait, time.Second)
@@ -435,7 +435,7 @@ func (e *Engine) jobNote(ctx context.Context, job Job, n Note) {
 	if job.Channel == "" || job.ThreadTS == "" {
 		return
 	}
-	if err := e.Publisher.Reply(ctx, job.Channel, job.ThreadTS, n); err != nil {
+	if err := e.deps.Publisher.Reply(ctx, job.Channel, job.ThreadTS, n); err != nil {
 		e.log.Warn("posting a job note", zap.String("job", job.ID), zap.Error(err))
 	}
 }
@@ -470,22 +470,22 @@ func (e *Engine) showIncidentJob(ctx context.Context, job Job) {
 // so and offers Retry, which asks for approval again. It runs at start-up and
 // periodically.
 func (e *Engine) RecoverJobs(ctx context.Context) error {
-	if e.Actions == nil {
+	if e.deps.Actions == nil {
 		return nil
 	}
 	// A job is dead when its lease lapsed without a renewal; with the store to itself,
 	// in the first round after start, also when another process left it behind, lease
 	// or not. (Later rounds keep to the lease: a job another process started since is
 	// alive, whatever this one believes about the store.)
-	sole := e.Actions.SoleProcess && !e.soleRoundDone.Load()
+	sole := e.deps.Actions.SoleProcess && !e.soleRoundDone.Load()
 	dead := func(j Job) bool {
-		return !j.LeaseUntil.After(e.Now()) || (sole && j.Owner != e.Actions.Instance)
+		return !j.LeaseUntil.After(e.deps.Now()) || (sole && j.Owner != e.deps.Actions.Instance)
 	}
-	before := e.Now()
+	before := e.deps.Now()
 	if sole {
 		before = time.Unix(1<<40, 0) // every running and pending job, to look at its owner
 	}
-	stale, err := e.Actions.Jobs.StaleJobs(ctx, before)
+	stale, err := e.deps.Actions.Jobs.StaleJobs(ctx, before)
 	if err != nil {
 		return err
 	}
@@ -518,7 +518,7 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 		if err != nil || !changed {
 			continue
 		}
-		if err := e.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+		if err := e.deps.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
 			e.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
 		}
 		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", AuditJobInterrupted, map[string]string{"step": step, "owner": j.Owner})
@@ -538,17 +538,17 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 // CancelJob stops a running job: its current step's context is cancelled (Terraform
 // gets an interrupt) and the job ends cancelled.
 func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, error) {
-	if e.Actions == nil {
+	if e.deps.Actions == nil {
 		return "", &UserError{"medic's recovery actions are not configured here."}
 	}
-	job, err := e.Actions.Jobs.Job(ctx, jobID)
+	job, err := e.deps.Actions.Jobs.Job(ctx, jobID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Job %s is not on record.", jobID)}
 	}
 	if err != nil {
 		return "", err
 	}
-	if ok, err := e.Actions.Access.Has(ctx, user, job.Env, RoleResponder); err != nil {
+	if ok, err := e.deps.Actions.Access.Has(ctx, user, job.Env, RoleResponder); err != nil {
 		return "", err
 	} else if !ok {
 		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, AuditJobCancelRefused, map[string]string{"why": "not a responder"})
@@ -569,10 +569,10 @@ func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, err
 // RetryJob requests a failed or interrupted job's action again, with the same inputs;
 // it goes through approval like any request.
 func (e *Engine) RetryJob(ctx context.Context, jobID, user string) (string, error) {
-	if e.Actions == nil {
+	if e.deps.Actions == nil {
 		return "", &UserError{"medic's recovery actions are not configured here."}
 	}
-	job, err := e.Actions.Jobs.Job(ctx, jobID)
+	job, err := e.deps.Actions.Jobs.Job(ctx, jobID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Job %s is not on record.", jobID)}
 	}

@@ -23,7 +23,7 @@ func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r R
 func (e *Engine) previewRun(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	pv := Preview{Title: fmt.Sprintf("Run %d", p.RunID)}
-	jobs, err := e.Runs.RunJobs(ctx, p.RunID)
+	jobs, err := e.deps.Runs.RunJobs(ctx, p.RunID)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv
@@ -47,7 +47,7 @@ func (e *Engine) previewRun(ctx context.Context, env Environment, in *Incident, 
 func (e *Engine) previewRevert(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	pv := Preview{Title: "Commit to revert"}
-	c, err := e.Actions.Reverter.Commit(ctx, p.SHA, e.Actions.Branch)
+	c, err := e.deps.Actions.Reverter.Commit(ctx, p.SHA, e.deps.Actions.Branch)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv
@@ -62,9 +62,9 @@ func (e *Engine) previewRevert(ctx context.Context, env Environment, in *Inciden
 		pv.Lines = append(pv.Lines, "changed "+f)
 	}
 	if c.IsTip && len(c.Parents) == 1 {
-		pv.Lines = append(pv.Lines, fmt.Sprintf("It is the tip of %s: medic pushes a revert commit (no force).", e.Actions.Branch))
+		pv.Lines = append(pv.Lines, fmt.Sprintf("It is the tip of %s: medic pushes a revert commit (no force).", e.deps.Actions.Branch))
 	} else {
-		pv.Lines = append(pv.Lines, fmt.Sprintf("It is not the tip of %s: medic opens a revert pull request.", e.Actions.Branch))
+		pv.Lines = append(pv.Lines, fmt.Sprintf("It is not the tip of %s: medic opens a revert pull request.", e.deps.Actions.Branch))
 	}
 	return pv
 }
@@ -79,7 +79,7 @@ func (e *Engine) previewTerraform(ctx context.Context, env Environment, in *Inci
 	if p.Planned {
 		pv.Lines = append(pv.Lines, fmt.Sprintf("Planned rollback: %s has no open incident; this rolls it back to %s.", env.Name, shortSHA(p.SHA)))
 	}
-	ws, err := e.Actions.Terraform.Workspace(ctx, env, p.SHA)
+	ws, err := e.deps.Actions.Terraform.Workspace(ctx, env, p.SHA)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv
@@ -98,14 +98,14 @@ func (e *Engine) previewTerraform(ctx context.Context, env Environment, in *Inci
 	if r.Action == ActTerraformPlan {
 		return pv // nothing is applied: the job shows the plan
 	}
-	if err := e.Actions.Plans.SavePlan(ctx, r.ID, plan.File); err != nil {
+	if err := e.deps.Actions.Plans.SavePlan(ctx, r.ID, plan.File); err != nil {
 		pv.Problem = "could not keep the plan: " + oneLine(err)
 		return pv
 	}
 	pv.PlanSHA256 = plan.SHA256
 	pv.Lines = append(pv.Lines, fmt.Sprintf("Saved plan sha256 %s: the job applies exactly this plan, and stops if %s's state changes before it runs.", hexPrefix(plan.SHA256, 16), env.Name))
 	if destroy {
-		pv.Lines = append(pv.Lines, fmt.Sprintf("then %s runs on %s to deploy it again", env.DeployWorkflow, e.Actions.Branch))
+		pv.Lines = append(pv.Lines, fmt.Sprintf("then %s runs on %s to deploy it again", env.DeployWorkflow, e.deps.Actions.Branch))
 	}
 	return pv
 }
@@ -115,12 +115,12 @@ func (e *Engine) previewLambda(ctx context.Context, env Environment, in *Inciden
 	pv := Preview{Title: fmt.Sprintf("Lambda code of %s → %s", env.Name, shortSHA(p.SHA))}
 	for _, fn := range env.Functions {
 		key := artifactKey(env, fn, p.SHA)
-		cur, err := e.Actions.Lambda.FunctionCode(ctx, env, fn)
+		cur, err := e.deps.Actions.Lambda.FunctionCode(ctx, env, fn)
 		now := "unknown (" + oneLineOr(err) + ")"
 		if err == nil {
 			now = fmt.Sprintf("code %s, version %s", cutText(cur.CodeSha256, 12), cur.Version)
 		}
-		art, err := e.Actions.Lambda.Artifact(ctx, env, env.ArtifactsBucket, key)
+		art, err := e.deps.Actions.Lambda.Artifact(ctx, env, env.ArtifactsBucket, key)
 		to := "s3://" + env.ArtifactsBucket + "/" + key
 		switch {
 		case err != nil:
@@ -144,7 +144,7 @@ func (e *Engine) previewUnlock(ctx context.Context, env Environment, in *Inciden
 		lock = *in.Lock
 	}
 	if env.LockTable != "" && lock.Who == "" {
-		if locks, err := e.Actions.StateLocks.StateLocks(ctx, env, env.LockTable); err == nil {
+		if locks, err := e.deps.Actions.StateLocks.StateLocks(ctx, env, env.LockTable); err == nil {
 			for _, l := range locks {
 				if l.ID == p.LockID {
 					lock = l
@@ -152,7 +152,7 @@ func (e *Engine) previewUnlock(ctx context.Context, env Environment, in *Inciden
 			}
 		}
 	}
-	pv.Lines = append(pv.Lines, lockLine(lock, e.Now()))
+	pv.Lines = append(pv.Lines, lockLine(lock, e.deps.Now()))
 	if lock.Path != "" {
 		pv.Lines = append(pv.Lines, "State "+lock.Path)
 	}
@@ -167,7 +167,7 @@ func (e *Engine) previewAlarm(ctx context.Context, env Environment, in *Incident
 
 func (e *Engine) previewClean(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	pv := Preview{Title: "Test data to delete"}
-	n, err := e.Actions.Tables.CountItems(ctx, env, env.Table)
+	n, err := e.deps.Actions.Tables.CountItems(ctx, env, env.Table)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv

@@ -159,7 +159,7 @@ func (e pvDetailed) Summary() string { return e.summary }
 func (e pvDetailed) Detail() string  { return e.detail }
 
 func pvEngine(w *pvWorld, runs *dgWorld, branch string) *Engine {
-	return &Engine{EngineDeps: EngineDeps{Runs: runs, Now: func() time.Time { return dgNow },
+	return &Engine{deps: EngineDeps{Runs: runs, Now: func() time.Time { return dgNow },
 		Actions: &ActionDeps{Reverter: w, Terraform: w, Plans: pvPlanStore{w}, Lambda: w, StateLocks: runs, Tables: w, Branch: branch}}}
 }
 

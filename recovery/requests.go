@@ -185,13 +185,13 @@ type Asks struct {
 // answer is a *UserError saying so (audited), before any form opens.
 func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action ActionID, user string) (asks Asks, ok bool, err error) {
 	a, known := specOf(action)
-	paging := known && a.Kind == Paging && a.Restricted && e.Escalation != nil
-	if !paging && (!known || a.Kind != Mutating || e.Actions == nil) {
+	paging := known && a.Kind == Paging && a.Restricted && e.deps.Escalation != nil
+	if !paging && (!known || a.Kind != Mutating || e.deps.Actions == nil) {
 		return Asks{}, false, nil
 	}
 	in := Incident{Env: env}
 	if incidentID != "" {
-		if in, err = e.Incidents.Incident(ctx, incidentID); err != nil {
+		if in, err = e.deps.Incidents.Incident(ctx, incidentID); err != nil {
 			return Asks{}, false, err
 		}
 		env = in.Env
@@ -214,8 +214,8 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 	if !ok {
 		return asks, false, nil // no form: RequestAction checks the role, as for /rollback
 	}
-	if e.Actions.Access != nil {
-		allowed, err := e.Actions.Access.Has(ctx, user, env, RoleResponder)
+	if e.deps.Actions.Access != nil {
+		allowed, err := e.deps.Actions.Access.Has(ctx, user, env, RoleResponder)
 		if err != nil {
 			return Asks{}, false, err
 		}
@@ -235,7 +235,7 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	if a, ok := ActionByID(ar.Action); ok && a.Kind == Paging && ar.IncidentID != "" {
 		return e.PageIncident(ctx, ar.IncidentID, ar.Action, ar.User, ar.Params.Reason)
 	}
-	if e.Actions == nil {
+	if e.deps.Actions == nil {
 		return "", &UserError{"medic's recovery actions are not configured here; nothing was done."}
 	}
 	a, ok := ActionByID(ar.Action)
@@ -255,8 +255,8 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		return "", err
 	}
 	r := e.newRequest(env, in, ar, params)
-	if err := e.Actions.Requests.CreateRequest(ctx, r); errors.Is(err, ErrDuplicate) {
-		pending, perr := e.Actions.Requests.PendingRequest(ctx, r.DedupeKey)
+	if err := e.deps.Actions.Requests.CreateRequest(ctx, r); errors.Is(err, ErrDuplicate) {
+		pending, perr := e.deps.Actions.Requests.PendingRequest(ctx, r.DedupeKey)
 		if perr != nil {
 			return "", perr
 		}
@@ -291,7 +291,7 @@ func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Inciden
 	if s, _ := specOf(ar.Action); ar.IncidentID == "" && ar.Env != "" && s.rollsBack {
 		// /rollback while the environment has an open incident belongs to that incident:
 		// its thread, its failing SHA to avoid.
-		if open, err := e.Incidents.OpenIncidents(ctx, ar.Env); err == nil {
+		if open, err := e.deps.Incidents.OpenIncidents(ctx, ar.Env); err == nil {
 			for _, o := range open {
 				if o.Status != IncidentResolved && o.Untrusted == "" {
 					ar.IncidentID = o.ID
@@ -302,7 +302,7 @@ func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Inciden
 	}
 	var in *Incident
 	if ar.IncidentID != "" {
-		got, err := e.Incidents.Incident(ctx, ar.IncidentID)
+		got, err := e.deps.Incidents.Incident(ctx, ar.IncidentID)
 		if errors.Is(err, ErrNotFound) {
 			return nil, Environment{}, &UserError{fmt.Sprintf("Incident %s is not on record.", ar.IncidentID)}
 		}
@@ -316,7 +316,7 @@ func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Inciden
 			return nil, Environment{}, &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, Literal(in.Untrusted))}
 		}
 	}
-	env, err := e.Envs.Get(envName)
+	env, err := e.deps.Envs.Get(envName)
 	if err != nil {
 		return nil, Environment{}, &UserError{err.Error()}
 	}
@@ -326,7 +326,7 @@ func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Inciden
 // admitRequest checks who asks and what: the responder role, the action's inputs and
 // rules, a free environment. Each refusal is audited.
 func (e *Engine) admitRequest(ctx context.Context, env Environment, in *Incident, ar ActionRequest, a Action, audit func(AuditAction, map[string]string)) (RequestParams, error) {
-	ok, err := e.Actions.Access.Has(ctx, ar.User, env.Name, RoleResponder)
+	ok, err := e.deps.Actions.Access.Has(ctx, ar.User, env.Name, RoleResponder)
 	if err != nil {
 		return RequestParams{}, err
 	}
@@ -339,7 +339,7 @@ func (e *Engine) admitRequest(ctx context.Context, env Environment, in *Incident
 		audit(AuditRequestRefused, map[string]string{"why": err.Error()})
 		return RequestParams{}, err
 	}
-	if holder, err := e.Actions.Slots.EnvLock(ctx, env.Name); err != nil {
+	if holder, err := e.deps.Actions.Slots.EnvLock(ctx, env.Name); err != nil {
 		return RequestParams{}, err
 	} else if holder != "" {
 		audit(AuditRequestRefused, map[string]string{"why": "environment busy", "job": holder})
@@ -355,11 +355,11 @@ func (e *Engine) newRequest(env Environment, in *Incident, ar ActionRequest, par
 	if in != nil {
 		sev = in.Severity
 	}
-	now := e.Now()
+	now := e.deps.Now()
 	r := Request{
 		ID: newID("REQ", now), Env: env.Name, IncidentID: incidentIDOf(in), Action: ar.Action, Params: params,
-		RequestedBy: ar.User, RequestedAt: now, ExpiresAt: now.Add(e.Actions.Policy.RequestTTL),
-		NeedsApproval: e.Actions.Policy.NeedsApproval(ar.Action, env, sev), State: RequestPending,
+		RequestedBy: ar.User, RequestedAt: now, ExpiresAt: now.Add(e.deps.Actions.Policy.RequestTTL),
+		NeedsApproval: e.deps.Actions.Policy.NeedsApproval(ar.Action, env, sev), State: RequestPending,
 		DedupeKey: strings.Join([]string{env.Name, incidentIDOf(in), string(ar.Action), params.SHA, params.LockID, params.Alarm, fmt.Sprint(params.RunID)}, "|"),
 	}
 	if in != nil {
@@ -373,7 +373,7 @@ func (e *Engine) newRequest(env Environment, in *Incident, ar ActionRequest, par
 // postRequest shows a new request, its preview still coming, and records its message.
 func (e *Engine) postRequest(ctx context.Context, r Request) (Request, error) {
 	r.Preview = Preview{Title: "Preparing the preview…"}
-	ts, err := e.Actions.Views.PostRequest(ctx, r)
+	ts, err := e.deps.Actions.Views.PostRequest(ctx, r)
 	if err != nil {
 		e.log.Warn("posting a request", zap.String("request", r.ID), zap.Error(err))
 		return r, nil
@@ -402,10 +402,10 @@ func (e *Engine) startPreview(ctx context.Context, env Environment, in *Incident
 // the alert's thread.
 func (e *Engine) awaitAlertTS(ctx context.Context, in Incident) Incident {
 	for i := 0; in.MessageTS == "" && i < 20; i++ {
-		if sleep(ctx, e.Clock, 100*time.Millisecond) != nil {
+		if sleep(ctx, e.deps.Clock, 100*time.Millisecond) != nil {
 			break
 		}
-		if again, err := e.Incidents.Incident(ctx, in.ID); err == nil {
+		if again, err := e.deps.Incidents.Incident(ctx, in.ID); err == nil {
 			in = again
 		}
 	}
@@ -418,7 +418,7 @@ func (e *Engine) awaitAlertTS(ctx context.Context, in Incident) Incident {
 func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Incident, requestID string) {
 	store := context.WithoutCancel(ctx)
 	log := e.log.With(zap.String("request", requestID), zap.String("env", env.Name))
-	r, err := e.Actions.Requests.Request(store, requestID)
+	r, err := e.deps.Actions.Requests.Request(store, requestID)
 	if err != nil {
 		log.Error("reading a request to preview", zap.Error(err))
 		return
@@ -447,7 +447,7 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 		}
 		cur.Preview, cur.PreviewReady = pv, true
 		if failed {
-			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.Now()
+			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.deps.Now()
 		}
 	})
 	if err != nil {
@@ -468,7 +468,7 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 		return
 	}
 	r, err = e.updateRequest(store, r.ID, func(cur *Request) {
-		cur.State, cur.DecidedBy, cur.DecidedAt = RequestApproved, "policy", e.Now()
+		cur.State, cur.DecidedBy, cur.DecidedAt = RequestApproved, "policy", e.deps.Now()
 	})
 	if err != nil {
 		log.Error("approving a self-service request", zap.Error(err))
@@ -486,7 +486,7 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 func (e *Engine) failRequest(ctx context.Context, id, why string) {
 	r, err := e.updateRequest(ctx, id, func(cur *Request) {
 		if cur.State == RequestPending {
-			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.Now()
+			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.deps.Now()
 			cur.Preview = Preview{Title: cur.Preview.Title, Problem: why}
 		}
 	})
@@ -500,7 +500,7 @@ func (e *Engine) failRequest(ctx context.Context, id, why string) {
 
 // dropPlan forgets a request's saved plan once nothing can apply it.
 func (e *Engine) dropPlan(ctx context.Context, requestID string) {
-	if err := e.Actions.Plans.DeletePlan(ctx, requestID); err != nil {
+	if err := e.deps.Actions.Plans.DeletePlan(ctx, requestID); err != nil {
 		e.log.Warn("deleting a saved plan", zap.String("request", requestID), zap.Error(err))
 	}
 }
@@ -663,7 +663,7 @@ func (e *Engine) orLastKnownGood(ctx context.Context, env Environment, in *Incid
 // nor (for a rollback on a healthy environment) the one running now. planned reports
 // the healthy case.
 func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Incident) (string, bool, error) {
-	deploys, err := e.History.SuccessfulDeploys(ctx, env, 10)
+	deploys, err := e.deps.History.SuccessfulDeploys(ctx, env, 10)
 	if err != nil {
 		return "", false, &UserError{"Could not read the deploy history: " + Literal(oneLine(err))}
 	}
@@ -689,7 +689,7 @@ func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Inciden
 
 // runningVersion is the version most of env's functions run, "" when unknown.
 func (e *Engine) runningVersion(ctx context.Context, env Environment) string {
-	fns, err := e.Actions.Functions.Functions(ctx, env)
+	fns, err := e.deps.Actions.Functions.Functions(ctx, env)
 	if err != nil {
 		return ""
 	}
@@ -711,10 +711,10 @@ func (e *Engine) runningVersion(ctx context.Context, env Environment) string {
 // one must come from an approver who is not the requester; a request is decided once,
 // however many times the click arrives.
 func (e *Engine) Decide(ctx context.Context, requestID, user string, approve bool) (string, error) {
-	if e.Actions == nil {
+	if e.deps.Actions == nil {
 		return "", &UserError{"medic's recovery actions are not configured here."}
 	}
-	r, err := e.Actions.Requests.Request(ctx, requestID)
+	r, err := e.deps.Actions.Requests.Request(ctx, requestID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Request %s is not on record.", requestID)}
 	}
@@ -735,7 +735,7 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if r.State != RequestPending {
 		return fmt.Sprintf("%s was already %s by %s.", r.ID, r.State, who(r.DecidedBy)), nil
 	}
-	if e.Now().After(r.ExpiresAt) {
+	if e.deps.Now().After(r.ExpiresAt) {
 		e.expire(ctx, r)
 		auditRefusal("expired")
 		return "", &UserError{fmt.Sprintf("%s expired at %s without an approval. Request it again if it is still needed.", r.ID, r.ExpiresAt.UTC().Format("15:04 UTC"))}
@@ -750,9 +750,9 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if !approve {
 		state = RequestRejected
 	}
-	decided, err := e.Actions.Requests.UpdateRequest(ctx, withDecision(r, state, user, e.Now()))
+	decided, err := e.deps.Actions.Requests.UpdateRequest(ctx, withDecision(r, state, user, e.deps.Now()))
 	if errors.Is(err, ErrConflict) {
-		cur, gerr := e.Actions.Requests.Request(ctx, requestID)
+		cur, gerr := e.deps.Actions.Requests.Request(ctx, requestID)
 		if gerr != nil {
 			return "", gerr
 		}
@@ -779,7 +779,7 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 // requester; rejecting another person's request needs the approver role.
 func (e *Engine) mayDecide(ctx context.Context, r Request, user string, approve bool, auditRefusal func(string)) error {
 	if approve {
-		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		ok, err := e.deps.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
 		if err != nil {
 			return err
 		}
@@ -792,7 +792,7 @@ func (e *Engine) mayDecide(ctx context.Context, r Request, user string, approve 
 			return &UserError{"You requested this: a second person must approve it."}
 		}
 	} else if user != r.RequestedBy {
-		ok, err := e.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		ok, err := e.deps.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
 		if err != nil {
 			return err
 		}
@@ -831,10 +831,10 @@ func who(id string) string {
 // ExpireRequests marks pending requests past their time expired, so their messages
 // stop offering Approve. It runs periodically.
 func (e *Engine) ExpireRequests(ctx context.Context) error {
-	if e.Actions == nil {
+	if e.deps.Actions == nil {
 		return nil
 	}
-	rs, err := e.Actions.Expiry.ExpiredRequests(ctx, e.Now())
+	rs, err := e.deps.Actions.Expiry.ExpiredRequests(ctx, e.deps.Now())
 	if err != nil {
 		return err
 	}
@@ -845,7 +845,7 @@ func (e *Engine) ExpireRequests(ctx context.Context) error {
 }
 
 func (e *Engine) expire(ctx context.Context, r Request) {
-	saved, err := e.Actions.Requests.UpdateRequest(ctx, withDecision(r, RequestExpired, "medic", e.Now()))
+	saved, err := e.deps.Actions.Requests.UpdateRequest(ctx, withDecision(r, RequestExpired, "medic", e.deps.Now()))
 	if err != nil {
 		return // decided or expired by someone else meanwhile
 	}
@@ -858,18 +858,18 @@ func (e *Engine) showRequest(ctx context.Context, r Request) {
 	if r.MessageTS == "" {
 		return
 	}
-	if err := e.Actions.Views.UpdateRequest(ctx, r); err != nil {
+	if err := e.deps.Actions.Views.UpdateRequest(ctx, r); err != nil {
 		e.log.Warn("updating a request message", zap.String("request", r.ID), zap.Error(err))
 	}
 }
 
 func (e *Engine) updateRequest(ctx context.Context, id string, change func(*Request)) (Request, error) {
-	return updateStored(ctx, requestRetries, func(ctx context.Context) (Request, error) { return e.Actions.Requests.Request(ctx, id) },
-		change, e.Actions.Requests.UpdateRequest)
+	return updateStored(ctx, requestRetries, func(ctx context.Context) (Request, error) { return e.deps.Actions.Requests.Request(ctx, id) },
+		change, e.deps.Actions.Requests.UpdateRequest)
 }
 
 func (e *Engine) auditEnv(ctx context.Context, env, incident, job, actor string, action AuditAction, detail map[string]string) {
-	if err := e.Audit.AppendAudit(ctx, AuditEntry{At: e.Now(), Actor: actor, Action: string(action), Env: env, IncidentID: incident, JobID: job, Detail: detail}); err != nil {
+	if err := e.deps.Audit.AppendAudit(ctx, AuditEntry{At: e.deps.Now(), Actor: actor, Action: string(action), Env: env, IncidentID: incident, JobID: job, Detail: detail}); err != nil {
 		e.log.Error("audit append failed", zap.String("action", string(action)), zap.Error(err))
 	}
 }

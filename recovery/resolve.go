@@ -90,7 +90,7 @@ func ParseChecklistID(s string) (string, bool) {
 // gets the post-incident checklist and the incident report, and the report can be
 // filed as a GitHub issue. It returns what to tell the user.
 func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (string, error) {
-	in, err := e.Incidents.Incident(ctx, incidentID)
+	in, err := e.deps.Incidents.Incident(ctx, incidentID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
 	}
@@ -104,8 +104,8 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 		return alreadyResolved(in), nil
 	}
 	items := DefaultChecklist()
-	if e.Resolution != nil && len(e.Resolution.Checklist) > 0 {
-		items = e.Resolution.Checklist
+	if e.deps.Resolution != nil && len(e.deps.Resolution.Checklist) > 0 {
+		items = e.deps.Resolution.Checklist
 	}
 	already := false
 	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
@@ -113,7 +113,7 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 			return
 		}
 		cur.Status = IncidentResolved
-		cur.Resolution.By, cur.Resolution.At, cur.Resolution.Note = user, e.Now(), Redact(strings.TrimSpace(note))
+		cur.Resolution.By, cur.Resolution.At, cur.Resolution.Note = user, e.deps.Now(), Redact(strings.TrimSpace(note))
 		cur.Resolution.Checklist = nil
 		for _, t := range items {
 			cur.Resolution.Checklist = append(cur.Resolution.Checklist, ChecklistItem{Text: t})
@@ -139,7 +139,7 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 	}
 	e.postNotes(ctx, saved, []Note{{Text: text}})
 	if saved.MessageTS != "" {
-		if ts, err := e.Resolution.Checklists.PostChecklist(ctx, saved); err != nil {
+		if ts, err := e.deps.Resolution.Checklists.PostChecklist(ctx, saved); err != nil {
 			e.log.Warn("posting the checklist", zap.String("incident", saved.ID), zap.Error(err))
 		} else if _, err := e.update(ctx, saved.ID, func(cur *Incident) { cur.Resolution.ChecklistTS = ts }); err != nil {
 			e.log.Warn("recording the checklist", zap.String("incident", saved.ID), zap.Error(err))
@@ -150,7 +150,7 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 		e.log.Warn("making the report", zap.String("incident", saved.ID), zap.Error(err))
 	} else {
 		n := Note{Text: Say(":page_facing_up: Incident report of %s (Markdown):", saved.ID), Title: "report.md", Detail: report, Whole: true}
-		if e.Resolution != nil && e.Resolution.Issues != nil {
+		if e.deps.Resolution != nil && e.deps.Resolution.Issues != nil {
 			n.Buttons = []Button{{Label: "Create GitHub issue", ID: ButtonID(ActCreateIssue), Value: saved.ID}}
 		}
 		e.postNotes(ctx, saved, []Note{n})
@@ -168,14 +168,14 @@ func alreadyResolved(in Incident) string {
 // SetChecklist records which checklist items are done (selected holds their indexes,
 // as the checkboxes send them) and updates the checklist message.
 func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, selected []string) (string, error) {
-	in, err := e.Incidents.Incident(ctx, incidentID)
+	in, err := e.deps.Incidents.Incident(ctx, incidentID)
 	if err != nil {
 		return "", err
 	}
 	if err := e.needRole(ctx, in, user, RoleResponder, "tick the checklist"); err != nil {
-		if cur, gerr := e.Incidents.Incident(ctx, incidentID); gerr == nil && cur.Resolution.ChecklistTS != "" {
+		if cur, gerr := e.deps.Incidents.Incident(ctx, incidentID); gerr == nil && cur.Resolution.ChecklistTS != "" {
 			// Slack already ticked the box on their screen: show the stored state again.
-			_ = e.Resolution.Checklists.UpdateChecklist(ctx, cur)
+			_ = e.deps.Resolution.Checklists.UpdateChecklist(ctx, cur)
 		}
 		return "", err
 	}
@@ -193,7 +193,7 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 			if it.Done == done[i] {
 				continue
 			}
-			it.Done, it.By, it.At = done[i], user, e.Now()
+			it.Done, it.By, it.At = done[i], user, e.deps.Now()
 			verb := "unchecked"
 			if it.Done {
 				verb = "checked"
@@ -208,7 +208,7 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 		verb, text, _ := strings.Cut(c, ": ")
 		e.audit(ctx, saved, user, AuditAction("checklist."+verb), map[string]string{"item": text})
 	}
-	if err := e.Resolution.Checklists.UpdateChecklist(ctx, saved); err != nil {
+	if err := e.deps.Resolution.Checklists.UpdateChecklist(ctx, saved); err != nil {
 		return "", err
 	}
 	left := 0
@@ -227,10 +227,10 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 // click, a redelivery or another replica finds the issue already filed (its body
 // carries the incident's marker).
 func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user string) (string, error) {
-	if e.Resolution == nil || e.Resolution.Issues == nil {
+	if e.deps.Resolution == nil || e.deps.Resolution.Issues == nil {
 		return "", &UserError{"Filing issues is not configured on this medic."}
 	}
-	in, err := e.Incidents.Incident(ctx, incidentID)
+	in, err := e.deps.Incidents.Incident(ctx, incidentID)
 	if err != nil {
 		return "", err
 	}
@@ -241,7 +241,7 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 		return fmt.Sprintf("The follow-up issue of %s is #%d: %s", in.ID, in.Resolution.IssueNumber, in.Resolution.IssueURL), nil
 	}
 	key := "issue:" + in.ID
-	ok, err := e.Claims.ClaimWork(ctx, key, 2*time.Minute)
+	ok, err := e.deps.Claims.ClaimWork(ctx, key, 2*time.Minute)
 	if err != nil {
 		return "", err
 	}
@@ -249,22 +249,22 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 		return fmt.Sprintf("The follow-up issue of %s is being filed; its link comes in the thread.", in.ID), nil
 	}
 	marker := issueMarker(in.ID)
-	labels := e.Resolution.Labels
-	num, url, found, err := e.Resolution.Issues.FindIssue(ctx, marker, labels)
+	labels := e.deps.Resolution.Labels
+	num, url, found, err := e.deps.Resolution.Issues.FindIssue(ctx, marker, labels)
 	if err != nil {
-		_ = e.Claims.ReleaseWork(ctx, key)
+		_ = e.deps.Claims.ReleaseWork(ctx, key)
 		return "", fmt.Errorf("looking for an earlier issue of %s: %w", in.ID, err)
 	}
 	if !found {
 		report, err := e.Report(ctx, in.ID)
 		if err != nil {
-			_ = e.Claims.ReleaseWork(ctx, key)
+			_ = e.deps.Claims.ReleaseWork(ctx, key)
 			return "", err
 		}
 		title := fmt.Sprintf("Follow-up of %s: %s (%s)", in.ID, in.Title, in.Env)
-		num, url, err = e.Resolution.Issues.CreateIssue(ctx, title, report+"\n\n"+marker+"\n", labels)
+		num, url, err = e.deps.Resolution.Issues.CreateIssue(ctx, title, report+"\n\n"+marker+"\n", labels)
 		if err != nil {
-			_ = e.Claims.ReleaseWork(ctx, key)
+			_ = e.deps.Claims.ReleaseWork(ctx, key)
 			e.postNotes(ctx, in, []Note{{Text: Say(":x: Could not file the follow-up issue: %s", Redact(oneLine(err)))}})
 			return "", &UserError{"GitHub did not take the issue: " + Literal(oneLine(err)) + ". Try again."}
 		}
@@ -273,7 +273,7 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 	if err != nil {
 		return "", err
 	}
-	_ = e.Claims.CompleteWork(ctx, key)
+	_ = e.deps.Claims.CompleteWork(ctx, key)
 	e.audit(ctx, saved, user, AuditIncidentIssue, map[string]string{"issue": strconv.Itoa(num), "url": url, "existing": fmt.Sprint(found)})
 	e.postNotes(ctx, saved, []Note{{Text: Say(":memo: Follow-up issue #%d filed by %s.", num, Mention(user)), Link: url, LinkText: fmt.Sprintf("#%d", num)}})
 	return fmt.Sprintf("Filed #%d: %s", num, url), nil
@@ -286,7 +286,7 @@ func issueMarker(incidentID string) string {
 
 // Report is the incident report, in Markdown, drawn from the incident and its audit.
 func (e *Engine) Report(ctx context.Context, incidentID string) (string, error) {
-	in, err := e.Incidents.Incident(ctx, incidentID)
+	in, err := e.deps.Incidents.Incident(ctx, incidentID)
 	if err != nil {
 		return "", err
 	}
@@ -295,12 +295,12 @@ func (e *Engine) Report(ctx context.Context, incidentID string) (string, error) 
 		return "", err
 	}
 	names := map[string]string{}
-	if e.Resolution != nil && e.Resolution.Names != nil {
+	if e.deps.Resolution != nil && e.deps.Resolution.Names != nil {
 		for _, a := range entries {
 			if _, ok := names[a.Actor]; ok || a.Actor == "medic" {
 				continue
 			}
-			if n, err := e.Resolution.Names.UserName(ctx, a.Actor); err == nil && n != "" {
+			if n, err := e.deps.Resolution.Names.UserName(ctx, a.Actor); err == nil && n != "" {
 				names[a.Actor] = n
 			}
 		}
@@ -310,7 +310,7 @@ func (e *Engine) Report(ctx context.Context, incidentID string) (string, error) 
 
 // AuditOf returns an incident's audit entries, oldest first.
 func (e *Engine) AuditOf(ctx context.Context, incidentID string) ([]AuditEntry, error) {
-	r, ok := e.Audit.(AuditReader)
+	r, ok := e.deps.Audit.(AuditReader)
 	if !ok {
 		return nil, errors.New("the audit log cannot be read here")
 	}
@@ -542,11 +542,11 @@ func mdCell(s string) string {
 
 // IncidentList is what /incident list shows: open incidents and the recently resolved.
 func (e *Engine) IncidentList(ctx context.Context) (open, recent []Incident, err error) {
-	lister, ok := e.Incidents.(IncidentLister)
+	lister, ok := e.deps.Incidents.(IncidentLister)
 	if !ok {
 		return nil, nil, errors.New("incidents cannot be listed here")
 	}
-	all, err := lister.RecentIncidents(ctx, e.Now().Add(-7*24*time.Hour), 50)
+	all, err := lister.RecentIncidents(ctx, e.deps.Now().Add(-7*24*time.Hour), 50)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -570,7 +570,7 @@ type IncidentLister interface {
 
 // Incident returns one incident for /incident show.
 func (e *Engine) Incident(ctx context.Context, id string) (Incident, error) {
-	in, err := e.Incidents.Incident(ctx, id)
+	in, err := e.deps.Incidents.Incident(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Incident{}, &UserError{fmt.Sprintf("Incident %s is not on record. `/incident list` shows the open and recent ones.", id)}
 	}

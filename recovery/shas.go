@@ -15,8 +15,8 @@ import (
 // onBranch checks that sha is on the protected branch and returns its full SHA. Its
 // errors are *UserError saying which rule failed and what to do.
 func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
-	branch := e.Actions.Branch
-	place, err := e.Commits.CommitOnBranch(ctx, sha, branch)
+	branch := e.deps.Actions.Branch
+	place, err := e.deps.Commits.CommitOnBranch(ctx, sha, branch)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return "", &UserError{fmt.Sprintf("The repository has no commit %s (a fork's or a mistyped SHA?). medic only runs commits that are on %s; nothing was done.", shortSHA(sha), branch)}
@@ -32,7 +32,7 @@ func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
 // deployedBefore reports whether sha (a full SHA) was deployed successfully to env: a
 // successful, trusted run of its deploy workflow built it.
 func (e *Engine) deployedBefore(ctx context.Context, env Environment, sha string) (bool, error) {
-	ok, err := e.Actions.Deployed.DeployedBefore(ctx, env, sha)
+	ok, err := e.deps.Actions.Deployed.DeployedBefore(ctx, env, sha)
 	if err != nil {
 		return false, &UserError{fmt.Sprintf("Could not read %s's deploy history to check %s (%s); nothing was done. Try again in a minute.", env.Name, shortSHA(sha), Literal(oneLine(err)))}
 	}
@@ -66,12 +66,12 @@ func (e *Engine) checkTarget(ctx context.Context, env Environment, action Action
 	}
 	a, _ := ActionByID(action)
 	never := fmt.Sprintf("%s is on %s but was never deployed successfully to %s (no successful run of %s built it)",
-		shortSHA(full), e.Actions.Branch, env.Name, env.DeployWorkflow)
+		shortSHA(full), e.deps.Actions.Branch, env.Name, env.DeployWorkflow)
 	if !p.Override {
 		return p, &UserError{fmt.Sprintf("%s: %s only goes to a version that ran there before. Pick a known good one (`/status %s` shows the last), or an admin may override with `/rollback %s %s override`; nothing was done.",
 			never, a.Label, env.Name, env.Name, shortSHA(full))}
 	}
-	admin, err := e.Actions.Access.Has(ctx, user, env.Name, RoleAdmin)
+	admin, err := e.deps.Actions.Access.Has(ctx, user, env.Name, RoleAdmin)
 	if err != nil {
 		return p, err
 	}

@@ -44,7 +44,7 @@ const (
 
 // plan lists a job's steps: the runbook's commands for its action, as API calls.
 func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
-	env, _ := e.Envs.Get(job.Env)
+	env, _ := e.deps.Envs.Get(job.Env)
 	s, ok := specOf(job.Action)
 	if !ok || s.steps == nil {
 		return []stepDef{{"unknown action " + string(job.Action), false, time.Second, func(context.Context) (string, error) {
@@ -59,38 +59,38 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 func (e *Engine) stepsRerunFailed(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
 	return []stepDef{{fmt.Sprintf("Re-run the failed jobs of run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		return said(fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.Actions.Workflows.RerunFailedJobs(ctx, p.RunID))
+		return said(fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.deps.Actions.Workflows.RerunFailedJobs(ctx, p.RunID))
 	}}}
 }
 
 func (e *Engine) stepsRerun(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
 	return []stepDef{{fmt.Sprintf("Re-run run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		return said(fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.Actions.Workflows.RerunRun(ctx, p.RunID))
+		return said(fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.deps.Actions.Workflows.RerunRun(ctx, p.RunID))
 	}}}
 }
 
 func (e *Engine) stepsCancelRun(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
 	return []stepDef{{fmt.Sprintf("Cancel run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		return said(fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.Actions.Workflows.CancelRun(ctx, p.RunID))
+		return said(fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.deps.Actions.Workflows.CancelRun(ctx, p.RunID))
 	}}}
 }
 
 func (e *Engine) stepsRevert(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
-	return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), e.Actions.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		res, err := e.Actions.Reverter.Revert(ctx, p.SHA, e.Actions.Branch)
+	return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), e.deps.Actions.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		res, err := e.deps.Actions.Reverter.Revert(ctx, p.SHA, e.deps.Actions.Branch)
 		if err != nil {
 			return "", err
 		}
 		if res.Method == "pull-request" {
-			return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), e.Actions.Branch, res.PullRequest, res.URL), nil
+			return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), e.deps.Actions.Branch, res.PullRequest, res.URL), nil
 		}
 		if ValidSHA(res.SHA) {
 			jc.follow = &FollowUp{SHA: res.SHA}
 		}
-		return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), e.Actions.Branch), nil
+		return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), e.deps.Actions.Branch), nil
 	}}}
 }
 
@@ -116,13 +116,13 @@ func (e *Engine) stepsUnlock(env Environment, job Job, jc *jobCtx) []stepDef {
 
 func (e *Engine) stepsDestroy(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
-	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + e.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		since := e.Now()
-		if err := e.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.Actions.Branch, nil); err != nil {
+	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + e.deps.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		since := e.deps.Now()
+		if err := e.deps.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.deps.Actions.Branch, nil); err != nil {
 			return "", err
 		}
 		jc.follow = &FollowUp{Workflow: env.DeployWorkflow, Since: since}
-		return env.DeployWorkflow + " dispatched on " + e.Actions.Branch + ": it redeploys " + env.Name + ".", nil
+		return env.DeployWorkflow + " dispatched on " + e.deps.Actions.Branch + ": it redeploys " + env.Name + ".", nil
 	}}}
 }
 
@@ -132,14 +132,14 @@ func (e *Engine) stepsLambda(env Environment, job Job, jc *jobCtx) []stepDef {
 	for _, fn := range env.Functions {
 		key := artifactKey(env, fn, p.SHA)
 		steps = append(steps, stepDef{fmt.Sprintf("Update %s from s3://%s/%s", fn, env.ArtifactsBucket, key), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			v, err := e.Actions.Lambda.UpdateCode(ctx, env, fn, env.ArtifactsBucket, key)
+			v, err := e.deps.Actions.Lambda.UpdateCode(ctx, env, fn, env.ArtifactsBucket, key)
 			if err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("%s: update started, version %s published.", fn, v), nil
 		}})
 		steps = append(steps, stepDef{"Wait for " + fn + " to finish updating", false, lambdaWaitTimeout, func(ctx context.Context) (string, error) {
-			fc, err := e.Actions.Lambda.WaitUpdated(ctx, env, fn, 2*time.Second)
+			fc, err := e.deps.Actions.Lambda.WaitUpdated(ctx, env, fn, 2*time.Second)
 			if err != nil {
 				return "", err
 			}
@@ -152,7 +152,7 @@ func (e *Engine) stepsLambda(env Environment, job Job, jc *jobCtx) []stepDef {
 func (e *Engine) stepsAlarm(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
 	return []stepDef{{"Set " + p.Alarm + " to OK", true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		if err := e.Actions.Alarms.SetAlarmOK(ctx, env, p.Alarm, p.Reason); err != nil {
+		if err := e.deps.Actions.Alarms.SetAlarmOK(ctx, env, p.Alarm, p.Reason); err != nil {
 			return "", err
 		}
 		return p.Alarm + " set to OK: " + p.Reason + ". CloudWatch re-evaluates it at the next period.", nil
@@ -161,7 +161,7 @@ func (e *Engine) stepsAlarm(env Environment, job Job, jc *jobCtx) []stepDef {
 
 func (e *Engine) stepsClean(env Environment, job Job, jc *jobCtx) []stepDef {
 	return []stepDef{{"Delete the items of " + env.Table + " (by key)", true, cleanTableTimeout, func(ctx context.Context) (string, error) {
-		n, err := e.Actions.Tables.DeleteAllItems(ctx, env, env.Table)
+		n, err := e.deps.Actions.Tables.DeleteAllItems(ctx, env, env.Table)
 		if err != nil {
 			return fmt.Sprintf("%d items deleted before the error", n), err
 		}
@@ -195,7 +195,7 @@ func (e *Engine) stepWorkspace(env Environment, sha string, jc *jobCtx) stepDef 
 			if _, err := e.onBranch(ctx, sha); err != nil {
 				return "", err
 			}
-			ws, err := e.Actions.Terraform.Workspace(ctx, env, sha)
+			ws, err := e.deps.Actions.Terraform.Workspace(ctx, env, sha)
 			if err != nil {
 				return "", err
 			}
@@ -226,7 +226,7 @@ func (e *Engine) stepApplySaved(job Job, jc *jobCtx) stepDef {
 		if job.PlanSHA256 == "" {
 			return "", errors.New("the request has no approved plan; request it again for a new preview")
 		}
-		plan, sum, err := e.Actions.Plans.Plan(ctx, job.RequestID)
+		plan, sum, err := e.deps.Actions.Plans.Plan(ctx, job.RequestID)
 		if errors.Is(err, ErrNotFound) {
 			return "", errors.New("the approved plan is no longer on record (applied once already?); request it again for a new preview")
 		}
@@ -246,7 +246,7 @@ func (e *Engine) stepApplySaved(job Job, jc *jobCtx) stepDef {
 // stepVerify checks the health endpoint and alarms, then keeps watching for the
 // configured time (the runbook: 10 minutes) and fails as soon as it breaks.
 func (e *Engine) stepVerify(env Environment) stepDef {
-	w := e.Actions.Verify
+	w := e.deps.Actions.Verify
 	name := "Verify: health endpoint 200 and no alarm in ALARM"
 	if w.Watch > 0 {
 		name += fmt.Sprintf(", watched for %s", w.Watch)
@@ -263,17 +263,17 @@ func (e *Engine) stepVerify(env Environment) stepDef {
 		if interval <= 0 {
 			interval = 30 * time.Second
 		}
-		end := e.Now().Add(w.Watch)
-		t := e.Clock.NewTicker(interval)
+		end := e.deps.Now().Add(w.Watch)
+		t := e.deps.Clock.NewTicker(interval)
 		defer t.Stop()
-		for e.Now().Before(end) {
+		for e.deps.Now().Before(end) {
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
 			case <-t.C():
 			}
 			if v, ok := e.verify(ctx, env); !ok {
-				return "", fmt.Errorf("broke at %s: %s", e.Now().UTC().Format("15:04:05 UTC"), strings.TrimPrefix(v, ":x: "))
+				return "", fmt.Errorf("broke at %s: %s", e.deps.Now().UTC().Format("15:04:05 UTC"), strings.TrimPrefix(v, ":x: "))
 			}
 		}
 		return fmt.Sprintf("%s; it held for %s.", verdict, w.Watch), nil
