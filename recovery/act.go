@@ -153,8 +153,19 @@ func (e *Engine) refresh(ctx context.Context, in Incident, env Environment, user
 			}
 		}
 	}
+	seen := in
 	findings := e.deps.Diagnoser.Gather(ctx, in, env, run, job, alarm, nil)
-	in, err := e.update(ctx, in.ID, func(cur *Incident) { setFindings(cur, findings, e.deps.Now()) })
+	in, err := e.update(ctx, in.ID, func(cur *Incident) {
+		if cur.RunAttempt != seen.RunAttempt {
+			return // a later attempt of the run set newer findings meanwhile
+		}
+		if f, ok := passingStep(*cur); ok {
+			// What medic followed passed: the run's failed step is that pass now, whatever
+			// the diagnostics read of the attempt's jobs.
+			findings = replaceStep(findings, f)
+		}
+		setFindings(cur, findings, e.deps.Now())
+	})
 	if err != nil {
 		return "", err
 	}
@@ -194,4 +205,17 @@ func (e *Engine) viewArtifacts(ctx context.Context, in Incident, user string) (s
 	}
 	e.postNotes(ctx, in, []Note{{Text: text, Link: link, LinkText: "download"}})
 	return "The artifacts are listed in the alert's thread.", nil
+}
+
+// passingStep is the finding saying the attempt medic followed passed, when it did.
+func passingStep(in Incident) (Finding, bool) {
+	if in.Follow == nil || in.Follow.Outcome != FollowPassed {
+		return Finding{}, false
+	}
+	for _, f := range in.Findings {
+		if f.Diagnostic == DiagFailedStep && !f.Bad {
+			return f, true
+		}
+	}
+	return Finding{}, false
 }

@@ -330,6 +330,12 @@ func passedFindings(findings []Finding, run Run, jobs []JobInfo, text string) []
 		f.Lines = append(f.Lines, fmt.Sprintf("%s: %s", j.Name, orWord(j.Conclusion, j.Status)))
 	}
 	f.Lines = capLines(f.Lines)
+	return replaceStep(findings, f)
+}
+
+// replaceStep puts f in place of the failed step's findings (the step, the test
+// failures, the log excerpt), first when there were none.
+func replaceStep(findings []Finding, f Finding) []Finding {
 	out := make([]Finding, 0, len(findings))
 	replaced := false
 	for _, old := range findings {

@@ -27,6 +27,45 @@ func rerunFailed(t *testing.T, h *recoverytest.Harness, in recovery.Incident) re
 	return job
 }
 
+// Diagnostics a job's end gathers while the re-run it started passes do not overwrite
+// what the pass said: the alert keeps "Attempt 2 passed", not the failed step again.
+func TestRefreshOvertakenByTheFollowedEndKeepsItsFindings(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobTestsDev)
+	gate := recoverytest.NewGate(t)
+	h.GitHub.JobLogFunc = func(ctx context.Context, jobID int64) (recovery.JobLog, error) {
+		if err := gate.Hold(ctx); err != nil {
+			return recovery.JobLog{}, err
+		}
+		return recovery.JobLog{Text: "1 failed"}, nil
+	}
+	job := rerunFailed(t, h, in)
+	gate.WaitHeld(t, 1) // the job's end refresh is gathering
+	run := attempt(t, h, in, 2, "success")
+	h.Submit(t, recovery.Signal{Kind: recovery.SignalRunCompleted, Via: "webhook", Run: &run, At: h.Clock.Now()})
+	if got := h.Incident(t, in.ID); got.Follow == nil || got.Follow.Outcome != recovery.FollowPassed {
+		t.Fatalf("follow after attempt 2 passed: got %+v, want passed (job %s)", got.Follow, job.ID)
+	}
+	gate.Release()
+	gate.WaitEnded(t, 1)
+	h.Engine.DrainJobs(graceOf(t, recoverytest.WaitTimeout)) // the job's goroutine, refresh included, has ended
+	for _, f := range h.Incident(t, in.ID).Findings {
+		if f.Diagnostic == recovery.DiagFailedStep && (f.Title != "Attempt 2 passed" || f.Bad) {
+			t.Fatalf("failed step finding after the refresh: got %+v, want the passing attempt's", f)
+		}
+	}
+	// Refreshed by hand after the pass, the diagnostics read attempt 2's jobs: the
+	// failed step is still the pass.
+	if _, err := h.Engine.Act(t.Context(), in.ID, recovery.ActRefresh, requester); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range h.Incident(t, in.ID).Findings {
+		if f.Diagnostic == recovery.DiagFailedStep && (f.Title != "Attempt 2 passed" || f.Bad) {
+			t.Fatalf("failed step finding after Refresh diagnostics: got %+v, want the passing attempt's", f)
+		}
+	}
+}
+
 // attempt records on GitHub a new attempt of in's run whose job ends with conclusion,
 // and returns the run as it then stands.
 func attempt(t *testing.T, h *recoverytest.Harness, in recovery.Incident, n int, conclusion string) recovery.Run {
