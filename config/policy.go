@@ -1,6 +1,10 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/medic-ops/medic/recovery"
+)
 
 // protectedOf is whether environment name is protected: its protected key, else
 // whether it is named prod or production (the runbook's production).
@@ -24,7 +28,22 @@ func allowDestructiveOf(name string, e Environment) bool {
 // validateEnvPolicy refuses an environment both protected and open to destructive
 // actions; add takes keys relative to the environment.
 func validateEnvPolicy(name string, e Environment, add func(key, msg, fix string)) {
-	if !allowDestructiveOf(name, e) || !protectedOf(name, e) {
+	if !allowDestructiveOf(name, e) {
+		return
+	}
+	// Production is never destroyed, whatever protected says: by its name, or by its
+	// rating (HIGH or above, like prod by default).
+	if name == "prod" || name == "production" {
+		add(".allow_destructive", fmt.Sprintf("is true on %s: production is never destroyed and never has its data cleaned", name),
+			"remove allow_destructive from "+name)
+		return
+	}
+	if sev := severityOf(name, e.Severity); sev >= recovery.SeverityHigh {
+		add(".allow_destructive", fmt.Sprintf("is true on %s, rated %s: an environment rated HIGH or above is never destroyed", name, sev),
+			fmt.Sprintf("remove allow_destructive from %s, or rate it lower (severity) if it really is a test environment", name))
+		return
+	}
+	if !protectedOf(name, e) {
 		return
 	}
 	why := "protected: true"

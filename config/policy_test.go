@@ -89,7 +89,7 @@ func TestEnvironmentPolicyExplicitValuesWin(t *testing.T) {
 		// Protecting preprod keeps it from being destroyed, without a second key to write.
 		{"preprod protected", withKey(t, runbookEnvs, "preprod", "protected: true"), "preprod", [2]bool{true, false}},
 		{"prod both false", withKey(t, runbookEnvs, "prod", "protected: false\n    allow_destructive: false"), "prod", [2]bool{false, false}},
-		{"prod unprotected, destructive", withKey(t, runbookEnvs, "prod", "protected: false\n    allow_destructive: true"), "prod", [2]bool{false, true}},
+		{"dev unprotected, destructive", withKey(t, runbookEnvs, "dev", "protected: false\n    allow_destructive: true"), "dev", [2]bool{false, true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestProtectedEnvironmentIsNeverDestructive(t *testing.T) {
 		name, src, wantKey, wantMsg string
 	}{
 		{"both given", withEnv(runbookEnvs, "staging", "protected: true", "allow_destructive: true"), "environments.staging.allow_destructive", "protected: true"},
-		{"prod, protected by name", withKey(t, runbookEnvs, "prod", "allow_destructive: true"), "environments.prod.allow_destructive", "protected by default, being named prod"},
+		{"a staging protected by default? no: named like production", withEnv(runbookEnvs, "live", "protected: true", "allow_destructive: true"), "environments.live.allow_destructive", "protected: true"},
 		{"preprod protected", withKey(t, runbookEnvs, "preprod", "protected: true\n    allow_destructive: true"), "environments.preprod.allow_destructive", "protected: true"},
 	}
 	for _, tt := range tests {
@@ -125,6 +125,33 @@ func TestProtectedEnvironmentIsNeverDestructive(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Production is never destroyed: allow_destructive is refused on prod or production
+// (protected or not) and on any environment rated HIGH or above.
+func TestProductionIsNeverDestructive(t *testing.T) {
+	tests := []struct {
+		name, src, wantKey, wantMsg string
+	}{
+		{"prod, protected by name", withKey(t, runbookEnvs, "prod", "allow_destructive: true"), "environments.prod.allow_destructive", "production is never destroyed"},
+		{"prod, unprotected", withKey(t, runbookEnvs, "prod", "protected: false\n    allow_destructive: true"), "environments.prod.allow_destructive", "production is never destroyed"},
+		{"production, rated LOW", withEnv(runbookEnvs, "production", "protected: false", "severity: LOW", "allow_destructive: true"), "environments.production.allow_destructive", "production is never destroyed"},
+		{"staging rated HIGH", withEnv(runbookEnvs, "staging", "severity: HIGH", "allow_destructive: true"), "environments.staging.allow_destructive", "rated HIGH"},
+		{"preprod rated CRITICAL", withKey(t, runbookEnvs, "preprod", "severity: CRITICAL"), "environments.preprod.allow_destructive", "rated CRITICAL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.src))
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Key != tt.wantKey || !strings.Contains(ps[0].String(), tt.wantMsg) {
+				t.Fatalf("got %v, want one problem for %s saying %q", err, tt.wantKey, tt.wantMsg)
+			}
+		})
+	}
+	// A staging rated MEDIUM may be destroyed.
+	if got := policies(mustParse(t, withEnv(runbookEnvs, "staging", "severity: MEDIUM", "allow_destructive: true")))["staging"]; got != [2]bool{false, true} {
+		t.Errorf("staging rated MEDIUM with allow_destructive: got %v, want unprotected, destructive", got)
 	}
 }
 

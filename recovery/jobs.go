@@ -18,6 +18,8 @@ type jobRegistry struct {
 	mu      sync.Mutex
 	cancels map[string]context.CancelCauseFunc
 	wg      sync.WaitGroup
+	// closing is set when DrainJobs begins: no job starts after it.
+	closing bool
 }
 
 var (
@@ -35,12 +37,18 @@ func newJobRegistry() *jobRegistry {
 
 // start runs a job in its own goroutine. The job keeps ctx's values but outlives the
 // click that approved it: it ends by itself, by cancel, or when DrainJobs stops it.
-func (r *jobRegistry) start(ctx context.Context, id string, run func(ctx context.Context)) {
+// Once the drain began it starts nothing and returns false.
+func (r *jobRegistry) start(ctx context.Context, id string, run func(ctx context.Context)) bool {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		cancel(errShutdown)
+		return false
+	}
 	r.cancels[id] = cancel
-	r.mu.Unlock()
 	r.wg.Add(1)
+	r.mu.Unlock()
 	go func() {
 		defer r.wg.Done()
 		defer func() {
@@ -51,6 +59,14 @@ func (r *jobRegistry) start(ctx context.Context, id string, run func(ctx context
 		}()
 		run(ctx)
 	}()
+	return true
+}
+
+// isClosing reports whether the drain began.
+func (r *jobRegistry) isClosing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closing
 }
 
 func (r *jobRegistry) cancel(id string, cause error) bool {
@@ -68,6 +84,9 @@ func (r *jobRegistry) cancel(id string, cause error) bool {
 // interrupts the rest (Terraform gets an interrupt), which record where they stopped.
 // It returns once every job has ended.
 func (e *Engine) DrainJobs(ctx context.Context) {
+	e.jobs.mu.Lock()
+	e.jobs.closing = true // from now on no job starts (see startJob)
+	e.jobs.mu.Unlock()
 	if e.previews != nil {
 		e.previews.close()
 	}
@@ -118,6 +137,9 @@ func ParseButtonValue(s string) (incidentID, env string, p RequestParams) {
 // startJob turns an approved request into a job and runs it in the background. It
 // starts at most once per request: a second call finds the job already there.
 func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
+	if e.jobs.isClosing() {
+		return Job{}, &UserError{fmt.Sprintf("medic is shutting down, so %s's job did not start; nothing was done. Retry it once medic is back.", r.ID)}
+	}
 	now := e.deps.Now()
 	job := Job{
 		ID: newID("JOB", now), Env: r.Env, Action: r.Action, IncidentID: r.IncidentID, RequestID: r.ID,
@@ -153,7 +175,12 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 		e.showRequest(ctx, saved)
 	}
 	e.showIncidentJob(ctx, job)
-	e.jobs.start(ctx, job.ID, func(ctx context.Context) { e.runJob(ctx, job) })
+	if !e.jobs.start(ctx, job.ID, func(ctx context.Context) { e.runJob(ctx, job) }) {
+		// The drain began a moment ago: the job ends before its first step, as one the
+		// drain interrupted does.
+		e.finishJob(context.WithoutCancel(ctx), job, e.plan(job, nil), errShutdown, 0, errShutdown, nil)
+		return Job{}, &UserError{fmt.Sprintf("medic is shutting down, so job %s did not start; nothing was done. Retry it once medic is back.", job.ID)}
+	}
 	return job, nil
 }
 

@@ -1659,3 +1659,26 @@ func graceOf(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// Once the drain began, nothing starts: an approval is refused and its request stays
+// pending, and no job takes the environment; the drain then returns at once.
+func TestNoJobStartsOnceTheDrainBegan(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployProd)
+	r, reply, err := h.Request(t, recovery.ActionRequest{IncidentID: in.ID, Action: recovery.ActRollback, User: requester})
+	if err != nil || r.ID == "" {
+		t.Fatalf("requesting a rollback: %q, %v", reply, err)
+	}
+	h.WaitPreview(t, r.ID)
+	h.Engine.DrainJobs(graceOf(t, 0))
+	_, err = h.Approve(t, r.ID, approver)
+	if got, want := recoverytest.UserMessage(err), "medic is shutting down, so nothing starts now; "+r.ID+" stays pending: approve it again in a minute."; got != want {
+		t.Fatalf("approving during the drain: got %q (%v), want %q", got, err, want)
+	}
+	if got, _ := h.Store.Request(t.Context(), r.ID); got.State != recovery.RequestPending || got.JobID != "" {
+		t.Fatalf("request after the refused approval: got %s with job %q, want pending without a job", got.State, got.JobID)
+	}
+	if holder, _ := h.Store.EnvLock(t.Context(), "prod"); holder != "" || h.Terraform.Count("ApplyPlan") != 0 {
+		t.Fatalf("prod after the refused approval: slot held by %q, %d applies; want free, none", holder, h.Terraform.Count("ApplyPlan"))
+	}
+}

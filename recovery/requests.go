@@ -746,6 +746,10 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if err := e.mayDecide(ctx, r, user, approve, auditRefusal); err != nil {
 		return "", err
 	}
+	if approve && e.jobs.isClosing() {
+		// Approved now, its job could not start: the request stays pending instead.
+		return "", &UserError{fmt.Sprintf("medic is shutting down, so nothing starts now; %s stays pending: approve it again in a minute.", r.ID)}
+	}
 	state := RequestApproved
 	if !approve {
 		state = RequestRejected
