@@ -679,6 +679,7 @@ func (c *Config) validateEnvironments() Problems {
 	for _, name := range sortedKeys(c.Environments) {
 		ps = append(ps, validateEnv(name, c.Environments[name])...)
 	}
+	ps = append(ps, c.validateDestructiveResources()...)
 	// medic's own AWS identity is the one that assumes the environments' roles: an
 	// environment without a role would hand it to Terraform (and its providers) there.
 	var withRole []string

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/medic-ops/medic/recovery"
 )
@@ -73,4 +75,54 @@ func (c *Config) anyProtected() bool {
 		}
 	}
 	return false
+}
+
+// validateDestructiveResources refuses an environment open to destructive actions
+// whose resources are another environment's: its table (the same, or one named after
+// the other environment, "<other>-…"), its AWS role, its Terraform backend, variables
+// or lock table. Destroy & recreate and Clean test data act on these.
+func (c *Config) validateDestructiveResources() Problems {
+	var ps Problems
+	for _, name := range sortedKeys(c.Environments) {
+		e := c.Environments[name]
+		if !allowDestructiveOf(name, e) {
+			continue
+		}
+		for _, other := range sortedKeys(c.Environments) {
+			if other == name {
+				continue
+			}
+			for _, clash := range sharedResources(name, e, other, c.Environments[other]) {
+				ps = append(ps, Problem{Key: "environments." + name + "." + clash.key,
+					Msg: fmt.Sprintf("%s is %s's too, and %s allows destructive actions", clash.what, other, name),
+					Fix: fmt.Sprintf("give %s its own, or remove allow_destructive from %s", name, name)})
+			}
+		}
+	}
+	return ps
+}
+
+type clash struct{ key, what string }
+
+// sharedResources lists what destructive environment name shares with other.
+func sharedResources(name string, e Environment, other string, o Environment) []clash {
+	var out []clash
+	// A table is named after the environment whose name is its longest prefix.
+	if t := e.DynamoDBTable; t != "" && (t == o.DynamoDBTable ||
+		(strings.HasPrefix(t, other+"-") && !(strings.HasPrefix(t, name+"-") && len(name) > len(other)))) {
+		out = append(out, clash{"dynamodb_table", fmt.Sprintf("the table %q", t)})
+	}
+	if r := e.AWS.RoleARN; r != "" && r == o.AWS.RoleARN {
+		out = append(out, clash{"aws.role_arn", fmt.Sprintf("the role %q", r)})
+	}
+	if l := e.Terraform.LockTable; l != "" && l == o.Terraform.LockTable {
+		out = append(out, clash{"terraform.lock_table", fmt.Sprintf("the lock table %q", l)})
+	}
+	if v := e.Terraform.VarFile; v != "" && v == o.Terraform.VarFile && e.Terraform.Dir == o.Terraform.Dir {
+		out = append(out, clash{"terraform.var_file", fmt.Sprintf("the variables file %q", v)})
+	}
+	if b := e.Terraform.BackendConfig; len(b) > 0 && slices.Equal(b, o.Terraform.BackendConfig) && e.Terraform.Dir == o.Terraform.Dir {
+		out = append(out, clash{"terraform.backend_config", fmt.Sprintf("the backend %q", strings.Join(b, " "))})
+	}
+	return out
 }

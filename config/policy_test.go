@@ -200,3 +200,36 @@ func TestShutdownGrace(t *testing.T) {
 		t.Errorf("negative: got %v, want one problem for shutdown_grace saying it must be positive", err)
 	}
 }
+
+// An environment open to destructive actions never shares what they act on with
+// another environment: its table (the same, or named after the other), its role, its
+// lock table, its Terraform variables or backend.
+func TestDestructiveEnvironmentOwnsItsResources(t *testing.T) {
+	tests := []struct {
+		name, src, wantKey string
+	}{
+		{"prod's table", withKey(t, runbookEnvs, "preprod", "dynamodb_table: prod-sentiment-items"), "environments.preprod.dynamodb_table"},
+		{"a table named after a longer environment", withEnv(withKey(t, runbookEnvs, "preprod", "dynamodb_table: preprod-eu-items"), "preprod-eu", "protected: true"), "environments.preprod.dynamodb_table"},
+		{"a table named after another environment", withEnv(runbookEnvs, "staging", "allow_destructive: true", "dynamodb_table: dev-items"), "environments.staging.dynamodb_table"},
+		{"prod's role", strings.ReplaceAll(runbookEnvs, "aws: {region: us-east-1}", `aws: {region: us-east-1, role_arn: "arn:aws:iam::123456789012:role/medic-prod"}`), "environments.preprod.aws.role_arn"},
+		{"prod's lock table", withKey(t, withKey(t, runbookEnvs, "prod", "terraform: {lock_table: terraform-state-lock}"), "preprod", "terraform: {lock_table: terraform-state-lock}"), "environments.preprod.terraform.lock_table"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.src))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("got %v, want Problems", err)
+			}
+			var found bool
+			for _, p := range ps {
+				found = found || (p.Key == tt.wantKey && strings.Contains(p.String(), "allows destructive actions"))
+			}
+			if !found {
+				t.Fatalf("got %v, want a problem for %s", ps, tt.wantKey)
+			}
+		})
+	}
+	// Its own table, named after it, is fine; so is a shorter environment's prefix.
+	mustParse(t, withEnv(withKey(t, runbookEnvs, "preprod", "dynamodb_table: preprod-items"), "pre"))
+}
