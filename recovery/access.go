@@ -151,5 +151,8 @@ func (p Policy) NeedsApproval(action ActionID, env Environment, sev Severity) bo
 	if sev >= SeverityHigh || env.Severity >= SeverityHigh || env.Protected {
 		return true
 	}
+	if a, ok := ActionByID(action); !ok || a.Restricted {
+		return true // a restricted action is never self-service (config check refuses it)
+	}
 	return !slices.Contains(p.SelfService[env.Name], action)
 }

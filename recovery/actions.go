@@ -207,6 +207,9 @@ func (s actionSpec) complete() error {
 	if (s.destructive || s.nuclear || s.needsDeployed || s.followsRun || s.fixes || s.terraformFallback || s.rollsBack || s.asksSHA) && s.Kind != Mutating {
 		return fmt.Errorf("only a mutating action can be destructive, nuclear, need a deployed target, follow or fix")
 	}
+	if (s.destructive || s.nuclear) && !s.Restricted {
+		return fmt.Errorf("a destructive or nuclear action must be restricted (asks a reason, never self-service)")
+	}
 	return nil
 }
 

@@ -38,6 +38,8 @@ func TestActionRegistryRefusesIncompleteOrDuplicateSpecs(t *testing.T) {
 		{"a paging action without page", mutate(ActPageSenior, func(s *actionSpec) { s.page = nil }), "action page-senior: a paging action needs page"},
 		{"a destructive read-only action", mutate(ActViewLogs, func(s *actionSpec) { s.destructive = true }), "action view-logs: only a mutating action can be destructive"},
 		{"a fixing paging action", mutate(ActPageOnCall, func(s *actionSpec) { s.fixes = true }), "action page-oncall: only a mutating action"},
+		{"a nuclear action not restricted", mutate(ActForceLambdaUpdate, func(s *actionSpec) { s.Restricted = false }), "action force-lambda-update: a destructive or nuclear action must be restricted"},
+		{"a destructive action not restricted", mutate(ActCleanTestData, func(s *actionSpec) { s.Restricted = false }), "action clean-test-data: a destructive or nuclear action must be restricted"},
 		{"an action without a label", mutate(ActResolve, func(s *actionSpec) { s.Label = "" }), `action "resolve" has no ID or label`},
 		{"an unknown kind", mutate(ActResolve, func(s *actionSpec) { s.Kind = 7 }), "action resolve: unknown kind 7"},
 		{"an action defined twice", append(append([]actionSpec(nil), table...), table[3]), "action " + string(table[3].ID) + " is defined twice"},

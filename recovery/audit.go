@@ -52,6 +52,8 @@ const (
 	AuditFollowCancelled       AuditAction = "follow.cancelled"
 	AuditChecklistChecked      AuditAction = "checklist.checked"
 	AuditChecklistUnchecked    AuditAction = "checklist.unchecked"
+	// AuditRefused is a person refused for want of a role (acknowledge, page, resolve).
+	AuditRefused AuditAction = "refused"
 )
 
 // auditClick is the event of a click on a read-only action's button ("action.verify").
@@ -155,6 +157,7 @@ var auditEvents = map[AuditAction]auditEvent{
 	AuditJobCancelRefused:        {},
 	AuditChecklistChecked:        {},
 	AuditChecklistUnchecked:      {},
+	AuditRefused:                 {},
 	auditClick(ActAcknowledge):   {},
 	auditClick(ActResolve):       {},
 	auditClick(ActCreateIssue):   {},

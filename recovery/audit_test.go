@@ -4,7 +4,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +56,54 @@ func TestEveryAuditEventHasItsReading(t *testing.T) {
 		if _, ok := auditEvents[a]; !ok {
 			t.Errorf("audit event %q has no entry in auditEvents", a)
 		}
+	}
+}
+
+// TestAuditCallsUseTypedEvents: every audit call names its event by an AuditAction
+// constant or helper, never by a string typed at the call, so the report's table knows
+// every event written.
+func TestAuditCallsUseTypedEvents(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	calls := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			arg := -1
+			switch sel.Sel.Name {
+			case "audit":
+				arg = 3
+			case "auditEnv":
+				arg = 5
+			}
+			if arg < 0 || len(call.Args) <= arg {
+				return true
+			}
+			calls++
+			if _, lit := call.Args[arg].(*ast.BasicLit); lit {
+				t.Errorf("%s: an audit event typed as a string: use an AuditAction constant", fset.Position(call.Pos()))
+			}
+			return true
+		})
+	}
+	if calls < 40 {
+		t.Fatalf("found %d audit calls, want all of them (40 or more)", calls)
 	}
 }

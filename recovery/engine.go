@@ -582,7 +582,7 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 	if err != nil {
 		return fmt.Errorf("signal %s: %w", sig.Key(), err)
 	}
-	in, findings, created, err := e.findOrCreate(ctx, sig, scenario, env, log)
+	in, findings, created, err := e.findOrCreate(ctx, &sig, scenario, env, log)
 	if err != nil {
 		return err
 	}
@@ -628,19 +628,20 @@ func (e *Engine) open(ctx context.Context, sig Signal, scenario ScenarioID, envN
 
 // findOrCreate returns the open incident of the signal's source, or creates it with
 // its diagnostics gathered first, so nobody ever sees (or posts) an incident without
-// them. created reports a new incident; findings are set only then.
-func (e *Engine) findOrCreate(ctx context.Context, sig Signal, scenario ScenarioID, env Environment, log *JobLog) (in Incident, findings []Finding, created bool, err error) {
+// them. created reports a new incident; findings are set only then. The run the
+// diagnostics read in full replaces sig's.
+func (e *Engine) findOrCreate(ctx context.Context, sig *Signal, scenario ScenarioID, env Environment, log *JobLog) (in Incident, findings []Finding, created bool, err error) {
 	source := sig.SourceKey()
 	in, err = e.deps.Sources.OpenIncidentBySource(ctx, source)
 	if !errors.Is(err, ErrNotFound) {
 		return in, nil, false, err
 	}
-	in = e.newIncident(sig, scenario, env)
+	in = e.newIncident(*sig, scenario, env)
 	var full *Run
 	findings, full = e.deps.Diagnoser.GatherRun(ctx, in, env, sig.Run, sig.Job, sig.Alarm, log)
 	if full != nil {
 		sig.Run = full
-		applySignal(&in, sig, scenario, env)
+		applySignal(&in, *sig, scenario, env)
 	}
 	setFindings(&in, findings, e.deps.Now())
 	err = e.deps.Incidents.CreateIncident(ctx, in)

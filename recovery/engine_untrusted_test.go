@@ -240,3 +240,19 @@ func TestEngineUntrustedRunWithoutItsEnvironmentIsIgnored(t *testing.T) {
 		t.Fatalf("retries pending: got %v, want none (ignored, not failed)", got)
 	}
 }
+
+// A delivery that lacks the run's facts gets them from GitHub, and the incident keeps
+// them: the pull request and its author name the alert.
+func TestEngineUntrustedTitleFromTheRunGitHubReads(t *testing.T) {
+	h := recoverytest.New(t)
+	sig := h.FailedJob(recovery.JobTestsDev, recoverytest.FromPullRequest(42, "mallory"))
+	h.GitHub.AddRun(*sig.Run, *sig.Job)
+	payload := *sig.Run // a workflow_job delivery: no commit message, number or PRs
+	payload.PullRequests, payload.Actor, payload.CommitMessage, payload.Number = nil, "", "", 0
+	sig.Run = &payload
+	h.Submit(t, sig)
+	in := mustOpen(t, h, sig)
+	if want := "Checks failed on PR #42 by mallory"; in.Title != want {
+		t.Fatalf("title: got %q, want %q", in.Title, want)
+	}
+}

@@ -644,6 +644,7 @@ func (e *Engine) PageIncident(ctx context.Context, incidentID string, action Act
 	}
 	s, ok := specOf(action)
 	if !ok || s.page == nil {
+		e.audit(ctx, in, user, AuditPageRefused, map[string]string{"action": string(action), "why": "not a paging action"})
 		return "", &UserError{fmt.Sprintf("%s is not a way to page people.", Literal(strconv.Quote(string(action))))}
 	}
 	return s.page(e, ctx, in, user, reason)
@@ -736,7 +737,7 @@ func (e *Engine) needRole(ctx context.Context, in Incident, user string, role Ro
 		return err
 	}
 	if !ok {
-		e.audit(ctx, in, user, "refused", map[string]string{"what": what, "why": "not a " + string(role)})
+		e.audit(ctx, in, user, AuditRefused, map[string]string{"what": what, "why": "not a " + string(role)})
 		return &UserError{fmt.Sprintf("You need the *%s* role for %s to %s (config: access.roles). Nothing was done.", role, in.Env, what)}
 	}
 	return nil

@@ -62,6 +62,14 @@ func TestNeedsApprovalBoundaries(t *testing.T) {
 	if !(Policy{}).NeedsApproval(ActRerunFailed, dev, 0) {
 		t.Error("a policy with no self-service: got no approval needed, want every action approved")
 	}
+	// A restricted action, or one medic does not know, is never self-service, even
+	// listed (config check refuses such a list; the rule holds without it).
+	listed := Policy{SelfService: map[string][]ActionID{"dev": {ActForceUnlock, "no-such-action"}}}
+	for _, a := range []ActionID{ActForceUnlock, "no-such-action"} {
+		if !listed.NeedsApproval(a, dev, 0) {
+			t.Errorf("%s listed as self-service in dev: got no approval needed, want approval", a)
+		}
+	}
 }
 
 // TestNeedsApprovalEveryActionEnvSeverity: every mutating action, in every kind of

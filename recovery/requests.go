@@ -247,6 +247,9 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 		return "", err
 	}
 	audit := func(action AuditAction, detail map[string]string) {
+		if detail == nil {
+			detail = map[string]string{}
+		}
 		detail["action"] = string(ar.Action)
 		e.auditEnv(ctx, env.Name, incidentIDOf(in), "", ar.User, action, detail)
 	}
@@ -290,8 +293,14 @@ func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Inciden
 	envName := ar.Env
 	if s, _ := specOf(ar.Action); ar.IncidentID == "" && ar.Env != "" && s.rollsBack {
 		// /rollback while the environment has an open incident belongs to that incident:
-		// its thread, its failing SHA to avoid.
-		if open, err := e.deps.Incidents.OpenIncidents(ctx, ar.Env); err == nil {
+		// its thread, its failing SHA to avoid. The environment as configured, whatever
+		// its spelling in the request.
+		env, err := e.deps.Envs.Get(ar.Env)
+		if err != nil {
+			return nil, Environment{}, &UserError{err.Error()}
+		}
+		envName = env.Name
+		if open, err := e.deps.Incidents.OpenIncidents(ctx, env.Name); err == nil {
 			for _, o := range open {
 				if o.Status != IncidentResolved && o.Untrusted == "" {
 					ar.IncidentID = o.ID
@@ -542,7 +551,7 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 	if err != nil {
 		return p, err
 	}
-	if s.destructive && !env.AllowDestructive {
+	if s.destructive && (!env.AllowDestructive || env.Protected) {
 		// Each destructive action's params refuse first, saying why; this is the
 		// registry's own guard behind them.
 		return p, &UserError{fmt.Sprintf("%s only runs where allow_destructive is set (config: environments.%s.allow_destructive), never %s.", s.Label, env.Name, env.Name)}

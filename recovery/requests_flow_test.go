@@ -1108,3 +1108,17 @@ func TestRequestGivesUpAfterSixStaleWrites(t *testing.T) {
 		t.Fatalf("writes tried: got %d, want 6", c.refused)
 	}
 }
+
+// /rollback names its environment however it is spelt: the request belongs to the
+// environment's open incident all the same, with its severity (so its approval).
+func TestRollbackOfAnEnvironmentSpeltOtherwiseJoinsItsIncident(t *testing.T) {
+	h := recoverytest.New(t)
+	in := h.FailJob(t, recovery.JobDeployPreprod)
+	r, reply, err := h.Request(t, recovery.ActionRequest{Env: " PREPROD", Action: recovery.ActRollback, User: requester, Channel: "C0OTHER"})
+	if err != nil || r.ID == "" {
+		t.Fatalf("requesting a rollback of \" PREPROD\": %q, %v", reply, err)
+	}
+	if r.IncidentID != in.ID || r.Env != "preprod" || r.ThreadTS != in.MessageTS {
+		t.Fatalf("request: got incident %q in %q (thread %q), want %s in preprod, in its thread", r.IncidentID, r.Env, r.ThreadTS, in.ID)
+	}
+}
