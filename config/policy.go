@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -65,7 +66,41 @@ func (c *Config) Warnings() []Problem {
 			Msg: "no environment is protected: none is sure to need a second person's approval for every recovery action",
 			Fix: "set protected: true on the production environment (environments.<name>.protected)"})
 	}
+	if missing := c.defaultsWithoutTheirEnvironments(); len(missing) > 0 {
+		ws = append(ws, Problem{Key: "pipeline",
+			Msg: fmt.Sprintf("the runbook's default %s name environments this config does not have (%s): what they say of those environments does nothing",
+				strings.Join(missing[1:], ", "), missing[0]),
+			Fix: "spell them out for your environments: pipeline.jobs, pipeline.rules and escalation.matrix (see the README's configuration reference)"})
+	}
 	return ws
+}
+
+// defaultsWithoutTheirEnvironments lists, when the runbook's default job stages, rules
+// or escalation matrix are in use and there is no prod (environments named otherwise),
+// the missing environments (first) and the defaults that name them. An install without
+// dev or preprod is common; one without prod has renamed it.
+func (c *Config) defaultsWithoutTheirEnvironments() []string {
+	if _, ok := c.Environments["prod"]; ok || len(c.Environments) == 0 {
+		return nil
+	}
+	absent := []string{"prod"}
+	if _, ok := c.Environments["preprod"]; !ok {
+		absent = []string{"preprod", "prod"}
+	}
+	var defaults []string
+	if maps.Equal(c.Pipeline.Jobs, recovery.DefaultJobEnvs()) {
+		defaults = append(defaults, "job stages (pipeline.jobs)")
+	}
+	if len(c.Pipeline.Rules) == 0 {
+		defaults = append(defaults, "rules (pipeline.rules)")
+	}
+	if len(c.Escalation.Matrix) == 0 {
+		defaults = append(defaults, "escalation matrix (escalation.matrix)")
+	}
+	if len(defaults) == 0 {
+		return nil
+	}
+	return append([]string{strings.Join(absent, ", ")}, defaults...)
 }
 
 func (c *Config) anyProtected() bool {

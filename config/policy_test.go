@@ -167,7 +167,7 @@ func TestWarnsWhenNoEnvironmentIsProtected(t *testing.T) {
 		"prod off, dev on":      mustParse(t, withKey(t, withKey(t, runbookEnvs, "prod", "protected: false"), "dev", "protected: true")),
 		"production by default": mustParse(t, strings.Replace(minimal, "  prod:", "  production:", 1)),
 	} {
-		if ws := c.Warnings(); len(ws) != 0 {
+		if ws := keyed(c.Warnings(), "environments"); len(ws) != 0 {
 			t.Errorf("%s config: got warnings %v, want none", name, ws)
 		}
 	}
@@ -175,7 +175,7 @@ func TestWarnsWhenNoEnvironmentIsProtected(t *testing.T) {
 		"prod unprotected": withKey(t, runbookEnvs, "prod", "protected: false"),
 		"no prod":          strings.Replace(minimal, "  prod:", "  live:", 1),
 	} {
-		ws := mustParse(t, src).Warnings() // a warning, not a problem: it parses
+		ws := keyed(mustParse(t, src).Warnings(), "environments") // a warning, not a problem: it parses
 		if len(ws) != 1 || ws[0].Key != "environments" || !strings.Contains(ws[0].String(), "no environment is protected") ||
 			!strings.Contains(ws[0].Fix, "protected: true") {
 			t.Errorf("%s: got warnings %v, want one saying no environment is protected and how to protect one", name, ws)
@@ -232,4 +232,35 @@ func TestDestructiveEnvironmentOwnsItsResources(t *testing.T) {
 	}
 	// Its own table, named after it, is fine; so is a shorter environment's prefix.
 	mustParse(t, withEnv(withKey(t, runbookEnvs, "preprod", "dynamodb_table: preprod-items"), "pre"))
+}
+
+// keyed are the problems of key.
+func keyed(ps []Problem, key string) []Problem {
+	var out []Problem
+	for _, p := range ps {
+		if p.Key == key {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Environments named otherwise than the runbook's, with its default stages, rules and
+// escalation matrix left in place: config check warns that those defaults name
+// environments it does not have. Spelt out, or with a prod, there is no warning.
+func TestWarnsWhenTheDefaultsNameMissingEnvironments(t *testing.T) {
+	renamed := strings.ReplaceAll(strings.ReplaceAll(runbookEnvs, "  prod:", "  production:"), "  preprod:", "  staging:")
+	ws := keyed(mustParse(t, renamed).Warnings(), "pipeline")
+	if len(ws) != 1 || !strings.Contains(ws[0].Msg, "(preprod, prod)") || !strings.Contains(ws[0].Msg, "escalation matrix") || !strings.Contains(ws[0].Fix, "pipeline.jobs") {
+		t.Fatalf("renamed environments: got %v, want one warning naming preprod and prod and the defaults", ws)
+	}
+	ex, err := Parse(bytes.NewReader(medic.ExampleConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*Config{"example": ex, "minimal (prod only)": mustParse(t, minimal), "runbook's": mustParse(t, runbookEnvs)} {
+		if ws := keyed(c.Warnings(), "pipeline"); len(ws) != 0 {
+			t.Errorf("%s config: got %v, want no warning", name, ws)
+		}
+	}
 }
