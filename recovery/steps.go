@@ -57,23 +57,24 @@ func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
 // The actions' steps (see actionTable).
 
 func (e *Engine) stepsRerunFailed(env Environment, job Job, jc *jobCtx) []stepDef {
-	p := job.Params
-	return []stepDef{{fmt.Sprintf("Re-run the failed jobs of run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		return said(fmt.Sprintf("GitHub queued the failed jobs of run %d again.", p.RunID), e.deps.Actions.Workflows.RerunFailedJobs(ctx, p.RunID))
-	}}}
+	id := job.Params.RunID
+	return runCallSteps(fmt.Sprintf("Re-run the failed jobs of run %d", id), fmt.Sprintf("GitHub queued the failed jobs of run %d again.", id), id, e.deps.Actions.Workflows.RerunFailedJobs)
 }
 
 func (e *Engine) stepsRerun(env Environment, job Job, jc *jobCtx) []stepDef {
-	p := job.Params
-	return []stepDef{{fmt.Sprintf("Re-run run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		return said(fmt.Sprintf("GitHub queued run %d again.", p.RunID), e.deps.Actions.Workflows.RerunRun(ctx, p.RunID))
-	}}}
+	id := job.Params.RunID
+	return runCallSteps(fmt.Sprintf("Re-run run %d", id), fmt.Sprintf("GitHub queued run %d again.", id), id, e.deps.Actions.Workflows.RerunRun)
 }
 
 func (e *Engine) stepsCancelRun(env Environment, job Job, jc *jobCtx) []stepDef {
-	p := job.Params
-	return []stepDef{{fmt.Sprintf("Cancel run %d", p.RunID), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		return said(fmt.Sprintf("GitHub is cancelling run %d.", p.RunID), e.deps.Actions.Workflows.CancelRun(ctx, p.RunID))
+	id := job.Params.RunID
+	return runCallSteps(fmt.Sprintf("Cancel run %d", id), fmt.Sprintf("GitHub is cancelling run %d.", id), id, e.deps.Actions.Workflows.CancelRun)
+}
+
+// runCallSteps is the one step of an action on a workflow run: call on it, saying done.
+func runCallSteps(name, done string, runID int64, call func(context.Context, int64) error) []stepDef {
+	return []stepDef{{name, true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		return said(done, call(ctx, runID))
 	}}}
 }
 
