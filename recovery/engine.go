@@ -52,7 +52,8 @@ type SourceIndex interface {
 	AttachSource(ctx context.Context, incidentID, source string) error
 }
 
-// Auditor appends to the audit log.
+// Auditor appends to the audit log. Its only errors are the store's (unreachable,
+// context ended): the entry was not written.
 type Auditor interface {
 	AppendAudit(ctx context.Context, e AuditEntry) error
 }

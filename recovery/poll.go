@@ -11,7 +11,8 @@ import (
 )
 
 // CursorStore keeps where each poller got to, so a restart neither misses nor
-// repeats. Cursor returns the zero time for a cursor never set.
+// repeats. Cursor returns the zero time for a cursor never set (not ErrNotFound); the
+// only errors are the store's.
 type CursorStore interface {
 	Cursor(ctx context.Context, name string) (time.Time, error)
 	SetCursor(ctx context.Context, name string, t time.Time) error

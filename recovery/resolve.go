@@ -317,7 +317,8 @@ func (e *Engine) AuditOf(ctx context.Context, incidentID string) ([]AuditEntry, 
 	return r.IncidentAudit(ctx, incidentID)
 }
 
-// AuditReader reads the audit log.
+// AuditReader reads the audit log: an incident's entries, oldest first (none for an
+// unknown incident, not ErrNotFound). Its only errors are the store's.
 type AuditReader interface {
 	IncidentAudit(ctx context.Context, incidentID string) ([]AuditEntry, error)
 }

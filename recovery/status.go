@@ -103,12 +103,14 @@ type DeployHistory interface {
 	LastSuccessfulDeploy(ctx context.Context, env Environment) (*Deploy, error)
 }
 
-// IncidentReader lists an environment's open incidents.
+// IncidentReader lists an environment's open incidents, most severe and newest first
+// (none for an unknown environment). Its only errors are the store's.
 type IncidentReader interface {
 	OpenIncidents(ctx context.Context, env string) ([]Incident, error)
 }
 
-// JobReader lists an environment's running jobs.
+// JobReader lists an environment's pending and running jobs (none for an unknown
+// environment). Its only errors are the store's.
 type JobReader interface {
 	RunningJobs(ctx context.Context, env string) ([]Job, error)
 }
