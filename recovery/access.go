@@ -156,3 +156,20 @@ func (p Policy) NeedsApproval(action ActionID, env Environment, sev Severity) bo
 	}
 	return !slices.Contains(p.SelfService[env.Name], action)
 }
+
+// needRole refuses, with a message and an audit entry, a user without role in the
+// incident's environment. Without access configuration everyone may.
+func (e *Engine) needRole(ctx context.Context, in Incident, user string, role Role, what string) error {
+	if e.deps.Actions == nil || e.deps.Actions.Access == nil {
+		return nil
+	}
+	ok, err := e.deps.Actions.Access.Has(ctx, user, in.Env, role)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e.audit(ctx, in, user, AuditRefused, map[string]string{"what": what, "why": "not a " + string(role)})
+		return &UserError{fmt.Sprintf("You need the *%s* role for %s to %s (config: access.roles). Nothing was done.", role, in.Env, what)}
+	}
+	return nil
+}

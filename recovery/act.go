@@ -119,7 +119,7 @@ func (e *Engine) acknowledge(ctx context.Context, in Incident, user string) (str
 		text = Say(":eyes: Acknowledged by %s: escalation stopped.", Mention(user))
 	}
 	e.postNotes(ctx, in, []Note{{Text: text}})
-	e.followPagerDuty(ctx, in, PageAcknowledge, user)
+	e.esc.followPagerDuty(ctx, in, PageAcknowledge, user)
 	return fmt.Sprintf("You acknowledged %s.", in.ID), nil
 }
 

@@ -90,7 +90,7 @@ type actionSpec struct {
 	shown func(in Incident) bool
 
 	act     func(e *Engine, ctx context.Context, in Incident, env Environment, user string) (string, error)
-	page    func(e *Engine, ctx context.Context, in Incident, user, reason string) (string, error)
+	page    func(x *escalator, ctx context.Context, in Incident, user, reason string) (string, error)
 	params  func(e *Engine, ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error)
 	preview func(e *Engine, ctx context.Context, env Environment, in *Incident, r Request) Preview
 	steps   func(e *Engine, env Environment, job Job, jc *jobCtx) []stepDef
@@ -137,11 +137,11 @@ func actionTable() []actionSpec {
 		{Action: Action{ID: ActSetAlarmOK, Label: "Set alarm OK", Kind: Mutating, Restricted: true, Runbook: "aws cloudwatch set-alarm-state --state-value OK --state-reason …"},
 			params: (*Engine).alarmParams, preview: (*Engine).previewAlarm, steps: (*Engine).stepsAlarm},
 		{Action: Action{ID: ActPageOnCall, Label: "Page on-call", Kind: Paging},
-			page: (*Engine).pageOnCall},
+			page: (*escalator).pageOnCall},
 		{Action: Action{ID: ActPageSenior, Label: "Page senior engineer", Style: "danger", Kind: Paging},
-			page: (*Engine).pageSenior},
+			page: (*escalator).pageSenior},
 		{Action: Action{ID: ActDataCorruption, Label: "Data corruption risk", Style: "danger", Kind: Paging, Restricted: true},
-			page: (*Engine).declareDataCorruption},
+			page: (*escalator).declareDataCorruption},
 		{Action: Action{ID: ActResolve, Label: "Resolve", Style: "primary", Kind: ReadOnly},
 			act: (*Engine).actResolve},
 		{Action: Action{ID: ActCreateIssue, Label: "Create GitHub issue", Kind: ReadOnly},

@@ -151,6 +151,12 @@ type EngineDeps struct {
 	Resolution *ResolutionDeps
 }
 
+// newEscalator is the engine's escalation and paging service, keeping its incidents
+// through the engine's book.
+func (e *Engine) newEscalator() *escalator {
+	return &escalator{deps: e.deps.Escalation, book: e, roles: e, claims: e.deps.Claims, incidents: e.deps.Incidents, now: e.deps.Now, log: e.log}
+}
+
 // missing names the required dependencies left out.
 func (d EngineDeps) missing() string {
 	return missingFields(map[string]bool{"Envs": d.Envs == nil, "Pipeline": d.Pipeline == nil, "Claims": d.Claims == nil,
@@ -185,6 +191,8 @@ type Engine struct {
 	previews *previewPool
 	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.
 	alertLocks sync.Map
+	// esc escalates and pages.
+	esc *escalator
 	// soleRoundDone is set once RecoverJobs looked at the jobs another process left
 	// behind (ActionDeps.SoleProcess): that is done once, at start.
 	soleRoundDone atomic.Bool
@@ -255,6 +263,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
+	e.esc = e.newEscalator()
 	if r := d.Resolution; r != nil && r.Checklists == nil {
 		return nil, errors.New("engine: resolution needs its checklist publisher; missing ResolutionDeps.Checklists")
 	}
@@ -852,11 +861,11 @@ func (e *Engine) update(ctx context.Context, id string, change func(*Incident)) 
 		func(cur *Incident) {
 			before = *cur
 			change(cur)
-			e.schedule(cur)
+			e.esc.schedule(cur)
 			cur.UpdatedAt = e.deps.Now()
 		}, e.deps.Incidents.UpdateIncident)
 	if err == nil {
-		e.escalationChanged(ctx, before, saved)
+		e.esc.escalationChanged(ctx, before, saved)
 	}
 	return saved, err
 }
@@ -911,7 +920,7 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		if err := e.deps.Publisher.UpdateAlert(ctx, *in); err != nil {
 			return fmt.Errorf("updating the alert of %s: %w", in.ID, err)
 		}
-		e.wakeIfDue(*in)
+		e.esc.wakeIfDue(*in)
 		return nil
 	}
 	if in.GatheredAt.IsZero() {
@@ -953,7 +962,7 @@ func (e *Engine) publish(ctx context.Context, in *Incident) error {
 		}
 	}
 	*in = saved
-	e.wakeIfDue(saved)
+	e.esc.wakeIfDue(saved)
 	return nil
 }
 

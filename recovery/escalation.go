@@ -277,6 +277,73 @@ type EscalationDeps struct {
 	Wake func()
 }
 
+// escalator is the escalation and paging service: it gives incidents their
+// acknowledgement deadlines, escalates the unacknowledged ones through the matrix,
+// stores and delivers pages, and pages on request. It works with its own dependencies
+// (deps is nil when escalation is off) and reaches incidents only through book.
+type escalator struct {
+	deps      *EscalationDeps
+	book      incidentBook
+	roles     roleChecker
+	claims    WorkClaimer
+	incidents pageIncidents
+	now       func() time.Time
+	log       *zap.Logger
+}
+
+// incidentBook is how the services change incidents and say so: each change stored
+// (retried on a conflict), shown in Slack, noted in the thread and audited. The engine
+// keeps the book.
+type incidentBook interface {
+	// update applies change to the stored incident, read again on each conflict, and
+	// returns it as saved; the store's errors (ErrNotFound, ErrConflict after the
+	// retries) pass through.
+	update(ctx context.Context, id string, change func(*Incident)) (Incident, error)
+	// publish posts or updates the incident's alert (Slack's errors, wrapped).
+	publish(ctx context.Context, in *Incident) error
+	// postNotes replies in the alert's thread; failures are logged, not returned.
+	postNotes(ctx context.Context, in Incident, notes []Note)
+	// audit appends to the audit log; failures are logged, not returned.
+	audit(ctx context.Context, in Incident, actor string, action AuditAction, detail map[string]string)
+}
+
+// roleChecker refuses a person without a role in the incident's environment, with a
+// *UserError saying so (audited); the store's or Slack's errors pass through.
+type roleChecker interface {
+	needRole(ctx context.Context, in Incident, user string, role Role, what string) error
+}
+
+// pageIncidents is what the escalator reads of incidents.
+type pageIncidents interface {
+	// Incident returns one incident (ErrNotFound).
+	Incident(ctx context.Context, id string) (Incident, error)
+	// OpenIncidents lists an environment's unresolved incidents.
+	OpenIncidents(ctx context.Context, env string) ([]Incident, error)
+}
+
+// Escalate, DeliverPages, PageIncident, PageEnv and EscalationLine are the engine's
+// escalation and paging, served by its escalator.
+
+// Escalate pages every incident whose acknowledgement deadline passed, then delivers
+// the pages waiting to go out (see escalator.Escalate).
+func (e *Engine) Escalate(ctx context.Context) error { return e.esc.Escalate(ctx) }
+
+// DeliverPages sends the pages due now (see escalator.DeliverPages).
+func (e *Engine) DeliverPages(ctx context.Context) error { return e.esc.DeliverPages(ctx) }
+
+// PageIncident pages people about an incident at once (see escalator.PageIncident).
+func (e *Engine) PageIncident(ctx context.Context, incidentID string, action ActionID, user, reason string) (string, error) {
+	return e.esc.PageIncident(ctx, incidentID, action, user, reason)
+}
+
+// PageEnv pages the on-call engineer for env's most severe open incident.
+func (e *Engine) PageEnv(ctx context.Context, env, user string) (string, error) {
+	return e.esc.PageEnv(ctx, env, user)
+}
+
+// EscalationLine is what the alert shows of the escalation.
+func (e *Engine) EscalationLine(in Incident) string { return e.esc.EscalationLine(in) }
+
 // Paging limits.
 const (
 	// maxPageAttempts bounds the retries of one page (about 20 minutes with backoff).
@@ -294,15 +361,15 @@ const (
 // is new or now falls under another row (its severity rose, data corruption was
 // declared), the clock restarts from the new row's response time and any earlier
 // acknowledgement no longer holds. Resolved incidents stop their clock.
-func (e *Engine) schedule(cur *Incident) {
-	if e.deps.Escalation == nil {
+func (x *escalator) schedule(cur *Incident) {
+	if x.deps == nil {
 		return
 	}
 	if cur.Status == IncidentResolved {
 		cur.Escalation.DueAt = time.Time{}
 		return
 	}
-	row, ok := e.deps.Escalation.Policy.Row(*cur)
+	row, ok := x.deps.Policy.Row(*cur)
 	if !ok || row.Name == cur.Escalation.Row {
 		return
 	}
@@ -312,34 +379,34 @@ func (e *Engine) schedule(cur *Incident) {
 	if row.BestEffort {
 		return
 	}
-	cur.Escalation.DueAt = e.deps.Now().Add(row.Response)
+	cur.Escalation.DueAt = x.now().Add(row.Response)
 	if !first && cur.Status == IncidentAcknowledged {
 		cur.Status, cur.AckBy, cur.AckAt = IncidentOpen, "", time.Time{}
 	}
 }
 
 // wakeIfDue asks for an escalation round now when in's deadline has passed.
-func (e *Engine) wakeIfDue(in Incident) {
-	if e.deps.Escalation == nil || e.deps.Escalation.Wake == nil || in.MessageTS == "" || in.Status != IncidentOpen {
+func (x *escalator) wakeIfDue(in Incident) {
+	if x.deps == nil || x.deps.Wake == nil || in.MessageTS == "" || in.Status != IncidentOpen {
 		return
 	}
-	if due := in.Escalation.DueAt; !due.IsZero() && !due.After(e.deps.Now()) {
-		e.deps.Escalation.Wake()
+	if due := in.Escalation.DueAt; !due.IsZero() && !due.After(x.now()) {
+		x.deps.Wake()
 	}
 }
 
 // escalationChanged says in the thread that the incident now follows another row.
-func (e *Engine) escalationChanged(ctx context.Context, before, after Incident) {
-	if e.deps.Escalation == nil || before.Escalation.Row == "" || before.Escalation.Row == after.Escalation.Row {
+func (x *escalator) escalationChanged(ctx context.Context, before, after Incident) {
+	if x.deps == nil || before.Escalation.Row == "" || before.Escalation.Row == after.Escalation.Row {
 		return
 	}
-	row, _ := e.deps.Escalation.Policy.rowNamed(after.Escalation.Row)
+	row, _ := x.deps.Policy.rowNamed(after.Escalation.Row)
 	text := Say(":rotating_light: Escalation now follows *%s* (response %s).", row.Name, row.ResponseText())
 	if before.AckBy != "" && after.AckBy == "" {
 		text = append(text, Say(" The acknowledgement by %s was for the earlier situation: acknowledge again.", Mention(before.AckBy))...)
 	}
-	e.audit(ctx, after, "medic", AuditEscalationRow, map[string]string{"from": before.Escalation.Row, "to": row.Name, "due": timeText(after.Escalation.DueAt)})
-	e.postNotes(ctx, after, []Note{{Text: text}})
+	x.book.audit(ctx, after, "medic", AuditEscalationRow, map[string]string{"from": before.Escalation.Row, "to": row.Name, "due": timeText(after.Escalation.DueAt)})
+	x.book.postNotes(ctx, after, []Note{{Text: text}})
 }
 
 func timeText(t time.Time) string {
@@ -353,33 +420,33 @@ func timeText(t time.Time) string {
 // the pages waiting to go out. Run it every few seconds; several replicas may run it
 // at once: each page is stored under an ID made from the incident and its number, so
 // a page is added once, and sending is claimed.
-func (e *Engine) Escalate(ctx context.Context) error {
-	if e.deps.Escalation == nil {
+func (x *escalator) Escalate(ctx context.Context) error {
+	if x.deps == nil {
 		return nil
 	}
-	due, err := e.deps.Escalation.Due.DueEscalations(ctx, e.deps.Now())
+	due, err := x.deps.Due.DueEscalations(ctx, x.now())
 	if err != nil {
 		return fmt.Errorf("listing due escalations: %w", err)
 	}
 	var errs []error
 	for _, in := range due {
-		if err := e.escalate(ctx, in); err != nil {
-			e.log.Error("escalating", zap.String("incident", in.ID), zap.Error(err))
+		if err := x.escalate(ctx, in); err != nil {
+			x.log.Error("escalating", zap.String("incident", in.ID), zap.Error(err))
 			errs = append(errs, err)
 		}
 	}
-	if err := e.DeliverPages(ctx); err != nil {
+	if err := x.DeliverPages(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // escalate pages the next step of in's path, because nobody acknowledged in time.
-func (e *Engine) escalate(ctx context.Context, in Incident) error {
-	p := e.deps.Escalation.Policy
+func (x *escalator) escalate(ctx context.Context, in Incident) error {
+	p := x.deps.Policy
 	row, ok := p.rowNamed(in.Escalation.Row)
 	if !ok || row.BestEffort || len(row.Path) == 0 || in.Status != IncidentOpen {
-		_, err := e.update(ctx, in.ID, func(cur *Incident) { cur.Escalation.DueAt = time.Time{} })
+		_, err := x.book.update(ctx, in.ID, func(cur *Incident) { cur.Escalation.DueAt = time.Time{} })
 		return err
 	}
 	step := min(in.Escalation.Step, len(row.Path)-1)
@@ -394,43 +461,43 @@ func (e *Engine) escalate(ctx context.Context, in Incident) error {
 		reason = fmt.Sprintf("still not acknowledged %s after the last page (%s)", duration(p.Interval), row.Name)
 	}
 	seq := in.Escalation.Pages + 1
-	return e.page(ctx, in, seq, levels, reason, "medic", func(cur *Incident) {
+	return x.page(ctx, in, seq, levels, reason, "medic", func(cur *Incident) {
 		cur.Escalation.Step = step + 1
-		cur.Escalation.DueAt = e.deps.Now().Add(p.Interval)
+		cur.Escalation.DueAt = x.now().Add(p.Interval)
 	})
 }
 
 // page stores the pages of page number seq of in to levels, one per pager, then
 // records them on the incident (with more, for the timer) unless someone else already
 // did. It is safe to call twice with the same seq.
-func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string, reason, by string, more func(*Incident)) error {
-	p := e.deps.Escalation.Policy
+func (x *escalator) page(ctx context.Context, in Incident, seq int, levels []string, reason, by string, more func(*Incident)) error {
+	p := x.deps.Policy
 	var lv []Level
 	for _, n := range levels {
 		lv = append(lv, p.Levels[n])
 	}
 	pd := false
-	for _, pager := range e.deps.Escalation.Pagers {
+	for _, pager := range x.deps.Pagers {
 		if !pager.Wants(PageTrigger, lv) {
 			continue
 		}
 		if pager.Name() == "pagerduty" {
 			pd = true
 		}
-		if err := e.addPage(ctx, Page{ID: fmt.Sprintf("%s#%d/%s", in.ID, seq, pager.Name()), IncidentID: in.ID, Pager: pager.Name(),
+		if err := x.addPage(ctx, Page{ID: fmt.Sprintf("%s#%d/%s", in.ID, seq, pager.Name()), IncidentID: in.ID, Pager: pager.Name(),
 			Kind: PageTrigger, Levels: levels, Reason: reason, By: by, Seq: seq}); err != nil {
 			return err
 		}
 	}
 	recorded := false
-	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+	saved, err := x.book.update(ctx, in.ID, func(cur *Incident) {
 		recorded = false
 		if cur.Escalation.Pages >= seq {
 			return // another replica got there first
 		}
 		recorded = true
 		cur.Escalation.Pages = seq
-		cur.Escalation.LastPagedAt, cur.Escalation.LastLevels = e.deps.Now(), levels
+		cur.Escalation.LastPagedAt, cur.Escalation.LastLevels = x.now(), levels
 		if pd {
 			cur.Escalation.PagerDuty = true
 		}
@@ -444,21 +511,21 @@ func (e *Engine) page(ctx context.Context, in Incident, seq int, levels []string
 	if !recorded {
 		return nil
 	}
-	e.audit(ctx, saved, by, AuditIncidentPaged, map[string]string{"levels": strings.Join(levels, ","), "reason": Page{Reason: reason, By: by}.Why(), "page": fmt.Sprint(seq)})
-	if err := e.publish(ctx, &saved); err != nil {
-		e.log.Warn("showing a page on the alert", zap.String("incident", in.ID), zap.Error(err))
+	x.book.audit(ctx, saved, by, AuditIncidentPaged, map[string]string{"levels": strings.Join(levels, ","), "reason": Page{Reason: reason, By: by}.Why(), "page": fmt.Sprint(seq)})
+	if err := x.book.publish(ctx, &saved); err != nil {
+		x.log.Warn("showing a page on the alert", zap.String("incident", in.ID), zap.Error(err))
 	}
-	if !slices.ContainsFunc(e.deps.Escalation.Pagers, func(pg Pager) bool { return pg.Wants(PageTrigger, lv) }) {
-		e.postNotes(ctx, saved, []Note{{Text: Say(":warning: Nobody to page for %s: the level has no Slack members and PagerDuty is off (config: escalation.levels).", p.levelTitles(levels))}})
+	if !slices.ContainsFunc(x.deps.Pagers, func(pg Pager) bool { return pg.Wants(PageTrigger, lv) }) {
+		x.book.postNotes(ctx, saved, []Note{{Text: Say(":warning: Nobody to page for %s: the level has no Slack members and PagerDuty is off (config: escalation.levels).", p.levelTitles(levels))}})
 	}
 	return nil
 }
 
 // addPage stores a page to send now; one already stored under the same ID is left as
 // it is.
-func (e *Engine) addPage(ctx context.Context, pg Page) error {
-	pg.State, pg.CreatedAt, pg.NextAt = PagePending, e.deps.Now(), e.deps.Now()
-	if err := e.deps.Escalation.Pages.AddPage(ctx, pg); err != nil && !errors.Is(err, ErrDuplicate) {
+func (x *escalator) addPage(ctx context.Context, pg Page) error {
+	pg.State, pg.CreatedAt, pg.NextAt = PagePending, x.now(), x.now()
+	if err := x.deps.Pages.AddPage(ctx, pg); err != nil && !errors.Is(err, ErrDuplicate) {
 		return fmt.Errorf("storing page %s: %w", pg.ID, err)
 	}
 	return nil
@@ -466,71 +533,71 @@ func (e *Engine) addPage(ctx context.Context, pg Page) error {
 
 // followPagerDuty tells PagerDuty that medic's incident was acknowledged or resolved,
 // when PagerDuty was paged for it.
-func (e *Engine) followPagerDuty(ctx context.Context, in Incident, kind PageKind, by string) {
-	if e.deps.Escalation == nil || !in.Escalation.PagerDuty {
+func (x *escalator) followPagerDuty(ctx context.Context, in Incident, kind PageKind, by string) {
+	if x.deps == nil || !in.Escalation.PagerDuty {
 		return
 	}
 	id := fmt.Sprintf("%s#%s", in.ID, kind)
 	if kind == PageAcknowledge {
 		id = fmt.Sprintf("%s#ack%d", in.ID, in.Escalation.Pages)
 	}
-	for _, pager := range e.deps.Escalation.Pagers {
+	for _, pager := range x.deps.Pagers {
 		if !pager.Wants(kind, nil) {
 			continue
 		}
-		if err := e.addPage(ctx, Page{ID: id + "/" + pager.Name(), IncidentID: in.ID, Pager: pager.Name(), Kind: kind, By: by, Seq: in.Escalation.Pages}); err != nil {
-			e.log.Error("storing a page", zap.String("incident", in.ID), zap.Error(err))
+		if err := x.addPage(ctx, Page{ID: id + "/" + pager.Name(), IncidentID: in.ID, Pager: pager.Name(), Kind: kind, By: by, Seq: in.Escalation.Pages}); err != nil {
+			x.log.Error("storing a page", zap.String("incident", in.ID), zap.Error(err))
 		}
 	}
-	if err := e.DeliverPages(ctx); err != nil {
-		e.log.Warn("delivering pages", zap.Error(err))
+	if err := x.DeliverPages(ctx); err != nil {
+		x.log.Warn("delivering pages", zap.Error(err))
 	}
 }
 
 // DeliverPages sends the pages due now. A page that fails for a temporary reason
 // (PagerDuty 429 or 5xx, Slack unreachable) is retried with backoff, and the thread
 // says so; one that fails for good says that too.
-func (e *Engine) DeliverPages(ctx context.Context) error {
-	if e.deps.Escalation == nil {
+func (x *escalator) DeliverPages(ctx context.Context) error {
+	if x.deps == nil {
 		return nil
 	}
-	pages, err := e.deps.Escalation.Pages.DuePages(ctx, e.deps.Now(), 50)
+	pages, err := x.deps.Pages.DuePages(ctx, x.now(), 50)
 	if err != nil {
 		return fmt.Errorf("listing pages to send: %w", err)
 	}
 	for _, pg := range pages {
-		e.deliver(ctx, pg)
+		x.deliver(ctx, pg)
 	}
 	return nil
 }
 
-func (e *Engine) deliver(ctx context.Context, pg Page) {
-	log := e.log.With(zap.String("page", pg.ID))
+func (x *escalator) deliver(ctx context.Context, pg Page) {
+	log := x.log.With(zap.String("page", pg.ID))
 	key := "page:" + pg.ID + fmt.Sprintf("@%d", pg.Attempts)
-	ok, err := e.deps.Claims.ClaimWork(ctx, key, pageLease)
+	ok, err := x.claims.ClaimWork(ctx, key, pageLease)
 	if err != nil || !ok {
 		return
 	}
-	if !e.stillDue(ctx, pg) {
-		_ = e.deps.Claims.CompleteWork(ctx, key)
+	if !x.stillDue(ctx, pg) {
+		_ = x.claims.CompleteWork(ctx, key)
 		return
 	}
 	var pager Pager
-	for _, p := range e.deps.Escalation.Pagers {
+	for _, p := range x.deps.Pagers {
 		if p.Name() == pg.Pager {
 			pager = p
 		}
 	}
-	in, err := e.deps.Incidents.Incident(ctx, pg.IncidentID)
+	in, err := x.incidents.Incident(ctx, pg.IncidentID)
 	if err != nil || pager == nil {
 		pg.State, pg.LastError = PageFailed, fmt.Sprintf("cannot send: pager %q configured: %v; incident: %v", pg.Pager, pager != nil, err)
-		e.savePage(ctx, log, pg)
-		_ = e.deps.Claims.CompleteWork(ctx, key)
+		x.savePage(ctx, log, pg)
+		_ = x.claims.CompleteWork(ctx, key)
 		return
 	}
 	var levels []Level
 	for _, n := range pg.Levels {
-		levels = append(levels, e.deps.Escalation.Policy.Levels[n])
+		levels = append(levels, x.deps.Policy.Levels[n])
 	}
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	err = pager.Send(sctx, pg, in, levels)
@@ -538,12 +605,12 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 	pg.Attempts++
 	if err == nil {
 		if pg.Attempts > 1 {
-			e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: %s page %s delivered after %d attempts.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts)}})
+			x.book.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: %s page %s delivered after %d attempts.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts)}})
 		}
-		pg.State, pg.SentAt, pg.LastError = PageSent, e.deps.Now(), ""
-		e.savePage(ctx, log, pg)
-		e.audit(ctx, in, "medic", AuditPageSent, map[string]string{"page": pg.ID, "pager": pg.Pager, "kind": string(pg.Kind), "levels": strings.Join(pg.Levels, ",")})
-		_ = e.deps.Claims.CompleteWork(ctx, key)
+		pg.State, pg.SentAt, pg.LastError = PageSent, x.now(), ""
+		x.savePage(ctx, log, pg)
+		x.book.audit(ctx, in, "medic", AuditPageSent, map[string]string{"page": pg.ID, "pager": pg.Pager, "kind": string(pg.Kind), "levels": strings.Join(pg.Levels, ",")})
+		_ = x.claims.CompleteWork(ctx, key)
 		return
 	}
 	why := Redact(oneLine(err))
@@ -564,24 +631,24 @@ func (e *Engine) deliver(ctx context.Context, pg Page) {
 		if errors.As(err, &ra) && ra.RetryAfter() > wait {
 			wait = ra.RetryAfter()
 		}
-		pg.NextAt = e.deps.Now().Add(wait)
+		pg.NextAt = x.now().Add(wait)
 		if pg.Attempts == 1 {
-			e.postNotes(ctx, in, []Note{{Text: Say(":warning: %s page %s failed: %s. medic retries (next in %s, up to %d attempts).", pagerTitle(pg.Pager), pageWhat(pg), why, duration(wait), maxPageAttempts)}})
+			x.book.postNotes(ctx, in, []Note{{Text: Say(":warning: %s page %s failed: %s. medic retries (next in %s, up to %d attempts).", pagerTitle(pg.Pager), pageWhat(pg), why, duration(wait), maxPageAttempts)}})
 		}
 	} else {
 		pg.State = PageFailed
-		e.postNotes(ctx, in, []Note{{Text: Say(":x: %s page %s failed after %d attempt(s): %s. Page by hand.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts, why)}})
+		x.book.postNotes(ctx, in, []Note{{Text: Say(":x: %s page %s failed after %d attempt(s): %s. Page by hand.", pagerTitle(pg.Pager), pageWhat(pg), pg.Attempts, why)}})
 	}
 	log.Warn("page failed", zap.Int("attempts", pg.Attempts), zap.Bool("retry", retry), zap.String("error", why))
-	e.savePage(ctx, log, pg)
-	e.audit(ctx, in, "medic", AuditPageFailed, map[string]string{"page": pg.ID, "pager": pg.Pager, "error": why, "attempt": fmt.Sprint(pg.Attempts), "retry": fmt.Sprint(retry)})
-	_ = e.deps.Claims.CompleteWork(ctx, key)
+	x.savePage(ctx, log, pg)
+	x.book.audit(ctx, in, "medic", AuditPageFailed, map[string]string{"page": pg.ID, "pager": pg.Pager, "error": why, "attempt": fmt.Sprint(pg.Attempts), "retry": fmt.Sprint(retry)})
+	_ = x.claims.CompleteWork(ctx, key)
 }
 
 // stillDue re-reads a page after claiming it: another replica may have sent it
 // between the listing and the claim.
-func (e *Engine) stillDue(ctx context.Context, pg Page) bool {
-	pages, err := e.deps.Escalation.Pages.PagesOf(ctx, pg.IncidentID)
+func (x *escalator) stillDue(ctx context.Context, pg Page) bool {
+	pages, err := x.deps.Pages.PagesOf(ctx, pg.IncidentID)
 	if err != nil {
 		return true // send rather than lose it
 	}
@@ -593,8 +660,8 @@ func (e *Engine) stillDue(ctx context.Context, pg Page) bool {
 	return false
 }
 
-func (e *Engine) savePage(ctx context.Context, log *zap.Logger, pg Page) {
-	if err := e.deps.Escalation.Pages.UpdatePage(context.WithoutCancel(ctx), pg); err != nil {
+func (x *escalator) savePage(ctx context.Context, log *zap.Logger, pg Page) {
+	if err := x.deps.Pages.UpdatePage(context.WithoutCancel(ctx), pg); err != nil {
 		log.Error("saving a page", zap.Error(err))
 	}
 }
@@ -621,139 +688,122 @@ func pageWhat(pg Page) string {
 // on-call", /page), the senior engineer ("Page senior engineer"), or, for "Data
 // corruption risk" (with a reason), the matrix's data corruption row, which pages at
 // once. It returns what to tell the user.
-func (e *Engine) PageIncident(ctx context.Context, incidentID string, action ActionID, user, reason string) (string, error) {
-	if e.deps.Escalation == nil {
+func (x *escalator) PageIncident(ctx context.Context, incidentID string, action ActionID, user, reason string) (string, error) {
+	if x.deps == nil {
 		return "", &UserError{"Paging is not configured on this medic (config: escalation); nothing was done."}
 	}
-	in, err := e.deps.Incidents.Incident(ctx, incidentID)
+	in, err := x.incidents.Incident(ctx, incidentID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
 	}
 	if err != nil {
 		return "", err
 	}
-	if err := e.needRole(ctx, in, user, RoleResponder, "page people"); err != nil {
+	if err := x.roles.needRole(ctx, in, user, RoleResponder, "page people"); err != nil {
 		return "", err
 	}
 	if in.Status == IncidentResolved {
 		return "", &UserError{fmt.Sprintf("Incident %s is resolved; nobody was paged.", in.ID)}
 	}
 	if in.Untrusted != "" {
-		e.audit(ctx, in, user, AuditPageRefused, map[string]string{"action": string(action), "why": "untrusted run"})
+		x.book.audit(ctx, in, user, AuditPageRefused, map[string]string{"action": string(action), "why": "untrusted run"})
 		return "", &UserError{fmt.Sprintf("Incident %s is about a run medic does not trust (%s); medic never pages for those. Nobody was paged.", in.ID, Literal(in.Untrusted))}
 	}
 	s, ok := specOf(action)
 	if !ok || s.page == nil {
-		e.audit(ctx, in, user, AuditPageRefused, map[string]string{"action": string(action), "why": "not a paging action"})
+		x.book.audit(ctx, in, user, AuditPageRefused, map[string]string{"action": string(action), "why": "not a paging action"})
 		return "", &UserError{fmt.Sprintf("%s is not a way to page people.", Literal(strconv.Quote(string(action))))}
 	}
-	return s.page(e, ctx, in, user, reason)
+	return s.page(x, ctx, in, user, reason)
 }
 
 // declareDataCorruption records a data corruption risk on the incident (its row then
 // pages at once) and pages the people of that row.
-func (e *Engine) declareDataCorruption(ctx context.Context, in Incident, user, reason string) (string, error) {
+func (x *escalator) declareDataCorruption(ctx context.Context, in Incident, user, reason string) (string, error) {
 	if strings.TrimSpace(reason) == "" {
 		return "", &UserError{"Say why data may be corrupted: it goes to the audit log and the page."}
 	}
 	if in.Escalation.DataCorruption {
-		return fmt.Sprintf("Data corruption risk was already declared on %s by <@%s>; the %s are being paged.", in.ID, in.Escalation.DataCorruptionBy, e.dataCorruptionTitles()), nil
+		return fmt.Sprintf("Data corruption risk was already declared on %s by <@%s>; the %s are being paged.", in.ID, in.Escalation.DataCorruptionBy, x.dataCorruptionTitles()), nil
 	}
-	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+	saved, err := x.book.update(ctx, in.ID, func(cur *Incident) {
 		cur.Escalation.DataCorruption, cur.Escalation.DataCorruptionBy, cur.Escalation.DataCorruptionReason = true, user, Redact(reason)
 	})
 	if err != nil {
 		return "", err
 	}
-	e.audit(ctx, saved, user, AuditIncidentDataCorrupt, map[string]string{"reason": Redact(reason)})
-	e.postNotes(ctx, saved, []Note{{Text: Say(":biohazard_sign: %s declared a *data corruption risk*: %s", Mention(user), reason)}})
+	x.book.audit(ctx, saved, user, AuditIncidentDataCorrupt, map[string]string{"reason": Redact(reason)})
+	x.book.postNotes(ctx, saved, []Note{{Text: Say(":biohazard_sign: %s declared a *data corruption risk*: %s", Mention(user), reason)}})
 	// The row changed to an IMMEDIATE one: page this incident now (not a whole round
 	// over every incident), then send what is due.
-	if err := e.escalate(ctx, saved); err != nil {
+	if err := x.escalate(ctx, saved); err != nil {
 		return "", err
 	}
-	if err := e.DeliverPages(ctx); err != nil {
+	if err := x.DeliverPages(ctx); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("Data corruption risk declared on %s: paging the %s now.", in.ID, e.dataCorruptionTitles()), nil
+	return fmt.Sprintf("Data corruption risk declared on %s: paging the %s now.", in.ID, x.dataCorruptionTitles()), nil
 }
 
-func (e *Engine) pageOnCall(ctx context.Context, in Incident, user, reason string) (string, error) {
-	return e.pageLevel(ctx, in, e.deps.Escalation.Policy.OnCall, user, reason)
+func (x *escalator) pageOnCall(ctx context.Context, in Incident, user, reason string) (string, error) {
+	return x.pageLevel(ctx, in, x.deps.Policy.OnCall, user, reason)
 }
 
-func (e *Engine) pageSenior(ctx context.Context, in Incident, user, reason string) (string, error) {
-	return e.pageLevel(ctx, in, e.deps.Escalation.Policy.Senior, user, reason)
+func (x *escalator) pageSenior(ctx context.Context, in Incident, user, reason string) (string, error) {
+	return x.pageLevel(ctx, in, x.deps.Policy.Senior, user, reason)
 }
 
 // pageLevel pages one escalation level about in, unless it was paged moments ago.
-func (e *Engine) pageLevel(ctx context.Context, in Incident, level, user, reason string) (string, error) {
-	p := e.deps.Escalation.Policy
-	if slices.Equal(in.Escalation.LastLevels, []string{level}) && e.deps.Now().Sub(in.Escalation.LastPagedAt) < repagePause {
-		return fmt.Sprintf("The %s was paged for %s %s ago; not paging again so soon.", p.Levels[level].Title, in.ID, duration(e.deps.Now().Sub(in.Escalation.LastPagedAt))), nil
+func (x *escalator) pageLevel(ctx context.Context, in Incident, level, user, reason string) (string, error) {
+	p := x.deps.Policy
+	if slices.Equal(in.Escalation.LastLevels, []string{level}) && x.now().Sub(in.Escalation.LastPagedAt) < repagePause {
+		return fmt.Sprintf("The %s was paged for %s %s ago; not paging again so soon.", p.Levels[level].Title, in.ID, duration(x.now().Sub(in.Escalation.LastPagedAt))), nil
 	}
 	// The page names who asked (By) apart from what they typed (Reason): Slack
 	// shows a mention, PagerDuty and the report a name.
-	if err := e.page(ctx, in, in.Escalation.Pages+1, []string{level}, strings.TrimSpace(reason), user, nil); err != nil {
+	if err := x.page(ctx, in, in.Escalation.Pages+1, []string{level}, strings.TrimSpace(reason), user, nil); err != nil {
 		return "", err
 	}
-	if err := e.DeliverPages(ctx); err != nil {
-		e.log.Warn("delivering pages", zap.Error(err))
+	if err := x.DeliverPages(ctx); err != nil {
+		x.log.Warn("delivering pages", zap.Error(err))
 	}
 	return fmt.Sprintf("Paging the %s for %s.", p.Levels[level].Title, in.ID), nil
 }
 
-func (e *Engine) dataCorruptionTitles() string {
-	for _, r := range e.deps.Escalation.Policy.Matrix {
+func (x *escalator) dataCorruptionTitles() string {
+	for _, r := range x.deps.Policy.Matrix {
 		if r.DataCorruption && len(r.Path) > 0 {
-			return e.deps.Escalation.Policy.levelTitles(r.Path[0])
+			return x.deps.Policy.levelTitles(r.Path[0])
 		}
 	}
 	return "people of the data corruption row"
 }
 
 // PageEnv pages the on-call engineer for env's most severe open incident (/page prod).
-func (e *Engine) PageEnv(ctx context.Context, env, user string) (string, error) {
-	open, err := e.deps.Incidents.OpenIncidents(ctx, env)
+func (x *escalator) PageEnv(ctx context.Context, env, user string) (string, error) {
+	open, err := x.incidents.OpenIncidents(ctx, env)
 	if err != nil {
 		return "", err
 	}
 	for _, in := range open {
 		if in.Untrusted == "" {
-			return e.PageIncident(ctx, in.ID, ActPageOnCall, user, "")
+			return x.PageIncident(ctx, in.ID, ActPageOnCall, user, "")
 		}
 	}
 	return "", &UserError{fmt.Sprintf("%s has no open incident, so there is nothing to page about. Name one with `/page INC-…`.", env)}
 }
 
-// needRole refuses, with a message and an audit entry, a user without role in the
-// incident's environment. Without access configuration everyone may.
-func (e *Engine) needRole(ctx context.Context, in Incident, user string, role Role, what string) error {
-	if e.deps.Actions == nil || e.deps.Actions.Access == nil {
-		return nil
-	}
-	ok, err := e.deps.Actions.Access.Has(ctx, user, in.Env, role)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		e.audit(ctx, in, user, AuditRefused, map[string]string{"what": what, "why": "not a " + string(role)})
-		return &UserError{fmt.Sprintf("You need the *%s* role for %s to %s (config: access.roles). Nothing was done.", role, in.Env, what)}
-	}
-	return nil
-}
-
 // EscalationLine is what the alert shows of the escalation: who was paged, what is
 // next. Empty when there is nothing to say.
-func (e *Engine) EscalationLine(in Incident) string {
-	return EscalationText(e.escalationPolicy(), in, e.deps.Now())
+func (x *escalator) EscalationLine(in Incident) string {
+	return EscalationText(x.escalationPolicy(), in, x.now())
 }
 
-func (e *Engine) escalationPolicy() *EscalationPolicy {
-	if e.deps.Escalation == nil {
+func (x *escalator) escalationPolicy() *EscalationPolicy {
+	if x.deps == nil {
 		return nil
 	}
-	return e.deps.Escalation.Policy
+	return x.deps.Policy
 }
 
 // EscalationText describes in's escalation for its alert.

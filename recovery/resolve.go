@@ -129,7 +129,7 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 	if err := e.publish(ctx, &saved); err != nil {
 		e.log.Warn("showing a resolved incident", zap.String("incident", saved.ID), zap.Error(err))
 	}
-	e.followPagerDuty(ctx, saved, PageResolve, user)
+	e.esc.followPagerDuty(ctx, saved, PageResolve, user)
 	text := Say(":white_check_mark: Resolved by %s.", Mention(user))
 	if saved.Resolution.Note != "" {
 		text = append(text, Say(" %s", saved.Resolution.Note)...)
@@ -305,7 +305,7 @@ func (e *Engine) Report(ctx context.Context, incidentID string) (string, error) 
 			}
 		}
 	}
-	return Report(in, entries, e.escalationPolicy(), names), nil
+	return Report(in, entries, e.esc.escalationPolicy(), names), nil
 }
 
 // AuditOf returns an incident's audit entries, oldest first.
