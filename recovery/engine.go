@@ -157,6 +157,12 @@ func (e *Engine) newEscalator() *escalator {
 	return &escalator{deps: e.deps.Escalation, book: e, roles: e, claims: e.deps.Claims, incidents: e.deps.Incidents, now: e.deps.Now, log: e.log}
 }
 
+// newResolver is the engine's resolution and reports service.
+func (e *Engine) newResolver() *resolver {
+	return &resolver{deps: e.deps.Resolution, book: e, roles: e, esc: e.esc, claims: e.deps.Claims, incidents: e.deps.Incidents,
+		audit: e.deps.Audit, now: e.deps.Now, log: e.log}
+}
+
 // missing names the required dependencies left out.
 func (d EngineDeps) missing() string {
 	return missingFields(map[string]bool{"Envs": d.Envs == nil, "Pipeline": d.Pipeline == nil, "Claims": d.Claims == nil,
@@ -191,8 +197,9 @@ type Engine struct {
 	previews *previewPool
 	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.
 	alertLocks sync.Map
-	// esc escalates and pages.
+	// esc escalates and pages; res resolves and reports.
 	esc *escalator
+	res *resolver
 	// soleRoundDone is set once RecoverJobs looked at the jobs another process left
 	// behind (ActionDeps.SoleProcess): that is done once, at start.
 	soleRoundDone atomic.Bool
@@ -264,6 +271,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 		}
 	}
 	e.esc = e.newEscalator()
+	e.res = e.newResolver() // after esc, which it calls
 	if r := d.Resolution; r != nil && r.Checklists == nil {
 		return nil, errors.New("engine: resolution needs its checklist publisher; missing ResolutionDeps.Checklists")
 	}

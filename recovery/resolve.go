@@ -75,6 +75,75 @@ type ResolutionDeps struct {
 	Names UserNamer
 }
 
+// resolver is the resolution and reports service: it resolves incidents with their
+// post-incident checklist, renders reports from the audit log and files follow-up
+// issues. It works with its own dependencies (deps is nil when resolution is off) and
+// reaches incidents through the engine's book.
+type resolver struct {
+	deps      *ResolutionDeps
+	book      incidentBook
+	roles     roleChecker
+	esc       escalation
+	claims    WorkClaimer
+	incidents resolvedIncidents
+	audit     Auditor
+	now       func() time.Time
+	log       *zap.Logger
+}
+
+// escalation is what the resolver asks of the escalator: the policy the report names
+// levels by, the alert's escalation line, and PagerDuty told of an acknowledgement or
+// resolution (its errors are logged, not returned).
+type escalation interface {
+	escalationPolicy() *EscalationPolicy
+	EscalationLine(in Incident) string
+	followPagerDuty(ctx context.Context, in Incident, kind PageKind, by string)
+}
+
+// resolvedIncidents is what the resolver reads of incidents.
+type resolvedIncidents interface {
+	// Incident returns one incident (ErrNotFound).
+	Incident(ctx context.Context, id string) (Incident, error)
+}
+
+// Resolve, SetChecklist, CreateFollowUpIssue, Report, AuditOf, IncidentList and
+// Incident are the engine's resolution and reports, served by its resolver.
+
+// Resolve closes an incident (see resolver.Resolve).
+func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (string, error) {
+	return e.res.Resolve(ctx, incidentID, user, note)
+}
+
+// SetChecklist records the ticked items of an incident's checklist.
+func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, selected []string) (string, error) {
+	return e.res.SetChecklist(ctx, incidentID, user, selected)
+}
+
+// CreateFollowUpIssue files an incident's report as a GitHub issue, once.
+func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user string) (string, error) {
+	return e.res.CreateFollowUpIssue(ctx, incidentID, user)
+}
+
+// Report renders an incident's report.
+func (e *Engine) Report(ctx context.Context, incidentID string) (string, error) {
+	return e.res.Report(ctx, incidentID)
+}
+
+// AuditOf returns an incident's audit entries.
+func (e *Engine) AuditOf(ctx context.Context, incidentID string) ([]AuditEntry, error) {
+	return e.res.AuditOf(ctx, incidentID)
+}
+
+// IncidentList is what /incident list shows.
+func (e *Engine) IncidentList(ctx context.Context) (open, recent []Incident, err error) {
+	return e.res.IncidentList(ctx)
+}
+
+// Incident returns one incident for /incident show.
+func (e *Engine) Incident(ctx context.Context, id string) (Incident, error) {
+	return e.res.Incident(ctx, id)
+}
+
 // ChecklistID is the element ID of an incident's checklist checkboxes.
 func ChecklistID(incidentID string) string { return checklistPrefix + incidentID }
 
@@ -89,31 +158,31 @@ func ParseChecklistID(s string) (string, bool) {
 // Resolve closes an incident: its escalation stops (PagerDuty is told), the thread
 // gets the post-incident checklist and the incident report, and the report can be
 // filed as a GitHub issue. It returns what to tell the user.
-func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (string, error) {
-	in, err := e.deps.Incidents.Incident(ctx, incidentID)
+func (r *resolver) Resolve(ctx context.Context, incidentID, user, note string) (string, error) {
+	in, err := r.incidents.Incident(ctx, incidentID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Incident %s is not on record.", incidentID)}
 	}
 	if err != nil {
 		return "", err
 	}
-	if err := e.needRole(ctx, in, user, RoleResponder, "resolve an incident"); err != nil {
+	if err := r.roles.needRole(ctx, in, user, RoleResponder, "resolve an incident"); err != nil {
 		return "", err
 	}
 	if in.Status == IncidentResolved {
 		return alreadyResolved(in), nil
 	}
 	items := DefaultChecklist()
-	if e.deps.Resolution != nil && len(e.deps.Resolution.Checklist) > 0 {
-		items = e.deps.Resolution.Checklist
+	if r.deps != nil && len(r.deps.Checklist) > 0 {
+		items = r.deps.Checklist
 	}
 	already := false
-	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+	saved, err := r.book.update(ctx, in.ID, func(cur *Incident) {
 		if already = cur.Status == IncidentResolved; already {
 			return
 		}
 		cur.Status = IncidentResolved
-		cur.Resolution.By, cur.Resolution.At, cur.Resolution.Note = user, e.deps.Now(), Redact(strings.TrimSpace(note))
+		cur.Resolution.By, cur.Resolution.At, cur.Resolution.Note = user, r.now(), Redact(strings.TrimSpace(note))
 		cur.Resolution.Checklist = nil
 		for _, t := range items {
 			cur.Resolution.Checklist = append(cur.Resolution.Checklist, ChecklistItem{Text: t})
@@ -125,11 +194,11 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 	if already {
 		return alreadyResolved(saved), nil
 	}
-	e.audit(ctx, saved, user, AuditIncidentResolved, map[string]string{"note": saved.Resolution.Note, "fixed": fmt.Sprint(!saved.FixedAt.IsZero())})
-	if err := e.publish(ctx, &saved); err != nil {
-		e.log.Warn("showing a resolved incident", zap.String("incident", saved.ID), zap.Error(err))
+	r.book.audit(ctx, saved, user, AuditIncidentResolved, map[string]string{"note": saved.Resolution.Note, "fixed": fmt.Sprint(!saved.FixedAt.IsZero())})
+	if err := r.book.publish(ctx, &saved); err != nil {
+		r.log.Warn("showing a resolved incident", zap.String("incident", saved.ID), zap.Error(err))
 	}
-	e.esc.followPagerDuty(ctx, saved, PageResolve, user)
+	r.esc.followPagerDuty(ctx, saved, PageResolve, user)
 	text := Say(":white_check_mark: Resolved by %s.", Mention(user))
 	if saved.Resolution.Note != "" {
 		text = append(text, Say(" %s", saved.Resolution.Note)...)
@@ -137,23 +206,23 @@ func (e *Engine) Resolve(ctx context.Context, incidentID, user, note string) (st
 	if saved.FixedAt.IsZero() {
 		text = append(text, Say(" (medic saw no verified fix.)")...)
 	}
-	e.postNotes(ctx, saved, []Note{{Text: text}})
+	r.book.postNotes(ctx, saved, []Note{{Text: text}})
 	if saved.MessageTS != "" {
-		if ts, err := e.deps.Resolution.Checklists.PostChecklist(ctx, saved); err != nil {
-			e.log.Warn("posting the checklist", zap.String("incident", saved.ID), zap.Error(err))
-		} else if _, err := e.update(ctx, saved.ID, func(cur *Incident) { cur.Resolution.ChecklistTS = ts }); err != nil {
-			e.log.Warn("recording the checklist", zap.String("incident", saved.ID), zap.Error(err))
+		if ts, err := r.deps.Checklists.PostChecklist(ctx, saved); err != nil {
+			r.log.Warn("posting the checklist", zap.String("incident", saved.ID), zap.Error(err))
+		} else if _, err := r.book.update(ctx, saved.ID, func(cur *Incident) { cur.Resolution.ChecklistTS = ts }); err != nil {
+			r.log.Warn("recording the checklist", zap.String("incident", saved.ID), zap.Error(err))
 		}
 	}
-	report, err := e.Report(ctx, saved.ID)
+	report, err := r.Report(ctx, saved.ID)
 	if err != nil {
-		e.log.Warn("making the report", zap.String("incident", saved.ID), zap.Error(err))
+		r.log.Warn("making the report", zap.String("incident", saved.ID), zap.Error(err))
 	} else {
 		n := Note{Text: Say(":page_facing_up: Incident report of %s (Markdown):", saved.ID), Title: "report.md", Detail: report, Whole: true}
-		if e.deps.Resolution != nil && e.deps.Resolution.Issues != nil {
+		if r.deps != nil && r.deps.Issues != nil {
 			n.Buttons = []Button{{Label: "Create GitHub issue", ID: ButtonID(ActCreateIssue), Value: saved.ID}}
 		}
-		e.postNotes(ctx, saved, []Note{n})
+		r.book.postNotes(ctx, saved, []Note{n})
 	}
 	return fmt.Sprintf("You resolved %s. The post-incident checklist and the report are in its thread.", saved.ID), nil
 }
@@ -167,15 +236,15 @@ func alreadyResolved(in Incident) string {
 
 // SetChecklist records which checklist items are done (selected holds their indexes,
 // as the checkboxes send them) and updates the checklist message.
-func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, selected []string) (string, error) {
-	in, err := e.deps.Incidents.Incident(ctx, incidentID)
+func (r *resolver) SetChecklist(ctx context.Context, incidentID, user string, selected []string) (string, error) {
+	in, err := r.incidents.Incident(ctx, incidentID)
 	if err != nil {
 		return "", err
 	}
-	if err := e.needRole(ctx, in, user, RoleResponder, "tick the checklist"); err != nil {
-		if cur, gerr := e.deps.Incidents.Incident(ctx, incidentID); gerr == nil && cur.Resolution.ChecklistTS != "" {
+	if err := r.roles.needRole(ctx, in, user, RoleResponder, "tick the checklist"); err != nil {
+		if cur, gerr := r.incidents.Incident(ctx, incidentID); gerr == nil && cur.Resolution.ChecklistTS != "" {
 			// Slack already ticked the box on their screen: show the stored state again.
-			_ = e.deps.Resolution.Checklists.UpdateChecklist(ctx, cur)
+			_ = r.deps.Checklists.UpdateChecklist(ctx, cur)
 		}
 		return "", err
 	}
@@ -186,14 +255,14 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 		}
 	}
 	var changed []string
-	saved, err := e.update(ctx, in.ID, func(cur *Incident) {
+	saved, err := r.book.update(ctx, in.ID, func(cur *Incident) {
 		changed = nil
 		for i := range cur.Resolution.Checklist {
 			it := &cur.Resolution.Checklist[i]
 			if it.Done == done[i] {
 				continue
 			}
-			it.Done, it.By, it.At = done[i], user, e.deps.Now()
+			it.Done, it.By, it.At = done[i], user, r.now()
 			verb := "unchecked"
 			if it.Done {
 				verb = "checked"
@@ -206,9 +275,9 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 	}
 	for _, c := range changed {
 		verb, text, _ := strings.Cut(c, ": ")
-		e.audit(ctx, saved, user, AuditAction("checklist."+verb), map[string]string{"item": text})
+		r.book.audit(ctx, saved, user, AuditAction("checklist."+verb), map[string]string{"item": text})
 	}
-	if err := e.deps.Resolution.Checklists.UpdateChecklist(ctx, saved); err != nil {
+	if err := r.deps.Checklists.UpdateChecklist(ctx, saved); err != nil {
 		return "", err
 	}
 	left := 0
@@ -226,22 +295,22 @@ func (e *Engine) SetChecklist(ctx context.Context, incidentID, user string, sele
 // CreateFollowUpIssue files the incident report as a GitHub issue, once: a second
 // click, a redelivery or another replica finds the issue already filed (its body
 // carries the incident's marker).
-func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user string) (string, error) {
-	if e.deps.Resolution == nil || e.deps.Resolution.Issues == nil {
+func (r *resolver) CreateFollowUpIssue(ctx context.Context, incidentID, user string) (string, error) {
+	if r.deps == nil || r.deps.Issues == nil {
 		return "", &UserError{"Filing issues is not configured on this medic."}
 	}
-	in, err := e.deps.Incidents.Incident(ctx, incidentID)
+	in, err := r.incidents.Incident(ctx, incidentID)
 	if err != nil {
 		return "", err
 	}
-	if err := e.needRole(ctx, in, user, RoleResponder, "file the follow-up issue"); err != nil {
+	if err := r.roles.needRole(ctx, in, user, RoleResponder, "file the follow-up issue"); err != nil {
 		return "", err
 	}
 	if in.Resolution.IssueURL != "" {
 		return fmt.Sprintf("The follow-up issue of %s is #%d: %s", in.ID, in.Resolution.IssueNumber, in.Resolution.IssueURL), nil
 	}
 	key := "issue:" + in.ID
-	ok, err := e.deps.Claims.ClaimWork(ctx, key, 2*time.Minute)
+	ok, err := r.claims.ClaimWork(ctx, key, 2*time.Minute)
 	if err != nil {
 		return "", err
 	}
@@ -249,33 +318,33 @@ func (e *Engine) CreateFollowUpIssue(ctx context.Context, incidentID, user strin
 		return fmt.Sprintf("The follow-up issue of %s is being filed; its link comes in the thread.", in.ID), nil
 	}
 	marker := issueMarker(in.ID)
-	labels := e.deps.Resolution.Labels
-	num, url, found, err := e.deps.Resolution.Issues.FindIssue(ctx, marker, labels)
+	labels := r.deps.Labels
+	num, url, found, err := r.deps.Issues.FindIssue(ctx, marker, labels)
 	if err != nil {
-		_ = e.deps.Claims.ReleaseWork(ctx, key)
+		_ = r.claims.ReleaseWork(ctx, key)
 		return "", fmt.Errorf("looking for an earlier issue of %s: %w", in.ID, err)
 	}
 	if !found {
-		report, err := e.Report(ctx, in.ID)
+		report, err := r.Report(ctx, in.ID)
 		if err != nil {
-			_ = e.deps.Claims.ReleaseWork(ctx, key)
+			_ = r.claims.ReleaseWork(ctx, key)
 			return "", err
 		}
 		title := fmt.Sprintf("Follow-up of %s: %s (%s)", in.ID, in.Title, in.Env)
-		num, url, err = e.deps.Resolution.Issues.CreateIssue(ctx, title, report+"\n\n"+marker+"\n", labels)
+		num, url, err = r.deps.Issues.CreateIssue(ctx, title, report+"\n\n"+marker+"\n", labels)
 		if err != nil {
-			_ = e.deps.Claims.ReleaseWork(ctx, key)
-			e.postNotes(ctx, in, []Note{{Text: Say(":x: Could not file the follow-up issue: %s", Redact(oneLine(err)))}})
+			_ = r.claims.ReleaseWork(ctx, key)
+			r.book.postNotes(ctx, in, []Note{{Text: Say(":x: Could not file the follow-up issue: %s", Redact(oneLine(err)))}})
 			return "", &UserError{"GitHub did not take the issue: " + Literal(oneLine(err)) + ". Try again."}
 		}
 	}
-	saved, err := e.update(ctx, in.ID, func(cur *Incident) { cur.Resolution.IssueNumber, cur.Resolution.IssueURL = num, url })
+	saved, err := r.book.update(ctx, in.ID, func(cur *Incident) { cur.Resolution.IssueNumber, cur.Resolution.IssueURL = num, url })
 	if err != nil {
 		return "", err
 	}
-	_ = e.deps.Claims.CompleteWork(ctx, key)
-	e.audit(ctx, saved, user, AuditIncidentIssue, map[string]string{"issue": strconv.Itoa(num), "url": url, "existing": fmt.Sprint(found)})
-	e.postNotes(ctx, saved, []Note{{Text: Say(":memo: Follow-up issue #%d filed by %s.", num, Mention(user)), Link: url, LinkText: fmt.Sprintf("#%d", num)}})
+	_ = r.claims.CompleteWork(ctx, key)
+	r.book.audit(ctx, saved, user, AuditIncidentIssue, map[string]string{"issue": strconv.Itoa(num), "url": url, "existing": fmt.Sprint(found)})
+	r.book.postNotes(ctx, saved, []Note{{Text: Say(":memo: Follow-up issue #%d filed by %s.", num, Mention(user)), Link: url, LinkText: fmt.Sprintf("#%d", num)}})
 	return fmt.Sprintf("Filed #%d: %s", num, url), nil
 }
 
@@ -285,36 +354,36 @@ func issueMarker(incidentID string) string {
 }
 
 // Report is the incident report, in Markdown, drawn from the incident and its audit.
-func (e *Engine) Report(ctx context.Context, incidentID string) (string, error) {
-	in, err := e.deps.Incidents.Incident(ctx, incidentID)
+func (r *resolver) Report(ctx context.Context, incidentID string) (string, error) {
+	in, err := r.incidents.Incident(ctx, incidentID)
 	if err != nil {
 		return "", err
 	}
-	entries, err := e.AuditOf(ctx, incidentID)
+	entries, err := r.AuditOf(ctx, incidentID)
 	if err != nil {
 		return "", err
 	}
 	names := map[string]string{}
-	if e.deps.Resolution != nil && e.deps.Resolution.Names != nil {
+	if r.deps != nil && r.deps.Names != nil {
 		for _, a := range entries {
 			if _, ok := names[a.Actor]; ok || a.Actor == "medic" {
 				continue
 			}
-			if n, err := e.deps.Resolution.Names.UserName(ctx, a.Actor); err == nil && n != "" {
+			if n, err := r.deps.Names.UserName(ctx, a.Actor); err == nil && n != "" {
 				names[a.Actor] = n
 			}
 		}
 	}
-	return Report(in, entries, e.esc.escalationPolicy(), names), nil
+	return Report(in, entries, r.esc.escalationPolicy(), names), nil
 }
 
 // AuditOf returns an incident's audit entries, oldest first.
-func (e *Engine) AuditOf(ctx context.Context, incidentID string) ([]AuditEntry, error) {
-	r, ok := e.deps.Audit.(AuditReader)
+func (r *resolver) AuditOf(ctx context.Context, incidentID string) ([]AuditEntry, error) {
+	reader, ok := r.audit.(AuditReader)
 	if !ok {
 		return nil, errors.New("the audit log cannot be read here")
 	}
-	return r.IncidentAudit(ctx, incidentID)
+	return reader.IncidentAudit(ctx, incidentID)
 }
 
 // AuditReader reads the audit log: an incident's entries, oldest first (none for an
@@ -542,12 +611,12 @@ func mdCell(s string) string {
 }
 
 // IncidentList is what /incident list shows: open incidents and the recently resolved.
-func (e *Engine) IncidentList(ctx context.Context) (open, recent []Incident, err error) {
-	lister, ok := e.deps.Incidents.(IncidentLister)
+func (r *resolver) IncidentList(ctx context.Context) (open, recent []Incident, err error) {
+	lister, ok := r.incidents.(IncidentLister)
 	if !ok {
 		return nil, nil, errors.New("incidents cannot be listed here")
 	}
-	all, err := lister.RecentIncidents(ctx, e.deps.Now().Add(-7*24*time.Hour), 50)
+	all, err := lister.RecentIncidents(ctx, r.now().Add(-7*24*time.Hour), 50)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -570,11 +639,11 @@ type IncidentLister interface {
 }
 
 // Incident returns one incident for /incident show.
-func (e *Engine) Incident(ctx context.Context, id string) (Incident, error) {
-	in, err := e.deps.Incidents.Incident(ctx, id)
+func (r *resolver) Incident(ctx context.Context, id string) (Incident, error) {
+	in, err := r.incidents.Incident(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Incident{}, &UserError{fmt.Sprintf("Incident %s is not on record. `/incident list` shows the open and recent ones.", id)}
 	}
-	in.EscalationLine = e.EscalationLine(in)
+	in.EscalationLine = r.esc.EscalationLine(in)
 	return in, err
 }
