@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
 	"strings"
 	"testing"
 )
@@ -76,7 +77,7 @@ func (d *ruleDeploys) DeployedBefore(_ context.Context, _ Environment, sha strin
 
 // ruleEngine is an engine with only what resolving an action's inputs needs: the
 // commits on main, the deploy history and the access roles.
-func ruleEngine() (*Engine, *ruleCommits, *ruleDeploys) {
+func ruleEngine() (*requester, *ruleCommits, *ruleDeploys) {
 	commits := &ruleCommits{onMain: []string{shaFailing, shaGood1, shaGood2, shaGood3, shaNever}, offMain: []string{shaFork}}
 	deploys := &ruleDeploys{
 		deploys:  []Deploy{{SHA: shaGood1}, {SHA: shaGood2}, {SHA: shaGood3}},
@@ -85,8 +86,9 @@ func ruleEngine() (*Engine, *ruleCommits, *ruleDeploys) {
 	access := NewAccess(ruleRoles(), nil, 0, 0, nil)
 	e := &Engine{deps: EngineDeps{Commits: commits, History: deploys, Actions: &ActionDeps{
 		Access: access, Branch: "main", Deployed: deploys, Functions: deploys,
-	}}}
-	return e, commits, deploys
+	}}, log: zap.NewNop()}
+	rq, _ := e.newActions(nil)
+	return rq, commits, deploys
 }
 
 // ruleEnv is an environment as the runbook names its resources.

@@ -91,20 +91,20 @@ type actionSpec struct {
 
 	act     func(e *Engine, ctx context.Context, in Incident, env Environment, user string) (string, error)
 	page    func(x *escalator, ctx context.Context, in Incident, user, reason string) (string, error)
-	params  func(e *Engine, ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error)
-	preview func(e *Engine, ctx context.Context, env Environment, in *Incident, r Request) Preview
-	steps   func(e *Engine, env Environment, job Job, jc *jobCtx) []stepDef
+	params  func(rq *requester, ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error)
+	preview func(rq *requester, ctx context.Context, env Environment, in *Incident, r Request) Preview
+	steps   func(jr *jobRunner, env Environment, job Job, jc *jobCtx) []stepDef
 }
 
 // actionTable is the registry: one entry per action.
 func actionTable() []actionSpec {
 	return []actionSpec{
 		{Action: Action{ID: ActRerunFailed, Label: "Re-run failed jobs", Style: "primary", Kind: Mutating, Runbook: "gh run rerun <RUN_ID> --failed"},
-			followsRun: true, params: (*Engine).runParams, preview: (*Engine).previewRun, steps: (*Engine).stepsRerunFailed},
+			followsRun: true, params: (*requester).runParams, preview: (*requester).previewRun, steps: (*jobRunner).stepsRerunFailed},
 		{Action: Action{ID: ActRerun, Label: "Re-run", Kind: Mutating, Runbook: "gh run rerun <RUN_ID>"},
-			followsRun: true, params: (*Engine).runParams, preview: (*Engine).previewRun, steps: (*Engine).stepsRerun},
+			followsRun: true, params: (*requester).runParams, preview: (*requester).previewRun, steps: (*jobRunner).stepsRerun},
 		{Action: Action{ID: ActCancelRun, Label: "Cancel run", Style: "danger", Kind: Mutating, Runbook: "gh run cancel <RUN_ID>"},
-			followsRun: true, params: (*Engine).runParams, preview: (*Engine).previewRun, steps: (*Engine).stepsCancelRun},
+			followsRun: true, params: (*requester).runParams, preview: (*requester).previewRun, steps: (*jobRunner).stepsCancelRun},
 		{Action: Action{ID: ActViewLogs, Label: "View logs", Kind: ReadOnly, Runbook: "gh run view <RUN_ID> --log-failed"},
 			act: (*Engine).actViewLogs},
 		{Action: Action{ID: ActViewArtifacts, Label: "View artifacts", Kind: ReadOnly, Runbook: "gh run download <RUN_ID>"},
@@ -116,26 +116,26 @@ func actionTable() []actionSpec {
 		{Action: Action{ID: ActVerify, Label: "Verify", Kind: ReadOnly, Runbook: "curl <health> -H X-API-Key; aws cloudwatch describe-alarms --state-value ALARM"},
 			act: (*Engine).actVerify},
 		{Action: Action{ID: ActRevert, Label: "Revert commit", Style: "danger", Kind: Mutating, Runbook: "git revert HEAD && git push origin main"},
-			params: (*Engine).revertParams, preview: (*Engine).previewRevert, steps: (*Engine).stepsRevert},
+			params: (*requester).revertParams, preview: (*requester).previewRevert, steps: (*jobRunner).stepsRevert},
 		{Action: Action{ID: ActTerraformPlan, Label: "Terraform plan", Kind: Mutating, Runbook: "terraform plan -var-file=<env>.tfvars"},
-			params: (*Engine).planParams, preview: (*Engine).previewTerraform, steps: (*Engine).stepsPlan},
+			params: (*requester).planParams, preview: (*requester).previewTerraform, steps: (*jobRunner).stepsPlan},
 		{Action: Action{ID: ActForceUnlock, Label: "Force-unlock", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "terraform force-unlock <LOCK_ID>"},
 			shown:  func(in Incident) bool { return in.Lock != nil },
-			params: (*Engine).unlockParams, preview: (*Engine).previewUnlock, steps: (*Engine).stepsUnlock},
+			params: (*requester).unlockParams, preview: (*requester).previewUnlock, steps: (*jobRunner).stepsUnlock},
 		{Action: Action{ID: ActDestroyRecreate, Label: "Destroy & recreate", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "terraform destroy; gh workflow run build-and-promote.yml"},
-			nuclear: true, destructive: true, params: (*Engine).destroyParams, preview: (*Engine).previewTerraform, steps: (*Engine).stepsDestroy},
+			nuclear: true, destructive: true, params: (*requester).destroyParams, preview: (*requester).previewTerraform, steps: (*jobRunner).stepsDestroy},
 		{Action: Action{ID: ActCleanTestData, Label: "Clean test data", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "aws dynamodb scan … | delete-item"},
-			destructive: true, params: (*Engine).cleanParams, preview: (*Engine).previewClean, steps: (*Engine).stepsClean},
+			destructive: true, params: (*requester).cleanParams, preview: (*requester).previewClean, steps: (*jobRunner).stepsClean},
 		{Action: Action{ID: ActRollback, Label: "Roll back to last good", Style: "danger", Kind: Mutating, Runbook: "terraform apply -var model_version=<LAST_GOOD_SHA>"},
 			needsDeployed: true, fixes: true, terraformFallback: true, rollsBack: true,
-			params: (*Engine).rollbackParams, preview: (*Engine).previewTerraform, steps: (*Engine).stepsRollback},
+			params: (*requester).rollbackParams, preview: (*requester).previewTerraform, steps: (*jobRunner).stepsRollback},
 		{Action: Action{ID: ActEmergencyRollback, Label: "Emergency Terraform rollback", Style: "danger", Kind: Mutating, Runbook: "terraform apply -var model_version=<GOOD_SHA> -lock-timeout=10m"},
 			needsDeployed: true, fixes: true, terraformFallback: true, rollsBack: true, asksSHA: true,
-			params: (*Engine).rollbackParams, preview: (*Engine).previewTerraform, steps: (*Engine).stepsRollback},
+			params: (*requester).rollbackParams, preview: (*requester).previewTerraform, steps: (*jobRunner).stepsRollback},
 		{Action: Action{ID: ActForceLambdaUpdate, Label: "Force Lambda update", Style: "danger", Kind: Mutating, Restricted: true, Runbook: "aws lambda update-function-code --s3-key <func>/lambda-<GOOD_SHA>.zip --publish"},
-			nuclear: true, needsDeployed: true, fixes: true, params: (*Engine).lambdaParams, preview: (*Engine).previewLambda, steps: (*Engine).stepsLambda},
+			nuclear: true, needsDeployed: true, fixes: true, params: (*requester).lambdaParams, preview: (*requester).previewLambda, steps: (*jobRunner).stepsLambda},
 		{Action: Action{ID: ActSetAlarmOK, Label: "Set alarm OK", Kind: Mutating, Restricted: true, Runbook: "aws cloudwatch set-alarm-state --state-value OK --state-reason …"},
-			params: (*Engine).alarmParams, preview: (*Engine).previewAlarm, steps: (*Engine).stepsAlarm},
+			params: (*requester).alarmParams, preview: (*requester).previewAlarm, steps: (*jobRunner).stepsAlarm},
 		{Action: Action{ID: ActPageOnCall, Label: "Page on-call", Kind: Paging},
 			page: (*escalator).pageOnCall},
 		{Action: Action{ID: ActPageSenior, Label: "Page senior engineer", Style: "danger", Kind: Paging},

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -192,17 +191,14 @@ type Engine struct {
 	// their own small queue, so a flood of them never crowds out a real failure.
 	untrustedQ chan Signal
 	log        *zap.Logger
-	jobs       *jobRegistry
-	// previews runs requests' previews off the click workers.
-	previews *previewPool
 	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.
 	alertLocks sync.Map
-	// esc escalates and pages; res resolves and reports.
+	// The services along the core's seams: requests and approvals, jobs, escalation
+	// and paging, resolution and reports. req and run are nil without ActionDeps.
+	req *requester
+	run *jobRunner
 	esc *escalator
 	res *resolver
-	// soleRoundDone is set once RecoverJobs looked at the jobs another process left
-	// behind (ActionDeps.SoleProcess): that is done once, at start.
-	soleRoundDone atomic.Bool
 }
 
 // Workers is how many signals an Engine handles at once; QueueSize how many may wait
@@ -243,7 +239,8 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
-	e := &Engine{deps: d, lease: workLease, log: d.Logger.Named("recovery"), jobs: newJobRegistry()}
+	e := &Engine{deps: d, lease: workLease, log: d.Logger.Named("recovery")}
+	var previews *previewPool
 	if a := d.Actions; a != nil {
 		if missing := a.missing(); missing != "" {
 			return nil, errors.New("engine: every action dependency is required; missing ActionDeps." + missing)
@@ -260,7 +257,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 		if a.Branch == "" {
 			a.Branch = "main"
 		}
-		e.previews = newPreviewPool(a.Previews)
+		previews = newPreviewPool(a.Previews)
 	}
 	if x := d.Escalation; x != nil {
 		if missing := missingFields(map[string]bool{"Policy": x.Policy == nil, "Pages": x.Pages == nil, "Due": x.Due == nil}); missing != "" {
@@ -270,6 +267,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 	}
+	e.req, e.run = e.newActions(previews) // without ActionDeps, they say actions are not configured
 	e.esc = e.newEscalator()
 	e.res = e.newResolver() // after esc, which it calls
 	if r := d.Resolution; r != nil && r.Checklists == nil {
@@ -985,6 +983,14 @@ func (e *Engine) postNotes(ctx context.Context, in Incident, notes []Note) {
 		if err := e.deps.Publisher.PostNote(ctx, in, n); err != nil {
 			e.log.Warn("posting a thread note", zap.String("incident", in.ID), zap.Error(err))
 		}
+	}
+}
+
+// auditEnv appends to the audit log an entry about an environment, and its incident
+// and job when there are; a failure is logged.
+func (e *Engine) auditEnv(ctx context.Context, env, incident, job, actor string, action AuditAction, detail map[string]string) {
+	if err := e.deps.Audit.AppendAudit(ctx, AuditEntry{At: e.deps.Now(), Actor: actor, Action: string(action), Env: env, IncidentID: incident, JobID: job, Detail: detail}); err != nil {
+		e.log.Error("audit append failed", zap.String("action", string(action)), zap.Error(err))
 	}
 }
 

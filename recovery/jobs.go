@@ -83,25 +83,25 @@ func (r *jobRegistry) cancel(id string, cause error) bool {
 // ctx is done (the shutdown grace) for this process's running jobs to finish, then
 // interrupts the rest (Terraform gets an interrupt), which record where they stopped.
 // It returns once every job has ended.
-func (e *Engine) DrainJobs(ctx context.Context) {
-	e.jobs.mu.Lock()
-	e.jobs.closing = true // from now on no job starts (see startJob)
-	e.jobs.mu.Unlock()
-	if e.previews != nil {
-		e.previews.close()
+func (jr *jobRunner) DrainJobs(ctx context.Context) {
+	jr.registry.mu.Lock()
+	jr.registry.closing = true // from now on no job starts (see startJob)
+	jr.registry.mu.Unlock()
+	if jr.previews != nil {
+		jr.previews.close()
 	}
 	done := make(chan struct{})
-	go func() { e.jobs.wg.Wait(); close(done) }()
+	go func() { jr.registry.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return
 	case <-ctx.Done():
 	}
-	e.jobs.mu.Lock()
-	for _, c := range e.jobs.cancels {
+	jr.registry.mu.Lock()
+	for _, c := range jr.registry.cancels {
 		c(errShutdown)
 	}
-	e.jobs.mu.Unlock()
+	jr.registry.mu.Unlock()
 	<-done
 }
 
@@ -136,49 +136,49 @@ func ParseButtonValue(s string) (incidentID, env string, p RequestParams) {
 
 // startJob turns an approved request into a job and runs it in the background. It
 // starts at most once per request: a second call finds the job already there.
-func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
-	if e.jobs.isClosing() {
+func (jr *jobRunner) startJob(ctx context.Context, r Request) (Job, error) {
+	if jr.registry.isClosing() {
 		return Job{}, &UserError{fmt.Sprintf("medic is shutting down, so %s's job did not start; nothing was done. Retry it once medic is back.", r.ID)}
 	}
-	now := e.deps.Now()
+	now := jr.now()
 	job := Job{
 		ID: newID("JOB", now), Env: r.Env, Action: r.Action, IncidentID: r.IncidentID, RequestID: r.ID,
 		State: JobPending, RequestedBy: r.RequestedBy, ApprovedBy: r.DecidedBy, CreatedAt: now, UpdatedAt: now,
-		Params: r.Params, Owner: e.deps.Actions.Instance, LeaseUntil: now.Add(e.deps.Actions.JobLease),
+		Params: r.Params, Owner: jr.deps.Instance, LeaseUntil: now.Add(jr.deps.JobLease),
 		Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS), PlanSHA256: r.Preview.PlanSHA256,
 	}
-	for _, s := range e.plan(job, nil) {
+	for _, s := range jr.plan(job, nil) {
 		job.Steps = append(job.Steps, StepRecord{Name: s.name, Mutating: s.mutating, State: StepPending})
 	}
-	if err := e.deps.Actions.Jobs.CreateJob(ctx, job); errors.Is(err, ErrDuplicate) {
+	if err := jr.deps.Jobs.CreateJob(ctx, job); errors.Is(err, ErrDuplicate) {
 		return Job{}, &UserError{fmt.Sprintf("Request %s already has its job.", r.ID)}
 	} else if err != nil {
 		return Job{}, err
 	}
-	if err := e.deps.Actions.Slots.LockEnv(ctx, job.Env, job.ID); err != nil {
+	if err := jr.deps.Slots.LockEnv(ctx, job.Env, job.ID); err != nil {
 		why := oneLine(err)
 		job.State, job.Error = JobCancelled, why
 		// Through updateJob: the stored job's version, not this copy's (0).
-		if _, uerr := e.updateJob(ctx, job.ID, func(j *Job) { j.State, j.Error = JobCancelled, why }); uerr != nil {
-			e.log.Warn("recording a job that could not start", zap.String("job", job.ID), zap.Error(uerr))
+		if _, uerr := jr.updateJob(ctx, job.ID, func(j *Job) { j.State, j.Error = JobCancelled, why }); uerr != nil {
+			jr.log.Warn("recording a job that could not start", zap.String("job", job.ID), zap.Error(uerr))
 		}
-		e.jobNote(ctx, job, Note{Text: Say(":no_entry: Job %s did not start: %s.", job.ID, why)})
+		jr.jobNote(ctx, job, Note{Text: Say(":no_entry: Job %s did not start: %s.", job.ID, why)})
 		if errors.Is(err, ErrDuplicate) {
 			return Job{}, &UserError{fmt.Sprintf("Job %s did not start: %s. One recovery job per environment at a time.", job.ID, why)}
 		}
 		return Job{}, err
 	}
-	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, r.DecidedBy, AuditJobCreated, map[string]string{"request": r.ID, "action": string(r.Action), "sha": r.Params.SHA})
-	if saved, err := e.updateRequest(ctx, r.ID, func(cur *Request) { cur.JobID = job.ID }); err != nil {
-		e.log.Warn("recording the job of a request", zap.String("request", r.ID), zap.Error(err))
+	jr.audits.auditEnv(ctx, job.Env, job.IncidentID, job.ID, r.DecidedBy, AuditJobCreated, map[string]string{"request": r.ID, "action": string(r.Action), "sha": r.Params.SHA})
+	if saved, err := jr.requests.updateRequest(ctx, r.ID, func(cur *Request) { cur.JobID = job.ID }); err != nil {
+		jr.log.Warn("recording the job of a request", zap.String("request", r.ID), zap.Error(err))
 	} else {
-		e.showRequest(ctx, saved)
+		jr.requests.showRequest(ctx, saved)
 	}
-	e.showIncidentJob(ctx, job)
-	if !e.jobs.start(ctx, job.ID, func(ctx context.Context) { e.runJob(ctx, job) }) {
+	jr.showIncidentJob(ctx, job)
+	if !jr.registry.start(ctx, job.ID, func(ctx context.Context) { jr.runJob(ctx, job) }) {
 		// The drain began a moment ago: the job ends before its first step, as one the
 		// drain interrupted does.
-		e.finishJob(context.WithoutCancel(ctx), job, e.plan(job, nil), errShutdown, 0, errShutdown, nil)
+		jr.finishJob(context.WithoutCancel(ctx), job, jr.plan(job, nil), errShutdown, 0, errShutdown, nil)
 		return Job{}, &UserError{fmt.Sprintf("medic is shutting down, so job %s did not start; nothing was done. Retry it once medic is back.", job.ID)}
 	}
 	return job, nil
@@ -186,16 +186,16 @@ func (e *Engine) startJob(ctx context.Context, r Request) (Job, error) {
 
 // runJob carries out a job's steps in order, recording each before and after it runs,
 // so a crash leaves the job at the step it reached.
-func (e *Engine) runJob(ctx context.Context, job Job) {
-	log := e.log.With(zap.String("job", job.ID), zap.String("action", string(job.Action)), zap.String("env", job.Env))
+func (jr *jobRunner) runJob(ctx context.Context, job Job) {
+	log := jr.log.With(zap.String("job", job.ID), zap.String("action", string(job.Action)), zap.String("env", job.Env))
 	jc := &jobCtx{}
 	defer jc.close()
-	steps := e.plan(job, jc)
-	stopLease := e.keepLease(ctx, job.ID)
+	steps := jr.plan(job, jc)
+	stopLease := jr.keepLease(ctx, job.ID)
 	defer stopLease()
 
 	a, _ := ActionByID(job.Action)
-	e.jobNote(ctx, job, Note{Text: Say(":gear: Job %s started: %s on %s (%d steps), approved by %s.", job.ID, a.Label, job.Env, len(steps), whoSpan(job.ApprovedBy))})
+	jr.jobNote(ctx, job, Note{Text: Say(":gear: Job %s started: %s on %s (%d steps), approved by %s.", job.ID, a.Label, job.Env, len(steps), whoSpan(job.ApprovedBy))})
 	var failed error
 	var failedStep int
 	for i := job.Current; i < len(steps); i++ {
@@ -206,36 +206,36 @@ func (e *Engine) runJob(ctx context.Context, job Job) {
 		}
 		// A step runs only once its start is on record: a step that cannot be recorded
 		// does not run, and the job fails there.
-		started, err := e.recordJob(ctx, job.ID, func(j *Job) {
+		started, err := jr.recordJob(ctx, job.ID, func(j *Job) {
 			j.State, j.Current = JobRunning, i
-			j.Steps[i].State, j.Steps[i].Started = StepRunning, e.deps.Now()
+			j.Steps[i].State, j.Steps[i].Started = StepRunning, jr.now()
 		})
 		if err != nil {
 			log.Error("recording a step start", zap.Error(err))
 			failed, failedStep = err, i
 			break
 		}
-		job, err = e.runStep(ctx, started, len(steps), i, st, log)
+		job, err = jr.runStep(ctx, started, len(steps), i, st, log)
 		if err != nil {
 			failed, failedStep = err, i
 			break
 		}
 	}
-	e.finishJob(context.WithoutCancel(ctx), job, steps, failed, failedStep, context.Cause(ctx), jc.follow)
+	jr.finishJob(context.WithoutCancel(ctx), job, steps, failed, failedStep, context.Cause(ctx), jc.follow)
 }
 
 // runStep runs a job's step i (its start already recorded), records and audits how it
 // ended, and tells it in the thread. It returns the job as recorded and the step's
 // error.
-func (e *Engine) runStep(ctx context.Context, job Job, total, i int, st stepDef, log *zap.Logger) (Job, error) {
-	e.showIncidentJob(ctx, job)
-	e.jobNote(ctx, job, Note{Text: Say(":arrow_forward: Step %d/%d: %s", i+1, total, st.name)})
-	start := e.deps.Now()
+func (jr *jobRunner) runStep(ctx context.Context, job Job, total, i int, st stepDef, log *zap.Logger) (Job, error) {
+	jr.showIncidentJob(ctx, job)
+	jr.jobNote(ctx, job, Note{Text: Say(":arrow_forward: Step %d/%d: %s", i+1, total, st.name)})
+	start := jr.now()
 	sctx, cancel := context.WithTimeout(ctx, st.timeout)
 	out, err := st.run(sctx)
 	cancel()
 	out = Redact(out)
-	took := e.deps.Now().Sub(start).Round(time.Second)
+	took := jr.now().Sub(start).Round(time.Second)
 	if err != nil && context.Cause(ctx) != nil {
 		err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
 	}
@@ -248,16 +248,16 @@ func (e *Engine) runStep(ctx context.Context, job Job, total, i int, st stepDef,
 		}
 	}
 	ended := func(j *Job) {
-		j.Steps[i].State, j.Steps[i].Ended = state, e.deps.Now()
+		j.Steps[i].State, j.Steps[i].Ended = state, jr.now()
 		j.Steps[i].Output, j.Steps[i].Error = cutText(out, 2000), errText
 	}
-	if saved, err := e.recordJob(context.WithoutCancel(ctx), job.ID, ended); err != nil {
+	if saved, err := jr.recordJob(context.WithoutCancel(ctx), job.ID, ended); err != nil {
 		log.Error("recording a step's end", zap.Int("step", i+1), zap.Error(err))
 		ended(&job) // the thread still tells it
 	} else {
 		job = saved
 	}
-	e.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", AuditJobStep, map[string]string{
+	jr.audits.auditEnv(context.WithoutCancel(ctx), job.Env, job.IncidentID, job.ID, "medic", AuditJobStep, map[string]string{
 		"step": st.name, "state": string(state), "output": cutText(out, 500), "error": errText, "mutating": fmt.Sprint(st.mutating)})
 	n := Note{Text: Say(":white_check_mark: %s (%s)", st.name, took)}
 	if err != nil {
@@ -271,7 +271,7 @@ func (e *Engine) runStep(ctx context.Context, job Job, total, i int, st stepDef,
 	if detail := errorDetail(err); detail != "" {
 		n.Title, n.Detail = st.name+": error", Redact(detail)
 	}
-	e.jobNote(context.WithoutCancel(ctx), job, n)
+	jr.jobNote(context.WithoutCancel(ctx), job, n)
 	return job, err
 }
 
@@ -284,7 +284,7 @@ func errorDetail(err error) string {
 	return ""
 }
 
-func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed error, at int, cause error, started *FollowUp) {
+func (jr *jobRunner) finishJob(ctx context.Context, job Job, steps []stepDef, failed error, at int, cause error, started *FollowUp) {
 	state, verdict := JobSucceeded, ":white_check_mark: Job %s succeeded."
 	switch {
 	case errors.Is(cause, errJobCancelled):
@@ -310,8 +310,8 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 			}
 		}
 	}
-	if saved, err := e.recordJob(ctx, job.ID, end); err != nil {
-		e.log.Error("recording a job's end", zap.String("job", job.ID), zap.Error(err))
+	if saved, err := jr.recordJob(ctx, job.ID, end); err != nil {
+		jr.log.Error("recording a job's end", zap.String("job", job.ID), zap.Error(err))
 		if errors.Is(cause, errLeaseLost) {
 			// Its lease ran out: RecoverJobs marks it interrupted and says so once the
 			// store answers again.
@@ -326,28 +326,28 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 	if told {
 		return
 	}
-	if err := e.deps.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
-		e.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
+	if err := jr.deps.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+		jr.log.Error("freeing the environment", zap.String("job", job.ID), zap.Error(err))
 	}
-	e.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
-	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", auditJobEnd(state), map[string]string{"action": string(job.Action), "error": job.Error})
-	n := e.jobEndNote(job, steps, state, verdict, failed, at)
+	jr.requests.dropPlan(ctx, job.RequestID) // applied or not, a plan is applied once
+	jr.audits.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", auditJobEnd(state), map[string]string{"action": string(job.Action), "error": job.Error})
+	n := jr.jobEndNote(job, steps, state, verdict, failed, at)
 	if spec, _ := specOf(job.Action); state == JobSucceeded && job.IncidentID != "" && spec.fixes {
-		if _, err := e.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = e.deps.Now() }); err != nil {
-			e.log.Warn("recording the fix", zap.Error(err))
+		if _, err := jr.book.update(ctx, job.IncidentID, func(cur *Incident) { cur.FixedAt = jr.now() }); err != nil {
+			jr.log.Warn("recording the fix", zap.Error(err))
 		}
 	}
-	e.jobNote(ctx, job, n)
+	jr.jobNote(ctx, job, n)
 	if state == JobSucceeded {
-		e.startFollow(ctx, job, started)
+		jr.after.startFollow(ctx, job, started)
 	}
-	e.showIncidentJob(ctx, job)
+	jr.showIncidentJob(ctx, job)
 	if job.IncidentID != "" && state == JobSucceeded {
 		// The alert shows the world after the recovery, not before it.
-		if in, err := e.deps.Incidents.Incident(ctx, job.IncidentID); err == nil {
-			if env, err := e.deps.Envs.Get(in.Env); err == nil {
-				if _, err := e.refresh(ctx, in, env, "medic"); err != nil {
-					e.log.Warn("refreshing diagnostics after a job", zap.String("job", job.ID), zap.Error(err))
+		if in, err := jr.incidents.Incident(ctx, job.IncidentID); err == nil {
+			if env, err := jr.envs.Get(in.Env); err == nil {
+				if _, err := jr.after.refresh(ctx, in, env, "medic"); err != nil {
+					jr.log.Warn("refreshing diagnostics after a job", zap.String("job", job.ID), zap.Error(err))
 				}
 			}
 		}
@@ -356,7 +356,7 @@ func (e *Engine) finishJob(ctx context.Context, job Job, steps []stepDef, failed
 
 // jobEndNote tells a job's end in its thread: the verdict, Retry when it may be tried
 // again, and the runbook's next step when a rollback's Terraform failed.
-func (e *Engine) jobEndNote(job Job, steps []stepDef, state JobState, verdict string, failed error, at int) Note {
+func (jr *jobRunner) jobEndNote(job Job, steps []stepDef, state JobState, verdict string, failed error, at int) Note {
 	a, _ := ActionByID(job.Action)
 	label := Say("%s (%s on %s)", job.ID, a.Label, job.Env)
 	text := Say(verdict, label)
@@ -394,36 +394,36 @@ func (e *Engine) jobEndNote(job Job, steps []stepDef, state JobState, verdict st
 // take it for dead, mark it interrupted and start another job on its environment.
 // Each renewal is given a third of the lease, so a store that hangs cannot hold the
 // job past it either.
-func (e *Engine) keepLease(ctx context.Context, id string) func() {
+func (jr *jobRunner) keepLease(ctx context.Context, id string) func() {
 	ctx = context.WithoutCancel(ctx)
-	lease := e.deps.Actions.JobLease
+	lease := jr.deps.JobLease
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := e.deps.Clock.NewTicker(lease / 3)
+		t := jr.clock.NewTicker(lease / 3)
 		defer t.Stop()
-		renewed := e.deps.Now() // the lease was set (or renewed) no earlier than this
+		renewed := jr.now() // the lease was set (or renewed) no earlier than this
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C():
 				rctx, cancel := context.WithTimeout(ctx, lease/3)
-				j, err := e.updateJob(rctx, id, func(j *Job) { j.LeaseUntil = e.deps.Now().Add(lease) })
+				j, err := jr.updateJob(rctx, id, func(j *Job) { j.LeaseUntil = jr.now().Add(lease) })
 				cancel()
 				switch {
 				case err == nil:
-					renewed = e.deps.Now()
+					renewed = jr.now()
 					if j.CancelRequestedBy != "" {
-						e.jobs.cancel(id, errJobCancelled)
+						jr.registry.cancel(id, errJobCancelled)
 					}
-				case e.deps.Now().Sub(renewed) >= lease:
-					if e.jobs.cancel(id, errLeaseLost) {
-						e.log.Error("stopping a job whose lease could not be renewed", zap.String("job", id), zap.Error(err))
+				case jr.now().Sub(renewed) >= lease:
+					if jr.registry.cancel(id, errLeaseLost) {
+						jr.log.Error("stopping a job whose lease could not be renewed", zap.String("job", id), zap.Error(err))
 					}
 				default:
-					e.log.Warn("renewing a job's lease", zap.String("job", id), zap.Error(err))
+					jr.log.Warn("renewing a job's lease", zap.String("job", id), zap.Error(err))
 				}
 			}
 		}
@@ -431,44 +431,44 @@ func (e *Engine) keepLease(ctx context.Context, id string) func() {
 	return func() { close(stop); <-done }
 }
 
-func (e *Engine) updateJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
-	return updateStored(ctx, jobRetries, func(ctx context.Context) (Job, error) { return e.deps.Actions.Jobs.Job(ctx, id) },
+func (jr *jobRunner) updateJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
+	return updateStored(ctx, jobRetries, func(ctx context.Context) (Job, error) { return jr.deps.Jobs.Job(ctx, id) },
 		func(cur *Job) {
 			change(cur)
-			cur.UpdatedAt = e.deps.Now()
-		}, e.deps.Actions.Jobs.UpdateJob)
+			cur.UpdatedAt = jr.now()
+		}, jr.deps.Jobs.UpdateJob)
 }
 
 // recordJob is updateJob for what a job must not lose (a step's start and end, the
 // job's end): a failing store is tried again for about ten seconds, as a database
 // restart or failover takes. The changes are idempotent: each attempt re-reads the job
 // and applies them again.
-func (e *Engine) recordJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
+func (jr *jobRunner) recordJob(ctx context.Context, id string, change func(*Job)) (Job, error) {
 	const patience = 10 * time.Second
-	start, wait := e.deps.Now(), 100*time.Millisecond
+	start, wait := jr.now(), 100*time.Millisecond
 	for {
-		saved, err := e.updateJob(ctx, id, change)
-		if err == nil || errors.Is(err, ErrNotFound) || e.deps.Now().Sub(start)+wait > patience {
+		saved, err := jr.updateJob(ctx, id, change)
+		if err == nil || errors.Is(err, ErrNotFound) || jr.now().Sub(start)+wait > patience {
 			return saved, err
 		}
-		if sleep(ctx, e.deps.Clock, wait) != nil {
+		if sleep(ctx, jr.clock, wait) != nil {
 			return saved, err
 		}
 		wait = min(2*wait, time.Second)
 	}
 }
 
-func (e *Engine) jobNote(ctx context.Context, job Job, n Note) {
+func (jr *jobRunner) jobNote(ctx context.Context, job Job, n Note) {
 	if job.Channel == "" || job.ThreadTS == "" {
 		return
 	}
-	if err := e.deps.Publisher.Reply(ctx, job.Channel, job.ThreadTS, n); err != nil {
-		e.log.Warn("posting a job note", zap.String("job", job.ID), zap.Error(err))
+	if err := jr.replies.Reply(ctx, job.Channel, job.ThreadTS, n); err != nil {
+		jr.log.Warn("posting a job note", zap.String("job", job.ID), zap.Error(err))
 	}
 }
 
 // showIncidentJob shows the job's state on its incident's alert.
-func (e *Engine) showIncidentJob(ctx context.Context, job Job) {
+func (jr *jobRunner) showIncidentJob(ctx context.Context, job Job) {
 	if job.IncidentID == "" {
 		return
 	}
@@ -476,18 +476,18 @@ func (e *Engine) showIncidentJob(ctx context.Context, job Job) {
 	if job.Current < len(job.Steps) {
 		step = fmt.Sprintf("step %d/%d %s", job.Current+1, len(job.Steps), job.Steps[job.Current].Name)
 	}
-	in, err := e.update(ctx, job.IncidentID, func(cur *Incident) {
+	in, err := jr.book.update(ctx, job.IncidentID, func(cur *Incident) {
 		cur.RecoveryJob, cur.RecoveryAction, cur.RecoveryState, cur.RecoveryStep = job.ID, job.Action, job.State, step
 	})
 	if err != nil {
-		e.log.Warn("showing a job on its incident", zap.String("job", job.ID), zap.Error(err))
+		jr.log.Warn("showing a job on its incident", zap.String("job", job.ID), zap.Error(err))
 		return
 	}
 	if in.MessageTS != "" {
 		// Through publish, like every alert update: the latest state, with its
 		// escalation line, one update at a time.
-		if err := e.publish(ctx, &in); err != nil {
-			e.log.Warn("updating an alert", zap.String("incident", in.ID), zap.Error(err))
+		if err := jr.book.publish(ctx, &in); err != nil {
+			jr.log.Warn("updating an alert", zap.String("incident", in.ID), zap.Error(err))
 		}
 	}
 }
@@ -496,35 +496,35 @@ func (e *Engine) showIncidentJob(ctx context.Context, job Job) {
 // interrupted at the step they reached, without re-running anything: the thread says
 // so and offers Retry, which asks for approval again. It runs at start-up and
 // periodically.
-func (e *Engine) RecoverJobs(ctx context.Context) error {
-	if e.deps.Actions == nil {
+func (jr *jobRunner) RecoverJobs(ctx context.Context) error {
+	if jr.deps == nil {
 		return nil
 	}
 	// A job is dead when its lease lapsed without a renewal; with the store to itself,
 	// in the first round after start, also when another process left it behind, lease
 	// or not. (Later rounds keep to the lease: a job another process started since is
 	// alive, whatever this one believes about the store.)
-	sole := e.deps.Actions.SoleProcess && !e.soleRoundDone.Load()
+	sole := jr.deps.SoleProcess && !jr.soleRoundDone.Load()
 	dead := func(j Job) bool {
-		return !j.LeaseUntil.After(e.deps.Now()) || (sole && j.Owner != e.deps.Actions.Instance)
+		return !j.LeaseUntil.After(jr.now()) || (sole && j.Owner != jr.deps.Instance)
 	}
-	before := e.deps.Now()
+	before := jr.now()
 	if sole {
 		before = time.Unix(1<<40, 0) // every running and pending job, to look at its owner
 	}
-	stale, err := e.deps.Actions.Jobs.StaleJobs(ctx, before)
+	stale, err := jr.deps.Jobs.StaleJobs(ctx, before)
 	if err != nil {
 		return err
 	}
 	if sole {
-		e.soleRoundDone.Store(true)
+		jr.soleRoundDone.Store(true)
 	}
 	for _, j := range stale {
 		if !dead(j) {
 			continue
 		}
 		step, changed := "", false
-		job, err := e.updateJob(ctx, j.ID, func(cur *Job) {
+		job, err := jr.updateJob(ctx, j.ID, func(cur *Job) {
 			changed = false
 			if cur.State != JobRunning && cur.State != JobPending {
 				return
@@ -545,61 +545,61 @@ func (e *Engine) RecoverJobs(ctx context.Context) error {
 		if err != nil || !changed {
 			continue
 		}
-		if err := e.deps.Actions.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
-			e.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
+		if err := jr.deps.Slots.UnlockEnv(ctx, job.Env, job.ID); err != nil {
+			jr.log.Warn("freeing the environment of an interrupted job", zap.String("job", job.ID), zap.Error(err))
 		}
-		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", AuditJobInterrupted, map[string]string{"step": step, "owner": j.Owner})
+		jr.audits.auditEnv(ctx, job.Env, job.IncidentID, job.ID, "medic", AuditJobInterrupted, map[string]string{"step": step, "owner": j.Owner})
 		text := Say(":warning: medic stopped while job %s was at step %d/%d (%s). The job is marked interrupted; nothing was re-run.", job.ID, job.Current+1, len(job.Steps), step)
 		if job.Current < len(job.Steps) && job.Steps[job.Current].Mutating {
 			text = append(text, Say(" It was changing %s: check its state before retrying.", job.Env)...)
 		}
-		e.jobNote(ctx, job, Note{
+		jr.jobNote(ctx, job, Note{
 			Text:    text,
 			Buttons: []Button{{Label: "Retry", ID: JobRetryID(), Value: job.ID}},
 		})
-		e.showIncidentJob(ctx, job)
+		jr.showIncidentJob(ctx, job)
 	}
 	return nil
 }
 
 // CancelJob stops a running job: its current step's context is cancelled (Terraform
 // gets an interrupt) and the job ends cancelled.
-func (e *Engine) CancelJob(ctx context.Context, jobID, user string) (string, error) {
-	if e.deps.Actions == nil {
+func (jr *jobRunner) CancelJob(ctx context.Context, jobID, user string) (string, error) {
+	if jr.deps == nil {
 		return "", &UserError{"medic's recovery actions are not configured here."}
 	}
-	job, err := e.deps.Actions.Jobs.Job(ctx, jobID)
+	job, err := jr.deps.Jobs.Job(ctx, jobID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Job %s is not on record.", jobID)}
 	}
 	if err != nil {
 		return "", err
 	}
-	if ok, err := e.deps.Actions.Access.Has(ctx, user, job.Env, RoleResponder); err != nil {
+	if ok, err := jr.deps.Access.Has(ctx, user, job.Env, RoleResponder); err != nil {
 		return "", err
 	} else if !ok {
-		e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, AuditJobCancelRefused, map[string]string{"why": "not a responder"})
+		jr.audits.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, AuditJobCancelRefused, map[string]string{"why": "not a responder"})
 		return "", &UserError{fmt.Sprintf("You need the *responder* role for %s to cancel a job.", job.Env)}
 	}
 	if job.State != JobRunning && job.State != JobPending {
 		return fmt.Sprintf("Job %s is %s already.", job.ID, job.State), nil
 	}
-	if _, err := e.updateJob(ctx, job.ID, func(j *Job) { j.CancelRequestedBy = user }); err != nil {
+	if _, err := jr.updateJob(ctx, job.ID, func(j *Job) { j.CancelRequestedBy = user }); err != nil {
 		return "", err
 	}
-	e.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, AuditJobCancelRequested, nil)
-	e.jobs.cancel(job.ID, errJobCancelled)
-	e.jobNote(ctx, job, Note{Text: Say(":stop_sign: %s asked to cancel job %s.", Mention(user), job.ID)})
+	jr.audits.auditEnv(ctx, job.Env, job.IncidentID, job.ID, user, AuditJobCancelRequested, nil)
+	jr.registry.cancel(job.ID, errJobCancelled)
+	jr.jobNote(ctx, job, Note{Text: Say(":stop_sign: %s asked to cancel job %s.", Mention(user), job.ID)})
 	return fmt.Sprintf("Cancelling job %s.", job.ID), nil
 }
 
 // RetryJob requests a failed or interrupted job's action again, with the same inputs;
 // it goes through approval like any request.
-func (e *Engine) RetryJob(ctx context.Context, jobID, user string) (string, error) {
-	if e.deps.Actions == nil {
+func (jr *jobRunner) RetryJob(ctx context.Context, jobID, user string) (string, error) {
+	if jr.deps == nil {
 		return "", &UserError{"medic's recovery actions are not configured here."}
 	}
-	job, err := e.deps.Actions.Jobs.Job(ctx, jobID)
+	job, err := jr.deps.Jobs.Job(ctx, jobID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Job %s is not on record.", jobID)}
 	}
@@ -611,5 +611,5 @@ func (e *Engine) RetryJob(ctx context.Context, jobID, user string) (string, erro
 	}
 	p := job.Params
 	p.Reason = strings.TrimSpace("retry of " + job.ID + ". " + p.Reason)
-	return e.RequestAction(ctx, ActionRequest{IncidentID: job.IncidentID, Env: job.Env, Action: job.Action, Params: p, User: user, Channel: job.Channel})
+	return jr.requests.RequestAction(ctx, ActionRequest{IncidentID: job.IncidentID, Env: job.Env, Action: job.Action, Params: p, User: user, Channel: job.Channel})
 }

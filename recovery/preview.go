@@ -10,20 +10,20 @@ import (
 // preview that cannot be made says why in Problem, and the request cannot be approved.
 // The Terraform actions plan without the state lock and save the plan (in the store,
 // under the request's ID): their job applies that plan and nothing else.
-func (e *Engine) preview(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) preview(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	s, ok := specOf(r.Action)
 	if !ok || s.preview == nil {
 		return Preview{}
 	}
-	return s.preview(e, ctx, env, in, r)
+	return s.preview(rq, ctx, env, in, r)
 }
 
 // The actions' previews (see actionTable).
 
-func (e *Engine) previewRun(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) previewRun(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	pv := Preview{Title: fmt.Sprintf("Run %d", p.RunID)}
-	jobs, err := e.deps.Runs.RunJobs(ctx, p.RunID)
+	jobs, err := rq.runs.RunJobs(ctx, p.RunID)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv
@@ -44,10 +44,10 @@ func (e *Engine) previewRun(ctx context.Context, env Environment, in *Incident, 
 	return pv
 }
 
-func (e *Engine) previewRevert(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) previewRevert(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	pv := Preview{Title: "Commit to revert"}
-	c, err := e.deps.Actions.Reverter.Commit(ctx, p.SHA, e.deps.Actions.Branch)
+	c, err := rq.deps.Reverter.Commit(ctx, p.SHA, rq.deps.Branch)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv
@@ -62,14 +62,14 @@ func (e *Engine) previewRevert(ctx context.Context, env Environment, in *Inciden
 		pv.Lines = append(pv.Lines, "changed "+f)
 	}
 	if c.IsTip && len(c.Parents) == 1 {
-		pv.Lines = append(pv.Lines, fmt.Sprintf("It is the tip of %s: medic pushes a revert commit (no force).", e.deps.Actions.Branch))
+		pv.Lines = append(pv.Lines, fmt.Sprintf("It is the tip of %s: medic pushes a revert commit (no force).", rq.deps.Branch))
 	} else {
-		pv.Lines = append(pv.Lines, fmt.Sprintf("It is not the tip of %s: medic opens a revert pull request.", e.deps.Actions.Branch))
+		pv.Lines = append(pv.Lines, fmt.Sprintf("It is not the tip of %s: medic opens a revert pull request.", rq.deps.Branch))
 	}
 	return pv
 }
 
-func (e *Engine) previewTerraform(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) previewTerraform(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	destroy := r.Action == ActDestroyRecreate
 	pv := Preview{Title: fmt.Sprintf("terraform plan of %s at %s", env.Name, shortSHA(p.SHA))}
@@ -79,7 +79,7 @@ func (e *Engine) previewTerraform(ctx context.Context, env Environment, in *Inci
 	if p.Planned {
 		pv.Lines = append(pv.Lines, fmt.Sprintf("Planned rollback: %s has no open incident; this rolls it back to %s.", env.Name, shortSHA(p.SHA)))
 	}
-	ws, err := e.deps.Actions.Terraform.Workspace(ctx, env, p.SHA)
+	ws, err := rq.deps.Terraform.Workspace(ctx, env, p.SHA)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv
@@ -98,29 +98,29 @@ func (e *Engine) previewTerraform(ctx context.Context, env Environment, in *Inci
 	if r.Action == ActTerraformPlan {
 		return pv // nothing is applied: the job shows the plan
 	}
-	if err := e.deps.Actions.Plans.SavePlan(ctx, r.ID, plan.File); err != nil {
+	if err := rq.deps.Plans.SavePlan(ctx, r.ID, plan.File); err != nil {
 		pv.Problem = "could not keep the plan: " + oneLine(err)
 		return pv
 	}
 	pv.PlanSHA256 = plan.SHA256
 	pv.Lines = append(pv.Lines, fmt.Sprintf("Saved plan sha256 %s: the job applies exactly this plan, and stops if %s's state changes before it runs.", hexPrefix(plan.SHA256, 16), env.Name))
 	if destroy {
-		pv.Lines = append(pv.Lines, fmt.Sprintf("then %s runs on %s to deploy it again", env.DeployWorkflow, e.deps.Actions.Branch))
+		pv.Lines = append(pv.Lines, fmt.Sprintf("then %s runs on %s to deploy it again", env.DeployWorkflow, rq.deps.Branch))
 	}
 	return pv
 }
 
-func (e *Engine) previewLambda(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) previewLambda(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	pv := Preview{Title: fmt.Sprintf("Lambda code of %s → %s", env.Name, shortSHA(p.SHA))}
 	for _, fn := range env.Functions {
 		key := artifactKey(env, fn, p.SHA)
-		cur, err := e.deps.Actions.Lambda.FunctionCode(ctx, env, fn)
+		cur, err := rq.deps.Lambda.FunctionCode(ctx, env, fn)
 		now := "unknown (" + oneLineOr(err) + ")"
 		if err == nil {
 			now = fmt.Sprintf("code %s, version %s", cutText(cur.CodeSha256, 12), cur.Version)
 		}
-		art, err := e.deps.Actions.Lambda.Artifact(ctx, env, env.ArtifactsBucket, key)
+		art, err := rq.deps.Lambda.Artifact(ctx, env, env.ArtifactsBucket, key)
 		to := "s3://" + env.ArtifactsBucket + "/" + key
 		switch {
 		case err != nil:
@@ -136,7 +136,7 @@ func (e *Engine) previewLambda(ctx context.Context, env Environment, in *Inciden
 	return pv
 }
 
-func (e *Engine) previewUnlock(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) previewUnlock(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	pv := Preview{Title: "State lock to remove"}
 	lock := StateLock{ID: p.LockID}
@@ -144,7 +144,7 @@ func (e *Engine) previewUnlock(ctx context.Context, env Environment, in *Inciden
 		lock = *in.Lock
 	}
 	if env.LockTable != "" && lock.Who == "" {
-		if locks, err := e.deps.Actions.StateLocks.StateLocks(ctx, env, env.LockTable); err == nil {
+		if locks, err := rq.deps.StateLocks.StateLocks(ctx, env, env.LockTable); err == nil {
 			for _, l := range locks {
 				if l.ID == p.LockID {
 					lock = l
@@ -152,7 +152,7 @@ func (e *Engine) previewUnlock(ctx context.Context, env Environment, in *Inciden
 			}
 		}
 	}
-	pv.Lines = append(pv.Lines, lockLine(lock, e.deps.Now()))
+	pv.Lines = append(pv.Lines, lockLine(lock, rq.now()))
 	if lock.Path != "" {
 		pv.Lines = append(pv.Lines, "State "+lock.Path)
 	}
@@ -160,14 +160,14 @@ func (e *Engine) previewUnlock(ctx context.Context, env Environment, in *Inciden
 	return pv
 }
 
-func (e *Engine) previewAlarm(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) previewAlarm(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	p := r.Params
 	return Preview{Title: "Alarm", Lines: []string{fmt.Sprintf("%s → OK, reason: %s", p.Alarm, p.Reason), "CloudWatch sets it back to ALARM at the next evaluation if the metric still breaches."}}
 }
 
-func (e *Engine) previewClean(ctx context.Context, env Environment, in *Incident, r Request) Preview {
+func (rq *requester) previewClean(ctx context.Context, env Environment, in *Incident, r Request) Preview {
 	pv := Preview{Title: "Test data to delete"}
-	n, err := e.deps.Actions.Tables.CountItems(ctx, env, env.Table)
+	n, err := rq.deps.Tables.CountItems(ctx, env, env.Table)
 	if err != nil {
 		pv.Problem = oneLine(err)
 		return pv

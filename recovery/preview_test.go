@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
 	"reflect"
 	"sync"
 	"testing"
@@ -158,9 +159,11 @@ func (e pvDetailed) Error() string   { return e.summary }
 func (e pvDetailed) Summary() string { return e.summary }
 func (e pvDetailed) Detail() string  { return e.detail }
 
-func pvEngine(w *pvWorld, runs *dgWorld, branch string) *Engine {
-	return &Engine{deps: EngineDeps{Runs: runs, Now: func() time.Time { return dgNow },
-		Actions: &ActionDeps{Reverter: w, Terraform: w, Plans: pvPlanStore{w}, Lambda: w, StateLocks: runs, Tables: w, Branch: branch}}}
+func pvEngine(w *pvWorld, runs *dgWorld, branch string) *requester {
+	e := &Engine{deps: EngineDeps{Runs: runs, Now: func() time.Time { return dgNow },
+		Actions: &ActionDeps{Reverter: w, Terraform: w, Plans: pvPlanStore{w}, Lambda: w, StateLocks: runs, Tables: w, Branch: branch}}, log: zap.NewNop()}
+	rq, _ := e.newActions(nil)
+	return rq
 }
 
 const pvSHA = "9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6"

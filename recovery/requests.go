@@ -183,21 +183,21 @@ type Asks struct {
 // too, an emergency rollback the SHA. ok is false when nothing needs asking. A form is
 // only for someone who may send it: without the responder role for the environment the
 // answer is a *UserError saying so (audited), before any form opens.
-func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action ActionID, user string) (asks Asks, ok bool, err error) {
+func (rq *requester) AsksFor(ctx context.Context, incidentID, env string, action ActionID, user string) (asks Asks, ok bool, err error) {
 	a, known := specOf(action)
-	paging := known && a.Kind == Paging && a.Restricted && e.deps.Escalation != nil
-	if !paging && (!known || a.Kind != Mutating || e.deps.Actions == nil) {
+	paging := known && a.Kind == Paging && a.Restricted && rq.paging
+	if !paging && (!known || a.Kind != Mutating || rq.deps == nil) {
 		return Asks{}, false, nil
 	}
 	in := Incident{Env: env}
 	if incidentID != "" {
-		if in, err = e.deps.Incidents.Incident(ctx, incidentID); err != nil {
+		if in, err = rq.incidents.Incident(ctx, incidentID); err != nil {
 			return Asks{}, false, err
 		}
 		env = in.Env
 	}
 	if paging {
-		if err := e.needRole(ctx, in, user, RoleResponder, "page people"); err != nil {
+		if err := rq.roles.needRole(ctx, in, user, RoleResponder, "page people"); err != nil {
 			return Asks{}, false, err
 		}
 		return Asks{Env: env, Reason: true}, true, nil // a confirming reason, then the page
@@ -214,13 +214,13 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 	if !ok {
 		return asks, false, nil // no form: RequestAction checks the role, as for /rollback
 	}
-	if e.deps.Actions.Access != nil {
-		allowed, err := e.deps.Actions.Access.Has(ctx, user, env, RoleResponder)
+	if rq.deps.Access != nil {
+		allowed, err := rq.deps.Access.Has(ctx, user, env, RoleResponder)
 		if err != nil {
 			return Asks{}, false, err
 		}
 		if !allowed {
-			e.auditEnv(ctx, env, in.ID, "", user, AuditRequestRefused, map[string]string{"action": string(action), "why": "not a responder", "at": "form"})
+			rq.audits.auditEnv(ctx, env, in.ID, "", user, AuditRequestRefused, map[string]string{"action": string(action), "why": "not a responder", "at": "form"})
 			return Asks{}, false, &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env, a.Label)}
 		}
 	}
@@ -231,18 +231,18 @@ func (e *Engine) AsksFor(ctx context.Context, incidentID, env string, action Act
 // request (checked against roles, the action's rules and the environment's job slot)
 // whose preview is prepared in the background. It returns what to tell the requester;
 // a *UserError says why nothing was requested.
-func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, error) {
+func (rq *requester) RequestAction(ctx context.Context, ar ActionRequest) (string, error) {
 	if a, ok := ActionByID(ar.Action); ok && a.Kind == Paging && ar.IncidentID != "" {
-		return e.PageIncident(ctx, ar.IncidentID, ar.Action, ar.User, ar.Params.Reason)
+		return rq.pager.PageIncident(ctx, ar.IncidentID, ar.Action, ar.User, ar.Params.Reason)
 	}
-	if e.deps.Actions == nil {
+	if rq.deps == nil {
 		return "", &UserError{"medic's recovery actions are not configured here; nothing was done."}
 	}
 	a, ok := ActionByID(ar.Action)
 	if !ok || a.Kind != Mutating {
 		return "", &UserError{fmt.Sprintf("%s is not an action medic runs.", Literal(strconv.Quote(string(ar.Action))))}
 	}
-	in, env, err := e.requestTarget(ctx, &ar)
+	in, env, err := rq.requestTarget(ctx, &ar)
 	if err != nil {
 		return "", err
 	}
@@ -251,15 +251,15 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 			detail = map[string]string{}
 		}
 		detail["action"] = string(ar.Action)
-		e.auditEnv(ctx, env.Name, incidentIDOf(in), "", ar.User, action, detail)
+		rq.audits.auditEnv(ctx, env.Name, incidentIDOf(in), "", ar.User, action, detail)
 	}
-	params, err := e.admitRequest(ctx, env, in, ar, a, audit)
+	params, err := rq.admitRequest(ctx, env, in, ar, a, audit)
 	if err != nil {
 		return "", err
 	}
-	r := e.newRequest(env, in, ar, params)
-	if err := e.deps.Actions.Requests.CreateRequest(ctx, r); errors.Is(err, ErrDuplicate) {
-		pending, perr := e.deps.Actions.Requests.PendingRequest(ctx, r.DedupeKey)
+	r := rq.newRequest(env, in, ar, params)
+	if err := rq.deps.Requests.CreateRequest(ctx, r); errors.Is(err, ErrDuplicate) {
+		pending, perr := rq.deps.Requests.PendingRequest(ctx, r.DedupeKey)
 		if perr != nil {
 			return "", perr
 		}
@@ -273,10 +273,10 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 	if params.Override {
 		audit(AuditRequestOverride, map[string]string{"request": r.ID, "sha": params.SHA, "rule": "deployed before", "reason": Redact(params.Reason)})
 	}
-	if r, err = e.postRequest(ctx, r); err != nil {
+	if r, err = rq.postRequest(ctx, r); err != nil {
 		return "", err
 	}
-	if err := e.startPreview(ctx, env, in, r, a); err != nil {
+	if err := rq.startPreview(ctx, env, in, r, a); err != nil {
 		return "", err
 	}
 	if !r.NeedsApproval {
@@ -289,18 +289,18 @@ func (e *Engine) RequestAction(ctx context.Context, ar ActionRequest) (string, e
 // requestTarget finds what a request is about: its incident (for /rollback, the
 // environment's open one), and its environment. An untrusted run's incident refuses
 // every action but its scenario's own.
-func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Incident, Environment, error) {
+func (rq *requester) requestTarget(ctx context.Context, ar *ActionRequest) (*Incident, Environment, error) {
 	envName := ar.Env
 	if s, _ := specOf(ar.Action); ar.IncidentID == "" && ar.Env != "" && s.rollsBack {
 		// /rollback while the environment has an open incident belongs to that incident:
 		// its thread, its failing SHA to avoid. The environment as configured, whatever
 		// its spelling in the request.
-		env, err := e.deps.Envs.Get(ar.Env)
+		env, err := rq.envs.Get(ar.Env)
 		if err != nil {
 			return nil, Environment{}, &UserError{err.Error()}
 		}
 		envName = env.Name
-		if open, err := e.deps.Incidents.OpenIncidents(ctx, env.Name); err == nil {
+		if open, err := rq.incidents.OpenIncidents(ctx, env.Name); err == nil {
 			for _, o := range open {
 				if o.Status != IncidentResolved && o.Untrusted == "" {
 					ar.IncidentID = o.ID
@@ -311,21 +311,21 @@ func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Inciden
 	}
 	var in *Incident
 	if ar.IncidentID != "" {
-		got, err := e.deps.Incidents.Incident(ctx, ar.IncidentID)
+		got, err := rq.incidents.Incident(ctx, ar.IncidentID)
 		if errors.Is(err, ErrNotFound) {
 			return nil, Environment{}, &UserError{fmt.Sprintf("Incident %s is not on record.", ar.IncidentID)}
 		}
 		if err != nil {
 			return nil, Environment{}, err
 		}
-		got = e.awaitAlertTS(ctx, got)
+		got = rq.awaitAlertTS(ctx, got)
 		in, envName = &got, got.Env
 		if in.Untrusted != "" && !slices.Contains(scenarios[in.Scenario].Actions, ar.Action) {
-			e.audit(ctx, *in, ar.User, AuditRequestRefused, map[string]string{"action": string(ar.Action), "why": "untrusted run"})
+			rq.book.audit(ctx, *in, ar.User, AuditRequestRefused, map[string]string{"action": string(ar.Action), "why": "untrusted run"})
 			return nil, Environment{}, &UserError{fmt.Sprintf("%s is about a run medic does not trust (%s): medic runs nothing of it but GitHub's own re-run.", in.ID, Literal(in.Untrusted))}
 		}
 	}
-	env, err := e.deps.Envs.Get(envName)
+	env, err := rq.envs.Get(envName)
 	if err != nil {
 		return nil, Environment{}, &UserError{err.Error()}
 	}
@@ -334,8 +334,8 @@ func (e *Engine) requestTarget(ctx context.Context, ar *ActionRequest) (*Inciden
 
 // admitRequest checks who asks and what: the responder role, the action's inputs and
 // rules, a free environment. Each refusal is audited.
-func (e *Engine) admitRequest(ctx context.Context, env Environment, in *Incident, ar ActionRequest, a Action, audit func(AuditAction, map[string]string)) (RequestParams, error) {
-	ok, err := e.deps.Actions.Access.Has(ctx, ar.User, env.Name, RoleResponder)
+func (rq *requester) admitRequest(ctx context.Context, env Environment, in *Incident, ar ActionRequest, a Action, audit func(AuditAction, map[string]string)) (RequestParams, error) {
+	ok, err := rq.deps.Access.Has(ctx, ar.User, env.Name, RoleResponder)
 	if err != nil {
 		return RequestParams{}, err
 	}
@@ -343,12 +343,12 @@ func (e *Engine) admitRequest(ctx context.Context, env Environment, in *Incident
 		audit(AuditRequestRefused, map[string]string{"why": "not a responder"})
 		return RequestParams{}, &UserError{fmt.Sprintf("You need the *responder* role for %s to request %s (config: access.roles). Nothing was done.", env.Name, a.Label)}
 	}
-	params, err := e.resolveParams(ctx, env, in, ar)
+	params, err := rq.resolveParams(ctx, env, in, ar)
 	if err != nil {
 		audit(AuditRequestRefused, map[string]string{"why": err.Error()})
 		return RequestParams{}, err
 	}
-	if holder, err := e.deps.Actions.Slots.EnvLock(ctx, env.Name); err != nil {
+	if holder, err := rq.deps.Slots.EnvLock(ctx, env.Name); err != nil {
 		return RequestParams{}, err
 	} else if holder != "" {
 		audit(AuditRequestRefused, map[string]string{"why": "environment busy", "job": holder})
@@ -359,16 +359,16 @@ func (e *Engine) admitRequest(ctx context.Context, env Environment, in *Incident
 
 // newRequest is a pending request for ar with its checked inputs: who must approve it,
 // until when, and where it is shown.
-func (e *Engine) newRequest(env Environment, in *Incident, ar ActionRequest, params RequestParams) Request {
+func (rq *requester) newRequest(env Environment, in *Incident, ar ActionRequest, params RequestParams) Request {
 	sev := Severity(0)
 	if in != nil {
 		sev = in.Severity
 	}
-	now := e.deps.Now()
+	now := rq.now()
 	r := Request{
 		ID: newID("REQ", now), Env: env.Name, IncidentID: incidentIDOf(in), Action: ar.Action, Params: params,
-		RequestedBy: ar.User, RequestedAt: now, ExpiresAt: now.Add(e.deps.Actions.Policy.RequestTTL),
-		NeedsApproval: e.deps.Actions.Policy.NeedsApproval(ar.Action, env, sev), State: RequestPending,
+		RequestedBy: ar.User, RequestedAt: now, ExpiresAt: now.Add(rq.deps.Policy.RequestTTL),
+		NeedsApproval: rq.deps.Policy.NeedsApproval(ar.Action, env, sev), State: RequestPending,
 		DedupeKey: strings.Join([]string{env.Name, incidentIDOf(in), string(ar.Action), params.SHA, params.LockID, params.Alarm, fmt.Sprint(params.RunID)}, "|"),
 	}
 	if in != nil {
@@ -380,21 +380,21 @@ func (e *Engine) newRequest(env Environment, in *Incident, ar ActionRequest, par
 }
 
 // postRequest shows a new request, its preview still coming, and records its message.
-func (e *Engine) postRequest(ctx context.Context, r Request) (Request, error) {
+func (rq *requester) postRequest(ctx context.Context, r Request) (Request, error) {
 	r.Preview = Preview{Title: "Preparing the preview…"}
-	ts, err := e.deps.Actions.Views.PostRequest(ctx, r)
+	ts, err := rq.deps.Views.PostRequest(ctx, r)
 	if err != nil {
-		e.log.Warn("posting a request", zap.String("request", r.ID), zap.Error(err))
+		rq.log.Warn("posting a request", zap.String("request", r.ID), zap.Error(err))
 		return r, nil
 	}
-	return e.updateRequest(ctx, r.ID, func(cur *Request) { cur.MessageTS = ts })
+	return rq.updateRequest(ctx, r.ID, func(cur *Request) { cur.MessageTS = ts })
 }
 
 // startPreview queues the request's preview (a terraform init and plan may take
 // minutes) on the previews' pool, off the click workers, under its own time limit.
 // A preview that cannot be queued fails the request, saying why.
-func (e *Engine) startPreview(ctx context.Context, env Environment, in *Incident, r Request, a Action) error {
-	err := e.previews.submit(ctx, env.Name, func(pctx context.Context) { e.finishPreview(pctx, env, in, r.ID) })
+func (rq *requester) startPreview(ctx context.Context, env Environment, in *Incident, r Request, a Action) error {
+	err := rq.previews.submit(ctx, env.Name, func(pctx context.Context) { rq.finishPreview(pctx, env, in, r.ID) })
 	if err == nil {
 		return nil
 	}
@@ -402,19 +402,19 @@ func (e *Engine) startPreview(ctx context.Context, env Environment, in *Incident
 	if errors.Is(err, errShutdown) {
 		why = "medic is shutting down"
 	}
-	e.failRequest(ctx, r.ID, why+"; request it again in a minute")
+	rq.failRequest(ctx, r.ID, why+"; request it again in a minute")
 	return &UserError{fmt.Sprintf("%s could not be prepared: %s. Nothing was done; request it again in a minute.", a.Label, why)}
 }
 
 // awaitAlertTS gives the alert's poster a little time (up to 2 s of the engine's
 // clock) when in's alert is on screen before its ts is stored, so a request lands in
 // the alert's thread.
-func (e *Engine) awaitAlertTS(ctx context.Context, in Incident) Incident {
+func (rq *requester) awaitAlertTS(ctx context.Context, in Incident) Incident {
 	for i := 0; in.MessageTS == "" && i < 20; i++ {
-		if sleep(ctx, e.deps.Clock, 100*time.Millisecond) != nil {
+		if sleep(ctx, rq.clock, 100*time.Millisecond) != nil {
 			break
 		}
-		if again, err := e.deps.Incidents.Incident(ctx, in.ID); err == nil {
+		if again, err := rq.incidents.Incident(ctx, in.ID); err == nil {
 			in = again
 		}
 	}
@@ -424,10 +424,10 @@ func (e *Engine) awaitAlertTS(ctx context.Context, in Incident) Incident {
 // finishPreview makes a request's preview on the previews' pool and shows it. A preview
 // that failed (or ran out of time) closes the request as failed: nobody approves what
 // nobody could see. A self-service request whose preview is in starts its job.
-func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Incident, requestID string) {
+func (rq *requester) finishPreview(ctx context.Context, env Environment, in *Incident, requestID string) {
 	store := context.WithoutCancel(ctx)
-	log := e.log.With(zap.String("request", requestID), zap.String("env", env.Name))
-	r, err := e.deps.Actions.Requests.Request(store, requestID)
+	log := rq.log.With(zap.String("request", requestID), zap.String("env", env.Name))
+	r, err := rq.deps.Requests.Request(store, requestID)
 	if err != nil {
 		log.Error("reading a request to preview", zap.Error(err))
 		return
@@ -435,7 +435,7 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 	if r.State != RequestPending {
 		return // decided or expired while it waited
 	}
-	pv := e.preview(ctx, env, in, r)
+	pv := rq.preview(ctx, env, in, r)
 	// A preview quotes the world (Terraform's errors and plans, a commit's subject):
 	// redacted before anyone sees it.
 	pv.Problem, pv.Detail = Redact(pv.Problem), Redact(pv.Detail)
@@ -445,18 +445,18 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 	switch {
 	case ctx.Err() == nil:
 	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
-		pv.Problem = fmt.Sprintf("no preview within %s (%s)", e.previews.cfg.Timeout, orWord(pv.Problem, "still working"))
+		pv.Problem = fmt.Sprintf("no preview within %s (%s)", rq.previews.cfg.Timeout, orWord(pv.Problem, "still working"))
 	default:
 		pv.Problem = "medic stopped before the preview was ready; request it again"
 	}
 	failed := pv.Problem != ""
-	r, err = e.updateRequest(store, requestID, func(cur *Request) {
+	r, err = rq.updateRequest(store, requestID, func(cur *Request) {
 		if cur.State != RequestPending {
 			return
 		}
 		cur.Preview, cur.PreviewReady = pv, true
 		if failed {
-			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.deps.Now()
+			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", rq.now()
 		}
 	})
 	if err != nil {
@@ -466,51 +466,51 @@ func (e *Engine) finishPreview(ctx context.Context, env Environment, in *Inciden
 	detail := map[string]string{"request": r.ID, "action": string(r.Action), "plan_sha256": pv.PlanSHA256}
 	if failed {
 		detail["problem"] = Redact(pv.Problem)
-		e.auditEnv(store, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewFailed, detail)
-		e.dropPlan(store, r.ID)
-		e.showRequest(store, r)
+		rq.audits.auditEnv(store, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewFailed, detail)
+		rq.dropPlan(store, r.ID)
+		rq.showRequest(store, r)
 		return
 	}
-	e.auditEnv(store, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewReady, detail)
+	rq.audits.auditEnv(store, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewReady, detail)
 	if r.State != RequestPending || r.NeedsApproval {
-		e.showRequest(store, r)
+		rq.showRequest(store, r)
 		return
 	}
-	r, err = e.updateRequest(store, r.ID, func(cur *Request) {
-		cur.State, cur.DecidedBy, cur.DecidedAt = RequestApproved, "policy", e.deps.Now()
+	r, err = rq.updateRequest(store, r.ID, func(cur *Request) {
+		cur.State, cur.DecidedBy, cur.DecidedAt = RequestApproved, "policy", rq.now()
 	})
 	if err != nil {
 		log.Error("approving a self-service request", zap.Error(err))
 		return
 	}
-	e.auditEnv(store, r.Env, r.IncidentID, "", r.RequestedBy, AuditRequestApproved, map[string]string{"request": r.ID, "action": string(r.Action), "by": "policy (self-service)"})
-	e.showRequest(store, r)
-	if _, err := e.startJob(store, r); err != nil {
+	rq.audits.auditEnv(store, r.Env, r.IncidentID, "", r.RequestedBy, AuditRequestApproved, map[string]string{"request": r.ID, "action": string(r.Action), "by": "policy (self-service)"})
+	rq.showRequest(store, r)
+	if _, err := rq.jobs.startJob(store, r); err != nil {
 		log.Warn("starting a self-service job", zap.Error(err))
-		e.jobNote(store, Job{Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS)}, Note{Text: Say(":no_entry: %s", userText(err))})
+		rq.jobs.jobNote(store, Job{Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS)}, Note{Text: Say(":no_entry: %s", userText(err))})
 	}
 }
 
 // failRequest closes a pending request as failed, saying why on its message.
-func (e *Engine) failRequest(ctx context.Context, id, why string) {
-	r, err := e.updateRequest(ctx, id, func(cur *Request) {
+func (rq *requester) failRequest(ctx context.Context, id, why string) {
+	r, err := rq.updateRequest(ctx, id, func(cur *Request) {
 		if cur.State == RequestPending {
-			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", e.deps.Now()
+			cur.State, cur.DecidedBy, cur.DecidedAt = RequestFailed, "medic", rq.now()
 			cur.Preview = Preview{Title: cur.Preview.Title, Problem: why}
 		}
 	})
 	if err != nil {
-		e.log.Warn("failing a request", zap.String("request", id), zap.Error(err))
+		rq.log.Warn("failing a request", zap.String("request", id), zap.Error(err))
 		return
 	}
-	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewFailed, map[string]string{"request": r.ID, "action": string(r.Action), "problem": why})
-	e.showRequest(ctx, r)
+	rq.audits.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", AuditRequestPreviewFailed, map[string]string{"request": r.ID, "action": string(r.Action), "problem": why})
+	rq.showRequest(ctx, r)
 }
 
 // dropPlan forgets a request's saved plan once nothing can apply it.
-func (e *Engine) dropPlan(ctx context.Context, requestID string) {
-	if err := e.deps.Actions.Plans.DeletePlan(ctx, requestID); err != nil {
-		e.log.Warn("deleting a saved plan", zap.String("request", requestID), zap.Error(err))
+func (rq *requester) dropPlan(ctx context.Context, requestID string) {
+	if err := rq.deps.Plans.DeletePlan(ctx, requestID); err != nil {
+		rq.log.Warn("deleting a saved plan", zap.String("request", requestID), zap.Error(err))
 	}
 }
 
@@ -534,7 +534,7 @@ func incidentIDOf(in *Incident) string {
 // lock to remove, the alarm to set, the run to re-run (each action's params). It
 // refuses what the action may not touch (a destructive action where the environment
 // does not allow it, a table not the environment's own).
-func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Incident, ar ActionRequest) (RequestParams, error) {
+func (rq *requester) resolveParams(ctx context.Context, env Environment, in *Incident, ar ActionRequest) (RequestParams, error) {
 	p := ar.Params
 	p.Reason = strings.TrimSpace(p.Reason)
 	if len(p.Reason) > 500 {
@@ -547,7 +547,7 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 	if s.Restricted && p.Reason == "" {
 		return p, &UserError{s.Label + " needs a reason."}
 	}
-	p, err := s.params(e, ctx, env, in, p)
+	p, err := s.params(rq, ctx, env, in, p)
 	if err != nil {
 		return p, err
 	}
@@ -559,13 +559,13 @@ func (e *Engine) resolveParams(ctx context.Context, env Environment, in *Inciden
 	if p.SHA != "" && !ValidSHA(p.SHA) {
 		return p, &UserError{fmt.Sprintf("%s is not a commit SHA (7 to 40 hex digits).", Literal(strconv.Quote(p.SHA)))}
 	}
-	return e.checkTarget(ctx, env, ar.Action, ar.User, p)
+	return rq.checkTarget(ctx, env, ar.Action, ar.User, p)
 }
 
 // The actions' params (see actionTable): each fills in what the request left out from
 // the incident, and refuses what the action may not touch.
 
-func (e *Engine) runParams(_ context.Context, _ Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) runParams(_ context.Context, _ Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	if p.RunID == 0 && in != nil {
 		p.RunID = in.RunID
 	}
@@ -575,14 +575,14 @@ func (e *Engine) runParams(_ context.Context, _ Environment, in *Incident, p Req
 	return p, nil
 }
 
-func (e *Engine) revertParams(_ context.Context, _ Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) revertParams(_ context.Context, _ Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	if p.SHA == "" && in != nil {
 		p.SHA = in.SHA
 	}
 	return p, nil
 }
 
-func (e *Engine) rollbackParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) rollbackParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	if p.SHA == "" && in != nil {
 		p.SHA = in.RollbackSHA
 	}
@@ -592,7 +592,7 @@ func (e *Engine) rollbackParams(ctx context.Context, env Environment, in *Incide
 		}
 		return p, nil
 	}
-	sha, planned, err := e.lastKnownGood(ctx, env, in)
+	sha, planned, err := rq.lastKnownGood(ctx, env, in)
 	if err != nil {
 		return p, err
 	}
@@ -600,22 +600,22 @@ func (e *Engine) rollbackParams(ctx context.Context, env Environment, in *Incide
 	return p, nil
 }
 
-func (e *Engine) lambdaParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) lambdaParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	// The last known good version only, never the incident's own (failing) commit.
 	if p.SHA == "" && in != nil {
 		p.SHA = in.RollbackSHA
 	}
-	return e.orLastKnownGood(ctx, env, in, p)
+	return rq.orLastKnownGood(ctx, env, in, p)
 }
 
-func (e *Engine) planParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) planParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	if p.SHA == "" && in != nil {
 		p.SHA = orWord(in.RollbackSHA, in.SHA)
 	}
-	return e.orLastKnownGood(ctx, env, in, p)
+	return rq.orLastKnownGood(ctx, env, in, p)
 }
 
-func (e *Engine) unlockParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) unlockParams(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	if p.LockID == "" && in != nil && in.Lock != nil {
 		p.LockID = in.Lock.ID
 	}
@@ -625,10 +625,10 @@ func (e *Engine) unlockParams(ctx context.Context, env Environment, in *Incident
 	if !lockIDRE.MatchString(p.LockID) {
 		return p, &UserError{fmt.Sprintf("%s is not a Terraform lock ID.", Literal(strconv.Quote(p.LockID)))}
 	}
-	return e.planParams(ctx, env, in, p)
+	return rq.planParams(ctx, env, in, p)
 }
 
-func (e *Engine) alarmParams(_ context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) alarmParams(_ context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	if p.Alarm == "" && in != nil {
 		p.Alarm = in.AlarmName
 	}
@@ -640,7 +640,7 @@ func (e *Engine) alarmParams(_ context.Context, env Environment, in *Incident, p
 
 // cleanParams: test data is cleaned only where destructive actions are allowed, and
 // only in the environment's own table (named after it: "preprod-…").
-func (e *Engine) cleanParams(_ context.Context, env Environment, _ *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) cleanParams(_ context.Context, env Environment, _ *Incident, p RequestParams) (RequestParams, error) {
 	if !env.AllowDestructive || !strings.HasPrefix(env.Table, env.Name+"-") {
 		return p, &UserError{fmt.Sprintf("Clean test data only touches the table of an environment with allow_destructive (config: environments.%s.allow_destructive), named after it (%s-…); %s's table %s is refused.",
 			env.Name, env.Name, env.Name, Literal(strconv.Quote(env.Table)))}
@@ -648,19 +648,19 @@ func (e *Engine) cleanParams(_ context.Context, env Environment, _ *Incident, p 
 	return p, nil
 }
 
-func (e *Engine) destroyParams(ctx context.Context, env Environment, _ *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) destroyParams(ctx context.Context, env Environment, _ *Incident, p RequestParams) (RequestParams, error) {
 	if !env.AllowDestructive {
 		return p, &UserError{fmt.Sprintf("Destroy & recreate only runs where allow_destructive is set (config: environments.%s.allow_destructive), never %s.", env.Name, env.Name)}
 	}
-	return e.orLastKnownGood(ctx, env, nil, p)
+	return rq.orLastKnownGood(ctx, env, nil, p)
 }
 
 // orLastKnownGood fills an empty SHA with the last known good one.
-func (e *Engine) orLastKnownGood(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
+func (rq *requester) orLastKnownGood(ctx context.Context, env Environment, in *Incident, p RequestParams) (RequestParams, error) {
 	if p.SHA != "" {
 		return p, nil
 	}
-	sha, _, err := e.lastKnownGood(ctx, env, in)
+	sha, _, err := rq.lastKnownGood(ctx, env, in)
 	if err != nil {
 		return p, err
 	}
@@ -671,8 +671,8 @@ func (e *Engine) orLastKnownGood(ctx context.Context, env Environment, in *Incid
 // lastKnownGood is the newest successful deploy's SHA that is neither the failing one
 // nor (for a rollback on a healthy environment) the one running now. planned reports
 // the healthy case.
-func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Incident) (string, bool, error) {
-	deploys, err := e.deps.History.SuccessfulDeploys(ctx, env, 10)
+func (rq *requester) lastKnownGood(ctx context.Context, env Environment, in *Incident) (string, bool, error) {
+	deploys, err := rq.history.SuccessfulDeploys(ctx, env, 10)
 	if err != nil {
 		return "", false, &UserError{"Could not read the deploy history: " + Literal(oneLine(err))}
 	}
@@ -682,7 +682,7 @@ func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Inciden
 		skip[in.SHA] = true
 	}
 	if planned {
-		if running := e.runningVersion(ctx, env); running != "" {
+		if running := rq.runningVersion(ctx, env); running != "" {
 			skip[running] = true
 		} else if len(deploys) > 0 {
 			skip[deploys[0].SHA] = true
@@ -697,8 +697,8 @@ func (e *Engine) lastKnownGood(ctx context.Context, env Environment, in *Inciden
 }
 
 // runningVersion is the version most of env's functions run, "" when unknown.
-func (e *Engine) runningVersion(ctx context.Context, env Environment) string {
-	fns, err := e.deps.Actions.Functions.Functions(ctx, env)
+func (rq *requester) runningVersion(ctx context.Context, env Environment) string {
+	fns, err := rq.deps.Functions.Functions(ctx, env)
 	if err != nil {
 		return ""
 	}
@@ -719,11 +719,11 @@ func (e *Engine) runningVersion(ctx context.Context, env Environment) string {
 // Decide approves or rejects a pending request. The approval of a request that needs
 // one must come from an approver who is not the requester; a request is decided once,
 // however many times the click arrives.
-func (e *Engine) Decide(ctx context.Context, requestID, user string, approve bool) (string, error) {
-	if e.deps.Actions == nil {
+func (rq *requester) Decide(ctx context.Context, requestID, user string, approve bool) (string, error) {
+	if rq.deps == nil {
 		return "", &UserError{"medic's recovery actions are not configured here."}
 	}
-	r, err := e.deps.Actions.Requests.Request(ctx, requestID)
+	r, err := rq.deps.Requests.Request(ctx, requestID)
 	if errors.Is(err, ErrNotFound) {
 		return "", &UserError{fmt.Sprintf("Request %s is not on record.", requestID)}
 	}
@@ -736,7 +736,7 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 		verb = "reject"
 	}
 	auditRefusal := func(why string) {
-		e.auditEnv(ctx, r.Env, r.IncidentID, "", user, auditDecisionRefused(verb), map[string]string{"request": r.ID, "action": string(r.Action), "why": why})
+		rq.audits.auditEnv(ctx, r.Env, r.IncidentID, "", user, auditDecisionRefused(verb), map[string]string{"request": r.ID, "action": string(r.Action), "why": why})
 	}
 	if r.State == RequestFailed {
 		return "", &UserError{fmt.Sprintf("The preview of %s failed (%s), so nobody can approve it. Request it again once that is fixed.", r.ID, Literal(r.Preview.Problem))}
@@ -744,18 +744,18 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if r.State != RequestPending {
 		return fmt.Sprintf("%s was already %s by %s.", r.ID, r.State, who(r.DecidedBy)), nil
 	}
-	if e.deps.Now().After(r.ExpiresAt) {
-		e.expire(ctx, r)
+	if rq.now().After(r.ExpiresAt) {
+		rq.expire(ctx, r)
 		auditRefusal("expired")
 		return "", &UserError{fmt.Sprintf("%s expired at %s without an approval. Request it again if it is still needed.", r.ID, r.ExpiresAt.UTC().Format("15:04 UTC"))}
 	}
 	if approve && !r.PreviewReady {
 		return "", &UserError{fmt.Sprintf("The preview of %s is still being made; approve once it shows what will happen.", r.ID)}
 	}
-	if err := e.mayDecide(ctx, r, user, approve, auditRefusal); err != nil {
+	if err := rq.mayDecide(ctx, r, user, approve, auditRefusal); err != nil {
 		return "", err
 	}
-	if approve && e.jobs.isClosing() {
+	if approve && rq.jobs.isClosing() {
 		// Approved now, its job could not start: the request stays pending instead.
 		return "", &UserError{fmt.Sprintf("medic is shutting down, so nothing starts now; %s stays pending: approve it again in a minute.", r.ID)}
 	}
@@ -763,9 +763,9 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if !approve {
 		state = RequestRejected
 	}
-	decided, err := e.deps.Actions.Requests.UpdateRequest(ctx, withDecision(r, state, user, e.deps.Now()))
+	decided, err := rq.deps.Requests.UpdateRequest(ctx, withDecision(r, state, user, rq.now()))
 	if errors.Is(err, ErrConflict) {
-		cur, gerr := e.deps.Actions.Requests.Request(ctx, requestID)
+		cur, gerr := rq.deps.Requests.Request(ctx, requestID)
 		if gerr != nil {
 			return "", gerr
 		}
@@ -774,13 +774,13 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 	if err != nil {
 		return "", err
 	}
-	e.auditEnv(ctx, r.Env, r.IncidentID, "", user, auditDecision(state), map[string]string{"request": r.ID, "action": string(r.Action), "requested_by": r.RequestedBy, "plan_sha256": r.Preview.PlanSHA256})
-	e.showRequest(ctx, decided)
+	rq.audits.auditEnv(ctx, r.Env, r.IncidentID, "", user, auditDecision(state), map[string]string{"request": r.ID, "action": string(r.Action), "requested_by": r.RequestedBy, "plan_sha256": r.Preview.PlanSHA256})
+	rq.showRequest(ctx, decided)
 	if !approve {
-		e.dropPlan(ctx, r.ID)
+		rq.dropPlan(ctx, r.ID)
 		return fmt.Sprintf("You rejected %s; nothing was done.", r.ID), nil
 	}
-	job, err := e.startJob(ctx, decided)
+	job, err := rq.jobs.startJob(ctx, decided)
 	if err != nil {
 		return "", err
 	}
@@ -790,9 +790,9 @@ func (e *Engine) Decide(ctx context.Context, requestID, user string, approve boo
 // mayDecide refuses (audited) a decision user may not make: an approval needs the
 // approver role and, when the request needs a second person, someone other than its
 // requester; rejecting another person's request needs the approver role.
-func (e *Engine) mayDecide(ctx context.Context, r Request, user string, approve bool, auditRefusal func(string)) error {
+func (rq *requester) mayDecide(ctx context.Context, r Request, user string, approve bool, auditRefusal func(string)) error {
 	if approve {
-		ok, err := e.deps.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		ok, err := rq.deps.Access.Has(ctx, user, r.Env, RoleApprover)
 		if err != nil {
 			return err
 		}
@@ -805,7 +805,7 @@ func (e *Engine) mayDecide(ctx context.Context, r Request, user string, approve 
 			return &UserError{"You requested this: a second person must approve it."}
 		}
 	} else if user != r.RequestedBy {
-		ok, err := e.deps.Actions.Access.Has(ctx, user, r.Env, RoleApprover)
+		ok, err := rq.deps.Access.Has(ctx, user, r.Env, RoleApprover)
 		if err != nil {
 			return err
 		}
@@ -843,48 +843,42 @@ func who(id string) string {
 
 // ExpireRequests marks pending requests past their time expired, so their messages
 // stop offering Approve. It runs periodically.
-func (e *Engine) ExpireRequests(ctx context.Context) error {
-	if e.deps.Actions == nil {
+func (rq *requester) ExpireRequests(ctx context.Context) error {
+	if rq.deps == nil {
 		return nil
 	}
-	rs, err := e.deps.Actions.Expiry.ExpiredRequests(ctx, e.deps.Now())
+	rs, err := rq.deps.Expiry.ExpiredRequests(ctx, rq.now())
 	if err != nil {
 		return err
 	}
 	for _, r := range rs {
-		e.expire(ctx, r)
+		rq.expire(ctx, r)
 	}
 	return nil
 }
 
-func (e *Engine) expire(ctx context.Context, r Request) {
-	saved, err := e.deps.Actions.Requests.UpdateRequest(ctx, withDecision(r, RequestExpired, "medic", e.deps.Now()))
+func (rq *requester) expire(ctx context.Context, r Request) {
+	saved, err := rq.deps.Requests.UpdateRequest(ctx, withDecision(r, RequestExpired, "medic", rq.now()))
 	if err != nil {
 		return // decided or expired by someone else meanwhile
 	}
-	e.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", AuditRequestExpired, map[string]string{"request": r.ID, "action": string(r.Action)})
-	e.dropPlan(ctx, r.ID)
-	e.showRequest(ctx, saved)
+	rq.audits.auditEnv(ctx, r.Env, r.IncidentID, "", "medic", AuditRequestExpired, map[string]string{"request": r.ID, "action": string(r.Action)})
+	rq.dropPlan(ctx, r.ID)
+	rq.showRequest(ctx, saved)
 }
 
-func (e *Engine) showRequest(ctx context.Context, r Request) {
+func (rq *requester) showRequest(ctx context.Context, r Request) {
 	if r.MessageTS == "" {
 		return
 	}
-	if err := e.deps.Actions.Views.UpdateRequest(ctx, r); err != nil {
-		e.log.Warn("updating a request message", zap.String("request", r.ID), zap.Error(err))
+	if err := rq.deps.Views.UpdateRequest(ctx, r); err != nil {
+		rq.log.Warn("updating a request message", zap.String("request", r.ID), zap.Error(err))
 	}
 }
 
-func (e *Engine) updateRequest(ctx context.Context, id string, change func(*Request)) (Request, error) {
-	return updateStored(ctx, requestRetries, func(ctx context.Context) (Request, error) { return e.deps.Actions.Requests.Request(ctx, id) },
-		change, e.deps.Actions.Requests.UpdateRequest)
-}
-
-func (e *Engine) auditEnv(ctx context.Context, env, incident, job, actor string, action AuditAction, detail map[string]string) {
-	if err := e.deps.Audit.AppendAudit(ctx, AuditEntry{At: e.deps.Now(), Actor: actor, Action: string(action), Env: env, IncidentID: incident, JobID: job, Detail: detail}); err != nil {
-		e.log.Error("audit append failed", zap.String("action", string(action)), zap.Error(err))
-	}
+func (rq *requester) updateRequest(ctx context.Context, id string, change func(*Request)) (Request, error) {
+	return updateStored(ctx, requestRetries, func(ctx context.Context) (Request, error) { return rq.deps.Requests.Request(ctx, id) },
+		change, rq.deps.Requests.UpdateRequest)
 }
 
 // newID makes a short ID such as "REQ-HAH7K2QX" (see newIncidentID).

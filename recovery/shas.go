@@ -14,9 +14,13 @@ import (
 
 // onBranch checks that sha is on the protected branch and returns its full SHA. Its
 // errors are *UserError saying which rule failed and what to do.
-func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
-	branch := e.deps.Actions.Branch
-	place, err := e.deps.Commits.CommitOnBranch(ctx, sha, branch)
+func (rq *requester) onBranch(ctx context.Context, sha string) (string, error) {
+	return commitOnBranch(ctx, rq.commits, rq.deps.Branch, sha)
+}
+
+// commitOnBranch is onBranch for any service: sha checked against branch by commits.
+func commitOnBranch(ctx context.Context, commits CommitChecker, branch, sha string) (string, error) {
+	place, err := commits.CommitOnBranch(ctx, sha, branch)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return "", &UserError{fmt.Sprintf("The repository has no commit %s (a fork's or a mistyped SHA?). medic only runs commits that are on %s; nothing was done.", shortSHA(sha), branch)}
@@ -31,8 +35,8 @@ func (e *Engine) onBranch(ctx context.Context, sha string) (string, error) {
 
 // deployedBefore reports whether sha (a full SHA) was deployed successfully to env: a
 // successful, trusted run of its deploy workflow built it.
-func (e *Engine) deployedBefore(ctx context.Context, env Environment, sha string) (bool, error) {
-	ok, err := e.deps.Actions.Deployed.DeployedBefore(ctx, env, sha)
+func (rq *requester) deployedBefore(ctx context.Context, env Environment, sha string) (bool, error) {
+	ok, err := rq.deps.Deployed.DeployedBefore(ctx, env, sha)
 	if err != nil {
 		return false, &UserError{fmt.Sprintf("Could not read %s's deploy history to check %s (%s); nothing was done. Try again in a minute.", env.Name, shortSHA(sha), Literal(oneLine(err)))}
 	}
@@ -42,12 +46,12 @@ func (e *Engine) deployedBefore(ctx context.Context, env Environment, sha string
 // checkTarget applies the commit rules to a request's SHA and returns the params with
 // the full SHA. user is the requester: an admin may override the deploy-history rule
 // (p.Override, with a reason); nothing overrides the branch rule.
-func (e *Engine) checkTarget(ctx context.Context, env Environment, action ActionID, user string, p RequestParams) (RequestParams, error) {
+func (rq *requester) checkTarget(ctx context.Context, env Environment, action ActionID, user string, p RequestParams) (RequestParams, error) {
 	if p.SHA == "" {
 		p.Override = false
 		return p, nil
 	}
-	full, err := e.onBranch(ctx, p.SHA)
+	full, err := rq.onBranch(ctx, p.SHA)
 	if err != nil {
 		return p, err
 	}
@@ -56,7 +60,7 @@ func (e *Engine) checkTarget(ctx context.Context, env Environment, action Action
 		p.Override = false
 		return p, nil
 	}
-	ok, err := e.deployedBefore(ctx, env, full)
+	ok, err := rq.deployedBefore(ctx, env, full)
 	if err != nil {
 		return p, err
 	}
@@ -66,12 +70,12 @@ func (e *Engine) checkTarget(ctx context.Context, env Environment, action Action
 	}
 	a, _ := ActionByID(action)
 	never := fmt.Sprintf("%s is on %s but was never deployed successfully to %s (no successful run of %s built it)",
-		shortSHA(full), e.deps.Actions.Branch, env.Name, env.DeployWorkflow)
+		shortSHA(full), rq.deps.Branch, env.Name, env.DeployWorkflow)
 	if !p.Override {
 		return p, &UserError{fmt.Sprintf("%s: %s only goes to a version that ran there before. Pick a known good one (`/status %s` shows the last), or an admin may override with `/rollback %s %s override`; nothing was done.",
 			never, a.Label, env.Name, env.Name, shortSHA(full))}
 	}
-	admin, err := e.deps.Actions.Access.Has(ctx, user, env.Name, RoleAdmin)
+	admin, err := rq.deps.Access.Has(ctx, user, env.Name, RoleAdmin)
 	if err != nil {
 		return p, err
 	}

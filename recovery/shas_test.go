@@ -117,7 +117,7 @@ func TestCommitRules(t *testing.T) {
 func TestOverrideWhileSlackCannotSayWhoIsAdmin(t *testing.T) {
 	e, _, _ := ruleEngine()
 	dir := &ruleGroups{err: errors.New("slack: down")}
-	e.deps.Actions.Access = NewAccess(map[string]RoleMembers{"prod": {Admins: []string{"S0ADMINS"}}}, dir, time.Minute, time.Hour, time.Now)
+	e.deps.Access = NewAccess(map[string]RoleMembers{"prod": {Admins: []string{"S0ADMINS"}}}, dir, time.Minute, time.Hour, time.Now)
 	p, err := e.checkTarget(context.Background(), ruleEnv("prod"), ActRollback, "U0LEAD", RequestParams{SHA: shaNever, Override: true, Reason: "hotfix"})
 	if !errors.Is(err, dir.err) {
 		t.Errorf("got %+v, %v; want refused with %v", p, err, dir.err)

@@ -43,32 +43,32 @@ const (
 )
 
 // plan lists a job's steps: the runbook's commands for its action, as API calls.
-func (e *Engine) plan(job Job, jc *jobCtx) []stepDef {
-	env, _ := e.deps.Envs.Get(job.Env)
+func (jr *jobRunner) plan(job Job, jc *jobCtx) []stepDef {
+	env, _ := jr.envs.Get(job.Env)
 	s, ok := specOf(job.Action)
 	if !ok || s.steps == nil {
 		return []stepDef{{"unknown action " + string(job.Action), false, time.Second, func(context.Context) (string, error) {
 			return "", errors.New("medic has no steps for this action")
 		}}}
 	}
-	return s.steps(e, env, job, jc)
+	return s.steps(jr, env, job, jc)
 }
 
 // The actions' steps (see actionTable).
 
-func (e *Engine) stepsRerunFailed(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsRerunFailed(env Environment, job Job, jc *jobCtx) []stepDef {
 	id := job.Params.RunID
-	return runCallSteps(fmt.Sprintf("Re-run the failed jobs of run %d", id), fmt.Sprintf("GitHub queued the failed jobs of run %d again.", id), id, e.deps.Actions.Workflows.RerunFailedJobs)
+	return runCallSteps(fmt.Sprintf("Re-run the failed jobs of run %d", id), fmt.Sprintf("GitHub queued the failed jobs of run %d again.", id), id, jr.deps.Workflows.RerunFailedJobs)
 }
 
-func (e *Engine) stepsRerun(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsRerun(env Environment, job Job, jc *jobCtx) []stepDef {
 	id := job.Params.RunID
-	return runCallSteps(fmt.Sprintf("Re-run run %d", id), fmt.Sprintf("GitHub queued run %d again.", id), id, e.deps.Actions.Workflows.RerunRun)
+	return runCallSteps(fmt.Sprintf("Re-run run %d", id), fmt.Sprintf("GitHub queued run %d again.", id), id, jr.deps.Workflows.RerunRun)
 }
 
-func (e *Engine) stepsCancelRun(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsCancelRun(env Environment, job Job, jc *jobCtx) []stepDef {
 	id := job.Params.RunID
-	return runCallSteps(fmt.Sprintf("Cancel run %d", id), fmt.Sprintf("GitHub is cancelling run %d.", id), id, e.deps.Actions.Workflows.CancelRun)
+	return runCallSteps(fmt.Sprintf("Cancel run %d", id), fmt.Sprintf("GitHub is cancelling run %d.", id), id, jr.deps.Workflows.CancelRun)
 }
 
 // runCallSteps is the one step of an action on a workflow run: call on it, saying done.
@@ -78,36 +78,36 @@ func runCallSteps(name, done string, runID int64, call func(context.Context, int
 	}}}
 }
 
-func (e *Engine) stepsRevert(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsRevert(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
-	return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), e.deps.Actions.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		res, err := e.deps.Actions.Reverter.Revert(ctx, p.SHA, e.deps.Actions.Branch)
+	return []stepDef{{fmt.Sprintf("Revert %s on %s", shortSHA(p.SHA), jr.deps.Branch), true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		res, err := jr.deps.Reverter.Revert(ctx, p.SHA, jr.deps.Branch)
 		if err != nil {
 			return "", err
 		}
 		if res.Method == "pull-request" {
-			return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), e.deps.Actions.Branch, res.PullRequest, res.URL), nil
+			return fmt.Sprintf("%s is not the tip of %s: opened revert pull request #%d %s", shortSHA(p.SHA), jr.deps.Branch, res.PullRequest, res.URL), nil
 		}
 		if ValidSHA(res.SHA) {
 			jc.follow = &FollowUp{SHA: res.SHA}
 		}
-		return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), e.deps.Actions.Branch), nil
+		return fmt.Sprintf("Pushed revert commit %s to %s (no force); the pipeline runs again from it.", shortSHA(res.SHA), jr.deps.Branch), nil
 	}}}
 }
 
-func (e *Engine) stepsPlan(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsPlan(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
-	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepPlan(jc)}
+	return []stepDef{jr.stepWorkspace(env, p.SHA, jc), jr.stepPlan(jc)}
 }
 
-func (e *Engine) stepsRollback(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsRollback(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
-	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), e.stepVerify(env)}
+	return []stepDef{jr.stepWorkspace(env, p.SHA, jc), jr.stepApplySaved(job, jc), jr.stepVerify(env)}
 }
 
-func (e *Engine) stepsUnlock(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsUnlock(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
-	return []stepDef{e.stepWorkspace(env, p.SHA, jc), {"terraform force-unlock " + p.LockID, true, terraformInitTimeout, func(ctx context.Context) (string, error) {
+	return []stepDef{jr.stepWorkspace(env, p.SHA, jc), {"terraform force-unlock " + p.LockID, true, terraformInitTimeout, func(ctx context.Context) (string, error) {
 		if err := jc.ws.ForceUnlock(ctx, p.LockID); err != nil {
 			return "", err
 		}
@@ -115,54 +115,54 @@ func (e *Engine) stepsUnlock(env Environment, job Job, jc *jobCtx) []stepDef {
 	}}}
 }
 
-func (e *Engine) stepsDestroy(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsDestroy(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
-	return []stepDef{e.stepWorkspace(env, p.SHA, jc), e.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + e.deps.Actions.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		since := e.deps.Now()
-		if err := e.deps.Actions.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, e.deps.Actions.Branch, nil); err != nil {
+	return []stepDef{jr.stepWorkspace(env, p.SHA, jc), jr.stepApplySaved(job, jc), {"Re-run " + env.DeployWorkflow + " on " + jr.deps.Branch, true, apiStepTimeout, func(ctx context.Context) (string, error) {
+		since := jr.now()
+		if err := jr.deps.Workflows.DispatchWorkflow(ctx, env.DeployWorkflow, jr.deps.Branch, nil); err != nil {
 			return "", err
 		}
 		jc.follow = &FollowUp{Workflow: env.DeployWorkflow, Since: since}
-		return env.DeployWorkflow + " dispatched on " + e.deps.Actions.Branch + ": it redeploys " + env.Name + ".", nil
+		return env.DeployWorkflow + " dispatched on " + jr.deps.Branch + ": it redeploys " + env.Name + ".", nil
 	}}}
 }
 
-func (e *Engine) stepsLambda(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsLambda(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
 	var steps []stepDef
 	for _, fn := range env.Functions {
 		key := artifactKey(env, fn, p.SHA)
 		steps = append(steps, stepDef{fmt.Sprintf("Update %s from s3://%s/%s", fn, env.ArtifactsBucket, key), true, apiStepTimeout, func(ctx context.Context) (string, error) {
-			v, err := e.deps.Actions.Lambda.UpdateCode(ctx, env, fn, env.ArtifactsBucket, key)
+			v, err := jr.deps.Lambda.UpdateCode(ctx, env, fn, env.ArtifactsBucket, key)
 			if err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("%s: update started, version %s published.", fn, v), nil
 		}})
 		steps = append(steps, stepDef{"Wait for " + fn + " to finish updating", false, lambdaWaitTimeout, func(ctx context.Context) (string, error) {
-			fc, err := e.deps.Actions.Lambda.WaitUpdated(ctx, env, fn, 2*time.Second)
+			fc, err := jr.deps.Lambda.WaitUpdated(ctx, env, fn, 2*time.Second)
 			if err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("%s: %s, update %s, code %s", fn, fc.State, fc.LastUpdateStatus, cutText(fc.CodeSha256, 16)), nil
 		}})
 	}
-	return append(steps, e.stepVerify(env))
+	return append(steps, jr.stepVerify(env))
 }
 
-func (e *Engine) stepsAlarm(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsAlarm(env Environment, job Job, jc *jobCtx) []stepDef {
 	p := job.Params
 	return []stepDef{{"Set " + p.Alarm + " to OK", true, apiStepTimeout, func(ctx context.Context) (string, error) {
-		if err := e.deps.Actions.Alarms.SetAlarmOK(ctx, env, p.Alarm, p.Reason); err != nil {
+		if err := jr.deps.Alarms.SetAlarmOK(ctx, env, p.Alarm, p.Reason); err != nil {
 			return "", err
 		}
 		return p.Alarm + " set to OK: " + p.Reason + ". CloudWatch re-evaluates it at the next period.", nil
 	}}}
 }
 
-func (e *Engine) stepsClean(env Environment, job Job, jc *jobCtx) []stepDef {
+func (jr *jobRunner) stepsClean(env Environment, job Job, jc *jobCtx) []stepDef {
 	return []stepDef{{"Delete the items of " + env.Table + " (by key)", true, cleanTableTimeout, func(ctx context.Context) (string, error) {
-		n, err := e.deps.Actions.Tables.DeleteAllItems(ctx, env, env.Table)
+		n, err := jr.deps.Tables.DeleteAllItems(ctx, env, env.Table)
 		if err != nil {
 			return fmt.Sprintf("%d items deleted before the error", n), err
 		}
@@ -189,14 +189,14 @@ func artifactKey(env Environment, fn, sha string) string {
 	return strings.NewReplacer("{function}", fn, "{short}", short, "{sha}", sha).Replace(pattern)
 }
 
-func (e *Engine) stepWorkspace(env Environment, sha string, jc *jobCtx) stepDef {
+func (jr *jobRunner) stepWorkspace(env Environment, sha string, jc *jobCtx) stepDef {
 	return stepDef{fmt.Sprintf("Fetch the Terraform sources at %s and terraform init (%s)", shortSHA(sha), env.Name), false, terraformInitTimeout,
 		func(ctx context.Context) (string, error) {
 			// Checked when requested; checked again now: main may have moved since.
-			if _, err := e.onBranch(ctx, sha); err != nil {
+			if _, err := jr.onBranch(ctx, sha); err != nil {
 				return "", err
 			}
-			ws, err := e.deps.Actions.Terraform.Workspace(ctx, env, sha)
+			ws, err := jr.deps.Terraform.Workspace(ctx, env, sha)
 			if err != nil {
 				return "", err
 			}
@@ -205,7 +205,7 @@ func (e *Engine) stepWorkspace(env Environment, sha string, jc *jobCtx) stepDef 
 		}}
 }
 
-func (e *Engine) stepPlan(jc *jobCtx) stepDef {
+func (jr *jobRunner) stepPlan(jc *jobCtx) stepDef {
 	return stepDef{"terraform plan", false, terraformPlanTimeout, func(ctx context.Context) (string, error) {
 		plan, err := jc.ws.Plan(ctx, PlanOptions{})
 		if err != nil {
@@ -218,7 +218,7 @@ func (e *Engine) stepPlan(jc *jobCtx) stepDef {
 // stepApplySaved applies the plan the approver approved, and nothing else: the plan
 // saved by the request's preview, checked against the SHA-256 the request showed.
 // Terraform itself refuses it when the state changed since (ErrStalePlan).
-func (e *Engine) stepApplySaved(job Job, jc *jobCtx) stepDef {
+func (jr *jobRunner) stepApplySaved(job Job, jc *jobCtx) stepDef {
 	name := "terraform apply of the approved plan"
 	if job.PlanSHA256 != "" {
 		name += " (sha256 " + hexPrefix(job.PlanSHA256, 12) + ")"
@@ -227,7 +227,7 @@ func (e *Engine) stepApplySaved(job Job, jc *jobCtx) stepDef {
 		if job.PlanSHA256 == "" {
 			return "", errors.New("the request has no approved plan; request it again for a new preview")
 		}
-		plan, sum, err := e.deps.Actions.Plans.Plan(ctx, job.RequestID)
+		plan, sum, err := jr.deps.Plans.Plan(ctx, job.RequestID)
 		if errors.Is(err, ErrNotFound) {
 			return "", errors.New("the approved plan is no longer on record (applied once already?); request it again for a new preview")
 		}
@@ -246,14 +246,14 @@ func (e *Engine) stepApplySaved(job Job, jc *jobCtx) stepDef {
 
 // stepVerify checks the health endpoint and alarms, then keeps watching for the
 // configured time (the runbook: 10 minutes) and fails as soon as it breaks.
-func (e *Engine) stepVerify(env Environment) stepDef {
-	w := e.deps.Actions.Verify
+func (jr *jobRunner) stepVerify(env Environment) stepDef {
+	w := jr.deps.Verify
 	name := "Verify: health endpoint 200 and no alarm in ALARM"
 	if w.Watch > 0 {
 		name += fmt.Sprintf(", watched for %s", w.Watch)
 	}
 	return stepDef{name, false, w.Watch + 2*time.Minute, func(ctx context.Context) (string, error) {
-		verdict, ok := e.verify(ctx, env)
+		verdict, ok := jr.after.verify(ctx, env)
 		if !ok {
 			return "", errors.New(strings.TrimPrefix(verdict, ":x: "))
 		}
@@ -264,17 +264,17 @@ func (e *Engine) stepVerify(env Environment) stepDef {
 		if interval <= 0 {
 			interval = 30 * time.Second
 		}
-		end := e.deps.Now().Add(w.Watch)
-		t := e.deps.Clock.NewTicker(interval)
+		end := jr.now().Add(w.Watch)
+		t := jr.clock.NewTicker(interval)
 		defer t.Stop()
-		for e.deps.Now().Before(end) {
+		for jr.now().Before(end) {
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
 			case <-t.C():
 			}
-			if v, ok := e.verify(ctx, env); !ok {
-				return "", fmt.Errorf("broke at %s: %s", e.deps.Now().UTC().Format("15:04:05 UTC"), strings.TrimPrefix(v, ":x: "))
+			if v, ok := jr.after.verify(ctx, env); !ok {
+				return "", fmt.Errorf("broke at %s: %s", jr.now().UTC().Format("15:04:05 UTC"), strings.TrimPrefix(v, ":x: "))
 			}
 		}
 		return fmt.Sprintf("%s; it held for %s.", verdict, w.Watch), nil
