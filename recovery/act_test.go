@@ -125,7 +125,7 @@ func newACWorld(t *testing.T, in Incident) *acWorld {
 	w.e = &Engine{deps: EngineDeps{Envs: envs, Incidents: w.store, Audit: w.slack, Publisher: w.slack, Diagnoser: d,
 		Runs: w.gh, Alarms: w.gh, Health: w.gh, Now: now}, log: zaptest.NewLogger(t)}
 	w.e.esc = w.e.newEscalator()
-	w.e.res = w.e.newResolver()
+	w.e.res = w.e.newResolver(w.e.esc)
 	return w
 }
 

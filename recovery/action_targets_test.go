@@ -87,6 +87,7 @@ func ruleEngine() (*requester, *ruleCommits, *ruleDeploys) {
 	e := &Engine{deps: EngineDeps{Commits: commits, History: deploys, Actions: &ActionDeps{
 		Access: access, Branch: "main", Deployed: deploys, Functions: deploys,
 	}}, log: zap.NewNop()}
+	e.esc = e.newEscalator()
 	rq, _ := e.newActions(nil)
 	return rq, commits, deploys
 }

@@ -157,8 +157,8 @@ func (e *Engine) newEscalator() *escalator {
 }
 
 // newResolver is the engine's resolution and reports service.
-func (e *Engine) newResolver() *resolver {
-	return &resolver{deps: e.deps.Resolution, book: e, roles: e, esc: e.esc, claims: e.deps.Claims, incidents: e.deps.Incidents,
+func (e *Engine) newResolver(esc escalation) *resolver {
+	return &resolver{deps: e.deps.Resolution, book: e, roles: e, esc: esc, claims: e.deps.Claims, incidents: e.deps.Incidents,
 		audit: e.deps.Audit, now: e.deps.Now, log: e.log}
 }
 
@@ -194,7 +194,8 @@ type Engine struct {
 	// alertLocks holds a *sync.Mutex per incident whose alert is being updated.
 	alertLocks sync.Map
 	// The services along the core's seams: requests and approvals, jobs, escalation
-	// and paging, resolution and reports. req and run are nil without ActionDeps.
+	// and paging, resolution and reports. All four are always built (NewEngine); a
+	// part left out of the deps is off inside its service, which says so.
 	req *requester
 	run *jobRunner
 	esc *escalator
@@ -269,7 +270,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 	}
 	e.req, e.run = e.newActions(previews) // without ActionDeps, they say actions are not configured
 	e.esc = e.newEscalator()
-	e.res = e.newResolver() // after esc, which it calls
+	e.res = e.newResolver(e.esc)
 	if r := d.Resolution; r != nil && r.Checklists == nil {
 		return nil, errors.New("engine: resolution needs its checklist publisher; missing ResolutionDeps.Checklists")
 	}

@@ -162,6 +162,7 @@ func (e pvDetailed) Detail() string  { return e.detail }
 func pvEngine(w *pvWorld, runs *dgWorld, branch string) *requester {
 	e := &Engine{deps: EngineDeps{Runs: runs, Now: func() time.Time { return dgNow },
 		Actions: &ActionDeps{Reverter: w, Terraform: w, Plans: pvPlanStore{w}, Lambda: w, StateLocks: runs, Tables: w, Branch: branch}}, log: zap.NewNop()}
+	e.esc = e.newEscalator()
 	rq, _ := e.newActions(nil)
 	return rq
 }
