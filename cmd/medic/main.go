@@ -24,6 +24,10 @@ const usage = `medic: the failure recovery runbook as a Slack bot.
 Usage:
   medic serve    [--config FILE]          connect to Slack and serve (default config medic.yaml)
   medic demo     [--scenario NAME]        run the whole flow against the built-in sandbox
+  medic sandbox  [--listen-host HOST] [--print-config FILE]
+                                          serve the sandbox's GitHub, AWS and health
+                                          endpoints alone; print the environment that
+                                          points medic serve at them
   medic config check [--config FILE] [--no-env]
                                           validate a config and the environment's
                                           tokens as serve does; list every problem
@@ -58,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return serveCmd(ctx, args[1:], stderr, getenv)
 	case "demo":
 		return demoCmd(ctx, args[1:], stdout, stderr)
+	case "sandbox":
+		return sandboxCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprintln(stderr, "usage: medic config check [--config FILE] [--no-env]")
