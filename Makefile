@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: test tools lint fmt-check vet staticcheck unit build demo bench terraform-tool mutation
+.PHONY: test tools lint fmt-check vet staticcheck unit build demo bench bench-peers terraform-tool mutation
 
 ## test: everything CI checks: formatting, vet, staticcheck, and the race-enabled tests.
 test: tools fmt-check vet staticcheck unit
@@ -83,3 +83,9 @@ demo:
 ## bench: the benchmarks whose figures go in closing notes.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-peers: medic serve (against `medic sandbox`) and the peer bots of ../shared/bench
+## through `slackdriver bench` in one run; prints the comparison table. Not part of test.
+## N, C, ROUNDS, BENCH_DIR, KEEP=1: see scripts/bench-peers.sh.
+bench-peers:
+	GO=$(GO) scripts/bench-peers.sh

@@ -367,6 +367,38 @@ func sandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		_ = f.Sync()
 	}
 	<-ctx.Done()
-	fmt.Fprintln(stderr, "medic sandbox: stopped")
+	fmt.Fprintf(stderr, "medic sandbox: stopped; served %s\n", w.callSummary())
 	return 0
+}
+
+// callSummary counts the AWS and health calls the world answered, by operation: what
+// the medic served against it asked for its answers.
+func (w *sandboxWorld) callSummary() string {
+	aws := map[string]int{}
+	calls := w.sb.AWS.Calls()
+	for _, c := range calls {
+		aws[c.Op]++
+	}
+	health := map[string]int{}
+	total := 0
+	for name := range w.cfg.Environments {
+		if n := w.sb.Faults.Calls("health:" + name); n > 0 {
+			health[name] = n
+			total += n
+		}
+	}
+	return fmt.Sprintf("AWS %d calls (%s), health %d (%s)", len(calls), countList(aws), total, countList(health))
+}
+
+func countList(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
 }
