@@ -71,7 +71,23 @@ type Bot struct {
 	ready   atomic.Bool
 	// busySlots bounds the goroutines telling people medic is overloaded.
 	busySlots chan struct{}
+	// refused counts what was refused as busy since the last summary line, which Run
+	// logs at most once every busyLogEvery: a burst refuses thousands of envelopes, and
+	// a line each would flood the logs exactly when medic is busiest.
+	refused      refusals
+	busyLogEvery time.Duration
 }
+
+// refusals counts requests refused because the work queue was full. The reader
+// goroutine adds to it; Run's summary takes and resets it.
+type refusals struct {
+	slash      atomic.Int64 // slash commands, answered in their ack
+	clicks     atomic.Int64 // clicks and other interactions
+	unanswered atomic.Int64 // interactions that could not be told medic is busy
+}
+
+// busyLogEvery is how often at most the summary of refused requests is logged.
+const busyLogEvery = 10 * time.Second
 
 // New returns a Bot that connects with api (which must carry the app-level token, see
 // slack.OptionAppLevelToken) and hands envelopes to h.
@@ -91,7 +107,8 @@ func New(api *slack.Client, h Handler, opts Options) *Bot {
 	if opts.Claimer == nil {
 		opts.Claimer = newMemClaimer(time.Hour, time.Now)
 	}
-	return &Bot{api: api, handler: h, opts: opts, log: opts.Logger.Named("slack"), busySlots: make(chan struct{}, 8)}
+	return &Bot{api: api, handler: h, opts: opts, log: opts.Logger.Named("slack"),
+		busySlots: make(chan struct{}, 8), busyLogEvery: busyLogEvery}
 }
 
 // Ready reports whether the Socket Mode link is up (Slack's hello received and no
@@ -139,6 +156,9 @@ func (b *Bot) Run(ctx, drain context.Context) error {
 	connErr := make(chan error, 1)
 	go func() { connErr <- b.connectLoop(ctx, client) }()
 
+	summary := time.NewTicker(b.busyLogEvery)
+	defer summary.Stop()
+	since := time.Now()
 	var runErr error
 	func() {
 		for {
@@ -150,9 +170,14 @@ func (b *Bot) Run(ctx, drain context.Context) error {
 				return
 			case evt := <-client.Events:
 				b.dispatch(ctx, client, evt, queue)
+			case now := <-summary.C:
+				b.logRefused(now.Sub(since), cap(queue))
+				since = now
 			}
 		}
 	}()
+	// Nothing is refused after the reader stops; say what was since the last summary.
+	b.logRefused(time.Since(since), cap(queue))
 	b.ready.Store(false)
 	b.metric(func(m *Metrics) { m.connected.Set(0) })
 	close(queue)
@@ -257,6 +282,7 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 			b.ack(client, evt)
 			return
 		}
+		b.refused.slash.Add(1)
 		// The queue is full: say so in the ack itself (Slack shows a slash command's ack
 		// payload to the user), which costs no extra call and keeps the ack instant.
 		b.ack(client, evt, map[string]any{"response_type": "ephemeral", "text": busyText})
@@ -277,6 +303,7 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 			run: func(ctx context.Context) { b.handler.HandleInteraction(ctx, cb) }})
 		b.ack(client, evt)
 		if !queued {
+			b.refused.clicks.Add(1)
 			b.tellBusy(ctx, cb)
 		}
 	case socketmode.EventTypeEventsAPI:
@@ -331,21 +358,41 @@ func (b *Bot) tryEnqueue(queue chan<- work, w work) bool {
 		b.metric(func(m *Metrics) { m.queued.Inc() })
 		return true
 	default:
+		// No log line here: a burst refuses thousands, and Run logs one summary of them
+		// (logRefused) at most every busyLogEvery.
 		b.metric(func(m *Metrics) { m.rejected.Inc() })
-		b.log.Error("work queue full; request refused", zap.String("envelope", w.envelopeID), zap.String("type", w.kind), zap.Int("queue", cap(queue)))
 		return false
 	}
 }
 
+// logRefused logs, at warn level and without a stack trace, one line summing up the
+// requests refused as busy since the previous call (over window), and resets the
+// counts. It logs nothing when nothing was refused.
+func (b *Bot) logRefused(window time.Duration, queue int) {
+	slash, clicks, unanswered := b.refused.slash.Swap(0), b.refused.clicks.Swap(0), b.refused.unanswered.Swap(0)
+	n := slash + clicks
+	if n == 0 && unanswered == 0 {
+		return
+	}
+	window = window.Round(time.Second)
+	b.log.Warn(fmt.Sprintf("refused %d envelopes as busy in the last %s: the work queue was full", n, window),
+		zap.Int64("refused", n), zap.Int64("slash_commands", slash), zap.Int64("interactive", clicks),
+		zap.Int64("interactive_unanswered", unanswered), zap.Duration("window", window), zap.Int("queue", queue))
+}
+
 // tellBusy answers a click that could not be queued, through its response_url, on a
-// small bounded set of goroutines; past that bound the refusal is only logged.
+// small bounded set of goroutines, so a burst neither blocks the reader nor floods
+// Slack; past that bound, or when the answer fails, the refusal is only counted in
+// the summary logRefused logs.
 func (b *Bot) tellBusy(ctx context.Context, cb slack.InteractionCallback) {
 	if cb.ResponseURL == "" {
+		b.untold()
 		return
 	}
 	select {
 	case b.busySlots <- struct{}{}:
 	default:
+		b.untold()
 		return
 	}
 	go func() {
@@ -354,9 +401,16 @@ func (b *Bot) tellBusy(ctx context.Context, cb slack.InteractionCallback) {
 		defer cancel()
 		if _, _, err := b.api.PostMessageContext(ctx, cb.Channel.ID,
 			slack.MsgOptionResponseURL(cb.ResponseURL, slack.ResponseTypeEphemeral), slack.MsgOptionText(busyText, false)); err != nil {
-			b.log.Warn("could not tell the user medic is busy", zap.Error(err))
+			b.untold()
+			b.log.Debug("could not tell the user medic is busy", zap.Error(err))
 		}
 	}()
+}
+
+// untold counts a refused request whose sender could not be told medic is busy.
+func (b *Bot) untold() {
+	b.refused.unanswered.Add(1)
+	b.metric(func(m *Metrics) { m.busyUntold.Inc() })
 }
 
 // handle runs one piece of work once: a redelivered envelope (same envelope ID) is

@@ -9,6 +9,7 @@ type Metrics struct {
 	duplicates prometheus.Counter
 	queued     prometheus.Gauge
 	rejected   prometheus.Counter
+	busyUntold prometheus.Counter
 	handled    *prometheus.HistogramVec
 	reconnects prometheus.Counter
 }
@@ -26,12 +27,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "medic_slack_queue_depth", Help: "Acked envelopes waiting for a worker."}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "medic_slack_rejected_total", Help: "Requests refused because the work queue was full."}),
+		busyUntold: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "medic_slack_rejected_untold_total", Help: "Refused requests whose sender could not be told medic is busy."}),
 		handled: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "medic_slack_handle_seconds", Help: "Time to handle an envelope after its ack, by type.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"type"}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "medic_slack_connects_total", Help: "Socket Mode connections opened."}),
 	}
-	reg.MustRegister(m.connected, m.envelopes, m.duplicates, m.queued, m.rejected, m.handled, m.reconnects)
+	reg.MustRegister(m.connected, m.envelopes, m.duplicates, m.queued, m.rejected, m.busyUntold, m.handled, m.reconnects)
 	return m
 }
