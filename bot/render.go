@@ -39,7 +39,14 @@ func StatusMessage(r recovery.StatusReport, requestedBy string) (blocks []slack.
 		slack.NewHeaderBlock(plain(fmt.Sprintf("%s status", r.Env))),
 		section(fmt.Sprintf("%s *%s*", icon, esc(verdict))),
 	)
-	ctxLine := "Gathered " + r.At.UTC().Format("2006-01-02 15:04:05 UTC")
+	gathered := r.At
+	if !r.GatheredAt.IsZero() {
+		gathered = r.GatheredAt // a read shared with the asks before this one
+	}
+	ctxLine := "Gathered " + gathered.UTC().Format("2006-01-02 15:04:05 UTC")
+	if age := r.At.Sub(gathered).Round(time.Second); age >= time.Second {
+		ctxLine += fmt.Sprintf(" (gathered %s ago)", age)
+	}
 	if requestedBy != "" {
 		ctxLine = fmt.Sprintf("Requested by <@%s> · %s", requestedBy, ctxLine)
 	}

@@ -80,7 +80,10 @@ func TestStatusMessageGolden(t *testing.T) {
 	role.Alarms = recovery.Section[[]recovery.Alarm]{Problem: notRead}
 	role.Health = recovery.Section[recovery.HealthResult]{Problem: notRead}
 
-	for name, r := range map[string]recovery.StatusReport{"status_healthy": healthyReport(), "status_firing": firing, "status_broken_sections": broken, "status_role_refused": role} {
+	shared := healthyReport() // from a read 3 s older, shared with the asks before it
+	shared.GatheredAt = shared.At.Add(-3 * time.Second)
+
+	for name, r := range map[string]recovery.StatusReport{"status_healthy": healthyReport(), "status_firing": firing, "status_broken_sections": broken, "status_role_refused": role, "status_shared_read": shared} {
 		t.Run(name, func(t *testing.T) {
 			blocks, fallback := StatusMessage(r, "U0ALICE")
 			golden(t, name, map[string]any{"text": fallback, "blocks": slack.Blocks{BlockSet: blocks}})

@@ -202,6 +202,10 @@ type GitHub struct {
 type Status struct {
 	// SectionTimeout bounds each section of the report.
 	SectionTimeout time.Duration `yaml:"section_timeout"`
+	// Freshness is how long a read of an environment's AWS, GitHub and health answers
+	// serves the /status asks that follow it (default 5s; 0 shares only reads in
+	// flight): a crowd asking at once costs one read.
+	Freshness *time.Duration `yaml:"freshness"`
 }
 
 // Environment configures one environment.
@@ -306,8 +310,10 @@ const (
 	DefaultMetricsListen  = ":9090"
 	DefaultStore          = "sqlite:medic.db"
 	DefaultSectionTimeout = 5 * time.Second
-	DefaultWorkers        = 16
-	DefaultLogLevel       = "info"
+	// DefaultStatusFreshness is how long one read serves the /status asks after it.
+	DefaultStatusFreshness = 5 * time.Second
+	DefaultWorkers         = 16
+	DefaultLogLevel        = "info"
 
 	DefaultStuckAfter        = 30 * time.Minute
 	DefaultPollInterval      = time.Minute
@@ -434,6 +440,10 @@ func (c *Config) applyServiceDefaults() {
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Status.Freshness == nil {
+		d := DefaultStatusFreshness
+		c.Status.Freshness = &d
 	}
 	if c.Status.SectionTimeout == 0 {
 		c.Status.SectionTimeout = DefaultSectionTimeout
@@ -636,6 +646,9 @@ func (c *Config) Validate() Problems {
 	}
 	if u, err := url.Parse(c.Store); err == nil && storeURLHasPassword(u) {
 		add("store", fmt.Sprintf("%q carries a password", secreturl.Redact(c.Store)), "remove it from the file: secrets come from the environment; set PGPASSWORD (or a PGPASSFILE) for medic instead")
+	}
+	if f := c.Status.Freshness; f != nil && (*f < 0 || *f > time.Minute) {
+		add("status.freshness", fmt.Sprintf("%s is out of range", *f), "use a duration from 0s (share only reads in flight) to 1m, e.g. 5s (the default)")
 	}
 	if c.Status.SectionTimeout < 0 || c.Status.SectionTimeout > 5*time.Minute {
 		add("status.section_timeout", fmt.Sprintf("%s is out of range", c.Status.SectionTimeout), "use a duration between 1s and 5m, e.g. 5s")

@@ -67,7 +67,11 @@ func (s Section[T]) OK() bool { return s.Problem == "" }
 // StatusReport is the answer to /status <env>.
 type StatusReport struct {
 	Env string
-	At  time.Time
+	// At is when the report was made; GatheredAt, when set, when its AWS, GitHub and
+	// health sections were read: a coalesced read's time, earlier than At when the read
+	// is shared (zero: read for this report).
+	At         time.Time
+	GatheredAt time.Time
 	// Credentials, when set, is why the environment's AWS identity could not be had
 	// (a *CredentialsError's summary), said once: the sections it stopped say only
 	// that they were not read for it.
@@ -200,23 +204,53 @@ type StatusSources struct {
 }
 
 // StatusService answers /status: it gathers each section in parallel, each under its
-// own timeout, so one slow or failing source never hides the others.
+// own timeout, so one slow or failing source never hides the others. Coalescing (see
+// WithFreshness), identical asks share one read of AWS, GitHub and the health endpoint.
 type StatusService struct {
 	envs    *Environments
 	src     StatusSources
 	timeout time.Duration
 	now     func() time.Time
+	// coalesce makes asks of one environment share reads: the one in flight, and a
+	// finished one for freshness.
+	coalesce  bool
+	freshness time.Duration
+	mu        sync.Mutex
+	reads     map[string]*externalRead
+}
+
+// externalRead is one read of an environment's AWS, GitHub and health sections, in
+// flight until done is closed.
+type externalRead struct {
+	done chan struct{}
+	at   time.Time
+	r    StatusReport // its Functions, Alarms, Health, LastGood and Credentials
+}
+
+// StatusOption tunes a StatusService.
+type StatusOption func(*StatusService)
+
+// WithFreshness makes asks of one environment share their reads of AWS, GitHub and the
+// health endpoint: asks while a read is in flight wait for it, and asks within
+// freshness of a finished read get it again (the report's GatheredAt says how old).
+// Zero shares only the reads in flight. The incidents and jobs are read at every ask.
+func WithFreshness(freshness time.Duration) StatusOption {
+	return func(s *StatusService) { s.coalesce, s.freshness = true, max(freshness, 0) }
 }
 
 // NewStatusService returns a StatusService. timeout bounds each section; now is the clock.
-func NewStatusService(envs *Environments, src StatusSources, timeout time.Duration, now func() time.Time) (*StatusService, error) {
+func NewStatusService(envs *Environments, src StatusSources, timeout time.Duration, now func() time.Time, opts ...StatusOption) (*StatusService, error) {
 	if src.Functions == nil || src.Alarms == nil || src.Health == nil || src.Deploys == nil || src.Incidents == nil || src.Jobs == nil {
 		return nil, errors.New("status service: every source is required")
 	}
 	if timeout <= 0 {
 		return nil, errors.New("status service: timeout must be positive")
 	}
-	return &StatusService{envs: envs, src: src, timeout: timeout, now: now}, nil
+	s := &StatusService{envs: envs, src: src, timeout: timeout, now: now, reads: map[string]*externalRead{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Status gathers the report of the named environment. It fails only for an unknown
@@ -226,9 +260,74 @@ func (s *StatusService) Status(ctx context.Context, name string) (StatusReport, 
 	if err != nil {
 		return StatusReport{}, err
 	}
-	r := StatusReport{Env: env.Name, At: s.now()}
+	at := s.now()
+	var incidents Section[[]Incident]
+	var jobs Section[[]Job]
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		incidents = gather(ctx, s.timeout, "Incidents", func(ctx context.Context) ([]Incident, error) {
+			return s.src.Incidents.OpenIncidents(ctx, env.Name)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		jobs = gather(ctx, s.timeout, "Jobs", func(ctx context.Context) ([]Job, error) {
+			return s.src.Jobs.RunningJobs(ctx, env.Name)
+		})
+	}()
+	var r StatusReport
+	if s.coalesce {
+		r = s.shared(ctx, env)
+	} else {
+		r = s.external(ctx, env)
+	}
+	wg.Wait()
+	r.Env, r.At, r.Incidents, r.Jobs = env.Name, at, incidents, jobs
+	return r, nil
+}
+
+// shared returns env's external sections from the read in flight, or from a finished
+// one younger than the freshness, or from a new read that later asks share. The read
+// runs for all its askers: one asker leaving does not cut it short.
+func (s *StatusService) shared(ctx context.Context, env Environment) StatusReport {
+	s.mu.Lock()
+	read := s.reads[env.Name]
+	if read != nil {
+		select {
+		case <-read.done:
+			if s.now().Sub(read.at) >= s.freshness {
+				read = nil // too old: read again
+			}
+		default: // in flight: wait for it
+		}
+	}
+	if read == nil {
+		read = &externalRead{done: make(chan struct{}), at: s.now()}
+		s.reads[env.Name] = read
+		s.mu.Unlock()
+		read.r = s.external(context.WithoutCancel(ctx), env)
+		read.r.GatheredAt = read.at
+		close(read.done)
+		return read.r
+	}
+	s.mu.Unlock()
+	select {
+	case <-read.done:
+		return read.r
+	case <-ctx.Done():
+		p := Problem("Status", ctx.Err(), s.timeout)
+		return StatusReport{Functions: Section[[]FunctionStatus]{Problem: p}, Alarms: Section[[]Alarm]{Problem: p},
+			Health: Section[HealthResult]{Problem: p}, LastGood: Section[*Deploy]{Problem: p}}
+	}
+}
+
+// external reads env's AWS, GitHub and health sections, in parallel.
+func (s *StatusService) external(ctx context.Context, env Environment) StatusReport {
+	var r StatusReport
+	var wg sync.WaitGroup
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		r.Functions = gather(ctx, s.timeout, "Lambda", func(ctx context.Context) ([]FunctionStatus, error) {
@@ -253,21 +352,9 @@ func (s *StatusService) Status(ctx context.Context, name string) (StatusReport, 
 			return s.src.Deploys.LastSuccessfulDeploy(ctx, env)
 		})
 	}()
-	go func() {
-		defer wg.Done()
-		r.Incidents = gather(ctx, s.timeout, "Incidents", func(ctx context.Context) ([]Incident, error) {
-			return s.src.Incidents.OpenIncidents(ctx, env.Name)
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		r.Jobs = gather(ctx, s.timeout, "Jobs", func(ctx context.Context) ([]Job, error) {
-			return s.src.Jobs.RunningJobs(ctx, env.Name)
-		})
-	}()
 	wg.Wait()
 	r.Credentials = credentialProblems(&r.Functions.Problem, &r.Alarms.Problem, &r.Health.Problem)
-	return r, nil
+	return r
 }
 
 // credentialProblems finds the sections a *CredentialsError stopped (gather gives them

@@ -191,7 +191,7 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 		Deploys:   s.github,
 		Incidents: st,
 		Jobs:      st,
-	}, cfg.Status.SectionTimeout, ext.now)
+	}, cfg.Status.SectionTimeout, ext.now, recovery.WithFreshness(*cfg.Status.Freshness))
 	if err != nil {
 		return nil, err
 	}
