@@ -58,36 +58,11 @@ func startSandboxWorld(host, dir string) (*sandboxWorld, error) {
 	if err := sb.Seed(worldFromConfig(cfg)); err != nil {
 		return nil, err
 	}
-	expose := func(u string) (string, error) { return u, nil }
-	if host != "127.0.0.1" {
-		expose = func(u string) (string, error) {
-			pub, stop, err := exposeOn(host, u)
-			if err == nil {
-				w.closers = append(w.closers, stop)
-			}
-			return pub, err
-		}
-	}
-	github, err := expose(sb.GitHub.URL())
+	urls, err := w.expose(host, sb.GitHub.URL(), sb.AWS.URL(), sb.PagerDuty.URL(), sb.TFState.URL(), strings.TrimSuffix(sb.HealthURL("x"), "/x/health"))
 	if err != nil {
 		return nil, err
 	}
-	aws, err := expose(sb.AWS.URL())
-	if err != nil {
-		return nil, err
-	}
-	pd, err := expose(sb.PagerDuty.URL())
-	if err != nil {
-		return nil, err
-	}
-	tf, err := expose(sb.TFState.URL())
-	if err != nil {
-		return nil, err
-	}
-	health, err := expose(strings.TrimSuffix(sb.HealthURL("x"), "/x/health"))
-	if err != nil {
-		return nil, err
-	}
+	github, aws, pd, tf, health := urls[0], urls[1], urls[2], urls[3], urls[4]
 	for name, env := range cfg.Environments {
 		env.Health.URL = health + "/" + name + "/health"
 		for i, kv := range env.Terraform.BackendConfig {
@@ -123,6 +98,24 @@ func startSandboxWorld(host, dir string) (*sandboxWorld, error) {
 	}
 	ok = true
 	return w, nil
+}
+
+// expose returns the addresses medic reaches the servers at: on 127.0.0.1 their own,
+// on any other host a proxy's listening there (closed with the world).
+func (w *sandboxWorld) expose(host string, urls ...string) ([]string, error) {
+	if host == "127.0.0.1" {
+		return urls, nil
+	}
+	out := make([]string, 0, len(urls))
+	for _, u := range urls {
+		pub, stop, err := exposeOn(host, u)
+		if err != nil {
+			return nil, err
+		}
+		w.closers = append(w.closers, stop)
+		out = append(out, pub)
+	}
+	return out, nil
 }
 
 // freeLoopbackAddr returns a loopback address with a port free right now.
