@@ -407,19 +407,31 @@ func (rq *requester) startPreview(ctx context.Context, env Environment, in *Inci
 }
 
 // awaitAlertTS gives the alert's poster a little time (up to 2 s of the engine's
-// clock) when in's alert is on screen before its ts is stored, so a request lands in
-// the alert's thread.
+// clock, and never more than alertTSPatience of real waiting, for a click must not wait
+// on a clock nobody moves) when in's alert is on screen before its ts is stored, so a
+// request lands in the alert's thread.
 func (rq *requester) awaitAlertTS(ctx context.Context, in Incident) Incident {
+	if in.MessageTS != "" {
+		return in
+	}
+	wctx, cancel := context.WithTimeout(ctx, alertTSPatience)
+	defer cancel()
 	for i := 0; in.MessageTS == "" && i < 20; i++ {
-		if sleep(ctx, rq.clock, 100*time.Millisecond) != nil {
-			break
+		if sleep(wctx, rq.clock, 100*time.Millisecond) != nil && ctx.Err() != nil {
+			break // the asker left
 		}
 		if again, err := rq.incidents.Incident(ctx, in.ID); err == nil {
 			in = again
 		}
+		if wctx.Err() != nil {
+			break
+		}
 	}
 	return in
 }
+
+// alertTSPatience bounds the real time a request waits for its alert's ts.
+const alertTSPatience = 2 * time.Second
 
 // finishPreview makes a request's preview on the previews' pool and shows it. A preview
 // that failed (or ran out of time) closes the request as failed: nobody approves what
