@@ -34,7 +34,13 @@ type Backend interface {
 	recovery.JobReader
 	recovery.CursorStore
 	recovery.PlanStore
+	Claims
+	PlanPurger
+	Leases
+}
 
+// Claims are the envelope claims and the finished work medic's housekeeping keeps.
+type Claims interface {
 	// Claim records key and reports whether this call was the first to claim it.
 	Claim(ctx context.Context, key string) (bool, error)
 	// Unclaim forgets a claim, so the key can be claimed again.
@@ -43,8 +49,16 @@ type Backend interface {
 	PurgeClaims(ctx context.Context, before time.Time) (int64, error)
 	// PurgeWork forgets work finished before t and reports how many.
 	PurgeWork(ctx context.Context, before time.Time) (int64, error)
+}
+
+// PlanPurger forgets old saved plans.
+type PlanPurger interface {
 	// PurgePlans forgets plans saved before t and reports how many.
 	PurgePlans(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Leases are the named leases replicas hold (the leader's).
+type Leases interface {
 	// AcquireLease takes or renews the lease name for holder until ttl from now and
 	// reports whether holder holds it.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
