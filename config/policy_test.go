@@ -106,22 +106,15 @@ func TestProtectedEnvironmentIsNeverDestructive(t *testing.T) {
 		name, src, wantKey, wantMsg string
 	}{
 		{"both given", withEnv(runbookEnvs, "staging", "protected: true", "allow_destructive: true"), "environments.staging.allow_destructive", "protected: true"},
-		{"a staging protected by default? no: named like production", withEnv(runbookEnvs, "live", "protected: true", "allow_destructive: true"), "environments.live.allow_destructive", "protected: true"},
+		{"another environment, protected", withEnv(runbookEnvs, "live", "protected: true", "allow_destructive: true"), "environments.live.allow_destructive", "protected: true"},
 		{"preprod protected", withKey(t, runbookEnvs, "preprod", "protected: true\n    allow_destructive: true"), "environments.preprod.allow_destructive", "protected: true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(strings.NewReader(tt.src))
-			var ps Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("got %v, want Problems", err)
-			}
-			if len(ps) != 1 || ps[0].Key != tt.wantKey {
-				t.Fatalf("got %v, want one problem for %s", ps, tt.wantKey)
-			}
+			p := oneProblem(t, tt.src, tt.wantKey)
 			for _, want := range []string{tt.wantMsg, "never destroyed", "remove allow_destructive", "protected: false"} {
-				if !strings.Contains(ps[0].String(), want) {
-					t.Errorf("got %q, want it to say %q", ps[0], want)
+				if !strings.Contains(p.String(), want) {
+					t.Errorf("got %q, want it to say %q", p, want)
 				}
 			}
 		})
@@ -142,10 +135,8 @@ func TestProductionIsNeverDestructive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse(strings.NewReader(tt.src))
-			var ps Problems
-			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Key != tt.wantKey || !strings.Contains(ps[0].String(), tt.wantMsg) {
-				t.Fatalf("got %v, want one problem for %s saying %q", err, tt.wantKey, tt.wantMsg)
+			if p := oneProblem(t, tt.src, tt.wantKey); !strings.Contains(p.String(), tt.wantMsg) {
+				t.Fatalf("got %q, want it to say %q", p, tt.wantMsg)
 			}
 		})
 	}
@@ -234,6 +225,17 @@ func TestDestructiveEnvironmentOwnsItsResources(t *testing.T) {
 	mustParse(t, withEnv(withKey(t, runbookEnvs, "preprod", "dynamodb_table: preprod-items"), "pre"))
 }
 
+// oneProblem parses src and returns its one problem, which must be key's.
+func oneProblem(t *testing.T, src, key string) Problem {
+	t.Helper()
+	_, err := Parse(strings.NewReader(src))
+	var ps Problems
+	if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Key != key {
+		t.Fatalf("got %v, want one problem for %s", err, key)
+	}
+	return ps[0]
+}
+
 // keyed are the problems of key.
 func keyed(ps []Problem, key string) []Problem {
 	var out []Problem
@@ -262,5 +264,23 @@ func TestWarnsWhenTheDefaultsNameMissingEnvironments(t *testing.T) {
 		if ws := keyed(c.Warnings(), "pipeline"); len(ws) != 0 {
 			t.Errorf("%s config: got %v, want no warning", name, ws)
 		}
+	}
+}
+
+// status.freshness: 5s by default, 0s allowed (reads in flight only), refused below 0
+// or above a minute.
+func TestStatusFreshness(t *testing.T) {
+	if got := *mustParse(t, minimal).Status.Freshness; got != 5*time.Second {
+		t.Errorf("default: got %s, want 5s", got)
+	}
+	withFreshness := func(v string) string { return "status:\n  freshness: " + v + "\n" + minimal }
+	if got := *mustParse(t, withFreshness("0s")).Status.Freshness; got != 0 {
+		t.Errorf("0s: got %s, want 0 kept (not the default)", got)
+	}
+	if got := *mustParse(t, withFreshness("1m")).Status.Freshness; got != time.Minute {
+		t.Errorf("1m: got %s", got)
+	}
+	for _, v := range []string{"-1s", "61s"} {
+		oneProblem(t, withFreshness(v), "status.freshness")
 	}
 }

@@ -183,7 +183,13 @@ func (e *e2e) submitForm(user string, values map[string]string) slackfake.Ack {
 
 func (e *e2e) audit(incident string) string {
 	e.t.Helper()
-	entries, err := e.app.store.Audit(mustCtx(e.t), store.AuditFilter{IncidentID: incident})
+	return e.auditOf(store.AuditFilter{IncidentID: incident})
+}
+
+// auditOf is the audit log f selects as actor:action, oldest first.
+func (e *e2e) auditOf(f store.AuditFilter) string {
+	e.t.Helper()
+	entries, err := e.app.store.Audit(mustCtx(e.t), f)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -25,19 +25,7 @@ import (
 // TestCancelJobInterruptsTerraform clicks the alert's Cancel job while Terraform
 // applies: the apply gets an interrupt, the job ends cancelled, nothing else runs.
 func TestCancelJobInterruptsTerraform(t *testing.T) {
-	e, st := mustStartStaged(t, "canary-fail", e2eOption(func(_ *sandbox.World, cfg *config.Config) {
-		env := cfg.Environments["prod"]
-		env.Terraform.VarFile = "prod-slow.tfvars" // the apply sleeps a minute
-		cfg.Environments["prod"] = env
-	}))
-	needTerraform(t, e)
-	e.deliver(st)
-	alert, _ := e.waitAlert("Production canary failed")
-	e.press(alert, userAlice, "action:rollback")
-	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
-	e.press(req, userBob, "approve:request")
-	e.threadMessage(alert, "Step 2/3: terraform apply of the approved plan")
-	waitApplyLock(t, e.sb, "prod") // cancel only once Terraform really applies
+	e, alert := rollbackApplying(t, nil) // cancel only once Terraform really applies
 	running, _ := e.waitAlert("Production canary failed", "[ Cancel job")
 	got := e.press(running, userCarol, "job-cancel:job")
 	wantContains(t, got, "Cancelling job JOB-")
@@ -225,6 +213,30 @@ func runningJobs(t *testing.T, url, env string) []recovery.Job {
 		t.Fatal(err)
 	}
 	return jobs
+}
+
+// rollbackApplying starts medic on the canary failure with prod's Terraform apply
+// sleeping a minute (and change made to the config), has alice request and bob approve
+// the rollback, and returns once Terraform holds prod's state lock mid-apply.
+func rollbackApplying(t *testing.T, change func(*config.Config)) (*e2e, slackfake.Message) {
+	t.Helper()
+	e, st := mustStartStaged(t, "canary-fail", e2eOption(func(_ *sandbox.World, cfg *config.Config) {
+		env := cfg.Environments["prod"]
+		env.Terraform.VarFile = "prod-slow.tfvars" // the apply sleeps a minute
+		cfg.Environments["prod"] = env
+		if change != nil {
+			change(cfg)
+		}
+	}))
+	needTerraform(t, e)
+	e.deliver(st)
+	alert, _ := e.waitAlert("Production canary failed")
+	e.press(alert, userAlice, "action:rollback")
+	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
+	e.press(req, userBob, "approve:request")
+	e.threadMessage(alert, "Step 2/3: terraform apply of the approved plan")
+	waitApplyLock(t, e.sb, "prod")
+	return e, alert
 }
 
 // waitApplyLock waits until a terraform apply holds env's state lock.

@@ -125,15 +125,7 @@ func TestPolicyFollowsConfigNotNames(t *testing.T) {
 // envAudit is env's audit log as actor:action, oldest first.
 func (e *e2e) envAudit(env string) string {
 	e.t.Helper()
-	entries, err := e.app.store.Audit(mustCtx(e.t), store.AuditFilter{Env: env})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []string
-	for _, a := range entries {
-		out = append(out, a.Actor+":"+a.Action)
-	}
-	return strings.Join(out, " ")
+	return e.auditOf(store.AuditFilter{Env: env})
 }
 
 // wantRunning checks that every Lambda function of env runs version, by the tag the

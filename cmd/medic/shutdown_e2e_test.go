@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/medic-ops/medic/config"
-	"github.com/medic-ops/medic/sandbox"
 )
 
 // TestShutdownGraceInterruptsARunningJob stops medic while a rollback's Terraform
@@ -16,20 +15,8 @@ import (
 // interrupted at the apply, saying medic shut down, and medic stops well before the
 // default grace would have let it go on.
 func TestShutdownGraceInterruptsARunningJob(t *testing.T) {
-	e, st := mustStartStaged(t, "canary-fail", e2eOption(func(_ *sandbox.World, cfg *config.Config) {
-		env := cfg.Environments["prod"]
-		env.Terraform.VarFile = "prod-slow.tfvars" // the apply sleeps a minute
-		cfg.Environments["prod"] = env
-		cfg.ShutdownGrace = 100 * time.Millisecond
-	}))
-	needTerraform(t, e)
-	e.deliver(st)
-	alert, _ := e.waitAlert("Production canary failed")
-	e.press(alert, userAlice, "action:rollback")
-	req := e.threadMessage(alert, "requests *Roll back to last good*", "[ Approve")
-	e.press(req, userBob, "approve:request")
-	e.threadMessage(alert, "Step 2/3: terraform apply of the approved plan")
-	waitApplyLock(t, e.sb, "prod") // stop medic inside the apply's minute
+	// Stopped inside the apply's minute.
+	e, alert := rollbackApplying(t, func(cfg *config.Config) { cfg.ShutdownGrace = 100 * time.Millisecond })
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- e.close() }()
