@@ -179,7 +179,7 @@ func New(tb testing.TB, opts ...Option) *Harness {
 // Grace is a shutdown grace of d for DrainJobs: a context that is done after d.
 func Grace(d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
-	time.AfterFunc(d, cancel) // releases the timer once it has fired (vet wants cancel called)
+	time.AfterFunc(d, cancel) // the deadline ends it anyway; cancel is called, as vet asks
 	return ctx
 }
 
