@@ -247,6 +247,10 @@ const (
 // open incident for a source that already has one).
 var ErrDuplicate = errors.New("already exists")
 
+// ErrIDTaken is returned by a store when a new row's ID is another row's already
+// (two incidents drew the same random ID): the caller draws a new ID and tries again.
+var ErrIDTaken = errors.New("ID taken")
+
 // ErrConflict is returned by a store when an update carries a stale version.
 var ErrConflict = errors.New("changed by someone else")
 

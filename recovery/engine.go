@@ -31,7 +31,7 @@ type WorkClaimer interface {
 // ErrConflict (wrapped) as documented.
 type IncidentStore interface {
 	// CreateIncident stores a new incident owning its SourceKey (ErrDuplicate when an
-	// open incident already owns it).
+	// open incident already owns it, ErrIDTaken when another incident has its ID).
 	CreateIncident(ctx context.Context, in Incident) error
 	// UpdateIncident saves in if its Version is current and returns it with the new
 	// Version (ErrConflict otherwise).
@@ -662,6 +662,10 @@ func (e *Engine) findOrCreate(ctx context.Context, sig *Signal, scenario Scenari
 	}
 	setFindings(&in, findings, e.deps.Now())
 	err = e.deps.Incidents.CreateIncident(ctx, in)
+	for tries := 1; errors.Is(err, ErrIDTaken) && tries < maxIDDraws; tries++ {
+		in.ID = newIncidentID(e.deps.Now()) // a random ID drawn twice: draw again
+		err = e.deps.Incidents.CreateIncident(ctx, in)
+	}
 	if errors.Is(err, ErrDuplicate) {
 		// Another worker or replica opened it a moment ago: update that one.
 		in, err = e.deps.Sources.OpenIncidentBySource(ctx, source)
@@ -1249,6 +1253,10 @@ func (e *Engine) alarmCleared(ctx context.Context, sig Signal) error {
 	e.postNotes(ctx, in, []Note{{Text: Say(":white_check_mark: %s is no longer in ALARM.", sig.Alarm.Name)}})
 	return nil
 }
+
+// maxIDDraws bounds the new IDs an incident draws when its ID is taken: 20 random
+// bits per minute make a second collision in a row all but impossible.
+const maxIDDraws = 3
 
 // newIncidentID makes a short ID people can type: "INC-" and eight characters, the
 // first four from the time so IDs sort roughly by age.

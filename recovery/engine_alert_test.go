@@ -1,6 +1,8 @@
 package recovery_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -141,5 +143,39 @@ func TestEngineAlertKeepsTheRunsPullRequests(t *testing.T) {
 	a := mustAlert(t, h, in.ID)
 	if a.Scenario != recovery.CanaryFail || !slices.Equal(a.PullRequests, []int{12}) {
 		t.Fatalf("alert: got %s with pull requests %v, want %s with [12]", a.Scenario, a.PullRequests, recovery.CanaryFail)
+	}
+}
+
+// takenOnce is an IncidentStore whose first CreateIncident answers that the ID is
+// another incident's, as when two incidents drew the same random ID.
+type takenOnce struct {
+	recovery.IncidentStore
+	ids []string
+}
+
+func (s *takenOnce) CreateIncident(ctx context.Context, in recovery.Incident) error {
+	s.ids = append(s.ids, in.ID)
+	if len(s.ids) == 1 {
+		return fmt.Errorf("creating incident %s: %w", in.ID, recovery.ErrIDTaken)
+	}
+	return s.IncidentStore.CreateIncident(ctx, in)
+}
+
+// An incident whose random ID is taken draws another at once: the failure still
+// opens its incident, on the first handling of its signal, under a new ID.
+func TestEngineDrawsANewIDWhenItsIsTaken(t *testing.T) {
+	taken := &takenOnce{}
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		taken.IncidentStore = d.Incidents
+		d.Incidents = taken
+	}))
+	failed := h.FailedJob(recovery.JobDeployProd)
+	h.Submit(t, failed)
+	in := mustOpen(t, h, failed)
+	if len(taken.ids) != 2 || taken.ids[0] == taken.ids[1] || in.ID != taken.ids[1] {
+		t.Fatalf("IDs tried %v, incident %s: want a second, new ID, kept", taken.ids, in.ID)
+	}
+	if got := mustAlert(t, h, in.ID).Signals; got != 1 {
+		t.Fatalf("the alert's signals: got %d, want 1", got)
 	}
 }

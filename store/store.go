@@ -326,6 +326,9 @@ func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error 
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 				in.ID, in.Env, string(in.Scenario), int(in.Severity), string(in.Status), recovery.Redact(in.Title), in.SourceKey,
 				ms(in.OpenedAt), ms(in.UpdatedAt), in.Channel, in.MessageTS, in.Version, string(data), escalateAt(in))
+			if isUniqueViolation(err) {
+				return fmt.Errorf("creating incident %s: %w", in.ID, recovery.ErrIDTaken)
+			}
 			if err != nil {
 				return fmt.Errorf("creating incident %s: %w", in.ID, err)
 			}

@@ -276,7 +276,7 @@ func (s *Store) CreateIncident(ctx context.Context, in recovery.Incident) error 
 		return fmt.Errorf("creating incident for %s: %w", in.SourceKey, recovery.ErrDuplicate)
 	}
 	if _, taken := s.incidents[in.ID]; taken {
-		return fmt.Errorf("creating incident %s: an incident has this ID already", in.ID)
+		return fmt.Errorf("creating incident %s: %w", in.ID, recovery.ErrIDTaken)
 	}
 	s.sources[in.SourceKey] = in.ID
 	s.incidents[in.ID] = &incidentRow{id: in.ID, env: in.Env, scenario: in.Scenario, severity: in.Severity, status: in.Status,

@@ -77,8 +77,8 @@ func testOneOpenIncidentPerSource(t *testing.T, open Open) {
 		t.Fatalf("the refused incident: got %v, want ErrNotFound (not stored)", err)
 	}
 	in.ID, in.SourceKey = "inc-1", "run:43"
-	if err := s.CreateIncident(ctx, in); err == nil {
-		t.Fatal("a second incident with inc-1's ID: got nil, want an error")
+	if err := s.CreateIncident(ctx, in); !errors.Is(err, recovery.ErrIDTaken) {
+		t.Fatalf("a second incident with inc-1's ID: got %v, want ErrIDTaken", err)
 	}
 	if owner, err := s.OpenIncidentBySource(ctx, "run:43"); !errors.Is(err, recovery.ErrNotFound) {
 		t.Fatalf("the source of the refused incident: got owner %q, %v; want ErrNotFound (nothing kept)", owner.ID, err)
