@@ -28,6 +28,9 @@ type Config struct {
 	// MetricsListen is the address of the operators' listener: /metrics, /healthz and
 	// /readyz, kept off the public port.
 	MetricsListen string `yaml:"metrics_listen"`
+	// Pprof serves Go's runtime profiles (heap, CPU, goroutines) at /debug/pprof/ on
+	// metrics_listen, for finding where time and memory go; off by default.
+	Pprof bool `yaml:"pprof"`
 	// Store is the store URL: sqlite:PATH (the default, sqlite:medic.db) or postgres://…
 	Store string `yaml:"store"`
 	// LogLevel is debug, info, warn or error.

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # bench-peers: medic against its two peer bots on the same traffic, in one run.
 #
-# Builds medic, starts `medic sandbox` (GitHub, AWS and health in-process, no real
-# service), and runs `slackdriver bench` (../shared/bench) on medic serve, the slack-go
-# peer and the Bolt-JS peer, alternating them for ROUNDS rounds, then prints one table.
+# Builds medic and runs `slackdriver bench` (../shared/bench) on medic serve, the
+# slack-go peer and the Bolt-JS peer, alternating them for ROUNDS rounds, then prints
+# one table. Each medic run gets a fresh `medic sandbox` (GitHub, AWS and health
+# in-process, no real service), whose count of the calls medic made is that run's.
 # A peer whose tools are missing (node/npm for Bolt-JS, or its packages) is skipped with
 # a message saying why. Never part of `make test`.
 #
-# Settings (environment): N (envelopes, 500), C (in flight, 500), ROUNDS (1),
+# Settings (environment): N (envelopes, 500), C (in flight, 500), ROUNDS (1), WARMUP (20),
 # BENCH_DIR (../shared/bench), BENCH_CACHE (~/.cache/medic-bench: the Bolt peer's
 # node_modules), KEEP=1 keeps the work directory (logs, JSON figures).
 set -euo pipefail
@@ -17,6 +18,7 @@ ROOT=$PWD
 N=${N:-500}
 C=${C:-500}
 ROUNDS=${ROUNDS:-1}
+WARMUP=${WARMUP:-20}
 BENCH_DIR=$(cd "${BENCH_DIR:-$ROOT/../shared/bench}" && pwd)
 BENCH_CACHE=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/medic-bench}
 GO=${GO:-go}
@@ -74,20 +76,30 @@ else
 	fi
 fi
 
-say "starting medic sandbox"
-"$WORK/medic" sandbox --print-config "$WORK/medic.yaml" >"$WORK/sandbox.env" 2>"$WORK/sandbox.err" &
-SANDBOX_PID=$!
-for _ in $(seq 100); do
-	grep -q '^# ready' "$WORK/sandbox.env" 2>/dev/null && break
-	kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$WORK/sandbox.err" >&2; exit 1; }
-	sleep 0.1
-done
-grep -q '^# ready' "$WORK/sandbox.env" || { say "medic sandbox did not get ready in 10s"; exit 1; }
-sandbox_env=()
-while IFS= read -r line; do
-	[[ -z $line || $line == \#* ]] && continue
-	sandbox_env+=(-env "$line")
-done <"$WORK/sandbox.env"
+# start_sandbox starts a fresh `medic sandbox` for one medic run, so the calls it counts
+# are that run's alone (its warm-up included); stop_sandbox stops it and keeps its
+# summary in $1.world.
+start_sandbox() {
+	"$WORK/medic" sandbox --print-config "$WORK/medic.yaml" >"$WORK/sandbox.env" 2>"$WORK/sandbox.err" &
+	SANDBOX_PID=$!
+	for _ in $(seq 100); do
+		grep -q '^# ready' "$WORK/sandbox.env" 2>/dev/null && break
+		kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$WORK/sandbox.err" >&2; exit 1; }
+		sleep 0.1
+	done
+	grep -q '^# ready' "$WORK/sandbox.env" || { say "medic sandbox did not get ready in 10s"; exit 1; }
+	sandbox_env=()
+	while IFS= read -r line; do
+		[[ -z $line || $line == \#* ]] && continue
+		sandbox_env+=(-env "$line")
+	done <"$WORK/sandbox.env"
+}
+stop_sandbox() {
+	kill -TERM "$SANDBOX_PID"
+	wait "$SANDBOX_PID" || true
+	SANDBOX_PID=
+	sed -n 's/^medic sandbox: stopped; served //p' "$WORK/sandbox.err" >"$1.world"
+}
 
 # medic takes commands in the sandbox's ops channel: the fake Slack's default channel is
 # made that one, for every bot alike.
@@ -100,6 +112,7 @@ bench() { # name round
 	local -a cmd extra=()
 	case $name in
 	medic)
+		start_sandbox
 		cmd=("$WORK/medic" serve --config "$WORK/medic.yaml")
 		extra=("${sandbox_env[@]}")
 		;;
@@ -107,11 +120,14 @@ bench() { # name round
 	bolt) cmd=(node "$BOLT/app.js") ;;
 	esac
 	say "round $round: $name"
-	if ! "$WORK/slackdriver" bench -n "$N" -c "$C" -directory "$WORK/directory.json" "${extra[@]}" \
+	if ! "$WORK/slackdriver" bench -n "$N" -c "$C" -warmup "$WARMUP" -directory "$WORK/directory.json" "${extra[@]}" \
 		-json "$out.json" -app-log "$out.log" -- "${cmd[@]}" >"$out.txt" 2>"$out.err"; then
 		say "$name failed in round $round:"
 		tail -20 "$out.err" "$out.log" >&2
 		return 1
+	fi
+	if [[ $name == medic ]]; then
+		stop_sandbox "$out"
 	fi
 }
 for round in $(seq "$ROUNDS"); do
@@ -119,10 +135,6 @@ for round in $(seq "$ROUNDS"); do
 		bench "$name" "$round"
 	done
 done
-
-kill -TERM "$SANDBOX_PID"
-wait "$SANDBOX_PID" || true
-SANDBOX_PID=
 
 echo
 echo "bench-peers: $N × /status prod, at most $C in flight, $ROUNDS round(s), $(nproc) CPUs; one row per bot and round"
@@ -137,7 +149,9 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 echo
-echo "medic's calls to the sandbox (warm-up included): $(sed -n 's/^medic sandbox: stopped; served //p' "$WORK/sandbox.err")"
+for round in $(seq "$ROUNDS"); do
+	echo "medic's calls to GitHub, AWS and health in round $round ($N + $WARMUP warm-up /status prod): $(cat "$WORK/medic.$round.world")"
+done
 if [[ -z $BOLT ]]; then
 	echo "(the Bolt-JS peer was skipped: see the message above)"
 fi

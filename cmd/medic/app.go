@@ -8,6 +8,7 @@ import (
 	"golang.org/x/net/netutil"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +82,8 @@ type app struct {
 	escalationWake chan struct{}
 	// leader says whether this replica runs the pollers and timers.
 	leader *leadership
+	// terraform is the Terraform runner, checked beside the start.
+	terraform *pendingTerraform
 }
 
 // newApp wires medic from cfg. It opens the store and the listener, so a bad store
@@ -176,8 +179,8 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 		return nil, err
 	}
 	trust := cfg.RunTrust()
-	s.github, err = deploygithub.New(deploygithub.Options{
-		BaseURL: ext.secrets.GitHubAPIURL, Token: ext.secrets.GitHubToken, HTTPClient: ext.httpClient,
+	s.github, err = deploygithub.Connect(ctx, deploygithub.Options{
+		BaseURL: ext.secrets.GitHubAPIURL, Token: ext.secrets.GitHubToken, App: githubApp(ext.secrets), HTTPClient: ext.httpClient,
 		Owner: cfg.GitHub.Owner, Repo: cfg.GitHub.Repo, Trust: &trust,
 	})
 	if err != nil {
@@ -267,13 +270,17 @@ func (a *app) newEngine(ext external, src *sources, api *slack.Client, poster *b
 func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recovery.ActionDeps {
 	cfg, st := a.cfg, src.store
 	roles, policy := cfg.DomainAccess()
-	var tf recovery.Terraform
-	if runner, err := newTerraform(cfg, ext, src.github, src.aws, a.log); err != nil {
-		a.log.Warn("terraform is not available: Terraform actions will fail until it is", zap.Error(err))
-		tf = unavailableTerraform{err}
-	} else {
-		tf = runner
-	}
+	// Terraform's check (its version, run through the confined shim) takes a few
+	// hundred milliseconds: it runs beside the start, and a Terraform action waits for it.
+	a.terraform = startTerraform(func() recovery.Terraform {
+		runner, err := newTerraform(cfg, ext, src.github, src.aws, a.log)
+		if err != nil {
+			a.log.Warn("terraform is not available: Terraform actions will fail until it is", zap.Error(err))
+			return unavailableTerraform{err}
+		}
+		return runner
+	})
+	tf := a.terraform
 	return &recovery.ActionDeps{
 		Access:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
 		Policy:      policy,
@@ -371,6 +378,9 @@ func (a *app) listen(ext external, src *sources, reg *prometheus.Registry) error
 	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	ops.HandleFunc("GET /readyz", a.readyz)
 	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if a.cfg.Pprof {
+		servePprof(ops)
+	}
 	public := http.NewServeMux()
 	public.Handle("/webhooks/github", deploygithub.NewWebhook(deploygithub.WebhookOptions{
 		Secret:    ext.secrets.WebhookSecret,
@@ -386,6 +396,15 @@ func (a *app) listen(ext external, src *sources, reg *prometheus.Registry) error
 	a.server = newServer(public)
 	a.metricsServer = newServer(ops)
 	return nil
+}
+
+// servePprof adds Go's runtime profiles to the operators' mux (config key pprof). The
+// command line is left out: it is nobody's business on a shared port.
+func servePprof(ops *http.ServeMux) {
+	ops.HandleFunc("GET /debug/pprof/", pprof.Index)
+	ops.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	ops.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	ops.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // The listeners' limits. The public port faces anyone who reaches it: every
@@ -638,6 +657,37 @@ func providersFrom(t config.TerraformBinary) string {
 	return strings.Join(from, ", ")
 }
 
+// pendingTerraform is the Terraform runner while its check runs beside medic's start:
+// Workspace waits for the check, then answers as the runner (or as
+// unavailableTerraform when the check failed).
+type pendingTerraform struct {
+	done chan struct{}
+	tf   recovery.Terraform
+}
+
+// startTerraform runs check on its own goroutine and returns the runner it will give.
+func startTerraform(check func() recovery.Terraform) *pendingTerraform {
+	p := &pendingTerraform{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.tf = check()
+	}()
+	return p
+}
+
+// Workspace waits for the check (or ctx), then opens the runner's workspace.
+func (p *pendingTerraform) Workspace(ctx context.Context, env recovery.Environment, sha string) (recovery.TerraformWorkspace, error) {
+	select {
+	case <-p.done:
+		return p.tf.Workspace(ctx, env, sha)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for medic's Terraform check: %w", context.Cause(ctx))
+	}
+}
+
+// wait returns once the check is over.
+func (p *pendingTerraform) wait() { <-p.done }
+
 // unavailableTerraform answers every Terraform action with why Terraform cannot run.
 type unavailableTerraform struct{ err error }
 
@@ -682,6 +732,9 @@ func (a *app) purgeClaims(ctx context.Context) error {
 }
 
 func (a *app) close() {
+	if a.terraform != nil {
+		a.terraform.wait() // its check logs, and may still be running `terraform version`
+	}
 	if a.listener != nil {
 		a.listener.Close()
 	}

@@ -364,13 +364,18 @@ func sandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// callSummary counts the AWS and health calls the world answered, by operation: what
-// the medic served against it asked for its answers.
+// callSummary counts the GitHub, AWS and health calls the world answered, by
+// operation: what the medic served against it asked for its answers.
 func (w *sandboxWorld) callSummary() string {
 	aws := map[string]int{}
 	calls := w.sb.AWS.Calls()
 	for _, c := range calls {
 		aws[c.Op]++
+	}
+	github := w.sb.Faults.CallsByOp("github:")
+	githubTotal := 0
+	for _, n := range github {
+		githubTotal += n
 	}
 	health := map[string]int{}
 	total := 0
@@ -380,7 +385,7 @@ func (w *sandboxWorld) callSummary() string {
 			total += n
 		}
 	}
-	return fmt.Sprintf("AWS %d calls (%s), health %d (%s)", len(calls), countList(aws), total, countList(health))
+	return fmt.Sprintf("GitHub %d calls (%s), AWS %d (%s), health %d (%s)", githubTotal, countList(github), len(calls), countList(aws), total, countList(health))
 }
 
 func countList(m map[string]int) string {

@@ -143,6 +143,11 @@ func TestSandboxCmd(t *testing.T) {
 				if code != 0 {
 					t.Errorf("medic sandbox exited %d: %s", code, errOut.String())
 				}
+				// The summary counts each service's calls by operation: GitHub's too.
+				want := "served GitHub 1 calls (ListWorkflowRuns=1), AWS 1 (lambda:GetFunction=1), health 2 (prod=2)"
+				if !strings.Contains(errOut.String(), want) {
+					t.Errorf("medic sandbox's summary: got %q, want %q", errOut.String(), want)
+				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("medic sandbox did not stop within 10s of its context's end")
 			}

@@ -7,6 +7,7 @@ package fault
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -83,6 +84,20 @@ func (in *Injector) Calls(op string) int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.calls[op]
+}
+
+// CallsByOp returns the calls received per op, for the ops starting with prefix
+// ("github:" for every GitHub operation), keyed without the prefix.
+func (in *Injector) CallsByOp(prefix string) map[string]int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := map[string]int{}
+	for op, n := range in.calls {
+		if name, ok := strings.CutPrefix(op, prefix); ok && n > 0 {
+			out[name] = n
+		}
+	}
+	return out
 }
 
 // Failed reports how many calls of op a rule broke: answered with its error, or held
