@@ -1,10 +1,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 
+	"github.com/medic-ops/medic/internal/ghappkey"
 	"github.com/medic-ops/medic/internal/secreturl"
 )
 
@@ -17,6 +22,9 @@ type Secrets struct {
 	SlackBotToken string
 	// GitHubToken (GITHUB_TOKEN) reads workflow runs; optional for public repositories.
 	GitHubToken string
+	// GitHubApp, when GITHUB_APP_ID is set, makes medic act as a GitHub App
+	// installation instead of with GitHubToken (the two are never both set).
+	GitHubApp *GitHubApp
 	// WebhookSecret (GITHUB_WEBHOOK_SECRET) verifies X-Hub-Signature-256 on webhooks.
 	WebhookSecret string
 	// SlackAPIURL (SLACK_API_URL) replaces https://slack.com/api/.
@@ -33,12 +41,38 @@ type Secrets struct {
 	Others []string
 }
 
+// GitHubApp is the GitHub App medic authenticates as: it signs a JWT with the private
+// key and mints short-lived installation tokens (ghs_…) for the repository.
+type GitHubApp struct {
+	// ID (GITHUB_APP_ID) is the App ID on the app's settings page (a number, not the
+	// Client ID "Iv…").
+	ID int64
+	// PrivateKey is the app's private key in PEM (GITHUB_APP_PRIVATE_KEY, or the file
+	// GITHUB_APP_PRIVATE_KEY_FILE names).
+	PrivateKey []byte
+	// InstallationID (GITHUB_APP_INSTALLATION_ID) is the app's installation on the
+	// repository's owner; 0 finds it from the repository at start-up.
+	InstallationID int64
+}
+
 // otherSecretVars are the variables whose values fill Secrets.Others.
 var otherSecretVars = []string{"PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 
 // Values are every secret value, for redaction wherever text leaves medic.
 func (s Secrets) Values() []string {
-	return append([]string{s.SlackAppToken, s.SlackBotToken, s.GitHubToken, s.WebhookSecret, s.PagerDutyRoutingKey}, s.Others...)
+	vs := append([]string{s.SlackAppToken, s.SlackBotToken, s.GitHubToken, s.WebhookSecret, s.PagerDutyRoutingKey}, s.Others...)
+	if s.GitHubApp != nil {
+		// The whole key, and each line of its body: a piece of it quoted alone (a
+		// line of a cut error message) goes too.
+		key := string(s.GitHubApp.PrivateKey)
+		vs = append(vs, key)
+		for line := range strings.Lines(key) {
+			if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
+				vs = append(vs, line)
+			}
+		}
+	}
+	return vs
 }
 
 // The environment variables medic reads.
@@ -51,6 +85,11 @@ const (
 	EnvGitHubAPIURL  = "GITHUB_API_URL"
 	EnvPagerDutyKey  = "PAGERDUTY_ROUTING_KEY"
 	EnvPagerDutyURL  = "PAGERDUTY_EVENTS_URL"
+
+	EnvGitHubAppID             = "GITHUB_APP_ID"
+	EnvGitHubAppPrivateKey     = "GITHUB_APP_PRIVATE_KEY"
+	EnvGitHubAppPrivateKeyFile = "GITHUB_APP_PRIVATE_KEY_FILE"
+	EnvGitHubAppInstallationID = "GITHUB_APP_INSTALLATION_ID"
 )
 
 // SecretsFromEnv reads Secrets through getenv (os.Getenv in production) and checks
@@ -96,6 +135,9 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 	if s.GitHubToken != "" && strings.ContainsAny(s.GitHubToken, " \t\n") {
 		ps = append(ps, Problem{Key: EnvGitHubToken, Msg: "contains whitespace", Fix: "set it to the token alone"})
 	}
+	var appProblems Problems
+	s.GitHubApp, appProblems = gitHubAppFromEnv(getenv, s.GitHubToken != "")
+	ps = append(ps, appProblems...)
 	if s.PagerDutyRoutingKey != "" && strings.ContainsAny(s.PagerDutyRoutingKey, " \t\n") {
 		ps = append(ps, Problem{Key: EnvPagerDutyKey, Msg: "contains whitespace", Fix: "set it to the integration key alone"})
 	}
@@ -130,4 +172,77 @@ func slackTokenKind(val string) string {
 		}
 	}
 	return ""
+}
+
+// gitHubAppFromEnv reads the GITHUB_APP_* variables: nil when none is set. tokenSet
+// reports whether GITHUB_TOKEN is set too, which is refused: medic acts as one
+// identity, and which one must not depend on an order of precedence nobody reads.
+// Messages never quote the key.
+func gitHubAppFromEnv(getenv func(string) string, tokenSet bool) (*GitHubApp, Problems) {
+	id := strings.TrimSpace(getenv(EnvGitHubAppID))
+	key := strings.TrimSpace(getenv(EnvGitHubAppPrivateKey))
+	keyFile := strings.TrimSpace(getenv(EnvGitHubAppPrivateKeyFile))
+	inst := strings.TrimSpace(getenv(EnvGitHubAppInstallationID))
+	if id == "" && key == "" && keyFile == "" && inst == "" {
+		return nil, nil
+	}
+	var ps Problems
+	app := &GitHubApp{}
+	if tokenSet {
+		ps = append(ps, Problem{Key: EnvGitHubToken + " and " + EnvGitHubAppID, Msg: "are both set: medic acts either with the token or as the GitHub App, not both",
+			Fix: "unset " + EnvGitHubToken + " to act as the app (its installation tokens expire within the hour), or unset the GITHUB_APP_* variables to use the token"})
+	}
+	switch n, err := strconv.ParseInt(id, 10, 64); {
+	case id == "":
+		ps = append(ps, Problem{Key: EnvGitHubAppID, Msg: "is not set, but other GITHUB_APP_* variables are",
+			Fix: "set it to the App ID on the app's settings page (General → About → App ID), or unset the GITHUB_APP_* variables"})
+	case err != nil || n <= 0:
+		msg := "is not a number"
+		if strings.HasPrefix(id, "Iv") {
+			msg += " (it holds the Client ID, Iv…)"
+		}
+		ps = append(ps, Problem{Key: EnvGitHubAppID, Msg: msg, Fix: "set it to the numeric App ID on the app's settings page (General → About → App ID)"})
+	default:
+		app.ID = n
+	}
+	keyName := EnvGitHubAppPrivateKey
+	switch {
+	case key != "" && keyFile != "":
+		ps = append(ps, Problem{Key: EnvGitHubAppPrivateKey + " and " + EnvGitHubAppPrivateKeyFile, Msg: "are both set", Fix: "keep one: the file (" + EnvGitHubAppPrivateKeyFile + ") is preferred"})
+	case key == "" && keyFile == "":
+		ps = append(ps, Problem{Key: EnvGitHubAppPrivateKeyFile, Msg: "is not set (nor " + EnvGitHubAppPrivateKey + ")",
+			Fix: "set it to the path of the .pem file generated on the app's settings page (Private keys → Generate a private key)"})
+	case keyFile != "":
+		keyName = EnvGitHubAppPrivateKeyFile
+		if strings.Contains(keyFile, "-----") || strings.Contains(keyFile, "\n") {
+			ps = append(ps, Problem{Key: EnvGitHubAppPrivateKeyFile, Msg: "holds a key, not a file's path", Fix: "put the key in " + EnvGitHubAppPrivateKey + ", or a path in " + EnvGitHubAppPrivateKeyFile})
+			break
+		}
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is the variable's value: say it once, below
+			}
+			ps = append(ps, Problem{Key: EnvGitHubAppPrivateKeyFile, Msg: fmt.Sprintf("names %s, which cannot be read: %v", keyFile, err), Fix: "point it at the app's .pem file, readable by medic's user"})
+			break
+		}
+		app.PrivateKey = ghappkey.Normalize(b)
+	default:
+		app.PrivateKey = ghappkey.Normalize([]byte(key))
+	}
+	if app.PrivateKey != nil {
+		if _, err := ghappkey.Parse(app.PrivateKey); err != nil {
+			ps = append(ps, Problem{Key: keyName, Msg: err.Error(), Fix: "set it to the app's private key in PEM, as GitHub generated it"})
+		}
+	}
+	if inst != "" {
+		n, err := strconv.ParseInt(inst, 10, 64)
+		if err != nil || n <= 0 {
+			ps = append(ps, Problem{Key: EnvGitHubAppInstallationID, Msg: "is not a number",
+				Fix: "set it to the number at the end of the installation's settings URL (…/settings/installations/NUMBER), or unset it and medic finds the installation from the repository"})
+		}
+		app.InstallationID = n
+	}
+	return app, ps
 }

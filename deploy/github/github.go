@@ -39,6 +39,9 @@ type Options struct {
 	BaseURL string
 	// Token authenticates (GITHUB_TOKEN); empty works for public repositories.
 	Token string
+	// App, when set, authenticates as the GitHub App's installation instead of Token
+	// (which must then be empty).
+	App *App
 	// HTTPClient replaces http.DefaultClient. Its Transport also carries the log
 	// downloads from the presigned storage URLs, so it must not add GitHub's token
 	// itself (Token does that for API calls only).
@@ -50,33 +53,73 @@ type Options struct {
 	Trust *recovery.RunTrust
 }
 
-// New returns a Client.
+// New returns a Client. It connects nowhere: with an App, the installation is found
+// and its first token minted at the first call (Connect does it at once).
 func New(o Options) (*Client, error) {
-	c := gh.NewClient(o.HTTPClient)
-	if o.Token != "" {
-		c = c.WithAuthToken(o.Token)
+	c, _, err := newClient(o)
+	return c, err
+}
+
+// Connect returns a Client and, with an App, finds its installation and mints the
+// first token, so that a wrong key, app ID or installation stops medic at start-up
+// with an *AuthError saying what to fix, not at the first incident. Other failures
+// (GitHub unreachable) are left to the first call, which tries again.
+func Connect(ctx context.Context, o Options) (*Client, error) {
+	c, app, err := newClient(o)
+	if err != nil || app == nil {
+		return c, err
 	}
-	if o.BaseURL != "" {
-		u, err := url.Parse(o.BaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("parsing GitHub API URL: %w", err)
-		}
-		if !strings.HasSuffix(u.Path, "/") {
-			u.Path += "/"
-		}
-		c.BaseURL = u
+	var ae *AuthError
+	if _, err := app.authorization(ctx); errors.As(err, &ae) {
+		return nil, err
 	}
+	return c, nil
+}
+
+func newClient(o Options) (*Client, *appCredentials, error) {
 	if o.Owner == "" || o.Repo == "" {
-		return nil, errors.New("github: owner and repo are required")
+		return nil, nil, errors.New("github: owner and repo are required")
 	}
-	dl := &http.Client{Transport: http.DefaultTransport}
+	if o.Token != "" && o.App != nil {
+		return nil, nil, errors.New("github: both a token and a GitHub App are set: medic acts as one of them")
+	}
+	api, err := url.Parse("https://api.github.com/")
+	if o.BaseURL != "" {
+		api, err = url.Parse(o.BaseURL)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("parsing GitHub API URL: %w", err)
+	}
+	if !strings.HasSuffix(api.Path, "/") {
+		api.Path += "/"
+	}
+	hc := &http.Client{}
 	if o.HTTPClient != nil {
-		dl.Timeout = o.HTTPClient.Timeout
-		if o.HTTPClient.Transport != nil {
-			dl.Transport = o.HTTPClient.Transport
-		}
+		*hc = *o.HTTPClient
 	}
-	return &Client{gh: c, owner: o.Owner, repo: o.Repo, dl: dl, trust: o.Trust, runFacts: map[int64]recovery.Run{}, onBranch: map[string]recovery.CommitPlace{}}, nil
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	var creds credentials
+	var app *appCredentials
+	switch {
+	case o.App != nil:
+		if app, err = newAppCredentials(base, api, *o.App, o.Owner, o.Repo); err != nil {
+			return nil, nil, err
+		}
+		creds = app
+	case o.Token != "":
+		creds = tokenCredentials{token: o.Token}
+	}
+	if creds != nil {
+		hc.Transport = &authTransport{base: base, api: api, creds: creds}
+	}
+	c := gh.NewClient(hc)
+	c.BaseURL = api
+	// The download client fetches presigned URLs: same transport, never a credential.
+	dl := &http.Client{Transport: base, Timeout: hc.Timeout}
+	return &Client{gh: c, owner: o.Owner, repo: o.Repo, dl: dl, trust: o.Trust, runFacts: map[int64]recovery.Run{}, onBranch: map[string]recovery.CommitPlace{}}, app, nil
 }
 
 // APIError is a failed GitHub call, summarized for people.
@@ -134,7 +177,11 @@ func wrap(op string, resp *gh.Response, err error) error {
 	var rl *gh.RateLimitError
 	var abuse *gh.AbuseRateLimitError
 	var er *gh.ErrorResponse
+	var auth *AuthError
 	switch {
+	case errors.As(err, &auth):
+		e.Status = auth.Status
+		e.Detail = auth.Msg
 	case errors.As(err, &rl):
 		e.Detail = "rate limited until " + rl.Rate.Reset.UTC().Format("15:04:05 UTC")
 		e.Wait = untilReset(rl.Rate.Reset.Time)
