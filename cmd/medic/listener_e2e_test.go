@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/sandbox"
 )
 
 // TestListenerKeepsItsBoundsUnderSlowAndLargeBodies: the public port serves the webhook
@@ -112,4 +115,23 @@ func getCode(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestPprofOnlyWhenAsked: Go's profiles are served on the operators' port only when
+// the config key pprof says so, never on the public port, and without the command line.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	off := mustStart(t)
+	if code := getCode(t, "http://"+off.app.metricsAddr()+"/debug/pprof/heap"); code != 404 {
+		t.Errorf("operators' /debug/pprof/heap without pprof: got %d, want 404", code)
+	}
+	on := mustStart(t, func(_ *sandbox.World, cfg *config.Config) { cfg.Pprof = true })
+	ops, public := "http://"+on.app.metricsAddr(), "http://"+on.app.addr()
+	for path, want := range map[string]int{"/debug/pprof/heap?gc=1": 200, "/debug/pprof/goroutine": 200, "/debug/pprof/cmdline": 404} {
+		if code := getCode(t, ops+path); code != want {
+			t.Errorf("operators' %s with pprof: got %d, want %d", path, code, want)
+		}
+	}
+	if code := getCode(t, public+"/debug/pprof/heap"); code != 404 {
+		t.Errorf("public /debug/pprof/heap with pprof: got %d, want 404", code)
+	}
 }
