@@ -25,7 +25,7 @@ import (
 const recordingTerraform = `#!/bin/sh
 printf '%s\n' "$*" >> "$MEDIC_FAKE_DIR/calls"
 case "$1" in
-version) echo '{"terraform_version":"1.5.7","platform":"linux_amd64","provider_selections":{},"terraform_outdated":false}' ;;
+version) if [ "$2" = -json ]; then echo '{"terraform_version":"1.5.7","platform":"linux_amd64","provider_selections":{},"terraform_outdated":false}'; else echo 'Terraform v1.5.7'; fi ;;
 init) env > "$MEDIC_FAKE_DIR/env" ;;
 plan) for a in "$@"; do case "$a" in -out=*) cp "$MEDIC_FAKE_DIR/plan.zip" "${a#-out=}" ;; esac; done; exit 2 ;;
 apply) for a in "$@"; do last="$a"; done; cat "$last" > "$MEDIC_FAKE_DIR/applied" ;;
@@ -125,7 +125,7 @@ func TestCommandLines(t *testing.T) {
 	var got []string
 	kept := regexp.MustCompile(`medic/(planned|approved)-\d+\.tfplan`)
 	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		if l != "version -json" { // terraform-exec's compatibility checks
+		if l != "version -json" && l != "version" { // New's check, terraform-exec's compatibility checks
 			got = append(got, kept.ReplaceAllString(strings.ReplaceAll(l, wsRoot, "WS"), "medic/$1.tfplan"))
 		}
 	}

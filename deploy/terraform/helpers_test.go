@@ -89,11 +89,19 @@ type world struct {
 	root   string
 }
 
+// forEachCLI runs test once per CLI medic runs (Terraform, then OpenTofu), as subtests
+// named after them ("terraform", "tofu"), each on the binary tftest finds; a CLI that is
+// missing skips or fails its subtest as tftest.CLI.Binary says.
+func forEachCLI(t *testing.T, test func(t *testing.T, cli tftest.CLI, bin string)) {
+	for _, cli := range tftest.CLIs() {
+		t.Run(cli.Name, func(t *testing.T) { test(t, cli, cli.Binary(t)) })
+	}
+}
+
 // mustWorld starts the fakes, commits the repository files at shas and builds a Runner
-// on the real terraform binary.
-func mustWorld(tb testing.TB, shas ...string) *world {
+// on the real CLI at bin.
+func mustWorld(tb testing.TB, bin string, shas ...string) *world {
 	tb.Helper()
-	bin := tftest.Binary(tb)
 	w := &world{state: tfstate.New(nil), gh: githubfake.New(githubfake.Options{})}
 	tb.Cleanup(w.state.Close)
 	tb.Cleanup(w.gh.Close)

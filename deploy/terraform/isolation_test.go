@@ -114,7 +114,10 @@ echo "user $(id -u)" >> $out
 // /proc/<pid>/environ, a private file of medic's left readable, another user's home,
 // and the rest of the filesystem. It finds nothing.
 func TestTerraformCannotReachMedicsSecrets(t *testing.T) {
-	bin := tftest.Binary(t)
+	forEachCLI(t, func(t *testing.T, _ tftest.CLI, bin string) { testCannotReachMedicsSecrets(t, bin) })
+}
+
+func testCannotReachMedicsSecrets(t *testing.T, bin string) {
 	t.Setenv("SLACK_APP_TOKEN", probeSecret) // in medic's environment now, too
 	holder, secretFile := startHolder(t)
 	state := tfstate.New(nil)
@@ -165,18 +168,17 @@ func TestTerraformCannotReachMedicsSecrets(t *testing.T) {
 // Terraform run it: medic leaves those directories out, and the CLI configuration it
 // writes installs providers only from the configured directory.
 func TestProvidersNeverComeFromTheSources(t *testing.T) {
-	bin := tftest.Binary(t)
+	forEachCLI(t, func(t *testing.T, _ tftest.CLI, bin string) { testProvidersNeverFromSources(t, bin) })
+}
+
+func testProvidersNeverFromSources(t *testing.T, bin string) {
 	state := tfstate.New(nil)
 	t.Cleanup(state.Close)
 	const sha = "4444444444444444444444444444444444444444"
 	marker := "/tmp/medic-provider-ran-" + fmt.Sprint(time.Now().UnixNano())
 	t.Cleanup(func() { os.Remove(marker) })
 	provider := "#!/bin/sh\ntouch " + marker + "\nenv > " + marker + "\nexit 1\n"
-	plugin := "registry.terraform.io/evil/probe/1.0.0/linux_amd64/terraform-provider-probe_v1.0.0"
-	archives := mapArchives{sha: repoTarball(t, sha, map[string]string{
-		sandbox.TerraformDir + "/terraform.d/plugins/" + plugin:  provider,
-		sandbox.TerraformDir + "/.terraform/providers/" + plugin: provider,
-		"terraform.d/plugins/" + plugin:                          provider,
+	files := map[string]string{
 		sandbox.TerraformDir + "/probe.tf": `terraform {
   required_providers {
     probe = { source = "evil/probe", version = "1.0.0" }
@@ -184,7 +186,16 @@ func TestProvidersNeverComeFromTheSources(t *testing.T) {
 }
 resource "probe_thing" "x" {}
 `,
-	})}
+	}
+	// "evil/probe" is registry.terraform.io/evil/probe to Terraform and
+	// registry.opentofu.org/evil/probe to OpenTofu: the sources carry both.
+	for _, host := range []string{"registry.terraform.io", "registry.opentofu.org"} {
+		plugin := host + "/evil/probe/1.0.0/linux_amd64/terraform-provider-probe_v1.0.0"
+		files[sandbox.TerraformDir+"/terraform.d/plugins/"+plugin] = provider
+		files[sandbox.TerraformDir+"/.terraform/providers/"+plugin] = provider
+		files["terraform.d/plugins/"+plugin] = provider
+	}
+	archives := mapArchives{sha: repoTarball(t, sha, files)}
 	r := mustRunner(t, isolated(t, terraform.Options{ExecPath: bin, Archives: archives, Logger: zaptest.NewLogger(t)}))
 	_, err := r.Workspace(context.Background(), envConfig(state, "prod", time.Second), sha)
 	var tfErr *terraform.Error

@@ -13,13 +13,22 @@ import (
 	"github.com/medic-ops/medic/sandbox/tfstate"
 )
 
-// mustFakeTerraform writes a stand-in terraform that only answers `version -json` with
-// version v; what the tests below check is refused before any other command runs.
+// mustFakeTerraform writes a stand-in Terraform that only answers `version` ("Terraform
+// v<v>") and `version -json` with version v; what the tests below check is refused
+// before any other command runs.
 func mustFakeTerraform(tb testing.TB, v string) string {
+	tb.Helper()
+	return mustFakeCLI(tb, "Terraform v"+v, v)
+}
+
+// mustFakeCLI writes a stand-in CLI whose `version` prints banner and whose `version
+// -json` says jsonVersion, as both Terraform and OpenTofu print it.
+func mustFakeCLI(tb testing.TB, banner, jsonVersion string) string {
 	tb.Helper()
 	p := filepath.Join(tb.TempDir(), "terraform")
 	script := "#!/bin/sh\n" +
-		"if [ \"$1\" = version ]; then echo '{\"terraform_version\":\"" + v + "\",\"platform\":\"linux_amd64\",\"provider_selections\":{},\"terraform_outdated\":false}'; exit 0; fi\n" +
+		"if [ \"$1 $2\" = \"version -json\" ]; then echo '{\"terraform_version\":\"" + jsonVersion + "\",\"platform\":\"linux_amd64\",\"provider_selections\":{}}'; exit 0; fi\n" +
+		"if [ \"$*\" = version ]; then printf '%s\\non linux_amd64\\n' '" + banner + "'; exit 0; fi\n" +
 		"echo \"fake terraform: unexpected $*\" >&2; exit 1\n"
 	if err := os.WriteFile(p, []byte(script), 0o700); err != nil {
 		tb.Fatal(err)
@@ -34,9 +43,13 @@ func TestNewRefuses(t *testing.T) {
 		opts    terraform.Options
 		wantErr string
 	}{
-		{name: "no binary", opts: terraform.Options{Archives: archives}, wantErr: "install Terraform >= 1.4.0"},
-		{name: "missing binary", opts: terraform.Options{ExecPath: "/nonexistent/terraform", Archives: archives}, wantErr: "install Terraform >= 1.4.0"},
-		{name: "too old", opts: terraform.Options{ExecPath: mustFakeTerraform(t, "1.3.9"), Archives: archives}, wantErr: "is Terraform 1.3.9; medic needs >= 1.4.0"},
+		{name: "no binary", opts: terraform.Options{Archives: archives}, wantErr: "install Terraform >= 1.4.0 or OpenTofu >= 1.6.0"},
+		{name: "missing binary", opts: terraform.Options{ExecPath: "/nonexistent/terraform", Archives: archives}, wantErr: "install Terraform >= 1.4.0 or OpenTofu >= 1.6.0"},
+		{name: "too old", opts: terraform.Options{ExecPath: mustFakeTerraform(t, "1.3.9"), Archives: archives}, wantErr: "is Terraform 1.3.9; medic needs Terraform >= 1.4.0"},
+		{name: "OpenTofu too old", opts: terraform.Options{ExecPath: mustFakeCLI(t, "OpenTofu v1.5.9", "1.5.9"), Archives: archives}, wantErr: "is OpenTofu 1.5.9; medic needs OpenTofu >= 1.6.0"},
+		{name: "OpenTofu prerelease of 1.6", opts: terraform.Options{ExecPath: mustFakeCLI(t, "OpenTofu v1.6.0-alpha1", "1.6.0-alpha1"), Archives: archives}, wantErr: "is OpenTofu 1.6.0-alpha1; medic needs OpenTofu >= 1.6.0"},
+		{name: "neither", opts: terraform.Options{ExecPath: mustFakeCLI(t, "Terraformer v1.5.7", "1.5.7"), Archives: archives}, wantErr: `its version says "Terraformer v1.5.7", neither Terraform nor OpenTofu`},
+		{name: "versions disagree", opts: terraform.Options{ExecPath: mustFakeCLI(t, "OpenTofu v1.12.6", "1.5.0"), Archives: archives}, wantErr: "says it is OpenTofu 1.12.6, but terraform-exec reads version 1.5.0"},
 		{name: "no archives", opts: terraform.Options{ExecPath: mustFakeTerraform(t, "1.5.7")}, wantErr: "no archive fetcher"},
 		{name: "TF_VAR in env", opts: terraform.Options{ExecPath: mustFakeTerraform(t, "1.5.7"), Archives: archives, Env: []string{"TF_VAR_model_version=x"}}, wantErr: "TF_VAR_model_version"},
 		{name: "TF_LOG in env", opts: terraform.Options{ExecPath: mustFakeTerraform(t, "1.5.7"), Archives: archives, Env: []string{"TF_LOG=trace"}}, wantErr: "TF_LOG"},
@@ -52,9 +65,21 @@ func TestNewRefuses(t *testing.T) {
 			}
 		})
 	}
-	r, err := terraform.New(terraform.Options{ExecPath: mustFakeTerraform(t, "1.5.7"), Archives: archives, WorkRoot: t.TempDir(), Env: []string{"AWS_REGION=eu-west-1"}})
-	if err != nil || r.Version() != "1.5.7" {
-		t.Errorf("New with a 1.5.7 binary: got %v, %v; want version 1.5.7", r, err)
+	// The oldest of each that medic runs: OpenTofu's first stable release is newer than
+	// the oldest Terraform.
+	for _, tt := range []struct {
+		banner, version string
+		cli             terraform.CLI
+	}{
+		{"Terraform v1.4.0", "1.4.0", terraform.CLITerraform},
+		{"Terraform v1.5.7", "1.5.7", terraform.CLITerraform},
+		{"OpenTofu v1.6.0", "1.6.0", terraform.CLIOpenTofu},
+		{"OpenTofu v1.12.6", "1.12.6", terraform.CLIOpenTofu},
+	} {
+		r, err := terraform.New(terraform.Options{ExecPath: mustFakeCLI(t, tt.banner, tt.version), Archives: archives, WorkRoot: t.TempDir(), Env: []string{"AWS_REGION=eu-west-1"}})
+		if err != nil || r.Version() != tt.version || r.CLI() != tt.cli {
+			t.Errorf("New with %q: got %v, %v; want %s version %s", tt.banner, r, err, tt.cli, tt.version)
+		}
 	}
 }
 

@@ -28,17 +28,14 @@ import (
 	"github.com/medic-ops/medic/recovery"
 )
 
-// MinVersion is the oldest Terraform medic runs: 1.4 added the built-in terraform_data
-// resource the sandbox's configuration uses.
-const MinVersion = "1.4.0"
-
 // DefaultLockTimeout is the -lock-timeout used when an environment sets none (the
 // runbook waits 10 minutes for a state lock).
 const DefaultLockTimeout = 10 * time.Minute
 
 // Options configure a Runner.
 type Options struct {
-	// ExecPath is the terraform binary (required); it must be Terraform >= MinVersion.
+	// ExecPath is the terraform binary (required): Terraform >= MinVersion or OpenTofu
+	// >= MinOpenTofuVersion (`tofu`).
 	ExecPath string
 	// WorkRoot is the parent of the per-job work directories; default
 	// os.TempDir()/medic-terraform.
@@ -93,13 +90,15 @@ type Runner struct {
 	shim     string
 	runAs    *Identity
 	limits   limits
+	cli      CLI
 	version  string
 }
 
 var _ recovery.Terraform = (*Runner)(nil)
 
-// New checks the terraform binary (it must exist and be >= MinVersion) and returns a
-// Runner. The version check runs `terraform version` once, bounded by 30 seconds.
+// New checks the terraform binary (it must exist and be Terraform >= MinVersion or
+// OpenTofu >= MinOpenTofuVersion), logs which it found and returns a Runner. The check
+// runs `terraform version` and `terraform version -json`, each bounded by 30 seconds.
 func New(o Options) (*Runner, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -141,18 +140,19 @@ func New(o Options) (*Runner, error) {
 		shim: shim, runAs: o.RunAs,
 		limits: limits{maxBytes: o.MaxArchiveBytes, maxFiles: o.MaxArchiveFiles},
 	}
-	v, err := r.checkVersion()
+	cli, v, err := r.checkVersion()
 	if err != nil {
 		return nil, err
 	}
-	r.version = v
+	r.cli, r.version = cli, v
+	r.log.Info("terraform cli checked", zap.String("cli", string(cli)), zap.String("version", v), zap.String("path", execPath))
 	return r, nil
 }
 
 // withDefaults refuses Options missing what New needs and fills in the defaults.
 func (o Options) withDefaults() (Options, error) {
 	if o.ExecPath == "" {
-		return o, errors.New("terraform: no terraform binary given: install Terraform >= " + MinVersion + " (`make tools` builds v1.5.7)")
+		return o, errors.New("terraform: no terraform binary given: install " + Supported + " (`make tools` builds Terraform v1.5.7)")
 	}
 	if o.Archives == nil {
 		return o, errors.New("terraform: no archive fetcher given")
@@ -185,7 +185,7 @@ func checkExecPath(p string) (string, error) {
 	fi, err := os.Stat(execPath)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("terraform: %w: install Terraform >= %s (`make tools` builds v1.5.7) and set its path", err, MinVersion)
+		return "", fmt.Errorf("terraform: %w: install %s (`make tools` builds Terraform v1.5.7) and set its path", err, Supported)
 	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
 		return "", fmt.Errorf("terraform: %s is not an executable file", execPath)
 	}
@@ -365,24 +365,37 @@ func (r *Runner) Confinement() string {
 	return strings.Join(parts, ", ")
 }
 
-// Version is the terraform binary's version ("1.5.7").
+// Version is the terraform binary's version ("1.5.7", "1.12.6" for OpenTofu 1.12.6).
 func (r *Runner) Version() string { return r.version }
 
-// checkVersion runs `terraform version` in a scratch workspace (through the shim, as
-// every command) and refuses versions older than MinVersion.
-func (r *Runner) checkVersion() (string, error) {
+// CLI says whether the binary is Terraform or OpenTofu.
+func (r *Runner) CLI() CLI { return r.cli }
+
+// checkVersion runs the binary's `version` in a scratch workspace (through the shim, as
+// every command), reads which CLI it is and its version from the human form, checks that
+// terraform-exec reads the same version from `version -json` (it gates its options on
+// it) and refuses a CLI older than the oldest medic runs.
+func (r *Runner) checkVersion() (CLI, string, error) {
 	root, err := os.MkdirTemp(r.workRoot, "version-")
 	if err != nil {
-		return "", fmt.Errorf("terraform: creating a scratch directory: %w", err)
+		return "", "", fmt.Errorf("terraform: creating a scratch directory: %w", err)
 	}
 	defer os.RemoveAll(root)
 	ws := &Workspace{r: r, root: root, dir: root, env: recovery.Environment{Name: "version"}}
 	if err := ws.layout(); err != nil {
-		return "", err
+		return "", "", err
 	}
 	// New has no caller context; `terraform version` answers in well under a second.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	out, err := ws.versionOutput(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("terraform: running %s version: %w", r.execPath, err)
+	}
+	cli, human, err := ParseVersionOutput(out)
+	if err != nil {
+		return "", "", fmt.Errorf("terraform: %s: %w; medic runs %s", r.execPath, err, Supported)
+	}
 	var got *version.Version
 	err = ws.command(ctx, "version", nil, func(ctx context.Context, tf *tfexec.Terraform) error {
 		var err error
@@ -390,12 +403,15 @@ func (r *Runner) checkVersion() (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("terraform: running %s version: %w", r.execPath, err)
+		return "", "", fmt.Errorf("terraform: running %s version -json (%s %s): %w", r.execPath, cli, human, err)
 	}
-	if got.LessThan(version.Must(version.NewVersion(MinVersion))) {
-		return "", fmt.Errorf("terraform: %s is Terraform %s; medic needs >= %s (`make tools` builds v1.5.7)", r.execPath, got, MinVersion)
+	if !got.Equal(human) {
+		return "", "", fmt.Errorf("terraform: %s says it is %s %s, but terraform-exec reads version %s", r.execPath, cli, human, got)
 	}
-	return got.String(), nil
+	if err := checkCLIVersion(r.execPath, cli, got); err != nil {
+		return "", "", err
+	}
+	return cli, got.String(), nil
 }
 
 // envKey is what an environment variable's name may be.

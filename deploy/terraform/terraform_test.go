@@ -34,7 +34,14 @@ const (
 // holder's ID, apply the same saved plan, then see a stale plan refused and a destroy
 // plan applied.
 func TestRollbackLockAndForceUnlock(t *testing.T) {
-	w := mustWorld(t, sha1, sha2)
+	forEachCLI(t, testRollbackLockAndForceUnlock)
+}
+
+func testRollbackLockAndForceUnlock(t *testing.T, cli tftest.CLI, bin string) {
+	w := mustWorld(t, bin, sha1, sha2)
+	if w.runner.CLI() != cli.Product {
+		t.Fatalf("the runner on %s says it runs %s, want %s", bin, w.runner.CLI(), cli.Product)
+	}
 	ctx := context.Background()
 	env := envConfig(w.state, "prod", 2*time.Second)
 
@@ -99,8 +106,9 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 	if tfErr.LockID() != held.ID || !tfErr.Locked() || errors.Is(err, recovery.ErrStalePlan) {
 		t.Errorf("got LockID %q Locked %v stale %v, want the holder's %q, true and not stale", tfErr.LockID(), tfErr.Locked(), errors.Is(err, recovery.ErrStalePlan), held.ID)
 	}
-	if !strings.Contains(tfErr.Detail(), "Error acquiring the state lock") {
-		t.Errorf("got detail %q, want Terraform's diagnostics", tfErr.Detail())
+	// The diagnostics are the CLI's own: "OpenTofu acquires a state lock …".
+	if !strings.Contains(tfErr.Detail(), "Error acquiring the state lock") || !strings.Contains(tfErr.Detail(), string(cli.Product)+" acquires a state lock") {
+		t.Errorf("got detail %q, want %s's diagnostics", tfErr.Detail(), cli.Product)
 	}
 	if got := deployed(t, w.state, "prod"); !maps.Equal(got, wantDeployed("prod", sha1)) {
 		t.Errorf("after the refused apply: got %v, want sha1 still deployed", got)
@@ -163,7 +171,10 @@ func TestRollbackLockAndForceUnlock(t *testing.T) {
 // terraform-exec interrupts Terraform, which stops the provisioner, records what it
 // finished and releases the state lock.
 func TestApplyCancelled(t *testing.T) {
-	bin := tftest.Binary(t)
+	forEachCLI(t, func(t *testing.T, _ tftest.CLI, bin string) { testApplyCancelled(t, bin) })
+}
+
+func testApplyCancelled(t *testing.T, bin string) {
 	state := tfstate.New(nil)
 	t.Cleanup(state.Close)
 	archives := mapArchives{sha1: repoTarball(t, sha1, map[string]string{

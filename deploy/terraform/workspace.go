@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -517,14 +518,64 @@ func (e *setupError) Unwrap() error { return e.err }
 // instance's metadata service or shared files); Options.Env; and, with a shim, its
 // settings.
 func (w *Workspace) command(ctx context.Context, op string, stderr io.Writer, fn func(context.Context, *tfexec.Terraform) error) error {
-	exe := w.r.execPath
-	if w.r.shim != "" {
-		exe = w.r.shim
-	}
-	tf, err := tfexec.NewTerraform(w.dir, exe)
+	tf, err := tfexec.NewTerraform(w.dir, w.exe())
 	if err != nil {
 		return &setupError{fmt.Errorf("terraform: %w", err)}
 	}
+	env, err := w.environ(ctx, op)
+	if err != nil {
+		return err
+	}
+	if err := tf.SetEnv(env); err != nil {
+		return &setupError{fmt.Errorf("terraform: setting the environment: %w", err)}
+	}
+	if stderr != nil {
+		tf.SetStderr(stderr)
+	}
+	return fn(ctx, tf)
+}
+
+// exe is what a command starts: the shim, or terraform itself when there is none.
+func (w *Workspace) exe() string {
+	if w.r.shim != "" {
+		return w.r.shim
+	}
+	return w.r.execPath
+}
+
+// maxVersionOutput bounds what versionOutput reads: the version line and one line per
+// provider.
+const maxVersionOutput = 64 << 10
+
+// versionOutput runs `terraform version` (the human form, whose first line names the
+// CLI) on the workspace, as command runs every command but without terraform-exec:
+// terraform-exec runs only `version -json`, which names no CLI (it reads the human
+// form only when the JSON does not parse, and then only Terraform's). The command line
+// is fixed; no shell is involved.
+func (w *Workspace) versionOutput(ctx context.Context) (string, error) {
+	env, err := w.environ(ctx, "version")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, w.exe(), "version")
+	cmd.Dir = w.dir
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout := &capped{max: maxVersionOutput}
+	stderr := &capped{max: maxVersionOutput}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		if msg := firstLine(stderr.String()); msg != "" {
+			return "", fmt.Errorf("%w: %s", err, msg)
+		}
+		return "", err
+	}
+	return stdout.String(), nil
+}
+
+// environ is the environment of a command on the workspace (see command).
+func (w *Workspace) environ(ctx context.Context, op string) (map[string]string, error) {
 	env := map[string]string{
 		"HOME":                        filepath.Join(w.root, "home"),
 		"TMPDIR":                      filepath.Join(w.root, "tmp"),
@@ -548,12 +599,12 @@ func (w *Workspace) command(ctx context.Context, op string, stderr io.Writer, fn
 		}
 		kvs, err := w.r.creds(ctx, w.env, minValid)
 		if err != nil {
-			return &setupError{fmt.Errorf("terraform %s in %s: getting the environment's AWS credentials: %w", op, w.env.Name, err)}
+			return nil, &setupError{fmt.Errorf("terraform %s in %s: getting the environment's AWS credentials: %w", op, w.env.Name, err)}
 		}
 		for _, kv := range kvs {
 			k, v, _ := strings.Cut(kv, "=")
 			if !credentialKeys[k] {
-				return &setupError{fmt.Errorf("terraform %s in %s: the credentials carry %s, which is not an AWS credential variable", op, w.env.Name, k)}
+				return nil, &setupError{fmt.Errorf("terraform %s in %s: the credentials carry %s, which is not an AWS credential variable", op, w.env.Name, k)}
 			}
 			env[k] = v
 		}
@@ -570,13 +621,7 @@ func (w *Workspace) command(ctx context.Context, op string, stderr io.Writer, fn
 			env[envShimUser] = w.r.runAs.String()
 		}
 	}
-	if err := tf.SetEnv(env); err != nil {
-		return &setupError{fmt.Errorf("terraform: setting the environment: %w", err)}
-	}
-	if stderr != nil {
-		tf.SetStderr(stderr)
-	}
-	return fn(ctx, tf)
+	return env, nil
 }
 
 // credentialsMinValid is the least time credentials handed to a command must stay
