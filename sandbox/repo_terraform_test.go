@@ -46,11 +46,16 @@ func TestSeedRepositoryFiles(t *testing.T) {
 	}
 }
 
-// TestRepositoryFilesValidate runs `terraform init -backend=false` and `terraform
-// validate` on the files with the real binary: the configuration needs no provider
-// download and is valid.
+// TestRepositoryFilesValidate runs `init -backend=false` and `validate` on the files
+// with the real binaries, Terraform's and OpenTofu's: the configuration needs no
+// provider download and is valid.
 func TestRepositoryFilesValidate(t *testing.T) {
-	bin := tftest.Binary(t)
+	for _, cli := range tftest.CLIs() {
+		t.Run(cli.Name, func(t *testing.T) { testRepositoryFilesValidate(t, cli.Binary(t)) })
+	}
+}
+
+func testRepositoryFilesValidate(t *testing.T, bin string) {
 	root := t.TempDir()
 	for path, body := range RepositoryFiles() {
 		p := filepath.Join(root, filepath.FromSlash(path))

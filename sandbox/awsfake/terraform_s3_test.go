@@ -164,11 +164,17 @@ func lockItem(t *testing.T, srv *awsfake.Server, table, id string) (awsfake.Item
 	return nil, false
 }
 
-// TestTerraformS3Backend runs the real terraform with `backend "s3"` and a DynamoDB lock
-// table against the sandbox, with credentials from the sandbox's STS AssumeRole.
-// Run it against a given binary with MEDIC_TERRAFORM=/path/to/terraform.
+// TestTerraformS3Backend runs the real terraform and tofu with `backend "s3"` and a
+// DynamoDB lock table against the sandbox, with credentials from the sandbox's STS
+// AssumeRole. Run it against given binaries with MEDIC_TERRAFORM=/path/to/terraform and
+// MEDIC_TOFU=/path/to/tofu.
 func TestTerraformS3Backend(t *testing.T) {
-	bin := tftest.Binary(t)
+	for _, cli := range tftest.CLIs() {
+		t.Run(cli.Name, func(t *testing.T) { testTerraformS3Backend(t, cli.Binary(t)) })
+	}
+}
+
+func testTerraformS3Backend(t *testing.T, bin string) {
 	tfVersion, err := tftest.Version(bin)
 	mustNoErr(t, err, "terraform version")
 	t.Logf("terraform %s at %s", tfVersion, bin)

@@ -239,11 +239,16 @@ func TestConcurrentLockers(t *testing.T) {
 	}
 }
 
-// TestRealTerraform runs the real terraform binary against the server: apply stores a
+// TestRealTerraform runs the real terraform and tofu binaries against the server: apply stores a
 // state, a held lock makes apply fail naming the holder after "ID=", and force-unlock
 // sends an empty UNLOCK that releases it.
 func TestRealTerraform(t *testing.T) {
-	bin := tftest.Binary(t)
+	for _, cli := range tftest.CLIs() {
+		t.Run(cli.Name, func(t *testing.T) { testRealTerraform(t, cli.Binary(t)) })
+	}
+}
+
+func testRealTerraform(t *testing.T, bin string) {
 	faults := fault.New()
 	srv := tfstate.New(faults)
 	defer srv.Close()
