@@ -308,7 +308,9 @@ func (s *StatusService) shared(ctx context.Context, env Environment) StatusRepor
 		s.reads[env.Name] = read
 		s.mu.Unlock()
 		read.r = s.external(context.WithoutCancel(ctx), env)
-		read.r.GatheredAt = read.at
+		if read.r.GatheredAt.IsZero() || read.at.Before(read.r.GatheredAt) {
+			read.r.GatheredAt = read.at
+		}
 		close(read.done)
 		return read.r
 	}
@@ -326,6 +328,9 @@ func (s *StatusService) shared(ctx context.Context, env Environment) StatusRepor
 // external reads env's AWS, GitHub and health sections, in parallel.
 func (s *StatusService) external(ctx context.Context, env Environment) StatusReport {
 	var r StatusReport
+	// Sources shared with diagnostics and previews (SharedReads) may answer from an
+	// earlier read: the report says when its oldest was made.
+	ctx, times := withReadTimes(ctx)
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() {
@@ -354,6 +359,7 @@ func (s *StatusService) external(ctx context.Context, env Environment) StatusRep
 	}()
 	wg.Wait()
 	r.Credentials = credentialProblems(&r.Functions.Problem, &r.Alarms.Problem, &r.Health.Problem)
+	r.GatheredAt = times.Oldest()
 	return r
 }
 

@@ -168,6 +168,8 @@ type sources struct {
 	health    *health.Checker
 	status    *recovery.StatusService
 	diagnoser *recovery.Diagnoser
+	// reads are the reads /status, diagnostics and previews share.
+	reads *recovery.SharedReads
 }
 
 // newSources connects to AWS and GitHub and builds /status and the diagnoser on them.
@@ -187,11 +189,17 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 		return nil, err
 	}
 	s.health = health.New(ext.httpClient, s.aws, ext.now)
+	// /status, alert diagnostics and previews share their reads for status.freshness;
+	// verification and the pollers read AWS, GitHub and health themselves.
+	if s.reads, err = recovery.NewSharedReads(recovery.ReadSources{Functions: s.aws, Alarms: s.aws, Health: s.health, Deploys: s.github},
+		*cfg.Status.Freshness, ext.now); err != nil {
+		return nil, err
+	}
 	s.status, err = recovery.NewStatusService(envs, recovery.StatusSources{
-		Functions: s.aws,
-		Alarms:    s.aws,
-		Health:    s.health,
-		Deploys:   s.github,
+		Functions: s.reads,
+		Alarms:    s.reads,
+		Health:    s.reads,
+		Deploys:   s.reads,
 		Incidents: st,
 		Jobs:      st,
 	}, cfg.Status.SectionTimeout, ext.now, recovery.WithFreshness(*cfg.Status.Freshness))
@@ -199,7 +207,7 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 		return nil, err
 	}
 	s.diagnoser, err = recovery.NewDiagnoser(recovery.DiagSources{
-		Runs: s.github, History: s.github, Env: s.aws, Records: s.aws, Functions: s.aws, Alarms: s.aws, Health: s.health,
+		Runs: s.github, History: s.github, Env: s.aws, Records: s.aws, Functions: s.reads, Alarms: s.reads, Health: s.reads,
 	}, cfg.Pipeline.DiagnosticTimeout, s.pipeline.RollbackJob, ext.now)
 	if err != nil {
 		return nil, err
@@ -296,7 +304,7 @@ func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recove
 		Alarms:      src.aws,
 		Tables:      src.aws,
 		Deploys:     src.github,
-		Functions:   src.aws,
+		Functions:   src.reads,
 		StateLocks:  src.aws,
 		Deployed:    src.github,
 		Plans:       st,

@@ -420,3 +420,33 @@ func (e *e2e) waitMetric(t *testing.T, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStatusSharesTheAlertsReads: a /status prod asked 2 s after a canary failure's
+// alert read prod's alarms and health answers from those reads (no new CloudWatch or
+// health call; the functions, which the alert did not read, are read) and says how old
+// its oldest read is.
+func TestStatusSharesTheAlertsReads(t *testing.T) {
+	c := &clock{}
+	e, st := mustStartStaged(t, "canary-fail", withClock{c})
+	e.deliver(st)
+	e.waitAlert("Production canary failed")
+	before := map[string]int{}
+	ops := []string{"cloudwatch:DescribeAlarms", "health:prod"}
+	for _, op := range ops {
+		if before[op] = e.sb.Faults.Calls(op); before[op] == 0 {
+			t.Fatalf("the alert made no %s call: nothing to share", op)
+		}
+	}
+	c.advance(2 * time.Second)
+	e.command(userAlice, sandboxChannel, "/status", "prod")
+	_, text := e.waitMessage("prod status", statusOf("prod"))
+	for _, op := range ops {
+		if got := e.sb.Faults.Calls(op); got != before[op] {
+			t.Errorf("%s calls: %d after the alert, %d after /status; want none more", op, before[op], got)
+		}
+	}
+	wantContains(t, text, "(gathered 2s ago)", "Last known good deploy", "prod-sentiment-dashboard")
+	if e.sb.Faults.Calls("lambda:GetFunction") == 0 {
+		t.Error("/status did not read the functions the alert had not read")
+	}
+}

@@ -1,0 +1,195 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// readsOf shares c's reads for freshness on the clock now.
+func readsOf(tb testing.TB, c *countingSources, freshness time.Duration, now func() time.Time) *SharedReads {
+	tb.Helper()
+	src := c.sources()
+	r, err := NewSharedReads(ReadSources{Functions: src.Functions, Alarms: src.Alarms, Health: src.Health, Deploys: src.Deploys}, freshness, now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+var readsProd = Environment{Name: "prod", Functions: []string{"prod-sentiment-dashboard"}}
+
+// TestSharedReadsJoinTheReadInFlight: 20 asks of prod's functions while a read is in
+// flight cost one call, and every asker gets its answer; dev's functions and prod's
+// health are other reads.
+func TestSharedReadsJoinTheReadInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSources{hold: make(chan struct{})}
+		r := readsOf(t, c, 5*time.Second, time.Now)
+		var wg sync.WaitGroup
+		got := make([][]FunctionStatus, 20)
+		for i := range got {
+			wg.Go(func() { got[i], _ = r.Functions(context.Background(), readsProd) })
+		}
+		wg.Go(func() { _, _ = r.Functions(context.Background(), Environment{Name: "dev", Functions: []string{"dev-a"}}) })
+		wg.Go(func() { _, _ = r.CheckHealth(context.Background(), readsProd) })
+		synctest.Wait()
+		close(c.hold)
+		wg.Wait()
+		if n := c.calls.Load(); n != 3 {
+			t.Fatalf("calls: got %d, want 3 (prod's functions once, dev's, prod's health)", n)
+		}
+		for i, fns := range got {
+			if len(fns) != 1 || fns[0].Name != "prod-sentiment-dashboard" {
+				t.Fatalf("asker %d got %+v", i, fns)
+			}
+		}
+	})
+}
+
+// TestSharedReadsKeepAReadForItsFreshness: a finished read answers for the freshness,
+// then a new read is made; with a freshness of zero only reads in flight are shared.
+func TestSharedReadsKeepAReadForItsFreshness(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	c := &countingSources{}
+	r := readsOf(t, c, 5*time.Second, clock)
+	ask := func() {
+		if _, err := r.AlarmsFiring(context.Background(), readsProd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask()
+	now = now.Add(5*time.Second - time.Millisecond)
+	ask()
+	if n := c.calls.Load(); n != 1 {
+		t.Fatalf("calls within the freshness: got %d, want 1", n)
+	}
+	now = now.Add(time.Millisecond)
+	ask()
+	if n := c.calls.Load(); n != 2 {
+		t.Fatalf("calls once the freshness passed: got %d, want 2", n)
+	}
+
+	c0 := &countingSources{}
+	r0 := readsOf(t, c0, 0, clock)
+	for range 3 {
+		if _, err := r0.LastSuccessfulDeploy(context.Background(), readsProd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c0.calls.Load(); n != 3 {
+		t.Fatalf("calls with freshness 0: got %d, want 3 (nothing kept)", n)
+	}
+}
+
+// TestSharedReadsShareAFailureOnlyWithThoseWaiting: a failed read is every waiting
+// asker's failure, and the next ask reads again.
+func TestSharedReadsShareAFailureOnlyWithThoseWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSources{hold: make(chan struct{}), alarmsE: errors.New("ThrottlingException: Rate exceeded")}
+		r := readsOf(t, c, 5*time.Second, time.Now)
+		errs := make([]error, 5)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = r.AlarmsFiring(context.Background(), readsProd) })
+		}
+		synctest.Wait()
+		close(c.hold)
+		wg.Wait()
+		for i, err := range errs {
+			if err == nil || err.Error() != "ThrottlingException: Rate exceeded" {
+				t.Fatalf("asker %d: got %v, want the read's error", i, err)
+			}
+		}
+		c.alarmsE = nil
+		if _, err := r.AlarmsFiring(context.Background(), readsProd); err != nil {
+			t.Fatalf("the ask after the failure: %v, want a new, good read", err)
+		}
+		if n := c.calls.Load(); n != 2 {
+			t.Fatalf("calls: got %d, want 2 (the failed read, then a new one)", n)
+		}
+	})
+}
+
+// TestSharedReadsOutliveTheirFirstAsker: the asker that started a read leaving does
+// not cut it short for those who joined it; the leaver gets its own context's error.
+func TestSharedReadsOutliveTheirFirstAsker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSources{hold: make(chan struct{})}
+		r := readsOf(t, c, 5*time.Second, time.Now)
+		first, leave := context.WithCancel(context.Background())
+		var firstErr, joinedErr error
+		var joined HealthResult
+		var wg sync.WaitGroup
+		wg.Go(func() { _, firstErr = r.CheckHealth(first, readsProd) })
+		synctest.Wait()
+		wg.Go(func() { joined, joinedErr = r.CheckHealth(context.Background(), readsProd) })
+		synctest.Wait()
+		leave()
+		synctest.Wait()
+		close(c.hold)
+		wg.Wait()
+		if joinedErr != nil || joined.StatusCode != 200 {
+			t.Fatalf("the asker who joined: got %+v, %v; want the read's 200", joined, joinedErr)
+		}
+		if !errors.Is(firstErr, context.Canceled) {
+			t.Fatalf("the first asker, gone: got %v, want context.Canceled", firstErr)
+		}
+		if n := c.calls.Load(); n != 1 {
+			t.Fatalf("calls: got %d, want 1", n)
+		}
+	})
+}
+
+// TestStatusAfterDiagnosticsSaysHowOldItsReadsAre: a /status asked 3 s after an
+// alert's diagnostics read prod's functions, alarms and health reuses those reads (only
+// the last good deploy is read anew) and says it was gathered 3 s ago.
+func TestStatusAfterDiagnosticsSaysHowOldItsReadsAre(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	c := &countingSources{}
+	r := readsOf(t, c, 5*time.Second, clock)
+	// What an alert's diagnostics read.
+	_, _ = r.Functions(context.Background(), readsProd)
+	_, _ = r.AlarmsFiring(context.Background(), readsProd)
+	_, _ = r.CheckHealth(context.Background(), readsProd)
+	diagnosedAt := now
+	now = now.Add(3 * time.Second)
+
+	envs, err := NewEnvironments([]Environment{readsProd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.fakeSources
+	s, err := NewStatusService(envs, StatusSources{Functions: r, Alarms: r, Health: r, Deploys: r, Incidents: f, Jobs: f}, 5*time.Second, clock, WithFreshness(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Status(context.Background(), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.calls.Load(); n != 4 {
+		t.Fatalf("calls: got %d, want 4 (3 by the diagnostics, the last good deploy by /status)", n)
+	}
+	if !rep.GatheredAt.Equal(diagnosedAt) || rep.At.Sub(rep.GatheredAt) != 3*time.Second {
+		t.Fatalf("report at %v gathered %v: want gathered at the diagnostics' reads, 3 s before", rep.At, rep.GatheredAt)
+	}
+	if len(rep.Functions.Value) != 1 || rep.Health.Value.StatusCode != 200 || rep.LastGood.Value == nil {
+		t.Fatalf("report: %+v", rep)
+	}
+}
+
+func TestNewSharedReadsRequiresEverySource(t *testing.T) {
+	f := fakeSources{}
+	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f}, time.Second, time.Now); err == nil {
+		t.Fatal("no deploy history: got nil, want an error")
+	}
+	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f, Deploys: f}, time.Second, nil); err == nil {
+		t.Fatal("no clock: got nil, want an error")
+	}
+}
