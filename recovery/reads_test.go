@@ -34,7 +34,9 @@ func TestSharedReadsJoinTheReadInFlight(t *testing.T) {
 		for i := range got {
 			wg.Go(func() { got[i], _ = r.Functions(context.Background(), readsProd) })
 		}
-		wg.Go(func() { _, _ = r.Functions(context.Background(), Environment{Name: "dev", Functions: []string{"dev-a"}}) })
+		wg.Go(func() {
+			_, _ = r.Functions(context.Background(), Environment{Name: "dev", Functions: []string{"dev-a"}})
+		})
 		wg.Go(func() { _, _ = r.CheckHealth(context.Background(), readsProd) })
 		synctest.Wait()
 		close(c.hold)
