@@ -37,6 +37,9 @@ Usage:
 Secrets come from the environment: SLACK_APP_TOKEN (xapp-…), SLACK_BOT_TOKEN (xoxb-…),
 GITHUB_TOKEN, GITHUB_WEBHOOK_SECRET, PAGERDUTY_ROUTING_KEY (PagerDuty is off without it),
 PGPASSWORD for a PostgreSQL store, and AWS's default credential chain.
+A GitHub App instead of GITHUB_TOKEN (never both): GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE
+(or GITHUB_APP_PRIVATE_KEY, the PEM itself), GITHUB_APP_INSTALLATION_ID (optional: found
+from the repository); medic mints the app's hour-long installation tokens and renews them.
 Endpoints: SLACK_API_URL, GITHUB_API_URL, PAGERDUTY_EVENTS_URL, AWS_ENDPOINT_URL[_<SERVICE>].
 `
 

@@ -40,15 +40,16 @@ func Parse(key []byte) (*rsa.PrivateKey, error) {
 	}
 	switch block.Type {
 	case "RSA PRIVATE KEY":
+		// x509's own errors are left out: they describe the key's bytes.
 		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("holds an RSA PRIVATE KEY block that does not parse (%s): use the .pem file GitHub generated, unchanged", errText(err))
+			return nil, errors.New("holds an RSA PRIVATE KEY block that does not parse: use the .pem file GitHub generated, unchanged")
 		}
 		return k, nil
 	case "PRIVATE KEY":
 		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("holds a PRIVATE KEY block that does not parse (%s): use the .pem file GitHub generated, unchanged", errText(err))
+			return nil, errors.New("holds a PRIVATE KEY block that does not parse: use the .pem file GitHub generated, unchanged")
 		}
 		rk, ok := k.(*rsa.PrivateKey)
 		if !ok {
@@ -63,11 +64,6 @@ func Parse(key []byte) (*rsa.PrivateKey, error) {
 		return nil, errors.New("holds a certificate, not a private key: use the .pem file GitHub generated for the app")
 	}
 	return nil, fmt.Errorf("holds a PEM block of type %q, not an RSA private key: use the .pem file GitHub generated for the app", block.Type)
-}
-
-// errText is x509's error without its package prefix.
-func errText(err error) string {
-	return strings.TrimPrefix(err.Error(), "x509: ")
 }
 
 func keyKind(k any) string {

@@ -12,6 +12,10 @@
 // and observe the side effects of what medic did through Run, Job, Ref, Issues,
 // PullRequests, Mutations and Calls.
 //
+// With Options.App the fake also hosts a GitHub App (see App): it checks the app's
+// JWT, issues installation tokens (ghs_…) and refuses them once expired, so a test
+// sees medic mint and refresh them through ghinstallation.
+//
 // Every REST endpoint passes through the fault injector as "github:<Operation>" (see
 // Server.Routes for the list). A *fault.Error becomes GitHub's own wire form:
 //
@@ -57,8 +61,11 @@ type Options struct {
 	DefaultBranch string
 	// Token, when set, is the only token accepted ("Authorization: Bearer <token>", as
 	// go-github's WithAuthToken sends it, or "token <token>"); anything else answers 401
-	// "Bad credentials". Empty accepts every request.
+	// "Bad credentials". Empty accepts every request, unless App is set.
 	Token string
+	// App, when set, hosts a GitHub App installed on the repository (see App): its
+	// installation tokens are accepted, and with Token empty only they are.
+	App *App
 	// Login is the authenticated user: the author of issues, pull requests and commits
 	// created through the API. Default "medic-bot".
 	Login string
@@ -78,11 +85,14 @@ type Server struct {
 	faults        *fault.Injector
 	now           func() time.Time
 	signKey       []byte
+	app           *App
 	http          *httptest.Server
 	handler       http.Handler
 
 	mu sync.Mutex
 	w  world
+	// appTokens are the installation tokens issued, with their expiry.
+	appTokens map[string]time.Time
 }
 
 // Mutation is one mutating request the fake received, in arrival order.
@@ -111,6 +121,7 @@ func New(opts Options) *Server {
 		login:         opts.Login,
 		faults:        opts.Faults,
 		now:           opts.Now,
+		app:           opts.App.withDefaults(),
 		signKey:       make([]byte, 32),
 		w:             newWorld(),
 	}
@@ -237,6 +248,9 @@ func (s *Server) newMux() http.Handler {
 		method, path, _ := strings.Cut(rt.pattern, " ")
 		mux.Handle(method+" /repos/{owner}/{repo}/"+path, s.api(rt))
 	}
+	// The GitHub App's endpoints take its JWT, not a token.
+	mux.Handle("GET /repos/{owner}/{repo}/installation", s.appRoute("GetRepoInstallation", s.repoInstallation))
+	mux.Handle("POST /app/installations/{id}/access_tokens", s.appRoute("CreateInstallationToken", s.createInstallationToken))
 	// Presigned log blobs and codeload archives are fetched without Authorization, as
 	// the real storage hosts are.
 	mux.Handle("GET /_blob/{file}", s.plain("DownloadJobLogs", s.blob))
@@ -314,12 +328,22 @@ func (s *Server) plain(op string, h http.HandlerFunc) http.Handler {
 	})
 }
 
+// authorized reports whether r carries a token the fake accepts: Token, or a live
+// installation token of the App. An expired installation token is refused like a
+// wrong one, with 401 "Bad credentials", as GitHub does.
 func (s *Server) authorized(r *http.Request) bool {
-	if s.token == "" {
+	h := r.Header.Get("Authorization")
+	if s.token != "" && (h == "Bearer "+s.token || h == "token "+s.token) {
 		return true
 	}
-	h := r.Header.Get("Authorization")
-	return h == "Bearer "+s.token || h == "token "+s.token
+	if s.app != nil {
+		tok, ok := strings.CutPrefix(h, "token ")
+		if !ok {
+			tok, ok = strings.CutPrefix(h, "Bearer ")
+		}
+		return ok && s.installationTokenLive(tok)
+	}
+	return s.token == ""
 }
 
 // rateHeaders writes GitHub's primary rate-limit headers for the "core" resource
