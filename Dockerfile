@@ -14,7 +14,9 @@ FROM gcr.io/distroless/static-debian12:nonroot
 # distroless/static carries the CA certificates medic needs for Slack, GitHub and AWS.
 COPY --from=build /out/medic /usr/local/bin/medic
 COPY --from=build /out/terraform /usr/local/bin/terraform
-USER nonroot:nonroot
+# distroless's nonroot user, by number: Kubernetes' runAsNonRoot can check a number, not a
+# name (charts/medic runs it as 65532:65532).
+USER 65532:65532
 WORKDIR /home/nonroot
 EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/medic"]
