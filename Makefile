@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: test tools lint fmt-check vet staticcheck unit build demo bench bench-peers terraform-tool mutation
+.PHONY: test tools lint fmt-check vet staticcheck unit build demo bench bench-peers terraform-tool tofu-tool test-tofu mutation
 
 ## test: everything CI checks: formatting, vet, staticcheck, and the race-enabled tests.
 test: tools fmt-check vet staticcheck unit
@@ -22,6 +22,19 @@ tools: $(STATICCHECK) terraform-tool
 ## terraform-tool: Terraform v1.5.7 in $(TOOLS_DIR) unless a terraform >= 1.4 is on PATH (cached).
 terraform-tool:
 	TOOLS_DIR=$(TOOLS_DIR) GO=$(GO) bash scripts/tools.sh
+
+## tofu-tool: OpenTofu v1.12.6 built from source into $(TOOLS_DIR) unless an OpenTofu >= 1.6
+## is on PATH (cached). Not part of `make tools`: its cold build is too long for CI (README).
+tofu-tool:
+	TOOLS_DIR=$(TOOLS_DIR) GO=$(GO) bash scripts/tofu.sh
+
+## test-tofu: the OpenTofu runs (the `tofu` subtests) of the tests that run Terraform, with
+## MEDIC_REQUIRE_TOFU=1 (a missing OpenTofu fails them). `make test` runs them too when an
+## OpenTofu is on PATH or cached, and skips them otherwise, also under CI.
+TOFU_TESTS := TestRollbackLockAndForceUnlock|TestApplyCancelled|TestTerraformCannotReachMedicsSecrets|TestProvidersNeverComeFromTheSources|TestRepositoryFilesValidate|TestRealTerraform|TestTerraformS3Backend|TestRollbackOnS3BackendActsAsTheEnvironmentsRole|TestForceUnlockThenApply|TestStalePlanIsNeverApplied
+test-tofu: tofu-tool
+	MEDIC_REQUIRE_TOFU=1 $(GO) test -race -count=1 -timeout 20m -run '^($(TOFU_TESTS))$$/^tofu$$' \
+		./deploy/terraform/ ./sandbox/ ./sandbox/tfstate/ ./sandbox/awsfake/ ./cmd/medic/
 
 $(STATICCHECK):
 	@mkdir -p $(dir $@)

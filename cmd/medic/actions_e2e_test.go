@@ -339,7 +339,11 @@ func TestSameApprovalDeliveredManyTimesStartsOneJob(t *testing.T) {
 }
 
 func TestForceUnlockThenApply(t *testing.T) {
-	e, st := mustStartStaged(t, "state-lock")
+	forEachCLI(t, func(t *testing.T, _ tftest.CLI, bin e2eOption) { testForceUnlockThenApply(t, bin) })
+}
+
+func testForceUnlockThenApply(t *testing.T, bin e2eOption) {
+	e, st := mustStartStaged(t, "state-lock", bin)
 	needTerraform(t, e)
 	// The lock the log names is really held in preprod's state backend.
 	e.sb.TFState.Hold("preprod", tfstate.LockInfo{ID: st.LockID, Operation: "OperationTypeApply", Who: "dchen@dchen-mbp.local"})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/internal/tftest"
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
@@ -101,7 +102,11 @@ var _ = recovery.RequestFailed
 // without applying anything and says why; Retry is a new request, whose new preview
 // needs a new approval, and then applies.
 func TestStalePlanIsNeverApplied(t *testing.T) {
-	e, _ := mustStartStaged(t, "")
+	forEachCLI(t, func(t *testing.T, _ tftest.CLI, bin e2eOption) { testStalePlanIsNeverApplied(t, bin) })
+}
+
+func testStalePlanIsNeverApplied(t *testing.T, bin e2eOption) {
+	e, _ := mustStartStaged(t, "", bin)
 	needTerraform(t, e)
 	good := worldFromConfig(e.cfg).Envs[2].GoodDeploys
 	request := func(sha string) slackfake.Message {

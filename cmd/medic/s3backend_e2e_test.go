@@ -77,8 +77,16 @@ func stateMutations(sb *sandbox.Sandbox, from int) []awsfake.Mutation {
 // credentials. Then a lock left in the table by a dead runner is force-unlocked from its
 // alert, through Terraform, as prod's role.
 func TestRollbackOnS3BackendActsAsTheEnvironmentsRole(t *testing.T) {
-	e, _ := mustStartStaged(t, "", withS3Backend(t))
+	forEachCLI(t, testRollbackOnS3Backend)
+}
+
+func testRollbackOnS3Backend(t *testing.T, cli tftest.CLI, bin e2eOption) {
+	e, _ := mustStartStaged(t, "", bin, withS3Backend(t))
 	needTerraform(t, e)
+	cliVersion, err := tftest.Version(e.cfg.Terraform.Bin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	good := worldFromConfig(e.cfg).Envs[2].GoodDeploys // prod's, oldest first; it runs the newest
 	before := len(e.sb.AWS.Mutations())
 
@@ -112,10 +120,14 @@ func TestRollbackOnS3BackendActsAsTheEnvironmentsRole(t *testing.T) {
 	raw, _ := io.ReadAll(obj.Contents)
 	obj.Contents.Close()
 	var state struct {
+		Version string                         `json:"terraform_version"`
 		Outputs map[string]struct{ Value any } `json:"outputs"`
 	}
 	if err := json.Unmarshal(raw, &state); err != nil || state.Outputs["model_version"].Value != good[1] {
 		t.Errorf("state: model_version %v (%v), want %s", state.Outputs["model_version"].Value, err, good[1][:7])
+	}
+	if state.Version != cliVersion {
+		t.Errorf("state written by version %q, want %s %s's", state.Version, cli.Product, cliVersion)
 	}
 	// Terraform wrote the state and took and released the lock, as prod's role only.
 	var writes, locks int
