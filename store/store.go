@@ -32,7 +32,9 @@ var migrations embed.FS
 
 // Store is medic's durable state. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
+	db *sql.DB
+	// q runs the queries outside transactions, prepared once on SQLite.
+	q       *stmtCache
 	dialect database.Dialect
 	now     func() time.Time
 	// sqlitePath is the SQLite database's file, "" for PostgreSQL.
@@ -106,6 +108,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		s.unlockSole()
 		return nil, err
 	}
+	s.q = newStmtCache(s.db, s.dialect == database.DialectSQLite3)
 	return s, nil
 }
 
@@ -185,6 +188,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.q.close()
 	err := s.db.Close()
 	s.unlockSole()
 	return err
@@ -215,7 +219,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 	var res sql.Result
 	err := s.retry(ctx, func(int) error {
 		var err error
-		res, err = s.db.ExecContext(ctx, query, args...)
+		res, err = s.q.ExecContext(ctx, query, args...)
 		return err
 	})
 	return res, err
@@ -223,7 +227,7 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 
 // queryRow reads one row into dest, with retry; sql.ErrNoRows when there is none.
 func (s *Store) queryRow(ctx context.Context, dest []any, query string, args ...any) error {
-	return s.retry(ctx, func(int) error { return s.db.QueryRowContext(ctx, query, args...).Scan(dest...) })
+	return s.retry(ctx, func(int) error { return s.q.QueryRowContext(ctx, query, args...).Scan(dest...) })
 }
 
 // query reads rows with retry: each attempt starts with start (which resets what an
@@ -231,7 +235,7 @@ func (s *Store) queryRow(ctx context.Context, dest []any, query string, args ...
 func (s *Store) query(ctx context.Context, start func(), each func(*sql.Rows) error, query string, args ...any) error {
 	return s.retry(ctx, func(int) error {
 		start()
-		rows, err := s.db.QueryContext(ctx, query, args...)
+		rows, err := s.q.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -258,7 +262,7 @@ func (s *Store) rowExists(ctx context.Context, table, id string) bool {
 // another's and would answer false for a key nobody handles, where an error lets the
 // caller decide (the bot handles the envelope anyway).
 func (s *Store) Claim(ctx context.Context, key string) (bool, error) {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`INSERT INTO claims (key, claimed_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`,
 		key, ms(s.now()))
 	if err != nil {
@@ -464,7 +468,7 @@ func (s *Store) UpdatePage(ctx context.Context, p recovery.Page) error {
 	err = s.retry(ctx, func(attempt int) error {
 		retried = attempt > 0
 		var err error
-		res, err = s.db.ExecContext(ctx, `UPDATE pages SET state = $1, next_at = $2, data = $3 WHERE id = $4 AND state = $5`,
+		res, err = s.q.ExecContext(ctx, `UPDATE pages SET state = $1, next_at = $2, data = $3 WHERE id = $4 AND state = $5`,
 			string(p.State), ms(p.NextAt), string(data), p.ID, string(recovery.PagePending))
 		return err
 	})
@@ -530,7 +534,7 @@ func (s *Store) IncidentAudit(ctx context.Context, incidentID string) ([]recover
 // an open incident already owns it.
 func (s *Store) AttachSource(ctx context.Context, incidentID, source string) error {
 	err := s.retry(ctx, func(attempt int) error {
-		_, err := s.db.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`, source, incidentID)
+		_, err := s.q.ExecContext(ctx, `INSERT INTO incident_sources (source_key, incident_id, open) VALUES ($1, $2, 1)`, source, incidentID)
 		if isUniqueViolation(err) && attempt > 0 {
 			var owner string
 			if s.queryRow(ctx, []any{&owner}, `SELECT incident_id FROM incident_sources WHERE source_key = $1 AND open = 1`, source) == nil && owner == incidentID {
@@ -578,7 +582,7 @@ func (s *Store) Incident(ctx context.Context, id string) (recovery.Incident, err
 	var in recovery.Incident
 	err := s.retry(ctx, func(int) error {
 		var err error
-		in, err = scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents i WHERE i.id = $1`, id))
+		in, err = scanIncident(s.q.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents i WHERE i.id = $1`, id))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -596,7 +600,7 @@ func (s *Store) OpenIncidentBySource(ctx context.Context, source string) (recove
 	var in recovery.Incident
 	err := s.retry(ctx, func(int) error {
 		var err error
-		in, err = scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incident_sources s
+		in, err = scanIncident(s.q.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incident_sources s
 			JOIN incidents i ON i.id = s.incident_id WHERE s.source_key = $1 AND s.open = 1`, source))
 		return err
 	})
@@ -699,7 +703,7 @@ func (s *Store) CreateJob(ctx context.Context, j recovery.Job) error {
 		return fmt.Errorf("encoding job %s: %w", j.ID, err)
 	}
 	err = s.retry(ctx, func(attempt int) error {
-		_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, env, request_id, incident_id, state, owner, lease_until, created_at, updated_at, version, data)
+		_, err := s.q.ExecContext(ctx, `INSERT INTO jobs (id, env, request_id, incident_id, state, owner, lease_until, created_at, updated_at, version, data)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			j.ID, j.Env, j.RequestID, j.IncidentID, string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.CreatedAt), ms(j.UpdatedAt), j.Version, string(data))
 		if isUniqueViolation(err) && attempt > 0 && s.rowExists(ctx, "jobs", j.ID) {
@@ -730,7 +734,7 @@ func (s *Store) UpdateJob(ctx context.Context, j recovery.Job) (recovery.Job, er
 	err = s.retry(ctx, func(attempt int) error {
 		retried = attempt > 0
 		var err error
-		res, err = s.db.ExecContext(ctx, `UPDATE jobs SET state = $1, owner = $2, lease_until = $3, updated_at = $4, version = $5, data = $6
+		res, err = s.q.ExecContext(ctx, `UPDATE jobs SET state = $1, owner = $2, lease_until = $3, updated_at = $4, version = $5, data = $6
 			WHERE id = $7 AND version = $8`,
 			string(j.State), j.Owner, ms(j.LeaseUntil), ms(j.UpdatedAt), j.Version, string(data), j.ID, prev)
 		return err
@@ -864,7 +868,7 @@ func (s *Store) CreateRequest(ctx context.Context, r recovery.Request) error {
 		return fmt.Errorf("encoding request %s: %w", r.ID, err)
 	}
 	err = s.retry(ctx, func(attempt int) error {
-		_, err := s.db.ExecContext(ctx, `INSERT INTO requests (id, env, incident_id, state, dedupe_key, expires_at, created_at, version, data)
+		_, err := s.q.ExecContext(ctx, `INSERT INTO requests (id, env, incident_id, state, dedupe_key, expires_at, created_at, version, data)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			r.ID, r.Env, r.IncidentID, string(r.State), r.DedupeKey, ms(r.ExpiresAt), ms(r.RequestedAt), r.Version, string(data))
 		if isUniqueViolation(err) && attempt > 0 && s.rowExists(ctx, "requests", r.ID) {
@@ -894,7 +898,7 @@ func (s *Store) UpdateRequest(ctx context.Context, r recovery.Request) (recovery
 	err = s.retry(ctx, func(attempt int) error {
 		retried = attempt > 0
 		var err error
-		res, err = s.db.ExecContext(ctx, `UPDATE requests SET state = $1, expires_at = $2, version = $3, data = $4 WHERE id = $5 AND version = $6`,
+		res, err = s.q.ExecContext(ctx, `UPDATE requests SET state = $1, expires_at = $2, version = $3, data = $4 WHERE id = $5 AND version = $6`,
 			string(r.State), ms(r.ExpiresAt), r.Version, string(data), r.ID, prev)
 		return err
 	})
@@ -977,7 +981,7 @@ func (s *Store) AppendAudit(ctx context.Context, e recovery.AuditEntry) error {
 	// The entry's ID is made once: an attempt retried after a lost connection finds it
 	// written if the lost one was, and the entry is in the log once either way.
 	err = s.retry(ctx, func(attempt int) error {
-		_, err := s.db.ExecContext(ctx, `INSERT INTO audit (id, at, actor, action, env, incident_id, job_id, detail)
+		_, err := s.q.ExecContext(ctx, `INSERT INTO audit (id, at, actor, action, env, incident_id, job_id, detail)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			id.String(), ms(e.At), e.Actor, e.Action, e.Env, e.IncidentID, e.JobID, string(detail))
 		if isUniqueViolation(err) && attempt > 0 {
