@@ -93,7 +93,7 @@ func (s *Server) appRoute(op string, h http.HandlerFunc) http.Handler {
 			s.writeFault(rec, ferr)
 			return
 		}
-		if s.app == nil {
+		if s.appConf() == nil {
 			// GitHub reads a token where a JWT belongs as a JWT that does not decode.
 			s.writeError(rec, http.StatusUnauthorized, msgJWTUndecodable, docsApps)
 			return
@@ -111,6 +111,7 @@ const docsApps = "https://docs.github.com/rest/apps/apps"
 // checkJWT returns why GitHub would refuse the Authorization header as the app's
 // JWT, "" when it accepts it.
 func (s *Server) checkJWT(header string) string {
+	app := s.appConf()
 	tok, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok {
 		return msgJWTUndecodable
@@ -130,7 +131,7 @@ func (s *Server) checkJWT(header string) string {
 		return msgJWTUndecodable
 	}
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(s.app.PublicKey, crypto.SHA256, sum[:], sig) != nil {
+	if rsa.VerifyPKCS1v15(app.PublicKey, crypto.SHA256, sum[:], sig) != nil {
 		return msgJWTUndecodable
 	}
 	var claims struct {
@@ -151,10 +152,10 @@ func (s *Server) checkJWT(header string) string {
 	if err != nil {
 		return msgJWTIssuer
 	}
-	if iss != s.app.ID {
+	if iss != app.ID {
 		return msgJWTUndecodable // the key and the app do not go together
 	}
-	now := s.app.Now()
+	now := app.Now()
 	iat, okIat := unixClaim(claims.Iat)
 	if !okIat || iat.After(now) {
 		return msgJWTIssuedAt
@@ -193,7 +194,7 @@ func unixClaim(n *json.Number) (time.Time, bool) {
 
 // repoInstallation answers GET /repos/{owner}/{repo}/installation.
 func (s *Server) repoInstallation(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.PathValue("owner"), s.owner) || !strings.EqualFold(r.PathValue("repo"), s.repo) || s.app.NotInstalled {
+	if !strings.EqualFold(r.PathValue("owner"), s.owner) || !strings.EqualFold(r.PathValue("repo"), s.repo) || s.appConf().NotInstalled {
 		s.writeError(w, http.StatusNotFound, "Not Found", docsApps)
 		return
 	}
@@ -201,10 +202,11 @@ func (s *Server) repoInstallation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) installationDoc() map[string]any {
-	id := s.app.InstallationID
+	app := s.appConf()
+	id := app.InstallationID
 	return map[string]any{
 		"id":                   id,
-		"app_id":               s.app.ID,
+		"app_id":               app.ID,
 		"target_type":          "Organization",
 		"account":              map[string]any{"login": s.owner, "id": stableID("user", s.owner), "type": "Organization"},
 		"repository_selection": "selected",
@@ -220,8 +222,9 @@ var appPermissions = map[string]string{"actions": "write", "contents": "write", 
 
 // createInstallationToken answers POST /app/installations/{id}/access_tokens.
 func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request) {
+	app := s.appConf()
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id != s.app.InstallationID {
+	if err != nil || id != app.InstallationID {
 		s.writeError(w, http.StatusNotFound, "Not Found", docsApps)
 		return
 	}
@@ -233,7 +236,7 @@ func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	for _, name := range body.Repositories {
-		if !strings.EqualFold(name, s.repo) || s.app.NotInstalled {
+		if !strings.EqualFold(name, s.repo) || app.NotInstalled {
 			s.writeError(w, http.StatusUnprocessableEntity, "There is at least one repository that does not exist or is not accessible to the parent installation.", docsApps)
 			return
 		}
@@ -251,7 +254,8 @@ func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request)
 // /app/installations/{id}/access_tokens does, and returns it with its expiry: for a
 // test that holds one the way a person would paste it into GITHUB_TOKEN.
 func (s *Server) IssueInstallationToken() (string, time.Time) {
-	exp := s.app.Now().Add(s.app.TokenTTL).UTC().Truncate(time.Second)
+	app := s.appConf()
+	exp := app.Now().Add(app.TokenTTL).UTC().Truncate(time.Second)
 	tok := "ghs_" + randomAlnum(36)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,8 +272,15 @@ func (s *Server) installationTokenLive(tok string) bool {
 	s.mu.Lock()
 	exp, ok := s.appTokens[tok]
 	s.mu.Unlock()
-	return ok && s.app.Now().Before(exp)
+	return ok && s.appConf().Now().Before(exp)
 }
+
+// EnableApp makes the running fake host app, as Options.App does: for a fake that
+// another package started (the sandbox's). Tokens already accepted stay accepted.
+func (s *Server) EnableApp(app App) { s.app.Store(app.withDefaults()) }
+
+// appConf is the app the fake hosts, nil for none.
+func (s *Server) appConf() *App { return s.app.Load() }
 
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -47,6 +47,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/medic-ops/medic/sandbox/fault"
@@ -85,7 +86,7 @@ type Server struct {
 	faults        *fault.Injector
 	now           func() time.Time
 	signKey       []byte
-	app           *App
+	app           atomic.Pointer[App]
 	http          *httptest.Server
 	handler       http.Handler
 
@@ -121,7 +122,6 @@ func New(opts Options) *Server {
 		login:         opts.Login,
 		faults:        opts.Faults,
 		now:           opts.Now,
-		app:           opts.App.withDefaults(),
 		signKey:       make([]byte, 32),
 		w:             newWorld(),
 	}
@@ -137,6 +137,7 @@ func New(opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.app.Store(opts.App.withDefaults())
 	_, _ = rand.Read(s.signKey)
 	s.handler = s.newMux()
 	s.http = httptest.NewServer(s.handler)
@@ -336,7 +337,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	if s.token != "" && (h == "Bearer "+s.token || h == "token "+s.token) {
 		return true
 	}
-	if s.app != nil {
+	if s.appConf() != nil {
 		tok, ok := strings.CutPrefix(h, "token ")
 		if !ok {
 			tok, ok = strings.CutPrefix(h, "Bearer ")
