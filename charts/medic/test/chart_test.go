@@ -236,16 +236,16 @@ func TestSecurityContext(t *testing.T) {
 		}
 		nonRoot := (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) || (sc.RunAsNonRoot == nil && pod.RunAsNonRoot != nil && *pod.RunAsNonRoot)
 		if !nonRoot {
-			t.Errorf("runAsNonRoot: got pod %v, container %v; want true", pod.RunAsNonRoot, sc.RunAsNonRoot)
+			t.Errorf("runAsNonRoot: got pod %s, container %s; want true", bl(pod.RunAsNonRoot), bl(sc.RunAsNonRoot))
 		}
 		if pod.RunAsUser == nil || *pod.RunAsUser == 0 {
-			t.Errorf("runAsUser: got %v, want the image's non-root user", pod.RunAsUser)
+			t.Errorf("runAsUser: got %s, want the image's non-root user", deref(pod.RunAsUser))
 		}
 		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-			t.Errorf("readOnlyRootFilesystem: got %v, want true", sc.ReadOnlyRootFilesystem)
+			t.Errorf("readOnlyRootFilesystem: got %s, want true", bl(sc.ReadOnlyRootFilesystem))
 		}
 		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			t.Errorf("allowPrivilegeEscalation: got %v, want false", sc.AllowPrivilegeEscalation)
+			t.Errorf("allowPrivilegeEscalation: got %s, want false", bl(sc.AllowPrivilegeEscalation))
 		}
 		if sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0 {
 			t.Errorf("capabilities: got %+v, want drop [ALL] and nothing added", sc.Capabilities)
@@ -337,7 +337,7 @@ func TestTerminationGraceAboveShutdownGrace(t *testing.T) {
 		}
 		tgp := d.Spec.Template.Spec.TerminationGracePeriodSeconds
 		if tgp == nil || time.Duration(*tgp)*time.Second <= grace {
-			t.Errorf("shutdown_grace %s: terminationGracePeriodSeconds %v, want above it", grace, tgp)
+			t.Errorf("shutdown_grace %s: terminationGracePeriodSeconds %s, want above it", grace, deref(tgp))
 		} else if *tgp != tc.want {
 			t.Errorf("shutdown_grace %s: terminationGracePeriodSeconds %d, want %d (grace + drainMarginSeconds)", grace, *tgp, tc.want)
 		}
@@ -666,7 +666,7 @@ func TestDockerfileMatchesTheChart(t *testing.T) {
 		final = final[i:]
 	}
 	instr := func(name string) string {
-		m := regexp.MustCompile(`(?m)^` + name + `\s+(.+)$`).FindAllStringSubmatch(final, -1)
+		m := regexp.MustCompile(`(?m)^`+name+`\s+(.+)$`).FindAllStringSubmatch(final, -1)
 		if len(m) == 0 {
 			t.Fatalf("the Dockerfile's last stage has no %s", name)
 		}
@@ -723,4 +723,11 @@ func deref(p *int64) string {
 		return "unset"
 	}
 	return strconv.FormatInt(*p, 10)
+}
+
+func bl(p *bool) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.FormatBool(*p)
 }
