@@ -14,8 +14,9 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: test tools lint fmt-check vet staticcheck unit build demo bench bench-peers terraform-tool tofu-tool test-tofu mutation
 
-## test: everything CI checks: formatting, vet, staticcheck, and the race-enabled tests.
-test: tools fmt-check vet staticcheck unit
+## test: everything CI checks: formatting, vet, staticcheck, the race-enabled tests and the
+## Helm chart's (chart-test).
+test: tools fmt-check vet staticcheck unit chart-test
 
 tools: $(STATICCHECK) terraform-tool
 
@@ -85,6 +86,16 @@ unit:
 	if [[ -s $$MEDIC_DRILL_REPORT ]]; then echo "fault drills:"; sed 's/^/  /' "$$MEDIC_DRILL_REPORT"; fi; \
 	rm -f "$$MEDIC_DRILL_REPORT"; \
 	exit $$rc
+
+## chart-test: the Helm chart, charts/medic, in its own Go module (charts/medic/test), so
+## medic's go.mod never pulls in Helm or Kubernetes: `helm lint --strict` and `helm template`
+## run in-process through Helm's Go packages (no helm binary: its cold build takes minutes),
+## every manifest is decoded strictly into the Kubernetes API types and checked, and the
+## rendered medic.yaml passes `medic config check --no-env`. What it compiles stays in Go's
+## build and module caches, as for every other test. Never skipped, under CI or not.
+.PHONY: chart-test
+chart-test:
+	cd charts/medic/test && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## build: a static binary in ./medic
 build:
