@@ -200,12 +200,17 @@ func (b *Bot) Run(ctx, drain context.Context) error {
 // 3-second rule under load. 4 MiB absorbs thousands of envelopes.
 const socketReadBuffer = 4 << 20
 
+// socketFrameBuffer is gorilla's read buffer: a burst's frames are read many at a time
+// rather than one read call each.
+const socketFrameBuffer = 64 << 10
+
 // socketDialer is slack-go's default dialer (proxy from the environment, same timeouts)
-// with a larger receive buffer.
+// with larger receive buffers and the acks' writes gathered (gatheringConn).
 func socketDialer() *websocket.Dialer {
 	return &websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: 45 * time.Second,
+		ReadBufferSize:   socketFrameBuffer,
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
 			if err != nil {
@@ -214,7 +219,7 @@ func socketDialer() *websocket.Dialer {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetReadBuffer(socketReadBuffer) // best effort: the kernel may cap it
 			}
-			return c, nil
+			return newGatheringConn(c), nil
 		},
 	}
 }

@@ -1,0 +1,130 @@
+package bot
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// gatheringConn is the Socket Mode connection with its writes gathered. slack-go writes
+// each ack as a frame of its own; under a burst of envelopes (everyone typing /status
+// at once) one write call and one TCP segment per ack cost medic, and Slack, more than
+// the acks themselves. Write copies the frame and returns; one flusher goroutine writes
+// whatever has gathered in one call. A lone ack leaves at once; the acks of a burst
+// leave together, in order.
+//
+// Writes are acknowledged before they reach the socket, so a write error shows on a
+// later Write, and the flusher closes the connection on it: slack-go then reconnects
+// and Slack sends the envelopes whose acks were lost again, which medic's claims make
+// harmless. Each flush has its own deadline (writeTimeout); the deadlines gorilla sets
+// per frame would bound only the copy.
+type gatheringConn struct {
+	net.Conn
+	writeTimeout time.Duration
+	// maxPending bounds what may wait for the socket: past it, Write waits for room.
+	maxPending int
+
+	mu      sync.Mutex
+	ready   *sync.Cond // the flusher waits for data or close
+	room    *sync.Cond // writers wait for the pending bytes to drop
+	pending []byte
+	spare   []byte
+	err     error
+	flushes int // write calls made to the socket (for tests)
+}
+
+// errConnClosed is what Write answers once the connection was closed.
+var errConnClosed = errors.New("socket mode connection closed")
+
+const (
+	gatherWriteTimeout = 10 * time.Second
+	gatherMaxPending   = 1 << 20
+)
+
+func newGatheringConn(c net.Conn) *gatheringConn {
+	g := &gatheringConn{Conn: c, writeTimeout: gatherWriteTimeout, maxPending: gatherMaxPending}
+	g.ready = sync.NewCond(&g.mu)
+	g.room = sync.NewCond(&g.mu)
+	go g.flush()
+	return g
+}
+
+// Write queues p for the socket (copying it) and returns, unless maxPending bytes
+// already wait: then it waits for room. It fails once a flush failed or the connection
+// was closed.
+func (g *gatheringConn) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.err == nil && len(g.pending) > 0 && len(g.pending)+len(p) > g.maxPending {
+		g.room.Wait()
+	}
+	if g.err != nil {
+		return 0, g.err
+	}
+	g.pending = append(g.pending, p...)
+	g.ready.Signal()
+	return len(p), nil
+}
+
+// flush writes what has gathered, one call at a time, until the connection closes or
+// a write fails (then it closes the connection).
+func (g *gatheringConn) flush() {
+	for {
+		g.mu.Lock()
+		for len(g.pending) == 0 && g.err == nil {
+			g.ready.Wait()
+		}
+		if g.err != nil {
+			g.mu.Unlock()
+			return
+		}
+		out := g.pending
+		g.pending = g.spare[:0]
+		g.flushes++
+		g.mu.Unlock()
+
+		err := g.Conn.SetWriteDeadline(time.Now().Add(g.writeTimeout))
+		if err == nil {
+			_, err = g.Conn.Write(out)
+		}
+
+		g.mu.Lock()
+		g.spare = out[:0]
+		if err != nil && g.err == nil {
+			g.err = err
+		}
+		failed := g.err != nil
+		g.room.Broadcast()
+		g.mu.Unlock()
+		if failed {
+			g.Conn.Close()
+			return
+		}
+	}
+}
+
+// Close closes the connection; what had not been written yet is dropped.
+func (g *gatheringConn) Close() error {
+	g.mu.Lock()
+	if g.err == nil {
+		g.err = errConnClosed
+	}
+	g.ready.Signal()
+	g.room.Broadcast()
+	g.mu.Unlock()
+	return g.Conn.Close()
+}
+
+// SetDeadline sets the read deadline only: writes are bounded per flush.
+func (g *gatheringConn) SetDeadline(t time.Time) error { return g.Conn.SetReadDeadline(t) }
+
+// SetWriteDeadline is a no-op: a Write only copies, and each flush has its own deadline.
+func (g *gatheringConn) SetWriteDeadline(time.Time) error { return nil }
+
+// flushCount reports how many write calls reached the socket.
+func (g *gatheringConn) flushCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.flushes
+}
