@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -77,5 +78,28 @@ func BenchmarkSQLiteOpenIncidents(b *testing.B) {
 		if _, err := s.OpenIncidents(ctx, "prod"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A crowd of 16 at once leaves its connections open for the next: no connection is
+// opened again (with its pragmas and statements) for each command.
+func TestSQLiteKeepsTheCrowdsConnections(t *testing.T) {
+	s := openTempSQLite(t)
+	ctx := context.Background()
+	for range 3 {
+		var open []*sql.Rows
+		for range sqliteIdleConns { // each held open at once: a connection each
+			rows, err := s.q.QueryContext(ctx, `SELECT id FROM incidents WHERE env = $1`, "prod")
+			if err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, rows)
+		}
+		for _, rows := range open {
+			rows.Close()
+		}
+	}
+	if st := s.db.Stats(); st.MaxIdleClosed > 0 || st.OpenConnections != sqliteIdleConns {
+		t.Fatalf("%d connections closed as surplus idle ones, %d open: want the crowd's %d kept", st.MaxIdleClosed, st.OpenConnections, sqliteIdleConns)
 	}
 }

@@ -161,8 +161,15 @@ func openSQLite(path string) (*sql.DB, error) {
 	if path == ":memory:" {
 		db.SetMaxOpenConns(1)
 	}
+	// Keep the connections a crowd of commands opened (database/sql keeps 2): opening
+	// one runs the pragmas and prepares its statements again.
+	db.SetMaxIdleConns(sqliteIdleConns)
 	return db, nil
 }
+
+// sqliteIdleConns is how many SQLite connections stay open when idle: as many as the
+// Slack workers (slack.workers' default) that read and claim at once.
+const sqliteIdleConns = 16
 
 func (s *Store) migrate(ctx context.Context) error {
 	sub, err := fs.Sub(migrations, "migrations")
