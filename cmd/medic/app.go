@@ -359,6 +359,7 @@ func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg pr
 	}
 	return bot.New(api, router, bot.Options{
 		Workers:       a.cfg.Slack.Workers,
+		Queue:         a.cfg.Slack.Queue,
 		Claimer:       src.store,
 		Logger:        a.log,
 		Metrics:       bot.NewMetrics(reg),
@@ -391,15 +392,16 @@ func (a *app) listen(ext external, src *sources, reg *prometheus.Registry) error
 	}
 	public := http.NewServeMux()
 	public.Handle("/webhooks/github", deploygithub.NewWebhook(deploygithub.WebhookOptions{
-		Secret:    ext.secrets.WebhookSecret,
-		Claim:     src.store.Claim,
-		Sink:      func(_ context.Context, sig recovery.Signal) bool { return a.engine.Submit(sig) },
-		Unclaim:   src.store.Unclaim,
-		Workflows: workflowFiles(src.pipeline),
-		RunFacts:  src.github.RunFacts,
-		Learn:     src.github.RememberRun,
-		Logger:    a.log,
-		Now:       ext.now,
+		Secret:     ext.secrets.WebhookSecret,
+		Repository: a.cfg.GitHub.Owner + "/" + a.cfg.GitHub.Repo,
+		Claim:      src.store.Claim,
+		Sink:       func(_ context.Context, sig recovery.Signal) bool { return a.engine.Submit(sig) },
+		Unclaim:    src.store.Unclaim,
+		Workflows:  workflowFiles(src.pipeline),
+		RunFacts:   src.github.RunFacts,
+		Learn:      src.github.RememberRun,
+		Logger:     a.log,
+		Now:        ext.now,
 	}))
 	a.server = newServer(public)
 	a.metricsServer = newServer(ops)

@@ -47,6 +47,11 @@ type WebhookOptions struct {
 	Sink func(ctx context.Context, s recovery.Signal) bool
 	// Unclaim, when set, releases a delivery's claim (Claim's key) after Sink refused it.
 	Unclaim func(ctx context.Context, key string) error
+	// Repository is the repository medic serves, "owner/name": deliveries about
+	// another repository are answered 202 and ignored, before anything of them is
+	// read. A GitHub App's webhook carries the events of every repository the app is
+	// installed on, all signed with the same secret. Empty takes every repository's.
+	Repository string
 	// Workflows are the watched workflow files ("deploy-prod.yml"); deliveries about
 	// other workflows are answered 202 and ignored. Empty watches none.
 	Workflows []string
@@ -232,11 +237,17 @@ func (h *Webhook) dispatch(r *http.Request, payload []byte, log *zap.Logger) rep
 		return reply{http.StatusBadRequest, "malformed payload"}
 	}
 	ctx := r.Context()
+	if _, ping := parsed.(*gh.PingEvent); ping {
+		return reply{http.StatusOK, "pong"} // an app's ping names no repository
+	}
+	if ev, ok := parsed.(interface{ GetRepo() *gh.Repository }); ok && h.o.Repository != "" &&
+		!strings.EqualFold(ev.GetRepo().GetFullName(), h.o.Repository) {
+		log.Info("webhook delivery for another repository ignored", zap.String("repository", ev.GetRepo().GetFullName()))
+		return reply{http.StatusAccepted, "ignored: another repository"}
+	}
 	var signal *recovery.Signal
 	var rep reply
 	switch ev := parsed.(type) {
-	case *gh.PingEvent:
-		return reply{http.StatusOK, "pong"}
 	case *gh.WorkflowRunEvent:
 		signal, rep = h.runSignal(ev, log)
 	case *gh.WorkflowJobEvent:
