@@ -34,7 +34,9 @@ var migrations embed.FS
 type Store struct {
 	db *sql.DB
 	// q runs the queries outside transactions, prepared once on SQLite.
-	q       *stmtCache
+	q *stmtCache
+	// claims gathers the claims made at once into one transaction (SQLite only).
+	claims  *claimBatcher
 	dialect database.Dialect
 	now     func() time.Time
 	// sqlitePath is the SQLite database's file, "" for PostgreSQL.
@@ -109,6 +111,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.q = newStmtCache(s.db, s.dialect == database.DialectSQLite3)
+	if s.dialect == database.DialectSQLite3 {
+		s.claims = newClaimBatcher(s)
+	}
 	return s, nil
 }
 
@@ -195,6 +200,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.claims != nil {
+		s.claims.close()
+	}
 	s.q.close()
 	err := s.db.Close()
 	s.unlockSole()
@@ -269,9 +277,10 @@ func (s *Store) rowExists(ctx context.Context, table, id string) bool {
 // another's and would answer false for a key nobody handles, where an error lets the
 // caller decide (the bot handles the envelope anyway).
 func (s *Store) Claim(ctx context.Context, key string) (bool, error) {
-	res, err := s.q.ExecContext(ctx,
-		`INSERT INTO claims (key, claimed_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`,
-		key, ms(s.now()))
+	if s.claims != nil {
+		return s.claims.claim(ctx, key, ms(s.now()))
+	}
+	res, err := s.q.ExecContext(ctx, claimSQL, key, ms(s.now()))
 	if err != nil {
 		return false, fmt.Errorf("claiming %s: %w", key, err)
 	}
