@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -174,6 +175,37 @@ func slackTokenKind(val string) string {
 	return ""
 }
 
+// terraformReadableDirs are the system directories medic's Terraform sandbox may read
+// (deploy/terraform, shim_linux.go: systemDirs): the app's key must not be there.
+var terraformReadableDirs = []string{"/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/nix/store",
+	"/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/etc/alternatives", "/proc"}
+
+// terraformReadable returns the directory of terraformReadableDirs that holds path
+// (after symbolic links), "" for none.
+func terraformReadable(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	for _, d := range terraformReadableDirs {
+		if abs == d || strings.HasPrefix(abs, d+"/") {
+			return d
+		}
+	}
+	return ""
+}
+
+// String hides the key: a GitHubApp printed whole shows its IDs only.
+func (a GitHubApp) String() string {
+	return fmt.Sprintf("GitHubApp{ID: %d, InstallationID: %d, PrivateKey: [REDACTED]}", a.ID, a.InstallationID)
+}
+
+// GoString hides the key from %#v too.
+func (a GitHubApp) GoString() string { return a.String() }
+
 // gitHubAppFromEnv reads the GITHUB_APP_* variables: nil when none is set. tokenSet
 // reports whether GITHUB_TOKEN is set too, which is refused: medic acts as one
 // identity, and which one must not depend on an order of precedence nobody reads.
@@ -216,6 +248,11 @@ func gitHubAppFromEnv(getenv func(string) string, tokenSet bool) (*GitHubApp, Pr
 		keyName = EnvGitHubAppPrivateKeyFile
 		if strings.Contains(keyFile, "-----") || strings.Contains(keyFile, "\n") {
 			ps = append(ps, Problem{Key: EnvGitHubAppPrivateKeyFile, Msg: "holds a key, not a file's path", Fix: "put the key in " + EnvGitHubAppPrivateKey + ", or a path in " + EnvGitHubAppPrivateKeyFile})
+			break
+		}
+		if dir := terraformReadable(keyFile); dir != "" {
+			ps = append(ps, Problem{Key: EnvGitHubAppPrivateKeyFile, Msg: "names a file under " + dir + ", which Terraform's sandbox may read",
+				Fix: "keep the key where only medic reads it, such as /etc/medic/github-app.pem or a mounted secret, readable by medic's user alone"})
 			break
 		}
 		b, err := os.ReadFile(keyFile)

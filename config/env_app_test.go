@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,8 @@ func TestGitHubAppFromEnv(t *testing.T) {
 		{"EC key", map[string]string{EnvGitHubAppID: "123", EnvGitHubAppPrivateKey: ecKey}, nil, []string{EnvGitHubAppPrivateKey}, "holds an ECDSA key, not RSA"},
 		{"key file missing", map[string]string{EnvGitHubAppID: "123", EnvGitHubAppPrivateKeyFile: filepath.Join(dir, "nope.pem")}, nil,
 			[]string{EnvGitHubAppPrivateKeyFile}, "nope.pem, which cannot be read: no such file or directory"},
+		{"key where Terraform reads", map[string]string{EnvGitHubAppID: "123", EnvGitHubAppPrivateKeyFile: "/etc/ssl/private/medic-app.pem"}, nil,
+			[]string{EnvGitHubAppPrivateKeyFile}, "names a file under /etc/ssl, which Terraform's sandbox may read"},
 		{"key in the file variable", map[string]string{EnvGitHubAppID: "123", EnvGitHubAppPrivateKeyFile: pkcs1}, nil, []string{EnvGitHubAppPrivateKeyFile}, "holds a key, not a file's path"},
 		{"installation not a number", map[string]string{EnvGitHubAppID: "123", EnvGitHubAppPrivateKey: pkcs1, EnvGitHubAppInstallationID: "acme"}, nil,
 			[]string{EnvGitHubAppInstallationID}, "is not a number"},
@@ -117,6 +120,15 @@ func TestAppKeyIsASecretValue(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("Values() = %q, want it to hold %q", vs, want)
+		}
+	}
+}
+
+func TestGitHubAppPrintsNoKey(t *testing.T) {
+	app := &GitHubApp{ID: 7, InstallationID: 8, PrivateKey: []byte("-----BEGIN RSA PRIVATE KEY-----\nMIIsecret\n-----END RSA PRIVATE KEY-----")}
+	for _, format := range []string{"%v", "%+v", "%s", "%#v"} {
+		if got := fmt.Sprintf(format, app); strings.Contains(got, "MIIsecret") || strings.Contains(got, "45, 45") || !strings.Contains(got, "ID: 7") {
+			t.Errorf("%s: got %q, want the IDs and no key", format, got)
 		}
 	}
 }

@@ -33,6 +33,14 @@ type App struct {
 	InstallationID int64
 }
 
+// String hides the key: an App printed whole shows its IDs only.
+func (a App) String() string {
+	return fmt.Sprintf("App{ID: %d, InstallationID: %d, PrivateKey: [REDACTED]}", a.ID, a.InstallationID)
+}
+
+// GoString hides the key from %#v too.
+func (a App) GoString() string { return a.String() }
+
 // AuthError is GitHub refusing medic's credentials (a 401, or an app that cannot get
 // an installation token): Msg says which credential and what to fix, and never holds
 // the credential.
