@@ -108,7 +108,8 @@ type Jobs struct {
 
 // TerraformBinary says which terraform medic runs and how it is confined.
 type TerraformBinary struct {
-	// Bin is the terraform executable (default: terraform on PATH); 1.4 or later.
+	// Bin is the terraform executable (default: terraform on PATH): Terraform 1.4 or later,
+	// or OpenTofu 1.6 or later (`tofu`). medic tells them apart at start-up.
 	Bin string `yaml:"bin"`
 	// WorkDir is where per-job working directories are made (default: the OS temp dir).
 	WorkDir string `yaml:"work_dir"`
@@ -191,6 +192,9 @@ type Slack struct {
 	AlertChannel string `yaml:"alert_channel"`
 	// Workers bounds how many commands and clicks are handled at once.
 	Workers int `yaml:"workers"`
+	// Queue is how many acked commands and clicks may wait for a worker; past it medic
+	// answers "overloaded" at once.
+	Queue int `yaml:"queue"`
 }
 
 // GitHub names the repository whose workflows deploy the service.
@@ -316,7 +320,10 @@ const (
 	// DefaultStatusFreshness is how long one read serves the /status asks after it.
 	DefaultStatusFreshness = 5 * time.Second
 	DefaultWorkers         = 16
-	DefaultLogLevel        = "info"
+	// DefaultSlackQueue holds a crowd: 5,000 people typing /status at once are all
+	// answered (a queued command is about 1 KiB).
+	DefaultSlackQueue = 8192
+	DefaultLogLevel   = "info"
 
 	DefaultStuckAfter        = 30 * time.Minute
 	DefaultPollInterval      = time.Minute
@@ -450,6 +457,9 @@ func (c *Config) applyServiceDefaults() {
 	}
 	if c.Status.SectionTimeout == 0 {
 		c.Status.SectionTimeout = DefaultSectionTimeout
+	}
+	if c.Slack.Queue == 0 {
+		c.Slack.Queue = DefaultSlackQueue
 	}
 	if c.Slack.Workers == 0 {
 		c.Slack.Workers = DefaultWorkers
@@ -658,6 +668,9 @@ func (c *Config) Validate() Problems {
 	}
 	if c.Slack.Workers < 1 || c.Slack.Workers > 1024 {
 		add("slack.workers", fmt.Sprintf("%d is out of range", c.Slack.Workers), "use 1 to 1024 (default 16)")
+	}
+	if c.Slack.Queue < 16 || c.Slack.Queue > 65536 {
+		add("slack.queue", fmt.Sprintf("%d is out of range", c.Slack.Queue), fmt.Sprintf("use 16 to 65536 (default %d)", DefaultSlackQueue))
 	}
 	for i, ch := range c.Slack.CommandChannels {
 		if !channelRE.MatchString(ch) {

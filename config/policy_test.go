@@ -284,3 +284,19 @@ func TestStatusFreshness(t *testing.T) {
 		oneProblem(t, withFreshness(v), "status.freshness")
 	}
 }
+
+// slack.queue: 8192 by default (a crowd of 5,000 fits), 16 to 65536.
+func TestSlackQueue(t *testing.T) {
+	if got := mustParse(t, minimal).Slack.Queue; got != 8192 {
+		t.Errorf("default: got %d, want 8192", got)
+	}
+	withQueue := func(v string) string { return "slack:\n  queue: " + v + "\n" + minimal }
+	for v, want := range map[string]int{"16": 16, "65536": 65536} {
+		if got := mustParse(t, withQueue(v)).Slack.Queue; got != want {
+			t.Errorf("%s: got %d", v, got)
+		}
+	}
+	for _, v := range []string{"15", "65537", "-1"} {
+		oneProblem(t, withQueue(v), "slack.queue")
+	}
+}

@@ -359,6 +359,7 @@ func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg pr
 	}
 	return bot.New(api, router, bot.Options{
 		Workers:       a.cfg.Slack.Workers,
+		Queue:         a.cfg.Slack.Queue,
 		Claimer:       src.store,
 		Logger:        a.log,
 		Metrics:       bot.NewMetrics(reg),
