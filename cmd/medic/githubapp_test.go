@@ -1,12 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,9 +24,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/medic-ops/medic"
+	"github.com/medic-ops/medic/bot"
 	"github.com/medic-ops/medic/config"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/githubfake"
@@ -189,5 +201,58 @@ func TestGitHubAppTokensRenewedThroughAnAlertAndARerun(t *testing.T) {
 	t.Logf("%d GitHub calls, %d installation tokens minted", calls, minted)
 	if elapsed := time.Duration(calls) * clk.step; elapsed <= 2*time.Second || minted < 2 {
 		t.Errorf("got %d tokens minted over %d calls (%s of the app's clock), want the calls to outlive a token and more than one minted", minted, calls, elapsed)
+	}
+}
+
+// TestGitHubAppSecretsNeverLeaveMedic: an installation token, a JWT and the app's key
+// that reach text medic writes leave neither through Slack's exit
+// (bot.RedactingTransport) nor through the log's (redactLogs).
+func TestGitHubAppSecretsNeverLeaveMedic(t *testing.T) {
+	srv := githubfake.New(githubfake.Options{App: &githubfake.App{ID: sandboxAppID, PublicKey: &sandboxAppKey().PublicKey}})
+	defer srv.Close()
+	tok, _ := srv.IssueInstallationToken()
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	signing := enc(map[string]string{"alg": "RS256", "typ": "JWT"}) + "." + enc(map[string]any{"iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix(), "iss": "987654"})
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, sandboxAppKey(), crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwt := signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+	key := string(appKeyPEM(sandboxAppKey()))
+	keyLine := strings.Split(key, "\n")[3]
+	secrets := map[string]string{"installation token": tok, "JWT": jwt, "a line of the key": keyLine}
+	text := "GitHub said no to token " + tok + " (JWT " + jwt + "), key:\n" + key
+
+	var got []byte
+	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+	}))
+	defer slack.Close()
+	body, _ := json.Marshal(map[string]any{"channel": "C1", "text": text, "blocks": []any{map[string]any{"type": "section", "text": map[string]string{"type": "mrkdwn", "text": text}}}})
+	req, _ := http.NewRequest("POST", slack.URL+"/chat.postMessage", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: bot.RedactingTransport(http.DefaultTransport, nil)}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	core, logs := observer.New(zapcore.DebugLevel)
+	redactLogs(zap.New(core)).Error(text, zap.String("authorization", "token "+tok), zap.Error(errors.New(text)))
+	logged := logs.All()[0].Message
+	for k, v := range logs.All()[0].ContextMap() {
+		logged += " " + k + "=" + fmtAny(v)
+	}
+	for what, secret := range secrets {
+		if strings.Contains(string(got), secret) {
+			t.Errorf("Slack received the %s: %s", what, got)
+		}
+		if strings.Contains(logged, secret) {
+			t.Errorf("the log has the %s: %s", what, logged)
+		}
+	}
+	if !strings.Contains(string(got), "GitHub said no to token") || !strings.Contains(logged, "GitHub said no to token") {
+		t.Errorf("the text around the secrets went too: %s / %s", got, logged)
 	}
 }
