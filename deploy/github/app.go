@@ -207,7 +207,10 @@ func (a *appCredentials) installation(ctx context.Context) (*ghinstallation.Tran
 		}
 		a.app.InstallationID = id
 	}
-	inst := ghinstallation.NewFromAppsTransport(a.apps, id)
+	// Each token source gets its own copy of the JWT signer: ghinstallation sets its
+	// BaseURL and Client as it mints, and one replaced after a 401 may still be minting.
+	apps := *a.apps
+	inst := ghinstallation.NewFromAppsTransport(&apps, id)
 	inst.BaseURL = a.apps.BaseURL
 	// The token reaches this repository alone, whatever else the app is installed on.
 	inst.InstallationTokenOptions = &gh88.InstallationTokenOptions{Repositories: []string{a.repo}}

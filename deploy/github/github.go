@@ -69,12 +69,18 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if err != nil || app == nil {
 		return c, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
 	var ae *AuthError
 	if _, err := app.authorization(ctx); errors.As(err, &ae) {
 		return nil, err
 	}
 	return c, nil
 }
+
+// connectTimeout bounds Connect's calls: a GitHub that does not answer delays the
+// start by that much, then the first call tries again.
+const connectTimeout = 30 * time.Second
 
 func newClient(o Options) (*Client, *appCredentials, error) {
 	if o.Owner == "" || o.Repo == "" {
