@@ -502,6 +502,7 @@ func (a *app) run(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.leader.run(ctx) })
 	g.Go(func() error { return a.purgeClaims(ctx) })
+	g.Go(func() error { a.settleMemory(ctx); return nil })
 	g.Go(func() error {
 		a.engine.Run(ctx, grace)
 		// Running recovery jobs finish their step, or are interrupted and say so.
