@@ -371,3 +371,31 @@ func TestAppSecretsAreRedacted(t *testing.T) {
 		t.Errorf("Redact left the private key in: %q", got)
 	}
 }
+
+// TestAppTokenRefusedIsReplaced: GitHub refuses a token ghinstallation still holds
+// fresh (revoked, or GitHub's clock ahead of medic's); the call fails saying so, and
+// the next one mints a new token rather than keep sending the dead one for its hour.
+func TestAppTokenRefusedIsReplaced(t *testing.T) {
+	// 80 s: ghinstallation keeps it for 20 s; the app's clock then jumps 81 s, past
+	// the token, within the 90 s the JWT ghinstallation signs is good for.
+	s := mustAppServer(t, githubfake.App{TokenTTL: 80 * time.Second})
+	s.srv.AddWorkflow("deploy-prod.yml", "Deploy to Production")
+	c := mustConnect(t, s)
+	if _, err := c.LastSuccessfulDeploy(context.Background(), prod); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(81 * time.Second)
+	_, err := c.LastSuccessfulDeploy(context.Background(), prod)
+	if s := mustSummary(t, err); !strings.Contains(s, "GitHub App 123456's installation token refused (401 Bad credentials)") {
+		t.Fatalf("got %q, want the refused token named", s)
+	}
+	if got := s.srv.Calls("CreateInstallationToken"); got != 1 {
+		t.Fatalf("got %d tokens minted before the refusal, want 1", got)
+	}
+	if _, err := c.LastSuccessfulDeploy(context.Background(), prod); err != nil {
+		t.Fatalf("the call after the refusal: %v", err)
+	}
+	if got := s.srv.Calls("CreateInstallationToken"); got != 2 {
+		t.Errorf("got %d tokens minted, want 2: a new one after the refusal", got)
+	}
+}
