@@ -24,7 +24,10 @@ TOFU_BIN=$TOFU_DIR/tofu
 # release; medic's own check, deploy/terraform.MinOpenTofuVersion, is the same).
 tofu_ok() {
 	local out major minor
-	out=$(TF_CLI_CONFIG_FILE=/dev/null "$1" version 2>/dev/null | head -n 1) || return 1
+	# The whole output, then its first line: `| head -n 1` would make tofu's second write
+	# fail (SIGPIPE) and, with pipefail, the check fail now and then.
+	out=$(TF_CLI_CONFIG_FILE=/dev/null "$1" version 2>/dev/null) || return 1
+	out=${out%%$'\n'*}
 	# "OpenTofu v1.12.6"; a prerelease of 1.6.0 is older than 1.6.0.
 	if [[ $out =~ ^OpenTofu\ v([0-9]+)\.([0-9]+)\.[0-9]+(-[^ ]+)?$ ]]; then
 		major=${BASH_REMATCH[1]}

@@ -20,7 +20,10 @@ TF_BIN=$TF_DIR/terraform
 # added the built-in terraform_data resource the sandbox's configuration uses).
 terraform_ok() {
 	local out major minor
-	out=$(TF_CLI_CONFIG_FILE=/dev/null CHECKPOINT_DISABLE=1 "$1" version 2>/dev/null | head -n 1) || return 1
+	# The whole output, then its first line: `| head -n 1` makes terraform's second write
+	# fail (SIGPIPE) and, with pipefail, the check fail now and then (11 times in 30).
+	out=$(TF_CLI_CONFIG_FILE=/dev/null CHECKPOINT_DISABLE=1 "$1" version 2>/dev/null) || return 1
+	out=${out%%$'\n'*}
 	# "Terraform v1.5.7"
 	if [[ $out =~ ^Terraform\ v([0-9]+)\.([0-9]+)\. ]]; then
 		major=${BASH_REMATCH[1]}
