@@ -12,6 +12,7 @@ import (
 
 	"github.com/medic-ops/medic/internal/ghappkey"
 	"github.com/medic-ops/medic/internal/secreturl"
+	"github.com/medic-ops/medic/recovery"
 )
 
 // Secrets are the credentials and endpoint overrides medic reads from its process
@@ -68,7 +69,9 @@ func (s Secrets) Values() []string {
 		key := string(s.GitHubApp.PrivateKey)
 		vs = append(vs, key)
 		for line := range strings.Lines(key) {
-			if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
+			// A short last line is left to the whole key: alone it would only make
+			// start-up warn of a secret too short to redact.
+			if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") && len(line) >= recovery.MinKnownSecret {
 				vs = append(vs, line)
 			}
 		}

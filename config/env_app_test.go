@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/medic-ops/medic/recovery"
 )
 
 func TestGitHubAppFromEnv(t *testing.T) {
@@ -111,8 +113,11 @@ func TestGitHubAppFromEnv(t *testing.T) {
 // TestAppKeyIsASecretValue: the key, whole and line by line, is among the values
 // redacted wherever text leaves medic.
 func TestAppKeyIsASecretValue(t *testing.T) {
-	key := "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAlineone\nAAAAlinetwo==\n-----END RSA PRIVATE KEY-----"
+	key := "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAlineone\nAAAAlinetwo==\nQQ==\n-----END RSA PRIVATE KEY-----"
 	vs := Secrets{GitHubApp: &GitHubApp{ID: 1, PrivateKey: []byte(key)}}.Values()
+	if n := recovery.KnownSecret(vs...); n != 0 {
+		t.Errorf("%d of the key's values are too short to redact, want none: start-up would warn of them", n)
+	}
 	for _, want := range []string{key, "MIIEowIBAAKCAQEAlineone", "AAAAlinetwo=="} {
 		found := false
 		for _, v := range vs {
