@@ -312,10 +312,12 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 			b.tellBusy(ctx, cb)
 		}
 	case socketmode.EventTypeEventsAPI:
-		// medic subscribes to no events yet; ack so Slack does not redeliver.
+		// Ack first so Slack does not redeliver; of the events, medic takes only
+		// app_home_opened (home.go).
 		if evt.Request != nil {
 			b.ack(client, evt)
 		}
+		b.homeOpened(evt, queue)
 	}
 }
 

@@ -149,6 +149,8 @@ type Services struct {
 	Resolution IncidentResolver
 	// Incidents answers /incident list and /incident show.
 	Incidents IncidentReader
+	// Home keeps the Home tab and takes its clicks; optional (nil: no Home tab).
+	Home HomeService
 }
 
 // missing names the first field of s that is nil.
@@ -258,6 +260,10 @@ func (r *Router) HandleInteraction(ctx context.Context, cb slack.InteractionCall
 	log := r.log.With(zap.String("user", cb.User.ID), zap.String("type", string(cb.Type)))
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
+		if cb.View.Type == slack.VTHomeTab {
+			r.homeClicks(ctx, log, cb)
+			return
+		}
 		for _, a := range cb.ActionCallback.BlockActions {
 			r.click(ctx, log, cb, a)
 		}

@@ -84,6 +84,8 @@ type app struct {
 	leader *leadership
 	// terraform is the Terraform runner, checked beside the start.
 	terraform *pendingTerraform
+	// home keeps the Slack Home tab, told of changes by the engine's publishers.
+	home *handlers.Home
 }
 
 // newApp wires medic from cfg. It opens the store and the listener, so a bad store
@@ -117,6 +119,9 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	reg := a.newRegistry()
 	api, poster := newSlack(ext, reg)
+	if a.home, err = newHome(cfg, ext, src, poster, a); err != nil {
+		return nil, err
+	}
 	if a.engine, err = a.newEngine(ext, src, api, poster); err != nil {
 		return nil, err
 	}
@@ -264,7 +269,7 @@ func (a *app) newEngine(ext external, src *sources, api *slack.Client, poster *b
 		return nil, err
 	}
 	return recovery.NewEngine(recovery.EngineDeps{
-		Envs: src.envs, Pipeline: src.pipeline, Claims: st, Incidents: st, Sources: st, Audit: st, Publisher: poster,
+		Envs: src.envs, Pipeline: src.pipeline, Claims: st, Incidents: st, Sources: st, Audit: st, Publisher: bot.Notifying(poster, a.home),
 		Diagnoser: src.diagnoser, Runs: src.github, History: src.github, Alarms: src.aws, Health: src.health, Commits: src.github,
 		Logger: a.log, Now: ext.now, Clock: ext.clock,
 		Actions:    actions,
@@ -294,7 +299,7 @@ func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recove
 		Policy:      policy,
 		Requests:    st,
 		Expiry:      st,
-		Views:       poster,
+		Views:       bot.Notifying(poster, a.home),
 		Jobs:        st,
 		Slots:       st,
 		Workflows:   src.github,
@@ -349,6 +354,7 @@ func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg pr
 		Paging:     a.engine,
 		Resolution: a.engine,
 		Incidents:  a.engine,
+		Home:       a.home,
 	}, handlers.Options{
 		CommandChannels: a.cfg.Slack.CommandChannels,
 		Environments:    src.envs.Names(),
@@ -503,6 +509,7 @@ func (a *app) run(ctx context.Context) error {
 	g.Go(func() error { return a.leader.run(ctx) })
 	g.Go(func() error { return a.purgeClaims(ctx) })
 	g.Go(func() error { a.settleMemory(ctx); return nil })
+	g.Go(func() error { return a.home.Run(ctx) })
 	g.Go(func() error {
 		a.engine.Run(ctx, grace)
 		// Running recovery jobs finish their step, or are interrupted and say so.

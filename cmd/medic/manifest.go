@@ -32,6 +32,13 @@ type manifest struct {
 			AlwaysOnline bool   `yaml:"always_online"`
 		} `yaml:"bot_user"`
 		SlashCommands []slashCommand `yaml:"slash_commands"`
+		// AppHome turns the Home tab on and keeps the Messages tab as it was (medic's
+		// direct messages: pages, and the answers to clicks on the Home tab).
+		AppHome struct {
+			HomeTabEnabled             bool `yaml:"home_tab_enabled"`
+			MessagesTabEnabled         bool `yaml:"messages_tab_enabled"`
+			MessagesTabReadOnlyEnabled bool `yaml:"messages_tab_read_only_enabled"`
+		} `yaml:"app_home"`
 	} `yaml:"features"`
 	OAuthConfig struct {
 		Scopes struct {
@@ -39,6 +46,10 @@ type manifest struct {
 		} `yaml:"scopes"`
 	} `yaml:"oauth_config"`
 	Settings struct {
+		// EventSubscriptions: over Socket Mode, so no request URL.
+		EventSubscriptions struct {
+			BotEvents []string `yaml:"bot_events"`
+		} `yaml:"event_subscriptions"`
 		Interactivity struct {
 			IsEnabled bool `yaml:"is_enabled"`
 		} `yaml:"interactivity"`
@@ -56,7 +67,8 @@ type slashCommand struct {
 }
 
 // appManifest builds the Slack app manifest: Socket Mode on, interactivity on (no
-// request URL: clicks arrive over the socket), medic's slash commands and bot scopes.
+// request URL: clicks arrive over the socket), the Home tab with its app_home_opened
+// event, medic's slash commands and bot scopes.
 func appManifest() manifest {
 	var m manifest
 	m.DisplayInformation.Name = "medic"
@@ -70,6 +82,11 @@ func appManifest() manifest {
 			Command: c.Name, Description: c.Description, UsageHint: c.Usage})
 	}
 	m.OAuthConfig.Scopes.Bot = botScopes
+	m.Features.AppHome.HomeTabEnabled = true
+	m.Features.AppHome.MessagesTabEnabled = true
+	// app_home_opened needs no scope of its own; the Home tab is published with
+	// views.publish, which needs none either (docs.slack.dev/reference/events/app_home_opened).
+	m.Settings.EventSubscriptions.BotEvents = []string{"app_home_opened"}
 	m.Settings.Interactivity.IsEnabled = true
 	m.Settings.SocketModeEnabled = true
 	return m

@@ -136,6 +136,8 @@ type Server struct {
 	all       []*Message
 	views     map[string]*View
 	viewOrder []string
+	// homes holds each user's Home tab, as views.publish last set it (home.go).
+	homes map[string]*HomeView
 }
 
 // New starts a fake Slack on 127.0.0.1. Call Close when done.

@@ -41,6 +41,7 @@ func webAPI() map[string]method {
 		"chat.delete":           {botToken, (*Server).chatDelete},
 		"views.open":            {botToken, (*Server).viewsOpen},
 		"views.update":          {botToken, (*Server).viewsUpdate},
+		"views.publish":         {botToken, (*Server).viewsPublish},
 		"conversations.open":    {botToken, (*Server).conversationsOpen},
 		"usergroups.users.list": {botToken, (*Server).usergroupsUsersList},
 		"users.info":            {botToken, (*Server).usersInfo},

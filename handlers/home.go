@@ -1,0 +1,396 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+// HomeService keeps medic's Home tab (*Home).
+type HomeService interface {
+	// HomeOpened shows user their Home tab, as it stands now.
+	HomeOpened(ctx context.Context, user string)
+	// TellUser sends text to user in medic's direct messages. Errors are Slack's.
+	TellUser(ctx context.Context, user, text string) error
+}
+
+// HomeOpened shows user their Home tab, when the Router has one (Services.Home).
+func (r *Router) HomeOpened(ctx context.Context, user string) {
+	if r.svc.Home != nil {
+		r.svc.Home.HomeOpened(ctx, user)
+	}
+}
+
+// TellUser sends text to user through the Home's publisher.
+func (h *Home) TellUser(ctx context.Context, user, text string) error {
+	return h.src.Publisher.TellUser(ctx, user, text)
+}
+
+// HomePublisher shows people their Home tab and tells them what a click on it did.
+type HomePublisher interface {
+	// PublishHome replaces report.User's Home tab with report (views.publish).
+	// Errors are Slack's.
+	PublishHome(ctx context.Context, report recovery.HomeReport) error
+	// TellUser sends text to user in medic's direct messages (a click on the Home tab
+	// has no channel and no response_url to answer in). Errors are Slack's.
+	TellUser(ctx context.Context, user, text string) error
+}
+
+// RoleChecker says who holds which role where (*recovery.Access).
+type RoleChecker interface {
+	// Has reports whether user holds role (or a higher one) in env. Its errors are
+	// Slack's, resolving a user group.
+	Has(ctx context.Context, user, env string, role recovery.Role) (bool, error)
+}
+
+// PendingRequestLister lists the requests waiting for a decision.
+type PendingRequestLister interface {
+	// PendingRequests lists every pending request. Its only errors are the store's.
+	PendingRequests(ctx context.Context) ([]recovery.Request, error)
+}
+
+// HomeSources are what the Home tab reads. Every field is required but Escalation
+// (nil: no levels shown) and Logger.
+type HomeSources struct {
+	Roles     RoleChecker
+	Requests  PendingRequestLister
+	Incidents recovery.IncidentReader
+	Jobs      recovery.JobReader
+	// Deploys should be the reads /status shares (recovery.SharedReads), so that a
+	// Home costs no GitHub call within status.freshness.
+	Deploys    recovery.DeployHistory
+	Envs       *recovery.Environments
+	Escalation *recovery.EscalationPolicy
+	Publisher  HomePublisher
+	Now        func() time.Time
+	Logger     *zap.Logger
+}
+
+// The Home tab's refresh limits. views.publish is rate-limited per workspace like
+// every Web API method (docs.slack.dev/apis/web-api/rate-limits); Poster retries a
+// 429 after its Retry-After, and these keep medic well below it.
+const (
+	// homeDebounce is the least time between two refreshes of one person's Home.
+	homeDebounce = 3 * time.Second
+	// homeRecent is how long after opening it a person's Home is kept up to date.
+	homeRecent = 30 * time.Minute
+	// homeMaxUsers bounds the people whose Home is kept up to date (the ones who
+	// opened it last); the others see it fresh when they open it again.
+	homeMaxUsers = 200
+	// homeReadTimeout bounds each read of a Home.
+	homeReadTimeout = 10 * time.Second
+)
+
+// Home keeps medic's Home tab: it publishes a person's Home when they open it, and
+// again when what it shows changes (Changed), for the people who opened it recently,
+// at most once per person every homeDebounce.
+type Home struct {
+	src  HomeSources
+	log  *zap.Logger
+	kick chan struct{}
+
+	mu    sync.Mutex
+	users map[string]*homeUser
+}
+
+// homeUser is a person who opened the Home tab.
+type homeUser struct {
+	opened    time.Time
+	published time.Time
+	// dirty says something changed since their Home was published.
+	dirty bool
+}
+
+// NewHome returns a Home over src; it names the first required source missing.
+func NewHome(src HomeSources) (*Home, error) {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Roles", src.Roles != nil}, {"Requests", src.Requests != nil}, {"Incidents", src.Incidents != nil},
+		{"Jobs", src.Jobs != nil}, {"Deploys", src.Deploys != nil}, {"Envs", src.Envs != nil},
+		{"Publisher", src.Publisher != nil}, {"Now", src.Now != nil},
+	} {
+		if !f.set {
+			return nil, fmt.Errorf("handlers: NewHome needs HomeSources.%s", f.name)
+		}
+	}
+	log := src.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Home{src: src, log: log.Named("home"), kick: make(chan struct{}, 1), users: map[string]*homeUser{}}, nil
+}
+
+// HomeOpened publishes user's Home unless it was published less than homeDebounce
+// ago and nothing changed since, and keeps it up to date for homeRecent.
+func (h *Home) HomeOpened(ctx context.Context, user string) {
+	now := h.src.Now()
+	h.mu.Lock()
+	u := h.users[user]
+	if u == nil {
+		h.forgetOldestLocked(now)
+		u = &homeUser{dirty: true}
+		h.users[user] = u
+	}
+	u.opened = now
+	fresh := !u.dirty && now.Sub(u.published) < homeDebounce
+	if !fresh {
+		u.published, u.dirty = now, false
+	}
+	h.mu.Unlock()
+	if !fresh {
+		h.publish(ctx, user)
+	}
+}
+
+// forgetOldestLocked makes room for one more person: it forgets those who opened
+// their Home more than homeRecent ago, then, while too many remain, the one who
+// opened it first.
+func (h *Home) forgetOldestLocked(now time.Time) {
+	for id, u := range h.users {
+		if now.Sub(u.opened) > homeRecent {
+			delete(h.users, id)
+		}
+	}
+	for len(h.users) >= homeMaxUsers {
+		oldest := ""
+		for id, u := range h.users {
+			if oldest == "" || u.opened.Before(h.users[oldest].opened) {
+				oldest = id
+			}
+		}
+		delete(h.users, oldest)
+	}
+}
+
+// Changed says what the Home shows may have changed (a request, a job, an incident):
+// Run refreshes the Homes of the people who opened it recently. It never blocks.
+func (h *Home) Changed() {
+	h.mu.Lock()
+	for _, u := range h.users {
+		u.dirty = true
+	}
+	h.mu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default: // a refresh is due already
+	}
+}
+
+// Run refreshes the Homes Changed marked until ctx ends, one round at a time and at
+// most one round every homeDebounce. It returns nil when ctx ends.
+func (h *Home) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.kick:
+		}
+		if more := h.round(ctx); more {
+			select {
+			case h.kick <- struct{}{}:
+			default:
+			}
+		}
+		t := time.NewTimer(homeDebounce)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// round publishes the Homes that changed, of the people who opened theirs within
+// homeRecent, except those published less than homeDebounce ago: it reports whether
+// any of those wait.
+func (h *Home) round(ctx context.Context) (more bool) {
+	now := h.src.Now()
+	var due []string
+	h.mu.Lock()
+	for id, u := range h.users {
+		switch {
+		case now.Sub(u.opened) > homeRecent:
+			delete(h.users, id)
+		case !u.dirty:
+		case now.Sub(u.published) < homeDebounce:
+			more = true
+		default:
+			u.dirty, u.published = false, now
+			due = append(due, id)
+		}
+	}
+	h.mu.Unlock()
+	sort.Strings(due)
+	for _, user := range due {
+		h.publish(ctx, user)
+	}
+	return more
+}
+
+// publish gathers and publishes user's Home; a failure is logged.
+func (h *Home) publish(ctx context.Context, user string) {
+	if err := h.src.Publisher.PublishHome(ctx, h.Report(ctx, user)); err != nil {
+		h.log.Warn("publishing a home tab", zap.String("user", user), zap.Error(err))
+	}
+}
+
+// Report gathers what user's Home shows: the environments where they hold a role
+// (responder or above), the requests there with Approve only where they may
+// approve, and the escalation levels; nothing but a hint when they hold no role.
+func (h *Home) Report(ctx context.Context, user string) recovery.HomeReport {
+	r := recovery.HomeReport{User: user, At: h.src.Now()}
+	var envs []recovery.Environment
+	approver := map[string]bool{}
+	for _, name := range h.src.Envs.Names() {
+		env, _ := h.src.Envs.Get(name)
+		ok, err := h.src.Roles.Has(ctx, user, name, recovery.RoleResponder)
+		if err == nil && ok {
+			approver[name], err = h.src.Roles.Has(ctx, user, name, recovery.RoleApprover)
+		}
+		if err != nil {
+			r.Problems = append(r.Problems, "Roles in "+name+": "+userOrInternal(err))
+			continue
+		}
+		if ok {
+			envs = append(envs, env)
+		}
+	}
+	if len(envs) == 0 {
+		r.NoRole = len(r.Problems) == 0
+		return r
+	}
+	for _, env := range envs {
+		r.Envs = append(r.Envs, h.envReport(ctx, env))
+	}
+	h.requests(ctx, &r, approver)
+	if p := h.src.Escalation; p != nil {
+		names := make([]string, 0, len(p.Levels))
+		for n := range p.Levels {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			r.Levels = append(r.Levels, p.Levels[n])
+		}
+	}
+	return r
+}
+
+// userOrInternal is what a person may read of err: a *recovery.UserError's message,
+// or only that something failed (the rest is logged by the caller's caller).
+func userOrInternal(err error) string {
+	var ue *recovery.UserError
+	if errors.As(err, &ue) {
+		return ue.Msg
+	}
+	return "could not be read"
+}
+
+// envReport reads env's incidents, jobs and last good deploy, each under its own
+// deadline.
+func (h *Home) envReport(ctx context.Context, env recovery.Environment) recovery.HomeEnv {
+	e := recovery.HomeEnv{Name: env.Name, Escalation: map[string]string{}}
+	read := func(what string, f func(context.Context) error) string {
+		ctx, cancel := context.WithTimeout(ctx, homeReadTimeout)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			h.log.Warn("reading for a home tab", zap.String("what", what), zap.String("env", env.Name), zap.Error(err))
+			return recovery.Problem(what, err, homeReadTimeout)
+		}
+		return ""
+	}
+	e.Incidents.Problem = read("Incidents", func(ctx context.Context) (err error) {
+		e.Incidents.Value, err = h.src.Incidents.OpenIncidents(ctx, env.Name)
+		return err
+	})
+	for _, in := range e.Incidents.Value {
+		if line := recovery.EscalationText(h.src.Escalation, in, h.src.Now()); line != "" {
+			e.Escalation[in.ID] = line
+		}
+	}
+	e.Jobs.Problem = read("Jobs", func(ctx context.Context) (err error) {
+		e.Jobs.Value, err = h.src.Jobs.RunningJobs(ctx, env.Name)
+		return err
+	})
+	e.LastGood.Problem = read("GitHub", func(ctx context.Context) (err error) {
+		e.LastGood.Value, err = h.src.Deploys.LastSuccessfulDeploy(ctx, env)
+		return err
+	})
+	return e
+}
+
+// requests sorts the pending requests of the person's environments into those they
+// may approve now and the others. approver holds the environments they see, with
+// whether they hold the approver role there.
+func (h *Home) requests(ctx context.Context, r *recovery.HomeReport, approver map[string]bool) {
+	ctx, cancel := context.WithTimeout(ctx, homeReadTimeout)
+	defer cancel()
+	pending, err := h.src.Requests.PendingRequests(ctx)
+	if err != nil {
+		h.log.Warn("reading pending requests for a home tab", zap.Error(err))
+		r.Problems = append(r.Problems, recovery.Problem("Requests", err, homeReadTimeout))
+		return
+	}
+	seen := map[string]bool{}
+	for _, e := range r.Envs {
+		seen[e.Name] = true
+	}
+	for _, q := range pending {
+		if !seen[q.Env] || !r.At.Before(q.ExpiresAt) {
+			continue // not theirs to see, or expired (the expiry round closes it)
+		}
+		if MayApprove(q, r.User, approver[q.Env], r.At) {
+			r.Approvals = append(r.Approvals, q)
+		} else {
+			r.Waiting = append(r.Waiting, q)
+		}
+	}
+	byTime := func(a, b recovery.Request) int { return a.RequestedAt.Compare(b.RequestedAt) }
+	slices.SortStableFunc(r.Approvals, byTime)
+	slices.SortStableFunc(r.Waiting, byTime)
+}
+
+// MayApprove says whether the Home offers user Approve on q: q is pending, needs an
+// approval, its preview is in and it has not expired at now, user holds the approver
+// role in its environment (isApprover) and did not request it. Approve's click is
+// checked again by JobController.Decide, as from the request's message.
+func MayApprove(q recovery.Request, user string, isApprover bool, now time.Time) bool {
+	return q.State == recovery.RequestPending && q.NeedsApproval && q.PreviewReady &&
+		now.Before(q.ExpiresAt) && isApprover && user != q.RequestedBy
+}
+
+// homeClicks answers the clicks on a Home tab: only Approve and Reject are there.
+// They go to JobController.Decide like the request message's, which checks the role
+// and the requester again; the answer goes to the person's direct messages.
+func (r *Router) homeClicks(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback) {
+	user := cb.User.ID
+	for _, a := range cb.ActionCallback.BlockActions {
+		control, ok := recovery.ParseControlID(a.ActionID)
+		if !ok || (control != recovery.ControlApprove && control != recovery.ControlReject) {
+			log.Warn("unknown button on the home tab", zap.String("action_id", a.ActionID))
+			continue
+		}
+		log := log.With(zap.String("control", string(control)), zap.String("id", a.Value), zap.String("from", "home"))
+		msg, err := r.svc.Jobs.Decide(ctx, a.Value, user, control == recovery.ControlApprove)
+		r.answer(log, func(text string) {
+			if r.svc.Home == nil {
+				return
+			}
+			if err := r.svc.Home.TellUser(ctx, user, text); err != nil {
+				log.Error("could not answer the user", zap.Error(err))
+			}
+		}, msg, err)
+	}
+}
