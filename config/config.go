@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/medic-ops/medic/internal/boundedre"
 	"github.com/medic-ops/medic/internal/secreturl"
 	"github.com/medic-ops/medic/recovery"
 )
@@ -621,20 +622,20 @@ func (c *Config) lowestRatedEnv() string {
 }
 
 var (
-	envNameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	envNameRE   = boundedre.MustCompile(`^[a-z][a-z0-9-]*$`, 1, 32)
 	channelRE   = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
 	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
 	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
-	lambdaRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	lambdaRE    = boundedre.MustCompile(`^[A-Za-z0-9_-]+$`, 1, 64)
 	workflowRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.ya?ml$`)
-	ghNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
-	tagKeyRE    = regexp.MustCompile(`^[\w.:/=+@ -]{1,128}$`)
+	ghNameRE    = boundedre.MustCompile(`^[A-Za-z0-9_.-]+$`, 1, 100)
+	tagKeyRE    = boundedre.MustCompile(`^[\w.:/=+@ -]+$`, 1, 128)
 	envVarRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	bucketRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	tableRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
-	secretIDRE  = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]{1,512}$`)
-	branchRE    = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,255}$`)
-	eventRE     = regexp.MustCompile(`^[a-z_]{1,64}$`)
+	bucketRE    = boundedre.MustCompile(`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`, 3, 63)
+	tableRE     = boundedre.MustCompile(`^[A-Za-z0-9_.-]+$`, 3, 255)
+	secretIDRE  = boundedre.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`, 1, 512)
+	branchRE    = boundedre.MustCompile(`^[A-Za-z0-9._/-]+$`, 1, 255)
+	eventRE     = boundedre.MustCompile(`^[a-z_]+$`, 1, 64)
 	userRE      = regexp.MustCompile(`^([a-z_][a-z0-9_-]{0,31}|\d{1,10}:\d{1,10})$`)
 	logLevelSet = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 )

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/internal/boundedre"
 )
 
 // RequestStore keeps requests for actions.
@@ -143,9 +144,9 @@ func ParseControlID(id string) (Control, bool) {
 }
 
 var (
-	shaRE    = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
-	lockIDRE = regexp.MustCompile(`^[0-9A-Za-z-]{1,128}$`)
-	alarmRE  = regexp.MustCompile(`^[\w.\-/#:+=@ ]{1,255}$`)
+	shaRE    = boundedre.MustCompile(`^[0-9a-f]+$`, 7, 40)
+	lockIDRE = boundedre.MustCompile(`^[0-9A-Za-z-]+$`, 1, 128)
+	alarmRE  = boundedre.MustCompile(`^[\w.\-/#:+=@ ]+$`, 1, 255)
 )
 
 // ValidSHA reports whether s is a commit SHA as people type it (7 to 40 hex digits).
