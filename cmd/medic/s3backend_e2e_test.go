@@ -201,15 +201,19 @@ func testRollbackOnS3Backend(t *testing.T, cli tftest.CLI, bin e2eOption) {
 // holdS3Lock puts a lock item in prod's lock table as the S3 backend writes it.
 func holdS3Lock(t *testing.T, sb *sandbox.Sandbox, id string) {
 	t.Helper()
-	info, _ := json.Marshal(map[string]string{
-		"ID": id, "Operation": "OperationTypeApply", "Info": "", "Who": "runner@fv-az42-1",
-		"Version": "1.5.7", "Created": time.Now().Add(-20 * time.Minute).UTC().Format(time.RFC3339Nano), "Path": s3StateBucket + "/" + s3StateKey,
-	})
+	// As the backend writes it: OpenTofu removes it only then (awsfake.S3BackendLock).
+	item, err := awsfake.S3BackendLock{
+		ID: id, Operation: "OperationTypeApply", Who: "runner@fv-az42-1",
+		Version: "1.5.7", Created: time.Now().Add(-20 * time.Minute).UTC(), Path: s3StateBucket + "/" + s3StateKey,
+	}.Item()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tbl, ok := sb.AWS.Table(s3LockTable)
 	if !ok {
 		t.Fatalf("no table %s", s3LockTable)
 	}
-	tbl.Items = append(tbl.Items, awsfake.Item{"LockID": awsfake.S(s3StateBucket + "/" + s3StateKey), "Info": awsfake.S(string(info))})
+	tbl.Items = append(tbl.Items, item)
 	sb.AWS.PutTable(tbl)
 }
 

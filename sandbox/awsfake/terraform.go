@@ -1,9 +1,11 @@
 package awsfake
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	version "github.com/hashicorp/go-version"
 )
@@ -23,6 +25,35 @@ import (
 
 // S3BackendLockHashKey is the hash key (type S) the S3 backend's lock table must have.
 const S3BackendLockHashKey = "LockID"
+
+// S3BackendLock is a lock as the S3 backend keeps it in its lock item's Info: the JSON of
+// Terraform's and OpenTofu's statemgr.LockInfo, whose fields come in this order.
+//
+// Its exact bytes matter. OpenTofu (1.12.6, internal/backend/remote-state/s3/client.go
+// dynamoDBUnlock) deletes the lock item, on unlock and force-unlock, with the
+// ConditionExpression `Info = :info`, :info being the holder's lock info decoded and
+// encoded again: an Info written any other way (keys in another order, another time
+// format) fails that condition with ConditionalCheckFailedException and the lock stays.
+// Terraform deletes the item unconditionally.
+type S3BackendLock struct {
+	ID        string
+	Operation string
+	Info      string
+	Who       string
+	Version   string
+	Created   time.Time
+	Path      string
+}
+
+// Item is the lock table's item for l: LockID (the backend's "<bucket>/<key>", l.Path)
+// and Info, as the S3 backend writes them.
+func (l S3BackendLock) Item() (Item, error) {
+	info, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("s3 backend lock %s: %w", l.ID, err)
+	}
+	return Item{S3BackendLockHashKey: S(l.Path), "Info": S(string(info))}, nil
+}
 
 // CreateS3Backend creates what Terraform's S3 backend expects to exist before `terraform
 // init`: the state bucket and, unless lockTable is empty, the DynamoDB lock table with

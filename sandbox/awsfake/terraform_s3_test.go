@@ -282,17 +282,21 @@ resource "terraform_data" "deploy" {
 	}
 
 	// A lock held by someone else: plan waits a second, then names the holder.
-	holder := map[string]string{
-		"ID": "4f1c2a9e-0d3b-4c55-9a77-holder000001", "Operation": "OperationTypeApply", "Info": "",
-		"Who": "ci@runner-7", "Version": tfVersion, "Created": "2026-01-02T03:04:05.123456789Z", "Path": lockPath,
+	// Written as the backend writes it: OpenTofu deletes the item only while its Info
+	// is byte for byte what it reads and encodes again (S3BackendLock).
+	holderLock := awsfake.S3BackendLock{
+		ID: "4f1c2a9e-0d3b-4c55-9a77-holder000001", Operation: "OperationTypeApply",
+		Who: "ci@runner-7", Version: tfVersion, Created: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Path: lockPath,
 	}
-	info, err := json.Marshal(holder)
+	holder := map[string]string{"ID": holderLock.ID, "Who": holderLock.Who}
+	item, err := holderLock.Item()
 	mustNoErr(t, err, "encoding lock info")
+	info := item["Info"].(map[string]any)["S"].(string)
 	_, err = dynamodb.NewFromConfig(base).PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(table),
 		Item: map[string]types.AttributeValue{
 			"LockID": &types.AttributeValueMemberS{Value: lockPath},
-			"Info":   &types.AttributeValueMemberS{Value: string(info)},
+			"Info":   &types.AttributeValueMemberS{Value: info},
 		},
 		ConditionExpression: aws.String("attribute_not_exists(LockID)"),
 	})
@@ -320,7 +324,7 @@ resource "terraform_data" "deploy" {
 	if refused == 0 {
 		t.Errorf("mutations: got no refused dynamodb:PutItem, want terraform's lock attempt refused")
 	}
-	if it, ok := lockItem(t, srv, table, lockPath); !ok || it["Info"].(map[string]any)["S"] != string(info) {
+	if it, ok := lockItem(t, srv, table, lockPath); !ok || it["Info"].(map[string]any)["S"] != info {
 		t.Errorf("lock item after a refused plan: got %v, want the holder's", it)
 	}
 

@@ -17,6 +17,10 @@
 //     refused with 409 and the holder's LockInfo.
 //   - UNLOCK with an EMPTY body is what `terraform force-unlock <id>` sends (it does not
 //     transmit the ID): it releases whatever lock is held and is counted as forced.
+//   - UNLOCK with a LockInfo holding only an ID is what `tofu force-unlock <id>` sends
+//     (OpenTofu's internal/backend/remote-state/http/client.go sets the ID on an
+//     otherwise empty LockInfo): the holder's ID releases the lock, counted as forced;
+//     another is refused with 409 and the holder's LockInfo.
 //   - DELETE /state/{env} removes the state (`terraform workspace delete`).
 //
 // Every request passes through the fault injector as "tfstate:<METHOD>" (tfstate:GET,
@@ -421,7 +425,8 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request, env string) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// unlock releases the lock for its holder; an empty body (force-unlock) releases any.
+// unlock releases the lock for its holder; an empty body (Terraform's force-unlock)
+// releases any, a LockInfo with only the holder's ID (OpenTofu's) releases it.
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request, env string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
@@ -454,6 +459,9 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, env string) {
 		writeJSON(w, http.StatusConflict, st.lock)
 	default:
 		st.lock = nil
+		if info == (LockInfo{ID: info.ID}) {
+			st.forced++ // `tofu force-unlock <id>`: no holder sends a bare ID
+		}
 		w.WriteHeader(http.StatusOK)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 
+	"github.com/medic-ops/medic/deploy/terraform"
 	"github.com/medic-ops/medic/internal/tftest"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/tfstate"
@@ -244,11 +245,11 @@ func TestConcurrentLockers(t *testing.T) {
 // sends an empty UNLOCK that releases it.
 func TestRealTerraform(t *testing.T) {
 	for _, cli := range tftest.CLIs() {
-		t.Run(cli.Name, func(t *testing.T) { testRealTerraform(t, cli.Binary(t)) })
+		t.Run(cli.Name, func(t *testing.T) { testRealTerraform(t, cli, cli.Binary(t)) })
 	}
 }
 
-func testRealTerraform(t *testing.T, bin string) {
+func testRealTerraform(t *testing.T, cli tftest.CLI, bin string) {
 	faults := fault.New()
 	srv := tfstate.New(faults)
 	defer srv.Close()
@@ -304,7 +305,16 @@ resource "terraform_data" "x" {
 	if err == nil || !strings.Contains(err.Error(), "already locked:\nID="+held.ID) {
 		t.Fatalf("apply under a held lock: got %v, want the holder's ID after \"already locked:\\nID=\"", err)
 	}
-	// force-unlock does not send the ID it was given: the server releases any lock.
+	// Terraform's force-unlock does not send the ID it was given (the server releases
+	// any lock); OpenTofu's sends it, and a wrong one is refused.
+	if cli.Product == terraform.CLIOpenTofu {
+		if err := tf.ForceUnlock(ctx, "0e9a5c1b-2d3f-4a6b-8c7d-000000000000"); err == nil {
+			t.Errorf("tofu force-unlock with another ID: got no error, want it refused")
+		}
+		if _, stillHeld := srv.Lock("dev"); !stillHeld || srv.ForcedUnlocks("dev") != 0 {
+			t.Errorf("after tofu force-unlock with another ID: held %v, forced %d; want still held, 0", stillHeld, srv.ForcedUnlocks("dev"))
+		}
+	}
 	if err := tf.ForceUnlock(ctx, held.ID); err != nil {
 		t.Fatalf("force-unlock: %v", err)
 	}
