@@ -212,8 +212,9 @@ func (a *appCredentials) installation(ctx context.Context) (*ghinstallation.Tran
 	apps := *a.apps
 	inst := ghinstallation.NewFromAppsTransport(&apps, id)
 	inst.BaseURL = a.apps.BaseURL
-	// The token reaches this repository alone, whatever else the app is installed on.
-	inst.InstallationTokenOptions = &gh88.InstallationTokenOptions{Repositories: []string{a.repo}}
+	// The token reaches this repository alone, whatever else the app is installed on,
+	// with medic's permissions alone, whatever else the app was granted.
+	inst.InstallationTokenOptions = &gh88.InstallationTokenOptions{Repositories: []string{a.repo}, Permissions: tokenPermissions()}
 	a.inst = inst
 	return inst, nil
 }
@@ -245,6 +246,18 @@ func (a *appCredentials) findInstallation(ctx context.Context) (int64, error) {
 	return inst.GetID(), nil
 }
 
+// tokenPermissions are what medic asks of an installation token: re-run, cancel and
+// dispatch workflows and read their logs (actions); read commits and tarballs, push
+// revert commits and branches (contents); open the revert's pull request and the
+// follow-up issue; metadata, which every app has.
+func tokenPermissions() *gh88.InstallationPermissions {
+	w, r := "write", "read"
+	return &gh88.InstallationPermissions{Actions: &w, Contents: &w, PullRequests: &w, Issues: &w, Metadata: &r}
+}
+
+// permissionsText names tokenPermissions for people, as GitHub's settings page does.
+const permissionsText = "Actions, Contents, Pull requests and Issues: Read and write; Metadata: Read-only"
+
 func (a *appCredentials) jwtRefused(msg string) *AuthError {
 	return &AuthError{Status: http.StatusUnauthorized, Msg: fmt.Sprintf("GitHub refused GitHub App %d's JWT (%s): check GITHUB_APP_ID and that the private key is one of that app's "+
 		"(its settings page → Private keys); a clock more than a minute off makes GitHub refuse it too", a.app.ID, msg)}
@@ -265,8 +278,9 @@ func (a *appCredentials) mintError(id int64, err error) error {
 		return &AuthError{Status: http.StatusNotFound, Msg: fmt.Sprintf("GitHub App %d has no installation %d (%s): GITHUB_APP_INSTALLATION_ID is wrong, or the app was uninstalled; "+
 			"unset it and medic finds the installation on %s/%s", a.app.ID, id, msg, a.owner, a.repo)}
 	case http.StatusForbidden, http.StatusUnprocessableEntity:
-		return &AuthError{Status: he.Response.StatusCode, Msg: fmt.Sprintf("GitHub App %d's installation %d cannot reach %s/%s (%s): "+
-			"give the installation that repository (the app's page → Configure → Repository access) and the permissions medic needs", a.app.ID, id, a.owner, a.repo, msg)}
+		return &AuthError{Status: he.Response.StatusCode, Msg: fmt.Sprintf("GitHub App %d's installation %d cannot have a token for %s/%s with medic's permissions (%s): "+
+			"give the installation that repository (the app's page → Configure → Repository access), and give the app "+permissionsText+
+			" (its settings page → Permissions & events; the organization then accepts the new permissions)", a.app.ID, id, a.owner, a.repo, msg)}
 	}
 	return fmt.Errorf("minting GitHub App %d's installation token (%s): %w", a.app.ID, msg, err)
 }

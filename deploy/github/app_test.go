@@ -243,8 +243,10 @@ func TestAppRefusedAtStart(t *testing.T) {
 			[]string{"GitHub App 123456 is not installed on traylorre/sentiment-analyzer-gsk", "install the app on that repository", "GITHUB_APP_INSTALLATION_ID"}},
 		{"installation unknown", githubfake.App{InstallationID: 77}, pemOf(appKey()), 78,
 			[]string{"GitHub App 123456 has no installation 78 (404 Not Found)", "GITHUB_APP_INSTALLATION_ID is wrong"}},
+		{"a permission not granted", githubfake.App{Permissions: map[string]string{"actions": "write", "contents": "write", "pull_requests": "write", "issues": "read", "metadata": "read"}}, pemOf(appKey()), 0,
+			[]string{"cannot have a token for traylorre/sentiment-analyzer-gsk with medic's permissions (422 The permissions requested are not granted to this installation.)", "Issues: Read and write"}},
 		{"repository left out of the installation", githubfake.App{InstallationID: 77, NotInstalled: true}, pemOf(appKey()), 77,
-			[]string{"installation 77 cannot reach traylorre/sentiment-analyzer-gsk (422", "Repository access"}},
+			[]string{"installation 77 cannot have a token for traylorre/sentiment-analyzer-gsk with medic's permissions (422", "Repository access"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,6 +41,9 @@ type App struct {
 	// NotInstalled leaves the repository out of the installation: GET
 	// /repos/{owner}/{repo}/installation answers 404 and a token for the repository 422.
 	NotInstalled bool
+	// Permissions are what the installation was granted ("actions": "write" …);
+	// default what medic's README asks for. A token asking for more answers 422.
+	Permissions map[string]string
 	// TokenTTL is an installation token's lifetime; default an hour, as on GitHub.
 	TokenTTL time.Duration
 	// Now is the app's clock (JWT times, token expiry); default time.Now.
@@ -68,6 +71,9 @@ func (a *App) withDefaults() *App {
 	c := *a
 	if c.InstallationID == 0 {
 		c.InstallationID = 51_000_001
+	}
+	if c.Permissions == nil {
+		c.Permissions = appPermissions
 	}
 	if c.TokenTTL == 0 {
 		c.TokenTTL = time.Hour
@@ -211,7 +217,7 @@ func (s *Server) installationDoc() map[string]any {
 		"account":              map[string]any{"login": s.owner, "id": stableID("user", s.owner), "type": "Organization"},
 		"repository_selection": "selected",
 		"access_tokens_url":    s.URL() + "/app/installations/" + strconv.FormatInt(id, 10) + "/access_tokens",
-		"permissions":          appPermissions,
+		"permissions":          app.Permissions,
 		"events":               []string{"workflow_run", "workflow_job"},
 	}
 }
@@ -229,8 +235,9 @@ func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	var body struct {
-		Repositories  []string `json:"repositories"`
-		RepositoryIDs []int64  `json:"repository_ids"`
+		Repositories  []string          `json:"repositories"`
+		RepositoryIDs []int64           `json:"repository_ids"`
+		Permissions   map[string]string `json:"permissions"`
 	}
 	if r.ContentLength != 0 && !s.decodeBody(w, r, &body) {
 		return
@@ -241,11 +248,21 @@ func (s *Server) createInstallationToken(w http.ResponseWriter, r *http.Request)
 			return
 		}
 	}
+	perms := app.Permissions
+	if body.Permissions != nil {
+		for name, level := range body.Permissions {
+			if granted := app.Permissions[name]; granted == "" || (level == "write" && granted != "write") {
+				s.writeError(w, http.StatusUnprocessableEntity, "The permissions requested are not granted to this installation.", docsApps)
+				return
+			}
+		}
+		perms = body.Permissions
+	}
 	tok, exp := s.IssueInstallationToken()
 	s.writeJSON(w, http.StatusCreated, map[string]any{
 		"token":                tok,
 		"expires_at":           ts(exp),
-		"permissions":          appPermissions,
+		"permissions":          perms,
 		"repository_selection": "selected",
 	})
 }
