@@ -1,0 +1,130 @@
+package handlers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/medic-ops/medic/recovery"
+)
+
+var homeAt = time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
+
+// TestMayApprove pins when the Home offers Approve, at its boundaries.
+func TestMayApprove(t *testing.T) {
+	base := recovery.Request{State: recovery.RequestPending, NeedsApproval: true, PreviewReady: true, RequestedBy: "U0ALICE", ExpiresAt: homeAt.Add(time.Second)}
+	tests := []struct {
+		name     string
+		change   func(*recovery.Request)
+		user     string
+		approver bool
+		want     bool
+	}{
+		{"an approver, another's request", func(*recovery.Request) {}, "U0BOB", true, true},
+		{"the requester", func(*recovery.Request) {}, "U0ALICE", true, false},
+		{"not an approver", func(*recovery.Request) {}, "U0CAROL", false, false},
+		{"preview not ready", func(r *recovery.Request) { r.PreviewReady = false }, "U0BOB", true, false},
+		{"self-service", func(r *recovery.Request) { r.NeedsApproval = false }, "U0BOB", true, false},
+		{"decided", func(r *recovery.Request) { r.State = recovery.RequestApproved }, "U0BOB", true, false},
+		{"expires now", func(r *recovery.Request) { r.ExpiresAt = homeAt }, "U0BOB", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := base
+			tt.change(&r)
+			if got := MayApprove(r, tt.user, tt.approver, homeAt); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+type fakeRoles map[string]recovery.Role // user@env → role
+
+func (f fakeRoles) Has(_ context.Context, user, env string, role recovery.Role) (bool, error) {
+	got, ok := f[user+"@"+env]
+	if !ok {
+		return false, nil
+	}
+	rank := map[recovery.Role]int{recovery.RoleResponder: 1, recovery.RoleApprover: 2, recovery.RoleAdmin: 3}
+	return rank[got] >= rank[role], nil
+}
+
+type fakeHomeStore struct{ requests []recovery.Request }
+
+func (f fakeHomeStore) PendingRequests(context.Context) ([]recovery.Request, error) {
+	return f.requests, nil
+}
+func (f fakeHomeStore) OpenIncidents(_ context.Context, env string) ([]recovery.Incident, error) {
+	return []recovery.Incident{{ID: "INC-" + env, Env: env}}, nil
+}
+func (f fakeHomeStore) RunningJobs(context.Context, string) ([]recovery.Job, error) { return nil, nil }
+func (f fakeHomeStore) LastSuccessfulDeploy(context.Context, recovery.Environment) (*recovery.Deploy, error) {
+	return nil, nil
+}
+
+type nopHomePublisher struct{}
+
+func (nopHomePublisher) PublishHome(context.Context, recovery.HomeReport) error { return nil }
+func (nopHomePublisher) TellUser(context.Context, string, string) error         { return nil }
+
+// TestHomeReportShowsOnlyTheirEnvironments: a person sees the environments where
+// they hold a role, with their requests; Approve only where they approve; someone
+// without a role, nothing.
+func TestHomeReportShowsOnlyTheirEnvironments(t *testing.T) {
+	envs, err := recovery.NewEnvironments([]recovery.Environment{{Name: "dev"}, {Name: "prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := func(id, env, by string) recovery.Request {
+		return recovery.Request{ID: id, Env: env, RequestedBy: by, State: recovery.RequestPending, NeedsApproval: true, PreviewReady: true, ExpiresAt: homeAt.Add(time.Hour)}
+	}
+	st := fakeHomeStore{requests: []recovery.Request{pending("REQ-DEV", "dev", "U0ALICE"), pending("REQ-PROD", "prod", "U0ALICE")}}
+	roles := fakeRoles{"U0DEVONLY@dev": recovery.RoleApprover, "U0BOB@dev": recovery.RoleApprover, "U0BOB@prod": recovery.RoleApprover, "U0ALICE@prod": recovery.RoleApprover}
+	h, err := NewHome(HomeSources{Roles: roles, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs,
+		Publisher: nopHomePublisher{}, Now: func() time.Time { return homeAt }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(rs []recovery.Request) (out []string) {
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		user                     string
+		envs, approvals, waiting []string
+		noRole                   bool
+	}{
+		{user: "U0DEVONLY", envs: []string{"dev"}, approvals: []string{"REQ-DEV"}},
+		{user: "U0BOB", envs: []string{"dev", "prod"}, approvals: []string{"REQ-DEV", "REQ-PROD"}},
+		{user: "U0ALICE", envs: []string{"prod"}, waiting: []string{"REQ-PROD"}},
+		{user: "U0MALLORY", noRole: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			r := h.Report(context.Background(), tt.user)
+			var envNames []string
+			for _, e := range r.Envs {
+				envNames = append(envNames, e.Name)
+			}
+			if r.NoRole != tt.noRole || !equal(envNames, tt.envs) || !equal(ids(r.Approvals), tt.approvals) || !equal(ids(r.Waiting), tt.waiting) {
+				t.Errorf("got no role %v, envs %v, approvals %v, waiting %v; want %v, %v, %v, %v",
+					r.NoRole, envNames, ids(r.Approvals), ids(r.Waiting), tt.noRole, tt.envs, tt.approvals, tt.waiting)
+			}
+		})
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
