@@ -106,6 +106,7 @@ func testRollbackLockAndForceUnlock(t *testing.T, cli tftest.CLI, bin string) {
 	if tfErr.LockID() != held.ID || !tfErr.Locked() || errors.Is(err, recovery.ErrStalePlan) {
 		t.Errorf("got LockID %q Locked %v stale %v, want the holder's %q, true and not stale", tfErr.LockID(), tfErr.Locked(), errors.Is(err, recovery.ErrStalePlan), held.ID)
 	}
+	t.Logf("%s said:\n%s", cli.Product, tfErr.Detail())
 	// The diagnostics are the CLI's own: "OpenTofu acquires a state lock …".
 	if !strings.Contains(tfErr.Detail(), "Error acquiring the state lock") || !strings.Contains(tfErr.Detail(), string(cli.Product)+" acquires a state lock") {
 		t.Errorf("got detail %q, want %s's diagnostics", tfErr.Detail(), cli.Product)
