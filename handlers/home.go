@@ -108,6 +108,12 @@ type homeUser struct {
 	published time.Time
 	// dirty says something changed since their Home was published.
 	dirty bool
+	// gathered numbers the reports gathered for them, shown the number of the last
+	// one published: a report gathered before another is never published after it
+	// (an open and a refresh round may gather at once).
+	gathered, shown int
+	// send serializes their publishes.
+	send sync.Mutex
 }
 
 // NewHome returns a Home over src; it names the first required source missing.
@@ -239,11 +245,34 @@ func (h *Home) round(ctx context.Context) (more bool) {
 	return more
 }
 
-// publish gathers and publishes user's Home; a failure is logged.
+// publish gathers and publishes user's Home, unless a report gathered later was
+// published meanwhile; a failure is logged.
 func (h *Home) publish(ctx context.Context, user string) {
-	if err := h.src.Publisher.PublishHome(ctx, h.Report(ctx, user)); err != nil {
-		h.log.Warn("publishing a home tab", zap.String("user", user), zap.Error(err))
+	h.mu.Lock()
+	u := h.users[user]
+	if u == nil { // forgotten meanwhile: they see it fresh when they open it again
+		h.mu.Unlock()
+		return
 	}
+	u.gathered++
+	n := u.gathered
+	h.mu.Unlock()
+	report := h.Report(ctx, user)
+	u.send.Lock()
+	defer u.send.Unlock()
+	h.mu.Lock()
+	stale := u.shown > n
+	h.mu.Unlock()
+	if stale {
+		return
+	}
+	if err := h.src.Publisher.PublishHome(ctx, report); err != nil {
+		h.log.Warn("publishing a home tab", zap.String("user", user), zap.Error(err))
+		return
+	}
+	h.mu.Lock()
+	u.shown = n
+	h.mu.Unlock()
 }
 
 // Report gathers what user's Home shows: the environments where they hold a role

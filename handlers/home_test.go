@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,4 +129,101 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// countingPublisher counts the Homes published per user.
+type countingPublisher struct {
+	mu    sync.Mutex
+	count map[string]int
+	ch    chan string
+}
+
+func (p *countingPublisher) PublishHome(_ context.Context, r recovery.HomeReport) error {
+	p.mu.Lock()
+	p.count[r.User]++
+	p.mu.Unlock()
+	p.ch <- r.User
+	return nil
+}
+func (p *countingPublisher) TellUser(context.Context, string, string) error { return nil }
+
+func (p *countingPublisher) n(user string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.count[user]
+}
+
+// TestHomeRefresh: an open publishes, a second open without a change within the
+// debounce does not; a change refreshes the people who opened it recently, not
+// those who opened it longer ago than homeRecent.
+func TestHomeRefresh(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "prod"}})
+	st := fakeHomeStore{}
+	now := homeAt
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	pub := &countingPublisher{count: map[string]int{}, ch: make(chan string, 100)}
+	h, err := NewHome(HomeSources{Roles: fakeRoles{"U0BOB@prod": recovery.RoleApprover}, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs,
+		Publisher: pub, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	h.HomeOpened(ctx, "U0AAOLD")
+	h.HomeOpened(ctx, "U0BOB")
+	advance(homeRecent + time.Second)
+	h.HomeOpened(ctx, "U0BOB")
+	h.HomeOpened(ctx, "U0BOB")
+	if got := pub.n("U0BOB"); got != 2 {
+		t.Fatalf("three opens, the last two within the debounce, published %d times, want 2", got)
+	}
+	advance(homeDebounce)
+	for len(pub.ch) > 0 {
+		<-pub.ch // the opens'
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	h.Changed()
+	select {
+	case <-pub.ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a change refreshed nobody")
+	}
+	// The round ran (Bob's second publish came from it); it would have published
+	// U0AAOLD first (rounds go in order of ID), and did not.
+	if got := pub.n("U0BOB"); got != 3 {
+		t.Errorf("Bob's home was published %d times, want 3", got)
+	}
+	if got := pub.n("U0AAOLD"); got != 1 {
+		t.Errorf("a home opened %s ago was refreshed: published %d times, want 1", homeRecent+time.Second, got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+}
+
+// TestHomeForgetsBeyondItsBound: at most homeMaxUsers people are kept up to date.
+func TestHomeForgetsBeyondItsBound(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "prod"}})
+	st := fakeHomeStore{}
+	now := homeAt
+	h, err := NewHome(HomeSources{Roles: fakeRoles{}, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs,
+		Publisher: nopHomePublisher{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < homeMaxUsers+50; i++ {
+		now = now.Add(time.Millisecond)
+		h.HomeOpened(context.Background(), fmt.Sprintf("U%05d", i))
+	}
+	h.mu.Lock()
+	n, first := len(h.users), h.users["U00000"]
+	h.mu.Unlock()
+	if n != homeMaxUsers || first != nil {
+		t.Errorf("kept %d people (the first among them: %v), want the last %d", n, first != nil, homeMaxUsers)
+	}
 }
