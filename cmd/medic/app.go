@@ -563,21 +563,28 @@ func (a *app) serveHTTP(ctx, grace context.Context, g *errgroup.Group) {
 
 // runRounds runs medic's periodic rounds in g until ctx ends.
 func (a *app) runRounds(ctx context.Context, g *errgroup.Group) {
+	// Each first round waits for the Slack link (at most firstRoundsWait).
+	start := func(round func() error) {
+		g.Go(func() error {
+			a.linkUp(ctx, firstRoundsWait)
+			return round()
+		})
+	}
 	// Every replica looks for jobs whose process died (claimed, so one marks each).
-	g.Go(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs, nil) })
+	start(func() error { return a.every(ctx, "jobs", 5*time.Second, a.engine.RecoverJobs, nil) })
 	// The rest runs on the leader only. An escalation round asked for by an alert
 	// (an IMMEDIATE row) runs where the alert went out: pages are claimed.
-	g.Go(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests, a.leader.leads) })
-	g.Go(func() error {
+	start(func() error { return a.every(ctx, "requests", 15*time.Second, a.engine.ExpireRequests, a.leader.leads) })
+	start(func() error {
 		return a.everyOr(ctx, "escalation", escalationTick, a.escalationWake, a.engine.Escalate, a.leader.leads)
 	})
 	if *a.cfg.Pipeline.PollInterval > 0 {
-		g.Go(func() error {
+		start(func() error {
 			return a.every(ctx, "runs", *a.cfg.Pipeline.PollInterval, a.runPoller.Poll, a.leader.leads)
 		})
 	}
 	if *a.cfg.Pipeline.AlarmPollInterval > 0 {
-		g.Go(func() error {
+		start(func() error {
 			return a.every(ctx, "alarms", *a.cfg.Pipeline.AlarmPollInterval, a.alarmPoller.Poll, a.leader.leads)
 		})
 	}

@@ -450,3 +450,32 @@ func TestStatusSharesTheAlertsReads(t *testing.T) {
 		t.Error("/status did not read the functions the alert had not read")
 	}
 }
+
+// TestFirstRoundsWaitForTheSlackLink: while Slack takes 2 s to hand out the link, the
+// pollers' first rounds (GitHub's runs, CloudWatch's alarms) wait, so the start's CPU
+// goes to connecting; once the link is up they run.
+func TestFirstRoundsWaitForTheSlackLink(t *testing.T) {
+	during := make(chan int, 1)
+	rounds := func(sb *sandbox.Sandbox) int {
+		return sb.Faults.Calls("github:ListWorkflowRuns") + sb.Faults.Calls("cloudwatch:DescribeAlarms")
+	}
+	hour := time.Hour
+	e, _ := mustStartStaged(t, "", withSandbox(func(sb *sandbox.Sandbox, _ *sandbox.World, cfg *config.Config) {
+		cfg.Pipeline.PollInterval, cfg.Pipeline.AlarmPollInterval = &hour, &hour
+		sb.Faults.Set("slack:apps.connections.open", fault.Rule{Latency: 2 * time.Second, Times: 1})
+		go func() {
+			time.Sleep(time.Second) // medic has started, its link is not up yet
+			during <- rounds(sb)
+		}()
+	}))
+	if n := <-during; n != 0 {
+		t.Fatalf("%d poll calls before the Slack link was up: want none", n)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for rounds(e.sb) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no poll round within 20s of the link coming up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
