@@ -139,10 +139,11 @@ func (p *Poster) TellUser(ctx context.Context, user, text string) error {
 }
 
 // maxHomeBlocks is the most blocks a Home tab view carries (docs.slack.dev/surfaces/app-home:
-// up to 100 blocks); maxHomeApprovals bounds the requests shown with buttons.
+// up to 100 blocks); maxHomeApprovals bounds the requests shown with buttons, each
+// as its message (up to 5 blocks).
 const (
 	maxHomeBlocks    = 100
-	maxHomeApprovals = 15
+	maxHomeApprovals = 10
 )
 
 // HomeView renders a person's Home tab. It is pure: the same report always gives
@@ -170,7 +171,11 @@ func HomeView(r recovery.HomeReport) slack.HomeTabViewRequest {
 			blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("…and %d more: see their messages in the channel", len(r.Approvals)-i))))
 			break
 		}
-		blocks = append(blocks, section(homeRequestLine(q)), homeDecisionButtons(q))
+		// The request message itself: whoever approves here reads the same preview
+		// (plan, its SHA-256, an override's warning) as in the channel, and clicks
+		// the same Approve and Reject.
+		msg, _ := RequestMessage(q)
+		blocks = append(blocks, msg...)
 	}
 	if len(r.Waiting) > 0 {
 		blocks = append(blocks, section("*Other pending requests*\n"+list(len(r.Waiting), func(i int) string {
@@ -197,16 +202,6 @@ func homeTab(blocks []slack.Block) slack.HomeTabViewRequest {
 			fmt.Sprintf("…%d more blocks left out (Slack allows %d in a Home tab)", len(blocks)-maxHomeBlocks+1, maxHomeBlocks))))
 	}
 	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
-}
-
-// homeDecisionButtons are the request message's Approve and Reject: the same action
-// IDs, values and block ID, so the same handler checks them.
-func homeDecisionButtons(q recovery.Request) *slack.ActionBlock {
-	approve := slack.NewButtonBlockElement(recovery.ApproveID(), q.ID, plain("Approve"))
-	approve.Style = slack.StylePrimary
-	reject := slack.NewButtonBlockElement(recovery.RejectID(), q.ID, plain("Reject"))
-	reject.Style = slack.StyleDanger
-	return slack.NewActionBlock("request:"+q.ID, approve, reject)
 }
 
 // homeRequestLine sums a request up in one line.

@@ -18,7 +18,7 @@ func homeReport() recovery.HomeReport {
 		return recovery.Request{ID: id, Env: "prod", IncidentID: "INC-1", Action: recovery.ActRollback, RequestedBy: by,
 			RequestedAt: at.Add(-2 * time.Minute), ExpiresAt: at.Add(28 * time.Minute), NeedsApproval: true, PreviewReady: true,
 			State: recovery.RequestPending, Params: recovery.RequestParams{SHA: "0123456789abcdef0123", Reason: "<!channel> *now*"},
-			Preview: recovery.Preview{Title: "Plan: 1 to change <https://evil.example|click>"}}
+			Preview: recovery.Preview{Title: "Plan: 1 to change <https://evil.example|click>", Lines: []string{"module.lambda <!channel>"}, PlanSHA256: "ab12"}}
 	}
 	in := recovery.Incident{ID: "INC-1", Env: "prod", Scenario: "canary-failed", Severity: recovery.SeverityHigh,
 		Status: recovery.IncidentOpen, Title: "Canary failed <!here> `x`", OpenedAt: at.Add(-17 * time.Minute)}
@@ -101,6 +101,19 @@ func TestHomeViewButtons(t *testing.T) {
 	}
 	if got := homeJSON(t, HomeView(recovery.HomeReport{User: "U0MALLORY", At: at, NoRole: true})); strings.Contains(got, `"actions"`) {
 		t.Errorf("a person without a role gets buttons: %s", got)
+	}
+}
+
+// TestHomeViewShowsWhatIsApproved: an approval on the Home shows the request's
+// preview as its message does, plan and all.
+func TestHomeViewShowsWhatIsApproved(t *testing.T) {
+	r := homeReport()
+	r.Waiting = nil
+	got := homeJSON(t, HomeView(r))
+	for _, want := range []string{"Preview: Plan: 1 to change", "module.lambda &lt;!channel&gt;", "Approving approves this plan (sha256 ab12), nothing else."} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the approval lacks %q", want)
+		}
 	}
 }
 

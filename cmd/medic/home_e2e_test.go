@@ -116,3 +116,15 @@ func TestHomeTab(t *testing.T) {
 	wantLacks(t, bob, requestID+"` · expires", "[ Approve")
 	wantContains(t, bob, "Roll back to last good · running · step", "approved by <@"+userBob+">")
 }
+
+// TestManifestEnablesTheHomeTab: the Home tab is on, the Messages tab stays on, and
+// medic subscribes to app_home_opened (and to nothing else).
+func TestManifestEnablesTheHomeTab(t *testing.T) {
+	m := appManifest()
+	if !m.Features.AppHome.HomeTabEnabled || !m.Features.AppHome.MessagesTabEnabled {
+		t.Errorf("app_home: got %+v, want the home and messages tabs on", m.Features.AppHome)
+	}
+	if got := strings.Join(m.Settings.EventSubscriptions.BotEvents, ","); got != "app_home_opened" {
+		t.Errorf("bot events: got %q, want app_home_opened", got)
+	}
+}
