@@ -731,3 +731,17 @@ func bl(p *bool) string {
 	}
 	return strconv.FormatBool(*p)
 }
+
+// TestChartLeavesOutItsTestModule: .helmignore keeps this module (Go files, go.mod,
+// go.sum) out of the chart helm loads and packages.
+func TestChartLeavesOutItsTestModule(t *testing.T) {
+	ch := loadChart(t)
+	if len(ch.Raw) == 0 {
+		t.Fatal("the chart loaded no files")
+	}
+	for _, f := range ch.Raw {
+		if strings.HasPrefix(f.Name, "test/") || strings.HasSuffix(f.Name, ".go") || path.Base(f.Name) == "go.mod" {
+			t.Errorf("the chart carries %s", f.Name)
+		}
+	}
+}
