@@ -97,6 +97,8 @@ type Home struct {
 	src  HomeSources
 	log  *zap.Logger
 	kick chan struct{}
+	// sleep waits d or until ctx ends (tests replace it).
+	sleep func(ctx context.Context, d time.Duration) error
 
 	mu    sync.Mutex
 	users map[string]*homeUser
@@ -134,28 +136,40 @@ func NewHome(src HomeSources) (*Home, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Home{src: src, log: log.Named("home"), kick: make(chan struct{}, 1), users: map[string]*homeUser{}}, nil
+	return &Home{src: src, log: log.Named("home"), kick: make(chan struct{}, 1), sleep: sleepCtx, users: map[string]*homeUser{}}, nil
 }
 
-// HomeOpened publishes user's Home unless it was published less than homeDebounce
-// ago and nothing changed since, and keeps it up to date for homeRecent.
+// HomeOpened publishes user's Home, and keeps it up to date for homeRecent. A Home
+// published less than homeDebounce ago is left as it is; if something changed since,
+// the next refresh round publishes it once the debounce has passed.
 func (h *Home) HomeOpened(ctx context.Context, user string) {
 	now := h.src.Now()
 	h.mu.Lock()
 	u := h.users[user]
 	if u == nil {
 		h.forgetOldestLocked(now)
-		u = &homeUser{dirty: true}
+		u = &homeUser{}
 		h.users[user] = u
 	}
 	u.opened = now
-	fresh := !u.dirty && now.Sub(u.published) < homeDebounce
-	if !fresh {
-		u.published, u.dirty = now, false
+	if now.Sub(u.published) < homeDebounce {
+		dirty := u.dirty
+		h.mu.Unlock()
+		if dirty {
+			h.kickRound()
+		}
+		return
 	}
+	u.published, u.dirty = now, false
 	h.mu.Unlock()
-	if !fresh {
-		h.publish(ctx, user)
+	h.publish(ctx, user)
+}
+
+// kickRound asks Run for a refresh round; it never blocks.
+func (h *Home) kickRound() {
+	select {
+	case h.kick <- struct{}{}:
+	default: // a round is due already
 	}
 }
 
@@ -187,10 +201,7 @@ func (h *Home) Changed() {
 		u.dirty = true
 	}
 	h.mu.Unlock()
-	select {
-	case h.kick <- struct{}{}:
-	default: // a refresh is due already
-	}
+	h.kickRound()
 }
 
 // Run refreshes the Homes Changed marked until ctx ends, one round at a time and at
@@ -203,18 +214,23 @@ func (h *Home) Run(ctx context.Context) error {
 		case <-h.kick:
 		}
 		if more := h.round(ctx); more {
-			select {
-			case h.kick <- struct{}{}:
-			default:
-			}
+			h.kickRound() // the next round, after the debounce
 		}
-		t := time.NewTimer(homeDebounce)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if h.sleep(ctx, homeDebounce) != nil {
 			return nil
-		case <-t.C:
 		}
+	}
+}
+
+// sleepCtx waits d, or until ctx ends (returning its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -289,6 +305,7 @@ func (h *Home) Report(ctx context.Context, user string) recovery.HomeReport {
 			approver[name], err = h.src.Roles.Has(ctx, user, name, recovery.RoleApprover)
 		}
 		if err != nil {
+			h.log.Warn("checking roles for a home tab", zap.String("user", user), zap.String("env", name), zap.Error(err))
 			r.Problems = append(r.Problems, "Roles in "+name+": "+userOrInternal(err))
 			continue
 		}
@@ -318,7 +335,7 @@ func (h *Home) Report(ctx context.Context, user string) recovery.HomeReport {
 }
 
 // userOrInternal is what a person may read of err: a *recovery.UserError's message,
-// or only that something failed (the rest is logged by the caller's caller).
+// or only that something failed (the caller logs the rest).
 func userOrInternal(err error) string {
 	var ue *recovery.UserError
 	if errors.As(err, &ue) {

@@ -227,3 +227,47 @@ func TestHomeForgetsBeyondItsBound(t *testing.T) {
 		t.Errorf("kept %d people (the first among them: %v), want the last %d", n, first != nil, homeMaxUsers)
 	}
 }
+
+// TestHomeOpenWithinTheDebounce: an open soon after a publish publishes nothing, even
+// after a change; the refresh round publishes it once the debounce has passed.
+func TestHomeOpenWithinTheDebounce(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "prod"}})
+	st := fakeHomeStore{}
+	now := homeAt
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	pub := &countingPublisher{count: map[string]int{}, ch: make(chan string, 100)}
+	h, err := NewHome(HomeSources{Roles: fakeRoles{"U0BOB@prod": recovery.RoleApprover}, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs,
+		Publisher: pub, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slept []time.Duration
+	h.sleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		now = now.Add(d)
+		slept = append(slept, d)
+		mu.Unlock()
+		return ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.HomeOpened(ctx, "U0BOB")
+	<-pub.ch
+	h.Changed()
+	h.HomeOpened(ctx, "U0BOB")
+	if got := pub.n("U0BOB"); got != 1 {
+		t.Fatalf("an open within the debounce published: %d publishes, want 1", got)
+	}
+	go func() { _ = h.Run(ctx) }()
+	select {
+	case <-pub.ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change was never shown")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(slept) == 0 || slept[0] != homeDebounce {
+		t.Errorf("published after sleeping %v, want after one debounce (%s)", slept, homeDebounce)
+	}
+}
