@@ -1,6 +1,7 @@
 // Package terraform runs an environment's Terraform configuration for medic's recovery
 // actions (rollback to a SHA with `terraform apply -var model_version=SHA`, plan,
-// force-unlock, destroy) through hashicorp/terraform-exec and the terraform binary.
+// force-unlock, destroy) through hashicorp/terraform-exec and the terraform binary, or
+// OpenTofu's tofu (see CLI).
 //
 // Each job gets its own Workspace: the repository's sources at the job's commit,
 // downloaded as GitHub's tarball, unpacked into a fresh private directory and

@@ -92,7 +92,8 @@ var s3BackendEndpointsVersion = version.Must(version.NewVersion("1.6.0"))
 // the value of a setting that is not a string, number or bool as an HCL expression
 // (configValueFromCLI in Terraform's internal/command/meta_config.go), so the map
 // travels as `endpoints={s3="…",dynamodb="…",sts="…",iam="…"}`, with use_path_style=true.
-// Verified with Terraform 1.5.7 and 1.11.4 (TestTerraformS3Backend).
+// Verified with Terraform 1.5.7 and 1.11.4 and OpenTofu 1.12.6, whose S3 backend takes
+// the same settings from 1.6 on (TestTerraformS3Backend): pass OpenTofu's version.
 //
 // Both forms set skip_metadata_api_check (Terraform never probes the EC2 instance
 // metadata service) and skip_region_validation (any region name works). Credentials

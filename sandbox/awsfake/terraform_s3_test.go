@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -84,6 +85,24 @@ func TestS3BackendConfig(t *testing.T) {
 				t.Errorf("got %q, want an error", got)
 			}
 		})
+	}
+}
+
+// TestS3BackendLockItem pins the bytes of a lock item's Info: those of Terraform's and
+// OpenTofu's statemgr.LockInfo.Marshal, which OpenTofu compares before deleting it.
+func TestS3BackendLockItem(t *testing.T) {
+	item, err := awsfake.S3BackendLock{
+		ID: "4f1c2a9e", Operation: "OperationTypeApply", Who: "ci@runner-7", Version: "1.12.6",
+		Created: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Path: "medic-tfstate/prod/terraform.tfstate",
+	}.Item()
+	mustNoErr(t, err, "Item")
+	want := awsfake.Item{
+		"LockID": awsfake.S("medic-tfstate/prod/terraform.tfstate"),
+		"Info": awsfake.S(`{"ID":"4f1c2a9e","Operation":"OperationTypeApply","Info":"","Who":"ci@runner-7",` +
+			`"Version":"1.12.6","Created":"2026-01-02T03:04:05.123456789Z","Path":"medic-tfstate/prod/terraform.tfstate"}`),
+	}
+	if !reflect.DeepEqual(item, want) {
+		t.Errorf("got %v, want %v", item, want)
 	}
 }
 

@@ -51,6 +51,12 @@ func lockBody(id string) string {
 	return string(b)
 }
 
+// tofuForceUnlockBody is what `tofu force-unlock <id>` sends: OpenTofu's
+// statemgr.LockInfo{ID: id}, marshalled with its zero fields.
+func tofuForceUnlockBody(id string) string {
+	return `{"ID":"` + id + `","Operation":"","Info":"","Who":"","Version":"","Created":"0001-01-01T00:00:00Z","Path":""}`
+}
+
 func md5Header(body string) map[string]string {
 	sum := md5.Sum([]byte(body))
 	return map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(sum[:])}
@@ -94,6 +100,15 @@ func TestProtocol(t *testing.T) {
 			{method: "UNLOCK", path: "/state/prod", wantStatus: 200},
 			{method: "LOCK", path: "/state/prod", body: lockBody("b"), wantStatus: 200},
 		}, wantLock: "b", wantForced: 1},
+		// OpenTofu's force-unlock sends its LockInfo with only the ID set.
+		{name: "OpenTofu's force-unlock (the holder's bare ID) releases it", calls: []call{
+			{method: "LOCK", path: "/state/prod", body: lockBody("a"), wantStatus: 200},
+			{method: "UNLOCK", path: "/state/prod", body: tofuForceUnlockBody("a"), wantStatus: 200},
+		}, wantForced: 1},
+		{name: "OpenTofu's force-unlock with another ID is refused", calls: []call{
+			{method: "LOCK", path: "/state/prod", body: lockBody("a"), wantStatus: 200},
+			{method: "UNLOCK", path: "/state/prod", body: tofuForceUnlockBody("b"), wantStatus: 409, wantHolder: "a"},
+		}, wantLock: "a"},
 		{name: "force-unlock without a lock changes nothing", calls: []call{
 			{method: "UNLOCK", path: "/state/prod", wantStatus: 200},
 		}},
