@@ -1,12 +1,14 @@
 package bot
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/medic-ops/medic/recovery"
 )
@@ -126,5 +128,56 @@ func TestHomeViewKeepsSlackLimits(t *testing.T) {
 	}
 	if n := len(HomeView(r).Blocks.BlockSet); n > maxHomeBlocks {
 		t.Errorf("got %d blocks, Slack allows %d", n, maxHomeBlocks)
+	}
+}
+
+// homeHandler records the Homes it is asked to show.
+type homeHandler struct {
+	countingHandler
+	opened chan string
+}
+
+func (h *homeHandler) HomeOpened(_ context.Context, user string) { h.opened <- user }
+
+// TestAppHomeOpenedReachesTheHandler: the Home tab's app_home_opened is acked and
+// handed to the handler; the Messages tab's, and other events, are only acked.
+func TestAppHomeOpenedReachesTheHandler(t *testing.T) {
+	h := &homeHandler{opened: make(chan string, 10)}
+	srv, _ := mustBot(t, h, Options{Workers: 1, Logger: zaptest.NewLogger(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ids []string
+	for _, ev := range []struct {
+		typ   string
+		event map[string]any
+	}{
+		{"app_home_opened", map[string]any{"user": "U0CAROL", "tab": "messages"}},
+		{"app_mention", map[string]any{"user": "U0CAROL", "text": "<@U0MEDIC> hi", "channel": "C1"}},
+		{"app_home_opened", map[string]any{"user": "<!channel>", "tab": "home"}},
+	} {
+		id, err := srv.Event(ctx, ev.typ, ev.event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	id, err := srv.OpenHome(ctx, "U0BOB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range append(ids, id) {
+		if _, err := srv.WaitAck(ctx, id); err != nil {
+			t.Fatalf("event %s not acked: %v", id, err)
+		}
+	}
+	// One worker takes the queue in order: anything queued before Bob's Home would
+	// have come first.
+	select {
+	case got := <-h.opened:
+		if got != "U0BOB" {
+			t.Errorf("the first Home shown was %q's, want U0BOB's", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("U0BOB's Home was never shown")
 	}
 }
