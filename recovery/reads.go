@@ -32,6 +32,7 @@ type ReadSources struct {
 type SharedReads struct {
 	src       ReadSources
 	freshness time.Duration
+	timeout   time.Duration
 	now       func() time.Time
 
 	mu    sync.Mutex
@@ -49,13 +50,17 @@ type sharedRead struct {
 	err  error
 }
 
-// NewSharedReads shares src's reads for freshness (zero: only the reads in flight); now
-// is the clock.
-func NewSharedReads(src ReadSources, freshness time.Duration, now func() time.Time) (*SharedReads, error) {
+// NewSharedReads shares src's reads for freshness (zero: only the reads in flight).
+// timeout bounds each read, whoever asked first: one asker's short deadline never fails
+// the read for those who joined it. now is the clock.
+func NewSharedReads(src ReadSources, freshness, timeout time.Duration, now func() time.Time) (*SharedReads, error) {
 	if src.Functions == nil || src.Alarms == nil || src.Health == nil || src.Deploys == nil || now == nil {
 		return nil, errors.New("shared reads: every source and the clock are required")
 	}
-	return &SharedReads{src: src, freshness: max(freshness, 0), now: now, reads: map[readKey]*sharedRead{}}, nil
+	if timeout <= 0 {
+		return nil, errors.New("shared reads: the timeout must be positive")
+	}
+	return &SharedReads{src: src, freshness: max(freshness, 0), timeout: timeout, now: now, reads: map[readKey]*sharedRead{}}, nil
 }
 
 // Functions reads env's functions, shared.
@@ -80,8 +85,9 @@ func (s *SharedReads) LastSuccessfulDeploy(ctx context.Context, env Environment)
 
 // share answers from the read of (what, env) in flight, or from a finished one younger
 // than the freshness, or from a new read that later asks share. The new read runs on its
-// own goroutine for all its askers: the first asker leaving does not cut it short, but
-// its deadline bounds it. An asker whose ctx ends stops waiting, with ctx's error.
+// own goroutine for all its askers, under the reads' own timeout: the first asker
+// leaving, or its deadline passing, does not cut it short for the others. An asker
+// whose ctx ends stops waiting, with ctx's error.
 func share[T any](ctx context.Context, s *SharedReads, what string, env Environment, read func(context.Context, Environment) (T, error)) (T, error) {
 	key := readKey{what, env.Name}
 	s.mu.Lock()
@@ -98,10 +104,7 @@ func share[T any](ctx context.Context, s *SharedReads, what string, env Environm
 	if r == nil {
 		r = &sharedRead{done: make(chan struct{}), at: s.now()}
 		s.reads[key] = r
-		rctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
-		if d, ok := ctx.Deadline(); ok {
-			rctx, cancel = context.WithDeadline(rctx, d)
-		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 		go func() {
 			defer cancel()
 			defer close(r.done)

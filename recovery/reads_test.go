@@ -13,7 +13,7 @@ import (
 func readsOf(tb testing.TB, c *countingSources, freshness time.Duration, now func() time.Time) *SharedReads {
 	tb.Helper()
 	src := c.sources()
-	r, err := NewSharedReads(ReadSources{Functions: src.Functions, Alarms: src.Alarms, Health: src.Health, Deploys: src.Deploys}, freshness, now)
+	r, err := NewSharedReads(ReadSources{Functions: src.Functions, Alarms: src.Alarms, Health: src.Health, Deploys: src.Deploys}, freshness, 5*time.Second, now)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -147,6 +147,41 @@ func TestSharedReadsOutliveTheirFirstAsker(t *testing.T) {
 	})
 }
 
+// TestSharedReadsOutliveTheirFirstAskersDeadline: an asker with 50 ms left starts a
+// read that takes a second; one with time to spare joins it and gets the answer.
+func TestSharedReadsOutliveTheirFirstAskersDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSources{}
+		c.functions = func(ctx context.Context, env Environment) ([]FunctionStatus, error) {
+			select {
+			case <-time.After(time.Second):
+				return []FunctionStatus{{Name: env.Functions[0]}}, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		r, err := NewSharedReads(ReadSources{Functions: c.fakeSources, Alarms: c.fakeSources, Health: c.fakeSources, Deploys: c.fakeSources}, 5*time.Second, 5*time.Second, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hurried, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer stop()
+		var wg sync.WaitGroup
+		var hurriedErr, joinedErr error
+		var joined []FunctionStatus
+		wg.Go(func() { _, hurriedErr = r.Functions(hurried, readsProd) })
+		synctest.Wait()
+		wg.Go(func() { joined, joinedErr = r.Functions(context.Background(), readsProd) })
+		wg.Wait()
+		if !errors.Is(hurriedErr, context.DeadlineExceeded) {
+			t.Errorf("the hurried asker: got %v, want its deadline", hurriedErr)
+		}
+		if joinedErr != nil || len(joined) != 1 {
+			t.Fatalf("the asker who joined: got %v, %v; want the read's answer", joined, joinedErr)
+		}
+	})
+}
+
 // TestStatusAfterDiagnosticsSaysHowOldItsReadsAre: a /status asked 3 s after an
 // alert's diagnostics read prod's functions, alarms and health reuses those reads (only
 // the last good deploy is read anew) and says it was gathered 3 s ago.
@@ -188,10 +223,13 @@ func TestStatusAfterDiagnosticsSaysHowOldItsReadsAre(t *testing.T) {
 
 func TestNewSharedReadsRequiresEverySource(t *testing.T) {
 	f := fakeSources{}
-	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f}, time.Second, time.Now); err == nil {
+	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f}, time.Second, time.Second, time.Now); err == nil {
 		t.Fatal("no deploy history: got nil, want an error")
 	}
-	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f, Deploys: f}, time.Second, nil); err == nil {
+	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f, Deploys: f}, time.Second, time.Second, nil); err == nil {
 		t.Fatal("no clock: got nil, want an error")
+	}
+	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f, Deploys: f}, time.Second, 0, time.Now); err == nil {
+		t.Fatal("no timeout: got nil, want an error")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/medic-ops/medic/internal/testenv"
 	"github.com/medic-ops/medic/internal/tftest"
 	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/fault"
 	"github.com/medic-ops/medic/sandbox/slackfake"
 	"github.com/medic-ops/medic/sandbox/tfstate"
@@ -610,4 +611,38 @@ func TestFormsOpenForRespondersOnly(t *testing.T) {
 	}
 	wantContains(t, string(form.Blocks), `*Emergency Terraform rollback* on *prod*`)
 	wantContains(t, form.PrivateMetadata, "env=prod")
+}
+
+// TestPlannedRollbackReadsTheRunningVersionAnew: a /status prod reads prod's functions
+// running g3; a second later g4's deploy has finished and they run g4. A /rollback prod
+// then (within status.freshness) rolls back to g3, the version before the running one:
+// its target is chosen from the functions read anew, never from the shared read /status
+// made.
+func TestPlannedRollbackReadsTheRunningVersionAnew(t *testing.T) {
+	var good []string
+	var tag string
+	e := mustStart(t, withEnv("prod", func(env *sandbox.Env) {
+		env.GoodDeploys = append(env.GoodDeploys, fakeSHA("prod", 4))
+		good = env.GoodDeploys
+		env.Version = good[len(good)-2] // g3 runs; g4's deploy is about to land
+		tag = env.VersionTag
+	}))
+	g3, g4 := good[len(good)-2], good[len(good)-1]
+	e.command(userAlice, sandboxChannel, "/status", "prod")
+	e.waitMessage("prod status", statusOf("prod"))
+	for _, name := range e.cfg.Environments["prod"].Lambda.Functions {
+		f, ok := e.sb.AWS.Function(name)
+		if !ok || tag == "" {
+			t.Fatalf("prod's function %s (version tag %q) not in the sandbox", name, tag)
+		}
+		f.Tags[tag] = g4
+		e.sb.AWS.PutFunction(f)
+	}
+	e.command(userAlice, sandboxChannel, "/rollback", "prod")
+	_, text := e.waitMessage("prod's rollback request", func(m slackfake.Message) bool {
+		return !m.Ephemeral && strings.Contains(slackfake.Render(m), "requests *Roll back to last good* on *prod*")
+	})
+	if !strings.Contains(text, g3[:7]) || strings.Contains(text, g4[:7]) {
+		t.Fatalf("a planned rollback with g4 running: want the target g3 (%s), not g4 (%s):\n%s", g3[:7], g4[:7], text)
+	}
 }

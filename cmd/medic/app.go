@@ -197,7 +197,7 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 	// /status, alert diagnostics and previews share their reads for status.freshness;
 	// verification and the pollers read AWS, GitHub and health themselves.
 	if s.reads, err = recovery.NewSharedReads(recovery.ReadSources{Functions: s.aws, Alarms: s.aws, Health: s.health, Deploys: s.github},
-		*cfg.Status.Freshness, ext.now); err != nil {
+		*cfg.Status.Freshness, cfg.Status.SectionTimeout, ext.now); err != nil {
 		return nil, err
 	}
 	s.status, err = recovery.NewStatusService(envs, recovery.StatusSources{
@@ -294,6 +294,8 @@ func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recove
 		return runner
 	})
 	tf := a.terraform
+	// Functions read anew, never shared: a planned rollback's target is chosen from the
+	// version running now.
 	return &recovery.ActionDeps{
 		Access:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
 		Policy:      policy,
@@ -309,7 +311,7 @@ func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recove
 		Alarms:      src.aws,
 		Tables:      src.aws,
 		Deploys:     src.github,
-		Functions:   src.reads,
+		Functions:   src.aws,
 		StateLocks:  src.aws,
 		Deployed:    src.github,
 		Plans:       st,
