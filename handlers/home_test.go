@@ -3,9 +3,12 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slack-go/slack"
 
 	"github.com/medic-ops/medic/recovery"
 )
@@ -269,5 +272,48 @@ func TestHomeOpenWithinTheDebounce(t *testing.T) {
 	defer mu.Unlock()
 	if len(slept) == 0 || slept[0] != homeDebounce {
 		t.Errorf("published after sleeping %v, want after one debounce (%s)", slept, homeDebounce)
+	}
+}
+
+// tellingHome is a HomeService that records what it tells people.
+type tellingHome struct {
+	mu   sync.Mutex
+	told []string
+}
+
+func (h *tellingHome) HomeOpened(context.Context, string) {}
+func (h *tellingHome) TellUser(_ context.Context, user, text string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.told = append(h.told, user+": "+text)
+	return nil
+}
+
+// TestHomeClicks: Approve and Reject on the Home go to Decide like the request
+// message's, and the answer (a refusal too) goes to the clicker's direct messages;
+// any other button on the Home does nothing.
+func TestHomeClicks(t *testing.T) {
+	fa := &fakeActions{err: &recovery.UserError{Msg: "You requested this: a second person must approve it."}}
+	home := &tellingHome{}
+	r, err := NewRouter(&fakePoster{}, Services{Status: fakeStatus{}, Requests: fa, Jobs: fa, Paging: fa, Resolution: fa, Incidents: fa, Home: home}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onHome := func(actionID, value string) slack.InteractionCallback {
+		cb := slack.InteractionCallback{Type: slack.InteractionTypeBlockActions, User: slack.User{ID: "U0ALICE"}}
+		cb.View.Type = slack.VTHomeTab
+		cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: actionID, Value: value}}
+		return cb
+	}
+	r.HandleInteraction(context.Background(), onHome(recovery.ApproveID(), "REQ-1"))
+	r.HandleInteraction(context.Background(), onHome(recovery.RejectID(), "REQ-2"))
+	r.HandleInteraction(context.Background(), onHome(recovery.ButtonID(recovery.ActRollback), "INC-1"))
+	r.HandleInteraction(context.Background(), onHome(recovery.JobCancelID(), "JOB-1"))
+	want := []string{"decide/REQ-1/U0ALICE/true", "decide/REQ-2/U0ALICE/false"}
+	if strings.Join(fa.calls, ",") != strings.Join(want, ",") || len(fa.asked) != 0 {
+		t.Errorf("calls: got %v (asked %v), want %v", fa.calls, fa.asked, want)
+	}
+	if len(home.told) != 2 || home.told[0] != "U0ALICE: You requested this: a second person must approve it." {
+		t.Errorf("told: got %q, want the refusal twice, to U0ALICE", home.told)
 	}
 }
