@@ -21,6 +21,8 @@ type claimBatcher struct {
 	done chan struct{}
 	// batches counts the transactions made (for tests).
 	batches atomic.Int64
+	// failTx, when set, fails a batch's transaction (for tests).
+	failTx func() error
 }
 
 // claimReq is one claim waiting for its batch.
@@ -98,6 +100,11 @@ func (b *claimBatcher) apply(batch []*claimReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), claimBatchTimeout)
 	defer cancel()
 	err := b.s.tx(ctx, func(tx *sql.Tx) error {
+		if b.failTx != nil {
+			if err := b.failTx(); err != nil {
+				return err
+			}
+		}
 		st, err := tx.PrepareContext(ctx, claimSQL)
 		if err != nil {
 			return err
@@ -118,10 +125,27 @@ func (b *claimBatcher) apply(batch []*claimReq) {
 	})
 	for _, r := range batch {
 		if err != nil {
-			r.ok, r.err = false, fmt.Errorf("claiming %s: %w", r.key, err)
+			// One failed transaction must not cost every claim of the batch its
+			// protection against duplicates: each is tried again on its own.
+			r.ok, r.err = b.alone(r)
 		}
 		close(r.done)
 	}
+}
+
+// alone makes one claim in a statement of its own, after its batch failed.
+func (b *claimBatcher) alone(r *claimReq) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), claimBatchTimeout)
+	defer cancel()
+	res, err := b.s.q.ExecContext(ctx, claimSQL, r.key, r.at)
+	if err != nil {
+		return false, fmt.Errorf("claiming %s: %w", r.key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claiming %s: %w", r.key, err)
+	}
+	return n == 1, nil
 }
 
 // close stops the batcher once the batch in hand is answered.

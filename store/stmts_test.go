@@ -107,6 +107,20 @@ func TestSQLiteClaimsAtOnceShareTransactions(t *testing.T) {
 	}
 }
 
+// TestSQLiteClaimsOfAFailedBatchAreMadeOneByOne: when a batch's transaction fails, each
+// of its claims is made on its own: none loses its protection against duplicates.
+func TestSQLiteClaimsOfAFailedBatchAreMadeOneByOne(t *testing.T) {
+	s := openTempSQLite(t)
+	ctx := context.Background()
+	s.claims.failTx = func() error { return errors.New("database is locked") }
+	for _, want := range []bool{true, false} {
+		ok, err := s.Claim(ctx, "envelope-1")
+		if err != nil || ok != want {
+			t.Fatalf("claim with its batch failing: got %v, %v; want %v", ok, err, want)
+		}
+	}
+}
+
 // BenchmarkSQLiteClaimCrowd measures 500 claims made at once (ns/op per crowd).
 func BenchmarkSQLiteClaimCrowd(b *testing.B) {
 	s := openTempSQLite(b)
