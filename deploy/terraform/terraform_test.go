@@ -31,8 +31,8 @@ const (
 // terraform binary (confined by the shim, as another user when the tests run as root)
 // against the sandbox's state server: deploy sha1 through a saved plan, plan sha2 (every
 // function replaced), fail on a lock held by another runner, force-unlock it with the
-// holder's ID, apply the same saved plan, then see a stale plan refused and a destroy
-// plan applied.
+// holder's ID, apply the same saved plan, then see a stale plan refused, a destroy
+// plan applied and `destroy` run. Once per CLI: Terraform and OpenTofu.
 func TestRollbackLockAndForceUnlock(t *testing.T) {
 	forEachCLI(t, testRollbackLockAndForceUnlock)
 }
@@ -157,6 +157,23 @@ func testRollbackLockAndForceUnlock(t *testing.T, cli tftest.CLI, bin string) {
 	}
 	if rs, _ := w.state.Resources("prod"); len(rs) != 0 {
 		t.Errorf("the stale plan changed the state: %d resources", len(rs))
+	}
+	// `destroy` itself (recovery applies destroy plans instead; the command is there).
+	redeploy, err := ws1.Plan(ctx, recovery.PlanOptions{})
+	if err != nil {
+		t.Fatalf("plan after the destroy: %v", err)
+	}
+	if err := ws1.ApplyPlan(ctx, redeploy.File); err != nil {
+		t.Fatalf("apply after the destroy: %v", err)
+	}
+	if err := ws1.(*terraform.Workspace).Destroy(ctx); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	if rs, err := w.state.Resources("prod"); err != nil || len(rs) != 0 {
+		t.Errorf("after terraform destroy: got resources %v, %v; want none", rs, err)
+	}
+	if _, held := w.state.Lock("prod"); held {
+		t.Errorf("after terraform destroy: the state is still locked, want it released")
 	}
 
 	dir := dirOf(ws2)
