@@ -162,7 +162,7 @@ func (h *Home) HomeOpened(ctx context.Context, user string) {
 	}
 	u.published, u.dirty = now, false
 	h.mu.Unlock()
-	h.publish(ctx, user)
+	h.publish(ctx, user, &homeReads{})
 }
 
 // kickRound asks Run for a refresh round; it never blocks.
@@ -255,15 +255,29 @@ func (h *Home) round(ctx context.Context) (more bool) {
 	}
 	h.mu.Unlock()
 	sort.Strings(due)
+	reads := &homeReads{} // one read of each environment for the whole round
 	for _, user := range due {
-		h.publish(ctx, user)
+		h.publish(ctx, user, reads)
 	}
 	return more
 }
 
+// homeReads are the reads Homes gathered together share: each environment's
+// incidents, jobs and last good deploy, and the pending requests, are read once for
+// all of them (a refresh round), not once per person. Not safe for concurrent use.
+type homeReads struct {
+	envs    map[string]recovery.HomeEnv
+	pending *pendingRead
+}
+
+type pendingRead struct {
+	requests []recovery.Request
+	problem  string
+}
+
 // publish gathers and publishes user's Home, unless a report gathered later was
 // published meanwhile; a failure is logged.
-func (h *Home) publish(ctx context.Context, user string) {
+func (h *Home) publish(ctx context.Context, user string, reads *homeReads) {
 	h.mu.Lock()
 	u := h.users[user]
 	if u == nil { // forgotten meanwhile: they see it fresh when they open it again
@@ -273,7 +287,7 @@ func (h *Home) publish(ctx context.Context, user string) {
 	u.gathered++
 	n := u.gathered
 	h.mu.Unlock()
-	report := h.Report(ctx, user)
+	report := h.report(ctx, user, reads)
 	u.send.Lock()
 	defer u.send.Unlock()
 	h.mu.Lock()
@@ -295,6 +309,11 @@ func (h *Home) publish(ctx context.Context, user string) {
 // (responder or above), the requests there with Approve only where they may
 // approve, and the escalation levels; nothing but a hint when they hold no role.
 func (h *Home) Report(ctx context.Context, user string) recovery.HomeReport {
+	return h.report(ctx, user, &homeReads{})
+}
+
+// report is Report on reads shared with other Homes.
+func (h *Home) report(ctx context.Context, user string, reads *homeReads) recovery.HomeReport {
 	r := recovery.HomeReport{User: user, At: h.src.Now()}
 	var envs []recovery.Environment
 	approver := map[string]bool{}
@@ -318,9 +337,17 @@ func (h *Home) Report(ctx context.Context, user string) recovery.HomeReport {
 		return r
 	}
 	for _, env := range envs {
-		r.Envs = append(r.Envs, h.envReport(ctx, env))
+		if reads.envs == nil {
+			reads.envs = map[string]recovery.HomeEnv{}
+		}
+		e, ok := reads.envs[env.Name]
+		if !ok {
+			e = h.envReport(ctx, env)
+			reads.envs[env.Name] = e
+		}
+		r.Envs = append(r.Envs, e)
 	}
-	h.requests(ctx, &r, approver)
+	h.requests(ctx, &r, approver, reads)
 	if p := h.src.Escalation; p != nil {
 		names := make([]string, 0, len(p.Levels))
 		for n := range p.Levels {
@@ -380,15 +407,22 @@ func (h *Home) envReport(ctx context.Context, env recovery.Environment) recovery
 // requests sorts the pending requests of the person's environments into those they
 // may approve now and the others. approver holds the environments they see, with
 // whether they hold the approver role there.
-func (h *Home) requests(ctx context.Context, r *recovery.HomeReport, approver map[string]bool) {
-	ctx, cancel := context.WithTimeout(ctx, homeReadTimeout)
-	defer cancel()
-	pending, err := h.src.Requests.PendingRequests(ctx)
-	if err != nil {
-		h.log.Warn("reading pending requests for a home tab", zap.Error(err))
-		r.Problems = append(r.Problems, recovery.Problem("Requests", err, homeReadTimeout))
+func (h *Home) requests(ctx context.Context, r *recovery.HomeReport, approver map[string]bool, reads *homeReads) {
+	if reads.pending == nil {
+		ctx, cancel := context.WithTimeout(ctx, homeReadTimeout)
+		pending, err := h.src.Requests.PendingRequests(ctx)
+		cancel()
+		reads.pending = &pendingRead{requests: pending}
+		if err != nil {
+			h.log.Warn("reading pending requests for a home tab", zap.Error(err))
+			reads.pending.problem = recovery.Problem("Requests", err, homeReadTimeout)
+		}
+	}
+	if reads.pending.problem != "" {
+		r.Problems = append(r.Problems, reads.pending.problem)
 		return
 	}
+	pending := reads.pending.requests
 	seen := map[string]bool{}
 	for _, e := range r.Envs {
 		seen[e.Name] = true

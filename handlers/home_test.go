@@ -317,3 +317,72 @@ func TestHomeClicks(t *testing.T) {
 		t.Errorf("told: got %q, want the refusal twice, to U0ALICE", home.told)
 	}
 }
+
+// countingStore counts the reads of the Home's sources.
+type countingStore struct {
+	fakeHomeStore
+	mu                                sync.Mutex
+	incidents, jobs, deploys, pending int
+}
+
+func (c *countingStore) add(n *int) { c.mu.Lock(); *n++; c.mu.Unlock() }
+func (c *countingStore) PendingRequests(ctx context.Context) ([]recovery.Request, error) {
+	c.add(&c.pending)
+	return c.fakeHomeStore.PendingRequests(ctx)
+}
+func (c *countingStore) OpenIncidents(ctx context.Context, env string) ([]recovery.Incident, error) {
+	c.add(&c.incidents)
+	return c.fakeHomeStore.OpenIncidents(ctx, env)
+}
+func (c *countingStore) RunningJobs(ctx context.Context, env string) ([]recovery.Job, error) {
+	c.add(&c.jobs)
+	return c.fakeHomeStore.RunningJobs(ctx, env)
+}
+func (c *countingStore) LastSuccessfulDeploy(ctx context.Context, env recovery.Environment) (*recovery.Deploy, error) {
+	c.add(&c.deploys)
+	return c.fakeHomeStore.LastSuccessfulDeploy(ctx, env)
+}
+
+// TestHomeRoundReadsOnce: a refresh round reads each environment and the pending
+// requests once, however many Homes it shows.
+func TestHomeRoundReadsOnce(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "dev"}, {Name: "prod"}})
+	st := &countingStore{}
+	now := homeAt
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	pub := &countingPublisher{count: map[string]int{}, ch: make(chan string, 100)}
+	roles := fakeRoles{}
+	users := []string{"U0A", "U0B", "U0C"}
+	for _, u := range users {
+		roles[u+"@dev"], roles[u+"@prod"] = recovery.RoleResponder, recovery.RoleApprover
+	}
+	h, err := NewHome(HomeSources{Roles: roles, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs, Publisher: pub, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		h.HomeOpened(context.Background(), u)
+	}
+	mu.Lock()
+	now = now.Add(homeDebounce)
+	mu.Unlock()
+	st.mu.Lock()
+	st.incidents, st.jobs, st.deploys, st.pending = 0, 0, 0, 0
+	st.mu.Unlock()
+	h.Changed()
+	if more := h.round(context.Background()); more {
+		t.Error("the round left Homes for later")
+	}
+	for _, u := range users {
+		if got := pub.n(u); got != 2 {
+			t.Errorf("%s's home published %d times, want 2", u, got)
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.incidents != 2 || st.jobs != 2 || st.deploys != 2 || st.pending != 1 {
+		t.Errorf("a round of %d Homes read incidents %d, jobs %d, deploys %d, requests %d times; want 2, 2, 2, 1",
+			len(users), st.incidents, st.jobs, st.deploys, st.pending)
+	}
+}
