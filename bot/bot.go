@@ -48,6 +48,9 @@ type Claimer interface {
 type Options struct {
 	// Workers handle envelopes concurrently (default 16).
 	Workers int
+	// ClickQueue is how many of the queued envelopes may be clicks and form submissions
+	// (default 1024), which keep far more than a command.
+	ClickQueue int
 	// Queue is how many acked envelopes may wait for a worker (default 1024). When it is
 	// full, new requests are acked at once and refused with a message saying medic is
 	// overloaded: the ack never waits for work.
@@ -76,6 +79,10 @@ type Bot struct {
 	// a line each would flood the logs exactly when medic is busiest.
 	refused      refusals
 	busyLogEvery time.Duration
+	// burst holds the workers while a burst of envelopes is being acked.
+	burst *burstGate
+	// clicks bounds the clicks waiting in the queue (Options.ClickQueue).
+	clicks clickCap
 }
 
 // refusals counts requests refused because the work queue was full. The reader
@@ -98,6 +105,9 @@ func New(api *slack.Client, h Handler, opts Options) *Bot {
 	if opts.Queue <= 0 {
 		opts.Queue = 1024
 	}
+	if opts.ClickQueue <= 0 {
+		opts.ClickQueue = defaultClickQueue
+	}
 	if opts.HandlerTimeout <= 0 {
 		opts.HandlerTimeout = 2 * time.Minute
 	}
@@ -108,7 +118,7 @@ func New(api *slack.Client, h Handler, opts Options) *Bot {
 		opts.Claimer = newMemClaimer(time.Hour, time.Now)
 	}
 	return &Bot{api: api, handler: h, opts: opts, log: opts.Logger.Named("slack"),
-		busySlots: make(chan struct{}, 8), busyLogEvery: busyLogEvery}
+		busySlots: make(chan struct{}, 8), busyLogEvery: busyLogEvery, burst: newBurstGate(), clicks: clickCap{max: int64(opts.ClickQueue)}}
 }
 
 // Ready reports whether the Socket Mode link is up (Slack's hello received and no
@@ -122,6 +132,8 @@ type work struct {
 	kind       string
 	envelopeID string
 	run        func(ctx context.Context)
+	// taken, when set, is called as a worker takes the work from the queue.
+	taken func()
 }
 
 // Run connects and serves until ctx ends, reconnecting with backoff whenever the link
@@ -148,6 +160,10 @@ func (b *Bot) Run(ctx, drain context.Context) error {
 		go func() {
 			defer workers.Done()
 			for w := range queue {
+				if w.taken != nil {
+					w.taken()
+				}
+				b.burst.wait(len(queue))
 				b.handle(workCtx, w)
 			}
 		}()
@@ -304,8 +320,7 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 				return
 			}
 		}
-		queued := b.tryEnqueue(queue, work{kind: "interactive", envelopeID: evt.Request.EnvelopeID,
-			run: func(ctx context.Context) { b.handler.HandleInteraction(ctx, cb) }})
+		queued := b.enqueueClick(queue, evt.Request.EnvelopeID, func(ctx context.Context) { b.handler.HandleInteraction(ctx, cb) })
 		b.ack(client, evt)
 		if !queued {
 			b.refused.clicks.Add(1)
@@ -362,6 +377,7 @@ func (b *Bot) ackBad(client *socketmode.Client, evt socketmode.Event) {
 func (b *Bot) tryEnqueue(queue chan<- work, w work) bool {
 	select {
 	case queue <- w:
+		b.burst.arrived()
 		b.metric(func(m *Metrics) { m.queued.Inc() })
 		return true
 	default:

@@ -166,3 +166,75 @@ func TestBusySummaryResetsAndStaysQuietWithoutRefusals(t *testing.T) {
 		t.Errorf("got %q %v", got[0].Message, f)
 	}
 }
+
+// Clicks keep Slack's whole callback while they wait, so they have a bound of their
+// own within the queue: with one worker busy and ClickQueue 3, of 6 clicks one runs,
+// three wait and two are refused as busy though the queue has room; the three run once
+// the worker is free.
+func TestClicksHaveTheirOwnBoundInTheQueue(t *testing.T) {
+	h := &blockingClicks{countingHandler: countingHandler{block: make(chan struct{}), started: make(chan struct{}, 10)}}
+	srv := slackfake.New(slackfake.Options{})
+	t.Cleanup(srv.Close)
+	api := slack.New(srv.BotToken(), slack.OptionAppLevelToken(srv.AppToken()), slack.OptionAPIURL(srv.APIURL()))
+	b := New(api, h, Options{Workers: 1, Queue: 100, ClickQueue: 3})
+	b.busyLogEvery = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx, context.Background()) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	if err := srv.WaitConnected(wctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, ts, err := api.PostMessageContext(wctx, "C1", slack.MsgOptionBlocks(slack.NewActionBlock("acts",
+		slack.NewButtonBlockElement("press", "v", slack.NewTextBlockObject(slack.PlainTextType, "Press", false, false)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	click := func() string {
+		id, err := srv.Click(wctx, slackfake.Click{User: "U1", Channel: "C1", MessageTS: ts, ActionID: "press"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.WaitAck(wctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	click()
+	<-h.started // the only worker is busy with the first click
+	for range 5 {
+		click()
+	}
+	if n := b.refused.clicks.Load(); n != 2 {
+		t.Fatalf("clicks refused: got %d, want 2 (3 wait, within ClickQueue)", n)
+	}
+	close(h.block)
+	for range 3 {
+		select {
+		case <-h.started:
+		case <-wctx.Done():
+			t.Fatal("the waiting clicks did not run")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := h.clicks.Load(); n != 4 {
+		t.Fatalf("clicks handled: got %d, want 4", n)
+	}
+}
+
+// blockingClicks is a countingHandler whose clicks, too, say they started and wait.
+type blockingClicks struct{ countingHandler }
+
+func (h *blockingClicks) HandleInteraction(ctx context.Context, cb slack.InteractionCallback) {
+	h.started <- struct{}{}
+	select {
+	case <-h.block:
+	case <-ctx.Done():
+	}
+	h.clicks.Add(1)
+}
