@@ -88,6 +88,10 @@ start_sandbox() {
 		sleep 0.1
 	done
 	grep -q '^# ready' "$WORK/sandbox.env" || { say "medic sandbox did not get ready in 10s"; exit 1; }
+	# The pollers off: the calls counted are those behind the /status answers.
+	sed -i -E 's/^(  (alarm_)?poll_interval:) [^#]*/\1 0 /' "$WORK/medic.yaml"
+	grep -qE '^  poll_interval: 0 ' "$WORK/medic.yaml" && grep -qE '^  alarm_poll_interval: 0 ' "$WORK/medic.yaml" ||
+		{ say "could not turn the pollers off in $WORK/medic.yaml"; exit 1; }
 	sandbox_env=()
 	while IFS= read -r line; do
 		[[ -z $line || $line == \#* ]] && continue
@@ -155,3 +159,22 @@ done
 if [[ -z $BOLT ]]; then
 	echo "(the Bolt-JS peer was skipped: see the message above)"
 fi
+
+# The goals medic holds itself to (the crowd issue), per round, against the slack-go peer
+# of the same round: met or not, with the figure.
+echo
+echo "medic against its goals (per round; ratios against the slack-go peer of the same round):"
+for round in $(seq "$ROUNDS"); do
+	m=$WORK/medic.$round.json p=$WORK/slackgo-min.$round.json
+	calls=$(sed -n 's/^GitHub \([0-9]*\) calls.*AWS \([0-9]*\) (.*health \([0-9]*\) (.*/\1 \2 \3/p' "$WORK/medic.$round.world" | awk '{print $1+$2+$3}')
+	jq -r -n --slurpfile m "$m" --slurpfile p "$p" --arg round "$round" --arg calls "${calls:-?}" --arg n "$N" '
+		def verdict(ok): if ok then "met" else "NOT met" end;
+		$m[0] as $m | $p[0] as $p |
+		"  round \($round): ack p99 \($m.ack_p99_ms) ms (goal <= 15): \(verdict($m.ack_p99_ms <= 15)); " +
+		"ack p99 / slack-go p99 = \(($m.ack_p99_ms / $p.ack_p99_ms * 100 | round) / 100) (goal <= 0.25): \(verdict($m.ack_p99_ms <= 0.25 * $p.ack_p99_ms)); " +
+		"unacked within 3 s \($m.unacked_within_3s): \(verdict($m.unacked_within_3s == 0)); " +
+		"answers \($m.followups // 0 | tostring) of \($n); " +
+		"idle RSS \(($m.idle_vmrss_kb / 1024 * 10 | round) / 10) MiB (goal <= 25): \(verdict($m.idle_vmrss_kb <= 25 * 1024)); " +
+		"start -> connected \($m.start_to_connected_ms) ms (goal <= 50): \(verdict($m.start_to_connected_ms <= 50)); " +
+		"GitHub+AWS+health calls \($calls) incl. warm-up (goal <= 12): \(verdict(($calls | tonumber? // 999) <= 12))"'
+done
