@@ -86,6 +86,10 @@ const (
 	// homeMaxUsers bounds the people whose Home is kept up to date (the ones who
 	// opened it last); the others see it fresh when they open it again.
 	homeMaxUsers = 200
+	// homeRoundMax is the most Homes one refresh round publishes (Slack rate-limits
+	// views.publish); homePublishTimeout bounds one publish.
+	homeRoundMax       = 20
+	homePublishTimeout = 10 * time.Second
 	// homeReadTimeout bounds each read of a Home.
 	homeReadTimeout = 10 * time.Second
 )
@@ -116,6 +120,9 @@ type homeUser struct {
 	gathered, shown int
 	// send serializes their publishes.
 	send sync.Mutex
+	// noRole says their last Home was the no-role note: a change elsewhere never
+	// changes it, so Changed does not refresh it (an open does).
+	noRole bool
 }
 
 // NewHome returns a Home over src; it names the first required source missing.
@@ -198,7 +205,7 @@ func (h *Home) forgetOldestLocked(now time.Time) {
 func (h *Home) Changed() {
 	h.mu.Lock()
 	for _, u := range h.users {
-		u.dirty = true
+		u.dirty = u.dirty || !u.noRole
 	}
 	h.mu.Unlock()
 	h.kickRound()
@@ -249,12 +256,22 @@ func (h *Home) round(ctx context.Context) (more bool) {
 		case now.Sub(u.published) < homeDebounce:
 			more = true
 		default:
-			u.dirty, u.published = false, now
 			due = append(due, id)
 		}
 	}
+	// Slack limits views.publish: a round publishes at most homeRoundMax Homes, those
+	// waiting longest first; the rest wait for the next round.
+	sort.Slice(due, func(i, j int) bool {
+		a, b := h.users[due[i]], h.users[due[j]]
+		return a.published.Before(b.published) || (a.published.Equal(b.published) && due[i] < due[j])
+	})
+	if len(due) > homeRoundMax {
+		due, more = due[:homeRoundMax], true
+	}
+	for _, id := range due {
+		h.users[id].dirty, h.users[id].published = false, now
+	}
 	h.mu.Unlock()
-	sort.Strings(due)
 	reads := &homeReads{} // one read of each environment for the whole round
 	for _, user := range due {
 		h.publish(ctx, user, reads)
@@ -296,12 +313,16 @@ func (h *Home) publish(ctx context.Context, user string, reads *homeReads) {
 	if stale {
 		return
 	}
-	if err := h.src.Publisher.PublishHome(ctx, report); err != nil {
+	// Bounded: a Slack that rate-limits or stalls holds neither a Slack worker nor the
+	// refresh rounds for long.
+	pctx, cancel := context.WithTimeout(ctx, homePublishTimeout)
+	defer cancel()
+	if err := h.src.Publisher.PublishHome(pctx, report); err != nil {
 		h.log.Warn("publishing a home tab", zap.String("user", user), zap.Error(err))
 		return
 	}
 	h.mu.Lock()
-	u.shown = n
+	u.shown, u.noRole = n, report.NoRole
 	h.mu.Unlock()
 }
 
@@ -333,6 +354,11 @@ func (h *Home) report(ctx context.Context, user string, reads *homeReads) recove
 		}
 	}
 	if len(envs) == 0 {
+		// Roles that could not be checked name no environment to someone who may
+		// hold none: the note asks them to look again.
+		if len(r.Problems) > 0 {
+			r.Problems = []string{"Your roles could not be checked just now; open this tab again in a minute."}
+		}
 		r.NoRole = len(r.Problems) == 0
 		return r
 	}

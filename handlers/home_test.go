@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -384,5 +385,75 @@ func TestHomeRoundReadsOnce(t *testing.T) {
 	if st.incidents != 2 || st.jobs != 2 || st.deploys != 2 || st.pending != 1 {
 		t.Errorf("a round of %d Homes read incidents %d, jobs %d, deploys %d, requests %d times; want 2, 2, 2, 1",
 			len(users), st.incidents, st.jobs, st.deploys, st.pending)
+	}
+}
+
+// failingRoles fails every role check, as when a user group cannot be resolved.
+type failingRoles struct{}
+
+func (failingRoles) Has(context.Context, string, string, recovery.Role) (bool, error) {
+	return false, errors.New("usergroups.users.list: ratelimited")
+}
+
+// TestHomeRoundsAreBoundedAndSkipPeopleWithoutARole: a change refreshes at most
+// homeRoundMax Homes a round, those waiting longest first, the rest in the next round;
+// the Home of someone without a role (its note never changes) is not refreshed by a
+// change; and when roles cannot be checked, the note names no environment.
+func TestHomeRoundsAreBoundedAndSkipPeopleWithoutARole(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "prod"}})
+	st := fakeHomeStore{}
+	now := homeAt
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	pub := &countingPublisher{count: map[string]int{}, ch: make(chan string, 1000)}
+	roles := fakeRoles{}
+	var users []string
+	for i := range homeRoundMax + 5 {
+		u := fmt.Sprintf("U0R%03d", i)
+		roles[u+"@prod"] = recovery.RoleResponder
+		users = append(users, u)
+	}
+	h, err := NewHome(HomeSources{Roles: roles, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs, Publisher: pub, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, u := range append(users, "U0NOROLE") {
+		h.HomeOpened(ctx, u)
+	}
+	mu.Lock()
+	now = now.Add(homeDebounce)
+	mu.Unlock()
+	h.Changed()
+	if more := h.round(ctx); !more {
+		t.Error("the first round left nobody for the next")
+	}
+	refreshed := 0
+	for _, u := range users {
+		refreshed += pub.n(u) - 1
+	}
+	if refreshed != homeRoundMax {
+		t.Fatalf("the first round refreshed %d Homes, want homeRoundMax (%d)", refreshed, homeRoundMax)
+	}
+	mu.Lock()
+	now = now.Add(homeDebounce)
+	mu.Unlock()
+	h.round(ctx)
+	for _, u := range users {
+		if got := pub.n(u); got != 2 {
+			t.Errorf("%s's Home published %d times after two rounds, want 2", u, got)
+		}
+	}
+	if got := pub.n("U0NOROLE"); got != 1 {
+		t.Errorf("the Home of someone without a role was refreshed by a change: %d publishes, want 1", got)
+	}
+
+	failing, err := NewHome(HomeSources{Roles: failingRoles{}, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs, Publisher: pub, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := failing.Report(ctx, "U0ANYONE")
+	if len(r.Problems) != 1 || strings.Contains(strings.Join(r.Problems, " "), "prod") || len(r.Envs) != 0 {
+		t.Fatalf("roles not checked: problems %q, environments %d; want one note naming no environment", r.Problems, len(r.Envs))
 	}
 }
