@@ -172,10 +172,25 @@ func (e *APIError) RetryAfter() time.Duration { return e.Wait }
 // minRateLimitWait is the wait GitHub asks for after a rate limit that names none.
 const minRateLimitWait = time.Minute
 
+// withoutQuery drops the query of the URL a transport error names: a log's or an
+// archive's download URL carries its signed token there, and the error reaches logs.
+func withoutQuery(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	if u, perr := url.Parse(ue.URL); perr == nil && (u.RawQuery != "" || u.Fragment != "") {
+		u.RawQuery, u.Fragment = "", ""
+		ue.URL = u.String() + "?…"
+	}
+	return err
+}
+
 func wrap(op string, resp *gh.Response, err error) error {
 	if err == nil {
 		return nil
 	}
+	err = withoutQuery(err)
 	e := &APIError{Operation: op, Err: err}
 	if resp != nil {
 		e.Status = resp.StatusCode

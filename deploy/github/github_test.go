@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,14 @@ func TestErrorsAreSummarized(t *testing.T) {
 				t.Errorf("retry after: got %s, want %s to %s", w, tt.minWait, tt.maxWait)
 			}
 		})
+	}
+}
+
+// A transport error on a signed download URL keeps the URL's host and path, never its
+// query, where the signature is.
+func TestTransportErrorsDropTheSignedQuery(t *testing.T) {
+	err := wrap("DownloadJobLogs", nil, &url.Error{Op: "Get", URL: "https://results-receiver.actions.example/logs/1?sig=SECRETSIG&se=2026", Err: errors.New("connection reset by peer")})
+	if strings.Contains(err.Error(), "SECRETSIG") || !strings.Contains(err.Error(), "results-receiver.actions.example/logs/1") {
+		t.Fatalf("got %q: want the host and path without the query", err)
 	}
 }
