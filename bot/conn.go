@@ -15,7 +15,8 @@ import (
 // leave together, in order.
 //
 // Writes are acknowledged before they reach the socket, so a write error shows on a
-// later Write, and the flusher closes the connection on it: slack-go then reconnects
+// later Write, and the flusher closes the connection on it (Close writes what is
+// pending first): slack-go then reconnects
 // and Slack sends the envelopes whose acks were lost again, which medic's claims make
 // harmless. Each flush has its own deadline (writeTimeout); the deadlines gorilla sets
 // per frame would bound only the copy.
@@ -32,6 +33,10 @@ type gatheringConn struct {
 	spare   []byte
 	err     error
 	flushes int // write calls made to the socket (for tests)
+	// closing says Close was called: the flusher writes what is pending (within
+	// closeFlushTimeout), then stops and closes done.
+	closing bool
+	done    chan struct{}
 }
 
 // errConnClosed is what Write answers once the connection was closed.
@@ -40,10 +45,14 @@ var errConnClosed = errors.New("socket mode connection closed")
 const (
 	gatherWriteTimeout = 10 * time.Second
 	gatherMaxPending   = 1 << 20
+	// closeFlushTimeout bounds writing, at Close, what was still pending (the last acks,
+	// the close frame): a peer that stopped reading does not hold a reconnect or a
+	// shutdown longer.
+	closeFlushTimeout = time.Second
 )
 
 func newGatheringConn(c net.Conn) *gatheringConn {
-	g := &gatheringConn{Conn: c, writeTimeout: gatherWriteTimeout, maxPending: gatherMaxPending}
+	g := &gatheringConn{Conn: c, writeTimeout: gatherWriteTimeout, maxPending: gatherMaxPending, done: make(chan struct{})}
 	g.ready = sync.NewCond(&g.mu)
 	g.room = sync.NewCond(&g.mu)
 	go g.flush()
@@ -56,11 +65,14 @@ func newGatheringConn(c net.Conn) *gatheringConn {
 func (g *gatheringConn) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for g.err == nil && len(g.pending) > 0 && len(g.pending)+len(p) > g.maxPending {
+	for g.err == nil && !g.closing && len(g.pending) > 0 && len(g.pending)+len(p) > g.maxPending {
 		g.room.Wait()
 	}
 	if g.err != nil {
 		return 0, g.err
+	}
+	if g.closing {
+		return 0, errConnClosed
 	}
 	g.pending = append(g.pending, p...)
 	g.ready.Signal()
@@ -70,21 +82,26 @@ func (g *gatheringConn) Write(p []byte) (int, error) {
 // flush writes what has gathered, one call at a time, until the connection closes or
 // a write fails (then it closes the connection).
 func (g *gatheringConn) flush() {
+	defer close(g.done)
 	for {
 		g.mu.Lock()
-		for len(g.pending) == 0 && g.err == nil {
+		for len(g.pending) == 0 && g.err == nil && !g.closing {
 			g.ready.Wait()
 		}
-		if g.err != nil {
+		if g.err != nil || (g.closing && len(g.pending) == 0) {
 			g.mu.Unlock()
 			return
 		}
 		out := g.pending
 		g.pending = g.spare[:0]
 		g.flushes++
+		timeout := g.writeTimeout
+		if g.closing {
+			timeout = closeFlushTimeout
+		}
 		g.mu.Unlock()
 
-		err := g.Conn.SetWriteDeadline(time.Now().Add(g.writeTimeout))
+		err := g.Conn.SetWriteDeadline(time.Now().Add(timeout))
 		if err == nil {
 			_, err = g.Conn.Write(out)
 		}
@@ -104,14 +121,25 @@ func (g *gatheringConn) flush() {
 	}
 }
 
-// Close closes the connection; what had not been written yet is dropped.
+// Close writes what is still pending (the last acks, gorilla's close frame) within
+// closeFlushTimeout, then closes the connection. Later writes fail.
 func (g *gatheringConn) Close() error {
+	g.mu.Lock()
+	again := g.closing
+	g.closing = true
+	g.ready.Signal()
+	g.room.Broadcast()
+	g.mu.Unlock()
+	if again {
+		<-g.done
+		return nil
+	}
+	_ = g.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout)) // a write in progress too
+	<-g.done
 	g.mu.Lock()
 	if g.err == nil {
 		g.err = errConnClosed
 	}
-	g.ready.Signal()
-	g.room.Broadcast()
 	g.mu.Unlock()
 	return g.Conn.Close()
 }

@@ -182,3 +182,50 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// heldConn holds its first write until release is closed.
+type heldConn struct {
+	net.Conn
+	release chan struct{}
+	once    sync.Once
+	held    chan struct{}
+}
+
+func (h *heldConn) Write(p []byte) (int, error) {
+	h.once.Do(func() { close(h.held); <-h.release })
+	return h.Conn.Write(p)
+}
+
+// Close writes what is still pending before closing: the acks and the close frame
+// written just before a reconnect or a shutdown reach the peer.
+func TestGatheringConnWritesWhatIsPendingOnClose(t *testing.T) {
+	client, server := tcpPair(t)
+	h := &heldConn{Conn: client, release: make(chan struct{}), held: make(chan struct{})}
+	g := newGatheringConn(h)
+	if _, err := g.Write([]byte("first ")); err != nil {
+		t.Fatal(err)
+	}
+	<-h.held // the flusher is writing "first "
+	for _, f := range []string{"second ", "close-frame"} {
+		if _, err := g.Write([]byte(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		close(h.release)
+	}()
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(server)
+	if err != nil || string(got) != "first second close-frame" {
+		t.Fatalf("the peer read %q, %v; want every frame written before Close, then EOF", got, err)
+	}
+	if _, err := g.Write([]byte("late")); !errors.Is(err, errConnClosed) {
+		t.Fatalf("a write after Close: got %v, want errConnClosed", err)
+	}
+}
