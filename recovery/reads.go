@@ -65,22 +65,22 @@ func NewSharedReads(src ReadSources, freshness, timeout time.Duration, now func(
 
 // Functions reads env's functions, shared.
 func (s *SharedReads) Functions(ctx context.Context, env Environment) ([]FunctionStatus, error) {
-	return share(ctx, s, "functions", env, s.src.Functions.Functions)
+	return share(ctx, s, false, "functions", env, s.src.Functions.Functions)
 }
 
 // AlarmsFiring reads env's alarms in ALARM, shared.
 func (s *SharedReads) AlarmsFiring(ctx context.Context, env Environment) ([]Alarm, error) {
-	return share(ctx, s, "alarms", env, s.src.Alarms.AlarmsFiring)
+	return share(ctx, s, false, "alarms", env, s.src.Alarms.AlarmsFiring)
 }
 
 // CheckHealth calls env's health endpoint, shared.
 func (s *SharedReads) CheckHealth(ctx context.Context, env Environment) (HealthResult, error) {
-	return share(ctx, s, "health", env, s.src.Health.CheckHealth)
+	return share(ctx, s, false, "health", env, s.src.Health.CheckHealth)
 }
 
 // LastSuccessfulDeploy reads env's last good deploy, shared.
 func (s *SharedReads) LastSuccessfulDeploy(ctx context.Context, env Environment) (*Deploy, error) {
-	return share(ctx, s, "last-deploy", env, s.src.Deploys.LastSuccessfulDeploy)
+	return share(ctx, s, false, "last-deploy", env, s.src.Deploys.LastSuccessfulDeploy)
 }
 
 // share answers from the read of (what, env) in flight, or from a finished one younger
@@ -88,15 +88,15 @@ func (s *SharedReads) LastSuccessfulDeploy(ctx context.Context, env Environment)
 // own goroutine for all its askers, under the reads' own timeout: the first asker
 // leaving, or its deadline passing, does not cut it short for the others. An asker
 // whose ctx ends stops waiting, with ctx's error.
-func share[T any](ctx context.Context, s *SharedReads, what string, env Environment, read func(context.Context, Environment) (T, error)) (T, error) {
+func share[T any](ctx context.Context, s *SharedReads, fresh bool, what string, env Environment, read func(context.Context, Environment) (T, error)) (T, error) {
 	key := readKey{what, env.Name}
 	s.mu.Lock()
 	r := s.reads[key]
 	if r != nil {
 		select {
 		case <-r.done:
-			if r.err != nil || s.now().Sub(r.at) >= s.freshness {
-				r = nil // failed or too old: read again
+			if fresh || r.err != nil || s.now().Sub(r.at) >= s.freshness {
+				r = nil // wanted anew, failed or too old: read again
 			}
 		default: // in flight: wait for it
 		}
@@ -121,6 +121,30 @@ func share[T any](ctx context.Context, s *SharedReads, what string, env Environm
 	noteReadTime(ctx, r.at)
 	v, _ := r.val.(T)
 	return v, r.err
+}
+
+// Fresh returns the reads for those who must see the world as it is now, such as an
+// alert's diagnostics: they join a read in flight but never get a finished one again.
+// What they read is kept for the asks after them all the same (a /status right after an
+// alert answers from the alert's reads).
+func (s *SharedReads) Fresh() *FreshReads { return &FreshReads{s: s} }
+
+// FreshReads are SharedReads that never answer from a finished read (see Fresh).
+type FreshReads struct{ s *SharedReads }
+
+// Functions reads env's functions anew, or joins a read in flight.
+func (f *FreshReads) Functions(ctx context.Context, env Environment) ([]FunctionStatus, error) {
+	return share(ctx, f.s, true, "functions", env, f.s.src.Functions.Functions)
+}
+
+// AlarmsFiring reads env's alarms in ALARM anew, or joins a read in flight.
+func (f *FreshReads) AlarmsFiring(ctx context.Context, env Environment) ([]Alarm, error) {
+	return share(ctx, f.s, true, "alarms", env, f.s.src.Alarms.AlarmsFiring)
+}
+
+// CheckHealth calls env's health endpoint anew, or joins a call in flight.
+func (f *FreshReads) CheckHealth(ctx context.Context, env Environment) (HealthResult, error) {
+	return share(ctx, f.s, true, "health", env, f.s.src.Health.CheckHealth)
 }
 
 // readTimes collects, for one report, the time of the oldest read it was given.

@@ -221,6 +221,34 @@ func TestStatusAfterDiagnosticsSaysHowOldItsReadsAre(t *testing.T) {
 	}
 }
 
+// TestFreshReadsNeverReuseAFinishedRead: an alert's diagnostics (Fresh) read anew
+// though a read of a second ago is kept, and a /status after them answers from what
+// they read.
+func TestFreshReadsNeverReuseAFinishedRead(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	c := &countingSources{}
+	r := readsOf(t, c, 5*time.Second, clock)
+	fresh := r.Fresh()
+	if _, err := r.Functions(context.Background(), readsProd); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second)
+	if _, err := fresh.Functions(context.Background(), readsProd); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.calls.Load(); n != 2 {
+		t.Fatalf("calls after a shared read and a fresh one a second later: got %d, want 2", n)
+	}
+	now = now.Add(time.Second)
+	if _, err := r.Functions(context.Background(), readsProd); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.calls.Load(); n != 2 {
+		t.Fatalf("a shared ask after the fresh read: got %d calls, want 2 (the fresh read reused)", n)
+	}
+}
+
 func TestNewSharedReadsRequiresEverySource(t *testing.T) {
 	f := fakeSources{}
 	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f}, time.Second, time.Second, time.Now); err == nil {

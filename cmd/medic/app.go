@@ -211,8 +211,11 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 	if err != nil {
 		return nil, err
 	}
+	// An alert's diagnostics read the world anew (a failure changes it); /status and
+	// the Home tab may answer from their reads for status.freshness after.
+	fresh := s.reads.Fresh()
 	s.diagnoser, err = recovery.NewDiagnoser(recovery.DiagSources{
-		Runs: s.github, History: s.github, Env: s.aws, Records: s.aws, Functions: s.reads, Alarms: s.reads, Health: s.reads,
+		Runs: s.github, History: s.github, Env: s.aws, Records: s.aws, Functions: fresh, Alarms: fresh, Health: fresh,
 	}, cfg.Pipeline.DiagnosticTimeout, s.pipeline.RollbackJob, ext.now)
 	if err != nil {
 		return nil, err

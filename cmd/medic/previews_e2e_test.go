@@ -29,6 +29,7 @@ func withPreviews(workers int, timeout time.Duration) e2eOption {
 func TestPreviewsRunOffTheClickWorkers(t *testing.T) {
 	e, st := mustStartStaged(t, "canary-fail", withPreviews(2, 3*time.Second))
 	needTerraform(t, e)
+	e.app.terraform.wait() // the previews start at once: medic's Terraform check is over
 	e.deliver(st)
 	alert, _ := e.waitAlert("Production canary failed")
 	e.sb.Faults.Set("github:Tarball", fault.Rule{Hang: true, Times: 1}) // the first preview's download hangs
