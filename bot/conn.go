@@ -99,9 +99,11 @@ func (g *gatheringConn) flush() {
 		if g.closing {
 			timeout = closeFlushTimeout
 		}
+		// Set under the lock: Close's shorter deadline, set under it too, is never
+		// overwritten by this one.
+		err := g.Conn.SetWriteDeadline(time.Now().Add(timeout))
 		g.mu.Unlock()
 
-		err := g.Conn.SetWriteDeadline(time.Now().Add(timeout))
 		if err == nil {
 			_, err = g.Conn.Write(out)
 		}
@@ -127,6 +129,9 @@ func (g *gatheringConn) Close() error {
 	g.mu.Lock()
 	again := g.closing
 	g.closing = true
+	if !again {
+		_ = g.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout)) // a write in progress too
+	}
 	g.ready.Signal()
 	g.room.Broadcast()
 	g.mu.Unlock()
@@ -134,7 +139,6 @@ func (g *gatheringConn) Close() error {
 		<-g.done
 		return nil
 	}
-	_ = g.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout)) // a write in progress too
 	<-g.done
 	g.mu.Lock()
 	if g.err == nil {

@@ -319,6 +319,11 @@ func (h *Home) publish(ctx context.Context, user string, reads *homeReads) {
 	defer cancel()
 	if err := h.src.Publisher.PublishHome(pctx, report); err != nil {
 		h.log.Warn("publishing a home tab", zap.String("user", user), zap.Error(err))
+		// Not shown: a later round tries again (the debounce spaces the tries).
+		h.mu.Lock()
+		u.dirty = true
+		h.mu.Unlock()
+		h.kickRound()
 		return
 	}
 	h.mu.Lock()

@@ -457,3 +457,45 @@ func TestHomeRoundsAreBoundedAndSkipPeopleWithoutARole(t *testing.T) {
 		t.Fatalf("roles not checked: problems %q, environments %d; want one note naming no environment", r.Problems, len(r.Envs))
 	}
 }
+
+// failOncePublisher fails its first publish, as a 429 from Slack does.
+type failOncePublisher struct {
+	countingPublisher
+	failed bool
+}
+
+func (p *failOncePublisher) PublishHome(ctx context.Context, r recovery.HomeReport) error {
+	p.mu.Lock()
+	first := !p.failed
+	p.failed = true
+	p.mu.Unlock()
+	if first {
+		return errors.New("ratelimited")
+	}
+	return p.countingPublisher.PublishHome(ctx, r)
+}
+
+// A Home whose publish failed is published again in a later round, without a change.
+func TestHomePublishFailedIsTriedAgain(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "prod"}})
+	st := fakeHomeStore{}
+	now := homeAt
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	pub := &failOncePublisher{countingPublisher: countingPublisher{count: map[string]int{}, ch: make(chan string, 10)}}
+	h, err := NewHome(HomeSources{Roles: fakeRoles{"U0BOB@prod": recovery.RoleResponder}, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs, Publisher: pub, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.HomeOpened(context.Background(), "U0BOB") // refused by Slack
+	if got := pub.n("U0BOB"); got != 0 {
+		t.Fatalf("published %d times, want 0 (the publish failed)", got)
+	}
+	mu.Lock()
+	now = now.Add(homeDebounce)
+	mu.Unlock()
+	h.round(context.Background())
+	if got := pub.n("U0BOB"); got != 1 {
+		t.Fatalf("after the next round: published %d times, want 1", got)
+	}
+}

@@ -95,11 +95,14 @@ func share[T any](ctx context.Context, s *SharedReads, fresh bool, what string, 
 	if r != nil {
 		select {
 		case <-r.done:
-			if fresh || r.err != nil || s.now().Sub(r.at) >= s.freshness {
-				r = nil // wanted anew, failed or too old: read again
+			if r.err != nil || s.now().Sub(r.at) >= s.freshness {
+				r = nil // failed or too old: read again
 			}
 		default: // in flight: wait for it
 		}
+	}
+	if fresh {
+		r = nil // a read in flight may have begun before what the asker must see
 	}
 	if r == nil {
 		r = &sharedRead{done: make(chan struct{}), at: s.now()}
@@ -124,7 +127,8 @@ func share[T any](ctx context.Context, s *SharedReads, fresh bool, what string, 
 }
 
 // Fresh returns the reads for those who must see the world as it is now, such as an
-// alert's diagnostics: they join a read in flight but never get a finished one again.
+// alert's diagnostics: they always read anew (a read in flight may have begun before the
+// failure they report).
 // What they read is kept for the asks after them all the same (a /status right after an
 // alert answers from the alert's reads).
 func (s *SharedReads) Fresh() *FreshReads { return &FreshReads{s: s} }
@@ -132,17 +136,17 @@ func (s *SharedReads) Fresh() *FreshReads { return &FreshReads{s: s} }
 // FreshReads are SharedReads that never answer from a finished read (see Fresh).
 type FreshReads struct{ s *SharedReads }
 
-// Functions reads env's functions anew, or joins a read in flight.
+// Functions reads env's functions anew.
 func (f *FreshReads) Functions(ctx context.Context, env Environment) ([]FunctionStatus, error) {
 	return share(ctx, f.s, true, "functions", env, f.s.src.Functions.Functions)
 }
 
-// AlarmsFiring reads env's alarms in ALARM anew, or joins a read in flight.
+// AlarmsFiring reads env's alarms in ALARM anew.
 func (f *FreshReads) AlarmsFiring(ctx context.Context, env Environment) ([]Alarm, error) {
 	return share(ctx, f.s, true, "alarms", env, f.s.src.Alarms.AlarmsFiring)
 }
 
-// CheckHealth calls env's health endpoint anew, or joins a call in flight.
+// CheckHealth calls env's health endpoint anew.
 func (f *FreshReads) CheckHealth(ctx context.Context, env Environment) (HealthResult, error) {
 	return share(ctx, f.s, true, "health", env, f.s.src.Health.CheckHealth)
 }

@@ -249,6 +249,25 @@ func TestFreshReadsNeverReuseAFinishedRead(t *testing.T) {
 	}
 }
 
+// TestFreshReadsDoNotJoinAReadInFlight: a read in flight may have begun before the
+// failure an alert reports: a fresh ask makes its own.
+func TestFreshReadsDoNotJoinAReadInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &countingSources{hold: make(chan struct{})}
+		r := readsOf(t, c, 5*time.Second, time.Now)
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _ = r.CheckHealth(context.Background(), readsProd) })
+		synctest.Wait()
+		wg.Go(func() { _, _ = r.Fresh().CheckHealth(context.Background(), readsProd) })
+		synctest.Wait()
+		if n := c.calls.Load(); n != 2 {
+			t.Fatalf("calls with a fresh ask during a shared read: got %d, want 2", n)
+		}
+		close(c.hold)
+		wg.Wait()
+	})
+}
+
 func TestNewSharedReadsRequiresEverySource(t *testing.T) {
 	f := fakeSources{}
 	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f}, time.Second, time.Second, time.Now); err == nil {

@@ -123,20 +123,24 @@ func (b *claimBatcher) apply(batch []*claimReq) {
 		}
 		return nil
 	})
+	// One failed transaction must not cost every claim of the batch its protection
+	// against duplicates: each is tried again on its own, all of them within one more
+	// claimBatchTimeout (a store that stays stuck fails the rest at once).
+	retry, cancelRetry := context.WithTimeout(context.Background(), claimBatchTimeout)
+	defer cancelRetry()
 	for _, r := range batch {
 		if err != nil {
-			// One failed transaction must not cost every claim of the batch its
-			// protection against duplicates: each is tried again on its own.
-			r.ok, r.err = b.alone(r)
+			r.ok, r.err = b.alone(retry, r)
 		}
 		close(r.done)
 	}
 }
 
 // alone makes one claim in a statement of its own, after its batch failed.
-func (b *claimBatcher) alone(r *claimReq) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), claimBatchTimeout)
-	defer cancel()
+func (b *claimBatcher) alone(ctx context.Context, r *claimReq) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("claiming %s: %w", r.key, err)
+	}
 	res, err := b.s.q.ExecContext(ctx, claimSQL, r.key, r.at)
 	if err != nil {
 		return false, fmt.Errorf("claiming %s: %w", r.key, err)

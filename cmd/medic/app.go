@@ -197,7 +197,7 @@ func newSources(ctx context.Context, cfg *config.Config, ext external, envs *rec
 	// /status, alert diagnostics and previews share their reads for status.freshness;
 	// verification and the pollers read AWS, GitHub and health themselves.
 	if s.reads, err = recovery.NewSharedReads(recovery.ReadSources{Functions: s.aws, Alarms: s.aws, Health: s.health, Deploys: s.github},
-		*cfg.Status.Freshness, cfg.Status.SectionTimeout, ext.now); err != nil {
+		*cfg.Status.Freshness, max(cfg.Status.SectionTimeout, cfg.Pipeline.DiagnosticTimeout), ext.now); err != nil {
 		return nil, err
 	}
 	s.status, err = recovery.NewStatusService(envs, recovery.StatusSources{

@@ -556,7 +556,7 @@ func (c *Client) Tarball(ctx context.Context, sha string) (io.ReadCloser, error)
 	const op = "DownloadTarball"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, &APIError{Operation: op, Detail: "bad archive URL", Err: err}
+		return nil, &APIError{Operation: op, Detail: "bad archive URL", Err: withoutQuery(err)}
 	}
 	dresp, err := c.dl.Do(req)
 	if err != nil {

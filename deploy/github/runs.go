@@ -247,7 +247,7 @@ func (c *Client) download(ctx context.Context, u string) (string, error) {
 	const op = "DownloadJobLogs"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", &APIError{Operation: op, Detail: "bad log URL", Err: err}
+		return "", &APIError{Operation: op, Detail: "bad log URL", Err: withoutQuery(err)}
 	}
 	resp, err := c.dl.Do(req)
 	if err != nil {
