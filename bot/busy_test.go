@@ -23,20 +23,8 @@ func burst(t *testing.T, n, queue int, summaryEvery time.Duration) (srv *slackfa
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	h := &countingHandler{block: make(chan struct{}), started: make(chan struct{}, n)}
-	srv = slackfake.New(slackfake.Options{})
-	t.Cleanup(srv.Close)
-	api := slack.New(srv.BotToken(), slack.OptionAppLevelToken(srv.AppToken()), slack.OptionAPIURL(srv.APIURL()))
-	b := New(api, h, Options{Workers: 1, Queue: queue, Logger: zap.New(core)})
-	b.busyLogEvery = summaryEvery
-	ctx, cancel := context.WithCancel(context.Background())
+	srv, _, _, cancel, done, wctx := startBusyBot(t, h, Options{Workers: 1, Queue: queue, Logger: zap.New(core)}, summaryEvery)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, context.Background()) }()
-	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer wcancel()
-	if err := srv.WaitConnected(wctx, 1); err != nil {
-		t.Fatal(err)
-	}
 	send := func(user string) string {
 		id, err := srv.SlashCommand(wctx, slackfake.Command{User: user, Channel: "C1", Command: "/status", Text: "prod"})
 		if err != nil {
@@ -70,6 +58,28 @@ func burst(t *testing.T, n, queue int, summaryEvery time.Duration) (srv *slackfa
 		t.Fatal(err)
 	}
 	return srv, refused, logs
+}
+
+// startBusyBot runs a bot with h and opts (summaryEvery replacing its summary interval)
+// against a new fake Slack until cancel, and waits for its link; done receives Run's
+// result; wctx bounds the test's waits (30 s).
+func startBusyBot(t *testing.T, h Handler, opts Options, summaryEvery time.Duration) (srv *slackfake.Server, api *slack.Client, b *Bot, cancel context.CancelFunc, done chan error, wctx context.Context) {
+	t.Helper()
+	srv = slackfake.New(slackfake.Options{})
+	t.Cleanup(srv.Close)
+	api = slack.New(srv.BotToken(), slack.OptionAppLevelToken(srv.AppToken()), slack.OptionAPIURL(srv.APIURL()))
+	b = New(api, h, opts)
+	b.busyLogEvery = summaryEvery
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- b.Run(ctx, context.Background()) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(wcancel)
+	if err := srv.WaitConnected(wctx, 1); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return srv, api, b, cancel, done, wctx
 }
 
 // busySummaries are the summary lines of refused requests.
@@ -173,20 +183,8 @@ func TestBusySummaryResetsAndStaysQuietWithoutRefusals(t *testing.T) {
 // the worker is free.
 func TestClicksHaveTheirOwnBoundInTheQueue(t *testing.T) {
 	h := &blockingClicks{countingHandler: countingHandler{block: make(chan struct{}), started: make(chan struct{}, 10)}}
-	srv := slackfake.New(slackfake.Options{})
-	t.Cleanup(srv.Close)
-	api := slack.New(srv.BotToken(), slack.OptionAppLevelToken(srv.AppToken()), slack.OptionAPIURL(srv.APIURL()))
-	b := New(api, h, Options{Workers: 1, Queue: 100, ClickQueue: 3})
-	b.busyLogEvery = time.Hour
-	ctx, cancel := context.WithCancel(context.Background())
+	srv, api, b, cancel, done, wctx := startBusyBot(t, h, Options{Workers: 1, Queue: 100, ClickQueue: 3}, time.Hour)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, context.Background()) }()
-	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer wcancel()
-	if err := srv.WaitConnected(wctx, 1); err != nil {
-		t.Fatal(err)
-	}
 	_, ts, err := api.PostMessageContext(wctx, "C1", slack.MsgOptionBlocks(slack.NewActionBlock("acts",
 		slack.NewButtonBlockElement("press", "v", slack.NewTextBlockObject(slack.PlainTextType, "Press", false, false)))))
 	if err != nil {
