@@ -132,7 +132,11 @@ func (p *previewPool) drain(base context.Context, env string) {
 // close cancels running previews (they end as failed, saying medic stopped) and waits
 // for every queued one to say so.
 func (p *previewPool) close() {
+	// Under mu, as submit checks stopped: a preview is either refused or counted in wg
+	// before Wait, never added while Wait runs.
+	p.mu.Lock()
 	p.stopOnce.Do(func() { close(p.stopped) })
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 

@@ -360,3 +360,20 @@ func TestPreviewPoolCloseDoesNotWaitForAWorker(t *testing.T) {
 		}
 	})
 }
+
+// A preview submitted while the pool closes is either refused (errShutdown) or counted
+// before close waits: never added to the pool's count while close waits on it (the race
+// detector saw that in a shutdown during a /rollback; run this test with -race).
+func TestPreviewPoolSubmitRacingClose(t *testing.T) {
+	for range 200 {
+		p := newPreviewPool(PreviewConfig{Workers: 1, Queue: 4})
+		var wg sync.WaitGroup
+		var err error
+		wg.Go(func() { err = p.submit(context.Background(), "prod", func(context.Context) {}) })
+		p.close()
+		wg.Wait()
+		if err != nil && !errors.Is(err, errShutdown) {
+			t.Fatalf("submit while closing: got %v, want nil or errShutdown", err)
+		}
+	}
+}
