@@ -207,6 +207,11 @@ func TestEscalationMatrix(t *testing.T) {
 			}
 			e.wantPages(alert, 1, tt.first)
 			if tt.deadline == 0 {
+				// The round is counted when it ends, a moment after its page went out.
+				deadline := time.Now().Add(10 * time.Second)
+				for e.pollRounds("escalation") < 1 && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
 				if n := e.pollRounds("escalation"); n < 1 {
 					t.Errorf("escalation rounds: got %g, want at least 1 (the one the alert asked for)", n)
 				}
