@@ -6,7 +6,7 @@ import (
 )
 
 // clickCap bounds the clicks and form submissions waiting in the work queue apart from
-// the queue's own bound (slack.queue). A queued slash command keeps about 1 KiB; a
+// the queue's own bound (slack.queue). A queued slash command keeps its few short fields; a
 // queued click keeps Slack's whole callback, the clicked message's blocks included (up
 // to some 160 KiB): 8,192 of them could take over a gigabyte.
 type clickCap struct {

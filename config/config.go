@@ -322,7 +322,8 @@ const (
 	DefaultStatusFreshness = 5 * time.Second
 	DefaultWorkers         = 16
 	// DefaultSlackQueue holds a crowd: 5,000 people typing /status at once are all
-	// answered (a queued command is about 1 KiB).
+	// answered (a queued command keeps only its few short fields; clicks have a bound of
+	// their own, see bot.Options.ClickQueue).
 	DefaultSlackQueue = 8192
 	DefaultLogLevel   = "info"
 

@@ -229,16 +229,9 @@ func (h *Home) Run(ctx context.Context) error {
 	}
 }
 
-// sleepCtx waits d, or until ctx ends (returning its error).
+// sleepCtx waits d on the wall clock, or until ctx ends (returning its error).
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return recovery.Sleep(ctx, recovery.SystemClock{}, d)
 }
 
 // round publishes the Homes that changed, of the people who opened theirs within

@@ -70,8 +70,8 @@ func Rounds(ctx context.Context, clock Clock, interval time.Duration, wake <-cha
 	}
 }
 
-// sleep waits d on clock, or until ctx ends (then it returns ctx's error).
-func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+// Sleep waits d on clock, or until ctx ends (then it returns ctx's error).
+func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 	done := make(chan struct{})
 	stop := clock.AfterFunc(d, func() { close(done) })
 	select {

@@ -451,7 +451,7 @@ func (jr *jobRunner) recordJob(ctx context.Context, id string, change func(*Job)
 		if err == nil || errors.Is(err, ErrNotFound) || jr.now().Sub(start)+wait > patience {
 			return saved, err
 		}
-		if sleep(ctx, jr.clock, wait) != nil {
+		if Sleep(ctx, jr.clock, wait) != nil {
 			return saved, err
 		}
 		wait = min(2*wait, time.Second)

@@ -418,7 +418,7 @@ func (rq *requester) awaitAlertTS(ctx context.Context, in Incident) Incident {
 	wctx, cancel := context.WithTimeout(ctx, alertTSPatience)
 	defer cancel()
 	for i := 0; in.MessageTS == "" && i < 20; i++ {
-		if sleep(wctx, rq.clock, 100*time.Millisecond) != nil && ctx.Err() != nil {
+		if Sleep(wctx, rq.clock, 100*time.Millisecond) != nil && ctx.Err() != nil {
 			break // the asker left
 		}
 		if again, err := rq.incidents.Incident(ctx, in.ID); err == nil {
