@@ -191,6 +191,9 @@ type Slack struct {
 	CommandChannels []string `yaml:"command_channels"`
 	// AlertChannel is the default channel ID for alerts.
 	AlertChannel string `yaml:"alert_channel"`
+	// DrillChannel is the channel ID where /drill is taken and drills are played; empty
+	// turns drills off.
+	DrillChannel string `yaml:"drill_channel"`
 	// Workers bounds how many commands and clicks are handled at once.
 	Workers int `yaml:"workers"`
 	// Queue is how many acked commands and clicks may wait for a worker; past it medic
@@ -681,6 +684,9 @@ func (c *Config) Validate() Problems {
 	}
 	if c.Slack.AlertChannel != "" && !channelRE.MatchString(c.Slack.AlertChannel) {
 		add("slack.alert_channel", fmt.Sprintf("%q is not a Slack channel ID", c.Slack.AlertChannel), "use the channel's ID (C…), not its name")
+	}
+	if c.Slack.DrillChannel != "" && !channelRE.MatchString(c.Slack.DrillChannel) {
+		add("slack.drill_channel", fmt.Sprintf("%q is not a Slack channel ID", c.Slack.DrillChannel), "use the channel's ID (C…), not its name")
 	}
 	if !ghNameRE.MatchString(c.GitHub.Owner) {
 		add("github.owner", fmt.Sprintf("%q is not a GitHub owner", c.GitHub.Owner), "set the organisation or user that owns the repository")
