@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/medic-ops/medic"
 	"github.com/medic-ops/medic/config"
@@ -50,6 +53,10 @@ type withTickers struct {
 // of the shipped example, pointed at the sandbox as sandboxConfig points the example.
 type withConfig []byte
 
+// withLogs, given to mustStartStaged, also sends medic's log lines (debug and up) to
+// an observer the test reads.
+type withLogs struct{ core zapcore.Core }
+
 // withSandbox, given to mustStartStaged, changes the world and the config knowing the
 // sandbox (its endpoints), before the world is seeded and medic starts.
 type withSandbox func(sb *sandbox.Sandbox, w *sandbox.World, cfg *config.Config)
@@ -87,6 +94,7 @@ func mustStartStaged(t *testing.T, caseName string, options ...any) (*e2e, sandb
 	world := worldFromConfig(cfg)
 	var now func() time.Time
 	var ticks recovery.Clock
+	log := zaptest.NewLogger(t)
 	for _, o := range options {
 		switch o := o.(type) {
 		case e2eOption:
@@ -101,6 +109,10 @@ func mustStartStaged(t *testing.T, caseName string, options ...any) (*e2e, sandb
 		case withSandbox:
 			o(sb, &world, cfg)
 		case withConfig: // read above
+		case withLogs:
+			log = zaptest.NewLogger(t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+				return zapcore.NewTee(c, o.core)
+			})))
 		default:
 			t.Fatalf("unknown option %T", o)
 		}
@@ -122,7 +134,7 @@ func mustStartStaged(t *testing.T, caseName string, options ...any) (*e2e, sandb
 	t.Cleanup(cancel)
 	ext := sandboxExternal(sb, now)
 	ext.clock = ticks
-	d, err := startSandboxed(ctx, sb, cfg, ext, zaptest.NewLogger(t))
+	d, err := startSandboxed(ctx, sb, cfg, ext, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,6 +466,27 @@ func TestStatusSharesTheAlertsReads(t *testing.T) {
 // TestFirstRoundsWaitForTheSlackLink: while Slack takes 2 s to hand out the link, the
 // pollers' first rounds (GitHub's runs, CloudWatch's alarms) wait, so the start's CPU
 // goes to connecting; once the link is up they run.
+// TestStartPagesGivenBack: once the Slack link is up and the Terraform check is over,
+// medic gives back the pages of its executable that only the start used (memtrim).
+func TestStartPagesGivenBack(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	mustStartStaged(t, "", withLogs{core})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if got := logs.FilterMessage("gave the start's pages of medic's executable back").All(); len(got) == 1 {
+			f := got[0].ContextMap()
+			if m, _ := f["mappings"].(int64); m < 2 {
+				t.Errorf("gave back %v mappings, want the text and the read-only data: %v", f["mappings"], f)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("medic did not give its start's pages back within 20s of starting")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestFirstRoundsWaitForTheSlackLink(t *testing.T) {
 	during := make(chan int, 1)
 	rounds := func(sb *sandbox.Sandbox) int {

@@ -4,17 +4,42 @@ import (
 	"context"
 	"runtime/debug"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/internal/memtrim"
 )
 
-// settleMemory hands the start's garbage back to the OS once Slack is connected:
-// reading the config, opening the store and building the AWS, GitHub and Slack clients
-// leave a few MiB of freed heap that Go's scavenger would otherwise return only
-// slowly, and an idle medic should be small. It runs once.
+// settleMemory gives the start's memory back to the OS once Slack is connected and
+// the Terraform check is over (or settleWait passed): reading the config, opening the
+// store and building the AWS, GitHub and Slack clients leave a few MiB of freed heap
+// that Go's scavenger would otherwise return only slowly, and they touch pages all over
+// medic's executable that an idle medic does not use (memtrim). It runs once.
 func (a *app) settleMemory(ctx context.Context) {
-	if a.linkUp(ctx, 0) {
-		debug.FreeOSMemory()
+	if !a.linkUp(ctx, 0) {
+		return
 	}
+	if a.terraform != nil {
+		t := time.NewTimer(settleWait)
+		select {
+		case <-a.terraform.done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	debug.FreeOSMemory()
+	t, err := memtrim.Executable()
+	if err != nil {
+		a.log.Warn("could not give the start's pages of medic's executable back", zap.Error(err))
+		return
+	}
+	a.log.Debug("gave the start's pages of medic's executable back", zap.Int("mappings", t.Mappings),
+		zap.Int64("bytes", t.Bytes), zap.Int("kept", t.Skipped))
 }
+
+// settleWait bounds how long settleMemory waits for the Terraform check.
+const settleWait = 2 * time.Second
 
 // linkUp waits until the Slack link is up and reports true; false when ctx ended, or
 // when max (if positive) passed first.

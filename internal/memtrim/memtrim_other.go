@@ -1,0 +1,6 @@
+//go:build !linux
+
+package memtrim
+
+// Executable does nothing outside Linux.
+func Executable() (Trimmed, error) { return Trimmed{}, nil }
