@@ -31,6 +31,7 @@ Usage:
   medic config check [--config FILE] [--no-env]
                                           validate a config and the environment's
                                           tokens as serve does; list every problem
+  medic runbook  [--config FILE]          print the runbook this config carries out (Markdown)
   medic manifest                          print the Slack app manifest
   medic version                           print version and commit
 
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			return 2
 		}
 		return configCheckCmd(args[2:], stdout, stderr, getenv)
+	case "runbook":
+		return runbookCmd(args[1:], stdout, stderr)
 	case "manifest":
 		return manifestCmd(stdout, stderr)
 	case "version", "--version", "-v":
