@@ -15,7 +15,7 @@ func (g *gen) environments() {
 	g.p("Watched workflows (pipeline.workflows): %s. A role includes the ones before it: "+
 		"approvers may also request, admins may do both (access.roles; \"*\" holds in every environment). "+
 		"A request waits %s for approval (access.request_ttl).",
-		list(sortedKeys(g.pipeline.Workflows), "none"), g.cfg.Access.RequestTTL)
+		list(sortedKeys(g.pipeline.Workflows), "none"), dur(g.cfg.Access.RequestTTL))
 	header(&g.b, "Environment", "Severity", "Protected", "Destructive actions", "Alert channel", "Responders", "Approvers", "Admins", "Self-service")
 	for _, e := range g.envs {
 		m := g.membersOf(e.Name)

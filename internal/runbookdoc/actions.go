@@ -31,14 +31,14 @@ const (
 
 // actionDocs has one entry per action a scenario offers; New fails without one.
 var actionDocs = map[recovery.ActionID]actionDoc{
-	recovery.ActRerunFailed: {runs: "GitHub: `POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs`; medic follows the new attempt to its end"},
-	recovery.ActRerun:       {runs: "GitHub: `POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun`; medic follows the new attempt to its end"},
-	recovery.ActCancelRun:   {runs: "GitHub: `POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel`; medic follows the run until it stops"},
-	recovery.ActViewLogs:    {runs: "GitHub: `GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs`; the last 60 lines up to the error go to the alert's thread"},
+	recovery.ActRerunFailed:   {runs: "GitHub: `POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs`; medic follows the new attempt to its end"},
+	recovery.ActRerun:         {runs: "GitHub: `POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun`; medic follows the new attempt to its end"},
+	recovery.ActCancelRun:     {runs: "GitHub: `POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel`; medic follows the run until it stops"},
+	recovery.ActViewLogs:      {runs: "GitHub: `GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs`; the last 60 lines up to the error go to the alert's thread"},
 	recovery.ActViewArtifacts: {runs: "GitHub: `GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts`; listed in the thread with a download link (shown when the incident has a run)"},
-	recovery.ActAcknowledge: {runs: "records who acknowledged: the escalation stops and PagerDuty's incident is acknowledged", responder: true},
-	recovery.ActRefresh:     {runs: "gathers the scenario's diagnostics again"},
-	recovery.ActVerify:      {runs: "health endpoint (`GET` health.url with the X-API-Key from Secrets Manager) and CloudWatch `DescribeAlarms` (state ALARM); the verdict goes to the thread"},
+	recovery.ActAcknowledge:   {runs: "records who acknowledged: the escalation stops and PagerDuty's incident is acknowledged", responder: true},
+	recovery.ActRefresh:       {runs: "gathers the scenario's diagnostics again"},
+	recovery.ActVerify:        {runs: "health endpoint (`GET` health.url with the X-API-Key from Secrets Manager) and CloudWatch `DescribeAlarms` (state ALARM); the verdict goes to the thread"},
 	recovery.ActRevert: {runs: "GitHub Git Data API: if the commit is the branch's tip, `POST /repos/{owner}/{repo}/git/commits` (its parent's tree) and " +
 		"`PATCH /repos/{owner}/{repo}/git/refs/heads/{branch}` fast-forward, never forced; otherwise a revert commit on `medic/revert-<sha>` and " +
 		"`POST /repos/{owner}/{repo}/pulls`. The pipeline runs again from the revert; medic follows it"},
@@ -49,13 +49,13 @@ var actionDocs = map[recovery.ActionID]actionDoc{
 	recovery.ActCleanTestData: {runs: "DynamoDB: `DescribeTable` for the key schema, `Scan` of the keys of the environment's dynamodb_table, `DeleteItem` per key (4 at a time)", destructive: true},
 	recovery.ActRollback: {runs: "preview: `terraform plan` with the version variable at the last good SHA, saved; job: " + workspace + ", " + applySave +
 		", then " + verifyRun + ". If Terraform fails, medic offers Force Lambda update"},
-	recovery.ActEmergencyRollback: {runs: "asks which known good SHA; preview: `terraform plan` at it, saved; job: " + workspace + " (with the environment's lock timeout), " +
+	recovery.ActEmergencyRollback: {runs: "asks which known good SHA; preview: `terraform plan` at it, saved; job: " + workspace + ", " +
 		applySave + ", then " + verifyRun + ". If Terraform fails, medic offers Force Lambda update"},
 	recovery.ActForceLambdaUpdate: {runs: "per function: Lambda `UpdateFunctionCode` from `s3://{artifacts_bucket}/{short}/lambda-{sha}.zip` with Publish, then " +
 		"`GetFunctionConfiguration` until the update ends; then " + verifyRun, nuclear: true},
-	recovery.ActSetAlarmOK: {runs: "CloudWatch `SetAlarmState` to OK with the reason given; CloudWatch re-evaluates it at the next period"},
-	recovery.ActPageOnCall: {runs: "pages the escalation.on_call level: a mention in the thread, a direct message to each member and, for a level with pagerduty, a PagerDuty Events API v2 trigger"},
-	recovery.ActPageSenior: {runs: "pages the escalation.senior level, the same way"},
+	recovery.ActSetAlarmOK:     {runs: "CloudWatch `SetAlarmState` to OK with the reason given; CloudWatch re-evaluates it at the next period"},
+	recovery.ActPageOnCall:     {runs: "pages the escalation.on_call level: a mention in the thread, a direct message to each member and, for a level with pagerduty, a PagerDuty Events API v2 trigger"},
+	recovery.ActPageSenior:     {runs: "pages the escalation.senior level, the same way"},
 	recovery.ActDataCorruption: {runs: "asks why, then flags the incident as a data corruption risk: the matrix's data corruption row applies and pages at once"},
 	recovery.ActResolve:        {runs: "resolves the incident and posts the post-incident checklist in the thread", responder: true},
 	recovery.ActCreateIssue:    {runs: "GitHub: `POST /repos/{owner}/{repo}/issues` with incidents.issue_labels", responder: true},

@@ -12,7 +12,7 @@ func (g *gen) escalation() {
 	p := g.esc
 	g.p("## Escalation matrix")
 	g.p("The first row matching an incident applies. If nobody acknowledges the alert within the row's response time, medic pages "+
-		"the first step of its path, then the next step every %s (escalation.interval); the last step repeats. Acknowledging stops it.", p.Interval)
+		"the first step of its path, then the next step every %s (escalation.interval); the last step repeats. Acknowledging stops it.", dur(p.Interval))
 	header(&g.b, "Row", "Matches", "Response time", "Escalation path")
 	for _, r := range p.Matrix {
 		row(&g.b, text(r.Name), matchText(r), r.ResponseText(), g.pathText(r))

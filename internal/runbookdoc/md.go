@@ -2,6 +2,7 @@ package runbookdoc
 
 import (
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -16,7 +17,13 @@ func text(s string) string {
 	var b strings.Builder
 	for i, r := range s {
 		switch {
-		case strings.ContainsRune("\\`*_[]<>|~#!&{}", r):
+		case strings.ContainsRune("\\`*[]<>|~#!{}", r):
+			b.WriteByte('\\')
+		case r == '_' && !between(s, i):
+			// Inside a word, "_" opens no emphasis.
+			b.WriteByte('\\')
+		case r == '&' && i+1 < len(s) && (isWord(s[i+1]) || s[i+1] == '#'):
+			// "&amp;", "&#60;": only "&" before a name or "#" can start an entity.
 			b.WriteByte('\\')
 		case i == 0 && (r == '-' || r == '+' || r == '='):
 			b.WriteByte('\\')
@@ -26,6 +33,30 @@ func text(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// between reports whether the byte at i has a letter or digit on both sides.
+func between(s string, i int) bool {
+	if i == 0 || i+1 >= len(s) {
+		return false
+	}
+	return isWord(s[i-1]) && isWord(s[i+1])
+}
+
+func isWord(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// dur writes a duration as people do: 15m, 1h, 1h30m, 45s.
+func dur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func allDigits(s string) bool {
