@@ -14,8 +14,9 @@ import (
 )
 
 // incidentIDRE is what an incident ID looks like (INC- and eight Crockford base32
-// characters); anything else typed is refused before it reaches the store.
-var incidentIDRE = regexp.MustCompile(`^INC-[0-9A-Z]{8}$`)
+// characters; a drill's start with DRILL-); anything else typed is refused before it
+// reaches the store.
+var incidentIDRE = regexp.MustCompile(`^(DRILL-)?INC-[0-9A-Z]{8}$`)
 
 func (r *Router) pageCommand(ctx context.Context, log *zap.Logger, cmd slack.SlashCommand, reply func(string)) {
 	args := strings.Fields(cmd.Text)

@@ -148,6 +148,10 @@ type EngineDeps struct {
 	// Resolution, when set, lets incidents be resolved with a checklist, a report and a
 	// follow-up issue.
 	Resolution *ResolutionDeps
+	// IDPrefix starts every incident, request and job ID this engine makes (a drill's
+	// engine: "DRILL-", so its IDs never look like, or reach, real ones). Empty for
+	// the real engine.
+	IDPrefix string
 }
 
 // newEscalator is the engine's escalation and paging service, keeping its incidents
@@ -258,6 +262,7 @@ func NewEngine(d EngineDeps) (*Engine, error) {
 		if a.Branch == "" {
 			a.Branch = "main"
 		}
+		a.idPrefix = d.IDPrefix
 		previews = newPreviewPool(a.Previews)
 	}
 	if x := d.Escalation; x != nil {
@@ -663,7 +668,7 @@ func (e *Engine) findOrCreate(ctx context.Context, sig *Signal, scenario Scenari
 	setFindings(&in, findings, e.deps.Now())
 	err = e.deps.Incidents.CreateIncident(ctx, in)
 	for tries := 1; errors.Is(err, ErrIDTaken) && tries < maxIDDraws; tries++ {
-		in.ID = newIncidentID(e.deps.Now()) // a random ID drawn twice: draw again
+		in.ID = e.deps.IDPrefix + newIncidentID(e.deps.Now()) // a random ID drawn twice: draw again
 		err = e.deps.Incidents.CreateIncident(ctx, in)
 	}
 	if errors.Is(err, ErrDuplicate) {
@@ -785,7 +790,7 @@ func scenarioTitle(id ScenarioID) string {
 func (e *Engine) newIncident(sig Signal, scenario ScenarioID, env Environment) Incident {
 	now := e.deps.Now()
 	in := Incident{
-		ID:        newIncidentID(now),
+		ID:        e.deps.IDPrefix + newIncidentID(now),
 		Env:       env.Name,
 		Status:    IncidentOpen,
 		SourceKey: sig.SourceKey(),

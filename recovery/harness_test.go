@@ -60,3 +60,20 @@ func TestHarnessProdDeployFailureRollsBack(t *testing.T) {
 		t.Fatalf("audit of %s: got %v, want request.approved and job.succeeded", in.ID, got)
 	}
 }
+
+// A drill's engine (EngineDeps.IDPrefix) makes every incident, request and job ID with
+// its prefix, so none looks like a real one or is taken for it.
+func TestIDPrefixMarksEveryID(t *testing.T) {
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) { d.IDPrefix = "DRILL-" }))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	for what, id := range map[string]string{"incident": in.ID, "request": job.RequestID, "job": job.ID} {
+		if !strings.HasPrefix(id, "DRILL-") {
+			t.Errorf("%s ID %q: want it to start with DRILL-", what, id)
+		}
+	}
+	if !strings.HasPrefix(in.ID, "DRILL-INC-") || !strings.HasPrefix(job.RequestID, "DRILL-REQ-") || !strings.HasPrefix(job.ID, "DRILL-JOB-") {
+		t.Errorf("IDs %s %s %s: want DRILL-INC-, DRILL-REQ-, DRILL-JOB-", in.ID, job.RequestID, job.ID)
+	}
+	h.WaitJob(t, job.ID)
+}

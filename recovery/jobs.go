@@ -142,7 +142,7 @@ func (jr *jobRunner) startJob(ctx context.Context, r Request) (Job, error) {
 	}
 	now := jr.now()
 	job := Job{
-		ID: newID("JOB", now), Env: r.Env, Action: r.Action, IncidentID: r.IncidentID, RequestID: r.ID,
+		ID: jr.deps.idPrefix + newID("JOB", now), Env: r.Env, Action: r.Action, IncidentID: r.IncidentID, RequestID: r.ID,
 		State: JobPending, RequestedBy: r.RequestedBy, ApprovedBy: r.DecidedBy, CreatedAt: now, UpdatedAt: now,
 		Params: r.Params, Owner: jr.deps.Instance, LeaseUntil: now.Add(jr.deps.JobLease),
 		Channel: r.Channel, ThreadTS: orWord(r.ThreadTS, r.MessageTS), PlanSHA256: r.Preview.PlanSHA256,

@@ -98,6 +98,8 @@ type ActionDeps struct {
 	// one): a job left running or pending by another Instance is dead, and RecoverJobs
 	// marks it interrupted at once instead of waiting for its lease to lapse.
 	SoleProcess bool
+	// idPrefix is EngineDeps.IDPrefix, for the requests' and jobs' IDs.
+	idPrefix string
 }
 
 // VerifyConfig tunes verification: Watch keeps checking for that long (the runbook:
@@ -367,7 +369,7 @@ func (rq *requester) newRequest(env Environment, in *Incident, ar ActionRequest,
 	}
 	now := rq.now()
 	r := Request{
-		ID: newID("REQ", now), Env: env.Name, IncidentID: incidentIDOf(in), Action: ar.Action, Params: params,
+		ID: rq.deps.idPrefix + newID("REQ", now), Env: env.Name, IncidentID: incidentIDOf(in), Action: ar.Action, Params: params,
 		RequestedBy: ar.User, RequestedAt: now, ExpiresAt: now.Add(rq.deps.Policy.RequestTTL),
 		NeedsApproval: rq.deps.Policy.NeedsApproval(ar.Action, env, sev), State: RequestPending,
 		DedupeKey: strings.Join([]string{env.Name, incidentIDOf(in), string(ar.Action), params.SHA, params.LockID, params.Alarm, fmt.Sprint(params.RunID)}, "|"),
