@@ -18,6 +18,10 @@ func TestRunbookFollowsTheConfig(t *testing.T) {
 	if after == before {
 		t.Fatal("the edited config gives the same document")
 	}
+	if rows := tableRows(section(t, section(t, before, "## Scenario 4: Production deployment failed"), "**Who may press them:**")); len(rows) == 0 ||
+		rows[0][3] != "a second person, never the requester: approvers S0SRELEADS, U0MEDICADMIN (protected environment)" {
+		t.Errorf("prod's rollback approval in the default config: got %q, want the approvers and admins of \"*\"", rows)
+	}
 	rollback := tableRows(section(t, section(t, after, "## Scenario 4: Production deployment failed"), "**Who may press them:**"))
 	if len(rollback) == 0 || !strings.Contains(rollback[0][3], "U0PRODLEAD") {
 		t.Errorf("prod's rollback approval: got %q, want U0PRODLEAD among the approvers", rollback)
