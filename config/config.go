@@ -688,6 +688,14 @@ func (c *Config) Validate() Problems {
 	if c.Slack.DrillChannel != "" && !channelRE.MatchString(c.Slack.DrillChannel) {
 		add("slack.drill_channel", fmt.Sprintf("%q is not a Slack channel ID", c.Slack.DrillChannel), "use the channel's ID (C…), not its name")
 	}
+	if d := c.Slack.DrillChannel; d != "" && (d == c.Slack.AlertChannel || slices.Contains(c.Slack.CommandChannels, d)) {
+		add("slack.drill_channel", "is also a channel of real alerts or commands", "give drills a channel of their own: everything typed or clicked there goes to the drill")
+	}
+	for name, e := range c.Environments {
+		if d := c.Slack.DrillChannel; d != "" && e.AlertChannel == d {
+			add("slack.drill_channel", fmt.Sprintf("is also environment %s's alert channel", name), "give drills a channel of their own: everything typed or clicked there goes to the drill")
+		}
+	}
 	if !ghNameRE.MatchString(c.GitHub.Owner) {
 		add("github.owner", fmt.Sprintf("%q is not a GitHub owner", c.GitHub.Owner), "set the organisation or user that owns the repository")
 	}

@@ -88,6 +88,8 @@ func TestProblems(t *testing.T) {
 		{"workflow path", [2]string{"deploy-prod.yml", ".github/workflows/deploy-prod.yml"}, "environments.prod.deploy.workflow", "file name"},
 		{"channel name instead of ID", [2]string{"github:", "slack: {alert_channel: \"#ops\"}\ngithub:"}, "slack.alert_channel", "ID"},
 		{"drill channel name instead of ID", [2]string{"github:", "slack: {drill_channel: \"#game-day\"}\ngithub:"}, "slack.drill_channel", "ID"},
+		{"drill channel shared with alerts", [2]string{"github:", "slack: {alert_channel: C0OPS, drill_channel: C0OPS}\ngithub:"}, "slack.drill_channel", "own"},
+		{"drill channel shared with commands", [2]string{"github:", "slack: {command_channels: [C0OPS], drill_channel: C0OPS}\ngithub:"}, "slack.drill_channel", "own"},
 		{"bad store", [2]string{"github:", "store: mysql://x\ngithub:"}, "store", "sqlite:PATH"},
 		{"password in the store URL", [2]string{"github:", "store: postgres://medic:hunter2@db:5432/medic\ngithub:"}, "store", "PGPASSWORD"},
 		{"password parameter in the store URL", [2]string{"github:", "store: postgres://medic@db:5432/medic?sslmode=require&password=hunter2\ngithub:"}, "store", "PGPASSWORD"},

@@ -38,6 +38,9 @@ type Secrets struct {
 	PagerDutyRoutingKey string
 	// PagerDutyEventsURL (PAGERDUTY_EVENTS_URL) replaces https://events.pagerduty.com.
 	PagerDutyEventsURL string
+	// PagerDutyDrillRoutingKey (PAGERDUTY_DRILL_ROUTING_KEY) is the integration key of
+	// a PagerDuty service for drills; without it a drill never pages through PagerDuty.
+	PagerDutyDrillRoutingKey string
 	// Others are credentials in medic's environment that its libraries use
 	// (PGPASSWORD, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN): medic never shows them.
 	Others []string
@@ -62,7 +65,7 @@ var otherSecretVars = []string{"PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSI
 
 // Values are every secret value, for redaction wherever text leaves medic.
 func (s Secrets) Values() []string {
-	vs := append([]string{s.SlackAppToken, s.SlackBotToken, s.GitHubToken, s.WebhookSecret, s.PagerDutyRoutingKey}, s.Others...)
+	vs := append([]string{s.SlackAppToken, s.SlackBotToken, s.GitHubToken, s.WebhookSecret, s.PagerDutyRoutingKey, s.PagerDutyDrillRoutingKey}, s.Others...)
 	if s.GitHubApp != nil {
 		// The whole key, and each line of its body: a piece of it quoted alone (a
 		// line of a cut error message) goes too.
@@ -89,6 +92,9 @@ const (
 	EnvGitHubAPIURL  = "GITHUB_API_URL"
 	EnvPagerDutyKey  = "PAGERDUTY_ROUTING_KEY"
 	EnvPagerDutyURL  = "PAGERDUTY_EVENTS_URL"
+	// EnvPagerDutyDrillKey is the routing key drills page through (none: drills never
+	// page through PagerDuty).
+	EnvPagerDutyDrillKey = "PAGERDUTY_DRILL_ROUTING_KEY"
 
 	EnvGitHubAppID             = "GITHUB_APP_ID"
 	EnvGitHubAppPrivateKey     = "GITHUB_APP_PRIVATE_KEY"
@@ -110,6 +116,8 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 
 		PagerDutyRoutingKey: strings.TrimSpace(getenv(EnvPagerDutyKey)),
 		PagerDutyEventsURL:  strings.TrimSpace(getenv(EnvPagerDutyURL)),
+
+		PagerDutyDrillRoutingKey: strings.TrimSpace(getenv(EnvPagerDutyDrillKey)),
 	}
 	for _, name := range otherSecretVars {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -142,8 +150,14 @@ func SecretsFromEnv(getenv func(string) string) (Secrets, Problems) {
 	var appProblems Problems
 	s.GitHubApp, appProblems = gitHubAppFromEnv(getenv, s.GitHubToken != "")
 	ps = append(ps, appProblems...)
-	if s.PagerDutyRoutingKey != "" && strings.ContainsAny(s.PagerDutyRoutingKey, " \t\n") {
-		ps = append(ps, Problem{Key: EnvPagerDutyKey, Msg: "contains whitespace", Fix: "set it to the integration key alone"})
+	for _, k := range []struct{ name, val string }{{EnvPagerDutyKey, s.PagerDutyRoutingKey}, {EnvPagerDutyDrillKey, s.PagerDutyDrillRoutingKey}} {
+		if strings.ContainsAny(k.val, " \t\n") {
+			ps = append(ps, Problem{Key: k.name, Msg: "contains whitespace", Fix: "set it to the integration key alone"})
+		}
+	}
+	if s.PagerDutyDrillRoutingKey != "" && s.PagerDutyDrillRoutingKey == s.PagerDutyRoutingKey {
+		ps = append(ps, Problem{Key: EnvPagerDutyDrillKey, Msg: "is the same key as " + EnvPagerDutyKey + ": drills would page the real service",
+			Fix: "give drills a PagerDuty service of their own, or leave it unset"})
 	}
 	for _, u := range []struct{ name, val string }{{EnvSlackAPIURL, s.SlackAPIURL}, {EnvGitHubAPIURL, s.GitHubAPIURL}, {EnvPagerDutyURL, s.PagerDutyEventsURL}} {
 		if u.val == "" {
