@@ -57,6 +57,11 @@ type external struct {
 	// for tests that run two replicas on one SQLite file (the leader election's). In
 	// production a second medic on the same SQLite file is refused.
 	sharedStore bool
+	// slackWrap, when set, wraps the transport of every call to Slack (a drill's
+	// marks its messages DRILL).
+	slackWrap func(http.RoundTripper) http.RoundTripper
+	// drill, when set, makes this app a drill's: see drillWiring.
+	drill *drillWiring
 }
 
 // app is one running medic: store, Slack link, handlers, recovery engine, pollers and
@@ -86,6 +91,12 @@ type app struct {
 	terraform *pendingTerraform
 	// home keeps the Slack Home tab, told of changes by the engine's publishers.
 	home *handlers.Home
+	// router is what the bot hands people's commands and clicks to.
+	router *handlers.Router
+	// drill is set on a drill's app; drills on the app that takes /drill (config key
+	// slack.drill_channel).
+	drill  *drillWiring
+	drills *drills
 }
 
 // newApp wires medic from cfg. It opens the store and the listener, so a bad store
@@ -106,7 +117,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: st, now: ext.now, clock: ext.clock, escalationWake: make(chan struct{}, 1)}
+	a := &app{cfg: cfg, log: log, store: st, now: ext.now, clock: ext.clock, escalationWake: make(chan struct{}, 1), drill: ext.drill}
 	ok := false
 	defer func() {
 		if !ok {
@@ -126,6 +137,9 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 		return nil, err
 	}
 	a.newPollers(src)
+	if cfg.Slack.DrillChannel != "" && ext.drill == nil {
+		a.drills = newDrills(cfg, ext, a.log.Named("drill"), st)
+	}
 	if a.bot, err = a.newBot(src, api, poster, reg, ext.socketOptions); err != nil {
 		return nil, err
 	}
@@ -254,6 +268,9 @@ func newSlack(ext external, reg prometheus.Registerer) (*slack.Client, *bot.Post
 	if ext.httpClient != nil {
 		*slackHTTP = *ext.httpClient
 	}
+	if ext.slackWrap != nil {
+		slackHTTP.Transport = ext.slackWrap(slackHTTP.Transport)
+	}
 	slackHTTP.Transport = bot.RedactingTransport(slackHTTP.Transport, redactedWrites.WithLabelValues("slack").Inc)
 	slackOpts = append(slackOpts, slack.OptionHTTPClient(slackHTTP))
 	// After the HTTP client: slack-go wraps the client it has when this option applies.
@@ -276,8 +293,9 @@ func (a *app) newEngine(ext external, src *sources, api *slack.Client, poster *b
 		Diagnoser: src.diagnoser, Runs: src.github, History: src.github, Alarms: src.aws, Health: src.health, Commits: src.github,
 		Logger: a.log, Now: ext.now, Clock: ext.clock,
 		Actions:    actions,
-		Escalation: &recovery.EscalationDeps{Policy: cfg.DomainEscalation(), Pages: st, Due: st, Pagers: pagers, Wake: a.wakeEscalation},
+		Escalation: &recovery.EscalationDeps{Policy: a.escalationPolicy(), Pages: st, Due: st, Pagers: pagers, Wake: a.wakeEscalation},
 		Resolution: &recovery.ResolutionDeps{Checklists: poster, Issues: src.github, Labels: cfg.Incidents.IssueLabels, Checklist: cfg.Incidents.Checklist, Names: poster},
+		IDPrefix:   a.drill.idPrefix(),
 	})
 }
 
@@ -329,6 +347,10 @@ func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recove
 // newPagers are where pages go: Slack always, PagerDuty when a routing key is set.
 func (a *app) newPagers(ext external, api *slack.Client) ([]recovery.Pager, error) {
 	pagers := []recovery.Pager{bot.NewSlackPager(api)}
+	if ext.secrets.PagerDutyRoutingKey == "" && a.drill != nil {
+		a.log.Info("this drill never pages through PagerDuty: PAGERDUTY_DRILL_ROUTING_KEY is not set")
+		return pagers, nil
+	}
 	if ext.secrets.PagerDutyRoutingKey == "" {
 		a.log.Info("PagerDuty is off: PAGERDUTY_ROUTING_KEY is not set; pages go to Slack only")
 		return pagers, nil
@@ -352,6 +374,10 @@ func (a *app) newPollers(src *sources) {
 // newBot makes the Slack side: the Socket Mode bot and the router it hands people's
 // commands and clicks to, which hands them to the engine.
 func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg prometheus.Registerer, socketOptions []socketmode.Option) (*bot.Bot, error) {
+	var home handlers.HomeService
+	if a.drill == nil {
+		home = a.home // a drill keeps no Home tab
+	}
 	router, err := handlers.NewRouter(poster, handlers.Services{
 		Status:     src.status,
 		Requests:   a.engine,
@@ -359,7 +385,7 @@ func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg pr
 		Paging:     a.engine,
 		Resolution: a.engine,
 		Incidents:  a.engine,
-		Home:       a.home,
+		Home:       home,
 	}, handlers.Options{
 		CommandChannels: a.cfg.Slack.CommandChannels,
 		Environments:    src.envs.Names(),
@@ -368,7 +394,12 @@ func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg pr
 	if err != nil {
 		return nil, err
 	}
-	return bot.New(api, router, bot.Options{
+	a.router = router
+	var h bot.Handler = router
+	if a.drills != nil {
+		h = drillRouter{real: router, drills: a.drills}
+	}
+	return bot.New(api, h, bot.Options{
 		Workers:       a.cfg.Slack.Workers,
 		Queue:         a.cfg.Slack.Queue,
 		Claimer:       src.store,
@@ -500,6 +531,26 @@ func (a *app) run(ctx context.Context) error {
 	grace, endGrace := graceAfter(ctx, a.cfg.ShutdownGrace)
 	defer endGrace()
 	a.serveHTTP(ctx, grace, g)
+	if a.drill == nil {
+		// A drill's app has no Slack link, no Home and no memory of its own to settle:
+		// the app that took /drill hands it its commands and clicks.
+		a.runSlack(ctx, grace, g)
+	}
+	g.Go(func() error { return a.leader.run(ctx) })
+	g.Go(func() error { return a.purgeClaims(ctx) })
+	g.Go(func() error {
+		a.engine.Run(ctx, grace)
+		// Running recovery jobs finish their step, or are interrupted and say so.
+		a.engine.DrainJobs(grace)
+		return nil
+	})
+	a.runRounds(ctx, g)
+	return g.Wait()
+}
+
+// runSlack runs the Slack link, the settling of the start's memory, the Home tab and
+// the drills in g until ctx ends.
+func (a *app) runSlack(ctx, grace context.Context, g *errgroup.Group) {
 	g.Go(func() error {
 		// Queued Slack work finishes, or its context ends with the grace.
 		err := a.bot.Run(ctx, grace)
@@ -511,18 +562,11 @@ func (a *app) run(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return a.leader.run(ctx) })
-	g.Go(func() error { return a.purgeClaims(ctx) })
 	g.Go(func() error { a.settleMemory(ctx); return nil })
 	g.Go(func() error { return a.home.Run(ctx) })
-	g.Go(func() error {
-		a.engine.Run(ctx, grace)
-		// Running recovery jobs finish their step, or are interrupted and say so.
-		a.engine.DrainJobs(grace)
-		return nil
-	})
-	a.runRounds(ctx, g)
-	return g.Wait()
+	if a.drills != nil {
+		g.Go(func() error { a.drills.run(ctx, a.bot.Ready); return nil })
+	}
 }
 
 // graceAfter returns a context that ends grace after ctx does, with a cause naming

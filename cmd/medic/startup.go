@@ -52,7 +52,11 @@ func (a *app) linkUp(ctx context.Context, max time.Duration) bool {
 		defer d.Stop()
 		deadline = d.C
 	}
-	for !a.bot.Ready() {
+	ready := a.bot.Ready
+	if a.drill != nil {
+		ready = a.drill.linkUp // the link of the app that took /drill
+	}
+	for !ready() {
 		select {
 		case <-ctx.Done():
 			return false

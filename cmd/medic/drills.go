@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/bot"
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/recovery"
+	"github.com/medic-ops/medic/sandbox"
+	"github.com/medic-ops/medic/store"
+)
+
+// Drills: `/drill <scenario>` plays one of the runbook's failure cases in the team's
+// real workspace, in slack.drill_channel, against a private sandbox in this process
+// (its GitHub, AWS, health checks and Terraform state). Each drill is a medic of its
+// own (a drill's app) with its own store, IDs starting with DRILL-, escalation to the
+// drill's participants only, and every message it sends marked DRILL. It shares only
+// Slack with the real medic: commands, clicks and forms of the drill channel (and any
+// naming a DRILL- ID) are handed to it, and nothing else is.
+
+// drillPrefix starts the IDs of a drill's incidents, requests and jobs, and of drills.
+const drillPrefix = "DRILL-"
+
+// drillNote is the line every drill message carries.
+const drillNote = ":fire_extinguisher: *DRILL*: a practice run against medic's private sandbox. No real GitHub, AWS or PagerDuty is touched."
+
+// drillMaxLength ends a drill nobody ended.
+const drillMaxLength = 4 * time.Hour
+
+// drillWiring is what makes an app a drill's.
+type drillWiring struct {
+	// participants are paged for every level of the escalation, and nobody else.
+	participants []string
+	// speed divides the escalation's interval and response times (1: as configured).
+	speed int
+	// linkUp tells whether the real medic's Slack link is up.
+	linkUp func() bool
+}
+
+// idPrefix is the prefix of the IDs the app makes: DRILL- for a drill's, none else.
+func (w *drillWiring) idPrefix() string {
+	if w == nil {
+		return ""
+	}
+	return drillPrefix
+}
+
+// escalationPolicy is the app's escalation: the config's, or for a drill the same
+// matrix paging the drill's participants only, faster when asked.
+func (a *app) escalationPolicy() *recovery.EscalationPolicy {
+	p := a.cfg.DomainEscalation()
+	if a.drill == nil {
+		return p
+	}
+	// PagerDuty is paged only when PAGERDUTY_DRILL_ROUTING_KEY is set (newPagers).
+	for name, l := range p.Levels {
+		l.Slack = slices.Clone(a.drill.participants)
+		p.Levels[name] = l
+	}
+	speed := time.Duration(max(a.drill.speed, 1))
+	p.Interval = max(p.Interval/speed, time.Second)
+	for i := range p.Matrix {
+		p.Matrix[i].Response /= speed
+	}
+	return p
+}
+
+// drills keeps this medic's drills: one at a time.
+type drills struct {
+	cfg    *config.Config
+	ext    external
+	log    *zap.Logger
+	store  *store.Store
+	poster *bot.Poster
+	access *recovery.Access
+
+	mu  sync.Mutex
+	cur *drill
+	// running is set while run runs; linkUp tells whether the real medic's Slack link
+	// is up (set by run).
+	running bool
+	linkUp  func() bool
+}
+
+// newDrills makes the drills of the medic configured by cfg. Its answers go through a
+// Slack client of its own that marks them DRILL.
+func newDrills(cfg *config.Config, ext external, log *zap.Logger, st *store.Store) *drills {
+	ext.slackWrap = markDrill
+	_, poster := newSlack(ext, prometheus.NewRegistry())
+	roles, _ := cfg.DomainAccess()
+	return &drills{cfg: cfg, ext: ext, log: log, store: st, poster: poster,
+		access: recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now)}
+}
+
+// markDrill marks every message a drill sends to Slack.
+func markDrill(next http.RoundTripper) http.RoundTripper { return bot.DrillMarking(next, drillNote) }
+
+// run keeps the drills until ctx ends, then stops the one running.
+func (d *drills) run(ctx context.Context, linkUp func() bool) {
+	d.mu.Lock()
+	d.running, d.linkUp = true, linkUp
+	d.mu.Unlock()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.mu.Lock()
+			d.running = false
+			d.mu.Unlock()
+			d.end(context.WithoutCancel(ctx), "", "medic stopped")
+			return
+		case <-t.C:
+			d.watch(ctx)
+		}
+	}
+}
+
+// drill is one drill running.
+type drill struct {
+	id, scenario string
+	starter      string
+	participants []string
+	speed        int
+	started      time.Time
+	sb           *sandbox.Sandbox
+	app          *app
+	dir          string
+	stop         context.CancelFunc
+	// exited is closed when the drill's medic stopped.
+	exited chan struct{}
+	// secret signs the webhooks staged for the drill's medic (drawn per drill).
+	secret string
+}
+
+// drillUsage is /drill's help.
+const drillUsage = "`/drill list` lists the scenarios; `/drill <scenario> [@people…] [fast]` starts one here with you and the people named " +
+	"(they are the only ones paged; `fast` makes the escalation 10 times faster); `/drill stop <id>` ends it with its report."
+
+// command answers /drill.
+func (d *drills) command(ctx context.Context, cmd slack.SlashCommand) {
+	reply := func(text string) {
+		if err := d.poster.Ephemeral(ctx, cmd.ChannelID, cmd.UserID, cmd.ResponseURL, text); err != nil {
+			d.log.Error("could not answer /drill", zap.String("user", cmd.UserID), zap.Error(err))
+		}
+	}
+	if cmd.ChannelID != d.cfg.Slack.DrillChannel {
+		reply(fmt.Sprintf("Drills are played in <#%s>: type /drill there.", d.cfg.Slack.DrillChannel))
+		return
+	}
+	if ok, err := d.responder(ctx, cmd.UserID); err != nil || !ok {
+		d.log.Info("drill refused: not a responder", zap.String("user", cmd.UserID), zap.Error(err))
+		reply("Only responders (config key access.roles) run drills." + map[bool]string{true: " medic could not check your role: try again."}[err != nil])
+		return
+	}
+	args := strings.Fields(cmd.Text)
+	switch {
+	case len(args) == 0 || args[0] == "help":
+		reply(drillUsage)
+	case args[0] == "list":
+		reply(d.list())
+	case args[0] == "stop":
+		if len(args) != 2 {
+			reply("Usage: `/drill stop <id>`, with the ID the drill's first message gives.")
+			return
+		}
+		reply(d.end(ctx, args[1], "stopped by "+fmt.Sprintf("<@%s>", cmd.UserID)))
+	default:
+		reply(d.startCommand(ctx, cmd.UserID, args))
+	}
+}
+
+// responder tells whether user is a responder of one of the environments.
+func (d *drills) responder(ctx context.Context, user string) (bool, error) {
+	var last error
+	for _, env := range slices.Sorted(mapKeys(d.cfg.Environments)) {
+		ok, err := d.access.Has(ctx, user, env, recovery.RoleResponder)
+		if ok {
+			return true, nil
+		}
+		last = err
+	}
+	return false, last
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// list names the scenarios a drill can play, and the drill running.
+func (d *drills) list() string {
+	var b strings.Builder
+	b.WriteString("Scenarios to drill (`/drill <scenario>`):\n")
+	for _, c := range sandbox.Cases() {
+		fmt.Fprintf(&b, "• `%s`: %s\n", c.Name, c.About)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c := d.cur; c != nil {
+		fmt.Fprintf(&b, "Running: `%s` (%s), started by <@%s> %s ago.", c.id, c.scenario, c.starter, d.ext.now().Sub(c.started).Round(time.Second))
+	} else {
+		b.WriteString("No drill is running.")
+	}
+	return b.String()
+}
+
+// mentionRE is a person as Slack escapes a mention in a command's text.
+var mentionRE = regexp.MustCompile(`^<@([UW][A-Z0-9]{2,20})(\|[^>]{0,80})?>$`)
+
+// startCommand starts the drill args ask for, as user, and says how it went.
+func (d *drills) startCommand(ctx context.Context, user string, args []string) string {
+	c, ok := sandbox.CaseByName(args[0])
+	if !ok {
+		return fmt.Sprintf("medic has no scenario %q. %s", cut(args[0], 40), drillUsage)
+	}
+	people, speed := []string{user}, 1
+	for _, a := range args[1:] {
+		if m := mentionRE.FindStringSubmatch(a); m != nil {
+			people = append(people, m[1])
+			continue
+		}
+		if a == "fast" {
+			speed = 10
+			continue
+		}
+		return fmt.Sprintf("medic does not understand %q: name people with @ (Slack sends their IDs), or say `fast`. %s", cut(a, 40), drillUsage)
+	}
+	slices.Sort(people)
+	people = slices.Compact(people)
+	id, err := d.start(ctx, c, user, people, speed)
+	if err != nil {
+		var ue *recovery.UserError
+		if errors.As(err, &ue) {
+			return ue.Msg
+		}
+		d.log.Error("could not start a drill", zap.String("scenario", c.Name), zap.Error(err))
+		return "medic could not start the drill: " + recovery.Redact(err.Error())
+	}
+	return fmt.Sprintf("Drill `%s` started: its alert comes in a moment. `/drill stop %s` ends it.", id, id)
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// start starts a drill of c: a sandbox, a drill's app on it, the case staged.
+func (d *drills) start(ctx context.Context, c sandbox.Case, starter string, people []string, speed int) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.running {
+		return "", &recovery.UserError{Msg: "medic is starting or stopping: try again in a moment."}
+	}
+	if cur := d.cur; cur != nil {
+		return "", &recovery.UserError{Msg: fmt.Sprintf("Drill `%s` (%s) is running: one at a time. `/drill stop %s` ends it.", cur.id, cur.scenario, cur.id)}
+	}
+	if !d.store.Sole() {
+		return "", &recovery.UserError{Msg: "Drills need a medic with one replica (a SQLite store): with several, Slack hands a drill's clicks to any of them, and the drill lives in one."}
+	}
+	dr := &drill{id: drillPrefix + strings.TrimPrefix(newRandomID(), "-"), scenario: c.Name, starter: starter,
+		participants: people, speed: speed, started: d.ext.now()}
+	if err := d.open(ctx, dr); err != nil {
+		dr.close()
+		return "", err
+	}
+	d.cur = dr
+	d.auditDrill(ctx, starter, "drill.started", dr, map[string]string{"participants": strings.Join(people, ","), "speed": fmt.Sprint(speed)})
+	go d.stage(context.WithoutCancel(ctx), dr, c)
+	return dr.id, nil
+}
+
+// newRandomID is 8 characters of Crockford base32.
+func newRandomID() string {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[b[i]%32]
+	}
+	return string(b)
+}
+
+// open makes dr's sandbox and app, and runs the app until the drill ends (not when
+// ctx, the command's, does).
+func (d *drills) open(ctx context.Context, dr *drill) error {
+	dir, err := os.MkdirTemp(d.cfg.Terraform.WorkDir, "medic-drill-")
+	if err != nil {
+		return fmt.Errorf("making the drill's directory: %w", err)
+	}
+	dr.dir = dir
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
+	dr.sb = sandbox.Start(sandbox.Options{})
+	cfg, err := drillConfig(d.cfg, dr.sb, dir)
+	if err != nil {
+		return err
+	}
+	if err := dr.sb.Seed(worldFromConfig(cfg)); err != nil {
+		return fmt.Errorf("seeding the drill's sandbox: %w", err)
+	}
+	ext := drillExternal(d.ext, dr)
+	ext.drill = &drillWiring{participants: dr.participants, speed: dr.speed, linkUp: d.linkUp}
+	a, err := newApp(ctx, cfg, ext, d.log.With(zap.String("drill", dr.id)))
+	if err != nil {
+		return fmt.Errorf("starting the drill's medic: %w", err)
+	}
+	dr.app = a
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	dr.stop, dr.exited = stop, make(chan struct{})
+	go func() {
+		defer close(dr.exited)
+		if err := a.run(runCtx); err != nil {
+			d.log.Error("a drill's medic stopped", zap.String("drill", dr.id), zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// close stops dr's app and sandbox and removes its directory; what was never made is
+// skipped.
+func (dr *drill) close() {
+	if dr.stop != nil {
+		dr.stop()
+		<-dr.exited
+	}
+	if dr.app != nil {
+		dr.app.close()
+	}
+	if dr.sb != nil {
+		dr.sb.Close()
+	}
+	if dr.dir != "" {
+		_ = os.RemoveAll(dr.dir)
+	}
+}
+
+// stage stages c in dr's sandbox, as if it happened just now, and delivers its
+// webhooks to the drill's medic (the drill's pollers find the rest).
+func (d *drills) stage(ctx context.Context, dr *drill, c sandbox.Case) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	st, err := c.Stage(dr.sb, d.ext.now())
+	if err == nil && len(st.Deliveries) > 0 {
+		err = st.Deliver(ctx, dr.sb, "http://"+dr.app.addr()+"/webhooks/github", dr.secret)
+	}
+	if err != nil {
+		d.log.Error("could not stage the drill's scenario", zap.String("drill", dr.id), zap.Error(err))
+		d.end(ctx, dr.id, "its scenario could not be staged: "+recovery.Redact(err.Error()))
+	}
+}
