@@ -34,7 +34,9 @@ func trim(smaps []byte, path string, drop func(start, end uintptr) error) (Trimm
 		if m.path != path || !m.readOnlyPrivate() {
 			continue
 		}
-		if m.anonKB != 0 {
+		if m.anonKB != 0 || m.swapKB != 0 {
+			// Written or relocated pages, resident or swapped out: dropping them would
+			// bring the file's back in their place.
 			t.Skipped++
 			continue
 		}
@@ -54,6 +56,7 @@ type mapping struct {
 	path       string
 	rssKB      int64
 	anonKB     int64
+	swapKB     int64
 }
 
 // readOnlyPrivate reports whether the mapping can be neither written nor shared: its
@@ -80,6 +83,8 @@ func parseSmaps(b []byte) []mapping {
 			cur.rssKB = kb
 		} else if kb, ok := field(line, "Anonymous:"); ok {
 			cur.anonKB = kb
+		} else if kb, ok := field(line, "Swap:"); ok {
+			cur.swapKB = kb
 		}
 	}
 	return out
@@ -130,4 +135,17 @@ func field(line, name string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(f[0], 10, 64)
 	return n, err == nil
+}
+
+// isPIE tells whether an ELF header (its first 18 bytes) is a shared object's: e_type,
+// at offset 16, is ET_DYN (3), little- or big-endian as EI_DATA says.
+func isPIE(h []byte) bool {
+	if len(h) < 18 || string(h[:4]) != "\x7fELF" {
+		return false
+	}
+	typ := uint16(h[16]) | uint16(h[17])<<8
+	if h[5] == 2 { // ELFDATA2MSB
+		typ = uint16(h[16])<<8 | uint16(h[17])
+	}
+	return typ == 3
 }

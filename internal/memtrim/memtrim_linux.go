@@ -4,6 +4,7 @@ package memtrim
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -17,11 +18,31 @@ func Executable() (Trimmed, error) {
 	if err != nil {
 		return Trimmed{}, fmt.Errorf("memtrim: %w", err)
 	}
+	if pie, err := positionIndependent(); err != nil || pie {
+		// A position-independent executable has pages relocated at start in its
+		// read-only mappings: it is left alone rather than told apart page by page.
+		return Trimmed{}, err
+	}
 	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return Trimmed{}, fmt.Errorf("memtrim: %w", err)
 	}
 	return trim(smaps, exe, dontNeed)
+}
+
+// positionIndependent tells whether this process's executable is an ELF shared object
+// (ET_DYN: a PIE), from its header.
+func positionIndependent() (bool, error) {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return false, fmt.Errorf("memtrim: %w", err)
+	}
+	defer f.Close()
+	var h [18]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return false, fmt.Errorf("memtrim: reading the executable's header: %w", err)
+	}
+	return isPIE(h[:]), nil
 }
 
 // dontNeed drops start..end from the resident set. Madvise's []byte form would need the

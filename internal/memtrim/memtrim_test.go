@@ -30,6 +30,10 @@ Anonymous:             0 kB
 7f0000010000-7f0000020000 r--p 00000000 fd:00 98                         /opt/medic/bin/medic (deleted)
 Rss:                  64 kB
 Anonymous:             0 kB
+7f0000020000-7f0000030000 r--p 00000000 fd:00 1234                       /opt/medic/bin/medic
+Rss:                   0 kB
+Anonymous:             0 kB
+Swap:                 12 kB
 7ffe61b8a000-7ffe61bab000 rw-p 00000000 00:00 0                          [stack]
 Rss:                  16 kB
 `
@@ -52,7 +56,7 @@ func TestTrimDropsOnlyTheExecutablesCleanReadOnlyMappings(t *testing.T) {
 	if !reflect.DeepEqual(dropped, want) {
 		t.Errorf("dropped %x, want %x", dropped, want)
 	}
-	if got != (Trimmed{Mappings: 2, Bytes: (12544 + 13260) << 10, Skipped: 1}) {
+	if got != (Trimmed{Mappings: 2, Bytes: (12544 + 13260) << 10, Skipped: 2}) {
 		t.Errorf("trim = %+v", got)
 	}
 }
@@ -70,11 +74,11 @@ func TestTrimStopsAtAFailedDrop(t *testing.T) {
 
 func TestParseSmapsPaths(t *testing.T) {
 	ms := parseSmaps([]byte(sample))
-	if len(ms) != 8 {
-		t.Fatalf("parsed %d mappings, want 8: %+v", len(ms), ms)
+	if len(ms) != 9 {
+		t.Fatalf("parsed %d mappings, want 9: %+v", len(ms), ms)
 	}
 	for i, want := range []string{"/opt/medic/bin/medic", "", "/opt/medic/bin/medic other", "/opt/medic/bin/medic (deleted)", "[stack]"} {
-		j := []int{0, 4, 5, 6, 7}[i]
+		j := []int{0, 4, 5, 6, 8}[i]
 		if ms[j].path != want {
 			t.Errorf("mapping %d path = %q, want %q", j, ms[j].path, want)
 		}
@@ -88,6 +92,34 @@ func TestParseHeaderRefusesWhatItCannotRead(t *testing.T) {
 	for _, line := range []string{"", "Rss: 4 kB", "zz-01 r-xp 0 0 0 /x", "0200-0100 r-xp 0 0 0 /x", "0100-0200 rx 0 0 0 /x", "VmFlags: rd ex mr mw me"} {
 		if m, ok := parseHeader(line); ok {
 			t.Errorf("parseHeader(%q) = %+v, true", line, m)
+		}
+	}
+}
+
+func TestIsPIE(t *testing.T) {
+	header := func(class, data byte, typ uint16) []byte {
+		h := []byte("\x7fELF" + string([]byte{class, data, 1, 0}) + "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+		if data == 2 {
+			h[16], h[17] = byte(typ>>8), byte(typ)
+		} else {
+			h[16], h[17] = byte(typ), byte(typ>>8)
+		}
+		return h
+	}
+	for _, tt := range []struct {
+		name string
+		h    []byte
+		want bool
+	}{
+		{"static executable", header(2, 1, 2), false},
+		{"position-independent", header(2, 1, 3), true},
+		{"big-endian PIE", header(2, 2, 3), true},
+		{"big-endian executable", header(2, 2, 2), false},
+		{"not ELF", []byte("#!/bin/sh\nexit 0\n\n\n"), false},
+		{"short", []byte("\x7fELF"), false},
+	} {
+		if got := isPIE(tt.h); got != tt.want {
+			t.Errorf("%s: isPIE = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
