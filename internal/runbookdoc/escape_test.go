@@ -11,6 +11,8 @@ func TestText(t *testing.T) {
 		{"Tests (Dev)", "Tests (Dev)"},
 		{"a | b", `a \| b`},
 		{"two\nlines\r\n", "two lines"},
+		{"admin\u202egnp.exe", "admingnp.exe"},
+		{"\u2066left\u2069 \u200fright", "left right"},
 		{"`rm -rf /`", "\\`rm -rf /\\`"},
 		{"<!channel>", `\<\!channel\>`},
 		{"# heading", `\# heading`},

@@ -14,6 +14,13 @@ import (
 // span, "<" never opens a tag and a leading "-", "+" or "1." never starts a list.
 func text(s string) string {
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == '\t' || r == '\v' || r == '\f' }), " ")
+	// Direction controls could make a line read other than it is: they are dropped.
+	s = strings.Map(func(r rune) rune {
+		if r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' || r == '\u200e' || r == '\u200f' {
+			return -1
+		}
+		return r
+	}, s)
 	var b strings.Builder
 	for i, r := range s {
 		switch {
