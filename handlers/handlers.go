@@ -217,6 +217,8 @@ func Commands() []Command {
 		{Name: "/rollback", Usage: "<env> [sha]", Description: "Roll an environment back to the last known good SHA (or the one given), with approval"},
 		{Name: "/page", Usage: "<env|incident>", Description: "Page the on-call engineer for an incident (an environment's most severe open one)"},
 		{Name: "/incident", Usage: "list | show <id> | resolve <id> [note]", Description: "List, show or resolve incidents"},
+		{Name: "/drill", Usage: "list | <scenario> [@people] [fast] | stop <id>", Description: "Practise a runbook scenario against medic's private sandbox, in the drill channel",
+			Escape: true},
 	}
 }
 
@@ -225,6 +227,8 @@ type Command struct {
 	Name        string
 	Usage       string
 	Description string
+	// Escape asks Slack to send mentioned people and channels as IDs (<@U…|name>).
+	Escape bool
 }
 
 // HandleSlashCommand answers one slash command.
@@ -249,6 +253,9 @@ func (r *Router) HandleSlashCommand(ctx context.Context, cmd slack.SlashCommand)
 		r.pageCommand(ctx, log, cmd, reply)
 	case "/incident":
 		r.incidentCommand(ctx, log, cmd, reply)
+	case "/drill":
+		// With slack.drill_channel set, /drill never reaches this router.
+		reply("Drills are off on this medic: its config has no slack.drill_channel.")
 	default:
 		log.Warn("unknown command")
 		reply(fmt.Sprintf("medic does not know %s. It answers: %s.", cmd.Command, commandList()))

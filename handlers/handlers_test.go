@@ -77,6 +77,7 @@ func TestStatusCommand(t *testing.T) {
 		{name: "typed markup is not echoed", channel: "C0OPS", text: "<!here>", wantKind: "ephemeral", wantText: []string{"Unknown environment `!here`"}},
 		{name: "channel not allowed", channel: "C0RANDOM", text: "prod", wantKind: "ephemeral", wantText: []string{"does not take commands in this channel", "<#C0OPS>"}},
 		{name: "unknown command", channel: "C0OPS", command: "/deploy", text: "prod", wantKind: "ephemeral", wantText: []string{"does not know /deploy", "/status <env>"}},
+		{name: "drills off", channel: "C0OPS", command: "/drill", text: "canary-fail", wantKind: "ephemeral", wantText: []string{"Drills are off", "slack.drill_channel"}},
 		{name: "internal error gives a reference only", channel: "C0OPS", text: "prod", statusErr: errors.New("db password=hunter2 refused"), wantKind: "ephemeral", wantText: []string{"internal error (ref "}},
 	}
 	for _, tt := range tests {

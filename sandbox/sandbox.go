@@ -35,6 +35,9 @@ type Options struct {
 	// Slack tunes the Slack fake (ping interval, ack timeout …); its Faults and Now
 	// are set by the sandbox.
 	Slack slackfake.Options
+	// GitHubToken, when set, is the only token the GitHub fake accepts (a drill's
+	// sandbox draws one, so nothing else on the host writes to its repository).
+	GitHubToken string
 }
 
 // Sandbox is a running set of fakes sharing one fault injector.
@@ -87,7 +90,7 @@ func Start(o Options) *Sandbox {
 	s := &Sandbox{
 		Faults: faults,
 		Slack:  slackfake.New(so),
-		GitHub: githubfake.New(githubfake.Options{Repository: o.Repository, Faults: faults, Now: o.Now}),
+		GitHub: githubfake.New(githubfake.Options{Repository: o.Repository, Faults: faults, Now: o.Now, Token: o.GitHubToken}),
 		AWS:    awsfake.New(awsfake.Options{Faults: faults, Now: o.Now}),
 		envs:   map[string]*healthState{},
 		now:    o.Now,

@@ -359,6 +359,7 @@ func (a *app) newPagers(ext external, api *slack.Client) ([]recovery.Pager, erro
 	if err != nil {
 		return nil, err
 	}
+	pd.drill = a.drill != nil
 	return append(pagers, pd), nil
 }
 

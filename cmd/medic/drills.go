@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,11 +37,22 @@ import (
 // drillPrefix starts the IDs of a drill's incidents, requests and jobs, and of drills.
 const drillPrefix = "DRILL-"
 
-// drillNote is the line every drill message carries.
-const drillNote = ":fire_extinguisher: *DRILL*: a practice run against medic's private sandbox. No real GitHub, AWS or PagerDuty is touched."
+// drillNote is the line every drill message carries; drillNotePD when drills page
+// through PagerDuty (PAGERDUTY_DRILL_ROUTING_KEY).
+const (
+	drillNote   = ":fire_extinguisher: *DRILL*: a practice run against medic's private sandbox. No real GitHub, AWS or PagerDuty is touched."
+	drillNotePD = ":fire_extinguisher: *DRILL*: a practice run against medic's private sandbox. No real GitHub or AWS is touched; pages go to the drills' own PagerDuty service."
+)
 
 // drillMaxLength ends a drill nobody ended.
-const drillMaxLength = 4 * time.Hour
+const drillMaxLength = 2 * time.Hour
+
+// maxParticipants bounds the people a drill pages (its starter included); the pages go
+// through the real bot's token, within Slack's limits of the real medic.
+const maxParticipants = 8
+
+// drillFastest bounds how often a fast drill escalates again.
+const drillFastest = time.Minute
 
 // drillWiring is what makes an app a drill's.
 type drillWiring struct {
@@ -72,7 +85,7 @@ func (a *app) escalationPolicy() *recovery.EscalationPolicy {
 		p.Levels[name] = l
 	}
 	speed := time.Duration(max(a.drill.speed, 1))
-	p.Interval = max(p.Interval/speed, time.Second)
+	p.Interval = max(p.Interval/speed, drillFastest)
 	for i := range p.Matrix {
 		p.Matrix[i].Response /= speed
 	}
@@ -90,6 +103,8 @@ type drills struct {
 
 	mu  sync.Mutex
 	cur *drill
+	// starting is set while a drill's sandbox and medic are being made (outside mu).
+	starting bool
 	// running is set while run runs; linkUp tells whether the real medic's Slack link
 	// is up (set by run).
 	running bool
@@ -99,15 +114,41 @@ type drills struct {
 // newDrills makes the drills of the medic configured by cfg. Its answers go through a
 // Slack client of its own that marks them DRILL.
 func newDrills(cfg *config.Config, ext external, log *zap.Logger, st *store.Store) *drills {
-	ext.slackWrap = markDrill
+	sweepDrills(cmp.Or(cfg.Terraform.WorkDir, os.TempDir()), ext.now(), log)
+	ext.slackWrap = markDrill(ext.secrets.PagerDutyDrillRoutingKey != "")
 	_, poster := newSlack(ext, prometheus.NewRegistry())
 	roles, _ := cfg.DomainAccess()
 	return &drills{cfg: cfg, ext: ext, log: log, store: st, poster: poster,
 		access: recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now)}
 }
 
-// markDrill marks every message a drill sends to Slack.
-func markDrill(next http.RoundTripper) http.RoundTripper { return bot.DrillMarking(next, drillNote) }
+// drillDirPattern names the directories of drills (their store, Terraform's work).
+const drillDirPattern = "medic-drill-*"
+
+// sweepDrills removes from parent the directories of drills older than the longest a
+// drill lasts: a medic killed mid-drill left them. Younger ones may be another medic's.
+func sweepDrills(parent string, now time.Time, log *zap.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(parent, drillDirPattern))
+	for _, dir := range dirs {
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() || now.Sub(fi.ModTime()) < drillMaxLength {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("could not remove a drill's directory left behind", zap.String("dir", dir), zap.Error(err))
+		}
+	}
+}
+
+// markDrill marks every message a drill sends to Slack, saying whether it pages
+// through PagerDuty.
+func markDrill(pagerDuty bool) func(http.RoundTripper) http.RoundTripper {
+	note := drillNote
+	if pagerDuty {
+		note = drillNotePD
+	}
+	return func(next http.RoundTripper) http.RoundTripper { return bot.DrillMarking(next, note) }
+}
 
 // run keeps the drills until ctx ends, then stops the one running.
 func (d *drills) run(ctx context.Context, linkUp func() bool) {
@@ -143,8 +184,10 @@ type drill struct {
 	stop         context.CancelFunc
 	// exited is closed when the drill's medic stopped.
 	exited chan struct{}
-	// secret signs the webhooks staged for the drill's medic (drawn per drill).
-	secret string
+	// secret signs the webhooks staged for the drill's medic, and token is the only
+	// one its sandbox's GitHub takes (both drawn per drill): nothing else on the host
+	// writes to the drill's repository or feeds its medic.
+	secret, token string
 }
 
 // drillUsage is /drill's help.
@@ -162,7 +205,7 @@ func (d *drills) command(ctx context.Context, cmd slack.SlashCommand) {
 		reply(fmt.Sprintf("Drills are played in <#%s>: type /drill there.", d.cfg.Slack.DrillChannel))
 		return
 	}
-	if ok, err := d.responder(ctx, cmd.UserID); err != nil || !ok {
+	if ok, err := d.hasRole(ctx, cmd.UserID, recovery.RoleResponder); err != nil || !ok {
 		d.log.Info("drill refused: not a responder", zap.String("user", cmd.UserID), zap.Error(err))
 		reply("Only responders (config key access.roles) run drills." + map[bool]string{true: " medic could not check your role: try again."}[err != nil])
 		return
@@ -178,23 +221,40 @@ func (d *drills) command(ctx context.Context, cmd slack.SlashCommand) {
 			reply("Usage: `/drill stop <id>`, with the ID the drill's first message gives.")
 			return
 		}
-		reply(d.end(ctx, args[1], "stopped by "+fmt.Sprintf("<@%s>", cmd.UserID)))
+		reply(d.stop(ctx, args[1], cmd.UserID))
 	default:
 		reply(d.startCommand(ctx, cmd.UserID, args))
 	}
 }
 
-// responder tells whether user is a responder of one of the environments.
-func (d *drills) responder(ctx context.Context, user string) (bool, error) {
+// hasRole tells whether user holds one of roles in one of the environments.
+func (d *drills) hasRole(ctx context.Context, user string, roles ...recovery.Role) (bool, error) {
 	var last error
 	for _, env := range slices.Sorted(mapKeys(d.cfg.Environments)) {
-		ok, err := d.access.Has(ctx, user, env, recovery.RoleResponder)
-		if ok {
-			return true, nil
+		for _, role := range roles {
+			ok, err := d.access.Has(ctx, user, env, role)
+			if ok {
+				return true, nil
+			}
+			if err != nil {
+				last = err
+			}
 		}
-		last = err
 	}
 	return false, last
+}
+
+// stop ends drill id for user: one of its participants, or an admin.
+func (d *drills) stop(ctx context.Context, id, user string) string {
+	d.mu.Lock()
+	cur := d.cur
+	d.mu.Unlock()
+	if cur != nil && cur.id == id && !slices.Contains(cur.participants, user) {
+		if ok, _ := d.hasRole(ctx, user, recovery.RoleAdmin); !ok {
+			return fmt.Sprintf("Only the people in drill `%s` (or an admin) stop it.", id)
+		}
+	}
+	return d.end(ctx, id, "stopped by "+user)
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -247,6 +307,15 @@ func (d *drills) startCommand(ctx context.Context, user string, args []string) s
 	}
 	slices.Sort(people)
 	people = slices.Compact(people)
+	if len(people) > maxParticipants {
+		return fmt.Sprintf("A drill pages at most %d people, you included.", maxParticipants)
+	}
+	for _, p := range people {
+		// Only people medic knows are paged: nobody is messaged for being named.
+		if ok, err := d.hasRole(ctx, p, recovery.RoleResponder, recovery.RoleApprover, recovery.RoleAdmin); err != nil || !ok {
+			return fmt.Sprintf("<@%s> holds no role in medic's config (access.roles), so a drill does not page them.", p)
+		}
+	}
 	id, err := d.start(ctx, c, user, people, speed)
 	if err != nil {
 		var ue *recovery.UserError
@@ -268,27 +337,48 @@ func cut(s string, n int) string {
 
 // start starts a drill of c: a sandbox, a drill's app on it, the case staged.
 func (d *drills) start(ctx context.Context, c sandbox.Case, starter string, people []string, speed int) (string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.running {
-		return "", &recovery.UserError{Msg: "medic is starting or stopping: try again in a moment."}
-	}
-	if cur := d.cur; cur != nil {
-		return "", &recovery.UserError{Msg: fmt.Sprintf("Drill `%s` (%s) is running: one at a time. `/drill stop %s` ends it.", cur.id, cur.scenario, cur.id)}
-	}
 	if !d.store.Sole() {
 		return "", &recovery.UserError{Msg: "Drills need a medic with one replica (a SQLite store): with several, Slack hands a drill's clicks to any of them, and the drill lives in one."}
 	}
-	dr := &drill{id: drillPrefix + strings.TrimPrefix(newRandomID(), "-"), scenario: c.Name, starter: starter,
-		participants: people, speed: speed, started: d.ext.now()}
-	if err := d.open(ctx, dr); err != nil {
-		dr.close()
+	if err := d.reserve(); err != nil {
 		return "", err
 	}
-	d.cur = dr
+	dr := &drill{id: drillPrefix + strings.TrimPrefix(newRandomID(), "-"), scenario: c.Name, starter: starter,
+		participants: people, speed: speed, started: d.ext.now()}
+	err := d.open(ctx, dr)
+	d.mu.Lock()
+	d.starting = false
+	if err == nil && d.running {
+		d.cur = dr
+	}
+	running := d.running
+	d.mu.Unlock()
+	if err != nil || !running {
+		dr.close()
+		if err == nil {
+			err = &recovery.UserError{Msg: "medic is stopping: the drill did not start."}
+		}
+		return "", err
+	}
 	d.auditDrill(ctx, starter, "drill.started", dr, map[string]string{"participants": strings.Join(people, ","), "speed": fmt.Sprint(speed)})
 	go d.stage(context.WithoutCancel(ctx), dr, c)
 	return dr.id, nil
+}
+
+// reserve takes the one drill slot, or says why it cannot.
+func (d *drills) reserve() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch cur := d.cur; {
+	case !d.running:
+		return &recovery.UserError{Msg: "medic is starting or stopping: try again in a moment."}
+	case d.starting:
+		return &recovery.UserError{Msg: "A drill is starting: one at a time. `/drill list` shows it once it runs."}
+	case cur != nil:
+		return &recovery.UserError{Msg: fmt.Sprintf("Drill `%s` (%s) is running: one at a time. `/drill stop %s` ends it.", cur.id, cur.scenario, cur.id)}
+	}
+	d.starting = true
+	return nil
 }
 
 // newRandomID is 8 characters of Crockford base32.
@@ -305,7 +395,7 @@ func newRandomID() string {
 // open makes dr's sandbox and app, and runs the app until the drill ends (not when
 // ctx, the command's, does).
 func (d *drills) open(ctx context.Context, dr *drill) error {
-	dir, err := os.MkdirTemp(d.cfg.Terraform.WorkDir, "medic-drill-")
+	dir, err := os.MkdirTemp(d.cfg.Terraform.WorkDir, drillDirPattern)
 	if err != nil {
 		return fmt.Errorf("making the drill's directory: %w", err)
 	}
@@ -313,7 +403,8 @@ func (d *drills) open(ctx context.Context, dr *drill) error {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return err
 	}
-	dr.sb = sandbox.Start(sandbox.Options{})
+	dr.token = "ghs_" + newRandomID() + newRandomID() + newRandomID()
+	dr.sb = sandbox.Start(sandbox.Options{GitHubToken: dr.token})
 	cfg, err := drillConfig(d.cfg, dr.sb, dir)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox"
 	"github.com/medic-ops/medic/sandbox/slackfake"
+	"github.com/medic-ops/medic/store"
 )
 
 // drillChannel is the drill channel of the tests.
@@ -69,9 +71,14 @@ func TestDrillPlaysEveryScenario(t *testing.T) {
 			if len(all) < dms {
 				t.Fatalf("DMs went missing")
 			}
-			for _, m := range e.sb.Slack.DMs(userCarol) {
-				if strings.Contains(slackfake.Render(m), "DRILL") {
-					t.Errorf("carol, not in the drill, got a drill's DM: %q", cut(slackfake.Render(m), 200))
+			for _, u := range []string{userCarol, userDave, userErin} {
+				if n := len(e.sb.Slack.DMs(u)); n != 0 {
+					t.Errorf("%s, not in the drill, got %d DMs: %q", u, n, cut(slackfake.Render(e.sb.Slack.DMs(u)[0]), 200))
+				}
+			}
+			for _, m := range all[dms:] {
+				if !strings.Contains(slackfake.Render(m), "DRILL") {
+					t.Errorf("a drill's DM without DRILL: %q", cut(slackfake.Render(m), 200))
 				}
 			}
 		})
@@ -177,7 +184,7 @@ func typeIn(t *testing.T, e *e2e, user, command, text string, answered func(slac
 		t.Fatal(err)
 	}
 	if _, err := e.sb.Slack.WaitForMessage(ctx, answered); err != nil {
-		t.Fatalf("waiting for the answer to %s %s: %v", command, text, err)
+		t.Fatalf("waiting for the answer to %s %s: %v\n%s", command, text, err, e.sb.Slack.Transcript(drillChannel))
 	}
 }
 
@@ -253,4 +260,90 @@ func lineWith(text, s string) string {
 		}
 	}
 	return ""
+}
+
+// TestDrillCommands: who may drill and where, one drill at a time, /drill stop with
+// its report, commands of the drill channel answered from the drill's world, clicks on
+// an ended drill refused, and the real store left with the drill's start and end only.
+func TestDrillCommands(t *testing.T) {
+	e, _ := mustStartStaged(t, "", withDrills())
+	ephemeral := func(want string) func(slackfake.Message) bool {
+		return func(m slackfake.Message) bool { return m.Ephemeral && strings.Contains(slackfake.Render(m), want) }
+	}
+	typeIn(t, e, userMallory, "/drill", "list", ephemeral("Only responders"))
+	id, err := e.sb.Slack.SlashCommand(mustCtx(t), slackfake.Command{User: userAlice, Channel: sandboxChannel, Command: "/drill", Text: "list"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sb.Slack.WaitAck(mustCtx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sb.Slack.WaitForMessage(mustCtx(t), ephemeral("Drills are played in <#"+drillChannel+">")); err != nil {
+		t.Fatalf("/drill outside the drill channel: %v", err)
+	}
+	typeIn(t, e, userAlice, "/drill", "list", ephemeral("No drill is running."))
+	typeIn(t, e, userAlice, "/drill", "no-such-scenario", ephemeral(`no scenario "no-such-scenario"`))
+	typeIn(t, e, userAlice, "/drill", "canary-fail @bob", ephemeral("name people with @"))
+	typeIn(t, e, userAlice, "/drill", "canary-fail <@"+userMallory+"|mallory>", ephemeral("holds no role"))
+
+	before := realCalls(e.sb)
+	typeIn(t, e, userAlice, "/drill", "canary-fail fast", ephemeral("Drill `DRILL-"))
+	drillID := e.app.drills.router() != nil
+	if !drillID {
+		t.Fatal("no drill runs after /drill canary-fail")
+	}
+	typeIn(t, e, userCarol, "/drill", "dev-tests-fail", ephemeral("one at a time"))
+	typeIn(t, e, userCarol, "/status", "prod", func(m slackfake.Message) bool {
+		return m.Channel == drillChannel && !m.Ephemeral && strings.Contains(slackfake.Render(m), "DRILL · PROD STATUS")
+	})
+	alert, err := e.sb.Slack.WaitForMessage(mustCtx(t), func(m slackfake.Message) bool {
+		return m.Channel == drillChannel && m.ThreadTS == "" && strings.Contains(string(m.Blocks), "Runbook: ")
+	})
+	if err != nil {
+		t.Fatalf("waiting for the drill's alert: %v", err)
+	}
+	typeIn(t, e, userCarol, "/drill", "stop DRILL-NOPE", ephemeral("No drill `DRILL-NOPE` is running"))
+	cur := e.app.drills.current()
+	typeIn(t, e, userCarol, "/drill", "stop "+cur, ephemeral("Only the people in drill `"+cur+"` (or an admin) stop it"))
+	typeIn(t, e, userAlice, "/drill", "stop "+cur, ephemeral("Drill `"+cur+"` ended"))
+	report, err := e.sb.Slack.WaitForMessage(mustCtx(t), func(m slackfake.Message) bool {
+		return m.Channel == drillChannel && strings.Contains(slackfake.Render(m), "Drill "+cur+": scenario 5")
+	})
+	if err != nil {
+		t.Fatalf("waiting for the stopped drill's report: %v", err)
+	}
+	if text := slackfake.Render(report); !strings.Contains(text, "stopped by U0ALICE") || !strings.Contains(text, "10 times faster") {
+		t.Errorf("report of a stopped fast drill: %q", text)
+	}
+	if after := realCalls(e.sb); !maps.Equal(before, after) {
+		t.Errorf("the real endpoints took calls during the drill: before %v, after %v", before, after)
+	}
+	// A click on the ended drill's alert is taken by no one.
+	d := &sandboxed{sb: e.sb, cfg: e.cfg, app: e.app, narrate: func(string, ...any) {}}
+	mustClick(t, mustCtx(t), d, userAlice, alert, recovery.ButtonID(recovery.ActAcknowledge))
+	if _, err := e.sb.Slack.WaitForMessage(mustCtx(t), ephemeral("No drill is running")); err != nil {
+		t.Fatalf("a click on an ended drill: %v", err)
+	}
+	// The real store: no incident, and in the audit log only the drill's start and end,
+	// marked.
+	if ins, err := e.app.store.RecentIncidents(mustCtx(t), time.Time{}, 10); err != nil || len(ins) != 0 {
+		t.Errorf("real incidents after a drill: %v, %v", ins, err)
+	}
+	entries, err := e.app.store.Audit(mustCtx(t), store.AuditFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, en := range entries {
+		actions = append(actions, en.Action)
+		if !strings.HasPrefix(en.Action, "drill.") || en.IncidentID != cur {
+			t.Errorf("real audit entry %s %s by %s: want drill.* about %s only", en.Action, en.IncidentID, en.Actor, cur)
+		}
+	}
+	if !slices.Equal(actions, []string{"drill.started", "drill.ended"}) {
+		t.Errorf("real audit actions = %v, want the drill's start and end", actions)
+	}
+	if rep := entries[len(entries)-1].Detail["report"]; !strings.Contains(rep, "Times from the alert") {
+		t.Errorf("the real audit log does not keep the report: %q", rep)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,7 +61,7 @@ func drillExternal(real external, dr *drill) external {
 		SlackBotToken: real.secrets.SlackBotToken,
 		SlackAPIURL:   real.secrets.SlackAPIURL,
 		GitHubAPIURL:  dr.sb.GitHub.URL() + "/",
-		GitHubToken:   "ghs_sandbox",
+		GitHubToken:   dr.token,
 		WebhookSecret: dr.secret,
 	}
 	if k := real.secrets.PagerDutyDrillRoutingKey; k != "" {
@@ -72,7 +74,7 @@ func drillExternal(real external, dr *drill) external {
 		httpClient:     real.httpClient,
 		now:            real.now,
 		clock:          real.clock,
-		slackWrap:      markDrill,
+		slackWrap:      markDrill(s.PagerDutyRoutingKey != ""),
 	}
 }
 
@@ -145,6 +147,16 @@ func (d *drills) auditDrill(ctx context.Context, actor, action string, dr *drill
 	}
 }
 
+// current is the running drill's ID, "" when none runs.
+func (d *drills) current() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur == nil {
+		return ""
+	}
+	return d.cur.id
+}
+
 // router is the running drill's router, nil when none runs.
 func (d *drills) router() *handlers.Router {
 	d.mu.Lock()
@@ -165,6 +177,14 @@ func (d *drills) noDrill(ctx context.Context, channel, user, responseURL string)
 	}
 }
 
+// drillIDRE is a drill's incident, request or job ID as typed.
+var drillIDRE = regexp.MustCompile(`^DRILL-(INC|REQ|JOB)-[0-9A-Z]{8}$`)
+
+// namesDrill tells whether a command's text names a drill's ID (as a word of its own).
+func namesDrill(text string) bool {
+	return slices.ContainsFunc(strings.Fields(text), drillIDRE.MatchString)
+}
+
 // drillRouter hands /drill, and whatever is typed or clicked in the drill channel or
 // names a drill's ID, to the drills; everything else to the real router.
 type drillRouter struct {
@@ -176,7 +196,7 @@ func (r drillRouter) HandleSlashCommand(ctx context.Context, cmd slack.SlashComm
 	switch {
 	case cmd.Command == "/drill":
 		r.drills.command(ctx, cmd)
-	case cmd.ChannelID == r.drills.cfg.Slack.DrillChannel || strings.Contains(cmd.Text, drillPrefix):
+	case cmd.ChannelID == r.drills.cfg.Slack.DrillChannel || namesDrill(cmd.Text):
 		if dr := r.drills.router(); dr != nil {
 			dr.HandleSlashCommand(ctx, cmd)
 			return

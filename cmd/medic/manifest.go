@@ -79,7 +79,7 @@ func appManifest() manifest {
 	m.Features.BotUser.AlwaysOnline = true
 	for _, c := range handlers.Commands() {
 		m.Features.SlashCommands = append(m.Features.SlashCommands, slashCommand{
-			Command: c.Name, Description: c.Description, UsageHint: c.Usage})
+			Command: c.Name, Description: c.Description, UsageHint: c.Usage, ShouldEscape: c.Escape})
 	}
 	m.OAuthConfig.Scopes.Bot = botScopes
 	m.Features.AppHome.HomeTabEnabled = true

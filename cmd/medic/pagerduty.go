@@ -17,6 +17,8 @@ import (
 // medic's incident is.
 type pagerDutyPager struct {
 	sender *pagerduty.Sender
+	// drill marks every page a drill's: its summary starts with "DRILL: ".
+	drill bool
 }
 
 func newPagerDuty(routingKey, eventsURL string, hc *http.Client) (*pagerDutyPager, error) {
@@ -66,6 +68,9 @@ func (p *pagerDutyPager) Send(ctx context.Context, pg recovery.Page, in recovery
 			sev = "error"
 		}
 		ev.Summary = recovery.Redact(fmt.Sprintf("[%s] %s: %s (%s)", in.Severity, in.Env, sc.Title, in.ID))
+		if p.drill {
+			ev.Summary = "DRILL: " + ev.Summary
+		}
 		ev.Source = "medic/" + in.Env
 		ev.Severity = sev
 		ev.Details = map[string]any{

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+
+	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/sandbox"
+)
+
+func TestDrillsOwn(t *testing.T) {
+	d := &drills{cfg: &config.Config{Slack: config.Slack{DrillChannel: "C0DRILLS"}}}
+	click := func(channel, value string) slack.InteractionCallback {
+		var cb slack.InteractionCallback
+		cb.Type = slack.InteractionTypeBlockActions
+		cb.Channel.ID = channel
+		cb.ActionCallback.BlockActions = []*slack.BlockAction{{ActionID: "action:ack", Value: value}}
+		return cb
+	}
+	form := func(meta string) slack.InteractionCallback {
+		var cb slack.InteractionCallback
+		cb.Type = slack.InteractionTypeViewSubmission
+		cb.View.PrivateMetadata = meta
+		return cb
+	}
+	home := click("", "DRILL-INC-X")
+	home.View.Type = slack.VTHomeTab
+	for _, tt := range []struct {
+		name string
+		cb   slack.InteractionCallback
+		want bool
+	}{
+		{"a click in the drill channel", click("C0DRILLS", "INC-AAAA1111"), true},
+		{"a click elsewhere naming a drill", click("C0OPS", "DRILL-REQ-AAAA1111"), true},
+		{"a real click", click("C0OPS", "INC-AAAA1111"), false},
+		{"a form from the drill channel", form("channel=C0DRILLS&action=rollback&env=prod"), true},
+		{"a form about a drill's incident", form("channel=C0OPS&incident=DRILL-INC-AAAA1111"), true},
+		{"a real form", form("channel=C0OPS&incident=INC-AAAA1111"), false},
+		{"a Home tab click", home, false},
+	} {
+		if got := d.owns(tt.cb); got != tt.want {
+			t.Errorf("%s: owns = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestDrillEscalation: a drill pages its participants only, at every level, and `fast`
+// divides the interval and the response times by ten.
+func TestDrillEscalation(t *testing.T) {
+	sb := sandbox.Start(sandbox.Options{})
+	t.Cleanup(sb.Close)
+	cfg, err := sandboxConfig(sb, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := (&app{cfg: cfg}).escalationPolicy()
+	a := &app{cfg: cfg, drill: &drillWiring{participants: []string{"U0ALICE", "U0BOB"}, speed: 10}}
+	p := a.escalationPolicy()
+	if p.Interval != real.Interval/10 {
+		t.Errorf("interval %s, want %s / 10", p.Interval, real.Interval)
+	}
+	for name, l := range p.Levels {
+		if len(l.Slack) != 2 || l.Slack[0] != "U0ALICE" || l.Slack[1] != "U0BOB" {
+			t.Errorf("level %s pages %v, want the participants only", name, l.Slack)
+		}
+	}
+	for i, r := range p.Matrix {
+		if r.Response != real.Matrix[i].Response/10 {
+			t.Errorf("row %s responds in %s, want %s / 10", r.Name, r.Response, real.Matrix[i].Response)
+		}
+	}
+	if real.Levels["senior"].Slack[0] != "U0DAVE" || real.Interval != 15*time.Minute {
+		t.Errorf("the real policy changed: %+v", real.Levels["senior"])
+	}
+}
+
+// TestDrillExternalHoldsNoRealCredential: a drill's medic gets Slack's bot token (it
+// posts in the real workspace) and nothing else of the real medic's: no GitHub token or
+// app key, no webhook secret, no AWS credentials or endpoint, no PagerDuty key but the
+// drill's.
+func TestDrillExternalHoldsNoRealCredential(t *testing.T) {
+	sb := sandbox.Start(sandbox.Options{})
+	t.Cleanup(sb.Close)
+	real := external{
+		secrets: config.Secrets{
+			SlackAppToken: "xapp-1-real-app-token", SlackBotToken: "xoxb-real-bot-token", SlackAPIURL: "https://slack.example/api/",
+			GitHubToken: "ghp_realrealrealrealrealrealrealrealreal", GitHubAPIURL: "https://github.example/api/v3/",
+			WebhookSecret: "real-webhook-secret", PagerDutyRoutingKey: "R0REALPAGERDUTYKEY00000000000001",
+			PagerDutyEventsURL: "https://pagerduty.example", Others: []string{"real-aws-secret-key"},
+			GitHubApp: &config.GitHubApp{ID: 42, PrivateKey: []byte("-----BEGIN RSA PRIVATE KEY-----\nreal\n-----END RSA PRIVATE KEY-----\n")},
+		},
+		awsEndpoint:    "https://aws.example",
+		awsCredentials: credentials.NewStaticCredentialsProvider("AKIAREALREALREAL0000", "real-aws-secret-key", ""),
+		terraformEnv:   []string{"AWS_PROFILE=real"},
+	}
+	got := drillExternal(real, &drill{sb: sb})
+	if got.secrets.SlackBotToken != real.secrets.SlackBotToken || got.secrets.SlackAPIURL != real.secrets.SlackAPIURL {
+		t.Errorf("the drill does not reach the real Slack: %+v", got.secrets)
+	}
+	dump := fmt.Sprintf("%+v %+v %v", got.secrets, got.secrets.GitHubApp, got.terraformEnv)
+	creds, err := got.awsCredentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump += creds.AccessKeyID + creds.SecretAccessKey + got.awsEndpoint
+	for _, secret := range []string{"xapp-1-real-app-token", "ghp_real", "real-webhook-secret", "R0REALPAGERDUTYKEY", "pagerduty.example",
+		"real-aws-secret-key", "AKIAREAL", "aws.example", "github.example", "RSA PRIVATE KEY", "AWS_PROFILE"} {
+		if strings.Contains(dump, secret) {
+			t.Errorf("the drill's medic gets %q of the real one's", secret)
+		}
+	}
+	real.secrets.PagerDutyDrillRoutingKey = "R0DRILLPAGERDUTYKEY0000000000001"
+	if got := drillExternal(real, &drill{sb: sb}); got.secrets.PagerDutyRoutingKey != real.secrets.PagerDutyDrillRoutingKey {
+		t.Errorf("with PAGERDUTY_DRILL_ROUTING_KEY the drill pages with %q", got.secrets.PagerDutyRoutingKey)
+	}
+}
+
+func TestSweepDrills(t *testing.T) {
+	parent := t.TempDir()
+	now := time.Now()
+	old, young, other := filepath.Join(parent, "medic-drill-1"), filepath.Join(parent, "medic-drill-2"), filepath.Join(parent, "medic-terraform")
+	for _, d := range []string{old, young, other} {
+		if err := os.MkdirAll(filepath.Join(d, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{old, other} {
+		if err := os.Chtimes(d, now.Add(-3*time.Hour), now.Add(-3*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepDrills(parent, now, zap.NewNop())
+	for d, want := range map[string]bool{old: false, young: true, other: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s: exists = %v, want %v", d, err == nil, want)
+		}
+	}
+}
