@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/medic-ops/medic/config"
+	"github.com/medic-ops/medic/recovery"
 	"github.com/medic-ops/medic/sandbox"
 )
 
@@ -142,6 +143,30 @@ func TestSweepDrills(t *testing.T) {
 	for d, want := range map[string]bool{old: false, young: true, other: true} {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s: exists = %v, want %v", d, err == nil, want)
+		}
+	}
+}
+
+// TestDrillPagerDutySummary: a drill's page through PagerDuty (with
+// PAGERDUTY_DRILL_ROUTING_KEY) says DRILL first; a real one does not.
+func TestDrillPagerDutySummary(t *testing.T) {
+	sb := sandbox.Start(sandbox.Options{})
+	t.Cleanup(sb.Close)
+	in := recovery.Incident{ID: "DRILL-INC-AAAA1111", Env: "prod", Scenario: recovery.RollbackFail, Severity: recovery.SeverityCritical}
+	for _, drill := range []bool{true, false} {
+		pd, err := newPagerDuty("R0DRILLPAGERDUTYKEY0000000000001", sb.PagerDuty.URL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pd.drill = drill
+		pg := recovery.Page{ID: in.ID + "#1/pagerduty", IncidentID: in.ID, Kind: recovery.PageTrigger, Seq: 1}
+		if err := pd.Send(context.Background(), pg, in, []recovery.Level{{Name: "senior", Title: "senior engineer"}}); err != nil {
+			t.Fatal(err)
+		}
+		evs := sb.PagerDuty.Events()
+		got := evs[len(evs)-1].Payload.Summary
+		if strings.HasPrefix(got, "DRILL: ") != drill {
+			t.Errorf("drill %v: summary %q", drill, got)
 		}
 	}
 }
