@@ -14,6 +14,16 @@ import (
 	"github.com/medic-ops/medic/store"
 )
 
+// A report's bounds: what people did and what failed are listed up to these many
+// lines, at most reportNames people are named (users.info), and the whole is cut at
+// reportMax bytes (it goes to Slack and into the audit log).
+const (
+	reportActions = 100
+	reportFailed  = 50
+	reportNames   = 20
+	reportMax     = 32 << 10
+)
+
 // drillRecoverTarget is the runbook's target for recovering: its automatic rollback
 // takes 5 to 10 minutes.
 const drillRecoverTarget = 10 * time.Minute
@@ -57,16 +67,17 @@ func (d *drills) report(ctx context.Context, dr *drill, why string) drillOutcome
 	if r.entries, err = dr.app.store.Audit(ctx, store.AuditFilter{Limit: 5000}); err != nil {
 		d.log.Warn("reading the drill's audit log for its report", zap.String("drill", dr.id), zap.Error(err))
 	}
+	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	for _, e := range r.entries {
-		if isPerson(e.Actor) {
-			if _, ok := r.names[e.Actor]; !ok {
-				name, err := d.poster.UserName(ctx, e.Actor)
-				if err != nil || name == "" {
-					name = e.Actor
-				}
-				r.names[e.Actor] = name
-			}
+		if _, ok := r.names[e.Actor]; ok || !isPerson(e.Actor) || len(r.names) >= reportNames {
+			continue
 		}
+		name, err := d.poster.UserName(nctx, e.Actor)
+		if err != nil || name == "" {
+			name = e.Actor
+		}
+		r.names[e.Actor] = name
 	}
 	return r
 }
@@ -107,6 +118,9 @@ func (r drillOutcome) text() string {
 	r.times(&b)
 	r.who(&b)
 	r.failed(&b)
+	if b.Len() > reportMax {
+		return strings.ToValidUTF8(b.String()[:reportMax], "") + "\n… (cut)\n"
+	}
 	return b.String()
 }
 
@@ -193,11 +207,15 @@ func (r drillOutcome) who(b *strings.Builder) {
 		if !isPerson(e.Actor) {
 			continue
 		}
-		n++
-		fmt.Fprintf(b, "  +%-8s %s: %s%s\n", e.At.Sub(r.dr.started).Round(time.Second), r.name(e.Actor), e.Action, details(e))
+		if n++; n <= reportActions {
+			fmt.Fprintf(b, "  +%-8s %s: %s%s\n", e.At.Sub(r.dr.started).Round(time.Second), r.name(e.Actor), e.Action, details(e))
+		}
 	}
 	if n == 0 {
 		b.WriteString("  nobody acted\n")
+	}
+	if n > reportActions {
+		fmt.Fprintf(b, "  … and %d more\n", n-reportActions)
 	}
 	b.WriteString("\n")
 }
@@ -215,7 +233,9 @@ func (r drillOutcome) failed(b *strings.Builder) {
 		if !slices.Contains(drillFailures, recovery.AuditAction(e.Action)) {
 			continue
 		}
-		n++
+		if n++; n > reportFailed {
+			continue
+		}
 		who := e.Actor
 		if isPerson(who) {
 			who = r.name(who)
@@ -224,6 +244,9 @@ func (r drillOutcome) failed(b *strings.Builder) {
 	}
 	if n == 0 {
 		b.WriteString("  none\n")
+	}
+	if n > reportFailed {
+		fmt.Fprintf(b, "  … and %d more\n", n-reportFailed)
 	}
 }
 

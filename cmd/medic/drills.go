@@ -13,7 +13,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
@@ -103,8 +105,9 @@ type drills struct {
 
 	mu  sync.Mutex
 	cur *drill
-	// starting is set while a drill's sandbox and medic are being made (outside mu).
-	starting bool
+	// starting is set while a drill's sandbox and medic are being made, ending while
+	// one is being taken down (both outside mu): no other drill starts meanwhile.
+	starting, ending bool
 	// running is set while run runs; linkUp tells whether the real medic's Slack link
 	// is up (set by run).
 	running bool
@@ -114,7 +117,7 @@ type drills struct {
 // newDrills makes the drills of the medic configured by cfg. Its answers go through a
 // Slack client of its own that marks them DRILL.
 func newDrills(cfg *config.Config, ext external, log *zap.Logger, st *store.Store) *drills {
-	sweepDrills(cmp.Or(cfg.Terraform.WorkDir, os.TempDir()), ext.now(), log)
+	go sweepDrills(cmp.Or(cfg.Terraform.WorkDir, os.TempDir()), ext.now(), log)
 	ext.slackWrap = markDrill(ext.secrets.PagerDutyDrillRoutingKey != "")
 	_, poster := newSlack(ext, prometheus.NewRegistry())
 	roles, _ := cfg.DomainAccess()
@@ -125,13 +128,14 @@ func newDrills(cfg *config.Config, ext external, log *zap.Logger, st *store.Stor
 // drillDirPattern names the directories of drills (their store, Terraform's work).
 const drillDirPattern = "medic-drill-*"
 
-// sweepDrills removes from parent the directories of drills older than the longest a
-// drill lasts: a medic killed mid-drill left them. Younger ones may be another medic's.
+// sweepDrills removes from parent medic's own directories of drills older than the
+// longest a drill lasts and its ending: a medic killed mid-drill left them. Younger
+// ones may be another medic's, running.
 func sweepDrills(parent string, now time.Time, log *zap.Logger) {
 	dirs, _ := filepath.Glob(filepath.Join(parent, drillDirPattern))
 	for _, dir := range dirs {
 		fi, err := os.Lstat(dir)
-		if err != nil || !fi.IsDir() || now.Sub(fi.ModTime()) < drillMaxLength {
+		if err != nil || !fi.IsDir() || now.Sub(fi.ModTime()) < drillMaxLength+time.Hour || !ownedByMe(fi) {
 			continue
 		}
 		if err := os.RemoveAll(dir); err != nil {
@@ -328,11 +332,12 @@ func (d *drills) startCommand(ctx context.Context, user string, args []string) s
 	return fmt.Sprintf("Drill `%s` started: its alert comes in a moment. `/drill stop %s` ends it.", id, id)
 }
 
+// cut shortens s to n runes at most, saying so.
 func cut(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string([]rune(s)[:n]) + "…"
 }
 
 // start starts a drill of c: a sandbox, a drill's app on it, the case staged.
@@ -343,24 +348,29 @@ func (d *drills) start(ctx context.Context, c sandbox.Case, starter string, peop
 	if err := d.reserve(); err != nil {
 		return "", err
 	}
-	dr := &drill{id: drillPrefix + strings.TrimPrefix(newRandomID(), "-"), scenario: c.Name, starter: starter,
+	dr := &drill{id: drillPrefix + newRandomID(), scenario: c.Name, starter: starter,
 		participants: people, speed: speed, started: d.ext.now()}
-	err := d.open(ctx, dr)
-	d.mu.Lock()
-	d.starting = false
-	if err == nil && d.running {
-		d.cur = dr
-	}
-	running := d.running
-	d.mu.Unlock()
-	if err != nil || !running {
-		dr.close()
-		if err == nil {
-			err = &recovery.UserError{Msg: "medic is stopping: the drill did not start."}
+	published := false
+	defer func() {
+		// Whatever happened (an error, medic stopping, a panic), the slot is free again
+		// and a drill that never ran is taken down.
+		d.mu.Lock()
+		d.starting = false
+		d.mu.Unlock()
+		if !published {
+			dr.close()
 		}
+	}()
+	if err := d.open(ctx, dr); err != nil {
 		return "", err
 	}
 	d.auditDrill(ctx, starter, "drill.started", dr, map[string]string{"participants": strings.Join(people, ","), "speed": fmt.Sprint(speed)})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.running {
+		return "", &recovery.UserError{Msg: "medic is stopping: the drill did not start."}
+	}
+	d.cur, published = dr, true
 	go d.stage(context.WithoutCancel(ctx), dr, c)
 	return dr.id, nil
 }
@@ -374,6 +384,8 @@ func (d *drills) reserve() error {
 		return &recovery.UserError{Msg: "medic is starting or stopping: try again in a moment."}
 	case d.starting:
 		return &recovery.UserError{Msg: "A drill is starting: one at a time. `/drill list` shows it once it runs."}
+	case d.ending:
+		return &recovery.UserError{Msg: "A drill is ending: one at a time. Try again in a moment."}
 	case cur != nil:
 		return &recovery.UserError{Msg: fmt.Sprintf("Drill `%s` (%s) is running: one at a time. `/drill stop %s` ends it.", cur.id, cur.scenario, cur.id)}
 	}
@@ -433,10 +445,7 @@ func (d *drills) open(ctx context.Context, dr *drill) error {
 // close stops dr's app and sandbox and removes its directory; what was never made is
 // skipped.
 func (dr *drill) close() {
-	if dr.stop != nil {
-		dr.stop()
-		<-dr.exited
-	}
+	dr.halt()
 	if dr.app != nil {
 		dr.app.close()
 	}
@@ -445,6 +454,15 @@ func (dr *drill) close() {
 	}
 	if dr.dir != "" {
 		_ = os.RemoveAll(dr.dir)
+	}
+}
+
+// halt stops dr's medic and waits for it (its jobs drained within the shutdown grace);
+// its store stays open for the report.
+func (dr *drill) halt() {
+	if dr.stop != nil {
+		dr.stop()
+		<-dr.exited
 	}
 }
 
@@ -457,8 +475,14 @@ func (d *drills) stage(ctx context.Context, dr *drill, c sandbox.Case) {
 	if err == nil && len(st.Deliveries) > 0 {
 		err = st.Deliver(ctx, dr.sb, "http://"+dr.app.addr()+"/webhooks/github", dr.secret)
 	}
-	if err != nil {
+	if err != nil && d.current() == dr.id {
 		d.log.Error("could not stage the drill's scenario", zap.String("drill", dr.id), zap.Error(err))
 		d.end(ctx, dr.id, "its scenario could not be staged: "+recovery.Redact(err.Error()))
 	}
+}
+
+// ownedByMe tells whether fi belongs to this process's user.
+func ownedByMe(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
 }

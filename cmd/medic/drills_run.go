@@ -119,8 +119,16 @@ func (d *drills) end(ctx context.Context, id, why string) string {
 		d.mu.Unlock()
 		return fmt.Sprintf("No drill `%s` is running. `/drill list` shows the one that is.", cut(id, 40))
 	}
-	d.cur = nil
+	d.cur, d.ending = nil, true
 	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.ending = false
+		d.mu.Unlock()
+	}()
+	// The drill's medic stops first (its escalation, pollers and jobs), so the report
+	// is what happened, whole.
+	dr.halt()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	rep := d.report(ctx, dr, why)
@@ -183,6 +191,14 @@ var drillIDRE = regexp.MustCompile(`^DRILL-(INC|REQ|JOB)-[0-9A-Z]{8}$`)
 // namesDrill tells whether a command's text names a drill's ID (as a word of its own).
 func namesDrill(text string) bool {
 	return slices.ContainsFunc(strings.Fields(text), drillIDRE.MatchString)
+}
+
+// namesDrillID tells whether a button's value or action ID holds a drill's ID as one
+// of its parts (medic joins them with ":" and "|").
+func namesDrillID(s string) bool {
+	return slices.ContainsFunc(strings.FieldsFunc(s, func(r rune) bool {
+		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}), drillIDRE.MatchString)
 }
 
 // drillRouter hands /drill, and whatever is typed or clicked in the drill channel or
@@ -249,7 +265,7 @@ func (d *drills) owns(cb slack.InteractionCallback) bool {
 		}
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
-		if strings.Contains(a.Value, drillPrefix) || strings.Contains(a.ActionID, drillPrefix) {
+		if namesDrillID(a.Value) || namesDrillID(a.ActionID) {
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/slack-go/slack"
@@ -135,7 +136,7 @@ func TestSweepDrills(t *testing.T) {
 		}
 	}
 	for _, d := range []string{old, other} {
-		if err := os.Chtimes(d, now.Add(-3*time.Hour), now.Add(-3*time.Hour)); err != nil {
+		if err := os.Chtimes(d, now.Add(-4*time.Hour), now.Add(-4*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,5 +169,45 @@ func TestDrillPagerDutySummary(t *testing.T) {
 		if strings.HasPrefix(got, "DRILL: ") != drill {
 			t.Errorf("drill %v: summary %q", drill, got)
 		}
+	}
+}
+
+func TestNamesDrillID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"DRILL-INC-AAAA1111":            true,
+		"checklist:DRILL-INC-AAAA1111":  true,
+		"DRILL-REQ-AAAA1111":            true,
+		"INC-AAAA1111|abc123":           false,
+		"feature/DRILL-notes":           false,
+		"xDRILL-INC-AAAA1111":           false,
+		"DRILL-INC-AAAA11112":           false,
+		"action:rollback":               false,
+		"DRILL-JOB-AAAA1111|0123456789": true,
+	} {
+		if got := namesDrillID(s); got != want {
+			t.Errorf("namesDrillID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestDrillReportBounds: a drill full of clicks gives a report of bounded size, saying
+// how much it left out.
+func TestDrillReportBounds(t *testing.T) {
+	start := time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)
+	r := drillOutcome{dr: &drill{id: "DRILL-AAAA1111", scenario: "canary-fail", starter: "U0ALICE", participants: []string{"U0ALICE"}, started: start},
+		why: "stopped", ended: start.Add(time.Hour), names: map[string]string{}}
+	for i := range 3000 {
+		r.entries = append(r.entries, recovery.AuditEntry{At: start.Add(time.Duration(i) * time.Second), Actor: "U0MALLORY",
+			Action: string(recovery.AuditActionRefused), Detail: map[string]string{"why": strings.Repeat("é", 500)}})
+	}
+	text := r.text()
+	if len(text) > reportMax+32 {
+		t.Errorf("report of %d bytes, want at most about %d", len(text), reportMax)
+	}
+	if !strings.Contains(text, "… and 2900 more") {
+		t.Errorf("the report does not say how many actions it left out:\n%s", cut(text, 2000))
+	}
+	if !utf8.ValidString(text) {
+		t.Error("the report is cut inside a character")
 	}
 }
