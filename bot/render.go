@@ -367,5 +367,8 @@ func safeURL(u string) string {
 	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
 		return ""
 	}
-	return strings.NewReplacer("<", "%3C", ">", "%3E", "|", "%7C", " ", "%20").Replace(recovery.Redact(p.String()))
+	return urlMarkup.Replace(recovery.Redact(p.String()))
 }
+
+// urlMarkup escapes what would end Slack's <url|label> markup; made once.
+var urlMarkup = strings.NewReplacer("<", "%3C", ">", "%3E", "|", "%7C", " ", "%20")

@@ -244,9 +244,11 @@ func containsAny(s string, subs []string) bool {
 // Literal makes outside text (a job name, a branch, a title taken from a run) safe to
 // put in a message's mrkdwn: Slack's control characters &, < and > are escaped, so it
 // can neither mention anyone nor link anywhere.
-func Literal(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func Literal(s string) string { return literal.Replace(s) }
+
+// literal is Literal's replacer, made once: a replacer builds a table of 256 entries on
+// its first use, and a /status answer escapes dozens of texts.
+var literal = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // RedactValue redacts every string inside v (a value decoded from JSON, or built of
 // maps, slices and strings): map keys stay, values go through Redact. It reports
