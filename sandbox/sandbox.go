@@ -35,9 +35,12 @@ type Options struct {
 	// Slack tunes the Slack fake (ping interval, ack timeout …); its Faults and Now
 	// are set by the sandbox.
 	Slack slackfake.Options
-	// GitHubToken, when set, is the only token the GitHub fake accepts (a drill's
-	// sandbox draws one, so nothing else on the host writes to its repository).
-	GitHubToken string
+	// GitHubToken, when set, is the only token the GitHub fake accepts;
+	// AWSAccessKeyID the only access key the AWS fake takes (besides its STS's);
+	// StatePassword the only password the Terraform state backend takes (user
+	// "medic"). A drill's sandbox draws all three, so nothing else on the host
+	// changes its world.
+	GitHubToken, AWSAccessKeyID, StatePassword string
 }
 
 // Sandbox is a running set of fakes sharing one fault injector.
@@ -91,12 +94,15 @@ func Start(o Options) *Sandbox {
 		Faults: faults,
 		Slack:  slackfake.New(so),
 		GitHub: githubfake.New(githubfake.Options{Repository: o.Repository, Faults: faults, Now: o.Now, Token: o.GitHubToken}),
-		AWS:    awsfake.New(awsfake.Options{Faults: faults, Now: o.Now}),
+		AWS:    awsfake.New(awsfake.Options{Faults: faults, Now: o.Now, AccessKeyID: o.AWSAccessKeyID}),
 		envs:   map[string]*healthState{},
 		now:    o.Now,
 		good:   map[string]goodVersions{},
 	}
 	s.TFState = tfstate.New(faults)
+	if o.StatePassword != "" {
+		s.TFState.RequireCredentials("medic", o.StatePassword)
+	}
 	s.PagerDuty = pagerdutyfake.New(faults)
 	s.TFState.OnWrite(s.stateWritten)
 	s.AWS.OnMutation(s.awsChanged)

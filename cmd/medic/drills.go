@@ -188,10 +188,11 @@ type drill struct {
 	stop         context.CancelFunc
 	// exited is closed when the drill's medic stopped.
 	exited chan struct{}
-	// secret signs the webhooks staged for the drill's medic, and token is the only
-	// one its sandbox's GitHub takes (both drawn per drill): nothing else on the host
-	// writes to the drill's repository or feeds its medic.
-	secret, token string
+	// secret signs the webhooks staged for the drill's medic; token, awsKey and
+	// statePassword are the only credentials its sandbox's GitHub, AWS and Terraform
+	// state take (all drawn per drill): nothing else on the host changes the drill's
+	// world or feeds its medic.
+	secret, token, awsKey, statePassword string
 }
 
 // drillUsage is /drill's help.
@@ -416,7 +417,8 @@ func (d *drills) open(ctx context.Context, dr *drill) error {
 		return err
 	}
 	dr.token = "ghs_" + newRandomID() + newRandomID() + newRandomID()
-	dr.sb = sandbox.Start(sandbox.Options{GitHubToken: dr.token})
+	dr.awsKey, dr.statePassword = "AKIA"+newRandomID()+newRandomID(), newRandomID()+newRandomID()+newRandomID()
+	dr.sb = sandbox.Start(sandbox.Options{GitHubToken: dr.token, AWSAccessKeyID: dr.awsKey, StatePassword: dr.statePassword})
 	cfg, err := drillConfig(d.cfg, dr.sb, dir)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -63,6 +64,8 @@ func drillExternal(real external, dr *drill) external {
 		GitHubAPIURL:  dr.sb.GitHub.URL() + "/",
 		GitHubToken:   dr.token,
 		WebhookSecret: dr.secret,
+		// Redacted wherever they would appear, like every secret medic holds.
+		Others: []string{dr.statePassword},
 	}
 	if k := real.secrets.PagerDutyDrillRoutingKey; k != "" {
 		s.PagerDutyRoutingKey, s.PagerDutyEventsURL = k, real.secrets.PagerDutyEventsURL
@@ -70,7 +73,7 @@ func drillExternal(real external, dr *drill) external {
 	return external{
 		secrets:        s,
 		awsEndpoint:    dr.sb.AWS.URL(),
-		awsCredentials: credentials.NewStaticCredentialsProvider("AKIASANDBOX0000000", "sandbox-secret-key", ""),
+		awsCredentials: credentials.NewStaticCredentialsProvider(cmp.Or(dr.awsKey, "AKIASANDBOX0000000"), "sandbox-secret-key", ""),
 		httpClient:     real.httpClient,
 		now:            real.now,
 		clock:          real.clock,

@@ -52,10 +52,16 @@ type Options struct {
 	Region string
 	// AccountID is used in ARNs; default "123456789012".
 	AccountID string
+	// AccessKeyID, when set, is the only access key taken besides those this server's
+	// STS issued: any other request is answered 403 (signatures are not checked, so
+	// the key is what keeps others out: a drill's sandbox draws one).
+	AccessKeyID string
 }
 
 // Server is a running AWS stand-in. Its methods are safe for concurrent use.
 type Server struct {
+	// accessKey is Options.AccessKeyID.
+	accessKey   string
 	onMutation  func(Mutation)
 	faults      *fault.Injector
 	now         func() time.Time
@@ -119,6 +125,7 @@ func newServer(opts Options) *Server {
 		updateDelay: opts.UpdateDelay,
 		region:      opts.Region,
 		account:     opts.AccountID,
+		accessKey:   opts.AccessKeyID,
 	}
 	if s.faults == nil {
 		s.faults = fault.New()
@@ -180,6 +187,10 @@ func (s *Server) Mutations() []Mutation {
 
 // ServeHTTP routes a request to the service its wire signature names.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.keyTaken(accessKeyID(r.Header.Get("Authorization"))) {
+		http.Error(w, "UnrecognizedClientException: The security token included in the request is invalid.", http.StatusForbidden)
+		return
+	}
 	path := r.URL.Path
 	switch {
 	case r.Header.Get("X-Amz-Target") != "":
@@ -194,6 +205,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.serveS3(w, r)
 	}
+}
+
+// keyTaken reports whether a request signed with key is served: any key without
+// Options.AccessKeyID, else that key or one this server's STS issued.
+func (s *Server) keyTaken(key string) bool {
+	if s.accessKey == "" || key == s.accessKey {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, issued := s.sts.keys[key]
+	return issued
 }
 
 // apiError is an error answered in a service's wire format.

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
@@ -250,4 +252,28 @@ func TestSTSAssumeRoleThenLambda(t *testing.T) {
 		RoleArn: aws.String("arn:aws:iam::123456789012:role/medic-denied"), RoleSessionName: aws.String("medic"),
 	})
 	wantCode(t, err, "AccessDenied")
+}
+
+// TestAccessKeyIDOnly: with Options.AccessKeyID, the server takes requests signed with
+// that key or with the keys its STS issued for it, and answers any other 403.
+func TestAccessKeyIDOnly(t *testing.T) {
+	srv := mustServer(t, awsfake.Options{AccessKeyID: "AKIADRILLONLY0000001"})
+	srv.PutFunction(awsfake.Function{Name: "prod-sentiment-analysis"})
+	ctx := context.Background()
+	get := func(cfg aws.Config) error {
+		_, err := lambda.NewFromConfig(cfg).GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("prod-sentiment-analysis")})
+		return err
+	}
+	other := mustConfig(t, srv) // signed with AKIDSANDBOX
+	if err := get(other); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("another key: got %v, want 403", err)
+	}
+	if n := len(srv.Mutations()); n != 0 {
+		t.Errorf("%d mutations recorded for a refused key", n)
+	}
+	own := mustConfig(t, srv, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIADRILLONLY0000001", "secret", "")))
+	mustNoErr(t, get(own), "GetFunction with the server's key")
+	assumed := own.Copy()
+	assumed.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(own), "arn:aws:iam::123456789012:role/medic-prod"))
+	mustNoErr(t, get(assumed), "GetFunction with credentials its STS issued")
 }

@@ -32,6 +32,7 @@ package tfstate
 import (
 	"bytes"
 	"crypto/md5"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -94,6 +95,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	states map[string]*state
+	// user and password, when set, are the only credentials taken (basic auth).
+	user, password string
 }
 
 // state is one environment's state document and lock.
@@ -139,16 +142,42 @@ func (s *Server) Faults() *fault.Injector { return s.faults }
 func (s *Server) Address(env string) string { return s.srv.URL + "/state/" + env }
 
 // BackendConfig is the `-backend-config` key=value list that points Terraform's http
-// backend at env's state and lock.
+// backend at env's state and lock, with the credentials when the server takes only
+// those.
 func (s *Server) BackendConfig(env string) []string {
 	a := s.Address(env)
-	return []string{
+	c := []string{
 		"address=" + a,
 		"lock_address=" + a,
 		"unlock_address=" + a,
 		"lock_method=LOCK",
 		"unlock_method=UNLOCK",
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.user != "" {
+		c = append(c, "username="+s.user, "password="+s.password)
+	}
+	return c
+}
+
+// RequireCredentials makes the server take only requests with this basic auth (a
+// drill's sandbox draws a password).
+func (s *Server) RequireCredentials(user, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.user, s.password = user, password
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	s.mu.Lock()
+	user, password := s.user, s.password
+	s.mu.Unlock()
+	if user == "" {
+		return true
+	}
+	u, p, ok := r.BasicAuth()
+	return ok && subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1 && subtle.ConstantTimeCompare([]byte(p), []byte(password)) == 1
 }
 
 // Hold seeds a lock on env's state as if another runner held it. Empty fields get
@@ -323,6 +352,11 @@ func (s *Server) stateLocked(env string) *state {
 
 // serve routes /state/{env} by method.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="medic sandbox state"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "bad credentials"})
+		return
+	}
 	env, ok := strings.CutPrefix(r.URL.Path, "/state/")
 	if !ok || !envName.MatchString(env) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no state at " + r.URL.Path})

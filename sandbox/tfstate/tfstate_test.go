@@ -367,3 +367,42 @@ func mustDo(tb testing.TB, base string, c call) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(bytes.TrimSpace(b))
 }
+
+// TestRequireCredentials: with credentials required, a request without them (or with
+// others) is answered 401 and changes nothing; the backend config carries them.
+func TestRequireCredentials(t *testing.T) {
+	srv := tfstate.New(nil)
+	t.Cleanup(srv.Close)
+	srv.RequireCredentials("medic", "drill-password")
+	post := func(user, password string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.Address("prod"), strings.NewReader(stateV4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range [][2]string{{"", ""}, {"medic", "wrong"}, {"other", "drill-password"}} {
+		if got := post(c[0], c[1]); got != http.StatusUnauthorized {
+			t.Errorf("POST as %q/%q: %d, want 401", c[0], c[1], got)
+		}
+	}
+	if len(srv.State("prod")) != 0 {
+		t.Fatal("a refused POST wrote the state")
+	}
+	if got := post("medic", "drill-password"); got != http.StatusOK {
+		t.Errorf("POST with the credentials: %d, want 200", got)
+	}
+	cfg := strings.Join(srv.BackendConfig("prod"), " ")
+	if !strings.Contains(cfg, "username=medic") || !strings.Contains(cfg, "password=drill-password") {
+		t.Errorf("backend config %q lacks the credentials", cfg)
+	}
+}
