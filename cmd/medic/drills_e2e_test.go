@@ -76,6 +76,10 @@ func TestDrillPlaysEveryScenario(t *testing.T) {
 					t.Errorf("%s, not in the drill, got %d DMs: %q", u, n, cut(slackfake.Render(e.sb.Slack.DMs(u)[0]), 200))
 				}
 			}
+			if name == "rollback-fail" && len(all) == dms {
+				// CRITICAL pages at once: the participants, not the senior engineer.
+				t.Error("rollback-fail's immediate page reached neither alice nor bob")
+			}
 			for _, m := range all[dms:] {
 				if !strings.Contains(slackfake.Render(m), "DRILL") {
 					t.Errorf("a drill's DM without DRILL: %q", cut(slackfake.Render(m), 200))
