@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -256,7 +257,7 @@ func details(e recovery.AuditEntry) string {
 	if e.JobID != "" {
 		parts = append(parts, e.JobID)
 	}
-	for _, k := range slices.Sorted(mapKeys(e.Detail)) {
+	for _, k := range slices.Sorted(maps.Keys(e.Detail)) {
 		parts = append(parts, k+"="+cut(strings.Join(strings.Fields(e.Detail[k]), " "), 100))
 	}
 	if len(parts) == 0 {

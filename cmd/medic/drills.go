@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -212,7 +213,11 @@ func (d *drills) command(ctx context.Context, cmd slack.SlashCommand) {
 	}
 	if ok, err := d.hasRole(ctx, cmd.UserID, recovery.RoleResponder); err != nil || !ok {
 		d.log.Info("drill refused: not a responder", zap.String("user", cmd.UserID), zap.Error(err))
-		reply("Only responders (config key access.roles) run drills." + map[bool]string{true: " medic could not check your role: try again."}[err != nil])
+		msg := "Only responders (config key access.roles) run drills."
+		if err != nil {
+			msg += " medic could not check your role: try again."
+		}
+		reply(msg)
 		return
 	}
 	args := strings.Fields(cmd.Text)
@@ -235,7 +240,7 @@ func (d *drills) command(ctx context.Context, cmd slack.SlashCommand) {
 // hasRole tells whether user holds one of roles in one of the environments.
 func (d *drills) hasRole(ctx context.Context, user string, roles ...recovery.Role) (bool, error) {
 	var last error
-	for _, env := range slices.Sorted(mapKeys(d.cfg.Environments)) {
+	for _, env := range slices.Sorted(maps.Keys(d.cfg.Environments)) {
 		for _, role := range roles {
 			ok, err := d.access.Has(ctx, user, env, role)
 			if ok {
@@ -260,16 +265,6 @@ func (d *drills) stop(ctx context.Context, id, user string) string {
 		}
 	}
 	return d.end(ctx, id, "stopped by "+user)
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // list names the scenarios a drill can play, and the drill running.
@@ -349,7 +344,7 @@ func (d *drills) start(ctx context.Context, c sandbox.Case, starter string, peop
 	if err := d.reserve(); err != nil {
 		return "", err
 	}
-	dr := &drill{id: drillPrefix + newRandomID(), scenario: c.Name, starter: starter,
+	dr := &drill{id: drillPrefix + rand.Text()[:8], scenario: c.Name, starter: starter,
 		participants: people, speed: speed, started: d.ext.now()}
 	published := false
 	defer func() {
@@ -394,17 +389,6 @@ func (d *drills) reserve() error {
 	return nil
 }
 
-// newRandomID is 8 characters of Crockford base32.
-func newRandomID() string {
-	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[b[i]%32]
-	}
-	return string(b)
-}
-
 // open makes dr's sandbox and app, and runs the app until the drill ends (not when
 // ctx, the command's, does).
 func (d *drills) open(ctx context.Context, dr *drill) error {
@@ -416,8 +400,9 @@ func (d *drills) open(ctx context.Context, dr *drill) error {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return err
 	}
-	dr.token = "ghs_" + newRandomID() + newRandomID() + newRandomID()
-	dr.awsKey, dr.statePassword = "AKIA"+newRandomID()+newRandomID(), newRandomID()+newRandomID()+newRandomID()
+	// Each credential is 130 random bits (crypto/rand.Text).
+	dr.secret, dr.token = rand.Text(), "ghs_"+rand.Text()
+	dr.awsKey, dr.statePassword = "AKIA"+rand.Text()[:16], rand.Text()
 	dr.sb = sandbox.Start(sandbox.Options{GitHubToken: dr.token, AWSAccessKeyID: dr.awsKey, StatePassword: dr.statePassword})
 	cfg, err := drillConfig(d.cfg, dr.sb, dir)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
+	"github.com/medic-ops/medic"
 	"github.com/medic-ops/medic/config"
 	"github.com/medic-ops/medic/handlers"
 	"github.com/medic-ops/medic/recovery"
@@ -25,7 +26,7 @@ import (
 // people, roles, approvals, escalation matrix, checklist and verification from real,
 // and every alert and command in the drill channel.
 func drillConfig(real *config.Config, sb *sandbox.Sandbox, dir string) (*config.Config, error) {
-	cfg, err := sandboxConfig(sb, dir)
+	cfg, err := onSandbox(sb, dir, medic.ExampleConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,6 @@ const drillPoll = 5 * time.Second
 // credentials. None of the real GitHub, AWS or PagerDuty credentials is given; PagerDuty
 // is paged only through PAGERDUTY_DRILL_ROUTING_KEY's service.
 func drillExternal(real external, dr *drill) external {
-	dr.secret = newRandomID() + newRandomID()
 	s := config.Secrets{
 		SlackBotToken: real.secrets.SlackBotToken,
 		SlackAPIURL:   real.secrets.SlackAPIURL,

@@ -46,17 +46,9 @@ func sandboxConfig(sb *sandbox.Sandbox, dir string) (*config.Config, error) {
 // sandboxConfigFrom is sandboxConfig starting from the config file src instead of the
 // example: the sandbox's world follows its environments' names (worldFromConfig).
 func sandboxConfigFrom(sb *sandbox.Sandbox, dir string, src []byte) (*config.Config, error) {
-	cfg, err := config.Parse(bytes.NewReader(src))
+	cfg, err := onSandbox(sb, dir, src)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox's config: %w", err)
-	}
-	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Store = "sqlite:" + filepath.Join(dir, "medic.db")
-	for name, env := range cfg.Environments {
-		env.Health.URL = sb.HealthURL(name)
-		// Terraform keeps each environment's state in the sandbox's http backend.
-		env.Terraform.BackendConfig = sb.TFState.BackendConfig(name)
-		cfg.Environments[name] = env
+		return nil, err
 	}
 	// The sandbox's people: alice is on call (responder and approver), bob approves,
 	// carol responds, mallory has no role.
@@ -74,6 +66,31 @@ func sandboxConfigFrom(sb *sandbox.Sandbox, dir string, src []byte) (*config.Con
 		"cto":    {Slack: []string{userErin}},
 	}
 	cfg.Verify.Watch = 0
+	if bin, err := tftest.Find(); err == nil {
+		cfg.Terraform.Bin = bin
+	} else {
+		cfg.Terraform.Bin = "" // Terraform actions say it is missing; the rest works
+	}
+	return cfg, nil
+}
+
+// onSandbox parses the config file src and points it at sb: health endpoints and
+// Terraform state on the sandbox, the store and Terraform's work in dir, the HTTP
+// listeners on free loopback ports, no provider from any registry. Its people and its
+// Terraform binary are src's.
+func onSandbox(sb *sandbox.Sandbox, dir string, src []byte) (*config.Config, error) {
+	cfg, err := config.Parse(bytes.NewReader(src))
+	if err != nil {
+		return nil, fmt.Errorf("sandbox's config: %w", err)
+	}
+	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Store = "sqlite:" + filepath.Join(dir, "medic.db")
+	for name, env := range cfg.Environments {
+		env.Health.URL = sb.HealthURL(name)
+		// Terraform keeps each environment's state in the sandbox's http backend.
+		env.Terraform.BackendConfig = sb.TFState.BackendConfig(name)
+		cfg.Environments[name] = env
+	}
 	// A running job renews its lease every third of it and gives itself up when it
 	// could not for a whole lease. The default (30s) leaves a busy machine room: a CPU
 	// stall of a few seconds on a 2-core runner must not make a job stop itself. Tests
@@ -89,11 +106,6 @@ func sandboxConfigFrom(sb *sandbox.Sandbox, dir string, src []byte) (*config.Con
 	cfg.Terraform.PluginDirs = []string{filepath.Join(dir, "providers")}
 	if err := os.MkdirAll(cfg.Terraform.PluginDirs[0], 0o755); err != nil {
 		return nil, err
-	}
-	if bin, err := tftest.Find(); err == nil {
-		cfg.Terraform.Bin = bin
-	} else {
-		cfg.Terraform.Bin = "" // Terraform actions say it is missing; the rest works
 	}
 	return cfg, nil
 }
