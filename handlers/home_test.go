@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,8 +169,10 @@ func TestHomeRefresh(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	pub := &countingPublisher{count: map[string]int{}, ch: make(chan string, 100)}
-	h, err := NewHome(HomeSources{Roles: fakeRoles{"U0BOB@prod": recovery.RoleApprover}, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs,
-		Publisher: pub, Now: clock})
+	// U0AAOLD holds a role, so only homeRecent keeps its Home from being refreshed (a
+	// Home without a role is a note that is never refreshed).
+	h, err := NewHome(HomeSources{Roles: fakeRoles{"U0BOB@prod": recovery.RoleApprover, "U0AAOLD@prod": recovery.RoleResponder},
+		Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs, Publisher: pub, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -497,5 +500,95 @@ func TestHomePublishFailedIsTriedAgain(t *testing.T) {
 	h.round(context.Background())
 	if got := pub.n("U0BOB"); got != 1 {
 		t.Fatalf("after the next round: published %d times, want 1", got)
+	}
+}
+
+// TestHomeRoundOrder: a round publishes at most homeRoundMax Homes, those published
+// longest ago first (not in order of ID), and says the rest wait.
+func TestHomeRoundOrder(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "prod"}})
+	st := fakeHomeStore{}
+	now := homeAt
+	roles := fakeRoles{}
+	var users []string
+	// Opened (and published) one after the other, IDs falling: the last opened has the
+	// smallest ID.
+	for i := homeRoundMax; i >= 0; i-- {
+		u := fmt.Sprintf("U%03d", i)
+		roles[u+"@prod"] = recovery.RoleResponder
+		users = append(users, u)
+	}
+	pub := &countingPublisher{count: map[string]int{}, ch: make(chan string, 100)}
+	h, err := NewHome(HomeSources{Roles: roles, Requests: st, Incidents: st, Jobs: st, Deploys: st, Envs: envs,
+		Publisher: pub, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		now = now.Add(time.Second)
+		h.HomeOpened(context.Background(), u)
+	}
+	now = now.Add(homeDebounce)
+	h.mu.Lock()
+	for _, u := range h.users {
+		u.dirty = true // as Changed does, without starting a round of its own
+	}
+	h.mu.Unlock()
+	if more := h.round(context.Background()); !more {
+		t.Error("a round with one Home over its bound says none waits")
+	}
+	last := users[len(users)-1]
+	for _, u := range users {
+		want := 2
+		if u == last {
+			want = 1 // published last: it waits for the next round
+		}
+		if got := pub.n(u); got != want {
+			t.Errorf("%s published %d times, want %d", u, got, want)
+		}
+	}
+}
+
+// blockingHomeStore holds its first OpenIncidents until release is closed.
+type blockingHomeStore struct {
+	fakeHomeStore
+	calls   *atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingHomeStore) OpenIncidents(ctx context.Context, env string) ([]recovery.Incident, error) {
+	if b.calls.Add(1) == 1 {
+		close(b.entered)
+		<-b.release
+	}
+	return b.fakeHomeStore.OpenIncidents(ctx, env)
+}
+
+// TestHomeStaleReportNotPublished: a Home gathered before another that was published
+// meanwhile is dropped, never shown over the newer one.
+func TestHomeStaleReportNotPublished(t *testing.T) {
+	envs, _ := recovery.NewEnvironments([]recovery.Environment{{Name: "prod"}})
+	st := blockingHomeStore{calls: &atomic.Int32{}, entered: make(chan struct{}), release: make(chan struct{})}
+	pub := &countingPublisher{count: map[string]int{}, ch: make(chan string, 10)}
+	h, err := NewHome(HomeSources{Roles: fakeRoles{"U0BOB@prod": recovery.RoleResponder}, Requests: st, Incidents: st, Jobs: st, Deploys: st,
+		Envs: envs, Publisher: pub, Now: func() time.Time { return homeAt }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.users["U0BOB"] = &homeUser{}
+	h.mu.Unlock()
+	older := make(chan struct{})
+	go func() {
+		defer close(older)
+		h.publish(context.Background(), "U0BOB", &homeReads{}) // gathered first, held
+	}()
+	<-st.entered
+	h.publish(context.Background(), "U0BOB", &homeReads{}) // gathered second, shown
+	close(st.release)
+	<-older
+	if got := pub.n("U0BOB"); got != 1 {
+		t.Errorf("published %d times, want 1: the older report must be dropped", got)
 	}
 }
