@@ -34,11 +34,7 @@ func (b *Bot) homeOpened(evt socketmode.Event, queue chan<- work) {
 	}
 	var user string
 	switch e := ev.InnerEvent.Data.(type) {
-	case *slackevents.AppHomeOpenedEvent:
-		if e.Tab == "home" {
-			user = e.User
-		}
-	case slackevents.AppHomeOpenedEvent:
+	case *slackevents.AppHomeOpenedEvent: // slack-go decodes inner events into pointers
 		if e.Tab == "home" {
 			user = e.User
 		}

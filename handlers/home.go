@@ -479,6 +479,11 @@ func MayApprove(q recovery.Request, user string, isApprover bool, now time.Time)
 // They go to JobController.Decide like the request message's, which checks the role
 // and the requester again; the answer goes to the person's direct messages.
 func (r *Router) homeClicks(ctx context.Context, log *zap.Logger, cb slack.InteractionCallback) {
+	if r.svc.Home == nil {
+		// Nobody could be told the outcome: nothing is decided.
+		log.Warn("a click on a Home tab this router does not keep")
+		return
+	}
 	user := cb.User.ID
 	for _, a := range cb.ActionCallback.BlockActions {
 		control, ok := recovery.ParseControlID(a.ActionID)
@@ -489,9 +494,6 @@ func (r *Router) homeClicks(ctx context.Context, log *zap.Logger, cb slack.Inter
 		log := log.With(zap.String("control", string(control)), zap.String("id", a.Value), zap.String("from", "home"))
 		msg, err := r.svc.Jobs.Decide(ctx, a.Value, user, control == recovery.ControlApprove)
 		r.answer(log, func(text string) {
-			if r.svc.Home == nil {
-				return
-			}
 			if err := r.svc.Home.TellUser(ctx, user, text); err != nil {
 				log.Error("could not answer the user", zap.Error(err))
 			}

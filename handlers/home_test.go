@@ -320,6 +320,16 @@ func TestHomeClicks(t *testing.T) {
 	if len(home.told) != 2 || home.told[0] != "U0ALICE: You requested this: a second person must approve it." {
 		t.Errorf("told: got %q, want the refusal twice, to U0ALICE", home.told)
 	}
+	// A router without a Home (a drill's) decides nothing from a Home click.
+	fa2 := &fakeActions{}
+	r2, err := NewRouter(&fakePoster{}, Services{Status: fakeStatus{}, Requests: fa2, Jobs: fa2, Paging: fa2, Resolution: fa2, Incidents: fa2}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.HandleInteraction(context.Background(), onHome(recovery.ApproveID(), "REQ-3"))
+	if len(fa2.calls) != 0 {
+		t.Errorf("without a Home tab, a Home click was carried out: %v", fa2.calls)
+	}
 }
 
 // countingStore counts the reads of the Home's sources.
