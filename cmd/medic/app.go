@@ -93,6 +93,8 @@ type app struct {
 	home *handlers.Home
 	// router is what the bot hands people's commands and clicks to.
 	router *handlers.Router
+	// access says who holds which role (the user groups' members cached).
+	access *recovery.Access
 	// drill is set on a drill's app; drills on the app that takes /drill (config key
 	// slack.drill_channel).
 	drill  *drillWiring
@@ -130,6 +132,10 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	reg := a.newRegistry()
 	api, poster := newSlack(ext, reg)
+	// One view of the roles (and one cache of user groups) for the buttons, the Home
+	// tab and the drills: what the Home offers is what Decide allows.
+	roles, _ := cfg.DomainAccess()
+	a.access = recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now)
 	if a.home, err = newHome(cfg, ext, src, poster, a); err != nil {
 		return nil, err
 	}
@@ -138,7 +144,7 @@ func newApp(ctx context.Context, cfg *config.Config, ext external, log *zap.Logg
 	}
 	a.newPollers(src)
 	if cfg.Slack.DrillChannel != "" && ext.drill == nil {
-		a.drills = newDrills(cfg, ext, a.log.Named("drill"), st)
+		a.drills = newDrills(cfg, ext, a.log.Named("drill"), st, a.access)
 	}
 	if a.bot, err = a.newBot(src, api, poster, reg, ext.socketOptions); err != nil {
 		return nil, err
@@ -303,7 +309,7 @@ func (a *app) newEngine(ext external, src *sources, api *slack.Client, poster *b
 // still run; the Terraform ones say why they cannot.
 func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recovery.ActionDeps {
 	cfg, st := a.cfg, src.store
-	roles, policy := cfg.DomainAccess()
+	_, policy := cfg.DomainAccess()
 	// Terraform's check (its version, run through the confined shim) takes a few
 	// hundred milliseconds: it runs beside the start, and a Terraform action waits for it.
 	a.terraform = startTerraform(func() recovery.Terraform {
@@ -318,7 +324,7 @@ func (a *app) actionDeps(ext external, src *sources, poster *bot.Poster) *recove
 	// Functions read anew, never shared: a planned rollback's target is chosen from the
 	// version running now.
 	return &recovery.ActionDeps{
-		Access:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
+		Access:      a.access,
 		Policy:      policy,
 		Requests:    st,
 		Expiry:      st,

@@ -115,15 +115,13 @@ type drills struct {
 	linkUp  func() bool
 }
 
-// newDrills makes the drills of the medic configured by cfg. Its answers go through a
-// Slack client of its own that marks them DRILL.
-func newDrills(cfg *config.Config, ext external, log *zap.Logger, st *store.Store) *drills {
+// newDrills makes the drills of the medic configured by cfg, who may drill read from
+// access. Its answers go through a Slack client of its own that marks them DRILL.
+func newDrills(cfg *config.Config, ext external, log *zap.Logger, st *store.Store, access *recovery.Access) *drills {
 	go sweepDrills(cmp.Or(cfg.Terraform.WorkDir, os.TempDir()), ext.now(), log)
 	ext.slackWrap = markDrill(ext.secrets.PagerDutyDrillRoutingKey != "")
 	_, poster := newSlack(ext, prometheus.NewRegistry())
-	roles, _ := cfg.DomainAccess()
-	return &drills{cfg: cfg, ext: ext, log: log, store: st, poster: poster,
-		access: recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now)}
+	return &drills{cfg: cfg, ext: ext, log: log, store: st, poster: poster, access: access}
 }
 
 // drillDirPattern names the directories of drills (their store, Terraform's work).

@@ -29,9 +29,8 @@ func (p pendingRequests) PendingRequests(ctx context.Context) ([]recovery.Reques
 // shares (src.reads: no extra GitHub call within status.freshness), and publishes
 // through poster.
 func newHome(cfg *config.Config, ext external, src *sources, poster *bot.Poster, a *app) (*handlers.Home, error) {
-	roles, _ := cfg.DomainAccess()
 	return handlers.NewHome(handlers.HomeSources{
-		Roles:      recovery.NewAccess(roles, poster, cfg.Access.GroupCacheTTL, cfg.Access.GroupCacheMaxStale, ext.now),
+		Roles:      a.access,
 		Requests:   pendingRequests{st: src.store, now: ext.now},
 		Incidents:  src.store,
 		Jobs:       src.store,
