@@ -286,13 +286,25 @@ func (m drillMarker) marked(blocks []json.RawMessage) bool {
 	if i < len(blocks) && m.isNote(blocks[i]) {
 		return true
 	}
-	for _, b := range blocks {
-		if blockType(b) == "section" {
-			text, _ := sectionText(b)
-			return strings.HasPrefix(text, m.note+"\n")
-		}
+	if j, ok := noteSection(blocks); ok {
+		text, _ := sectionText(blocks[j])
+		return strings.HasPrefix(text, m.note+"\n")
 	}
 	return false
+}
+
+// noteSection is the index of the section that takes the note at the block limit:
+// the first with text.
+func noteSection(blocks []json.RawMessage) (int, bool) {
+	for i, b := range blocks {
+		if blockType(b) != "section" {
+			continue
+		}
+		if _, ok := sectionText(b); ok {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // isNote tells whether b is the context block holding the note, whatever its JSON's
@@ -324,14 +336,8 @@ func (m drillMarker) markBlocks(blocks []json.RawMessage, limit int) ([]json.Raw
 	if len(out) < limit {
 		return append(out[:at], append([]json.RawMessage{m.context}, out[at:]...)...), nil
 	}
-	for i, b := range out {
-		if blockType(b) != "section" {
-			continue
-		}
-		if _, ok := sectionText(b); !ok {
-			continue
-		}
-		s, err := setText(b, func(t string) string { return cut(m.note+"\n"+t, maxSectionText) })
+	if i, ok := noteSection(out); ok {
+		s, err := setText(out[i], func(t string) string { return cut(m.note+"\n"+t, maxSectionText) })
 		if err != nil {
 			return nil, err
 		}

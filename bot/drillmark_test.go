@@ -549,6 +549,18 @@ func TestDrillMarkingBlockLimit(t *testing.T) {
 			}
 		})
 	}
+	t.Run("message of 50 whose first section has fields only", func(t *testing.T) {
+		fields := slack.NewSectionBlock(nil, []*slack.TextBlockObject{slack.NewTextBlockObject(slack.MarkdownType, "*a*", false, false)}, nil)
+		d := newDrillSlack(t)
+		_, marked := d.mustSendBoth(t, post(append([]slack.Block{header, fields}, drillSections(48)...)))
+		m := mustDrillMsg(t, marked)
+		if text, _ := sectionText(m.blocks[2]); text != drillNote+"\nline 0" {
+			t.Errorf("the first section with text reads %q, want the note in front", text)
+		}
+		if again := mustDrillReplay(t, d, DrillMarking(nil, drillNote), marked); !bytes.Equal(again.body, marked.body) {
+			t.Errorf("marked again: %s, want %s", again.body, marked.body)
+		}
+	})
 	t.Run("message of 50 without a section", func(t *testing.T) {
 		d := newDrillSlack(t)
 		var dividers []slack.Block
