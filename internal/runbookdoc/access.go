@@ -19,8 +19,8 @@ func (g *gen) environments() {
 	header(&g.b, "Environment", "Severity", "Protected", "Destructive actions", "Alert channel", "Responders", "Approvers", "Admins", "Self-service")
 	for _, e := range g.envs {
 		m := g.membersOf(e.Name)
-		row(&g.b, text(e.Name), envSeverity(e).String(), yesNo(e.Protected), allowed(e.AllowDestructive),
-			list([]string{e.AlertChannel}, "–"), list(m.Responders, "nobody"), list(m.Approvers, "nobody"), list(m.Admins, "nobody"),
+		row(&g.b, text(e.Name), e.Severity.String(), yesNo(e.Protected), allowed(e.AllowDestructive),
+			orDash(text(e.AlertChannel)), list(m.Responders, "nobody"), list(m.Approvers, "nobody"), list(m.Admins, "nobody"),
 			list(actionStrings(g.policy.SelfService[e.Name]), "none"))
 	}
 	g.b.WriteString("\n")
@@ -61,12 +61,12 @@ func actionStrings(ids []recovery.ActionID) []string {
 	return out
 }
 
-// envSeverity is the environment's rating: its severity key, else the runbook's default.
-func envSeverity(e recovery.Environment) recovery.Severity {
-	if e.Severity != 0 {
-		return e.Severity
+// orDash is s, or a dash for nothing.
+func orDash(s string) string {
+	if s == "" {
+		return "–"
 	}
-	return recovery.DefaultSeverity(e.Name)
+	return s
 }
 
 func yesNo(b bool) string {

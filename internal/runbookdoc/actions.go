@@ -41,7 +41,7 @@ var actionDocs = map[recovery.ActionID]actionDoc{
 	recovery.ActVerify:        {runs: "health endpoint (`GET` health.url with the X-API-Key from Secrets Manager) and CloudWatch `DescribeAlarms` (state ALARM); the verdict goes to the thread"},
 	recovery.ActRevert: {runs: "GitHub Git Data API: if the commit is the branch's tip, `POST /repos/{owner}/{repo}/git/commits` (its parent's tree) and " +
 		"`PATCH /repos/{owner}/{repo}/git/refs/heads/{branch}` fast-forward, never forced; otherwise a revert commit on `medic/revert-<sha>` and " +
-		"`POST /repos/{owner}/{repo}/pulls`. The pipeline runs again from the revert; medic follows it"},
+		"`POST /repos/{owner}/{repo}/pulls`. After a fast-forward the pipeline runs again from the revert and medic follows it; a pull request waits for people to merge it"},
 	recovery.ActTerraformPlan: {runs: workspace + ", then `terraform plan`; nothing is applied"},
 	recovery.ActForceUnlock:   {runs: workspace + ", then `terraform force-unlock <LOCK_ID>` (shown when medic found the lock)"},
 	recovery.ActDestroyRecreate: {runs: "preview: `terraform plan -destroy`, saved; job: " + workspace + ", " + applySave +
@@ -51,7 +51,7 @@ var actionDocs = map[recovery.ActionID]actionDoc{
 		", then " + verifyRun + ". If Terraform fails, medic offers Force Lambda update"},
 	recovery.ActEmergencyRollback: {runs: "asks which known good SHA; preview: `terraform plan` at it, saved; job: " + workspace + ", " +
 		applySave + ", then " + verifyRun + ". If Terraform fails, medic offers Force Lambda update"},
-	recovery.ActForceLambdaUpdate: {runs: "per function: Lambda `UpdateFunctionCode` from `s3://{artifacts_bucket}/{short}/lambda-{sha}.zip` with Publish, then " +
+	recovery.ActForceLambdaUpdate: {runs: "per function: Lambda `UpdateFunctionCode` from `s3://{artifacts_bucket}/{lambda.artifact_key}` (default `{short}/lambda-{sha}.zip`) with Publish, then " +
 		"`GetFunctionConfiguration` until the update ends; then " + verifyRun, nuclear: true},
 	recovery.ActSetAlarmOK:     {runs: "CloudWatch `SetAlarmState` to OK with the reason given; CloudWatch re-evaluates it at the next period"},
 	recovery.ActPageOnCall:     {runs: "pages the escalation.on_call level: a mention in the thread, a direct message to each member and, for a level with pagerduty, a PagerDuty Events API v2 trigger"},

@@ -42,3 +42,17 @@ func TestRunbookFollowsTheConfig(t *testing.T) {
 		t.Errorf("drills without a channel: got %q", section(t, before, "## Drills"))
 	}
 }
+
+// TestRunbookNoAlertChannel: an environment without an alert channel shows a dash in
+// its row, not an empty cell.
+func TestRunbookNoAlertChannel(t *testing.T) {
+	doc := mustGenerate(t, strings.Replace(mustRead(t, exampleConfig), "  alert_channel: C0MEDICOPS\n", "", 1))
+	for _, row := range tableRows(section(t, doc, "## Environments and who may act")) {
+		if len(row) > 4 && row[0] == "dev" && row[4] != "–" {
+			t.Errorf("dev's alert channel cell: %q, want –", row[4])
+		}
+	}
+	if !strings.Contains(doc, "| dev |") {
+		t.Fatal("no row for dev")
+	}
+}

@@ -162,14 +162,14 @@ func (g *gen) signalDetection(id recovery.ScenarioID) []string {
 	pl := g.cfg.Pipeline
 	switch id {
 	case recovery.WorkflowStuck:
-		if every(pl.PollInterval) == 0 || pl.StuckAfter == 0 {
-			return []string{"never: the runs poller is off (pipeline.poll_interval or pipeline.stuck_after is 0)"}
+		if every(pl.PollInterval) == 0 {
+			return []string{"never: the runs poller is off (pipeline.poll_interval is 0)"}
 		}
 		return []string{fmt.Sprintf("the runs poller (every %s, pipeline.poll_interval) finds a run of a watched workflow (%s) in progress for longer than %s (pipeline.stuck_after)",
 			dur(every(pl.PollInterval)), list(sortedKeys(g.pipeline.Workflows), "none"), dur(pl.StuckAfter))}
 	case recovery.AlarmWontClear:
-		if every(pl.AlarmPollInterval) == 0 || pl.AlarmClearGrace == 0 {
-			return []string{"never: the alarm poller is off (pipeline.alarm_poll_interval or pipeline.alarm_clear_grace is 0)"}
+		if every(pl.AlarmPollInterval) == 0 {
+			return []string{"never: the alarm poller is off (pipeline.alarm_poll_interval is 0)"}
 		}
 		return []string{fmt.Sprintf("the alarm poller (every %s, pipeline.alarm_poll_interval) finds an alarm under the environment's alarm_prefix in ALARM since before the last successful deploy and still in ALARM %s after it (pipeline.alarm_clear_grace)",
 			dur(every(pl.AlarmPollInterval)), dur(pl.AlarmClearGrace))}
