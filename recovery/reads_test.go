@@ -221,6 +221,40 @@ func TestStatusAfterDiagnosticsSaysHowOldItsReadsAre(t *testing.T) {
 	}
 }
 
+// TestStatusNeverServesDataOlderThanTheFreshness: a report built at t+4 s on reads made
+// at t is not served again at t+8 s (its data would be 8 s old, the freshness 5 s).
+func TestStatusNeverServesDataOlderThanTheFreshness(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	c := &countingSources{}
+	r := readsOf(t, c, 5*time.Second, clock)
+	_, _ = r.Functions(context.Background(), readsProd)
+	_, _ = r.AlarmsFiring(context.Background(), readsProd)
+	_, _ = r.CheckHealth(context.Background(), readsProd)
+	_, _ = r.LastSuccessfulDeploy(context.Background(), readsProd)
+	envs, err := NewEnvironments([]Environment{readsProd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.fakeSources
+	s, err := NewStatusService(envs, StatusSources{Functions: r, Alarms: r, Health: r, Deploys: r, Incidents: f, Jobs: f}, 5*time.Second, clock, WithFreshness(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(4 * time.Second)
+	if _, err := s.Status(context.Background(), "prod"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(4 * time.Second)
+	rep, err := s.Status(context.Background(), "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := rep.At.Sub(rep.GatheredAt); age >= 5*time.Second {
+		t.Errorf("a /status 8 s after the reads answered with data %s old; want at most the freshness (5s)", age)
+	}
+}
+
 // TestFreshReadsNeverReuseAFinishedRead: an alert's diagnostics (Fresh) read anew
 // though a read of a second ago is kept, and a /status after them answers from what
 // they read.

@@ -297,7 +297,9 @@ func (s *StatusService) shared(ctx context.Context, env Environment) StatusRepor
 	if read != nil {
 		select {
 		case <-read.done:
-			if s.now().Sub(read.at) >= s.freshness {
+			// Its age is that of its oldest data (a report built on shared reads may
+			// hold some older than the report), never more than the freshness.
+			if s.now().Sub(read.r.GatheredAt) >= s.freshness {
 				read = nil // too old: read again
 			}
 		default: // in flight: wait for it
