@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -313,4 +314,32 @@ func TestNewSharedReadsRequiresEverySource(t *testing.T) {
 	if _, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f, Deploys: f}, time.Second, 0, time.Now); err == nil {
 		t.Fatal("no timeout: got nil, want an error")
 	}
+}
+
+// TestSharedReadHasItsOwnTimeout: a source that never answers holds a shared read for
+// the reads' timeout at most, even for an asker without a deadline; the next ask reads
+// again.
+func TestSharedReadHasItsOwnTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int64
+		f := fakeSources{}
+		f.functions = func(ctx context.Context, env Environment) ([]FunctionStatus, error) {
+			calls.Add(1)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		r, err := NewSharedReads(ReadSources{Functions: f, Alarms: f, Health: f, Deploys: f}, 5*time.Second, 5*time.Second, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = r.Functions(context.Background(), readsProd)
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 5*time.Second {
+			t.Fatalf("a hanging read: %v after %s, want the deadline after 5s", err, time.Since(start))
+		}
+		_, _ = r.Functions(context.Background(), readsProd)
+		if n := calls.Load(); n != 2 {
+			t.Errorf("calls: %d, want 2 (a failed read is not kept)", n)
+		}
+	})
 }
