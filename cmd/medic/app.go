@@ -406,14 +406,20 @@ func (a *app) newBot(src *sources, api *slack.Client, poster *bot.Poster, reg pr
 	if a.drills != nil {
 		h = drillRouter{real: router, drills: a.drills}
 	}
-	return bot.New(api, h, bot.Options{
+	return bot.New(api, h, a.botOptions(src.store, reg, socketOptions)), nil
+}
+
+// botOptions are the Slack bot's: its workers and queue from slack.workers and
+// slack.queue, claims in the store.
+func (a *app) botOptions(claims bot.Claimer, reg prometheus.Registerer, socketOptions []socketmode.Option) bot.Options {
+	return bot.Options{
 		Workers:       a.cfg.Slack.Workers,
 		Queue:         a.cfg.Slack.Queue,
-		Claimer:       src.store,
+		Claimer:       claims,
 		Logger:        a.log,
 		Metrics:       bot.NewMetrics(reg),
 		SocketOptions: socketOptions,
-	}), nil
+	}
 }
 
 // listen opens the public listener (the GitHub webhook) and the operators' (/metrics

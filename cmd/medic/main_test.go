@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
 	"github.com/medic-ops/medic/config"
@@ -238,5 +240,14 @@ func TestUsageNamesEveryVariable(t *testing.T) {
 		if !strings.Contains(errOut, v) {
 			t.Errorf("usage does not name %s:\n%s", v, errOut)
 		}
+	}
+}
+
+// TestBotOptionsFollowTheConfig: slack.workers and slack.queue reach the bot.
+func TestBotOptionsFollowTheConfig(t *testing.T) {
+	a := &app{cfg: &config.Config{Slack: config.Slack{Workers: 7, Queue: 12345}}, log: zap.NewNop()}
+	o := a.botOptions(nil, prometheus.NewRegistry(), nil)
+	if o.Workers != 7 || o.Queue != 12345 {
+		t.Errorf("bot options: workers %d, queue %d; want 7 and 12345 (slack.workers, slack.queue)", o.Workers, o.Queue)
 	}
 }
