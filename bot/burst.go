@@ -10,11 +10,15 @@ import (
 // others wait there holds its work while envelopes are still arriving (one came within
 // burstQuiet), for at most burstMaxWait: slack-go's reading and medic's acking have
 // the two CPUs to themselves until the burst is acked, instead of sharing them with 16
-// handlers. A lone command or click (nothing else queued) never waits.
+// handlers. A lone command or click (nothing else queued) never waits, and a burst
+// holds the workers burstMaxWait from its first envelope at most: under a steady
+// stream they work as they would without the gate.
 type burstGate struct {
 	start time.Time
-	// last is when the reader last queued an envelope, as time since start (monotonic).
-	last atomic.Int64
+	// last is when the reader last queued an envelope, and began when the burst it
+	// belongs to began (its first envelope after a quiet spell), as times since start
+	// (monotonic).
+	last, began atomic.Int64
 }
 
 const (
@@ -24,8 +28,14 @@ const (
 
 func newBurstGate() *burstGate { return &burstGate{start: time.Now()} }
 
-// arrived notes an envelope queued now.
-func (g *burstGate) arrived() { g.last.Store(int64(time.Since(g.start))) }
+// arrived notes an envelope queued now. Only the reader calls it.
+func (g *burstGate) arrived() {
+	now := int64(time.Since(g.start))
+	if time.Duration(now-g.last.Load()) >= burstQuiet {
+		g.began.Store(now)
+	}
+	g.last.Store(now)
+}
 
 // wait returns once no envelope arrived for burstQuiet, or after burstMaxWait, when
 // others are waiting behind this one (waiting > 0); at once otherwise.
@@ -33,7 +43,7 @@ func (g *burstGate) wait(waiting int) {
 	if waiting == 0 {
 		return
 	}
-	deadline := time.Now().Add(burstMaxWait)
+	deadline := g.start.Add(time.Duration(g.began.Load()) + burstMaxWait)
 	for {
 		quiet := time.Since(g.start) - time.Duration(g.last.Load())
 		if quiet >= burstQuiet || !time.Now().Before(deadline) {

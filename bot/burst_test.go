@@ -41,6 +41,13 @@ func TestBurstGate(t *testing.T) {
 		if d := time.Since(start); d != burstMaxWait {
 			t.Fatalf("behind an endless stream the worker waited %s, want burstMaxWait %s", d, burstMaxWait)
 		}
+		// Later in the same stream, workers are not held again: the burst had its time.
+		time.Sleep(10 * time.Millisecond)
+		start = time.Now()
+		g.wait(5)
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("35 ms into a stream a worker waited %s, want no wait", d)
+		}
 		time.Sleep(100 * time.Millisecond) // the stream ends
 	})
 }
