@@ -141,15 +141,7 @@ func (b *claimBatcher) alone(ctx context.Context, r *claimReq) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("claiming %s: %w", r.key, err)
 	}
-	res, err := b.s.q.ExecContext(ctx, claimSQL, r.key, r.at)
-	if err != nil {
-		return false, fmt.Errorf("claiming %s: %w", r.key, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("claiming %s: %w", r.key, err)
-	}
-	return n == 1, nil
+	return b.s.claimOne(ctx, r.key, r.at)
 }
 
 // close stops the batcher once the batch in hand is answered.

@@ -280,7 +280,12 @@ func (s *Store) Claim(ctx context.Context, key string) (bool, error) {
 	if s.claims != nil {
 		return s.claims.claim(ctx, key, ms(s.now()))
 	}
-	res, err := s.q.ExecContext(ctx, claimSQL, key, ms(s.now()))
+	return s.claimOne(ctx, key, ms(s.now()))
+}
+
+// claimOne claims key at at in a statement of its own.
+func (s *Store) claimOne(ctx context.Context, key string, at int64) (bool, error) {
+	res, err := s.q.ExecContext(ctx, claimSQL, key, at)
 	if err != nil {
 		return false, fmt.Errorf("claiming %s: %w", key, err)
 	}
