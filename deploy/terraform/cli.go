@@ -3,7 +3,6 @@ package terraform
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	version "github.com/hashicorp/go-version"
 )
@@ -49,8 +48,7 @@ var versionLine = regexp.MustCompile(`^(Terraform|OpenTofu) v(\d+\.\d+\.\d+\S*)$
 // version. It tells the two apart by the first line: `version -json` (what
 // terraform-exec's Version reads) says "terraform_version" in both and names neither.
 func ParseVersionOutput(out string) (CLI, *version.Version, error) {
-	first, _, _ := strings.Cut(strings.TrimLeft(out, "\n"), "\n")
-	first = strings.TrimSpace(first)
+	first := firstLine(out)
 	m := versionLine.FindStringSubmatch(first)
 	if m == nil {
 		return "", nil, fmt.Errorf("its version says %q, neither Terraform nor OpenTofu", truncate(first, 80))
