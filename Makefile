@@ -33,9 +33,15 @@ tofu-tool:
 ## MEDIC_REQUIRE_TOFU=1 (a missing OpenTofu fails them). `make test` runs them too when an
 ## OpenTofu is on PATH or cached, and skips them otherwise, also under CI.
 TOFU_TESTS := TestRollbackLockAndForceUnlock|TestApplyCancelled|TestTerraformCannotReachMedicsSecrets|TestProvidersNeverComeFromTheSources|TestRepositoryFilesValidate|TestRealTerraform|TestTerraformS3Backend|TestRollbackOnS3BackendActsAsTheEnvironmentsRole|TestForceUnlockThenApply|TestStalePlanIsNeverApplied
+## A -run pattern that matches nothing passes: each test listed must report its tofu
+## subtest passed, or the target fails naming the ones missing.
 test-tofu: tofu-tool
-	MEDIC_REQUIRE_TOFU=1 $(GO) test -race -count=1 -timeout 20m -run '^($(TOFU_TESTS))$$/^tofu$$' \
-		./deploy/terraform/ ./sandbox/ ./sandbox/tfstate/ ./sandbox/awsfake/ ./cmd/medic/
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	MEDIC_REQUIRE_TOFU=1 $(GO) test -race -count=1 -timeout 20m -v -run '^($(TOFU_TESTS))$$/^tofu$$' \
+		./deploy/terraform/ ./sandbox/ ./sandbox/tfstate/ ./sandbox/awsfake/ ./cmd/medic/ >"$$log" 2>&1 || { grep -E -- '^(--- FAIL|FAIL|ok|panic)' "$$log"; exit 1; }; \
+	grep -E '^ok|^FAIL' "$$log"; missing=; \
+	for t in $$(tr '|' ' ' <<<'$(TOFU_TESTS)'); do grep -qE -- "--- PASS: $$t/tofu " "$$log" || missing="$$missing $$t"; done; \
+	if [[ -n $$missing ]]; then echo "test-tofu: no passing tofu subtest in:$$missing" >&2; exit 1; fi
 
 $(STATICCHECK):
 	@mkdir -p $(dir $@)
