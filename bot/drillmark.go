@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -103,12 +102,7 @@ func (m drillMarker) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %w", ErrDrillUnmarked, req.Method, req.URL.Path, err)
 	}
-	out := req.Clone(req.Context())
-	out.Body = io.NopCloser(bytes.NewReader(body))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	out.ContentLength = int64(len(body))
-	out.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	return m.next.RoundTrip(out)
+	return m.next.RoundTrip(withBody(req, body))
 }
 
 // drillKindOf tells what a request carries, by the last element of its URL's path.
@@ -451,7 +445,10 @@ func marshalRaw(v any) (json.RawMessage, error) {
 
 func isJSON(h http.Header) bool { return mediaType(h) == "application/json" }
 
-func mediaType(h http.Header) string {
-	t, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+func mediaType(h http.Header) string { return mediaTypeOf(h.Get("Content-Type")) }
+
+// mediaTypeOf is a Content-Type's media type, without its parameters.
+func mediaTypeOf(contentType string) string {
+	t, _, _ := mime.ParseMediaType(contentType)
 	return t
 }

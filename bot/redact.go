@@ -3,7 +3,6 @@ package bot
 import (
 	"bytes"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,18 +51,22 @@ func (t *redactingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	if changed && t.counted != nil {
 		t.counted()
 	}
+	return t.base.RoundTrip(withBody(req, out))
+}
+
+// withBody is a copy of req sending body instead (re-readable, for redirects and
+// retries); req is left as it was.
+func withBody(req *http.Request, body []byte) *http.Request {
 	r := req.Clone(req.Context())
-	r.Body = io.NopCloser(bytes.NewReader(out))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
-	r.ContentLength = int64(len(out))
-	r.Header.Set("Content-Length", strconv.Itoa(len(out)))
-	return t.base.RoundTrip(r)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.ContentLength = int64(len(body))
+	return r
 }
 
 // redactBody redacts a request body by its media type.
 func redactBody(contentType string, body []byte) ([]byte, bool, error) {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	switch mt {
+	switch mediaTypeOf(contentType) {
 	case "application/x-www-form-urlencoded":
 		vals, err := url.ParseQuery(string(body))
 		if err != nil {
