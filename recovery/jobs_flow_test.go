@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1680,5 +1681,66 @@ func TestNoJobStartsOnceTheDrainBegan(t *testing.T) {
 	}
 	if holder, _ := h.Store.EnvLock(t.Context(), "prod"); holder != "" || h.Terraform.Count("ApplyPlan") != 0 {
 		t.Fatalf("prod after the refused approval: slot held by %q, %d applies; want free, none", holder, h.Terraform.Count("ApplyPlan"))
+	}
+}
+
+// slowHealth holds its n-th check until release is closed.
+type slowHealth struct {
+	recovery.HealthChecker
+	n       int64
+	calls   *atomic.Int64
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (s slowHealth) CheckHealth(ctx context.Context, env recovery.Environment) (recovery.HealthResult, error) {
+	if s.calls.Add(1) == s.n {
+		close(s.held)
+		<-s.release
+	}
+	return s.HealthChecker.CheckHealth(ctx, env)
+}
+
+// A check that ends after the watch's end (the clock moved on while it ran) is not the
+// last: the watch still checks at its end.
+func TestVerificationWatchSurvivesASlowCheck(t *testing.T) {
+	const watch, every = 2 * time.Minute, 30 * time.Second
+	var slow slowHealth
+	h := recoverytest.New(t, recoverytest.WithDeps(func(d *recovery.EngineDeps) {
+		d.Actions.Verify = recovery.VerifyConfig{Watch: watch, Interval: every}
+		slow = slowHealth{HealthChecker: d.Health, calls: &atomic.Int64{}, held: make(chan struct{}), release: make(chan struct{})}
+		d.Health = &slow
+	}))
+	in := h.FailJob(t, recovery.JobDeployProd)
+	job := h.Approved(t, in.ID, recovery.ActRollback)
+	if !h.Clock.WaitTickers(2, recoverytest.WaitTimeout) {
+		t.Fatalf("tickers: got %v, want the lease's and the watch's", h.Clock.Tickers())
+	}
+	// The watch's third check (at 90 s) is held while the clock reaches the end.
+	base := slow.calls.Load()
+	slow.n = base + 3
+	for i := int64(1); i <= 2; i++ {
+		h.Advance(every)
+		deadline := time.Now().Add(recoverytest.WaitTimeout)
+		for slow.calls.Load() < base+i {
+			if time.Now().After(deadline) {
+				t.Fatalf("the watch's check %d never came", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	h.Advance(every)
+	select {
+	case <-slow.held:
+	case <-time.After(recoverytest.WaitTimeout):
+		t.Fatal("the watch's third check never came")
+	}
+	h.Advance(every)
+	close(slow.release)
+	if job = h.WaitJob(t, job.ID); job.State != recovery.JobSucceeded {
+		t.Fatalf("job: got %s (%s), want succeeded", job.State, job.Error)
+	}
+	if got := slow.calls.Load() - (slow.n - 3); got != 4 {
+		t.Errorf("checks while watching: got %d, want 4 (30, 60, 90 and 120 s)", got)
 	}
 }

@@ -264,10 +264,11 @@ func (jr *jobRunner) stepVerify(env Environment) stepDef {
 		if interval <= 0 {
 			interval = 30 * time.Second
 		}
-		end := jr.now().Add(w.Watch)
+		// One check per interval until the watch is covered: counted, not read off the
+		// clock after each check, so a slow check never skips the last one.
 		t := jr.clock.NewTicker(interval)
 		defer t.Stop()
-		for jr.now().Before(end) {
+		for range (w.Watch + interval - 1) / interval {
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
