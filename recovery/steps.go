@@ -264,16 +264,19 @@ func (jr *jobRunner) stepVerify(env Environment) stepDef {
 		if interval <= 0 {
 			interval = 30 * time.Second
 		}
-		// One check per interval until the watch is covered: counted, not read off the
-		// clock after each check, so a slow check never skips the last one.
+		// A check per tick; the one that begins at or after the watch's end is the
+		// last. When a check begins decides, not when it ends: a check that ends after
+		// the end (a slow health endpoint) is followed by the one at the end.
+		end := jr.now().Add(w.Watch)
 		t := jr.clock.NewTicker(interval)
 		defer t.Stop()
-		for range (w.Watch + interval - 1) / interval {
+		for last := false; !last; {
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
 			case <-t.C():
 			}
+			last = !jr.now().Before(end)
 			if v, ok := jr.after.verify(ctx, env); !ok {
 				return "", fmt.Errorf("broke at %s: %s", jr.now().UTC().Format("15:04:05 UTC"), strings.TrimPrefix(v, ":x: "))
 			}
